@@ -1,0 +1,45 @@
+//! HTTP: routes, extractors, JSON shapes and the error mapping. Handlers parse, call `ra`, render.
+
+pub mod error;
+pub mod extract;
+mod operators;
+mod pki;
+mod requests;
+mod subscribers;
+
+use crate::ra::Ra;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Largest request body accepted (a subscriber with all its evidence, or a request with a CSR).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(ra: Ra) -> Router {
+    let api = Router::new()
+        .route(
+            "/subscribers",
+            post(subscribers::create).get(subscribers::search),
+        )
+        .route("/subscribers/{id}", get(subscribers::show))
+        .route("/requests", post(requests::submit).get(requests::list))
+        .route("/requests/{id}", get(requests::show))
+        .route("/requests/{id}/approve", post(requests::approve))
+        .route("/requests/{id}/reject", post(requests::reject))
+        .route("/certificates/{serial}", get(pki::certificate))
+        .route("/blocked-keys", post(pki::block_key))
+        .route("/operators", post(operators::create).get(operators::list))
+        .route("/operators/{id}/disable", post(operators::disable))
+        .route("/audit", get(operators::audit_page))
+        .route("/audit/verify", get(operators::audit_verify));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/ca/{file}", get(pki::ca_pem))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async {
+            error::error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ra)
+}

@@ -1,0 +1,80 @@
+use super::error::ApiResult;
+use super::extract::{Auth, Body, Query};
+use crate::ra::requests::RequestView;
+use crate::ra::Ra;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+pub struct Submit {
+    subscriber_id: String,
+    profile: String,
+    csr: String,
+}
+
+pub async fn submit(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Body(b): Body<Submit>,
+) -> ApiResult<(StatusCode, Json<RequestView>)> {
+    let view = ra
+        .submit_request(&op, &b.subscriber_id, &b.profile, &b.csr)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+pub async fn show(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RequestView>> {
+    Ok(Json(ra.request(&op, &id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    status: Option<String>,
+    subscriber_id: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<Value>> {
+    let found = ra
+        .list_requests(
+            &op,
+            p.status.as_deref(),
+            p.subscriber_id.as_deref(),
+            p.limit.unwrap_or(100),
+        )
+        .await?;
+    Ok(Json(json!({"requests": found})))
+}
+
+pub async fn approve(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RequestView>> {
+    Ok(Json(ra.approve(&op, &id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct Reject {
+    reason: String,
+}
+
+pub async fn reject(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<Reject>,
+) -> ApiResult<Json<RequestView>> {
+    Ok(Json(ra.reject(&op, &id, &b.reason).await?))
+}

@@ -1,0 +1,81 @@
+use super::error::ApiResult;
+use super::extract::{Auth, Body, Query};
+use crate::ra::subscribers::{NewEvidence, NewSubscriber, SubscriberView};
+use crate::ra::Ra;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+pub struct CreateSubscriber {
+    kind: String,
+    name: String,
+    email: Option<String>,
+    organisation: Option<String>,
+    #[serde(default)]
+    identifiers: Vec<Identifier>,
+}
+
+#[derive(Deserialize)]
+pub struct Identifier {
+    #[serde(rename = "type")]
+    doc_type: String,
+    number: String,
+    issuer: String,
+    valid_until: String,
+    document_sha256: Option<String>,
+}
+
+pub async fn create(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Body(b): Body<CreateSubscriber>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let input = NewSubscriber {
+        kind: b.kind,
+        name: b.name,
+        email: b.email,
+        organisation: b.organisation,
+        identifiers: b
+            .identifiers
+            .into_iter()
+            .map(|i| NewEvidence {
+                doc_type: i.doc_type,
+                number: i.number,
+                issuer: i.issuer,
+                valid_until: i.valid_until,
+                document_sha256: i.document_sha256,
+            })
+            .collect(),
+    };
+    let id = ra.register_subscriber(&op, input).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+}
+
+pub async fn show(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SubscriberView>> {
+    Ok(Json(ra.subscriber(&op, &id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+    limit: Option<i64>,
+}
+
+pub async fn search(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<Json<Value>> {
+    let found = ra
+        .search_subscribers(&op, &p.q, p.limit.unwrap_or(50))
+        .await?;
+    Ok(Json(json!({"subscribers": found})))
+}

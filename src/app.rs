@@ -1,0 +1,151 @@
+//! Wiring: initialise a data directory, open it into an [`Ra`], and serve the API. Used by the CLI,
+//! the integration tests and the benchmark alike.
+
+use crate::api;
+use crate::ca::local::{CaOptions, LocalCa};
+use crate::clock::SharedClock;
+use crate::config::TlsFiles;
+use crate::datadir::DataDir;
+use crate::error::{Error, Result};
+use crate::ra::{operators, Ra, Role};
+use crate::store::{operators as operator_rows, Store};
+use crate::x509::profile::Profiles;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use zeroize::Zeroizing;
+
+/// Create whatever is missing in `data`: directories, profiles, database schema, the embedded CA,
+/// and, if there is no operator yet, a bootstrap admin whose token is returned (once).
+pub async fn init(
+    data: &DataDir,
+    ca: &CaOptions,
+    clock: &SharedClock,
+) -> Result<Option<Zeroizing<String>>> {
+    data.create_dirs()?;
+    data.install_profiles()?;
+    if !LocalCa::exists(&data.ca_dir()) {
+        LocalCa::create(&data.ca_dir(), ca, clock.now())?;
+    }
+    let store = Store::open(&data.database()).await?;
+    let mut tx = store.begin().await?;
+    let token = if operator_rows::count(&mut tx).await? == 0 {
+        let created =
+            operators::create_in(&mut tx, clock.now(), None, "admin", &[Role::Admin]).await?;
+        Some(created.token)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    store.close().await;
+    Ok(token)
+}
+
+/// Open an initialised data directory.
+pub async fn open(data: &DataDir, clock: SharedClock) -> Result<Ra> {
+    if !data.database().exists() {
+        return Err(Error::invalid(
+            "not_initialised",
+            format!(
+                "{} is not a Vouch data directory; run `vouch init --data-dir {}`",
+                data.root().display(),
+                data.root().display()
+            ),
+        ));
+    }
+    let store = Store::open(&data.database()).await?;
+    let ca = LocalCa::load(&data.ca_dir())?;
+    let profiles = Profiles::load_dir(&data.profiles_dir())?;
+    Ok(Ra::new(store, Arc::new(ca), profiles, clock))
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stop accepting, finish in-flight requests and wait for the server task.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Wait until the server stops by itself (or fails).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    pub fn stop_handle(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// Bind `listen` and serve the API, with background upkeep (expiry sweeps, issuance
+/// reconciliation). Port 0 picks a free port; see [`Server::addr`].
+pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result<Server> {
+    let listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| Error::internal(format!("binding {listen}: {e}")))?;
+    listener.set_nonblocking(true).map_err(Error::internal)?;
+    let addr = listener.local_addr().map_err(Error::internal)?;
+    let (stop, mut stopped) = watch::channel(false);
+    spawn_upkeep(ra.clone(), stop.subscribe());
+    let app = api::router(ra);
+    let task = match tls {
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::internal)?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        }
+        Some(files) => {
+            let config =
+                axum_server::tls_openssl::OpenSSLConfig::from_pem_file(&files.cert, &files.key)
+                    .map_err(|e| {
+                        Error::invalid("bad_tls_config", format!("TLS certificate/key: {e}"))
+                    })?;
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+                h.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            tokio::spawn(async move {
+                axum_server::from_tcp(listener)
+                    .acceptor(axum_server::tls_openssl::OpenSSLAcceptor::new(config))
+                    .handle(handle)
+                    .serve(app.into_make_service())
+                    .await
+            })
+        }
+    };
+    Ok(Server { addr, stop, task })
+}
+
+fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            if let Err(e) = ra.expire_overdue().await {
+                tracing::warn!(error = %e, "expiry sweep failed");
+            }
+            // Intents younger than a minute may still be in flight in an approve call.
+            if let Err(e) = ra.reconcile(time::Duration::minutes(1)).await {
+                tracing::warn!(error = %e, "reconciliation failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,409 @@
+//! The embedded CA: a root and an issuing CA whose keys live in the data directory (files 0600),
+//! loaded into zeroize-on-drop holders. Certificates are built with rcgen from the SPKI taken out of
+//! the CSR (never from the CSR's signature algorithm: rcgen #448).
+
+use super::{CaCertificate, CaError, IssueOrder, UpstreamCa};
+use crate::datadir::write_secret_file;
+use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
+use crate::x509::subject::DnAttr;
+use async_trait::async_trait;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
+    SerialNumber, SignatureAlgorithm, SigningKey, SubjectPublicKeyInfo,
+};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use time::{Duration, OffsetDateTime};
+use zeroize::{Zeroize, Zeroizing};
+
+pub const ROOT_ID: &str = "root";
+pub const ISSUING_ID: &str = "issuing";
+
+/// Algorithm of the CA keys generated at init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaKeyAlgorithm {
+    P256,
+    P384,
+}
+
+impl FromStr for CaKeyAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "p256" | "p-256" | "ec-p256" => Ok(CaKeyAlgorithm::P256),
+            "p384" | "p-384" | "ec-p384" => Ok(CaKeyAlgorithm::P384),
+            other => Err(format!(
+                "unknown CA key algorithm {other:?} (use p256 or p384)"
+            )),
+        }
+    }
+}
+
+impl CaKeyAlgorithm {
+    fn rcgen(self) -> &'static SignatureAlgorithm {
+        match self {
+            CaKeyAlgorithm::P256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            CaKeyAlgorithm::P384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CaOptions {
+    pub algorithm: CaKeyAlgorithm,
+    /// Organisation named in the CA certificates.
+    pub organisation: String,
+}
+
+impl Default for CaOptions {
+    fn default() -> Self {
+        CaOptions {
+            algorithm: CaKeyAlgorithm::P256,
+            organisation: "Vouch".to_string(),
+        }
+    }
+}
+
+/// A CA private key that wipes its encoding when dropped.
+struct CaKey(KeyPair);
+
+impl Drop for CaKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.0.der_bytes()
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.0.algorithm()
+    }
+}
+
+impl SigningKey for CaKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.0.sign(msg)
+    }
+}
+
+impl std::fmt::Debug for CaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CaKey([secret])")
+    }
+}
+
+pub struct LocalCa {
+    issuer: Issuer<'static, CaKey>,
+    chain: Vec<CaCertificate>,
+    issuing_not_after: OffsetDateTime,
+}
+
+struct Paths {
+    root_key: PathBuf,
+    root_cert: PathBuf,
+    issuing_key: PathBuf,
+    issuing_cert: PathBuf,
+}
+
+fn paths(dir: &Path) -> Paths {
+    Paths {
+        root_key: dir.join("root.key"),
+        root_cert: dir.join("root.pem"),
+        issuing_key: dir.join("issuing.key"),
+        issuing_cert: dir.join("issuing.pem"),
+    }
+}
+
+fn ca_err(context: &str) -> impl Fn(rcgen::Error) -> crate::error::Error + '_ {
+    move |e| crate::error::Error::internal(format!("{context}: {e}"))
+}
+
+impl LocalCa {
+    pub fn exists(dir: &Path) -> bool {
+        paths(dir).issuing_cert.exists()
+    }
+
+    /// Generate the root and issuing CA in `dir` (which must not hold a CA yet).
+    pub fn create(dir: &Path, opts: &CaOptions, now: OffsetDateTime) -> crate::error::Result<()> {
+        let p = paths(dir);
+        let root_key = CaKey(
+            KeyPair::generate_for(opts.algorithm.rcgen()).map_err(ca_err("generating root key"))?,
+        );
+        let mut root = CertificateParams::default();
+        root.distinguished_name = ca_name(&opts.organisation, "Vouch Root CA");
+        root.serial_number = Some(SerialNumber::from_slice(
+            crate::x509::serial::Serial::random().as_bytes(),
+        ));
+        root.not_before = now - Duration::minutes(5);
+        root.not_after = now + Duration::days(365 * 20);
+        root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let root_cert = root
+            .self_signed(&root_key)
+            .map_err(ca_err("signing root"))?;
+
+        let issuing_key = CaKey(
+            KeyPair::generate_for(opts.algorithm.rcgen())
+                .map_err(ca_err("generating issuing key"))?,
+        );
+        let mut issuing = CertificateParams::default();
+        issuing.distinguished_name = ca_name(&opts.organisation, "Vouch Issuing CA 1");
+        issuing.serial_number = Some(SerialNumber::from_slice(
+            crate::x509::serial::Serial::random().as_bytes(),
+        ));
+        issuing.not_before = now - Duration::minutes(5);
+        issuing.not_after = now + Duration::days(365 * 10);
+        issuing.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        issuing.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+        ];
+        issuing.use_authority_key_identifier_extension = true;
+        let root_issuer = Issuer::from_params(&root, &root_key);
+        let issuing_cert = issuing
+            .signed_by(&issuing_key, &root_issuer)
+            .map_err(ca_err("signing issuing CA"))?;
+
+        write_secret_file(
+            &p.root_key,
+            Zeroizing::new(root_key.0.serialize_pem()).as_bytes(),
+        )?;
+        write_secret_file(
+            &p.issuing_key,
+            Zeroizing::new(issuing_key.0.serialize_pem()).as_bytes(),
+        )?;
+        std::fs::write(&p.root_cert, root_cert.pem()).map_err(crate::error::Error::internal)?;
+        std::fs::write(&p.issuing_cert, issuing_cert.pem())
+            .map_err(crate::error::Error::internal)?;
+        Ok(())
+    }
+
+    pub fn load(dir: &Path) -> crate::error::Result<Self> {
+        use crate::error::Error;
+        let p = paths(dir);
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))
+        };
+        check_key_file_mode(&p.issuing_key)?;
+        let key_pem = Zeroizing::new(read(&p.issuing_key)?);
+        let key = CaKey(KeyPair::from_pem(&key_pem).map_err(ca_err("loading issuing key"))?);
+        let issuing_pem = read(&p.issuing_cert)?;
+        let root_pem = read(&p.root_cert)?;
+        let issuing_der = pem_to_der(&issuing_pem)?;
+        let root_der = pem_to_der(&root_pem)?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&issuing_der)
+            .map_err(|e| Error::internal(format!("issuing CA certificate: {e}")))?;
+        if parsed.public_key().raw != key.0.subject_public_key_info().as_slice() {
+            return Err(Error::internal(
+                "issuing CA key does not match its certificate",
+            ));
+        }
+        let issuing_not_after = parsed.validity().not_after.to_datetime();
+        let issuer = Issuer::from_ca_cert_der(&issuing_der.clone().into(), key)
+            .map_err(ca_err("loading issuing CA"))?;
+        Ok(LocalCa {
+            issuer,
+            chain: vec![
+                CaCertificate {
+                    id: ISSUING_ID.to_string(),
+                    der: issuing_der,
+                },
+                CaCertificate {
+                    id: ROOT_ID.to_string(),
+                    der: root_der,
+                },
+            ],
+            issuing_not_after,
+        })
+    }
+
+    /// Build and sign, synchronously: signing is CPU work of tens of microseconds.
+    pub fn sign(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
+        let spki = SubjectPublicKeyInfo::from_der(&order.spki_der)
+            .map_err(|e| CaError::Refused(format!("public key: {e}")))?;
+        let mut params = CertificateParams::default();
+        params.serial_number = Some(SerialNumber::from_slice(order.serial.as_bytes()));
+        params.not_before = order.not_before;
+        params.not_after = order.not_after;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.use_authority_key_identifier_extension = true;
+        let mut dn = DistinguishedName::new();
+        for (attr, value) in &order.subject.dn {
+            match attr {
+                DnAttr::CommonName => {
+                    dn.push(DnType::CommonName, DnValue::Utf8String(value.clone()))
+                }
+                DnAttr::Organisation => {
+                    dn.push(DnType::OrganizationName, DnValue::Utf8String(value.clone()))
+                }
+                DnAttr::SerialNumber => {
+                    let printable = value
+                        .clone()
+                        .try_into()
+                        .map_err(|_| CaError::Refused("serialNumber is not printable".into()))?;
+                    // 2.5.4.5 serialNumber
+                    dn.push(
+                        DnType::CustomDnType(vec![2, 5, 4, 5]),
+                        DnValue::PrintableString(printable),
+                    )
+                }
+            }
+        }
+        params.distinguished_name = dn;
+        for email in &order.subject.emails {
+            let ia5 = email
+                .clone()
+                .try_into()
+                .map_err(|_| CaError::Refused("email is not IA5".into()))?;
+            params.subject_alt_names.push(SanType::Rfc822Name(ia5));
+        }
+        params.key_usages = order
+            .key_usage
+            .iter()
+            .map(|u| match u {
+                KeyUsage::DigitalSignature => KeyUsagePurpose::DigitalSignature,
+                KeyUsage::NonRepudiation => KeyUsagePurpose::ContentCommitment,
+                KeyUsage::KeyEncipherment => KeyUsagePurpose::KeyEncipherment,
+                KeyUsage::DataEncipherment => KeyUsagePurpose::DataEncipherment,
+                KeyUsage::KeyAgreement => KeyUsagePurpose::KeyAgreement,
+            })
+            .collect();
+        params.extended_key_usages = order
+            .extended_key_usage
+            .iter()
+            .map(|u| match u {
+                ExtendedKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsage::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
+                ExtendedKeyUsage::CodeSigning => ExtendedKeyUsagePurpose::CodeSigning,
+                ExtendedKeyUsage::TimeStamping => ExtendedKeyUsagePurpose::TimeStamping,
+            })
+            .collect();
+        let cert = params
+            .signed_by(&spki, &self.issuer)
+            .map_err(|e| CaError::Unavailable(format!("signing: {e}")))?;
+        Ok(cert.der().to_vec())
+    }
+}
+
+fn ca_name(organisation: &str, cn: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::OrganizationName,
+        DnValue::Utf8String(organisation.to_string()),
+    );
+    dn.push(DnType::CommonName, DnValue::Utf8String(cn.to_string()));
+    dn
+}
+
+fn pem_to_der(pem: &str) -> crate::error::Result<Vec<u8>> {
+    let x = openssl::x509::X509::from_pem(pem.as_bytes()).map_err(crate::error::Error::internal)?;
+    x.to_der().map_err(crate::error::Error::internal)
+}
+
+/// Refuse to run with a CA key that others can read.
+fn check_key_file_mode(path: &Path) -> crate::error::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| crate::error::Error::internal(format!("{}: {e}", path.display())))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(crate::error::Error::internal(format!(
+            "{} is accessible by group or others; chmod 600 it",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl UpstreamCa for LocalCa {
+    fn issuing_id(&self) -> &str {
+        ISSUING_ID
+    }
+
+    async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
+        self.sign(order)
+    }
+
+    fn chain(&self) -> &[CaCertificate] {
+        &self.chain
+    }
+
+    fn max_not_after(&self) -> OffsetDateTime {
+        self.issuing_not_after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::x509::serial::Serial;
+    use crate::x509::subject::SubjectSpec;
+    use openssl::nid::Nid;
+
+    fn order(spki_der: Vec<u8>, now: OffsetDateTime) -> IssueOrder {
+        IssueOrder {
+            serial: Serial::random(),
+            spki_der,
+            subject: SubjectSpec {
+                dn: vec![
+                    (DnAttr::Organisation, "City".into()),
+                    (DnAttr::CommonName, "Li Wei".into()),
+                ],
+                emails: vec!["li@example.org".into()],
+            },
+            not_before: now,
+            not_after: now + Duration::days(30),
+            key_usage: vec![KeyUsage::DigitalSignature, KeyUsage::NonRepudiation],
+            extended_key_usage: vec![ExtendedKeyUsage::EmailProtection],
+        }
+    }
+
+    #[test]
+    fn p384_key_gets_a_p384_spki_whatever_the_csr_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = OffsetDateTime::now_utc();
+        LocalCa::create(dir.path(), &CaOptions::default(), now).unwrap();
+        let ca = LocalCa::load(dir.path()).unwrap();
+        let key = crate::x509::csr::tests::ec_key(Nid::SECP384R1);
+        let spki = key.public_key_to_der().unwrap();
+        let o = order(spki.clone(), now);
+        let der = ca.sign(&o).unwrap();
+        let cert = openssl::x509::X509::from_der(&der).unwrap();
+        assert_eq!(
+            cert.public_key().unwrap().public_key_to_der().unwrap(),
+            spki
+        );
+        let issuing = openssl::x509::X509::from_der(&ca.chain()[0].der).unwrap();
+        assert!(cert.verify(&issuing.public_key().unwrap()).unwrap());
+        assert_eq!(
+            hex::encode(cert.serial_number().to_bn().unwrap().to_vec()),
+            o.serial.to_string()
+        );
+    }
+
+    #[test]
+    fn key_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        LocalCa::create(dir.path(), &CaOptions::default(), OffsetDateTime::now_utc()).unwrap();
+        for f in ["root.key", "issuing.key"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        std::fs::set_permissions(
+            dir.path().join("issuing.key"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert!(LocalCa::load(dir.path()).is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! The upstream CA boundary. The RA decides *what* to certify and hands the CA an [`IssueOrder`];
+//! adapters (the embedded `local` CA today; remote CAs later) turn it into a signed certificate.
+
+pub mod local;
+
+use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
+use crate::x509::serial::Serial;
+use crate::x509::subject::SubjectSpec;
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// Everything a CA needs to sign one end-entity certificate. The serial is reserved by the RA and
+/// recorded before the CA is called.
+#[derive(Debug, Clone)]
+pub struct IssueOrder {
+    pub serial: Serial,
+    pub spki_der: Vec<u8>,
+    pub subject: SubjectSpec,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub key_usage: Vec<KeyUsage>,
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+}
+
+/// A CA certificate the RA publishes.
+#[derive(Debug, Clone)]
+pub struct CaCertificate {
+    /// Short stable id used in URLs (`/ca/{id}.pem`).
+    pub id: String,
+    pub der: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// The order itself cannot be signed (e.g. a key the CA cannot encode).
+    #[error("order refused by the CA: {0}")]
+    Refused(String),
+    /// The CA failed; the same order may be retried.
+    #[error("CA unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait UpstreamCa: Send + Sync + 'static {
+    /// Id of the issuing CA (used in URLs and stored with each certificate).
+    fn issuing_id(&self) -> &str;
+    /// Sign one certificate; returns its DER.
+    async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError>;
+    /// The chain above issued certificates: the issuing CA first, then up to the root.
+    fn chain(&self) -> &[CaCertificate];
+    /// Latest notAfter an issued certificate may have (the issuing CA's own notAfter).
+    fn max_not_after(&self) -> OffsetDateTime;
+}

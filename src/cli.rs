@@ -1,0 +1,291 @@
+//! The `vouch` command line.
+
+use crate::app;
+use crate::audit::{self, Verdict};
+use crate::ca::local::{CaKeyAlgorithm, CaOptions};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{ServeConfig, TlsFiles, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+use crate::datadir::DataDir;
+use crate::error::{Error, Result};
+use crate::ra::{operators, Role};
+use crate::store::{operators as operator_rows, Store};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "vouch",
+    version,
+    about = "Vouch: a certificate Registration Authority"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the RA (initialising the data directory on first start).
+    Serve(ServeArgs),
+    /// Initialise a data directory (database, embedded CA, profiles) without serving.
+    Init(InitArgs),
+    /// Manage operators.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args)]
+struct DataDirArg {
+    /// Data directory (SQLite database, CA keys, profiles).
+    #[arg(long, env = "VOUCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct CaArgs {
+    /// Key algorithm for a newly created embedded CA: p256 or p384.
+    #[arg(long, default_value = "p256")]
+    ca_key_type: CaKeyAlgorithm,
+    /// Organisation named in newly created CA certificates.
+    #[arg(long, default_value = "Vouch")]
+    ca_organisation: String,
+}
+
+impl CaArgs {
+    fn options(&self) -> CaOptions {
+        CaOptions {
+            algorithm: self.ca_key_type,
+            organisation: self.ca_organisation.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Address and port to listen on.
+    #[arg(long, env = "VOUCH_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
+    #[arg(long)]
+    insecure_http: bool,
+    /// TLS certificate chain (PEM) to serve HTTPS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) to serve HTTPS.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    ca: CaArgs,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    #[command(flatten)]
+    ca: CaArgs,
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator; prints its bearer token, once, alone on the last line.
+    Add {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Login name.
+        #[arg(long)]
+        name: String,
+        /// Role (clerk, approver, revoker, admin, aa, auditor, verifier); repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// List operators.
+    List {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits 1 and names the first bad entry if a row was edited or deleted.
+    Verify {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vouch: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vouch: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve(args) => serve(args, clock).await,
+        Command::Init(args) => {
+            let data = DataDir::new(&args.data.data_dir);
+            let token = app::init(&data, &args.ca.options(), &clock).await?;
+            println!("initialised {}", data.root().display());
+            print_bootstrap(token.as_ref().map(|t| t.as_str()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Operator(OperatorCommand::Add { data, name, roles }) => {
+            let roles = roles
+                .iter()
+                .map(|r| Role::parse(r))
+                .collect::<Result<Vec<_>>>()?;
+            let data = DataDir::new(&data.data_dir);
+            let store = open_store(&data).await?;
+            let mut tx = store.begin().await?;
+            let created = operators::create_in(&mut tx, clock.now(), None, &name, &roles).await?;
+            tx.commit().await?;
+            store.close().await;
+            let roles: Vec<&str> = created.view.roles.iter().map(|r| r.as_str()).collect();
+            println!(
+                "created operator {} ({}) with roles {}",
+                created.view.name,
+                created.view.id,
+                roles.join(",")
+            );
+            println!("bearer token (shown once; store it safely):");
+            println!("{}", created.token.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Operator(OperatorCommand::List { data }) => {
+            let store = open_store(&DataDir::new(&data.data_dir)).await?;
+            let mut c = store.read().await?;
+            for op in operator_rows::list(&mut c).await? {
+                let state = if op.disabled_at.is_some() {
+                    " (disabled)"
+                } else {
+                    ""
+                };
+                println!("{}\t{}\t{}{state}", op.id, op.name, op.roles);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify { data }) => {
+            let store = open_store(&DataDir::new(&data.data_dir)).await?;
+            let mut c = store.read().await?;
+            match audit::verify(&mut c).await? {
+                Verdict::Intact { entries, head } => {
+                    println!("audit log intact: {entries} entries, head {head}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Verdict::Broken { seq, problem } => {
+                    println!("audit log BROKEN at entry {seq}: {problem}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+async fn open_store(data: &DataDir) -> Result<Store> {
+    if !data.database().exists() {
+        return Err(Error::invalid(
+            "not_initialised",
+            format!(
+                "{} is not a Vouch data directory; run `vouch init --data-dir {}`",
+                data.root().display(),
+                data.root().display()
+            ),
+        ));
+    }
+    Store::open(&data.database()).await
+}
+
+fn print_bootstrap(token: Option<&str>) {
+    if let Some(token) = token {
+        println!("bootstrap admin token (shown once; store it safely):");
+        println!("{token}");
+    }
+}
+
+async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
+    let config = ServeConfig {
+        data_dir: args.data.data_dir.clone(),
+        listen: args.listen,
+        insecure_http: args.insecure_http,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => None,
+        },
+    };
+    config.validate()?;
+    let data = DataDir::new(&config.data_dir);
+    let token = app::init(&data, &args.ca.options(), &clock).await?;
+    print_bootstrap(token.as_ref().map(|t| t.as_str()));
+    let ra = app::open(&data, clock).await?;
+    // Finish issuance that a previous run approved but did not complete.
+    let completed = ra.reconcile(time::Duration::ZERO).await?;
+    if completed > 0 {
+        tracing::info!(completed, "completed interrupted issuance");
+    }
+    let server = app::serve(ra, config.listen, config.tls.as_ref()).await?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!("vouch listening on {scheme}://{}", server.addr);
+    let stop = server.stop_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    server.wait().await.map_err(Error::internal)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,19 @@
+//! Vouch: a certificate Registration Authority.
+//!
+//! Modules are split by trust boundary (see docs/ARCHITECTURE.md): `api` speaks HTTP, `ra` makes the
+//! registration decisions, `ca` talks to the upstream CA, `x509` does DER-level work, `store` is the
+//! only place that runs SQL and `audit` keeps the hash-chained log.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod ca;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod datadir;
+pub mod error;
+pub mod ra;
+pub mod store;
+pub mod x509;

@@ -1,0 +1,124 @@
+//! Reading issued certificates.
+
+use super::{rfc3339, Operator, Ra};
+use crate::error::{Error, Result};
+use crate::store::certificates as rows;
+use crate::x509::{pem_encode, serial::Serial};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateView {
+    pub serial: String,
+    /// valid | expired
+    pub status: String,
+    pub subject: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub pem: String,
+    /// Issuing CA, then root.
+    pub chain_pem: String,
+    pub ca: String,
+    pub profile: String,
+    pub request_id: String,
+    pub subscriber_id: String,
+    pub key_sha256: String,
+    pub issued_at: String,
+}
+
+impl Ra {
+    /// Any authenticated operator may read a certificate: certificates are public documents.
+    pub async fn certificate(&self, _op: &Operator, serial: &str) -> Result<CertificateView> {
+        let serial = Serial::normalise(serial)
+            .ok_or_else(|| Error::invalid("invalid_serial", "serial must be hex"))?;
+        let mut c = self.store().read().await?;
+        let row = rows::get(&mut c, &serial)
+            .await?
+            .ok_or(Error::NotFound("certificate"))?;
+        let status = if row.status == "valid" && row.not_after < self.now().unix_timestamp() {
+            "expired".to_string()
+        } else {
+            row.status
+        };
+        let chain_pem = self
+            .ca()
+            .chain()
+            .iter()
+            .map(|c| pem_encode("CERTIFICATE", &c.der))
+            .collect::<String>();
+        Ok(CertificateView {
+            serial: row.serial,
+            status,
+            subject: row.subject,
+            not_before: rfc3339(row.not_before),
+            not_after: rfc3339(row.not_after),
+            pem: pem_encode("CERTIFICATE", &row.der),
+            chain_pem,
+            ca: row.ca_id,
+            profile: row.profile,
+            request_id: row.request_id,
+            subscriber_id: row.subscriber_id,
+            key_sha256: row.key_sha256,
+            issued_at: rfc3339(row.issued_at),
+        })
+    }
+}
+
+impl Ra {
+    /// Block a public key (by SPKI SHA-256 or PEM): future requests with it are refused. Returns
+    /// the fingerprint.
+    pub async fn block_key(
+        &self,
+        op: &Operator,
+        key_sha256: Option<&str>,
+        public_key_pem: Option<&str>,
+        reason: &str,
+    ) -> Result<String> {
+        use super::{audit_in, Role};
+        if !op.has(Role::Revoker) {
+            self.authorize(op, Role::Admin, "key.block", None).await?;
+        }
+        let fp = match (key_sha256, public_key_pem) {
+            (Some(h), None) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                h.to_ascii_lowercase()
+            }
+            (None, Some(pem)) if pem.len() <= 16 * 1024 => {
+                let key =
+                    openssl::pkey::PKey::public_key_from_pem(pem.as_bytes()).map_err(|_| {
+                        Error::invalid("invalid_field", "public_key_pem is not a PEM public key")
+                    })?;
+                crate::x509::sha256_hex(&key.public_key_to_der().map_err(Error::internal)?)
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "invalid_field",
+                    "give either key_sha256 (64 hex digits) or public_key_pem",
+                ))
+            }
+        };
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control)
+        {
+            return Err(Error::invalid(
+                "invalid_field",
+                "reason: 1..=200 characters",
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        if rows::block_key(&mut tx, &fp, reason, Some(&op.id), now.unix_timestamp()).await? {
+            audit_in(
+                &mut tx,
+                now,
+                crate::audit::Event::new(
+                    Some(&op.id),
+                    "key.blocked",
+                    Some(&fp),
+                    serde_json::json!({"reason": reason}),
+                ),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(fp)
+    }
+}

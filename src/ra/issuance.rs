@@ -1,0 +1,166 @@
+//! Issuance: turn a recorded intent into a stored certificate, at most once.
+//!
+//! The intent (request id, reserved serial, key hash, validity) was committed with the move to
+//! `approved`. Here the CA signs, the result is checked against the intent, and the move
+//! `approved -> issued` is a compare-and-set in the same transaction that stores the certificate.
+//! If the process dies or the CA fails in between, [`Ra::reconcile`] completes the intent later with
+//! the same serial.
+
+use super::requests::Template;
+use super::{audit_in, Ra};
+use crate::audit::Event;
+use crate::ca::{CaError, IssueOrder};
+use crate::error::{Error, Result};
+use crate::store::certificates::{self, CertificateRow};
+use crate::store::requests::{self as rows, IntentRow};
+use crate::x509::serial::Serial;
+use time::OffsetDateTime;
+use x509_parser::prelude::FromDer;
+
+/// Check that what the CA returned is the certificate we asked for.
+fn check_issued(der: &[u8], order: &IssueOrder) -> Result<()> {
+    let (rest, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| Error::Upstream(format!("CA returned an unparseable certificate: {e}")))?;
+    if !rest.is_empty() {
+        return Err(Error::Upstream(
+            "CA returned trailing bytes after the certificate".into(),
+        ));
+    }
+    if cert.raw_serial() != order.serial.as_bytes() {
+        return Err(Error::Upstream(
+            "CA returned a certificate with a different serial".into(),
+        ));
+    }
+    if cert.public_key().raw != order.spki_der.as_slice() {
+        return Err(Error::Upstream(
+            "CA returned a certificate for a different public key".into(),
+        ));
+    }
+    if cert.validity().not_after.timestamp() != order.not_after.unix_timestamp() {
+        return Err(Error::Upstream(
+            "CA returned a certificate with a different validity".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Ra {
+    pub(crate) async fn complete_issuance(&self, intent: &IntentRow) -> Result<()> {
+        let (req, spki) = {
+            let mut c = self.store().read().await?;
+            let req = rows::get(&mut c, &intent.request_id)
+                .await?
+                .ok_or(Error::NotFound("request"))?;
+            let spki = rows::spki_der(&mut c, &intent.request_id)
+                .await?
+                .ok_or(Error::NotFound("request"))?;
+            (req, spki)
+        };
+        if req.status != "approved" {
+            return Ok(());
+        }
+        let template: Template =
+            serde_json::from_str(&req.template_json).map_err(Error::internal)?;
+        let ts = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
+        let order = IssueOrder {
+            serial: Serial::parse(&intent.serial)
+                .ok_or_else(|| Error::internal("stored serial is malformed"))?,
+            spki_der: spki,
+            subject: template.subject.clone(),
+            not_before: ts(intent.not_before)?,
+            not_after: ts(intent.not_after)?,
+            key_usage: template.key_usage.clone(),
+            extended_key_usage: template.extended_key_usage.clone(),
+        };
+        let der = match self.ca().issue(&order).await {
+            Ok(der) => der,
+            Err(e) => {
+                let message = e.to_string();
+                tracing::warn!(request = %intent.request_id, error = %message, "issuance failed; the intent stays for reconciliation");
+                self.audit_refusal(
+                    None,
+                    "issuance.failed",
+                    Some(&intent.request_id),
+                    serde_json::json!({"serial": intent.serial, "error": message}),
+                )
+                .await;
+                return Err(match e {
+                    CaError::Refused(m) | CaError::Unavailable(m) => Error::Upstream(m),
+                });
+            }
+        };
+        check_issued(&der, &order)?;
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        if !rows::transition(
+            &mut tx,
+            &intent.request_id,
+            "approved",
+            "issued",
+            now.unix_timestamp(),
+        )
+        .await?
+        {
+            // Someone else completed this intent first; theirs is the one certificate.
+            return Ok(());
+        }
+        certificates::insert(
+            &mut tx,
+            &CertificateRow {
+                serial: intent.serial.clone(),
+                request_id: intent.request_id.clone(),
+                subscriber_id: req.subscriber_id.clone(),
+                ca_id: intent.ca_id.clone(),
+                profile: req.profile.clone(),
+                subject: template.subject.display(),
+                key_sha256: intent.key_sha256.clone(),
+                not_before: intent.not_before,
+                not_after: intent.not_after,
+                der,
+                status: "valid".into(),
+                issued_at: now.unix_timestamp(),
+            },
+        )
+        .await?;
+        audit_in(
+            &mut tx,
+            now,
+            Event::new(
+                None,
+                "certificate.issued",
+                Some(&intent.serial),
+                serde_json::json!({"request": intent.request_id, "subscriber": req.subscriber_id, "profile": req.profile,
+                    "subject": template.subject.display(), "ca": intent.ca_id}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Complete issuance intents older than `min_age` whose request is still `approved`. Returns
+    /// how many were completed.
+    pub async fn reconcile(&self, min_age: time::Duration) -> Result<usize> {
+        let cutoff = (self.now() - min_age).unix_timestamp();
+        let intents = {
+            let mut c = self.store().read().await?;
+            rows::unfinished_intents(&mut c, cutoff, 100).await?
+        };
+        let mut done = 0;
+        for intent in intents {
+            match self.complete_issuance(&intent).await {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    tracing::warn!(request = %intent.request_id, error = %e, "reconciliation could not complete issuance")
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Count of certificates stored for a request (at most one, by constraint).
+    pub async fn certificate_count_for_request(&self, request_id: &str) -> Result<i64> {
+        let mut c = self.store().read().await?;
+        certificates::count_for_request(&mut c, request_id).await
+    }
+}

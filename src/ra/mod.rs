@@ -1,0 +1,166 @@
+//! The RA's decisions: who may do what, vetting, the request state machine with four-eyes
+//! approval, and issuance orchestration. The HTTP layer and the CLI both call into this module.
+
+pub mod certificates;
+pub mod issuance;
+pub mod operators;
+pub mod requests;
+pub mod subscribers;
+
+use crate::audit::{self, Event};
+use crate::ca::UpstreamCa;
+use crate::clock::SharedClock;
+use crate::error::{Error, Result};
+use crate::store::{Conn, Store};
+use crate::x509::profile::Profiles;
+use rand::RngCore;
+use serde::Serialize;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+pub use operators::{Operator, Role};
+
+/// The registration authority service. Cheap to clone.
+#[derive(Clone)]
+pub struct Ra {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    ca: Arc<dyn UpstreamCa>,
+    profiles: Profiles,
+    clock: SharedClock,
+}
+
+impl Ra {
+    pub fn new(
+        store: Store,
+        ca: Arc<dyn UpstreamCa>,
+        profiles: Profiles,
+        clock: SharedClock,
+    ) -> Self {
+        Ra {
+            inner: Arc::new(Inner {
+                store,
+                ca,
+                profiles,
+                clock,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn ca(&self) -> &dyn UpstreamCa {
+        self.inner.ca.as_ref()
+    }
+
+    pub fn profiles(&self) -> &Profiles {
+        &self.inner.profiles
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// Check that `op` holds `role`; a refusal is audited before it is returned.
+    pub async fn authorize(
+        &self,
+        op: &Operator,
+        role: Role,
+        action: &'static str,
+        target: Option<&str>,
+    ) -> Result<()> {
+        if op.has(role) {
+            return Ok(());
+        }
+        self.audit_refusal(
+            Some(&op.id),
+            "access.forbidden",
+            target,
+            serde_json::json!({"attempted": action, "required_role": role.as_str(), "operator": op.name}),
+        )
+        .await;
+        Err(Error::forbidden(
+            "forbidden",
+            format!("{action} requires the {} role", role.as_str()),
+        ))
+    }
+
+    /// Record a refused attempt in its own transaction. A failure to audit is logged, and does not
+    /// turn the refusal into a different error.
+    pub async fn audit_refusal(
+        &self,
+        actor: Option<&str>,
+        action: &'static str,
+        target: Option<&str>,
+        details: serde_json::Value,
+    ) {
+        let result = async {
+            let mut tx = self.store().begin().await?;
+            audit::append(
+                &mut tx,
+                self.now(),
+                Event::new(actor, action, target, details),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, action, "could not audit a refused attempt");
+        }
+    }
+
+    pub async fn audit_page(
+        &self,
+        op: &Operator,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<audit::Entry>> {
+        self.authorize(op, Role::Auditor, "audit.read", None)
+            .await?;
+        let mut c = self.store().read().await?;
+        audit::page(&mut c, after, limit.clamp(1, 1000)).await
+    }
+
+    pub async fn audit_verify(&self, op: &Operator) -> Result<audit::Verdict> {
+        self.authorize(op, Role::Auditor, "audit.verify", None)
+            .await?;
+        let mut c = self.store().read().await?;
+        audit::verify(&mut c).await
+    }
+}
+
+/// A new random identifier with a readable prefix: `req_` + 128 bits of hex.
+pub fn new_id(prefix: &str) -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("{prefix}_{}", hex::encode(b))
+}
+
+/// RFC 3339 UTC rendering for API output.
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A page of results with a flag saying whether more exist.
+#[derive(Debug, Serialize)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub truncated: bool,
+}
+
+pub(crate) async fn audit_in(conn: &mut Conn, now: OffsetDateTime, event: Event) -> Result<()> {
+    audit::append(conn, now, event).await.map(|_| ())
+}

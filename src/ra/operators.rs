@@ -1,0 +1,323 @@
+//! Operators (the people and applications that call the RA) and their bearer tokens. Tokens carry
+//! 256 bits of CSPRNG output; only their SHA-256 is stored.
+
+use super::{audit_in, new_id, rfc3339, Ra};
+use crate::audit::Event;
+use crate::error::{Error, Result};
+use crate::store::{self, operators as rows, Conn};
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Clerk,
+    Approver,
+    Revoker,
+    Admin,
+    Aa,
+    Auditor,
+    Verifier,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Clerk,
+        Role::Approver,
+        Role::Revoker,
+        Role::Admin,
+        Role::Aa,
+        Role::Auditor,
+        Role::Verifier,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Clerk => "clerk",
+            Role::Approver => "approver",
+            Role::Revoker => "revoker",
+            Role::Admin => "admin",
+            Role::Aa => "aa",
+            Role::Auditor => "auditor",
+            Role::Verifier => "verifier",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            Error::invalid(
+                "invalid_role",
+                format!("unknown role {s:?}; roles are clerk, approver, revoker, admin, aa, auditor, verifier"),
+            )
+        })
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+impl Operator {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The RA itself, for work no person started (expiry sweeps, reconciliation).
+    pub fn system() -> Operator {
+        Operator {
+            id: "system".into(),
+            name: "system".into(),
+            roles: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorView {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub created_at: String,
+    pub disabled: bool,
+}
+
+/// A newly created operator and its token, which is shown once and never stored.
+pub struct NewOperator {
+    pub view: OperatorView,
+    pub token: Zeroizing<String>,
+}
+
+const TOKEN_PREFIX: &str = "vouch_";
+
+fn new_token() -> Zeroizing<String> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(raw.as_mut());
+    Zeroizing::new(format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref())
+    ))
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_field",
+            "operator name must be 1..=64 of [A-Za-z0-9._@-]",
+        ))
+    }
+}
+
+fn parse_roles(stored: &str) -> Vec<Role> {
+    stored
+        .split(',')
+        .filter_map(|r| Role::parse(r).ok())
+        .collect()
+}
+
+fn view(r: rows::OperatorRow) -> OperatorView {
+    OperatorView {
+        id: r.id,
+        name: r.name,
+        roles: parse_roles(&r.roles),
+        created_at: rfc3339(r.created_at),
+        disabled: r.disabled_at.is_some(),
+    }
+}
+
+/// Create an operator inside `conn`'s transaction. Used by the API, the CLI and first start.
+pub async fn create_in(
+    conn: &mut Conn,
+    now: OffsetDateTime,
+    created_by: Option<&str>,
+    name: &str,
+    roles: &[Role],
+) -> Result<NewOperator> {
+    check_name(name)?;
+    if roles.is_empty() {
+        return Err(Error::invalid(
+            "invalid_role",
+            "an operator needs at least one role",
+        ));
+    }
+    let mut roles = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    let stored = roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let id = new_id("op");
+    let token = new_token();
+    match rows::insert(
+        conn,
+        &id,
+        name,
+        &stored,
+        &token_hash(&token),
+        created_by,
+        now.unix_timestamp(),
+    )
+    .await
+    {
+        Err(Error::Database(e)) if store::is_unique_violation(&e) => {
+            return Err(Error::conflict(
+                "name_taken",
+                format!("an operator named {name:?} exists"),
+            ))
+        }
+        other => other?,
+    }
+    audit_in(
+        conn,
+        now,
+        Event::new(
+            created_by,
+            "operator.created",
+            Some(&id),
+            serde_json::json!({"name": name, "roles": roles}),
+        ),
+    )
+    .await?;
+    Ok(NewOperator {
+        view: OperatorView {
+            id,
+            name: name.to_string(),
+            roles,
+            created_at: rfc3339(now.unix_timestamp()),
+            disabled: false,
+        },
+        token,
+    })
+}
+
+impl Ra {
+    /// Resolve a bearer token. Failures are audited (never with the token itself).
+    pub async fn authenticate(&self, token: Option<&str>, context: &str) -> Result<Operator> {
+        let reason = match token {
+            None => "missing bearer token",
+            Some(t) if !t.starts_with(TOKEN_PREFIX) || t.len() > 128 => "malformed token",
+            Some(t) => {
+                let mut c = self.store().read().await?;
+                match rows::by_token_hash(&mut c, &token_hash(t)).await? {
+                    Some(r) if r.disabled_at.is_none() => {
+                        return Ok(Operator {
+                            id: r.id,
+                            name: r.name,
+                            roles: parse_roles(&r.roles),
+                        })
+                    }
+                    Some(_) => "operator disabled",
+                    None => "unknown token",
+                }
+            }
+        };
+        self.audit_refusal(
+            None,
+            "auth.failed",
+            None,
+            serde_json::json!({"reason": reason, "request": context}),
+        )
+        .await;
+        Err(Error::Unauthenticated)
+    }
+
+    pub async fn create_operator(
+        &self,
+        by: &Operator,
+        name: &str,
+        roles: &[Role],
+    ) -> Result<NewOperator> {
+        self.authorize(by, Role::Admin, "operator.create", None)
+            .await?;
+        let mut tx = self.store().begin().await?;
+        let created = create_in(&mut tx, self.now(), Some(&by.id), name, roles).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn list_operators(&self, by: &Operator) -> Result<Vec<OperatorView>> {
+        self.authorize(by, Role::Admin, "operator.list", None)
+            .await?;
+        let mut c = self.store().read().await?;
+        Ok(rows::list(&mut c).await?.into_iter().map(view).collect())
+    }
+
+    pub async fn disable_operator(&self, by: &Operator, id: &str) -> Result<()> {
+        self.authorize(by, Role::Admin, "operator.disable", Some(id))
+            .await?;
+        if by.id == id {
+            return Err(Error::conflict(
+                "self_disable",
+                "an admin cannot disable their own account",
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        if !rows::disable(&mut tx, id, now.unix_timestamp()).await? {
+            return Err(Error::NotFound("operator"));
+        }
+        audit_in(
+            &mut tx,
+            now,
+            Event::new(
+                Some(&by.id),
+                "operator.disabled",
+                Some(id),
+                serde_json::json!({}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_prefixed() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(*a, *b);
+        assert!(a.starts_with(TOKEN_PREFIX));
+        // 32 bytes -> 43 base64url characters.
+        assert_eq!(a.len(), TOKEN_PREFIX.len() + 43);
+        assert_eq!(token_hash(&a).len(), 32);
+    }
+
+    #[test]
+    fn roles_parse_and_reject_unknown() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()).unwrap(), r);
+        }
+        assert_eq!(Role::parse("root").unwrap_err().code(), "invalid_role");
+    }
+}

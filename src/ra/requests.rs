@@ -1,0 +1,499 @@
+//! Certificate requests and their state machine:
+//!
+//! ```text
+//! pending --(M approvals by operators other than the requester)--> approved --(CA signs)--> issued
+//! pending --(any rejection)--> rejected        pending --(expiry)--> expired
+//! ```
+//! `approved` is entered together with the issuance intent (reserved serial, key hash), in one
+//! transaction, before the CA is asked to sign.
+
+use super::subscribers::evidence_valid;
+use super::{audit_in, new_id, rfc3339, Operator, Ra, Role};
+use crate::audit::Event;
+use crate::error::{Error, Result};
+use crate::store::requests::{self as rows, IntentRow, NewRequest, RequestRow};
+use crate::store::{certificates, subscribers, Conn};
+use crate::x509::csr::CheckedCsr;
+use crate::x509::profile::{ExtendedKeyUsage, KeyUsage, Profile};
+use crate::x509::serial::Serial;
+use crate::x509::subject::{SubjectSpec, VettedIdentity};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+/// What will be certified, frozen when the request is submitted so that approvers approve exactly
+/// what the CA will sign.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Template {
+    pub subject: SubjectSpec,
+    pub key_usage: Vec<KeyUsage>,
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    pub validity_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalView {
+    pub operator: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestView {
+    pub id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    pub subscriber_id: String,
+    pub profile: String,
+    /// The subject DN the certificate will carry (RFC 4514).
+    pub subject: String,
+    pub subject_alt_emails: Vec<String>,
+    pub key_sha256: String,
+    pub validity_days: u32,
+    pub required_approvals: i64,
+    pub approvals: Vec<ApprovalView>,
+    pub requested_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<String>,
+}
+
+pub const STATUSES: [&str; 5] = ["pending", "approved", "issued", "rejected", "expired"];
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// The vetted identity of a subscriber as of `today`, or why it cannot support a request.
+async fn vetted(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    today: time::Date,
+) -> Result<(subscribers::SubscriberRow, Option<String>)> {
+    let s = subscribers::get(conn, subscriber_id)
+        .await?
+        .ok_or(Error::NotFound("subscriber"))?;
+    let evidence = subscribers::evidence(conn, subscriber_id).await?;
+    let valid = evidence
+        .iter()
+        .find(|e| evidence_valid(e, today))
+        .map(|e| e.number.clone());
+    if valid.is_none() {
+        return Err(Error::refused(
+            "evidence_expired",
+            "none of the subscriber's identity evidence is still valid; record current evidence first",
+        ));
+    }
+    Ok((s, valid))
+}
+
+fn check_key_for_profile(csr: &CheckedCsr, profile: &Profile) -> Result<()> {
+    if !profile.key_types.contains(&csr.key.key_type) {
+        return Err(Error::refused(
+            "key_type_not_allowed",
+            format!(
+                "profile {} does not accept {} keys",
+                profile.name,
+                csr.key.key_type.as_str()
+            ),
+        ));
+    }
+    if csr.key.key_type == crate::x509::key::KeyType::Rsa && csr.key.bits < profile.rsa_min_bits {
+        return Err(Error::refused(
+            "weak_key",
+            format!(
+                "profile {} requires RSA keys of at least {} bits",
+                profile.name, profile.rsa_min_bits
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn refuse_if_blocked(conn: &mut Conn, key_sha256: &str) -> Result<()> {
+    match certificates::is_key_blocked(conn, key_sha256).await? {
+        Some(reason) => Err(Error::refused(
+            "blocked_key",
+            format!("this public key is blocked ({reason})"),
+        )),
+        None => Ok(()),
+    }
+}
+
+impl Ra {
+    pub async fn submit_request(
+        &self,
+        op: &Operator,
+        subscriber_id: &str,
+        profile_name: &str,
+        csr_pem: &str,
+    ) -> Result<RequestView> {
+        self.authorize(op, Role::Clerk, "request.submit", Some(subscriber_id))
+            .await?;
+        let outcome = self
+            .submit_checked(op, subscriber_id, profile_name, csr_pem)
+            .await;
+        if let Err(e @ (Error::Invalid { .. } | Error::Refused { .. })) = &outcome {
+            self.audit_refusal(
+                Some(&op.id),
+                "request.refused",
+                Some(subscriber_id),
+                serde_json::json!({"profile": profile_name, "error": e.code(), "message": e.to_string()}),
+            )
+            .await;
+        }
+        let id = outcome?;
+        self.request(op, &id).await
+    }
+
+    async fn submit_checked(
+        &self,
+        op: &Operator,
+        subscriber_id: &str,
+        profile_name: &str,
+        csr_pem: &str,
+    ) -> Result<String> {
+        let profile = self.profiles().get(profile_name).ok_or_else(|| {
+            Error::refused(
+                "unknown_profile",
+                format!("no profile named {profile_name:?}"),
+            )
+        })?;
+        let csr = CheckedCsr::from_pem(csr_pem)?;
+        check_key_for_profile(&csr, profile)?;
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let (subscriber, identifier) = vetted(&mut tx, subscriber_id, now.date()).await?;
+        if subscriber.kind != profile.subscriber_kind.as_str() {
+            return Err(Error::refused(
+                "profile_not_for_subscriber",
+                format!(
+                    "profile {} is for {} subscribers; this one is a {}",
+                    profile.name,
+                    profile.subscriber_kind.as_str(),
+                    subscriber.kind
+                ),
+            ));
+        }
+        refuse_if_blocked(&mut tx, &csr.key.fingerprint).await?;
+        let who = VettedIdentity {
+            name: &subscriber.name,
+            organisation: subscriber.organisation.as_deref(),
+            email: subscriber.email.as_deref(),
+            identifier: identifier.as_deref(),
+        };
+        let template = Template {
+            subject: SubjectSpec::build(profile, &who)?,
+            key_usage: profile.key_usage.clone(),
+            extended_key_usage: profile.extended_key_usage.clone(),
+            validity_days: profile.validity_days,
+        };
+        let template_json = serde_json::to_string(&template).map_err(Error::internal)?;
+        let id = new_id("req");
+        let expires = now + Duration::hours(i64::from(profile.request_expiry_hours));
+        rows::insert(
+            &mut tx,
+            &NewRequest {
+                id: &id,
+                subscriber_id,
+                profile: &profile.name,
+                csr_der: &csr.der,
+                spki_der: &csr.key.spki_der,
+                key_sha256: &csr.key.fingerprint,
+                template_json: &template_json,
+                required_approvals: i64::from(profile.required_approvals),
+                requested_by: &op.id,
+                created_at: now.unix_timestamp(),
+                expires_at: expires.unix_timestamp(),
+            },
+        )
+        .await?;
+        audit_in(
+            &mut tx,
+            now,
+            Event::new(
+                Some(&op.id),
+                "request.submitted",
+                Some(&id),
+                serde_json::json!({"subscriber": subscriber_id, "profile": profile.name, "subject": template.subject.display(),
+                    "key_sha256": csr.key.fingerprint, "key_type": csr.key.key_type.as_str(), "key_bits": csr.key.bits}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn may_read_requests(&self, op: &Operator, target: Option<&str>) -> Result<()> {
+        if op.has(Role::Clerk)
+            || op.has(Role::Approver)
+            || op.has(Role::Admin)
+            || op.has(Role::Revoker)
+        {
+            Ok(())
+        } else {
+            self.authorize(op, Role::Approver, "request.read", target)
+                .await
+        }
+    }
+
+    pub async fn request(&self, op: &Operator, id: &str) -> Result<RequestView> {
+        self.may_read_requests(op, Some(id)).await?;
+        let mut c = self.store().read().await?;
+        let row = rows::get(&mut c, id)
+            .await?
+            .ok_or(Error::NotFound("request"))?;
+        self.view(&mut c, row).await
+    }
+
+    pub async fn list_requests(
+        &self,
+        op: &Operator,
+        status: Option<&str>,
+        subscriber_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RequestView>> {
+        self.may_read_requests(op, None).await?;
+        if let Some(s) = status {
+            if !STATUSES.contains(&s) {
+                return Err(Error::invalid(
+                    "invalid_field",
+                    format!("status must be one of {}", STATUSES.join(", ")),
+                ));
+            }
+        }
+        let now = self.now().unix_timestamp();
+        let mut c = self.store().read().await?;
+        let mut out = Vec::new();
+        for row in rows::list(&mut c, status, subscriber_id, limit.clamp(1, 1000)).await? {
+            // A pending request past its expiry is not waiting for anyone any more.
+            if status == Some("pending") && row.expires_at <= now {
+                continue;
+            }
+            out.push(self.view(&mut c, row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn view(&self, conn: &mut Conn, r: RequestRow) -> Result<RequestView> {
+        let approvals = rows::approvals(conn, &r.id).await?;
+        let template: Template = serde_json::from_str(&r.template_json).map_err(Error::internal)?;
+        let status = if r.status == "pending" && r.expires_at <= self.now().unix_timestamp() {
+            "expired".to_string()
+        } else {
+            r.status
+        };
+        Ok(RequestView {
+            id: r.id,
+            status,
+            serial: r.serial,
+            subscriber_id: r.subscriber_id,
+            profile: r.profile,
+            subject: template.subject.display(),
+            subject_alt_emails: template.subject.emails,
+            key_sha256: r.key_sha256,
+            validity_days: template.validity_days,
+            required_approvals: r.required_approvals,
+            approvals: approvals
+                .into_iter()
+                .map(|a| ApprovalView {
+                    operator: a.approver_id,
+                    at: rfc3339(a.approved_at),
+                })
+                .collect(),
+            requested_by: r.requested_by,
+            created_at: rfc3339(r.created_at),
+            expires_at: rfc3339(r.expires_at),
+            decided_at: r.decided_at.map(rfc3339),
+            rejected_by: r.rejected_by,
+            reject_reason: r.reject_reason,
+        })
+    }
+
+    /// Load a request that an approver is about to act on, expiring it if its time is up.
+    async fn pending_for_decision(
+        &self,
+        tx: &mut Conn,
+        op: &Operator,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<RequestRow, Error>> {
+        let req = rows::get(tx, id).await?.ok_or(Error::NotFound("request"))?;
+        if req.status == "pending" && req.expires_at <= now.unix_timestamp() {
+            rows::transition(tx, id, "pending", "expired", now.unix_timestamp()).await?;
+            audit_in(
+                tx,
+                now,
+                Event::new(
+                    Some(&op.id),
+                    "request.expired",
+                    Some(id),
+                    serde_json::json!({"expires_at": rfc3339(req.expires_at)}),
+                ),
+            )
+            .await?;
+            return Ok(Err(Error::conflict(
+                "request_expired",
+                "the request expired before it was decided",
+            )));
+        }
+        if req.status != "pending" {
+            return Ok(Err(Error::conflict(
+                "not_pending",
+                format!("the request is {}, not pending", req.status),
+            )));
+        }
+        Ok(Ok(req))
+    }
+
+    pub async fn approve(&self, op: &Operator, id: &str) -> Result<RequestView> {
+        self.authorize(op, Role::Approver, "request.approve", Some(id))
+            .await?;
+        let now = self.now();
+        let ts = now.unix_timestamp();
+        let mut tx = self.store().begin().await?;
+        let req = match self.pending_for_decision(&mut tx, op, id, now).await? {
+            Ok(r) => r,
+            Err(e) => {
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
+        // Policy is re-checked at decision time: evidence may have lapsed, the key may be blocked.
+        let refusal = if req.requested_by == op.id {
+            Some(Error::forbidden(
+                "self_approval",
+                "the operator who submitted a request cannot approve it",
+            ))
+        } else if let Err(e) = vetted(&mut tx, &req.subscriber_id, now.date()).await {
+            Some(e)
+        } else if let Err(e) = refuse_if_blocked(&mut tx, &req.key_sha256).await {
+            Some(e)
+        } else {
+            None
+        };
+        if let Some(e) = refusal {
+            audit_in(
+                &mut tx,
+                now,
+                Event::new(
+                    Some(&op.id),
+                    "request.approval_refused",
+                    Some(id),
+                    serde_json::json!({"error": e.code(), "message": e.to_string()}),
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(e);
+        }
+        if !rows::add_approval(&mut tx, id, &op.id, ts).await? {
+            return Err(Error::conflict(
+                "already_approved",
+                "this operator has already approved the request",
+            ));
+        }
+        let count = rows::approvals(&mut tx, id).await?.len() as i64;
+        audit_in(
+            &mut tx,
+            now,
+            Event::new(
+                Some(&op.id),
+                "request.approved",
+                Some(id),
+                serde_json::json!({"approvals": count, "required": req.required_approvals}),
+            ),
+        )
+        .await?;
+        let intent = if count >= req.required_approvals {
+            if !rows::transition(&mut tx, id, "pending", "approved", ts).await? {
+                return Err(Error::conflict(
+                    "not_pending",
+                    "the request changed while it was being approved",
+                ));
+            }
+            let template: Template =
+                serde_json::from_str(&req.template_json).map_err(Error::internal)?;
+            let not_after = (now + Duration::days(i64::from(template.validity_days)))
+                .min(self.ca().max_not_after());
+            let intent = IntentRow {
+                serial: Serial::random().to_string(),
+                request_id: id.to_string(),
+                key_sha256: req.key_sha256.clone(),
+                ca_id: self.ca().issuing_id().to_string(),
+                not_before: ts,
+                not_after: not_after.unix_timestamp(),
+                created_at: ts,
+            };
+            rows::insert_intent(&mut tx, &intent).await?;
+            audit_in(&mut tx, now, Event::new(Some(&op.id), "issuance.intent", Some(id), serde_json::json!({"serial": intent.serial, "key_sha256": intent.key_sha256, "ca": intent.ca_id}))).await?;
+            Some(intent)
+        } else {
+            None
+        };
+        tx.commit().await?;
+        if let Some(intent) = intent {
+            self.complete_issuance(&intent).await?;
+        }
+        self.request(op, id).await
+    }
+
+    pub async fn reject(&self, op: &Operator, id: &str, reason: &str) -> Result<RequestView> {
+        self.authorize(op, Role::Approver, "request.reject", Some(id))
+            .await?;
+        let reason = reason.trim();
+        if reason.is_empty()
+            || reason.chars().count() > MAX_REASON_CHARS
+            || reason.chars().any(|c| c.is_control() && c != '\n')
+        {
+            return Err(Error::invalid(
+                "invalid_field",
+                format!("reason: 1..={MAX_REASON_CHARS} characters, no control characters"),
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        if let Err(e) = self.pending_for_decision(&mut tx, op, id, now).await? {
+            tx.commit().await?;
+            return Err(e);
+        }
+        if !rows::reject(&mut tx, id, &op.id, reason, now.unix_timestamp()).await? {
+            return Err(Error::conflict(
+                "not_pending",
+                "the request changed while it was being rejected",
+            ));
+        }
+        audit_in(
+            &mut tx,
+            now,
+            Event::new(
+                Some(&op.id),
+                "request.rejected",
+                Some(id),
+                serde_json::json!({"reason": reason}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.request(op, id).await
+    }
+
+    /// Move every overdue pending request to `expired`. Returns how many were expired.
+    pub async fn expire_overdue(&self) -> Result<usize> {
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let ids = rows::overdue(&mut tx, now.unix_timestamp(), 500).await?;
+        for id in &ids {
+            rows::transition(&mut tx, id, "pending", "expired", now.unix_timestamp()).await?;
+            audit_in(
+                &mut tx,
+                now,
+                Event::new(None, "request.expired", Some(id), serde_json::json!({})),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ids.len())
+    }
+}

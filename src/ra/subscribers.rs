@@ -1,0 +1,359 @@
+//! Vetting: subscribers (people and organisations) and the identity evidence a clerk examined.
+//! Vouch keeps the document's type, number, issuer, validity and optionally the SHA-256 of a scan;
+//! never the scan itself.
+
+use super::{audit_in, new_id, rfc3339, Operator, Ra, Role};
+use crate::audit::Event;
+use crate::error::{Error, Result};
+use crate::store::subscribers::{self as rows, EvidenceRow, SubscriberRow};
+use crate::x509::profile::SubscriberKind;
+use crate::x509::subject::{is_printable_string, UB_NAME};
+use serde::Serialize;
+use time::{Date, OffsetDateTime};
+
+pub const MAX_IDENTIFIERS: usize = 16;
+
+/// Input for a new subscriber, as the clerk typed it.
+#[derive(Debug, Clone)]
+pub struct NewSubscriber {
+    pub kind: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub organisation: Option<String>,
+    pub identifiers: Vec<NewEvidence>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvidence {
+    pub doc_type: String,
+    pub number: String,
+    pub issuer: String,
+    pub valid_until: String,
+    pub document_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceView {
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    pub number: String,
+    pub issuer: String,
+    pub valid_until: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document_sha256: Option<String>,
+    /// Whether this evidence can support a request today.
+    pub valid: bool,
+    pub recorded_by: String,
+    pub recorded_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriberView {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub organisation: Option<String>,
+    pub identifiers: Vec<EvidenceView>,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+fn field(name: &str, msg: impl Into<String>) -> Error {
+    Error::invalid("invalid_field", format!("{name}: {}", msg.into()))
+}
+
+fn text(name: &str, value: &str, max: usize) -> Result<()> {
+    let n = value.chars().count();
+    if n == 0 || n > max {
+        return Err(field(name, format!("must be 1..={max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(field(name, "must not contain control characters"));
+    }
+    if value.trim() != value {
+        return Err(field(name, "must not have leading or trailing spaces"));
+    }
+    Ok(())
+}
+
+fn check_email(email: &str) -> Result<()> {
+    let ok = email.len() <= 254
+        && email.is_ascii()
+        && !email.chars().any(|c| {
+            c.is_ascii_whitespace()
+                || c.is_ascii_control()
+                || matches!(c, '<' | '>' | '"' | ',' | ';')
+        })
+        && matches!(email.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !d.contains('@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(field(
+            "email",
+            "must be an ASCII address like name@example.org",
+        ))
+    }
+}
+
+pub fn parse_date(name: &str, s: &str) -> Result<Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s, &fmt).map_err(|_| field(name, "must be a date YYYY-MM-DD"))
+}
+
+fn check_evidence(e: &NewEvidence) -> Result<()> {
+    let ok_type = (1..=32).contains(&e.doc_type.len())
+        && e.doc_type
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if !ok_type {
+        return Err(field(
+            "identifiers.type",
+            "must be 1..=32 of [A-Za-z0-9_-], e.g. national-id, passport",
+        ));
+    }
+    text("identifiers.number", &e.number, UB_NAME)?;
+    if !is_printable_string(&e.number) {
+        return Err(field(
+            "identifiers.number",
+            "may use letters, digits, spaces and '()+,-./:=?",
+        ));
+    }
+    text("identifiers.issuer", &e.issuer, 128)?;
+    parse_date("identifiers.valid_until", &e.valid_until)?;
+    if let Some(h) = &e.document_sha256 {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(field(
+                "identifiers.document_sha256",
+                "must be 64 hex digits",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl NewSubscriber {
+    fn check(&self) -> Result<SubscriberKind> {
+        let kind = SubscriberKind::parse(&self.kind)
+            .ok_or_else(|| field("kind", "must be \"person\" or \"organisation\""))?;
+        text("name", &self.name, UB_NAME)?;
+        if let Some(e) = &self.email {
+            check_email(e)?;
+        }
+        if let Some(o) = &self.organisation {
+            text("organisation", o, UB_NAME)?;
+        }
+        if self.identifiers.is_empty() {
+            return Err(field(
+                "identifiers",
+                "at least one identity document is required",
+            ));
+        }
+        if self.identifiers.len() > MAX_IDENTIFIERS {
+            return Err(field("identifiers", format!("at most {MAX_IDENTIFIERS}")));
+        }
+        self.identifiers.iter().try_for_each(check_evidence)?;
+        Ok(kind)
+    }
+}
+
+/// Evidence still valid on `today` (valid through its valid_until date).
+pub fn evidence_valid(e: &EvidenceRow, today: Date) -> bool {
+    parse_date("valid_until", &e.valid_until)
+        .map(|d| d >= today)
+        .unwrap_or(false)
+}
+
+fn view(s: SubscriberRow, evidence: Vec<EvidenceRow>, today: Date) -> SubscriberView {
+    SubscriberView {
+        identifiers: evidence
+            .into_iter()
+            .map(|e| EvidenceView {
+                valid: evidence_valid(&e, today),
+                doc_type: e.doc_type,
+                number: e.number,
+                issuer: e.issuer,
+                valid_until: e.valid_until,
+                document_sha256: e.document_sha256,
+                recorded_by: e.recorded_by,
+                recorded_at: rfc3339(e.recorded_at),
+            })
+            .collect(),
+        id: s.id,
+        kind: s.kind,
+        name: s.name,
+        email: s.email,
+        organisation: s.organisation,
+        created_by: s.created_by,
+        created_at: rfc3339(s.created_at),
+    }
+}
+
+impl Ra {
+    pub async fn register_subscriber(&self, op: &Operator, input: NewSubscriber) -> Result<String> {
+        self.authorize(op, Role::Clerk, "subscriber.create", None)
+            .await?;
+        let kind = input.check()?;
+        let now: OffsetDateTime = self.now();
+        let id = new_id("sub");
+        let mut tx = self.store().begin().await?;
+        rows::insert(
+            &mut tx,
+            &SubscriberRow {
+                id: id.clone(),
+                kind: kind.as_str().to_string(),
+                name: input.name.clone(),
+                email: input.email.clone(),
+                organisation: input.organisation.clone(),
+                created_by: op.id.clone(),
+                created_at: now.unix_timestamp(),
+            },
+        )
+        .await?;
+        for e in &input.identifiers {
+            rows::insert_evidence(
+                &mut tx,
+                &id,
+                &EvidenceRow {
+                    doc_type: e.doc_type.clone(),
+                    number: e.number.clone(),
+                    issuer: e.issuer.clone(),
+                    valid_until: e.valid_until.clone(),
+                    document_sha256: e.document_sha256.as_ref().map(|h| h.to_ascii_lowercase()),
+                    recorded_by: op.id.clone(),
+                    recorded_at: now.unix_timestamp(),
+                },
+            )
+            .await?;
+        }
+        let evidence: Vec<_> = input
+            .identifiers
+            .iter()
+            .map(|e| serde_json::json!({"type": e.doc_type, "number": e.number, "issuer": e.issuer, "valid_until": e.valid_until}))
+            .collect();
+        audit_in(
+            &mut tx,
+            now,
+            Event::new(
+                Some(&op.id),
+                "subscriber.registered",
+                Some(&id),
+                serde_json::json!({"kind": kind.as_str(), "name": input.name, "email": input.email,
+                    "organisation": input.organisation, "evidence": evidence}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    fn may_read_subscribers(op: &Operator) -> bool {
+        op.has(Role::Clerk)
+            || op.has(Role::Approver)
+            || op.has(Role::Admin)
+            || op.has(Role::Revoker)
+    }
+
+    async fn authorize_read(&self, op: &Operator, target: Option<&str>) -> Result<()> {
+        if Self::may_read_subscribers(op) {
+            Ok(())
+        } else {
+            self.authorize(op, Role::Clerk, "subscriber.read", target)
+                .await
+        }
+    }
+
+    pub async fn subscriber(&self, op: &Operator, id: &str) -> Result<SubscriberView> {
+        self.authorize_read(op, Some(id)).await?;
+        let mut c = self.store().read().await?;
+        let s = rows::get(&mut c, id)
+            .await?
+            .ok_or(Error::NotFound("subscriber"))?;
+        let evidence = rows::evidence(&mut c, id).await?;
+        Ok(view(s, evidence, self.now().date()))
+    }
+
+    pub async fn search_subscribers(
+        &self,
+        op: &Operator,
+        q: &str,
+        limit: i64,
+    ) -> Result<Vec<SubscriberView>> {
+        self.authorize_read(op, None).await?;
+        if q.chars().count() > 128 {
+            return Err(field("q", "at most 128 characters"));
+        }
+        let mut c = self.store().read().await?;
+        let found = rows::search(&mut c, q, limit.clamp(1, 200)).await?;
+        let today = self.now().date();
+        let mut out = Vec::with_capacity(found.len());
+        for s in found {
+            let evidence = rows::evidence(&mut c, &s.id).await?;
+            out.push(view(s, evidence, today));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person() -> NewSubscriber {
+        NewSubscriber {
+            kind: "person".into(),
+            name: "Li Wei".into(),
+            email: Some("li.wei@example.org".into()),
+            organisation: None,
+            identifiers: vec![NewEvidence {
+                doc_type: "national-id".into(),
+                number: "110101199003070011".into(),
+                issuer: "Beijing PSB".into(),
+                valid_until: "2035-01-01".into(),
+                document_sha256: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn accepts_a_well_formed_person() {
+        assert_eq!(person().check().unwrap(), SubscriberKind::Person);
+    }
+
+    #[test]
+    fn field_rules() {
+        let cases: Vec<Box<dyn Fn(&mut NewSubscriber)>> = vec![
+            Box::new(|s| s.kind = "robot".into()),
+            Box::new(|s| s.name = String::new()),
+            Box::new(|s| s.name = "x".repeat(65)),
+            Box::new(|s| s.email = Some("not-an-email".into())),
+            Box::new(|s| s.email = Some("a@b.c\r\nBcc: x@y.z".into())),
+            Box::new(|s| s.identifiers.clear()),
+            Box::new(|s| s.identifiers[0].valid_until = "2035-13-01".into()),
+            Box::new(|s| s.identifiers[0].valid_until = "01/01/2035".into()),
+            Box::new(|s| s.identifiers[0].number = "12_34".into()),
+            Box::new(|s| s.identifiers[0].doc_type = "national id".into()),
+            Box::new(|s| s.identifiers[0].document_sha256 = Some("abc".into())),
+        ];
+        for (i, mutate) in cases.iter().enumerate() {
+            let mut s = person();
+            mutate(&mut s);
+            assert_eq!(s.check().unwrap_err().code(), "invalid_field", "case {i}");
+        }
+    }
+
+    #[test]
+    fn evidence_is_valid_through_its_last_day() {
+        let e = EvidenceRow {
+            doc_type: "passport".into(),
+            number: "E1".into(),
+            issuer: "X".into(),
+            valid_until: "2030-06-30".into(),
+            document_sha256: None,
+            recorded_by: "op".into(),
+            recorded_at: 0,
+        };
+        assert!(evidence_valid(&e, time::macros::date!(2030 - 06 - 30)));
+        assert!(!evidence_valid(&e, time::macros::date!(2030 - 07 - 01)));
+    }
+}

@@ -1,0 +1,67 @@
+use super::Conn;
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OperatorRow {
+    pub id: String,
+    pub name: String,
+    pub roles: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+pub async fn insert(
+    conn: &mut Conn,
+    id: &str,
+    name: &str,
+    roles: &str,
+    token_hash: &[u8],
+    created_by: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO operators (id, name, roles, token_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(roles)
+    .bind(token_hash)
+    .bind(now)
+    .bind(created_by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn by_token_hash(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<OperatorRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, roles, created_at, disabled_at FROM operators WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn list(conn: &mut Conn) -> Result<Vec<OperatorRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, roles, created_at, disabled_at FROM operators ORDER BY name",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn count(conn: &mut Conn) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM operators")
+        .fetch_one(conn)
+        .await?)
+}
+
+pub async fn disable(conn: &mut Conn, id: &str, now: i64) -> Result<bool> {
+    let r =
+        sqlx::query("UPDATE operators SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(conn)
+            .await?;
+    Ok(r.rows_affected() == 1)
+}

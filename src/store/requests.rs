@@ -1,0 +1,216 @@
+use super::Conn;
+use crate::error::Result;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RequestRow {
+    pub id: String,
+    pub subscriber_id: String,
+    pub profile: String,
+    pub key_sha256: String,
+    pub template_json: String,
+    pub status: String,
+    pub required_approvals: i64,
+    pub requested_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub decided_at: Option<i64>,
+    pub rejected_by: Option<String>,
+    pub reject_reason: Option<String>,
+    /// Set once the certificate is stored.
+    pub serial: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApprovalRow {
+    pub approver_id: String,
+    pub approved_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IntentRow {
+    pub serial: String,
+    pub request_id: String,
+    pub key_sha256: String,
+    pub ca_id: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
+pub struct NewRequest<'a> {
+    pub id: &'a str,
+    pub subscriber_id: &'a str,
+    pub profile: &'a str,
+    pub csr_der: &'a [u8],
+    pub spki_der: &'a [u8],
+    pub key_sha256: &'a str,
+    pub template_json: &'a str,
+    pub required_approvals: i64,
+    pub requested_by: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert(conn: &mut Conn, r: &NewRequest<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO requests (id, subscriber_id, profile, csr_der, spki_der, key_sha256, template_json, status, \
+         required_approvals, requested_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11)",
+    )
+    .bind(r.id)
+    .bind(r.subscriber_id)
+    .bind(r.profile)
+    .bind(r.csr_der)
+    .bind(r.spki_der)
+    .bind(r.key_sha256)
+    .bind(r.template_json)
+    .bind(r.required_approvals)
+    .bind(r.requested_by)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "r.id, r.subscriber_id, r.profile, r.key_sha256, r.template_json, r.status, \
+    r.required_approvals, r.requested_by, r.created_at, r.expires_at, r.decided_at, r.rejected_by, \
+    r.reject_reason, c.serial";
+
+pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<RequestRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM requests r LEFT JOIN certificates c ON c.request_id = r.id WHERE r.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn list(
+    conn: &mut Conn,
+    status: Option<&str>,
+    subscriber_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<RequestRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM requests r LEFT JOIN certificates c ON c.request_id = r.id \
+         WHERE ($1 IS NULL OR r.status = $1) AND ($2 IS NULL OR r.subscriber_id = $2) \
+         ORDER BY r.created_at, r.id LIMIT $3"
+    ))
+    .bind(status)
+    .bind(subscriber_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn spki_der(conn: &mut Conn, id: &str) -> Result<Option<Vec<u8>>> {
+    Ok(
+        sqlx::query_scalar("SELECT spki_der FROM requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn approvals(conn: &mut Conn, request_id: &str) -> Result<Vec<ApprovalRow>> {
+    Ok(sqlx::query_as(
+        "SELECT approver_id, approved_at FROM approvals WHERE request_id = $1 ORDER BY approved_at, approver_id",
+    )
+    .bind(request_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Record one approval. Returns false if this approver had already approved.
+pub async fn add_approval(
+    conn: &mut Conn,
+    request_id: &str,
+    approver_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO approvals (request_id, approver_id, approved_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (request_id, approver_id) DO NOTHING",
+    )
+    .bind(request_id)
+    .bind(approver_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Compare-and-set the status. Returns false when the request was not in `from`.
+pub async fn transition(conn: &mut Conn, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE requests SET status = $1, decided_at = $2 WHERE id = $3 AND status = $4",
+    )
+    .bind(to)
+    .bind(now)
+    .bind(id)
+    .bind(from)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn reject(conn: &mut Conn, id: &str, by: &str, reason: &str, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE requests SET status = 'rejected', decided_at = $1, rejected_by = $2, reject_reason = $3 \
+         WHERE id = $4 AND status = 'pending'",
+    )
+    .bind(now)
+    .bind(by)
+    .bind(reason)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Ids of pending requests whose expiry has passed.
+pub async fn overdue(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM requests WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn insert_intent(conn: &mut Conn, i: &IntentRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO issuance_intents (serial, request_id, key_sha256, ca_id, not_before, not_after, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&i.serial)
+    .bind(&i.request_id)
+    .bind(&i.key_sha256)
+    .bind(&i.ca_id)
+    .bind(i.not_before)
+    .bind(i.not_after)
+    .bind(i.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Intents recorded before `before` whose request is still `approved`: issuance that was
+/// interrupted (crash or CA outage) and must be completed.
+pub async fn unfinished_intents(
+    conn: &mut Conn,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<IntentRow>> {
+    Ok(sqlx::query_as(
+        "SELECT i.serial, i.request_id, i.key_sha256, i.ca_id, i.not_before, i.not_after, i.created_at \
+         FROM issuance_intents i JOIN requests r ON r.id = i.request_id \
+         WHERE r.status = 'approved' AND i.created_at <= $1 ORDER BY i.created_at LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}

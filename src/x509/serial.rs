@@ -1,0 +1,91 @@
+//! Certificate serial numbers: 126 bits of CSPRNG output, positive, rendered as lowercase hex with
+//! no separators and no leading zero digit (so the hex form is canonical).
+
+use rand::RngCore;
+use std::fmt;
+
+pub const SERIAL_BYTES: usize = 16;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Serial([u8; SERIAL_BYTES]);
+
+impl Serial {
+    pub fn random() -> Self {
+        let mut bytes = [0u8; SERIAL_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        // First byte in 0x10..=0x7f: positive as a DER INTEGER (top bit clear), no leading zero
+        // byte to strip, and no leading zero hex digit.
+        bytes[0] = 0x10 + (bytes[0] % 0x70);
+        Serial(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Parse the canonical hex form. Accepts upper case and ':' separators, as people paste them.
+    pub fn parse(text: &str) -> Option<Self> {
+        let cleaned: String = text
+            .chars()
+            .filter(|c| *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let bytes = hex::decode(cleaned).ok()?;
+        let arr: [u8; SERIAL_BYTES] = bytes.try_into().ok()?;
+        Some(Serial(arr))
+    }
+
+    /// Normalise a serial from a client to the stored form, without requiring it to be one of ours.
+    pub fn normalise(text: &str) -> Option<String> {
+        let cleaned: String = text
+            .chars()
+            .filter(|c| *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if cleaned.is_empty()
+            || cleaned.len() > 64
+            || !cleaned.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return None;
+        }
+        Some(cleaned)
+    }
+}
+
+impl fmt::Display for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Serial({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_serials_are_positive_canonical_and_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let s = Serial::random();
+            assert!(s.as_bytes()[0] >= 0x10 && s.as_bytes()[0] < 0x80);
+            let hex = s.to_string();
+            assert_eq!(hex.len(), 32);
+            assert!(!hex.starts_with('0'));
+            assert_eq!(Serial::parse(&hex), Some(s.clone()));
+            assert!(seen.insert(hex));
+        }
+    }
+
+    #[test]
+    fn normalise_accepts_openssl_style() {
+        assert_eq!(Serial::normalise("1A:2b:3C").as_deref(), Some("1a2b3c"));
+        assert_eq!(Serial::normalise("xyz"), None);
+        assert_eq!(Serial::normalise(""), None);
+    }
+}
