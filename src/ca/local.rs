@@ -4,13 +4,14 @@
 
 use super::{CaCertificate, CaError, IssueOrder, UpstreamCa};
 use crate::datadir::write_secret_file;
+use crate::x509::key_identifier;
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
 use crate::x509::subject::DnAttr;
 use async_trait::async_trait;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
-    SerialNumber, SignatureAlgorithm, SigningKey, SubjectPublicKeyInfo,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData,
+    SanType, SerialNumber, SignatureAlgorithm, SigningKey, SubjectPublicKeyInfo,
 };
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -141,6 +142,8 @@ impl LocalCa {
         root.not_after = now + Duration::days(365 * 20);
         root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        root.key_identifier_method =
+            KeyIdMethod::PreSpecified(key_identifier(root_key.der_bytes()));
         let root_cert = root
             .self_signed(&root_key)
             .map_err(ca_err("signing root"))?;
@@ -163,6 +166,8 @@ impl LocalCa {
             KeyUsagePurpose::CrlSign,
         ];
         issuing.use_authority_key_identifier_extension = true;
+        issuing.key_identifier_method =
+            KeyIdMethod::PreSpecified(key_identifier(issuing_key.der_bytes()));
         let root_issuer = Issuer::from_params(&root, &root_key);
         let issuing_cert = issuing
             .signed_by(&issuing_key, &root_issuer)
@@ -232,6 +237,7 @@ impl LocalCa {
         params.not_after = order.not_after;
         params.is_ca = IsCa::ExplicitNoCa;
         params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(spki.der_bytes()));
         let mut dn = DistinguishedName::new();
         for (attr, value) in &order.subject.dn {
             match attr {

@@ -368,10 +368,8 @@ impl Ra {
             ))
         } else if let Err(e) = vetted(&mut tx, &req.subscriber_id, now.date()).await {
             Some(e)
-        } else if let Err(e) = refuse_if_blocked(&mut tx, &req.key_sha256).await {
-            Some(e)
         } else {
-            None
+            refuse_if_blocked(&mut tx, &req.key_sha256).await.err()
         };
         if let Some(e) = refusal {
             audit_in(

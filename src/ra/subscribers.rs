@@ -322,7 +322,8 @@ mod tests {
 
     #[test]
     fn field_rules() {
-        let cases: Vec<Box<dyn Fn(&mut NewSubscriber)>> = vec![
+        type Mutation = Box<dyn Fn(&mut NewSubscriber)>;
+        let cases: Vec<Mutation> = vec![
             Box::new(|s| s.kind = "robot".into()),
             Box::new(|s| s.name = String::new()),
             Box::new(|s| s.name = "x".repeat(65)),

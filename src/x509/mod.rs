@@ -13,6 +13,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// Key identifier by RFC 7093 method 1: the leftmost 160 bits of the SHA-256 of the
+/// subjectPublicKey BIT STRING's value.
+pub fn key_identifier(subject_public_key: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(subject_public_key)[..20].to_vec()
+}
+
 /// PEM-encode one DER object.
 pub fn pem_encode(label: &str, der: &[u8]) -> String {
     use base64::Engine;

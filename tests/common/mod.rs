@@ -1,0 +1,238 @@
+//! Shared test harness: a real server on 127.0.0.1:0 over a fresh temporary data directory,
+//! driven over HTTP.
+#![allow(dead_code)]
+
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::{X509NameBuilder, X509ReqBuilder};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use vouch::app::{self, Server};
+use vouch::ca::local::{CaOptions, LocalCa};
+use vouch::ca::UpstreamCa;
+use vouch::clock::{SharedClock, SystemClock};
+use vouch::datadir::DataDir;
+use vouch::ra::Ra;
+use vouch::store::Store;
+use vouch::x509::profile::Profiles;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub admin: String,
+    pub data: DataDir,
+    pub ra: Ra,
+    server: Option<Server>,
+    _dir: tempfile::TempDir,
+}
+
+pub type WrapCa = Box<dyn FnOnce(LocalCa) -> Arc<dyn UpstreamCa>>;
+
+pub struct Options {
+    pub clock: SharedClock,
+    /// Wrap the embedded CA (e.g. to inject failures).
+    pub wrap_ca: Option<WrapCa>,
+    /// Extra profile files (name, TOML) to install before start.
+    pub extra_profiles: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Arc::new(SystemClock),
+            wrap_ca: None,
+            extra_profiles: Vec::new(),
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path().join("data"));
+        let token = app::init(&data, &CaOptions::default(), &opts.clock)
+            .await
+            .expect("init")
+            .expect("bootstrap token");
+        for (name, text) in &opts.extra_profiles {
+            std::fs::write(data.profiles_dir().join(name), text).expect("write profile");
+        }
+        let store = Store::open(&data.database()).await.expect("store");
+        let local = LocalCa::load(&data.ca_dir()).expect("ca");
+        let ca: Arc<dyn UpstreamCa> = match opts.wrap_ca {
+            Some(wrap) => wrap(local),
+            None => Arc::new(local),
+        };
+        let profiles = Profiles::load_dir(&data.profiles_dir()).expect("profiles");
+        let ra = Ra::new(store, ca, profiles, opts.clock);
+        let server = app::serve(ra.clone(), "127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .expect("serve");
+        TestApp {
+            base: format!("http://{}", server.addr),
+            client: reqwest::Client::new(),
+            admin: token.to_string(),
+            data,
+            ra,
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        split(resp).await
+    }
+
+    pub async fn post_empty(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("POST");
+        split(resp).await
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        split(resp).await
+    }
+
+    /// Create an operator through the admin API; returns its token.
+    pub async fn operator(&self, name: &str, roles: &[&str]) -> String {
+        let (status, body) = self
+            .post(
+                &self.admin,
+                "/api/v1/operators",
+                json!({"name": name, "roles": roles}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    /// A clerk and an approver, the usual cast.
+    pub async fn clerk_and_approver(&self) -> (String, String) {
+        (
+            self.operator("clerk1", &["clerk"]).await,
+            self.operator("approver1", &["approver"]).await,
+        )
+    }
+
+    pub async fn person(&self, clerk: &str, name: &str, valid_until: &str) -> String {
+        let (status, body) = self
+            .post(
+                clerk,
+                "/api/v1/subscribers",
+                json!({"kind": "person", "name": name, "email": "person@example.org",
+                       "identifiers": [{"type": "national-id", "number": "110101199003070011",
+                                         "issuer": "Public Security Bureau", "valid_until": valid_until}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn submit(
+        &self,
+        clerk: &str,
+        subscriber: &str,
+        profile: &str,
+        csr: &str,
+    ) -> (StatusCode, Value) {
+        self.post(
+            clerk,
+            "/api/v1/requests",
+            json!({"subscriber_id": subscriber, "profile": profile, "csr": csr}),
+        )
+        .await
+    }
+
+    /// Register a person, submit a request and approve it; returns the issued serial.
+    pub async fn issue(&self, clerk: &str, approver: &str, csr: &str) -> String {
+        let sub = self.person(clerk, "Li Wei", "2099-12-31").await;
+        let (status, req) = self.submit(clerk, &sub, "person-signing", csr).await;
+        assert_eq!(status, StatusCode::CREATED, "{req}");
+        let (status, body) = self
+            .post_empty(
+                approver,
+                &format!("/api/v1/requests/{}/approve", req["id"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "issued");
+        body["serial"].as_str().unwrap().to_string()
+    }
+}
+
+pub async fn split(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+pub fn ec_key(nid: Nid) -> PKey<Private> {
+    PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(nid).unwrap()).unwrap()).unwrap()
+}
+
+pub fn rsa_key(bits: u32) -> PKey<Private> {
+    PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap()
+}
+
+pub fn csr_for(key: &PKey<Private>, md: MessageDigest, cn: &str) -> String {
+    let mut b = X509ReqBuilder::new().unwrap();
+    b.set_pubkey(key).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", cn).unwrap();
+    b.set_subject_name(&name.build()).unwrap();
+    b.sign(key, md).unwrap();
+    String::from_utf8(b.build().to_pem().unwrap()).unwrap()
+}
+
+pub fn p256_csr() -> String {
+    csr_for(
+        &ec_key(Nid::X9_62_PRIME256V1),
+        MessageDigest::sha256(),
+        "ignored by the RA",
+    )
+}
+
+/// Today plus `days`, as YYYY-MM-DD.
+pub fn date_from_today(days: i64) -> String {
+    let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(days);
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
