@@ -7,8 +7,8 @@ use crate::clock::SharedClock;
 use crate::config::TlsFiles;
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
-use crate::ra::{operators, Ra, Role};
-use crate::store::{operators as operator_rows, Store};
+use crate::ra::{operators, Ra};
+use crate::store::Store;
 use crate::x509::profile::Profiles;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,15 +29,7 @@ pub async fn init(
         LocalCa::create(&data.ca_dir(), ca, clock.now())?;
     }
     let store = Store::open(&data.database()).await?;
-    let mut tx = store.begin().await?;
-    let token = if operator_rows::count(&mut tx).await? == 0 {
-        let created =
-            operators::create_in(&mut tx, clock.now(), None, "admin", &[Role::Admin]).await?;
-        Some(created.token)
-    } else {
-        None
-    };
-    tx.commit().await?;
+    let token = operators::bootstrap_admin(&store, clock.now()).await?;
     store.close().await;
     Ok(token)
 }

@@ -166,9 +166,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .collect::<Result<Vec<_>>>()?;
             let data = DataDir::new(&data.data_dir);
             let store = open_store(&data).await?;
-            let mut tx = store.begin().await?;
-            let created = operators::create_in(&mut tx, clock.now(), None, &name, &roles).await?;
-            tx.commit().await?;
+            let created = operators::create(&store, clock.now(), None, name, roles).await?;
             store.close().await;
             let roles: Vec<&str> = created.view.roles.iter().map(|r| r.as_str()).collect();
             println!(

@@ -3,14 +3,10 @@
 //! hash. A head row keeps the newest (seq, hash) so that entries cut off the end are noticed too.
 
 use crate::error::Result;
-use crate::store::audit::{self as rows, AuditRow};
-use crate::store::Conn;
+use crate::store::audit::{self as rows, row_hash, AuditRow, NewEntry, GENESIS};
+use crate::store::{AuditLog, Conn};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-
-const GENESIS: [u8; 32] = [0u8; 32];
-const DOMAIN: &[u8] = b"vouch-audit-v1";
 
 /// One thing that happened.
 #[derive(Debug, Clone)]
@@ -39,73 +35,19 @@ impl Event {
     }
 }
 
-fn put(h: &mut Sha256, field: Option<&[u8]>) {
-    match field {
-        Some(bytes) => {
-            h.update((bytes.len() as u64).to_be_bytes());
-            h.update(bytes);
-        }
-        None => h.update(u64::MAX.to_be_bytes()),
-    }
-}
-
-fn entry_hash(
-    prev: &[u8],
-    seq: i64,
-    at: i64,
-    actor: Option<&str>,
-    action: &str,
-    target: Option<&str>,
-    details: &str,
-) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(DOMAIN);
-    put(&mut h, Some(prev));
-    h.update(seq.to_be_bytes());
-    h.update(at.to_be_bytes());
-    put(&mut h, actor.map(str::as_bytes));
-    put(&mut h, Some(action.as_bytes()));
-    put(&mut h, target.map(str::as_bytes));
-    put(&mut h, Some(details.as_bytes()));
-    h.finalize().to_vec()
-}
-
 fn micros(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
 }
 
-/// Append `event` inside the caller's write transaction.
-pub async fn append(conn: &mut Conn, now: OffsetDateTime, event: Event) -> Result<i64> {
-    let (seq, prev) = match rows::head(conn).await? {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS.to_vec()),
-    };
-    let at = micros(now);
-    let details = event.details.to_string();
-    let hash = entry_hash(
-        &prev,
-        seq,
-        at,
-        event.actor.as_deref(),
-        event.action,
-        event.target.as_deref(),
-        &details,
-    );
-    rows::append(
-        conn,
-        &AuditRow {
-            seq,
-            at,
-            actor: event.actor,
-            action: event.action.to_string(),
-            target: event.target,
-            details,
-            prev_hash: prev,
-            hash,
-        },
-    )
-    .await?;
-    Ok(seq)
+/// Add `event` to a write job's audit log; it is chained and committed with the job's changes.
+pub fn record(log: &mut AuditLog, now: OffsetDateTime, event: Event) {
+    log.push(NewEntry {
+        at: micros(now),
+        actor: event.actor,
+        action: event.action.to_string(),
+        target: event.target,
+        details: event.details.to_string(),
+    });
 }
 
 /// What an audit entry looks like to an auditor.
@@ -184,7 +126,7 @@ pub async fn verify(conn: &mut Conn) -> Result<Verdict> {
                 ),
             );
         } else {
-            let h = entry_hash(
+            let h = row_hash(
                 &row.prev_hash,
                 row.seq,
                 row.at,
@@ -248,39 +190,33 @@ mod tests {
 
     #[test]
     fn hash_covers_every_field() {
-        let base = entry_hash(&GENESIS, 1, 10, Some("op"), "a", Some("t"), "{}");
+        let base = row_hash(&GENESIS, 1, 10, Some("op"), "a", Some("t"), "{}");
         assert_ne!(
             base,
-            entry_hash(&GENESIS, 2, 10, Some("op"), "a", Some("t"), "{}")
+            row_hash(&GENESIS, 2, 10, Some("op"), "a", Some("t"), "{}")
         );
         assert_ne!(
             base,
-            entry_hash(&GENESIS, 1, 11, Some("op"), "a", Some("t"), "{}")
+            row_hash(&GENESIS, 1, 11, Some("op"), "a", Some("t"), "{}")
+        );
+        assert_ne!(base, row_hash(&GENESIS, 1, 10, None, "a", Some("t"), "{}"));
+        assert_ne!(
+            base,
+            row_hash(&GENESIS, 1, 10, Some("op"), "b", Some("t"), "{}")
+        );
+        assert_ne!(base, row_hash(&GENESIS, 1, 10, Some("op"), "a", None, "{}"));
+        assert_ne!(
+            base,
+            row_hash(&GENESIS, 1, 10, Some("op"), "a", Some("t"), "{ }")
         );
         assert_ne!(
             base,
-            entry_hash(&GENESIS, 1, 10, None, "a", Some("t"), "{}")
-        );
-        assert_ne!(
-            base,
-            entry_hash(&GENESIS, 1, 10, Some("op"), "b", Some("t"), "{}")
-        );
-        assert_ne!(
-            base,
-            entry_hash(&GENESIS, 1, 10, Some("op"), "a", None, "{}")
-        );
-        assert_ne!(
-            base,
-            entry_hash(&GENESIS, 1, 10, Some("op"), "a", Some("t"), "{ }")
-        );
-        assert_ne!(
-            base,
-            entry_hash(&[1u8; 32], 1, 10, Some("op"), "a", Some("t"), "{}")
+            row_hash(&[1u8; 32], 1, 10, Some("op"), "a", Some("t"), "{}")
         );
         // Field boundaries are unambiguous.
         assert_ne!(
-            entry_hash(&GENESIS, 1, 10, Some("ab"), "c", None, ""),
-            entry_hash(&GENESIS, 1, 10, Some("a"), "bc", None, "")
+            row_hash(&GENESIS, 1, 10, Some("ab"), "c", None, ""),
+            row_hash(&GENESIS, 1, 10, Some("a"), "bc", None, "")
         );
     }
 }

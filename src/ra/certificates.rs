@@ -73,7 +73,7 @@ impl Ra {
         public_key_pem: Option<&str>,
         reason: &str,
     ) -> Result<String> {
-        use super::{audit_in, Role};
+        use super::Role;
         if !op.has(Role::Revoker) {
             self.authorize(op, Role::Admin, "key.block", None).await?;
         }
@@ -104,21 +104,23 @@ impl Ra {
             ));
         }
         let now = self.now();
-        let mut tx = self.store().begin().await?;
-        if rows::block_key(&mut tx, &fp, reason, Some(&op.id), now.unix_timestamp()).await? {
-            audit_in(
-                &mut tx,
-                now,
-                crate::audit::Event::new(
-                    Some(&op.id),
-                    "key.blocked",
-                    Some(&fp),
-                    serde_json::json!({"reason": reason}),
-                ),
-            )
+        let (by, key, reason) = (op.id.clone(), fp.clone(), reason.to_string());
+        self.store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if rows::block_key(c, &key, &reason, Some(&by), now.unix_timestamp()).await? {
+                        let event = crate::audit::Event::new(
+                            Some(&by),
+                            "key.blocked",
+                            Some(&key),
+                            serde_json::json!({"reason": reason}),
+                        );
+                        crate::audit::record(log, now, event);
+                    }
+                    Ok(())
+                })
+            })
             .await?;
-        }
-        tx.commit().await?;
         Ok(fp)
     }
 }

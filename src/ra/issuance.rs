@@ -7,8 +7,8 @@
 //! the same serial.
 
 use super::requests::Template;
-use super::{audit_in, Ra};
-use crate::audit::Event;
+use super::Ra;
+use crate::audit::{self, Event};
 use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
 use crate::store::certificates::{self, CertificateRow};
@@ -91,51 +91,49 @@ impl Ra {
         };
         check_issued(&der, &order)?;
         let now = self.now();
-        let mut tx = self.store().begin().await?;
-        if !rows::transition(
-            &mut tx,
-            &intent.request_id,
-            "approved",
-            "issued",
-            now.unix_timestamp(),
-        )
-        .await?
-        {
-            // Someone else completed this intent first; theirs is the one certificate.
-            return Ok(());
-        }
-        certificates::insert(
-            &mut tx,
-            &CertificateRow {
-                serial: intent.serial.clone(),
-                request_id: intent.request_id.clone(),
-                subscriber_id: req.subscriber_id.clone(),
-                ca_id: intent.ca_id.clone(),
-                profile: req.profile.clone(),
-                subject: template.subject.display(),
-                key_sha256: intent.key_sha256.clone(),
-                not_before: intent.not_before,
-                not_after: intent.not_after,
-                der,
-                status: "valid".into(),
-                issued_at: now.unix_timestamp(),
-            },
-        )
-        .await?;
-        audit_in(
-            &mut tx,
-            now,
-            Event::new(
-                None,
-                "certificate.issued",
-                Some(&intent.serial),
-                serde_json::json!({"request": intent.request_id, "subscriber": req.subscriber_id, "profile": req.profile,
-                    "subject": template.subject.display(), "ca": intent.ca_id}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let subject = template.subject.display();
+        let row = CertificateRow {
+            serial: intent.serial.clone(),
+            request_id: intent.request_id.clone(),
+            subscriber_id: req.subscriber_id.clone(),
+            ca_id: intent.ca_id.clone(),
+            profile: req.profile.clone(),
+            subject: subject.clone(),
+            key_sha256: intent.key_sha256.clone(),
+            not_before: intent.not_before,
+            not_after: intent.not_after,
+            der,
+            status: "valid".into(),
+            issued_at: now.unix_timestamp(),
+        };
+        let event = Event::new(
+            None,
+            "certificate.issued",
+            Some(&intent.serial),
+            serde_json::json!({"request": intent.request_id, "subscriber": req.subscriber_id, "profile": req.profile,
+                "subject": subject, "ca": intent.ca_id}),
+        );
+        self.store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    // Compare-and-set: if someone else completed this intent first, theirs is the
+                    // one certificate and this signature is discarded.
+                    if rows::transition(
+                        c,
+                        &row.request_id,
+                        "approved",
+                        "issued",
+                        now.unix_timestamp(),
+                    )
+                    .await?
+                    {
+                        certificates::insert(c, &row).await?;
+                        audit::record(log, now, event);
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Complete issuance intents older than `min_age` whose request is still `approved`. Returns

@@ -11,10 +11,9 @@ use crate::audit::{self, Event};
 use crate::ca::UpstreamCa;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::store::{Conn, Store};
+use crate::store::Store;
 use crate::x509::profile::Profiles;
 use rand::RngCore;
-use serde::Serialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -99,18 +98,14 @@ impl Ra {
         target: Option<&str>,
         details: serde_json::Value,
     ) {
-        let result = async {
-            let mut tx = self.store().begin().await?;
-            audit::append(
-                &mut tx,
-                self.now(),
-                Event::new(actor, action, target, details),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok::<_, Error>(())
-        }
-        .await;
+        let (now, event) = (self.now(), Event::new(actor, action, target, details));
+        let result = self
+            .store()
+            .write(move |_, log| {
+                audit::record(log, now, event);
+                Box::pin(async { Ok(()) })
+            })
+            .await;
         if let Err(e) = result {
             tracing::error!(error = %e, action, "could not audit a refused attempt");
         }
@@ -152,15 +147,4 @@ pub fn rfc3339(unix: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
-}
-
-/// A page of results with a flag saying whether more exist.
-#[derive(Debug, Serialize)]
-pub struct Listing<T> {
-    pub items: Vec<T>,
-    pub truncated: bool,
-}
-
-pub(crate) async fn audit_in(conn: &mut Conn, now: OffsetDateTime, event: Event) -> Result<()> {
-    audit::append(conn, now, event).await.map(|_| ())
 }

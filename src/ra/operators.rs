@@ -1,10 +1,10 @@
 //! Operators (the people and applications that call the RA) and their bearer tokens. Tokens carry
 //! 256 bits of CSPRNG output; only their SHA-256 is stored.
 
-use super::{audit_in, new_id, rfc3339, Ra};
-use crate::audit::Event;
+use super::{new_id, rfc3339, Ra};
+use crate::audit::{self, Event};
 use crate::error::{Error, Result};
-use crate::store::{self, operators as rows, Conn};
+use crate::store::{self, operators as rows, AuditLog, Conn, Store};
 use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
@@ -149,9 +149,10 @@ fn view(r: rows::OperatorRow) -> OperatorView {
     }
 }
 
-/// Create an operator inside `conn`'s transaction. Used by the API, the CLI and first start.
+/// Create an operator inside a write job. Used by the API, the CLI and first start.
 pub async fn create_in(
     conn: &mut Conn,
+    log: &mut AuditLog,
     now: OffsetDateTime,
     created_by: Option<&str>,
     name: &str,
@@ -193,8 +194,8 @@ pub async fn create_in(
         }
         other => other?,
     }
-    audit_in(
-        conn,
+    audit::record(
+        log,
         now,
         Event::new(
             created_by,
@@ -202,8 +203,7 @@ pub async fn create_in(
             Some(&id),
             serde_json::json!({"name": name, "roles": roles}),
         ),
-    )
-    .await?;
+    );
     Ok(NewOperator {
         view: OperatorView {
             id,
@@ -214,6 +214,44 @@ pub async fn create_in(
         },
         token,
     })
+}
+
+/// Create an operator as its own write.
+pub async fn create(
+    store: &Store,
+    now: OffsetDateTime,
+    created_by: Option<String>,
+    name: String,
+    roles: Vec<Role>,
+) -> Result<NewOperator> {
+    store
+        .write(move |c, log| {
+            Box::pin(
+                async move { create_in(c, log, now, created_by.as_deref(), &name, &roles).await },
+            )
+        })
+        .await
+}
+
+/// Create the bootstrap admin if there is no operator at all; returns its token.
+pub async fn bootstrap_admin(
+    store: &Store,
+    now: OffsetDateTime,
+) -> Result<Option<Zeroizing<String>>> {
+    store
+        .write(move |c, log| {
+            Box::pin(async move {
+                if rows::count(c).await? > 0 {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    create_in(c, log, now, None, "admin", &[Role::Admin])
+                        .await?
+                        .token,
+                ))
+            })
+        })
+        .await
 }
 
 impl Ra {
@@ -255,10 +293,14 @@ impl Ra {
     ) -> Result<NewOperator> {
         self.authorize(by, Role::Admin, "operator.create", None)
             .await?;
-        let mut tx = self.store().begin().await?;
-        let created = create_in(&mut tx, self.now(), Some(&by.id), name, roles).await?;
-        tx.commit().await?;
-        Ok(created)
+        create(
+            self.store(),
+            self.now(),
+            Some(by.id.clone()),
+            name.to_string(),
+            roles.to_vec(),
+        )
+        .await
     }
 
     pub async fn list_operators(&self, by: &Operator) -> Result<Vec<OperatorView>> {
@@ -278,23 +320,24 @@ impl Ra {
             ));
         }
         let now = self.now();
-        let mut tx = self.store().begin().await?;
-        if !rows::disable(&mut tx, id, now.unix_timestamp()).await? {
-            return Err(Error::NotFound("operator"));
-        }
-        audit_in(
-            &mut tx,
-            now,
-            Event::new(
-                Some(&by.id),
-                "operator.disabled",
-                Some(id),
-                serde_json::json!({}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let (by, id) = (by.id.clone(), id.to_string());
+        self.store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if !rows::disable(c, &id, now.unix_timestamp()).await? {
+                        return Err(Error::NotFound("operator"));
+                    }
+                    let event = Event::new(
+                        Some(&by),
+                        "operator.disabled",
+                        Some(&id),
+                        serde_json::json!({}),
+                    );
+                    audit::record(log, now, event);
+                    Ok(())
+                })
+            })
+            .await
     }
 }
 

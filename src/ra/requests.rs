@@ -8,8 +8,8 @@
 //! transaction, before the CA is asked to sign.
 
 use super::subscribers::evidence_valid;
-use super::{audit_in, new_id, rfc3339, Operator, Ra, Role};
-use crate::audit::Event;
+use super::{new_id, rfc3339, Operator, Ra, Role};
+use crate::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::store::requests::{self as rows, IntentRow, NewRequest, RequestRow};
 use crate::store::{certificates, subscribers, Conn};
@@ -82,7 +82,7 @@ async fn vetted(
     if valid.is_none() {
         return Err(Error::refused(
             "evidence_expired",
-            "none of the subscriber's identity evidence is still valid; record current evidence first",
+            "none of the subscriber's identity evidence is still valid; add current evidence to the subscriber first",
         ));
     }
     Ok((s, valid))
@@ -119,6 +119,16 @@ async fn refuse_if_blocked(conn: &mut Conn, key_sha256: &str) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// What an approval did.
+enum Approval {
+    /// The request was not pending for this approver any more (or never was); see why separately.
+    NotApplied,
+    /// Counted; more approvals are needed.
+    Counted,
+    /// The last required approval: the request is approved and this intent recorded.
+    Intent(IntentRow),
 }
 
 impl Ra {
@@ -163,8 +173,12 @@ impl Ra {
         let csr = CheckedCsr::from_pem(csr_pem)?;
         check_key_for_profile(&csr, profile)?;
         let now = self.now();
-        let mut tx = self.store().begin().await?;
-        let (subscriber, identifier) = vetted(&mut tx, subscriber_id, now.date()).await?;
+        let (subscriber, identifier) = {
+            let mut c = self.store().read().await?;
+            let vetted = vetted(&mut c, subscriber_id, now.date()).await?;
+            refuse_if_blocked(&mut c, &csr.key.fingerprint).await?;
+            vetted
+        };
         if subscriber.kind != profile.subscriber_kind.as_str() {
             return Err(Error::refused(
                 "profile_not_for_subscriber",
@@ -176,7 +190,6 @@ impl Ra {
                 ),
             ));
         }
-        refuse_if_blocked(&mut tx, &csr.key.fingerprint).await?;
         let who = VettedIdentity {
             name: &subscriber.name,
             organisation: subscriber.organisation.as_deref(),
@@ -192,36 +205,42 @@ impl Ra {
         let template_json = serde_json::to_string(&template).map_err(Error::internal)?;
         let id = new_id("req");
         let expires = now + Duration::hours(i64::from(profile.request_expiry_hours));
-        rows::insert(
-            &mut tx,
-            &NewRequest {
-                id: &id,
-                subscriber_id,
-                profile: &profile.name,
-                csr_der: &csr.der,
-                spki_der: &csr.key.spki_der,
-                key_sha256: &csr.key.fingerprint,
-                template_json: &template_json,
-                required_approvals: i64::from(profile.required_approvals),
-                requested_by: &op.id,
-                created_at: now.unix_timestamp(),
-                expires_at: expires.unix_timestamp(),
-            },
-        )
-        .await?;
-        audit_in(
-            &mut tx,
-            now,
-            Event::new(
-                Some(&op.id),
-                "request.submitted",
-                Some(&id),
-                serde_json::json!({"subscriber": subscriber_id, "profile": profile.name, "subject": template.subject.display(),
-                    "key_sha256": csr.key.fingerprint, "key_type": csr.key.key_type.as_str(), "key_bits": csr.key.bits}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let event = Event::new(
+            Some(&op.id),
+            "request.submitted",
+            Some(&id),
+            serde_json::json!({"subscriber": subscriber_id, "profile": profile.name, "subject": template.subject.display(),
+                "key_sha256": csr.key.fingerprint, "key_type": csr.key.key_type.as_str(), "key_bits": csr.key.bits}),
+        );
+        let (rid, sid, pname, requester) = (
+            id.clone(),
+            subscriber_id.to_string(),
+            profile.name.clone(),
+            op.id.clone(),
+        );
+        let required = i64::from(profile.required_approvals);
+        self.store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    let row = NewRequest {
+                        id: &rid,
+                        subscriber_id: &sid,
+                        profile: &pname,
+                        csr_der: &csr.der,
+                        spki_der: &csr.key.spki_der,
+                        key_sha256: &csr.key.fingerprint,
+                        template_json: &template_json,
+                        required_approvals: required,
+                        requested_by: &requester,
+                        created_at: now.unix_timestamp(),
+                        expires_at: expires.unix_timestamp(),
+                    };
+                    rows::insert(c, &row).await?;
+                    audit::record(log, now, event);
+                    Ok(())
+                })
+            })
+            .await?;
         Ok(id)
     }
 
@@ -263,14 +282,12 @@ impl Ra {
                 ));
             }
         }
-        let now = self.now().unix_timestamp();
+        // Persist any expiry that is due, so that status filters agree with what a single
+        // request shows.
+        self.expire_overdue().await?;
         let mut c = self.store().read().await?;
         let mut out = Vec::new();
         for row in rows::list(&mut c, status, subscriber_id, limit.clamp(1, 1000)).await? {
-            // A pending request past its expiry is not waiting for anyone any more.
-            if status == Some("pending") && row.expires_at <= now {
-                continue;
-            }
             out.push(self.view(&mut c, row).await?);
         }
         Ok(out)
@@ -311,40 +328,62 @@ impl Ra {
         })
     }
 
-    /// Load a request that an approver is about to act on, expiring it if its time is up.
-    async fn pending_for_decision(
-        &self,
-        tx: &mut Conn,
-        op: &Operator,
-        id: &str,
-        now: OffsetDateTime,
-    ) -> Result<std::result::Result<RequestRow, Error>> {
-        let req = rows::get(tx, id).await?.ok_or(Error::NotFound("request"))?;
-        if req.status == "pending" && req.expires_at <= now.unix_timestamp() {
-            rows::transition(tx, id, "pending", "expired", now.unix_timestamp()).await?;
-            audit_in(
-                tx,
-                now,
-                Event::new(
-                    Some(&op.id),
-                    "request.expired",
-                    Some(id),
-                    serde_json::json!({"expires_at": rfc3339(req.expires_at)}),
-                ),
-            )
-            .await?;
-            return Ok(Err(Error::conflict(
+    /// Persist the expiry of one overdue request (if it still is pending) and say so.
+    async fn expire(&self, op: &Operator, id: &str, now: OffsetDateTime) -> Error {
+        let (by, id) = (op.id.clone(), id.to_string());
+        let result = self
+            .store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if rows::expire(c, &id, now.unix_timestamp()).await? {
+                        audit::record(
+                            log,
+                            now,
+                            Event::new(
+                                Some(&by),
+                                "request.expired",
+                                Some(&id),
+                                serde_json::json!({}),
+                            ),
+                        );
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        match result {
+            Ok(()) => Error::conflict(
                 "request_expired",
                 "the request expired before it was decided",
-            )));
+            ),
+            Err(e) => e,
+        }
+    }
+
+    /// Why a decision on `req` cannot be taken now, if it cannot.
+    async fn undecidable(
+        &self,
+        op: &Operator,
+        req: &RequestRow,
+        now: OffsetDateTime,
+    ) -> Option<Error> {
+        if req.status == "pending" && req.expires_at <= now.unix_timestamp() {
+            return Some(self.expire(op, &req.id, now).await);
         }
         if req.status != "pending" {
-            return Ok(Err(Error::conflict(
+            return Some(Error::conflict(
                 "not_pending",
                 format!("the request is {}, not pending", req.status),
-            )));
+            ));
         }
-        Ok(Ok(req))
+        None
+    }
+
+    async fn load_request(&self, id: &str) -> Result<RequestRow> {
+        let mut c = self.store().read().await?;
+        rows::get(&mut c, id)
+            .await?
+            .ok_or(Error::NotFound("request"))
     }
 
     pub async fn approve(&self, op: &Operator, id: &str) -> Result<RequestView> {
@@ -352,95 +391,98 @@ impl Ra {
             .await?;
         let now = self.now();
         let ts = now.unix_timestamp();
-        let mut tx = self.store().begin().await?;
-        let req = match self.pending_for_decision(&mut tx, op, id, now).await? {
-            Ok(r) => r,
-            Err(e) => {
-                tx.commit().await?;
-                return Err(e);
-            }
-        };
+        let req = self.load_request(id).await?;
+        if let Some(e) = self.undecidable(op, &req, now).await {
+            return Err(e);
+        }
         // Policy is re-checked at decision time: evidence may have lapsed, the key may be blocked.
         let refusal = if req.requested_by == op.id {
             Some(Error::forbidden(
                 "self_approval",
                 "the operator who submitted a request cannot approve it",
             ))
-        } else if let Err(e) = vetted(&mut tx, &req.subscriber_id, now.date()).await {
-            Some(e)
         } else {
-            refuse_if_blocked(&mut tx, &req.key_sha256).await.err()
+            let mut c = self.store().read().await?;
+            match vetted(&mut c, &req.subscriber_id, now.date()).await {
+                Err(e) => Some(e),
+                Ok(_) => refuse_if_blocked(&mut c, &req.key_sha256).await.err(),
+            }
         };
         if let Some(e) = refusal {
-            audit_in(
-                &mut tx,
-                now,
-                Event::new(
-                    Some(&op.id),
-                    "request.approval_refused",
-                    Some(id),
-                    serde_json::json!({"error": e.code(), "message": e.to_string()}),
-                ),
-            )
-            .await?;
-            tx.commit().await?;
+            let details = serde_json::json!({"error": e.code(), "message": e.to_string()});
+            self.audit_refusal(Some(&op.id), "request.approval_refused", Some(id), details)
+                .await;
             return Err(e);
         }
-        if !rows::add_approval(&mut tx, id, &op.id, ts).await? {
-            return Err(Error::conflict(
-                "already_approved",
-                "this operator has already approved the request",
-            ));
-        }
-        let count = rows::approvals(&mut tx, id).await?.len() as i64;
-        audit_in(
-            &mut tx,
-            now,
-            Event::new(
-                Some(&op.id),
-                "request.approved",
-                Some(id),
-                serde_json::json!({"approvals": count, "required": req.required_approvals}),
-            ),
-        )
-        .await?;
-        let intent = if count >= req.required_approvals {
-            if !rows::transition(&mut tx, id, "pending", "approved", ts).await? {
-                return Err(Error::conflict(
-                    "not_pending",
-                    "the request changed while it was being approved",
-                ));
-            }
-            let template: Template =
-                serde_json::from_str(&req.template_json).map_err(Error::internal)?;
-            let not_after = (now + Duration::days(i64::from(template.validity_days)))
-                .min(self.ca().max_not_after());
-            let intent = IntentRow {
-                serial: Serial::random().to_string(),
-                request_id: id.to_string(),
-                key_sha256: req.key_sha256.clone(),
-                ca_id: self.ca().issuing_id().to_string(),
-                not_before: ts,
-                not_after: not_after.unix_timestamp(),
-                created_at: ts,
-            };
-            rows::insert_intent(&mut tx, &intent).await?;
-            audit_in(&mut tx, now, Event::new(Some(&op.id), "issuance.intent", Some(id), serde_json::json!({"serial": intent.serial, "key_sha256": intent.key_sha256, "ca": intent.ca_id}))).await?;
-            Some(intent)
-        } else {
-            None
+        let template: Template =
+            serde_json::from_str(&req.template_json).map_err(Error::internal)?;
+        let not_after = (now + Duration::days(i64::from(template.validity_days)))
+            .min(self.ca().max_not_after());
+        let intent = IntentRow {
+            serial: Serial::random().to_string(),
+            request_id: id.to_string(),
+            key_sha256: req.key_sha256.clone(),
+            ca_id: self.ca().issuing_id().to_string(),
+            not_before: ts,
+            not_after: not_after.unix_timestamp(),
+            created_at: ts,
         };
-        tx.commit().await?;
-        if let Some(intent) = intent {
-            self.complete_issuance(&intent).await?;
+        let (rid, approver, required) = (id.to_string(), op.id.clone(), req.required_approvals);
+        let outcome = self
+            .store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    // The compare-and-set: counts only while the request is pending, unexpired and
+                    // not the approver's own, and only once per approver.
+                    if !rows::add_approval_if_open(c, &rid, &approver, ts).await? {
+                        return Ok(Approval::NotApplied);
+                    }
+                    let count = if required == 1 { 1 } else { rows::count_approvals(c, &rid).await? };
+                    let details = serde_json::json!({"approvals": count, "required": required});
+                    audit::record(log, now, Event::new(Some(&approver), "request.approved", Some(&rid), details));
+                    if count < required {
+                        return Ok(Approval::Counted);
+                    }
+                    if !rows::transition(c, &rid, "pending", "approved", ts).await? {
+                        // Cannot happen: the approval above saw it pending in this transaction.
+                        return Err(Error::internal("request left pending inside its own transaction"));
+                    }
+                    rows::insert_intent(c, &intent).await?;
+                    let details = serde_json::json!({"serial": intent.serial, "key_sha256": intent.key_sha256, "ca": intent.ca_id});
+                    audit::record(log, now, Event::new(Some(&approver), "issuance.intent", Some(&rid), details));
+                    Ok(Approval::Intent(intent))
+                })
+            })
+            .await?;
+        match outcome {
+            Approval::NotApplied => Err(self.why_not_applied(op, id, now).await),
+            Approval::Counted => self.request(op, id).await,
+            Approval::Intent(intent) => {
+                self.complete_issuance(&intent).await?;
+                self.request(op, id).await
+            }
         }
-        self.request(op, id).await
+    }
+
+    /// An approval changed nothing: say why, from the request as it is now.
+    async fn why_not_applied(&self, op: &Operator, id: &str, now: OffsetDateTime) -> Error {
+        let req = match self.load_request(id).await {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        if let Some(e) = self.undecidable(op, &req, now).await {
+            return e;
+        }
+        Error::conflict(
+            "already_approved",
+            "this operator has already approved the request",
+        )
     }
 
     pub async fn reject(&self, op: &Operator, id: &str, reason: &str) -> Result<RequestView> {
         self.authorize(op, Role::Approver, "request.reject", Some(id))
             .await?;
-        let reason = reason.trim();
+        let reason = reason.trim().to_string();
         if reason.is_empty()
             || reason.chars().count() > MAX_REASON_CHARS
             || reason.chars().any(|c| c.is_control() && c != '\n')
@@ -451,47 +493,58 @@ impl Ra {
             ));
         }
         let now = self.now();
-        let mut tx = self.store().begin().await?;
-        if let Err(e) = self.pending_for_decision(&mut tx, op, id, now).await? {
-            tx.commit().await?;
+        let req = self.load_request(id).await?;
+        if let Some(e) = self.undecidable(op, &req, now).await {
             return Err(e);
         }
-        if !rows::reject(&mut tx, id, &op.id, reason, now.unix_timestamp()).await? {
-            return Err(Error::conflict(
-                "not_pending",
-                "the request changed while it was being rejected",
-            ));
+        let (rid, by) = (id.to_string(), op.id.clone());
+        let rejected = self
+            .store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if !rows::reject(c, &rid, &by, &reason, now.unix_timestamp()).await? {
+                        return Ok(false);
+                    }
+                    let details = serde_json::json!({"reason": reason});
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(Some(&by), "request.rejected", Some(&rid), details),
+                    );
+                    Ok(true)
+                })
+            })
+            .await?;
+        if !rejected {
+            return Err(self.why_not_applied(op, id, now).await);
         }
-        audit_in(
-            &mut tx,
-            now,
-            Event::new(
-                Some(&op.id),
-                "request.rejected",
-                Some(id),
-                serde_json::json!({"reason": reason}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
         self.request(op, id).await
     }
 
     /// Move every overdue pending request to `expired`. Returns how many were expired.
     pub async fn expire_overdue(&self) -> Result<usize> {
         let now = self.now();
-        let mut tx = self.store().begin().await?;
-        let ids = rows::overdue(&mut tx, now.unix_timestamp(), 500).await?;
-        for id in &ids {
-            rows::transition(&mut tx, id, "pending", "expired", now.unix_timestamp()).await?;
-            audit_in(
-                &mut tx,
-                now,
-                Event::new(None, "request.expired", Some(id), serde_json::json!({})),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(ids.len())
+        self.store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    let ids = rows::overdue(c, now.unix_timestamp(), 1000).await?;
+                    for id in &ids {
+                        if rows::expire(c, id, now.unix_timestamp()).await? {
+                            audit::record(
+                                log,
+                                now,
+                                Event::new(
+                                    None,
+                                    "request.expired",
+                                    Some(id),
+                                    serde_json::json!({}),
+                                ),
+                            );
+                        }
+                    }
+                    Ok(ids.len())
+                })
+            })
+            .await
     }
 }

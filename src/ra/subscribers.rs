@@ -2,8 +2,8 @@
 //! Vouch keeps the document's type, number, issuer, validity and optionally the SHA-256 of a scan;
 //! never the scan itself.
 
-use super::{audit_in, new_id, rfc3339, Operator, Ra, Role};
-use crate::audit::Event;
+use super::{new_id, rfc3339, Operator, Ra, Role};
+use crate::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::store::subscribers::{self as rows, EvidenceRow, SubscriberRow};
 use crate::x509::profile::SubscriberKind;
@@ -196,54 +196,52 @@ impl Ra {
         let kind = input.check()?;
         let now: OffsetDateTime = self.now();
         let id = new_id("sub");
-        let mut tx = self.store().begin().await?;
-        rows::insert(
-            &mut tx,
-            &SubscriberRow {
-                id: id.clone(),
-                kind: kind.as_str().to_string(),
-                name: input.name.clone(),
-                email: input.email.clone(),
-                organisation: input.organisation.clone(),
-                created_by: op.id.clone(),
-                created_at: now.unix_timestamp(),
-            },
-        )
-        .await?;
-        for e in &input.identifiers {
-            rows::insert_evidence(
-                &mut tx,
-                &id,
-                &EvidenceRow {
-                    doc_type: e.doc_type.clone(),
-                    number: e.number.clone(),
-                    issuer: e.issuer.clone(),
-                    valid_until: e.valid_until.clone(),
-                    document_sha256: e.document_sha256.as_ref().map(|h| h.to_ascii_lowercase()),
-                    recorded_by: op.id.clone(),
-                    recorded_at: now.unix_timestamp(),
-                },
-            )
-            .await?;
-        }
-        let evidence: Vec<_> = input
+        let subscriber = SubscriberRow {
+            id: id.clone(),
+            kind: kind.as_str().to_string(),
+            name: input.name.clone(),
+            email: input.email.clone(),
+            organisation: input.organisation.clone(),
+            created_by: op.id.clone(),
+            created_at: now.unix_timestamp(),
+        };
+        let evidence: Vec<EvidenceRow> = input
+            .identifiers
+            .iter()
+            .map(|e| EvidenceRow {
+                doc_type: e.doc_type.clone(),
+                number: e.number.clone(),
+                issuer: e.issuer.clone(),
+                valid_until: e.valid_until.clone(),
+                document_sha256: e.document_sha256.as_ref().map(|h| h.to_ascii_lowercase()),
+                recorded_by: op.id.clone(),
+                recorded_at: now.unix_timestamp(),
+            })
+            .collect();
+        let summary: Vec<_> = input
             .identifiers
             .iter()
             .map(|e| serde_json::json!({"type": e.doc_type, "number": e.number, "issuer": e.issuer, "valid_until": e.valid_until}))
             .collect();
-        audit_in(
-            &mut tx,
-            now,
-            Event::new(
-                Some(&op.id),
-                "subscriber.registered",
-                Some(&id),
-                serde_json::json!({"kind": kind.as_str(), "name": input.name, "email": input.email,
-                    "organisation": input.organisation, "evidence": evidence}),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
+        let event = Event::new(
+            Some(&op.id),
+            "subscriber.registered",
+            Some(&id),
+            serde_json::json!({"kind": kind.as_str(), "name": input.name, "email": input.email,
+                "organisation": input.organisation, "evidence": summary}),
+        );
+        self.store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    rows::insert(c, &subscriber).await?;
+                    for e in &evidence {
+                        rows::insert_evidence(c, &subscriber.id, e).await?;
+                    }
+                    audit::record(log, now, event);
+                    Ok(())
+                })
+            })
+            .await?;
         Ok(id)
     }
 

@@ -1,6 +1,147 @@
 use super::Conn;
 use crate::error::Result;
 use futures_util::TryStreamExt;
+use sha2::{Digest, Sha256};
+
+/// prev_hash of the first entry.
+pub const GENESIS: [u8; 32] = [0u8; 32];
+const DOMAIN: &[u8] = b"vouch-audit-v1";
+
+/// An entry waiting for its place in the chain.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// Microseconds since the Unix epoch.
+    pub at: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: String,
+}
+
+fn put(h: &mut Sha256, field: Option<&[u8]>) {
+    match field {
+        Some(bytes) => {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        }
+        None => h.update(u64::MAX.to_be_bytes()),
+    }
+}
+
+/// The hash that links an entry to its predecessor. Every field is length-prefixed, so field
+/// boundaries are unambiguous.
+pub fn row_hash(
+    prev: &[u8],
+    seq: i64,
+    at: i64,
+    actor: Option<&str>,
+    action: &str,
+    target: Option<&str>,
+    details: &str,
+) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(DOMAIN);
+    put(&mut h, Some(prev));
+    h.update(seq.to_be_bytes());
+    h.update(at.to_be_bytes());
+    put(&mut h, actor.map(str::as_bytes));
+    put(&mut h, Some(action.as_bytes()));
+    put(&mut h, target.map(str::as_bytes));
+    put(&mut h, Some(details.as_bytes()));
+    h.finalize().to_vec()
+}
+
+fn chain(start: &(i64, Vec<u8>), entries: &[NewEntry]) -> Vec<AuditRow> {
+    let (mut seq, mut prev) = start.clone();
+    let mut rows = Vec::with_capacity(entries.len());
+    for e in entries {
+        seq += 1;
+        let hash = row_hash(
+            &prev,
+            seq,
+            e.at,
+            e.actor.as_deref(),
+            &e.action,
+            e.target.as_deref(),
+            &e.details,
+        );
+        rows.push(AuditRow {
+            seq,
+            at: e.at,
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            details: e.details.clone(),
+            prev_hash: prev,
+            hash: hash.clone(),
+        });
+        prev = hash;
+    }
+    rows
+}
+
+/// Append `entries` to the chain inside the current write transaction and return the new head.
+/// The head row moves by compare-and-set from `cached` (what this writer last committed); if
+/// another writer moved it since, the head is re-read and the entries are chained onto it.
+pub(crate) async fn append_batch(
+    conn: &mut Conn,
+    cached: Option<(i64, Vec<u8>)>,
+    entries: &[NewEntry],
+) -> Result<(i64, Vec<u8>)> {
+    let mut start = match cached {
+        Some(h) => h,
+        None => head(conn).await?.unwrap_or((0, GENESIS.to_vec())),
+    };
+    for attempt in 0..2 {
+        let rows = chain(&start, entries);
+        let last = rows
+            .last()
+            .map(|r| (r.seq, r.hash.clone()))
+            .unwrap_or_else(|| start.clone());
+        let moved = if start.0 == 0 {
+            sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
+                .bind(last.0)
+                .bind(&last.1)
+                .execute(&mut *conn)
+                .await?
+        } else {
+            sqlx::query(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4",
+            )
+            .bind(last.0)
+            .bind(&last.1)
+            .bind(start.0)
+            .bind(&start.1)
+            .execute(&mut *conn)
+            .await?
+        };
+        if moved.rows_affected() == 1 {
+            for chunk in rows.chunks(500) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.seq)
+                        .push_bind(r.at)
+                        .push_bind(&r.actor)
+                        .push_bind(&r.action)
+                        .push_bind(&r.target)
+                        .push_bind(&r.details)
+                        .push_bind(&r.prev_hash)
+                        .push_bind(&r.hash);
+                });
+                q.build().execute(&mut *conn).await?;
+            }
+            return Ok(last);
+        }
+        if attempt == 0 {
+            start = head(conn).await?.unwrap_or((0, GENESIS.to_vec()));
+        }
+    }
+    Err(crate::error::Error::internal(
+        "the audit chain head moved during a write transaction",
+    ))
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
@@ -20,32 +161,6 @@ pub async fn head(conn: &mut Conn) -> Result<Option<(i64, Vec<u8>)>> {
             .fetch_optional(conn)
             .await?,
     )
-}
-
-pub async fn append(conn: &mut Conn, row: &AuditRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(row.seq)
-    .bind(row.at)
-    .bind(&row.actor)
-    .bind(&row.action)
-    .bind(&row.target)
-    .bind(&row.details)
-    .bind(&row.prev_hash)
-    .bind(&row.hash)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
-         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-    )
-    .bind(row.seq)
-    .bind(&row.hash)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 pub async fn page(conn: &mut Conn, after_seq: i64, limit: i64) -> Result<Vec<AuditRow>> {

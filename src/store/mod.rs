@@ -1,28 +1,32 @@
 //! Storage: the only module that runs SQL. SQLite (WAL, synchronous=FULL: every commit is durable)
-//! with one writer connection, so write transactions are serialised without busy-waiting, and a
-//! pool of readers.
+//! with one writer connection driven by the group-commit task in [`writer`], and a pool of
+//! read-only connections.
 
 pub mod audit;
 pub mod certificates;
 pub mod operators;
 pub mod requests;
 pub mod subscribers;
+mod writer;
 
 use crate::error::{Error, Result};
+use audit::NewEntry;
+use futures_util::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 pub type Conn = SqliteConnection;
-pub type Tx = sqlx::Transaction<'static, Sqlite>;
+/// Audit entries a write job adds; they are chained and stored with the job's changes.
+pub type AuditLog = Vec<NewEntry>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
-    writer: SqlitePool,
+    writer: tokio::sync::mpsc::Sender<writer::Queued>,
     reader: SqlitePool,
 }
 
@@ -37,27 +41,49 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.clone())
-            .await?;
+        let mut conn = opts.connect().await?;
         MIGRATOR
-            .run(&writer)
+            .run(&mut conn)
             .await
             .map_err(|e| Error::internal(format!("migrations: {e}")))?;
         restrict_permissions(path);
         let reader = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(Store { writer, reader })
+        Ok(Store {
+            writer: writer::spawn(conn),
+            reader,
+        })
     }
 
-    /// Begin a write transaction. Only one is open at a time.
-    pub async fn begin(&self) -> Result<Tx> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    /// Run `job` in a write transaction, batched with other writers' jobs; returns once its
+    /// changes and audit entries are durably committed. See [`writer`] for the job contract.
+    pub async fn write<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn, &'c mut AuditLog) -> BoxFuture<'c, Result<T>>
+            + Send
+            + 'static,
+    {
+        let (queued, reply) = writer::queued(Box::new(move |conn, log| {
+            Box::pin(async move {
+                job(conn, log)
+                    .await
+                    .map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)
+            })
+        }));
+        self.writer
+            .send(queued)
+            .await
+            .map_err(|_| Error::internal("the writer has stopped"))?;
+        let out = reply
+            .await
+            .map_err(|_| Error::internal("the writer dropped a job"))??;
+        out.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| Error::internal("write job returned an unexpected type"))
     }
 
     /// A pooled read-only connection.
@@ -65,8 +91,8 @@ impl Store {
         Ok(self.reader.acquire().await?)
     }
 
+    /// Close the read pool; the writer stops when the last handle is dropped.
     pub async fn close(&self) {
-        self.writer.close().await;
         self.reader.close().await;
     }
 }

@@ -122,17 +122,23 @@ pub async fn approvals(conn: &mut Conn, request_id: &str) -> Result<Vec<Approval
     .await?)
 }
 
-/// Record one approval. Returns false if this approver had already approved.
-pub async fn add_approval(
+/// Record one approval if, at this moment, the request is pending, unexpired and not requested by
+/// the approver, and the approver has not approved it already. Returns whether it was recorded.
+pub async fn add_approval_if_open(
     conn: &mut Conn,
     request_id: &str,
     approver_id: &str,
     now: i64,
 ) -> Result<bool> {
     let r = sqlx::query(
-        "INSERT INTO approvals (request_id, approver_id, approved_at) VALUES ($1, $2, $3) \
+        "INSERT INTO approvals (request_id, approver_id, approved_at) \
+         SELECT id, $2, $3 FROM requests \
+         WHERE id = $1 AND status = 'pending' AND expires_at > $3 AND requested_by <> $2 \
          ON CONFLICT (request_id, approver_id) DO NOTHING",
     )
+    .bind(request_id)
+    .bind(approver_id)
+    .bind(now)
     .bind(request_id)
     .bind(approver_id)
     .bind(now)
@@ -141,10 +147,31 @@ pub async fn add_approval(
     Ok(r.rows_affected() == 1)
 }
 
+pub async fn count_approvals(conn: &mut Conn, request_id: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM approvals WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// pending -> expired, if the request is pending and its expiry has passed.
+pub async fn expire(conn: &mut Conn, id: &str, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE requests SET status = 'expired', decided_at = $1 WHERE id = $2 AND status = 'pending' AND expires_at <= $1",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Compare-and-set the status. Returns false when the request was not in `from`.
 pub async fn transition(conn: &mut Conn, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
     let r = sqlx::query(
-        "UPDATE requests SET status = $1, decided_at = $2 WHERE id = $3 AND status = $4",
+        "UPDATE requests SET status = $1, decided_at = COALESCE(decided_at, $2) WHERE id = $3 AND status = $4",
     )
     .bind(to)
     .bind(now)

@@ -1,0 +1,235 @@
+//! Group commit. Every write runs as a job on one writer task, which runs whatever jobs are queued
+//! back to back inside a single transaction, appends their audit entries to the hash chain, and
+//! commits once. One durable commit (one fsync) then covers a whole batch, and callers learn the
+//! outcome only after it is durable.
+//!
+//! Job contract: a job that returns a domain error must not have written anything (a failed
+//! statement is undone by SQLite itself). A database or internal error from any job rolls the
+//! whole batch back; jobs that had not run yet are run in the next batch.
+
+use super::audit::{self, NewEntry};
+use super::Conn;
+use crate::error::{Error, Result};
+use futures_util::future::BoxFuture;
+use std::any::Any;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+type Output = Box<dyn Any + Send>;
+pub(crate) type Job = Box<
+    dyn for<'c> FnOnce(&'c mut Conn, &'c mut Vec<NewEntry>) -> BoxFuture<'c, Result<Output>> + Send,
+>;
+
+pub(crate) struct Queued {
+    job: Job,
+    reply: oneshot::Sender<Result<Output>>,
+}
+
+pub(crate) fn queued(job: Job) -> (Queued, oneshot::Receiver<Result<Output>>) {
+    let (reply, rx) = oneshot::channel();
+    (Queued { job, reply }, rx)
+}
+
+pub(crate) fn spawn(conn: Conn) -> mpsc::Sender<Queued> {
+    let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+    tokio::spawn(run(conn, rx));
+    tx
+}
+
+async fn run(mut conn: Conn, mut rx: mpsc::Receiver<Queued>) {
+    // The chain head as of our last commit; None when unknown (start, or after a rollback).
+    let mut head: Option<(i64, Vec<u8>)> = None;
+    let mut carried: Vec<Queued> = Vec::new();
+    loop {
+        let mut batch = std::mem::take(&mut carried);
+        if batch.is_empty() {
+            match rx.recv().await {
+                Some(q) => batch.push(q),
+                None => return,
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        carried = run_batch(&mut conn, &mut head, batch).await;
+    }
+}
+
+/// Run one batch; returns the jobs that did not run and must go into the next one.
+async fn run_batch(
+    conn: &mut Conn,
+    head: &mut Option<(i64, Vec<u8>)>,
+    batch: Vec<Queued>,
+) -> Vec<Queued> {
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        let message = format!("could not begin a write transaction: {e}");
+        for q in batch {
+            let _ = q.reply.send(Err(Error::internal(&message)));
+        }
+        return Vec::new();
+    }
+    let mut entries: Vec<NewEntry> = Vec::new();
+    let mut done: Vec<(oneshot::Sender<Result<Output>>, Result<Output>)> =
+        Vec::with_capacity(batch.len());
+    let mut rest = batch.into_iter();
+    let mut fatal: Option<String> = None;
+    for q in rest.by_ref() {
+        let mark = entries.len();
+        match (q.job)(conn, &mut entries).await {
+            Ok(v) => done.push((q.reply, Ok(v))),
+            Err(e @ (Error::Database(_) | Error::Internal(_))) => {
+                fatal = Some(e.to_string());
+                done.push((q.reply, Err(e)));
+                break;
+            }
+            Err(e) => {
+                entries.truncate(mark);
+                done.push((q.reply, Err(e)));
+            }
+        }
+    }
+    let carried: Vec<Queued> = rest.collect();
+    let finish = async {
+        if let Some(why) = fatal {
+            return Err(Error::internal(format!("write batch rolled back: {why}")));
+        }
+        let new_head = if entries.is_empty() {
+            None
+        } else {
+            Some(audit::append_batch(conn, head.clone(), &entries).await?)
+        };
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+        Ok(new_head)
+    }
+    .await;
+    match finish {
+        Ok(new_head) => {
+            if new_head.is_some() {
+                *head = new_head;
+            }
+            for (reply, result) in done {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            *head = None;
+            if let Err(rb) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                tracing::error!(error = %rb, "rollback failed");
+            }
+            tracing::error!(error = %e, "write batch failed");
+            let message = e.to_string();
+            for (reply, result) in done {
+                let _ = reply.send(match result {
+                    Ok(_) => Err(Error::internal(&message)),
+                    Err(job_error) => Err(job_error),
+                });
+            }
+        }
+    }
+    carried
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+    use crate::audit::{self, Event, Verdict};
+    use crate::error::Error;
+
+    fn event(n: usize) -> Event {
+        Event::new(
+            None,
+            "test.event",
+            Some(&n.to_string()),
+            serde_json::json!({}),
+        )
+    }
+
+    async fn insert_key(store: &Store, n: usize, fail: bool) -> crate::error::Result<()> {
+        store
+            .write(move |c, log| {
+                Box::pin(async move {
+                    let key = format!("{n:064}");
+                    crate::store::certificates::block_key(c, &key, "test", None, 0).await?;
+                    audit::record(log, time::OffsetDateTime::now_utc(), event(n));
+                    if fail {
+                        return Err(Error::internal("injected"));
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn keys(store: &Store) -> i64 {
+        let mut c = store.read().await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM blocked_keys")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn concurrent_jobs_commit_and_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let jobs: Vec<_> = (0..200)
+            .map(|n| {
+                tokio::spawn({
+                    let s = store.clone();
+                    async move { insert_key(&s, n, false).await }
+                })
+            })
+            .collect();
+        for j in jobs {
+            j.await.unwrap().unwrap();
+        }
+        assert_eq!(keys(&store).await, 200);
+        let mut c = store.read().await.unwrap();
+        assert!(matches!(
+            audit::verify(&mut c).await.unwrap(),
+            Verdict::Intact { entries: 200, .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_rolls_back_its_batch_and_later_jobs_still_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        insert_key(&store, 0, false).await.unwrap();
+        assert!(insert_key(&store, 1, true).await.is_err());
+        insert_key(&store, 2, false).await.unwrap();
+        assert_eq!(
+            keys(&store).await,
+            2,
+            "the failed job's insert was rolled back"
+        );
+        let mut c = store.read().await.unwrap();
+        assert!(matches!(
+            audit::verify(&mut c).await.unwrap(),
+            Verdict::Intact { entries: 2, .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn two_writers_on_one_database_keep_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let a = Store::open(&path).await.unwrap();
+        let b = Store::open(&path).await.unwrap();
+        for n in 0..10 {
+            // Alternate, so each writer's cached head is stale on every other write.
+            let s = if n % 2 == 0 { &a } else { &b };
+            insert_key(s, n, false).await.unwrap();
+        }
+        let mut c = a.read().await.unwrap();
+        assert!(matches!(
+            audit::verify(&mut c).await.unwrap(),
+            Verdict::Intact { entries: 10, .. }
+        ));
+    }
+}
