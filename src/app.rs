@@ -100,11 +100,11 @@ pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result
             })
         }
         Some(files) => {
-            let config =
-                axum_server::tls_openssl::OpenSSLConfig::from_pem_file(&files.cert, &files.key)
-                    .map_err(|e| {
-                        Error::invalid("bad_tls_config", format!("TLS certificate/key: {e}"))
-                    })?;
+            let config = axum_server::tls_openssl::OpenSSLConfig::from_pem_chain_file(
+                &files.cert,
+                &files.key,
+            )
+            .map_err(|e| Error::invalid("bad_tls_config", format!("TLS certificate/key: {e}")))?;
             let handle = axum_server::Handle::new();
             let h = handle.clone();
             tokio::spawn(async move {

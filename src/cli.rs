@@ -244,6 +244,8 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     let data = DataDir::new(&config.data_dir);
     let token = app::init(&data, &args.ca.options(), &clock).await?;
     print_bootstrap(token.as_ref().map(|t| t.as_str()));
+    // One server per data directory: a second would sign the same reconciliation intents.
+    let lock = lock_data_dir(&data)?;
     let ra = app::open(&data, clock).await?;
     // Finish issuance that a previous run approved but did not complete.
     let completed = ra.reconcile(time::Duration::ZERO).await?;
@@ -264,7 +266,25 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
         let _ = stop.send(true);
     });
     server.wait().await.map_err(Error::internal)?;
+    drop(lock);
     Ok(ExitCode::SUCCESS)
+}
+
+fn lock_data_dir(data: &DataDir) -> Result<std::fs::File> {
+    let path = data.root().join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::internal(format!("{}: {e}", path.display())))?;
+    file.try_lock().map_err(|_| {
+        Error::conflict(
+            "data_dir_in_use",
+            format!("another `vouch serve` is using {}", data.root().display()),
+        )
+    })?;
+    Ok(file)
 }
 
 async fn shutdown_signal() {

@@ -33,8 +33,9 @@ impl DataDir {
     }
 
     /// Create the directory tree (0700) if missing. Existing directories are left as they are.
+    /// The CA directory is made by the CA itself when it is generated.
     pub fn create_dirs(&self) -> Result<()> {
-        for dir in [self.root.clone(), self.ca_dir(), self.profiles_dir()] {
+        for dir in [self.root.clone(), self.profiles_dir()] {
             if !dir.exists() {
                 std::fs::DirBuilder::new()
                     .recursive(true)

@@ -143,6 +143,14 @@ fn serve_prints_the_bootstrap_token_once_and_operator_add_prints_a_working_token
         "no token on a later start: {:?}",
         second.stdout
     );
+    // A second server on the same data directory is refused while the first runs.
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another `vouch serve` is using"));
     let (code, out, err) = run(
         &["operator", "add", "--name", "bob", "--role", "wizard"],
         &data,

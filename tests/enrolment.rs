@@ -368,5 +368,26 @@ async fn evidence_that_lapses_before_approval_blocks_issuance() {
         .await;
     assert_eq!(shown["status"], "pending");
     assert!(shown["approvals"].as_array().unwrap().is_empty());
+    // The clerk records the renewed document; now the approval goes through.
+    let renewed = json!({"type": "national-id", "number": "110101199003070011",
+                         "issuer": "Public Security Bureau", "valid_until": "2099-12-31"});
+    let (status, sub_view) = app
+        .post(
+            &clerk,
+            &format!("/api/v1/subscribers/{sub}/identifiers"),
+            renewed,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub_view}");
+    assert_eq!(sub_view["identifiers"].as_array().unwrap().len(), 2);
+    assert_eq!(sub_view["identifiers"][0]["valid"], false);
+    assert_eq!(sub_view["identifiers"][1]["valid"], true);
+    let path = format!("/api/v1/requests/{}/approve", req["id"].as_str().unwrap());
+    let (status, body) = app.post_empty(&approver, &path).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("issued")),
+        "{body}"
+    );
     app.stop().await;
 }

@@ -333,6 +333,18 @@ async fn authentication_roles_and_input_limits() {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_serial"))
     );
+    let resp = app
+        .client
+        .delete(app.url("/api/v1/subscribers"))
+        .bearer_auth(&clerk)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = split(resp).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
     let (status, body) = app.get(&clerk, "/api/v1/nowhere").await;
     assert_eq!(
         (status, body["error"].as_str()),

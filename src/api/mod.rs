@@ -23,6 +23,10 @@ pub fn router(ra: Ra) -> Router {
             post(subscribers::create).get(subscribers::search),
         )
         .route("/subscribers/{id}", get(subscribers::show))
+        .route(
+            "/subscribers/{id}/identifiers",
+            post(subscribers::add_identifier),
+        )
         .route("/requests", post(requests::submit).get(requests::list))
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/approve", post(requests::approve))
@@ -37,6 +41,13 @@ pub fn router(ra: Ra) -> Router {
         .nest("/api/v1", api)
         .route("/ca/{file}", get(pki::ca_pem))
         .route("/healthz", get(|| async { "ok" }))
+        .method_not_allowed_fallback(|| async {
+            error::error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
         .fallback(|| async {
             error::error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

@@ -54,6 +54,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
 }
 
+pub async fn add_identifier(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+    Body(i): Body<Identifier>,
+) -> ApiResult<(StatusCode, Json<SubscriberView>)> {
+    let evidence = NewEvidence {
+        doc_type: i.doc_type,
+        number: i.number,
+        issuer: i.issuer,
+        valid_until: i.valid_until,
+        document_sha256: i.document_sha256,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(ra.add_evidence(&op, &id, evidence).await?),
+    ))
+}
+
 pub async fn show(
     State(ra): State<Ra>,
     Auth(op): Auth,

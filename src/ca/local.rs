@@ -128,8 +128,28 @@ impl LocalCa {
     }
 
     /// Generate the root and issuing CA in `dir` (which must not hold a CA yet).
+    /// Generate the root and issuing CA into `dir`, which must not exist yet. The files are
+    /// written into a sibling `*.partial` directory that is renamed into place when complete, so an
+    /// interrupted run leaves no half-made CA behind.
     pub fn create(dir: &Path, opts: &CaOptions, now: OffsetDateTime) -> crate::error::Result<()> {
-        let p = paths(dir);
+        use crate::error::Error;
+        use std::os::unix::fs::DirBuilderExt;
+        if dir.exists() {
+            return Err(Error::internal(format!(
+                "{} exists but holds no complete CA; move it away",
+                dir.display()
+            )));
+        }
+        let staging = dir.with_extension("partial");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)
+                .map_err(|e| Error::internal(format!("removing {}: {e}", staging.display())))?;
+        }
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&staging)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", staging.display())))?;
+        let p = paths(&staging);
         let root_key = CaKey(
             KeyPair::generate_for(opts.algorithm.rcgen()).map_err(ca_err("generating root key"))?,
         );
@@ -184,7 +204,8 @@ impl LocalCa {
         std::fs::write(&p.root_cert, root_cert.pem()).map_err(crate::error::Error::internal)?;
         std::fs::write(&p.issuing_cert, issuing_cert.pem())
             .map_err(crate::error::Error::internal)?;
-        Ok(())
+        std::fs::rename(&staging, dir)
+            .map_err(|e| Error::internal(format!("moving the new CA into {}: {e}", dir.display())))
     }
 
     pub fn load(dir: &Path) -> crate::error::Result<Self> {
@@ -195,6 +216,9 @@ impl LocalCa {
                 .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))
         };
         check_key_file_mode(&p.issuing_key)?;
+        if p.root_key.exists() {
+            check_key_file_mode(&p.root_key)?;
+        }
         let key_pem = Zeroizing::new(read(&p.issuing_key)?);
         let key = CaKey(KeyPair::from_pem(&key_pem).map_err(ca_err("loading issuing key"))?);
         let issuing_pem = read(&p.issuing_cert)?;
@@ -374,8 +398,9 @@ mod tests {
     fn p384_key_gets_a_p384_spki_whatever_the_csr_signature() {
         let dir = tempfile::tempdir().unwrap();
         let now = OffsetDateTime::now_utc();
-        LocalCa::create(dir.path(), &CaOptions::default(), now).unwrap();
-        let ca = LocalCa::load(dir.path()).unwrap();
+        let ca_dir = dir.path().join("ca");
+        LocalCa::create(&ca_dir, &CaOptions::default(), now).unwrap();
+        let ca = LocalCa::load(&ca_dir).unwrap();
         let key = crate::x509::csr::tests::ec_key(Nid::SECP384R1);
         let spki = key.public_key_to_der().unwrap();
         let o = order(spki.clone(), now);
@@ -396,20 +421,31 @@ mod tests {
     #[test]
     fn key_files_are_private() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        LocalCa::create(dir.path(), &CaOptions::default(), OffsetDateTime::now_utc()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ca");
+        LocalCa::create(&dir, &CaOptions::default(), OffsetDateTime::now_utc()).unwrap();
+        assert!(!dir.with_extension("partial").exists());
         for f in ["root.key", "issuing.key"] {
-            let mode = std::fs::metadata(dir.path().join(f))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
-        std::fs::set_permissions(
-            dir.path().join("issuing.key"),
-            std::fs::Permissions::from_mode(0o644),
-        )
-        .unwrap();
-        assert!(LocalCa::load(dir.path()).is_err());
+        for f in ["issuing.key", "root.key"] {
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(LocalCa::load(&dir).is_err(), "{f} readable by others");
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert!(LocalCa::load(&dir).is_ok());
+    }
+
+    #[test]
+    fn an_interrupted_creation_leaves_nothing_half_made() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ca");
+        // A previous run died after writing part of the CA into the staging directory.
+        std::fs::create_dir(dir.with_extension("partial")).unwrap();
+        std::fs::write(dir.with_extension("partial").join("root.key"), "stale").unwrap();
+        assert!(!LocalCa::exists(&dir));
+        LocalCa::create(&dir, &CaOptions::default(), OffsetDateTime::now_utc()).unwrap();
+        assert!(LocalCa::load(&dir).is_ok());
     }
 }

@@ -74,9 +74,8 @@ impl Ra {
         reason: &str,
     ) -> Result<String> {
         use super::Role;
-        if !op.has(Role::Revoker) {
-            self.authorize(op, Role::Admin, "key.block", None).await?;
-        }
+        self.authorize_any(op, &[Role::Admin, Role::Revoker], "key.block", None)
+            .await?;
         let fp = match (key_sha256, public_key_pem) {
             (Some(h), None) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 h.to_ascii_lowercase()

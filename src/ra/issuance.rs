@@ -12,7 +12,7 @@ use crate::audit::{self, Event};
 use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
 use crate::store::certificates::{self, CertificateRow};
-use crate::store::requests::{self as rows, IntentRow};
+use crate::store::requests::{self as rows, IntentRow, RequestRow};
 use crate::x509::serial::Serial;
 use time::OffsetDateTime;
 use x509_parser::prelude::FromDer;
@@ -45,16 +45,27 @@ fn check_issued(der: &[u8], order: &IssueOrder) -> Result<()> {
 }
 
 impl Ra {
-    pub(crate) async fn complete_issuance(&self, intent: &IntentRow) -> Result<()> {
-        let (req, spki) = {
-            let mut c = self.store().read().await?;
-            let req = rows::get(&mut c, &intent.request_id)
-                .await?
-                .ok_or(Error::NotFound("request"))?;
-            let spki = rows::spki_der(&mut c, &intent.request_id)
-                .await?
-                .ok_or(Error::NotFound("request"))?;
-            (req, spki)
+    /// Sign and store the certificate for `intent`. `approved` is the request as the caller last
+    /// saw it (as it was approved); without it, the request is read afresh.
+    pub(crate) async fn complete_issuance(
+        &self,
+        intent: &IntentRow,
+        approved: Option<RequestRow>,
+    ) -> Result<()> {
+        // A failure is audited when an approval meets it; reconciliation retries only log, so a
+        // long CA outage does not fill the audit log with the same failure every 30 seconds.
+        let audit_failure = approved.is_some();
+        let req = match approved {
+            Some(r) => RequestRow {
+                status: "approved".into(),
+                ..r
+            },
+            None => {
+                let mut c = self.store().read().await?;
+                rows::get(&mut c, &intent.request_id)
+                    .await?
+                    .ok_or(Error::NotFound("request"))?
+            }
         };
         if req.status != "approved" {
             return Ok(());
@@ -65,7 +76,7 @@ impl Ra {
         let order = IssueOrder {
             serial: Serial::parse(&intent.serial)
                 .ok_or_else(|| Error::internal("stored serial is malformed"))?,
-            spki_der: spki,
+            spki_der: req.spki_der.clone(),
             subject: template.subject.clone(),
             not_before: ts(intent.not_before)?,
             not_after: ts(intent.not_after)?,
@@ -77,13 +88,11 @@ impl Ra {
             Err(e) => {
                 let message = e.to_string();
                 tracing::warn!(request = %intent.request_id, error = %message, "issuance failed; the intent stays for reconciliation");
-                self.audit_refusal(
-                    None,
-                    "issuance.failed",
-                    Some(&intent.request_id),
-                    serde_json::json!({"serial": intent.serial, "error": message}),
-                )
-                .await;
+                if audit_failure {
+                    let details = serde_json::json!({"serial": intent.serial, "error": message});
+                    self.audit_refusal(None, "issuance.failed", Some(&intent.request_id), details)
+                        .await;
+                }
                 return Err(match e {
                     CaError::Refused(m) | CaError::Unavailable(m) => Error::Upstream(m),
                 });
@@ -146,7 +155,7 @@ impl Ra {
         };
         let mut done = 0;
         for intent in intents {
-            match self.complete_issuance(&intent).await {
+            match self.complete_issuance(&intent, None).await {
                 Ok(()) => done += 1,
                 Err(e) => {
                     tracing::warn!(request = %intent.request_id, error = %e, "reconciliation could not complete issuance")

@@ -30,6 +30,7 @@ struct Inner {
     ca: Arc<dyn UpstreamCa>,
     profiles: Profiles,
     clock: SharedClock,
+    tokens: operators::TokenCache,
 }
 
 impl Ra {
@@ -45,8 +46,13 @@ impl Ra {
                 ca,
                 profiles,
                 clock,
+                tokens: Default::default(),
             }),
         }
+    }
+
+    pub(crate) fn tokens(&self) -> &operators::TokenCache {
+        &self.inner.tokens
     }
 
     pub fn store(&self) -> &Store {
@@ -73,19 +79,35 @@ impl Ra {
         action: &'static str,
         target: Option<&str>,
     ) -> Result<()> {
-        if op.has(role) {
+        self.authorize_any(op, &[role], action, target).await
+    }
+
+    /// Check that `op` holds at least one of `roles`; a refusal is audited before it is returned.
+    pub async fn authorize_any(
+        &self,
+        op: &Operator,
+        roles: &[Role],
+        action: &'static str,
+        target: Option<&str>,
+    ) -> Result<()> {
+        if roles.iter().any(|r| op.has(*r)) {
             return Ok(());
         }
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         self.audit_refusal(
             Some(&op.id),
             "access.forbidden",
             target,
-            serde_json::json!({"attempted": action, "required_role": role.as_str(), "operator": op.name}),
+            serde_json::json!({"attempted": action, "required_roles": names, "operator": op.name}),
         )
         .await;
+        let needed = match names.as_slice() {
+            [one] => format!("the {one} role"),
+            many => format!("one of the roles {}", many.join(", ")),
+        };
         Err(Error::forbidden(
             "forbidden",
-            format!("{action} requires the {} role", role.as_str()),
+            format!("{action} requires {needed}"),
         ))
     }
 

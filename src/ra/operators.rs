@@ -76,15 +76,6 @@ impl Operator {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
-
-    /// The RA itself, for work no person started (expiry sweeps, reconciliation).
-    pub fn system() -> Operator {
-        Operator {
-            id: "system".into(),
-            name: "system".into(),
-            roles: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +94,52 @@ pub struct NewOperator {
 }
 
 const TOKEN_PREFIX: &str = "vouch_";
+
+/// How long a verified token is trusted without looking it up again. Disabling an operator
+/// clears its entries at once on this instance.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Recently verified tokens (by hash), so that a busy client costs no database read per call.
+#[derive(Default)]
+pub struct TokenCache(
+    std::sync::Mutex<std::collections::HashMap<Vec<u8>, (Operator, std::time::Instant)>>,
+);
+
+impl TokenCache {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Vec<u8>, (Operator, std::time::Instant)>>
+    {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, hash: &[u8]) -> Option<Operator> {
+        let mut map = self.lock();
+        match map.get(hash) {
+            Some((op, at)) if at.elapsed() < TOKEN_CACHE_TTL => Some(op.clone()),
+            Some(_) => {
+                map.remove(hash);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, hash: Vec<u8>, op: Operator) {
+        let mut map = self.lock();
+        if map.len() >= TOKEN_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(hash, (op, std::time::Instant::now()));
+    }
+
+    fn forget(&self, operator_id: &str) {
+        self.lock().retain(|_, (op, _)| op.id != operator_id);
+    }
+}
 
 fn new_token() -> Zeroizing<String> {
     let mut raw = Zeroizing::new([0u8; 32]);
@@ -261,14 +298,20 @@ impl Ra {
             None => "missing bearer token",
             Some(t) if !t.starts_with(TOKEN_PREFIX) || t.len() > 128 => "malformed token",
             Some(t) => {
+                let hash = token_hash(t);
+                if let Some(op) = self.tokens().get(&hash) {
+                    return Ok(op);
+                }
                 let mut c = self.store().read().await?;
-                match rows::by_token_hash(&mut c, &token_hash(t)).await? {
+                match rows::by_token_hash(&mut c, &hash).await? {
                     Some(r) if r.disabled_at.is_none() => {
-                        return Ok(Operator {
+                        let op = Operator {
                             id: r.id,
                             name: r.name,
                             roles: parse_roles(&r.roles),
-                        })
+                        };
+                        self.tokens().put(hash, op.clone());
+                        return Ok(op);
                     }
                     Some(_) => "operator disabled",
                     None => "unknown token",
@@ -320,11 +363,18 @@ impl Ra {
             ));
         }
         let now = self.now();
+        self.tokens().forget(id);
         let (by, id) = (by.id.clone(), id.to_string());
         self.store()
             .write(move |c, log| {
                 Box::pin(async move {
                     if !rows::disable(c, &id, now.unix_timestamp()).await? {
+                        if rows::list(c).await?.iter().any(|o| o.id == id) {
+                            return Err(Error::conflict(
+                                "already_disabled",
+                                "the operator is already disabled",
+                            ));
+                        }
                         return Err(Error::NotFound("operator"));
                     }
                     let event = Event::new(

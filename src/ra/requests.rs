@@ -11,7 +11,7 @@ use super::subscribers::evidence_valid;
 use super::{new_id, rfc3339, Operator, Ra, Role};
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
-use crate::store::requests::{self as rows, IntentRow, NewRequest, RequestRow};
+use crate::store::requests::{self as rows, ApprovalRow, IntentRow, NewRequest, RequestRow};
 use crate::store::{certificates, subscribers, Conn};
 use crate::x509::csr::CheckedCsr;
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage, Profile};
@@ -80,10 +80,7 @@ async fn vetted(
         .find(|e| evidence_valid(e, today))
         .map(|e| e.number.clone());
     if valid.is_none() {
-        return Err(Error::refused(
-            "evidence_expired",
-            "none of the subscriber's identity evidence is still valid; add current evidence to the subscriber first",
-        ));
+        return Err(no_valid_evidence());
     }
     Ok((s, valid))
 }
@@ -111,12 +108,23 @@ fn check_key_for_profile(csr: &CheckedCsr, profile: &Profile) -> Result<()> {
     Ok(())
 }
 
+fn no_valid_evidence() -> Error {
+    Error::refused(
+        "evidence_expired",
+        "none of the subscriber's identity evidence is still valid; add current evidence to the subscriber first",
+    )
+}
+
+fn blocked_key(reason: String) -> Error {
+    Error::refused(
+        "blocked_key",
+        format!("this public key is blocked ({reason})"),
+    )
+}
+
 async fn refuse_if_blocked(conn: &mut Conn, key_sha256: &str) -> Result<()> {
     match certificates::is_key_blocked(conn, key_sha256).await? {
-        Some(reason) => Err(Error::refused(
-            "blocked_key",
-            format!("this public key is blocked ({reason})"),
-        )),
+        Some(reason) => Err(blocked_key(reason)),
         None => Ok(()),
     }
 }
@@ -165,9 +173,10 @@ impl Ra {
         csr_pem: &str,
     ) -> Result<String> {
         let profile = self.profiles().get(profile_name).ok_or_else(|| {
+            let known = self.profiles().names().collect::<Vec<_>>().join(", ");
             Error::refused(
                 "unknown_profile",
-                format!("no profile named {profile_name:?}"),
+                format!("no profile named {profile_name:?}; profiles: {known}"),
             )
         })?;
         let csr = CheckedCsr::from_pem(csr_pem)?;
@@ -245,16 +254,8 @@ impl Ra {
     }
 
     async fn may_read_requests(&self, op: &Operator, target: Option<&str>) -> Result<()> {
-        if op.has(Role::Clerk)
-            || op.has(Role::Approver)
-            || op.has(Role::Admin)
-            || op.has(Role::Revoker)
-        {
-            Ok(())
-        } else {
-            self.authorize(op, Role::Approver, "request.read", target)
-                .await
-        }
+        self.authorize_any(op, &crate::ra::subscribers::READERS, "request.read", target)
+            .await
     }
 
     pub async fn request(&self, op: &Operator, id: &str) -> Result<RequestView> {
@@ -295,6 +296,10 @@ impl Ra {
 
     async fn view(&self, conn: &mut Conn, r: RequestRow) -> Result<RequestView> {
         let approvals = rows::approvals(conn, &r.id).await?;
+        self.view_with(r, approvals)
+    }
+
+    fn view_with(&self, r: RequestRow, approvals: Vec<ApprovalRow>) -> Result<RequestView> {
         let template: Template = serde_json::from_str(&r.template_json).map_err(Error::internal)?;
         let status = if r.status == "pending" && r.expires_at <= self.now().unix_timestamp() {
             "expired".to_string()
@@ -403,9 +408,13 @@ impl Ra {
             ))
         } else {
             let mut c = self.store().read().await?;
-            match vetted(&mut c, &req.subscriber_id, now.date()).await {
-                Err(e) => Some(e),
-                Ok(_) => refuse_if_blocked(&mut c, &req.key_sha256).await.err(),
+            let today = crate::ra::subscribers::format_date(now.date());
+            let (has_evidence, blocked) =
+                rows::decision_checks(&mut c, &req.subscriber_id, &today, &req.key_sha256).await?;
+            if !has_evidence {
+                Some(no_valid_evidence())
+            } else {
+                blocked.map(blocked_key)
             }
         };
         if let Some(e) = refusal {
@@ -458,8 +467,23 @@ impl Ra {
             Approval::NotApplied => Err(self.why_not_applied(op, id, now).await),
             Approval::Counted => self.request(op, id).await,
             Approval::Intent(intent) => {
-                self.complete_issuance(&intent).await?;
-                self.request(op, id).await
+                self.complete_issuance(&intent, Some(req.clone())).await?;
+                if req.required_approvals > 1 {
+                    return self.request(op, id).await;
+                }
+                // With one required approval, this approval is the only one: the view is known
+                // without reading it back.
+                let issued = RequestRow {
+                    status: "issued".into(),
+                    serial: Some(intent.serial),
+                    decided_at: Some(ts),
+                    ..req
+                };
+                let approvals = vec![ApprovalRow {
+                    approver_id: op.id.clone(),
+                    approved_at: ts,
+                }];
+                self.view_with(issued, approvals)
             }
         }
     }

@@ -13,6 +13,9 @@ use time::{Date, OffsetDateTime};
 
 pub const MAX_IDENTIFIERS: usize = 16;
 
+/// Roles that may read subscribers and requests.
+pub const READERS: [Role; 4] = [Role::Clerk, Role::Approver, Role::Admin, Role::Revoker];
+
 /// Input for a new subscriber, as the clerk typed it.
 #[derive(Debug, Clone)]
 pub struct NewSubscriber {
@@ -157,6 +160,11 @@ impl NewSubscriber {
     }
 }
 
+/// YYYY-MM-DD, the form evidence dates are stored in (so that they compare as text).
+pub fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
 /// Evidence still valid on `today` (valid through its valid_until date).
 pub fn evidence_valid(e: &EvidenceRow, today: Date) -> bool {
     parse_date("valid_until", &e.valid_until)
@@ -212,7 +220,9 @@ impl Ra {
                 doc_type: e.doc_type.clone(),
                 number: e.number.clone(),
                 issuer: e.issuer.clone(),
-                valid_until: e.valid_until.clone(),
+                valid_until: parse_date("valid_until", &e.valid_until)
+                    .map(format_date)
+                    .unwrap_or_else(|_| e.valid_until.clone()),
                 document_sha256: e.document_sha256.as_ref().map(|h| h.to_ascii_lowercase()),
                 recorded_by: op.id.clone(),
                 recorded_at: now.unix_timestamp(),
@@ -245,20 +255,62 @@ impl Ra {
         Ok(id)
     }
 
-    fn may_read_subscribers(op: &Operator) -> bool {
-        op.has(Role::Clerk)
-            || op.has(Role::Approver)
-            || op.has(Role::Admin)
-            || op.has(Role::Revoker)
+    async fn authorize_read(&self, op: &Operator, target: Option<&str>) -> Result<()> {
+        self.authorize_any(op, &READERS, "subscriber.read", target)
+            .await
     }
 
-    async fn authorize_read(&self, op: &Operator, target: Option<&str>) -> Result<()> {
-        if Self::may_read_subscribers(op) {
-            Ok(())
-        } else {
-            self.authorize(op, Role::Clerk, "subscriber.read", target)
-                .await
-        }
+    /// Record another identity document for an existing subscriber (e.g. a renewed ID card).
+    pub async fn add_evidence(
+        &self,
+        op: &Operator,
+        subscriber_id: &str,
+        e: NewEvidence,
+    ) -> Result<SubscriberView> {
+        self.authorize(
+            op,
+            Role::Clerk,
+            "subscriber.add_evidence",
+            Some(subscriber_id),
+        )
+        .await?;
+        check_evidence(&e)?;
+        let now = self.now();
+        let row = EvidenceRow {
+            valid_until: parse_date("valid_until", &e.valid_until).map(format_date)?,
+            doc_type: e.doc_type,
+            number: e.number,
+            issuer: e.issuer,
+            document_sha256: e.document_sha256.map(|h| h.to_ascii_lowercase()),
+            recorded_by: op.id.clone(),
+            recorded_at: now.unix_timestamp(),
+        };
+        let event = Event::new(
+            Some(&op.id),
+            "subscriber.evidence_added",
+            Some(subscriber_id),
+            serde_json::json!({"type": row.doc_type, "number": row.number, "issuer": row.issuer, "valid_until": row.valid_until}),
+        );
+        let id = subscriber_id.to_string();
+        self.store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if rows::get(c, &id).await?.is_none() {
+                        return Err(Error::NotFound("subscriber"));
+                    }
+                    if rows::evidence(c, &id).await?.len() >= MAX_IDENTIFIERS {
+                        return Err(field(
+                            "identifiers",
+                            format!("at most {MAX_IDENTIFIERS} per subscriber"),
+                        ));
+                    }
+                    rows::insert_evidence(c, &id, &row).await?;
+                    audit::record(log, now, event);
+                    Ok(())
+                })
+            })
+            .await?;
+        self.subscriber(op, subscriber_id).await
     }
 
     pub async fn subscriber(&self, op: &Operator, id: &str) -> Result<SubscriberView> {

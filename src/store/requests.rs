@@ -16,6 +16,7 @@ pub struct RequestRow {
     pub decided_at: Option<i64>,
     pub rejected_by: Option<String>,
     pub reject_reason: Option<String>,
+    pub spki_der: Vec<u8>,
     /// Set once the certificate is stored.
     pub serial: Option<String>,
 }
@@ -75,7 +76,7 @@ pub async fn insert(conn: &mut Conn, r: &NewRequest<'_>) -> Result<()> {
 
 const COLUMNS: &str = "r.id, r.subscriber_id, r.profile, r.key_sha256, r.template_json, r.status, \
     r.required_approvals, r.requested_by, r.created_at, r.expires_at, r.decided_at, r.rejected_by, \
-    r.reject_reason, c.serial";
+    r.reject_reason, r.spki_der, c.serial";
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<RequestRow>> {
     Ok(sqlx::query_as(&format!(
@@ -104,13 +105,23 @@ pub async fn list(
     .await?)
 }
 
-pub async fn spki_der(conn: &mut Conn, id: &str) -> Result<Option<Vec<u8>>> {
-    Ok(
-        sqlx::query_scalar("SELECT spki_der FROM requests WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
+/// What an approval must re-check: does the subscriber still have evidence valid on `today`
+/// (YYYY-MM-DD), and is the key blocked (with the reason)?
+pub async fn decision_checks(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    today: &str,
+    key_sha256: &str,
+) -> Result<(bool, Option<String>)> {
+    Ok(sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM evidence WHERE subscriber_id = $1 AND valid_until >= $2), \
+         (SELECT reason FROM blocked_keys WHERE key_sha256 = $3)",
     )
+    .bind(subscriber_id)
+    .bind(today)
+    .bind(key_sha256)
+    .fetch_one(conn)
+    .await?)
 }
 
 pub async fn approvals(conn: &mut Conn, request_id: &str) -> Result<Vec<ApprovalRow>> {
