@@ -4,7 +4,6 @@
 
 use crate::error::{Error, Result};
 use crate::x509::key::CheckedKey;
-use openssl::pkey::PKey;
 use openssl::x509::X509Req;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Version;
@@ -52,10 +51,17 @@ impl CheckedCsr {
         let der = req
             .to_der()
             .map_err(|_| Error::invalid("bad_csr", "csr could not be re-encoded"))?;
-        Self::from_der(&der)
+        Self::check(&req, &der)
     }
 
     pub fn from_der(der: &[u8]) -> Result<Self> {
+        let req = X509Req::from_der(der)
+            .map_err(|_| Error::invalid("bad_csr", "csr is not a well-formed PKCS#10 request"))?;
+        Self::check(&req, der)
+    }
+
+    /// `req` and `der` are the same request, parsed by OpenSSL and as bytes.
+    fn check(req: &X509Req, der: &[u8]) -> Result<Self> {
         let (rest, parsed) =
             x509_parser::certification_request::X509CertificationRequest::from_der(der).map_err(
                 |e| {
@@ -79,9 +85,10 @@ impl CheckedCsr {
             ));
         }
         let key = CheckedKey::from_spki(parsed.certification_request_info.subject_pki.raw)?;
-        let req = X509Req::from_der(der)
-            .map_err(|_| Error::invalid("bad_csr", "csr is not a well-formed PKCS#10 request"))?;
-        let pkey = PKey::public_key_from_der(&key.spki_der).map_err(Error::internal)?;
+        // The key OpenSSL decoded while parsing the request: no second decode.
+        let pkey = req
+            .public_key()
+            .map_err(|_| Error::invalid("bad_csr", "the CSR public key could not be decoded"))?;
         match req.verify(&pkey) {
             Ok(true) => Ok(CheckedCsr {
                 der: der.to_vec(),
@@ -101,7 +108,7 @@ pub(crate) mod tests {
     use openssl::ec::{EcGroup, EcKey};
     use openssl::hash::MessageDigest;
     use openssl::nid::Nid;
-    use openssl::pkey::Private;
+    use openssl::pkey::{PKey, Private};
     use openssl::x509::X509ReqBuilder;
 
     pub fn ec_key(nid: Nid) -> PKey<Private> {

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use openssl::bn::BigNumContext;
-use openssl::ec::{EcGroup, EcKey, EcPoint};
+use openssl::ec::{EcGroup, EcPoint};
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey};
 use serde::Deserialize;
@@ -11,6 +11,7 @@ use x509_parser::oid_registry::{
     OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
 };
 use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -89,12 +90,16 @@ impl CheckedKey {
                 fingerprint,
             })
         } else if *alg == OID_PKCS1_RSAENCRYPTION {
-            let pkey = PKey::public_key_from_der(spki_der)
-                .map_err(|_| Error::invalid("bad_csr", "malformed RSA public key"))?;
-            let rsa = pkey
-                .rsa()
-                .map_err(|_| Error::invalid("bad_csr", "malformed RSA public key"))?;
-            let bits = u32::try_from(rsa.n().num_bits()).unwrap_or(0);
+            let malformed = || Error::invalid("bad_csr", "malformed RSA public key");
+            let Ok(PublicKey::RSA(rsa)) = spki.parsed() else {
+                return Err(malformed());
+            };
+            let modulus = strip_zeros(rsa.modulus);
+            let exponent = strip_zeros(rsa.exponent);
+            let bits = match modulus.first() {
+                Some(first) => (modulus.len() as u32 - 1) * 8 + (8 - first.leading_zeros()),
+                None => return Err(malformed()),
+            };
             if bits < 2048 {
                 return Err(Error::refused(
                     "weak_key",
@@ -113,13 +118,13 @@ impl CheckedKey {
                     format!("RSA modulus of {bits} bits is not a multiple of 8"),
                 ));
             }
-            if rsa.e().to_dec_str().map(|e| e.to_string()).ok().as_deref() != Some("65537") {
+            if exponent != [0x01, 0x00, 0x01] {
                 return Err(Error::refused(
                     "weak_key",
                     "RSA public exponent must be 65537",
                 ));
             }
-            if !rsa.n().is_bit_set(0) {
+            if modulus.last().is_some_and(|b| b & 1 == 0) {
                 return Err(Error::refused("weak_key", "RSA modulus is even"));
             }
             Ok(CheckedKey {
@@ -144,8 +149,9 @@ impl CheckedKey {
     }
 }
 
-/// The point must decode on the curve and pass OpenSSL's full key check (not the identity, on the
-/// curve, right order).
+/// The point must decode (OpenSSL checks that it lies on the curve) and not be the point at
+/// infinity. P-256 and P-384 have cofactor 1, so every such point has the full prime order and no
+/// further (costly) order check is needed.
 fn check_ec_point(nid: Nid, point: &[u8]) -> Result<()> {
     let invalid = || {
         Error::refused(
@@ -156,8 +162,15 @@ fn check_ec_point(nid: Nid, point: &[u8]) -> Result<()> {
     let group = EcGroup::from_curve_name(nid).map_err(Error::internal)?;
     let mut ctx = BigNumContext::new().map_err(Error::internal)?;
     let point = EcPoint::from_bytes(&group, point, &mut ctx).map_err(|_| invalid())?;
-    let key = EcKey::from_public_key(&group, &point).map_err(|_| invalid())?;
-    key.check_key().map_err(|_| invalid())
+    if point.is_infinity(&group) {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+fn strip_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
 }
 
 #[cfg(test)]
@@ -221,6 +234,21 @@ mod tests {
             PKey::from_rsa(rsa).unwrap().public_key_to_der().unwrap()
         };
         assert_eq!(CheckedKey::from_spki(&e3).unwrap_err().code(), "weak_key");
+    }
+
+    #[test]
+    fn refuses_the_point_at_infinity() {
+        let mut spki = ec_spki(Nid::X9_62_PRIME256V1);
+        // Re-encode the BIT STRING as the single octet 0x00 (the point at infinity).
+        let n = spki.len();
+        let prefix = n - 65 - 3;
+        spki.truncate(prefix);
+        spki.extend_from_slice(&[0x03, 0x02, 0x00, 0x00]);
+        spki[1] = (spki.len() - 2) as u8;
+        assert_eq!(
+            CheckedKey::from_spki(&spki).unwrap_err().code(),
+            "invalid_ec_point"
+        );
     }
 
     #[test]
