@@ -396,7 +396,14 @@ impl Ra {
             .await?;
         let now = self.now();
         let ts = now.unix_timestamp();
-        let req = self.load_request(id).await?;
+        let today = crate::ra::subscribers::format_date(now.date());
+        let decision = {
+            let mut c = self.store().read().await?;
+            rows::get_for_decision(&mut c, id, &today)
+                .await?
+                .ok_or(Error::NotFound("request"))?
+        };
+        let req = decision.request;
         if let Some(e) = self.undecidable(op, &req, now).await {
             return Err(e);
         }
@@ -406,16 +413,10 @@ impl Ra {
                 "self_approval",
                 "the operator who submitted a request cannot approve it",
             ))
+        } else if !decision.has_valid_evidence {
+            Some(no_valid_evidence())
         } else {
-            let mut c = self.store().read().await?;
-            let today = crate::ra::subscribers::format_date(now.date());
-            let (has_evidence, blocked) =
-                rows::decision_checks(&mut c, &req.subscriber_id, &today, &req.key_sha256).await?;
-            if !has_evidence {
-                Some(no_valid_evidence())
-            } else {
-                blocked.map(blocked_key)
-            }
+            decision.blocked_reason.map(blocked_key)
         };
         if let Some(e) = refusal {
             let details = serde_json::json!({"error": e.code(), "message": e.to_string()});

@@ -49,6 +49,8 @@ impl Store {
         restrict_permissions(path);
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            // A local file: a liveness ping before every checkout would only add a round trip.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.read_only(true))
             .await?;

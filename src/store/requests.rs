@@ -105,22 +105,31 @@ pub async fn list(
     .await?)
 }
 
-/// What an approval must re-check: does the subscriber still have evidence valid on `today`
-/// (YYYY-MM-DD), and is the key blocked (with the reason)?
-pub async fn decision_checks(
+/// A request as an approver decides on it, with what the decision must re-check: does the
+/// subscriber still have evidence valid on `today` (YYYY-MM-DD), and is the key blocked?
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DecisionRow {
+    #[sqlx(flatten)]
+    pub request: RequestRow,
+    pub has_valid_evidence: bool,
+    pub blocked_reason: Option<String>,
+}
+
+pub async fn get_for_decision(
     conn: &mut Conn,
-    subscriber_id: &str,
+    id: &str,
     today: &str,
-    key_sha256: &str,
-) -> Result<(bool, Option<String>)> {
-    Ok(sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM evidence WHERE subscriber_id = $1 AND valid_until >= $2), \
-         (SELECT reason FROM blocked_keys WHERE key_sha256 = $3)",
-    )
-    .bind(subscriber_id)
+) -> Result<Option<DecisionRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, \
+         EXISTS (SELECT 1 FROM evidence e WHERE e.subscriber_id = r.subscriber_id AND e.valid_until >= $2) \
+             AS has_valid_evidence, \
+         (SELECT b.reason FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256) AS blocked_reason \
+         FROM requests r LEFT JOIN certificates c ON c.request_id = r.id WHERE r.id = $1"
+    ))
+    .bind(id)
     .bind(today)
-    .bind(key_sha256)
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await?)
 }
 
