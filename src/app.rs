@@ -36,16 +36,7 @@ pub async fn init(
 
 /// Open an initialised data directory.
 pub async fn open(data: &DataDir, clock: SharedClock) -> Result<Ra> {
-    if !data.database().exists() {
-        return Err(Error::invalid(
-            "not_initialised",
-            format!(
-                "{} is not a Vouch data directory; run `vouch init --data-dir {}`",
-                data.root().display(),
-                data.root().display()
-            ),
-        ));
-    }
+    data.require_initialised()?;
     let store = Store::open(&data.database()).await?;
     let ca = LocalCa::load(&data.ca_dir())?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;

@@ -210,16 +210,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn open_store(data: &DataDir) -> Result<Store> {
-    if !data.database().exists() {
-        return Err(Error::invalid(
-            "not_initialised",
-            format!(
-                "{} is not a Vouch data directory; run `vouch init --data-dir {}`",
-                data.root().display(),
-                data.root().display()
-            ),
-        ));
-    }
+    data.require_initialised()?;
     Store::open(&data.database()).await
 }
 

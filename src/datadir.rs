@@ -32,6 +32,18 @@ impl DataDir {
         self.root.join("profiles")
     }
 
+    /// Fail with a clear message unless `vouch init` (or a first `vouch serve`) has run here.
+    pub fn require_initialised(&self) -> Result<()> {
+        if self.database().exists() {
+            return Ok(());
+        }
+        let dir = self.root.display();
+        Err(Error::invalid(
+            "not_initialised",
+            format!("{dir} is not a Vouch data directory; run `vouch init --data-dir {dir}`"),
+        ))
+    }
+
     /// Create the directory tree (0700) if missing. Existing directories are left as they are.
     /// The CA directory is made by the CA itself when it is generated.
     pub fn create_dirs(&self) -> Result<()> {

@@ -28,6 +28,18 @@ pub struct Identifier {
     document_sha256: Option<String>,
 }
 
+impl From<Identifier> for NewEvidence {
+    fn from(i: Identifier) -> Self {
+        NewEvidence {
+            doc_type: i.doc_type,
+            number: i.number,
+            issuer: i.issuer,
+            valid_until: i.valid_until,
+            document_sha256: i.document_sha256,
+        }
+    }
+}
+
 pub async fn create(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -38,17 +50,7 @@ pub async fn create(
         name: b.name,
         email: b.email,
         organisation: b.organisation,
-        identifiers: b
-            .identifiers
-            .into_iter()
-            .map(|i| NewEvidence {
-                doc_type: i.doc_type,
-                number: i.number,
-                issuer: i.issuer,
-                valid_until: i.valid_until,
-                document_sha256: i.document_sha256,
-            })
-            .collect(),
+        identifiers: b.identifiers.into_iter().map(NewEvidence::from).collect(),
     };
     let id = ra.register_subscriber(&op, input).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
@@ -60,13 +62,7 @@ pub async fn add_identifier(
     Path(id): Path<String>,
     Body(i): Body<Identifier>,
 ) -> ApiResult<(StatusCode, Json<SubscriberView>)> {
-    let evidence = NewEvidence {
-        doc_type: i.doc_type,
-        number: i.number,
-        issuer: i.issuer,
-        valid_until: i.valid_until,
-        document_sha256: i.document_sha256,
-    };
+    let evidence = NewEvidence::from(i);
     Ok((
         StatusCode::CREATED,
         Json(ra.add_evidence(&op, &id, evidence).await?),
