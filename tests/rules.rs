@@ -199,6 +199,16 @@ async fn evidence_and_profile_rules() {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_field"))
     );
+    // Refused registrations are audited too.
+    let auditor = app.operator("auditor1", &["auditor"]).await;
+    let (_, audit) = app.get(&auditor, "/api/v1/audit?limit=1000").await;
+    let refused = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "subscriber.refused")
+        .count();
+    assert_eq!(refused, 2, "{audit}");
     app.stop().await;
 }
 

@@ -201,7 +201,15 @@ impl Ra {
     pub async fn register_subscriber(&self, op: &Operator, input: NewSubscriber) -> Result<String> {
         self.authorize(op, Role::Clerk, "subscriber.create", None)
             .await?;
-        let kind = input.check()?;
+        let kind = match input.check() {
+            Ok(kind) => kind,
+            Err(e) => {
+                let details = serde_json::json!({"error": e.code(), "message": e.to_string()});
+                self.audit_refusal(Some(&op.id), "subscriber.refused", None, details)
+                    .await;
+                return Err(e);
+            }
+        };
         let now: OffsetDateTime = self.now();
         let id = new_id("sub");
         let subscriber = SubscriberRow {
