@@ -154,6 +154,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve(args, clock).await,
         Command::Init(args) => {
             let data = DataDir::new(&args.data.data_dir);
+            let _lock = lock_data_dir(&data)?;
             let token = app::init(&data, &args.ca.options(), &clock).await?;
             println!("initialised {}", data.root().display());
             print_bootstrap(token.as_ref().map(|t| t.as_str()));
@@ -233,10 +234,11 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     };
     config.validate()?;
     let data = DataDir::new(&config.data_dir);
+    // One server per data directory (a second would sign the same reconciliation intents), and
+    // no two first starts racing to create the CA.
+    let lock = lock_data_dir(&data)?;
     let token = app::init(&data, &args.ca.options(), &clock).await?;
     print_bootstrap(token.as_ref().map(|t| t.as_str()));
-    // One server per data directory: a second would sign the same reconciliation intents.
-    let lock = lock_data_dir(&data)?;
     let ra = app::open(&data, clock).await?;
     // Finish issuance that a previous run approved but did not complete.
     let completed = ra.reconcile(time::Duration::ZERO).await?;
@@ -262,6 +264,7 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
 }
 
 fn lock_data_dir(data: &DataDir) -> Result<std::fs::File> {
+    data.create_dirs()?;
     let path = data.root().join("serve.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -272,7 +275,10 @@ fn lock_data_dir(data: &DataDir) -> Result<std::fs::File> {
     file.try_lock().map_err(|_| {
         Error::conflict(
             "data_dir_in_use",
-            format!("another `vouch serve` is using {}", data.root().display()),
+            format!(
+                "another `vouch serve` or `vouch init` is using {}",
+                data.root().display()
+            ),
         )
     })?;
     Ok(file)

@@ -519,3 +519,36 @@ async fn ca_outage_keeps_the_intent_and_reconciliation_issues_with_the_reserved_
     assert_eq!(app.ra.certificate_count_for_request(id).await.unwrap(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_key_blocked_after_submission_cannot_be_approved() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let key = ec_key(Nid::X9_62_PRIME256V1);
+    let (_, req) = app
+        .submit(
+            &clerk,
+            &sub,
+            "person-signing",
+            &csr_for(&key, MessageDigest::sha256(), "x"),
+        )
+        .await;
+    let body = json!({"key_sha256": req["key_sha256"], "reason": "reported lost"});
+    let (status, _) = app.post(&app.admin, "/api/v1/blocked-keys", body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = format!("/api/v1/requests/{}/approve", req["id"].as_str().unwrap());
+    let (status, body) = app.post_empty(&approver, &path).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("blocked_key"))
+    );
+    assert_eq!(
+        app.ra
+            .certificate_count_for_request(req["id"].as_str().unwrap())
+            .await
+            .unwrap(),
+        0
+    );
+    app.stop().await;
+}

@@ -127,7 +127,6 @@ impl LocalCa {
         paths(dir).issuing_cert.exists()
     }
 
-    /// Generate the root and issuing CA in `dir` (which must not hold a CA yet).
     /// Generate the root and issuing CA into `dir`, which must not exist yet. The files are
     /// written into a sibling `*.partial` directory that is renamed into place when complete, so an
     /// interrupted run leaves no half-made CA behind.
@@ -201,11 +200,18 @@ impl LocalCa {
             &p.issuing_key,
             Zeroizing::new(issuing_key.0.serialize_pem()).as_bytes(),
         )?;
-        std::fs::write(&p.root_cert, root_cert.pem()).map_err(crate::error::Error::internal)?;
-        std::fs::write(&p.issuing_cert, issuing_cert.pem())
-            .map_err(crate::error::Error::internal)?;
-        std::fs::rename(&staging, dir)
-            .map_err(|e| Error::internal(format!("moving the new CA into {}: {e}", dir.display())))
+        write_public_file(&p.root_cert, root_cert.pem().as_bytes())?;
+        write_public_file(&p.issuing_cert, issuing_cert.pem().as_bytes())?;
+        std::fs::rename(&staging, dir).map_err(|e| {
+            Error::internal(format!("moving the new CA into {}: {e}", dir.display()))
+        })?;
+        // Make the rename itself durable.
+        if let Some(parent) = dir.parent() {
+            std::fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(Error::internal)?;
+        }
+        Ok(())
     }
 
     pub fn load(dir: &Path) -> crate::error::Result<Self> {
@@ -319,6 +325,16 @@ impl LocalCa {
             .map_err(|e| CaError::Unavailable(format!("signing: {e}")))?;
         Ok(cert.der().to_vec())
     }
+}
+
+/// Write a certificate file and flush it to disk.
+fn write_public_file(path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)
+        .map_err(|e| crate::error::Error::internal(format!("creating {}: {e}", path.display())))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| crate::error::Error::internal(format!("writing {}: {e}", path.display())))
 }
 
 fn ca_name(organisation: &str, cn: &str) -> DistinguishedName {

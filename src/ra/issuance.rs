@@ -98,7 +98,15 @@ impl Ra {
                 });
             }
         };
-        check_issued(&der, &order)?;
+        if let Err(e) = check_issued(&der, &order) {
+            tracing::error!(request = %intent.request_id, error = %e, "the CA returned a certificate that does not match the order");
+            if audit_failure {
+                let details = serde_json::json!({"serial": intent.serial, "error": e.to_string()});
+                self.audit_refusal(None, "issuance.failed", Some(&intent.request_id), details)
+                    .await;
+            }
+            return Err(e);
+        }
         let now = self.now();
         let subject = template.subject.display();
         let row = CertificateRow {

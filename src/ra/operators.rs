@@ -364,8 +364,10 @@ impl Ra {
         }
         let now = self.now();
         self.tokens().forget(id);
-        let (by, id) = (by.id.clone(), id.to_string());
-        self.store()
+        let (by, target) = (by.id.clone(), id.to_string());
+        let id = target.clone();
+        let result = self
+            .store()
             .write(move |c, log| {
                 Box::pin(async move {
                     if !rows::disable(c, &id, now.unix_timestamp()).await? {
@@ -387,7 +389,10 @@ impl Ra {
                     Ok(())
                 })
             })
-            .await
+            .await;
+        // Again after the commit: a call that looked the token up meanwhile may have cached it.
+        self.tokens().forget(&target);
+        result
     }
 }
 

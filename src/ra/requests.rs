@@ -437,14 +437,19 @@ impl Ra {
             not_after: not_after.unix_timestamp(),
             created_at: ts,
         };
-        let (rid, approver, required) = (id.to_string(), op.id.clone(), req.required_approvals);
+        let (rid, approver, required, day) = (
+            id.to_string(),
+            op.id.clone(),
+            req.required_approvals,
+            today.clone(),
+        );
         let outcome = self
             .store()
             .write(move |c, log| {
                 Box::pin(async move {
                     // The compare-and-set: counts only while the request is pending, unexpired and
                     // not the approver's own, and only once per approver.
-                    if !rows::add_approval_if_open(c, &rid, &approver, ts).await? {
+                    if !rows::add_approval_if_open(c, &rid, &approver, ts, &day).await? {
                         return Ok(Approval::NotApplied);
                     }
                     let count = if required == 1 { 1 } else { rows::count_approvals(c, &rid).await? };
@@ -491,11 +496,28 @@ impl Ra {
 
     /// An approval changed nothing: say why, from the request as it is now.
     async fn why_not_applied(&self, op: &Operator, id: &str, now: OffsetDateTime) -> Error {
-        let req = match self.load_request(id).await {
-            Ok(r) => r,
+        let today = crate::ra::subscribers::format_date(now.date());
+        let decision = match self.store().read().await {
+            Ok(mut c) => match rows::get_for_decision(&mut c, id, &today).await {
+                Ok(Some(d)) => d,
+                Ok(None) => return Error::NotFound("request"),
+                Err(e) => return e,
+            },
             Err(e) => return e,
         };
-        if let Some(e) = self.undecidable(op, &req, now).await {
+        if let Some(e) = self.undecidable(op, &decision.request, now).await {
+            return e;
+        }
+        // The policy changed between the pre-check and the compare-and-set.
+        let refusal = if !decision.has_valid_evidence {
+            Some(no_valid_evidence())
+        } else {
+            decision.blocked_reason.map(blocked_key)
+        };
+        if let Some(e) = refusal {
+            let details = serde_json::json!({"error": e.code(), "message": e.to_string()});
+            self.audit_refusal(Some(&op.id), "request.approval_refused", Some(id), details)
+                .await;
             return e;
         }
         Error::conflict(

@@ -282,7 +282,17 @@ impl Ra {
             Some(subscriber_id),
         )
         .await?;
-        check_evidence(&e)?;
+        if let Err(err) = check_evidence(&e) {
+            let details = serde_json::json!({"error": err.code(), "message": err.to_string()});
+            self.audit_refusal(
+                Some(&op.id),
+                "subscriber.refused",
+                Some(subscriber_id),
+                details,
+            )
+            .await;
+            return Err(err);
+        }
         let now = self.now();
         let row = EvidenceRow {
             valid_until: parse_date("valid_until", &e.valid_until).map(format_date)?,

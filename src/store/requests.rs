@@ -143,25 +143,27 @@ pub async fn approvals(conn: &mut Conn, request_id: &str) -> Result<Vec<Approval
 }
 
 /// Record one approval if, at this moment, the request is pending, unexpired and not requested by
-/// the approver, and the approver has not approved it already. Returns whether it was recorded.
+/// the approver, its key is not blocked, its subscriber holds evidence valid on `today`
+/// (YYYY-MM-DD), and the approver has not approved it already. Returns whether it was recorded.
 pub async fn add_approval_if_open(
     conn: &mut Conn,
     request_id: &str,
     approver_id: &str,
     now: i64,
+    today: &str,
 ) -> Result<bool> {
     let r = sqlx::query(
         "INSERT INTO approvals (request_id, approver_id, approved_at) \
-         SELECT id, $2, $3 FROM requests \
-         WHERE id = $1 AND status = 'pending' AND expires_at > $3 AND requested_by <> $2 \
+         SELECT r.id, $2, $3 FROM requests r \
+         WHERE r.id = $1 AND r.status = 'pending' AND r.expires_at > $3 AND r.requested_by <> $2 \
+         AND NOT EXISTS (SELECT 1 FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256) \
+         AND EXISTS (SELECT 1 FROM evidence e WHERE e.subscriber_id = r.subscriber_id AND e.valid_until >= $4) \
          ON CONFLICT (request_id, approver_id) DO NOTHING",
     )
     .bind(request_id)
     .bind(approver_id)
     .bind(now)
-    .bind(request_id)
-    .bind(approver_id)
-    .bind(now)
+    .bind(today)
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)

@@ -22,6 +22,45 @@ const ACCEPTED_SIGNATURE_OIDS: &[&str] = &[
     "1.2.840.113549.1.1.10", // RSASSA-PSS
 ];
 
+/// RSASSA-PSS names its hashes in parameters that default to SHA-1: require SHA-2 for both the
+/// message hash and MGF1.
+fn check_pss_hashes(alg: &x509_parser::x509::AlgorithmIdentifier<'_>) -> Result<()> {
+    use x509_parser::signature_algorithm::SignatureAlgorithm;
+    let Ok(SignatureAlgorithm::RSASSA_PSS(params)) = SignatureAlgorithm::try_from(alg) else {
+        return Ok(());
+    };
+    let weak = || {
+        Error::refused(
+            "weak_signature_algorithm",
+            "RSASSA-PSS must use SHA-256, SHA-384 or SHA-512 for the hash and MGF1",
+        )
+    };
+    let hash = params.hash_algorithm_oid().to_id_string();
+    if ![
+        "2.16.840.1.101.3.4.2.1",
+        "2.16.840.1.101.3.4.2.2",
+        "2.16.840.1.101.3.4.2.3",
+    ]
+    .contains(&hash.as_str())
+    {
+        return Err(weak());
+    }
+    // MGF1's parameter is an AlgorithmIdentifier naming its hash; it must be the same SHA-2.
+    let hash_oid = params.hash_algorithm_oid().as_bytes().to_vec();
+    let mgf_ok = params
+        .mask_gen_algorithm_raw()
+        .and_then(|m| m.parameters.as_ref())
+        .is_some_and(|p| {
+            p.data
+                .windows(hash_oid.len())
+                .any(|w| w == hash_oid.as_slice())
+        });
+    if !mgf_ok {
+        return Err(weak());
+    }
+    Ok(())
+}
+
 /// A CSR whose signature verified with its own key and whose key passed the key rules.
 #[derive(Debug, Clone)]
 pub struct CheckedCsr {
@@ -84,6 +123,7 @@ impl CheckedCsr {
                 format!("CSR signature algorithm {sig_oid} is not accepted (use SHA-2 with ECDSA or RSA)"),
             ));
         }
+        check_pss_hashes(&parsed.signature_algorithm)?;
         let key = CheckedKey::from_spki(parsed.certification_request_info.subject_pki.raw)?;
         // The key OpenSSL decoded while parsing the request: no second decode.
         let pkey = req
@@ -187,6 +227,42 @@ pub(crate) mod tests {
                 assert!(CheckedKey::from_spki(&csr.key.spki_der).is_ok());
             }
         }
+    }
+
+    /// RSASSA-PSS CSRs as `openssl req -sigopt rsa_padding_mode:pss` makes them.
+    #[test]
+    fn pss_needs_sha2_throughout() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.pem");
+        let rsa = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        std::fs::write(&key, rsa.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        let pss_csr = |digest: &str| {
+            let out = std::process::Command::new("openssl")
+                .args([
+                    "req",
+                    "-new",
+                    "-subj",
+                    "/CN=x",
+                    "-sigopt",
+                    "rsa_padding_mode:pss",
+                    digest,
+                    "-key",
+                ])
+                .arg(&key)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert!(CheckedCsr::from_pem(&pss_csr("-sha256")).is_ok());
+        assert_eq!(
+            CheckedCsr::from_pem(&pss_csr("-sha1")).unwrap_err().code(),
+            "weak_signature_algorithm"
+        );
     }
 
     #[test]
