@@ -204,11 +204,7 @@ async fn search_finds_by_name_and_identifier() {
 async fn rejection_is_final() {
     let app = TestApp::spawn().await;
     let (clerk, approver) = app.clerk_and_approver().await;
-    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
-    let (_, req) = app
-        .submit(&clerk, &sub, "person-signing", &p256_csr())
-        .await;
-    let id = req["id"].as_str().unwrap();
+    let id = &app.pending(&clerk).await;
     let (status, body) = app
         .post(
             &approver,

@@ -132,11 +132,8 @@ async fn csr_and_key_rules() {
     );
 
     // Every refusal above was audited.
-    let auditor = app.operator("auditor1", &["auditor"]).await;
-    let (_, audit) = app.get(&auditor, "/api/v1/audit?limit=1000").await;
-    let refused: Vec<String> = audit["entries"]
-        .as_array()
-        .unwrap()
+    let audit = app.audit_entries().await;
+    let refused: Vec<String> = audit
         .iter()
         .filter(|e| e["action"] == "request.refused")
         .map(|e| e["details"]["error"].as_str().unwrap().to_string())
@@ -200,15 +197,12 @@ async fn evidence_and_profile_rules() {
         (StatusCode::BAD_REQUEST, Some("invalid_field"))
     );
     // Refused registrations are audited too.
-    let auditor = app.operator("auditor1", &["auditor"]).await;
-    let (_, audit) = app.get(&auditor, "/api/v1/audit?limit=1000").await;
-    let refused = audit["entries"]
-        .as_array()
-        .unwrap()
+    let audit = app.audit_entries().await;
+    let refused = audit
         .iter()
         .filter(|e| e["action"] == "subscriber.refused")
         .count();
-    assert_eq!(refused, 2, "{audit}");
+    assert_eq!(refused, 2, "{audit:?}");
     app.stop().await;
 }
 
@@ -362,19 +356,10 @@ async fn authentication_roles_and_input_limits() {
     );
 
     // Refused attempts are in the audit log, without the tokens.
-    let auditor = app.operator("auditor1", &["auditor"]).await;
-    let (_, audit) = app.get(&auditor, "/api/v1/audit?limit=1000").await;
-    let text = audit.to_string();
-    assert!(audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["action"] == "auth.failed"));
-    assert!(audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["action"] == "access.forbidden"));
+    let audit = app.audit_entries().await;
+    let text = serde_json::Value::Array(audit.clone()).to_string();
+    assert!(audit.iter().any(|e| e["action"] == "auth.failed"));
+    assert!(audit.iter().any(|e| e["action"] == "access.forbidden"));
     assert!(
         !text.contains(&clerk)
             && !text.contains(&app.admin)
@@ -477,11 +462,7 @@ async fn ca_outage_keeps_the_intent_and_reconciliation_issues_with_the_reserved_
     })
     .await;
     let (clerk, approver) = app.clerk_and_approver().await;
-    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
-    let (_, req) = app
-        .submit(&clerk, &sub, "person-signing", &p256_csr())
-        .await;
-    let id = req["id"].as_str().unwrap();
+    let id = &app.pending(&clerk).await;
     let (status, body) = app
         .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
         .await;
@@ -493,11 +474,8 @@ async fn ca_outage_keeps_the_intent_and_reconciliation_issues_with_the_reserved_
     assert_eq!(shown["status"], "approved");
     assert!(shown.get("serial").is_none());
     // The intent is in the audit log with its reserved serial.
-    let auditor = app.operator("auditor1", &["auditor"]).await;
-    let (_, audit) = app.get(&auditor, "/api/v1/audit?limit=1000").await;
-    let intent = audit["entries"]
-        .as_array()
-        .unwrap()
+    let audit = app.audit_entries().await;
+    let intent = audit
         .iter()
         .find(|e| e["action"] == "issuance.intent")
         .unwrap()

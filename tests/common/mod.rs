@@ -144,6 +144,16 @@ impl TestApp {
         body["token"].as_str().expect("token").to_string()
     }
 
+    /// The whole audit log as an auditor reads it over the API (an auditor is created per call).
+    pub async fn audit_entries(&self) -> Vec<Value> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let auditor = self.operator(&format!("auditor-{n}"), &["auditor"]).await;
+        let (status, body) = self.get(&auditor, "/api/v1/audit?limit=1000").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["entries"].as_array().expect("entries").clone()
+    }
+
     /// A clerk and an approver, the usual cast.
     pub async fn clerk_and_approver(&self) -> (String, String) {
         (
@@ -179,6 +189,17 @@ impl TestApp {
             json!({"subscriber_id": subscriber, "profile": profile, "csr": csr}),
         )
         .await
+    }
+
+    /// Register a person and submit a person-signing request with a fresh P-256 key; returns the
+    /// pending request's id.
+    pub async fn pending(&self, clerk: &str) -> String {
+        let sub = self.person(clerk, "Li Wei", "2099-12-31").await;
+        let (status, req) = self
+            .submit(clerk, &sub, "person-signing", &p256_csr())
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{req}");
+        req["id"].as_str().unwrap().to_string()
     }
 
     /// Register a person, submit a request and approve it; returns the issued serial.
