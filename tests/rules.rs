@@ -12,7 +12,7 @@ use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use vouch::ca::local::LocalCa;
-use vouch::ca::{CaCertificate, CaError, IssueOrder, UpstreamCa};
+use vouch::ca::{CaCertificate, CaError, CrlOrder, IssueOrder, UpstreamCa};
 
 async fn refused_csr(app: &TestApp, csr: &str) -> (StatusCode, String) {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -445,6 +445,9 @@ impl UpstreamCa for FlakyCa {
     }
     fn max_not_after(&self) -> time::OffsetDateTime {
         self.inner.max_not_after()
+    }
+    async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
+        self.inner.sign_crl(order).await
     }
 }
 

@@ -32,6 +32,9 @@ pub fn router(ra: Ra) -> Router {
         .route("/requests/{id}/approve", post(requests::approve))
         .route("/requests/{id}/reject", post(requests::reject))
         .route("/certificates/{serial}", get(pki::certificate))
+        .route("/certificates/{serial}/revoke", post(pki::revoke))
+        .route("/certificates/{serial}/hold", post(pki::hold))
+        .route("/certificates/{serial}/release", post(pki::release))
         .route("/blocked-keys", post(pki::block_key))
         .route("/operators", post(operators::create).get(operators::list))
         .route("/operators/{id}/disable", post(operators::disable))
@@ -40,6 +43,7 @@ pub fn router(ra: Ra) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/ca/{file}", get(pki::ca_pem))
+        .route("/crl/{file}", get(pki::crl))
         .route("/healthz", get(|| async { "ok" }))
         .method_not_allowed_fallback(|| async {
             error::error_response(

@@ -1,8 +1,10 @@
-use super::error::{error_response, ApiResult};
+use super::error::{error_response, ApiError, ApiResult};
 use super::extract::{Auth, Body};
 use crate::ra::certificates::CertificateView;
+use crate::ra::revocation::RevocationOutcome;
 use crate::ra::Ra;
 use crate::x509::pem_encode;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +32,93 @@ pub async fn ca_pem(State(ra): State<Ra>, Path(file): Path<String>) -> Response 
         )
             .into_response(),
         None => error_response(StatusCode::NOT_FOUND, "not_found", "no such CA certificate"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Revoke {
+    reason: String,
+    invalidity_date: Option<String>,
+    comment: Option<String>,
+}
+
+pub async fn revoke(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(serial): Path<String>,
+    Body(b): Body<Revoke>,
+) -> ApiResult<Json<RevocationOutcome>> {
+    let outcome = ra
+        .revoke(
+            &op,
+            &serial,
+            &b.reason,
+            b.invalidity_date.as_deref(),
+            b.comment.as_deref(),
+        )
+        .await?;
+    Ok(Json(outcome))
+}
+
+#[derive(Deserialize, Default)]
+pub struct Comment {
+    comment: Option<String>,
+}
+
+/// Hold and release take an optional JSON body `{"comment": ...}`.
+async fn set_hold(
+    ra: Ra,
+    op: crate::ra::Operator,
+    serial: String,
+    body: Bytes,
+    hold: bool,
+) -> Response {
+    let parsed = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Comment::default())
+    } else {
+        serde_json::from_slice::<Comment>(&body)
+    };
+    let comment = match parsed {
+        Ok(c) => c.comment,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, "invalid_json", &e.to_string()),
+    };
+    let outcome = if hold {
+        ra.hold(&op, &serial, comment.as_deref()).await
+    } else {
+        ra.release(&op, &serial, comment.as_deref()).await
+    };
+    match outcome {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+pub async fn hold(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(serial): Path<String>,
+    body: Bytes,
+) -> Response {
+    set_hold(ra, op, serial, body, true).await
+}
+
+pub async fn release(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(serial): Path<String>,
+    body: Bytes,
+) -> Response {
+    set_hold(ra, op, serial, body, false).await
+}
+
+/// `GET /crl/{ca}.crl`: the CA's current full CRL, DER.
+pub async fn crl(State(ra): State<Ra>, Path(file): Path<String>) -> Response {
+    let Some(ca) = file.strip_suffix(".crl") else {
+        return error_response(StatusCode::NOT_FOUND, "not_found", "no such CRL");
+    };
+    match ra.crl(ca).await {
+        Ok(der) => ([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response(),
+        Err(e) => ApiError(e).into_response(),
     }
 }
 

@@ -2,16 +2,18 @@
 //! loaded into zeroize-on-drop holders. Certificates are built with rcgen from the SPKI taken out of
 //! the CSR (never from the CSR's signature algorithm: rcgen #448).
 
-use super::{CaCertificate, CaError, IssueOrder, UpstreamCa};
+use super::{CaCertificate, CaError, CrlOrder, IssueOrder, UpstreamCa};
 use crate::datadir::write_secret_file;
 use crate::x509::key_identifier;
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
+use crate::x509::revocation::Reason;
 use crate::x509::subject::DnAttr;
 use async_trait::async_trait;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData,
-    SanType, SerialNumber, SignatureAlgorithm, SigningKey, SubjectPublicKeyInfo,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    PublicKeyData, RevocationReason, RevokedCertParams, SanType, SerialNumber, SignatureAlgorithm,
+    SigningKey, SubjectPublicKeyInfo,
 };
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -98,6 +100,8 @@ impl std::fmt::Debug for CaKey {
 
 pub struct LocalCa {
     issuer: Issuer<'static, CaKey>,
+    /// The issuing CA's subjectKeyIdentifier, for CRLs' authorityKeyIdentifier.
+    issuing_key_id: Vec<u8>,
     chain: Vec<CaCertificate>,
     issuing_not_after: OffsetDateTime,
 }
@@ -239,10 +243,12 @@ impl LocalCa {
             ));
         }
         let issuing_not_after = parsed.validity().not_after.to_datetime();
+        let issuing_key_id = key_identifier(&parsed.public_key().subject_public_key.data);
         let issuer = Issuer::from_ca_cert_der(&issuing_der.clone().into(), key)
             .map_err(ca_err("loading issuing CA"))?;
         Ok(LocalCa {
             issuer,
+            issuing_key_id,
             chain: vec![
                 CaCertificate {
                     id: ISSUING_ID.to_string(),
@@ -255,6 +261,44 @@ impl LocalCa {
             ],
             issuing_not_after,
         })
+    }
+
+    /// Sign a full CRL (CRL number, authorityKeyIdentifier, reason codes, invalidity dates).
+    pub fn sign_crl_now(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
+        let revoked_certs = order
+            .entries
+            .iter()
+            .map(|e| RevokedCertParams {
+                serial_number: SerialNumber::from_slice(e.serial.as_bytes()),
+                revocation_time: e.revoked_at,
+                reason_code: Some(match e.reason {
+                    Reason::Unspecified => RevocationReason::Unspecified,
+                    Reason::KeyCompromise => RevocationReason::KeyCompromise,
+                    Reason::CaCompromise => RevocationReason::CaCompromise,
+                    Reason::AffiliationChanged => RevocationReason::AffiliationChanged,
+                    Reason::Superseded => RevocationReason::Superseded,
+                    Reason::CessationOfOperation => RevocationReason::CessationOfOperation,
+                    Reason::CertificateHold => RevocationReason::CertificateHold,
+                    Reason::PrivilegeWithdrawn => RevocationReason::PrivilegeWithdrawn,
+                    Reason::AaCompromise => RevocationReason::AaCompromise,
+                })
+                // RFC 5280 5.3.1: omit the reasonCode entry extension rather than use unspecified.
+                .filter(|r| *r != RevocationReason::Unspecified),
+                invalidity_date: e.invalidity_date,
+            })
+            .collect();
+        let params = CertificateRevocationListParams {
+            this_update: order.this_update,
+            next_update: order.next_update,
+            crl_number: SerialNumber::from(order.number),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: KeyIdMethod::PreSpecified(self.issuing_key_id.clone()),
+        };
+        let crl = params
+            .signed_by(&self.issuer)
+            .map_err(|e| CaError::Unavailable(format!("signing CRL: {e}")))?;
+        Ok(crl.der().to_vec())
     }
 
     /// Build and sign, synchronously: signing is CPU work of tens of microseconds.
@@ -382,6 +426,10 @@ impl UpstreamCa for LocalCa {
 
     fn max_not_after(&self) -> OffsetDateTime {
         self.issuing_not_after
+    }
+
+    async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
+        self.sign_crl_now(order)
     }
 }
 

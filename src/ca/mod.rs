@@ -4,6 +4,7 @@
 pub mod local;
 
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
+use crate::x509::revocation::Reason;
 use crate::x509::serial::Serial;
 use crate::x509::subject::SubjectSpec;
 use async_trait::async_trait;
@@ -20,6 +21,24 @@ pub struct IssueOrder {
     pub not_after: OffsetDateTime,
     pub key_usage: Vec<KeyUsage>,
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+}
+
+/// One entry of a CRL.
+#[derive(Debug, Clone)]
+pub struct CrlEntry {
+    pub serial: Serial,
+    pub revoked_at: OffsetDateTime,
+    pub reason: Reason,
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+/// A full CRL for the issuing CA.
+#[derive(Debug, Clone)]
+pub struct CrlOrder {
+    pub number: u64,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+    pub entries: Vec<CrlEntry>,
 }
 
 /// A CA certificate the RA publishes.
@@ -50,4 +69,6 @@ pub trait UpstreamCa: Send + Sync + 'static {
     fn chain(&self) -> &[CaCertificate];
     /// Latest notAfter an issued certificate may have (the issuing CA's own notAfter).
     fn max_not_after(&self) -> OffsetDateTime;
+    /// Sign a CRL for the issuing CA; returns its DER.
+    async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError>;
 }

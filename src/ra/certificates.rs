@@ -9,7 +9,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct CertificateView {
     pub serial: String,
-    /// valid | expired
+    /// valid | expired | on-hold | revoked
     pub status: String,
     pub subject: String,
     pub not_before: String,
@@ -23,6 +23,12 @@ pub struct CertificateView {
     pub subscriber_id: String,
     pub key_sha256: String,
     pub issued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalidity_date: Option<String>,
 }
 
 impl Ra {
@@ -59,6 +65,9 @@ impl Ra {
             subscriber_id: row.subscriber_id,
             key_sha256: row.key_sha256,
             issued_at: rfc3339(row.issued_at),
+            revoked_at: row.revoked_at.map(rfc3339),
+            revocation_reason: row.revocation_reason,
+            invalidity_date: row.invalidity_date.map(rfc3339),
         })
     }
 }

@@ -122,6 +122,9 @@ impl Ra {
             der,
             status: "valid".into(),
             issued_at: now.unix_timestamp(),
+            revoked_at: None,
+            revocation_reason: None,
+            invalidity_date: None,
         };
         let event = Event::new(
             None,

@@ -5,6 +5,7 @@ pub mod certificates;
 pub mod issuance;
 pub mod operators;
 pub mod requests;
+pub mod revocation;
 pub mod subscribers;
 
 use crate::audit::{self, Event};
@@ -31,6 +32,8 @@ struct Inner {
     profiles: Profiles,
     clock: SharedClock,
     tokens: operators::TokenCache,
+    crl: tokio::sync::Mutex<Option<revocation::CachedCrl>>,
+    crl_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Ra {
@@ -47,8 +50,18 @@ impl Ra {
                 profiles,
                 clock,
                 tokens: Default::default(),
+                crl: Default::default(),
+                crl_generation: Default::default(),
             }),
         }
+    }
+
+    pub(crate) fn crl_cache(&self) -> &tokio::sync::Mutex<Option<revocation::CachedCrl>> {
+        &self.inner.crl
+    }
+
+    pub(crate) fn crl_generation(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.inner.crl_generation
     }
 
     pub(crate) fn tokens(&self) -> &operators::TokenCache {

@@ -15,6 +15,12 @@ pub struct CertificateRow {
     pub der: Vec<u8>,
     pub status: String,
     pub issued_at: i64,
+    #[sqlx(default)]
+    pub revoked_at: Option<i64>,
+    #[sqlx(default)]
+    pub revocation_reason: Option<String>,
+    #[sqlx(default)]
+    pub invalidity_date: Option<i64>,
 }
 
 pub async fn insert(conn: &mut Conn, c: &CertificateRow) -> Result<()> {
@@ -42,7 +48,7 @@ pub async fn insert(conn: &mut Conn, c: &CertificateRow) -> Result<()> {
 pub async fn get(conn: &mut Conn, serial: &str) -> Result<Option<CertificateRow>> {
     Ok(sqlx::query_as(
         "SELECT serial, request_id, subscriber_id, ca_id, profile, subject, key_sha256, not_before, not_after, \
-         der, status, issued_at FROM certificates WHERE serial = $1",
+         der, status, issued_at, revoked_at, revocation_reason, invalidity_date FROM certificates WHERE serial = $1",
     )
     .bind(serial)
     .fetch_optional(conn)
@@ -86,4 +92,90 @@ pub async fn block_key(
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// valid | on-hold -> revoked. Returns false if the certificate was not live.
+pub async fn revoke(
+    conn: &mut Conn,
+    serial: &str,
+    reason: &str,
+    at: i64,
+    invalidity: Option<i64>,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3, invalidity_date = $4 \
+         WHERE serial = $1 AND status IN ('valid', 'on-hold')",
+    )
+    .bind(serial)
+    .bind(at)
+    .bind(reason)
+    .bind(invalidity)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// valid -> on-hold (certificateHold).
+pub async fn hold(conn: &mut Conn, serial: &str, at: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE certificates SET status = 'on-hold', revoked_at = $2, revocation_reason = 'certificateHold', \
+         invalidity_date = NULL WHERE serial = $1 AND status = 'valid'",
+    )
+    .bind(serial)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// on-hold -> valid.
+pub async fn release(conn: &mut Conn, serial: &str) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL, invalidity_date = NULL \
+         WHERE serial = $1 AND status = 'on-hold'",
+    )
+    .bind(serial)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Serials of live (valid or on-hold) certificates for a key.
+pub async fn live_with_key(conn: &mut Conn, key_sha256: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT serial FROM certificates WHERE key_sha256 = $1 AND status IN ('valid', 'on-hold') ORDER BY serial",
+    )
+    .bind(key_sha256)
+    .fetch_all(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RevokedRow {
+    pub serial: String,
+    pub revoked_at: i64,
+    pub revocation_reason: String,
+    pub invalidity_date: Option<i64>,
+}
+
+/// Every revoked or held certificate of a CA, for its CRL.
+pub async fn revoked(conn: &mut Conn, ca_id: &str) -> Result<Vec<RevokedRow>> {
+    Ok(sqlx::query_as(
+        "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
+         WHERE ca_id = $1 AND status IN ('revoked', 'on-hold') ORDER BY serial",
+    )
+    .bind(ca_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The next CRL number for a CA (1, 2, 3, ...).
+pub async fn next_crl_number(conn: &mut Conn, ca_id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO crl_numbers (ca_id, last_number) VALUES ($1, 1) \
+         ON CONFLICT (ca_id) DO UPDATE SET last_number = crl_numbers.last_number + 1 RETURNING last_number",
+    )
+    .bind(ca_id)
+    .fetch_one(conn)
+    .await?)
 }

@@ -4,6 +4,7 @@
 pub mod csr;
 pub mod key;
 pub mod profile;
+pub mod revocation;
 pub mod serial;
 pub mod subject;
 

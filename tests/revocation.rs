@@ -1,0 +1,334 @@
+//! Revocation, hold/release, key-compromise propagation and the CRL, checked with `openssl verify
+//! -crl_check`, pkilint `lint_crl` and Python `cryptography`.
+
+mod common;
+
+use common::*;
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use vouch::clock::ManualClock;
+
+fn venv_bin(tool: &str) -> PathBuf {
+    let venv = std::env::var_os("VOUCH_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    let bin = venv.join("bin").join(tool);
+    assert!(
+        bin.exists(),
+        "{} not found: run scripts/test.sh",
+        bin.display()
+    );
+    bin
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Download the CRL and the CA certificates into `dir`; returns the CRL's path (PEM).
+async fn fetch_crl(app: &TestApp, dir: &Path) -> PathBuf {
+    let resp = app
+        .client
+        .get(app.url("/crl/issuing.crl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pkix-crl");
+    let der = resp.bytes().await.unwrap();
+    let crl = openssl::x509::X509Crl::from_der(&der).expect("a DER CRL");
+    let path = dir.join("crl.pem");
+    std::fs::write(&path, crl.to_pem().unwrap()).unwrap();
+    for id in ["root", "issuing"] {
+        let pem = app
+            .client
+            .get(app.url(&format!("/ca/{id}.pem")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        std::fs::write(dir.join(format!("{id}.pem")), pem).unwrap();
+    }
+    path
+}
+
+async fn cert_file(app: &TestApp, token: &str, serial: &str, dir: &Path) -> PathBuf {
+    let (_, cert) = app
+        .get(token, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    let path = dir.join(format!("{serial}.pem"));
+    std::fs::write(&path, cert["pem"].as_str().unwrap()).unwrap();
+    path
+}
+
+fn verify_with_crl(dir: &Path, cert: &Path, crl: &Path) -> (bool, String) {
+    run(Command::new("openssl")
+        .arg("verify")
+        .arg("-crl_check")
+        .arg("-CAfile")
+        .arg(dir.join("root.pem"))
+        .arg("-untrusted")
+        .arg(dir.join("issuing.pem"))
+        .arg("-CRLfile")
+        .arg(crl)
+        .arg(cert))
+}
+
+#[tokio::test]
+async fn revoke_shows_in_the_crl_with_its_reason() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serial = app.issue(&clerk, &approver, &p256_csr()).await;
+    let kept = app.issue(&clerk, &approver, &p256_csr()).await;
+    let cert = cert_file(&app, &clerk, &serial, dir.path()).await;
+    let kept_cert = cert_file(&app, &clerk, &kept, dir.path()).await;
+
+    let crl = fetch_crl(&app, dir.path()).await;
+    let (ok, text) = verify_with_crl(dir.path(), &cert, &crl);
+    assert!(ok, "good before revocation: {text}");
+
+    // Only revokers revoke; reasons are RFC 5280 names.
+    let path = format!("/api/v1/certificates/{serial}/revoke");
+    let (status, _) = app
+        .post(&clerk, &path, json!({"reason": "superseded"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app
+        .post(&revoker, &path, json!({"reason": "removeFromCRL"}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_reason"))
+    );
+    let body = json!({"reason": "affiliationChanged", "invalidity_date": "2026-01-02T03:04:05Z", "comment": "left the bureau"});
+    let (status, out) = app.post(&revoker, &path, body).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["status"], "revoked");
+    let (status, body) = app
+        .post(&revoker, &path, json!({"reason": "superseded"}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("already_revoked"))
+    );
+    let (_, shown) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(
+        (
+            shown["status"].as_str(),
+            shown["revocation_reason"].as_str()
+        ),
+        (Some("revoked"), Some("affiliationChanged"))
+    );
+    assert_eq!(shown["invalidity_date"], "2026-01-02T03:04:05Z");
+
+    let crl = fetch_crl(&app, dir.path()).await;
+    let (ok, text) = verify_with_crl(dir.path(), &cert, &crl);
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
+    let (ok, text) = verify_with_crl(dir.path(), &kept_cert, &crl);
+    assert!(ok, "{text}");
+    let (_, text) = run(Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&crl));
+    assert!(text.contains(&serial.to_uppercase()), "{text}");
+    assert!(
+        text.contains("Affiliation Changed") && text.contains("Invalidity Date"),
+        "{text}"
+    );
+    assert!(
+        text.contains("X509v3 CRL Number") && text.contains("X509v3 Authority Key Identifier"),
+        "{text}"
+    );
+
+    // Independent checks: pkilint and Python cryptography.
+    let (_, lint) = run(Command::new(venv_bin("lint_crl"))
+        .args(["lint", "-t", "CRL", "-p", "PKIX"])
+        .arg(&crl));
+    assert!(
+        !lint.contains("(ERROR)") && !lint.contains("(FATAL)") && !lint.contains("Traceback"),
+        "{lint}"
+    );
+    let script = r#"
+import sys
+from cryptography import x509
+crl = x509.load_pem_x509_crl(open(sys.argv[1], "rb").read())
+issuing = x509.load_pem_x509_certificate(open(sys.argv[2], "rb").read())
+assert crl.is_signature_valid(issuing.public_key())
+entry = crl.get_revoked_certificate_by_serial_number(int(sys.argv[3], 16))
+assert entry is not None
+reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+assert reason == x509.ReasonFlags.affiliation_changed, reason
+print("ok", crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+"#;
+    let (ok, text) = run(Command::new(venv_bin("python"))
+        .arg("-c")
+        .arg(script)
+        .arg(&crl)
+        .arg(dir.path().join("issuing.pem"))
+        .arg(&serial));
+    assert!(ok && text.starts_with("ok"), "{text}");
+    let number: u64 = text.trim().split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(number >= 2, "CRL numbers grow: {number}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hold_then_release_is_good_again_and_leaves_the_crl() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serial = app.issue(&clerk, &approver, &p256_csr()).await;
+    let cert = cert_file(&app, &clerk, &serial, dir.path()).await;
+
+    let (status, out) = app
+        .post_empty(&revoker, &format!("/api/v1/certificates/{serial}/hold"))
+        .await;
+    assert_eq!(
+        (status, out["status"].as_str()),
+        (StatusCode::OK, Some("on-hold")),
+        "{out}"
+    );
+    let crl = fetch_crl(&app, dir.path()).await;
+    let (ok, text) = verify_with_crl(dir.path(), &cert, &crl);
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
+    let (_, text) = run(Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&crl));
+    assert!(text.contains("Certificate Hold"), "{text}");
+
+    let (status, out) = app
+        .post(
+            &revoker,
+            &format!("/api/v1/certificates/{serial}/release"),
+            json!({"comment": "found"}),
+        )
+        .await;
+    assert_eq!(
+        (status, out["status"].as_str()),
+        (StatusCode::OK, Some("valid")),
+        "{out}"
+    );
+    let (status, _) = app
+        .post_empty(&revoker, &format!("/api/v1/certificates/{serial}/release"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let crl = fetch_crl(&app, dir.path()).await;
+    let (ok, text) = verify_with_crl(dir.path(), &cert, &crl);
+    assert!(ok, "good again after release: {text}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn key_compromise_revokes_every_certificate_with_the_key_and_blocks_it() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let key = ec_key(Nid::X9_62_PRIME256V1);
+    let csr = csr_for(&key, MessageDigest::sha256(), "x");
+    let first = app.issue(&clerk, &approver, &csr).await;
+    let second = app.issue(&clerk, &approver, &csr).await;
+    let other = app.issue(&clerk, &approver, &p256_csr()).await;
+
+    let (status, out) = app
+        .post(
+            &revoker,
+            &format!("/api/v1/certificates/{first}/revoke"),
+            json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["also_revoked"], json!([second]));
+    for (serial, expected) in [(&first, "revoked"), (&second, "revoked"), (&other, "valid")] {
+        let (_, shown) = app
+            .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+            .await;
+        assert_eq!(shown["status"], expected, "{serial}");
+    }
+    let (_, shown) = app
+        .get(&clerk, &format!("/api/v1/certificates/{second}"))
+        .await;
+    assert_eq!(shown["revocation_reason"], "keyCompromise");
+    // The key is blocked for new requests.
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (status, body) = app.submit(&clerk, &sub, "person-signing", &csr).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("blocked_key"))
+    );
+    let actions: Vec<String> = app
+        .audit_entries()
+        .await
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "certificate.revoked")
+            .count(),
+        2
+    );
+    assert!(actions.iter().any(|a| a == "key.blocked"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn expired_certificates_can_be_revoked() {
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let app = TestApp::spawn_with(Options {
+        clock: Arc::new(clock.clone()),
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let serial = app.issue(&clerk, &approver, &p256_csr()).await;
+    clock.advance(time::Duration::days(800));
+    let (_, shown) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(shown["status"], "expired");
+    let (status, out) = app
+        .post(
+            &revoker,
+            &format!("/api/v1/certificates/{serial}/revoke"),
+            json!({"reason": "cessationOfOperation"}),
+        )
+        .await;
+    assert_eq!(
+        (status, out["status"].as_str()),
+        (StatusCode::OK, Some("revoked")),
+        "{out}"
+    );
+    let (status, body) = app
+        .post(
+            &revoker,
+            "/api/v1/certificates/00ff/revoke",
+            json!({"reason": "superseded"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    app.stop().await;
+}
