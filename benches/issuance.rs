@@ -61,6 +61,8 @@ fn raw_signing(ca: Arc<LocalCa>, n: usize, threads: usize) -> f64 {
         not_after: now + time::Duration::days(365),
         key_usage: vec![KeyUsage::DigitalSignature, KeyUsage::NonRepudiation],
         extended_key_usage: vec![ExtendedKeyUsage::EmailProtection],
+        crl_urls: vec!["http://127.0.0.1:8080/crl/issuing.crl".into()],
+        ca_issuers_urls: vec!["http://127.0.0.1:8080/ca/issuing.pem".into()],
     };
     let start = Instant::now();
     std::thread::scope(|s| {

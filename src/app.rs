@@ -71,11 +71,16 @@ impl Server {
 
 /// Bind `listen` and serve the API, with background upkeep (expiry sweeps, issuance
 /// reconciliation). Port 0 picks a free port; see [`Server::addr`].
+///
+/// Certificates issued name CRL and CA-certificate URLs under the RA's public URL: the one set with
+/// [`Ra::set_public_url`], or by default the address this server listens on.
 pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result<Server> {
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| Error::internal(format!("binding {listen}: {e}")))?;
     listener.set_nonblocking(true).map_err(Error::internal)?;
     let addr = listener.local_addr().map_err(Error::internal)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    ra.set_public_url(&format!("{scheme}://{addr}"));
     let (stop, mut stopped) = watch::channel(false);
     spawn_upkeep(ra.clone(), stop.subscribe());
     let app = api::router(ra);

@@ -76,6 +76,10 @@ struct ServeArgs {
     /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
     #[arg(long)]
     insecure_http: bool,
+    /// Base URL relying parties reach this RA at; issued certificates name their CRL and CA
+    /// certificate under it (default: the address served, e.g. http://127.0.0.1:8080).
+    #[arg(long, env = "VOUCH_PUBLIC_URL")]
+    public_url: Option<String>,
     /// TLS certificate chain (PEM) to serve HTTPS.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -233,6 +237,17 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
         },
     };
     config.validate()?;
+    if let Some(url) = &args.public_url {
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.len() <= 200
+            && url.chars().all(|c| c.is_ascii_graphic());
+        if !ok {
+            return Err(Error::invalid(
+                "invalid_public_url",
+                "--public-url must be an http:// or https:// URL",
+            ));
+        }
+    }
     let data = DataDir::new(&config.data_dir);
     // One server per data directory (a second would sign the same reconciliation intents), and
     // no two first starts racing to create the CA.
@@ -240,6 +255,9 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     let token = app::init(&data, &args.ca.options(), &clock).await?;
     print_bootstrap(token.as_ref().map(|t| t.as_str()));
     let ra = app::open(&data, clock).await?;
+    if let Some(url) = &args.public_url {
+        ra.set_public_url(url);
+    }
     // Finish issuance that a previous run approved but did not complete.
     let completed = ra.reconcile(time::Duration::ZERO).await?;
     if completed > 0 {

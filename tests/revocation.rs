@@ -332,3 +332,37 @@ async fn expired_certificates_can_be_revoked() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn certificates_name_urls_this_server_answers() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let serial = app.issue(&clerk, &approver, &p256_csr()).await;
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    let x = openssl::x509::X509::from_pem(cert["pem"].as_str().unwrap().as_bytes()).unwrap();
+    let text = String::from_utf8(x.to_text().unwrap()).unwrap();
+    let crl_url = format!("{}/crl/issuing.crl", app.base);
+    let ca_url = format!("{}/ca/issuing.pem", app.base);
+    assert!(text.contains(&format!("URI:{crl_url}")), "{text}");
+    assert!(
+        text.contains(&format!("CA Issuers - URI:{ca_url}")),
+        "{text}"
+    );
+    let crl = app.client.get(&crl_url).send().await.unwrap();
+    assert_eq!(crl.status(), StatusCode::OK);
+    assert!(openssl::x509::X509Crl::from_der(&crl.bytes().await.unwrap()).is_ok());
+    let ca = app
+        .client
+        .get(&ca_url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let issuing = openssl::x509::X509::from_pem(&ca).unwrap();
+    assert!(x.verify(&issuing.public_key().unwrap()).unwrap());
+    app.stop().await;
+}

@@ -364,6 +364,19 @@ impl LocalCa {
                 ExtendedKeyUsage::TimeStamping => ExtendedKeyUsagePurpose::TimeStamping,
             })
             .collect();
+        if !order.crl_urls.is_empty() {
+            params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: order.crl_urls.clone(),
+            }];
+        }
+        if !order.ca_issuers_urls.is_empty() {
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                    crate::x509::aia::ca_issuers(&order.ca_issuers_urls),
+                ));
+        }
         let cert = params
             .signed_by(&spki, &self.issuer)
             .map_err(|e| CaError::Unavailable(format!("signing: {e}")))?;
@@ -455,6 +468,8 @@ mod tests {
             not_after: now + Duration::days(30),
             key_usage: vec![KeyUsage::DigitalSignature, KeyUsage::NonRepudiation],
             extended_key_usage: vec![ExtendedKeyUsage::EmailProtection],
+            crl_urls: vec!["http://127.0.0.1:8080/crl/issuing.crl".into()],
+            ca_issuers_urls: vec!["http://127.0.0.1:8080/ca/issuing.pem".into()],
         }
     }
 

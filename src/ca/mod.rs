@@ -21,6 +21,10 @@ pub struct IssueOrder {
     pub not_after: OffsetDateTime,
     pub key_usage: Vec<KeyUsage>,
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// CRL Distribution Point URLs.
+    pub crl_urls: Vec<String>,
+    /// Authority Information Access caIssuers URLs (where the issuing CA certificate is served).
+    pub ca_issuers_urls: Vec<String>,
 }
 
 /// One entry of a CRL.

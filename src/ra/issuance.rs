@@ -73,6 +73,7 @@ impl Ra {
         let template: Template =
             serde_json::from_str(&req.template_json).map_err(Error::internal)?;
         let ts = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
+        let (crl_urls, ca_issuers_urls) = self.publication_urls();
         let order = IssueOrder {
             serial: Serial::parse(&intent.serial)
                 .ok_or_else(|| Error::internal("stored serial is malformed"))?,
@@ -82,6 +83,8 @@ impl Ra {
             not_after: ts(intent.not_after)?,
             key_usage: template.key_usage.clone(),
             extended_key_usage: template.extended_key_usage.clone(),
+            crl_urls,
+            ca_issuers_urls,
         };
         let der = match self.ca().issue(&order).await {
             Ok(der) => der,

@@ -34,6 +34,7 @@ struct Inner {
     tokens: operators::TokenCache,
     crl: tokio::sync::Mutex<Option<revocation::CachedCrl>>,
     crl_generation: std::sync::atomic::AtomicU64,
+    public_url: std::sync::OnceLock<String>,
 }
 
 impl Ra {
@@ -52,7 +53,31 @@ impl Ra {
                 tokens: Default::default(),
                 crl: Default::default(),
                 crl_generation: Default::default(),
+                public_url: Default::default(),
             }),
+        }
+    }
+
+    /// Set the base URL relying parties reach this RA at (CRL and CA certificate URLs in issued
+    /// certificates are built from it). Only the first call has an effect.
+    pub fn set_public_url(&self, url: &str) {
+        let _ = self
+            .inner
+            .public_url
+            .set(url.trim_end_matches('/').to_string());
+    }
+
+    /// (CRL URLs, caIssuers URLs) for certificates of the issuing CA; empty until a public URL is set.
+    pub(crate) fn publication_urls(&self) -> (Vec<String>, Vec<String>) {
+        match self.inner.public_url.get() {
+            Some(base) => {
+                let id = self.ca().issuing_id();
+                (
+                    vec![format!("{base}/crl/{id}.crl")],
+                    vec![format!("{base}/ca/{id}.pem")],
+                )
+            }
+            None => (Vec::new(), Vec::new()),
         }
     }
 

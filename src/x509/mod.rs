@@ -1,6 +1,7 @@
 //! DER-level work: CSR checks, certificate profiles, serial numbers and subject names. Depends on
 //! crypto crates only.
 
+pub mod aia;
 pub mod csr;
 pub mod key;
 pub mod profile;

@@ -1,0 +1,69 @@
+//! The Authority Information Access extension (RFC 5280 4.2.2.1), DER-encoded by hand: rcgen has
+//! no builder for it.
+
+/// DER length octets.
+fn len(n: usize) -> Vec<u8> {
+    if n < 0x80 {
+        return vec![n as u8];
+    }
+    let bytes: Vec<u8> = n
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .skip_while(|b| *b == 0)
+        .collect();
+    let mut out = vec![0x80 | bytes.len() as u8];
+    out.extend(bytes);
+    out
+}
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend(len(content.len()));
+    out.extend_from_slice(content);
+    out
+}
+
+/// id-ad-caIssuers, 1.3.6.1.5.5.7.48.2
+const CA_ISSUERS: [u8; 8] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+
+/// `AuthorityInfoAccessSyntax` with one caIssuers AccessDescription per URL (each a
+/// uniformResourceIdentifier GeneralName).
+pub fn ca_issuers(urls: &[String]) -> Vec<u8> {
+    let mut seq = Vec::new();
+    for url in urls {
+        let mut desc = tlv(0x06, &CA_ISSUERS);
+        desc.extend(tlv(0x86, url.as_bytes()));
+        seq.extend(tlv(0x30, &desc));
+    }
+    tlv(0x30, &seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::prelude::FromDer;
+
+    #[test]
+    fn parses_back_as_aia() {
+        let der = ca_issuers(&[
+            "http://ra.example/ca/issuing.pem".into(),
+            format!("http://{}/x", "a".repeat(200)),
+        ]);
+        let (_, aia) = x509_parser::extensions::AuthorityInfoAccess::from_der(&der).unwrap();
+        let urls: Vec<String> = aia
+            .accessdescs
+            .iter()
+            .map(|d| match &d.access_location {
+                x509_parser::extensions::GeneralName::URI(u) => u.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(urls[0], "http://ra.example/ca/issuing.pem");
+        assert_eq!(urls[1].len(), 209);
+        assert!(aia
+            .accessdescs
+            .iter()
+            .all(|d| d.access_method.to_id_string() == "1.3.6.1.5.5.7.48.2"));
+    }
+}
