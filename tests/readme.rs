@@ -36,5 +36,8 @@ fn readme_walkthrough_runs() {
     assert!(stdout.contains("li-wei.pem: OK"), "{stdout}");
     assert!(stdout.contains("subject=CN = Li Wei"), "{stdout}");
     assert!(stdout.contains("email:li.wei@example.org"), "{stdout}");
+    assert!(stdout.contains("\"status\":\"revoked\""), "{stdout}");
+    let combined = format!("{stdout}{stderr}");
+    assert!(combined.contains("certificate revoked"), "{combined}");
     assert!(stdout.contains("audit log intact"), "{stdout}");
 }
