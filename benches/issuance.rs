@@ -63,6 +63,7 @@ fn raw_signing(ca: Arc<LocalCa>, n: usize, threads: usize) -> f64 {
         extended_key_usage: vec![ExtendedKeyUsage::EmailProtection],
         crl_urls: vec!["http://127.0.0.1:8080/crl/issuing.crl".into()],
         ca_issuers_urls: vec!["http://127.0.0.1:8080/ca/issuing.pem".into()],
+        ocsp_urls: vec!["http://127.0.0.1:8080/ocsp".into()],
     };
     let start = Instant::now();
     std::thread::scope(|s| {

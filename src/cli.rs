@@ -238,7 +238,12 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     };
     config.validate()?;
     if let Some(url) = &args.public_url {
-        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or("");
+        let ok = !host.is_empty()
+            && !host.starts_with('/')
             && url.len() <= 200
             && url.chars().all(|c| c.is_ascii_graphic());
         if !ok {
@@ -258,12 +263,16 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     if let Some(url) = &args.public_url {
         ra.set_public_url(url);
     }
-    // Finish issuance that a previous run approved but did not complete.
+    if args.public_url.is_none() && config.listen.ip().is_unspecified() {
+        tracing::warn!("listening on an unspecified address without --public-url: issued certificates will name {} in their CRL/OCSP URLs", config.listen);
+    }
+    let server = app::serve(ra.clone(), config.listen, config.tls.as_ref()).await?;
+    // Finish issuance that a previous run approved but did not complete (after serve(), so the
+    // certificates name the public URL).
     let completed = ra.reconcile(time::Duration::ZERO).await?;
     if completed > 0 {
         tracing::info!(completed, "completed interrupted issuance");
     }
-    let server = app::serve(ra, config.listen, config.tls.as_ref()).await?;
     let scheme = if config.tls.is_some() {
         "https"
     } else {

@@ -449,6 +449,13 @@ impl UpstreamCa for FlakyCa {
     async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
         self.inner.sign_crl(order).await
     }
+    async fn issue_ocsp_responder(
+        &self,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
+        self.inner.issue_ocsp_responder(not_before, not_after).await
+    }
 }
 
 #[tokio::test]
@@ -530,6 +537,44 @@ async fn a_key_blocked_after_submission_cannot_be_approved() {
             .await
             .unwrap(),
         0
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_blocked_while_issuance_is_pending_yields_a_revoked_certificate() {
+    let app = TestApp::spawn_with(Options {
+        wrap_ca: Some(Box::new(|local| {
+            Arc::new(FlakyCa {
+                inner: local,
+                failures: AtomicUsize::new(1),
+                calls: AtomicUsize::new(0),
+            })
+        })),
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let id = &app.pending(&clerk).await;
+    let (status, _) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let (_, req) = app.get(&clerk, &format!("/api/v1/requests/{id}")).await;
+    let body = json!({"key_sha256": req["key_sha256"], "reason": "compromised"});
+    let (status, _) = app.post(&app.admin, "/api/v1/blocked-keys", body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
+    let (_, req) = app.get(&clerk, &format!("/api/v1/requests/{id}")).await;
+    let (_, cert) = app
+        .get(
+            &clerk,
+            &format!("/api/v1/certificates/{}", req["serial"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(
+        (cert["status"].as_str(), cert["revocation_reason"].as_str()),
+        (Some("revoked"), Some("keyCompromise"))
     );
     app.stop().await;
 }

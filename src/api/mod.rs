@@ -44,6 +44,8 @@ pub fn router(ra: Ra) -> Router {
         .nest("/api/v1", api)
         .route("/ca/{file}", get(pki::ca_pem))
         .route("/crl/{file}", get(pki::crl))
+        .route("/ocsp", post(pki::ocsp_post))
+        .route("/ocsp/{*request}", get(pki::ocsp_get))
         .route("/healthz", get(|| async { "ok" }))
         .method_not_allowed_fallback(|| async {
             error::error_response(

@@ -111,6 +111,34 @@ pub async fn release(
     set_hold(ra, op, serial, body, false).await
 }
 
+fn ocsp_response(der: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/ocsp-response")], der).into_response()
+}
+
+/// `POST /ocsp`: a DER OCSP request in the body (RFC 6960 A.1).
+pub async fn ocsp_post(State(ra): State<Ra>, body: Bytes) -> Response {
+    ocsp_response(ra.ocsp(&body).await)
+}
+
+/// `GET /ocsp/{base64 request}`: url-safe or standard base64, padded or not (RFC 5019 5).
+pub async fn ocsp_get(State(ra): State<Ra>, Path(encoded): Path<String>) -> Response {
+    use base64::Engine;
+    let cleaned: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let trimmed = cleaned.trim_end_matches('=');
+    let engines = [
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let der = engines
+        .iter()
+        .find_map(|e| e.decode(trimmed).ok())
+        .unwrap_or_default();
+    ocsp_response(ra.ocsp(&der).await)
+}
+
 /// `GET /crl/{ca}.crl`: the CA's current full CRL, DER.
 pub async fn crl(State(ra): State<Ra>, Path(file): Path<String>) -> Response {
     let Some(ca) = file.strip_suffix(".crl") else {

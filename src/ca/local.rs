@@ -369,12 +369,12 @@ impl LocalCa {
                 uris: order.crl_urls.clone(),
             }];
         }
-        if !order.ca_issuers_urls.is_empty() {
+        if !order.ca_issuers_urls.is_empty() || !order.ocsp_urls.is_empty() {
             params
                 .custom_extensions
                 .push(rcgen::CustomExtension::from_oid_content(
                     &[1, 3, 6, 1, 5, 5, 7, 1, 1],
-                    crate::x509::aia::ca_issuers(&order.ca_issuers_urls),
+                    crate::x509::aia::encode(&order.ocsp_urls, &order.ca_issuers_urls),
                 ));
         }
         let cert = params
@@ -444,6 +444,45 @@ impl UpstreamCa for LocalCa {
     async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
         self.sign_crl_now(order)
     }
+
+    async fn issue_ocsp_responder(
+        &self,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| CaError::Unavailable(format!("OCSP key: {e}")))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(
+            DnType::CommonName,
+            DnValue::Utf8String("Vouch OCSP Responder".into()),
+        );
+        params.serial_number = Some(SerialNumber::from_slice(
+            crate::x509::serial::Serial::random().as_bytes(),
+        ));
+        params.not_before = not_before;
+        params.not_after = not_after.min(self.issuing_not_after);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.der_bytes()));
+        // id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): relying parties need not check this certificate.
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
+                vec![0x05, 0x00],
+            ));
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| CaError::Unavailable(format!("signing OCSP responder: {e}")))?;
+        let pkcs8 = Zeroizing::new(key.serialize_der());
+        let mut key = key;
+        key.zeroize();
+        Ok((pkcs8, cert.der().to_vec()))
+    }
 }
 
 #[cfg(test)]
@@ -470,6 +509,7 @@ mod tests {
             extended_key_usage: vec![ExtendedKeyUsage::EmailProtection],
             crl_urls: vec!["http://127.0.0.1:8080/crl/issuing.crl".into()],
             ca_issuers_urls: vec!["http://127.0.0.1:8080/ca/issuing.pem".into()],
+            ocsp_urls: vec!["http://127.0.0.1:8080/ocsp".into()],
         }
     }
 

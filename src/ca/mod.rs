@@ -25,6 +25,8 @@ pub struct IssueOrder {
     pub crl_urls: Vec<String>,
     /// Authority Information Access caIssuers URLs (where the issuing CA certificate is served).
     pub ca_issuers_urls: Vec<String>,
+    /// Authority Information Access OCSP responder URLs.
+    pub ocsp_urls: Vec<String>,
 }
 
 /// One entry of a CRL.
@@ -75,4 +77,11 @@ pub trait UpstreamCa: Send + Sync + 'static {
     fn max_not_after(&self) -> OffsetDateTime;
     /// Sign a CRL for the issuing CA; returns its DER.
     async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError>;
+    /// Issue a delegated OCSP responder certificate (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) for
+    /// a fresh key; returns the key (PKCS#8 DER) and the certificate (DER).
+    async fn issue_ocsp_responder(
+        &self,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError>;
 }

@@ -73,7 +73,7 @@ impl Ra {
         let template: Template =
             serde_json::from_str(&req.template_json).map_err(Error::internal)?;
         let ts = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
-        let (crl_urls, ca_issuers_urls) = self.publication_urls();
+        let (crl_urls, ca_issuers_urls, ocsp_urls) = self.publication_urls();
         let order = IssueOrder {
             serial: Serial::parse(&intent.serial)
                 .ok_or_else(|| Error::internal("stored serial is malformed"))?,
@@ -85,6 +85,7 @@ impl Ra {
             extended_key_usage: template.extended_key_usage.clone(),
             crl_urls,
             ca_issuers_urls,
+            ocsp_urls,
         };
         let der = match self.ca().issue(&order).await {
             Ok(der) => der,
@@ -136,7 +137,8 @@ impl Ra {
             serde_json::json!({"request": intent.request_id, "subscriber": req.subscriber_id, "profile": req.profile,
                 "subject": subject, "ca": intent.ca_id}),
         );
-        self.store()
+        let revoked = self
+            .store()
             .write(move |c, log| {
                 Box::pin(async move {
                     // Compare-and-set: if someone else completed this intent first, theirs is the
@@ -152,11 +154,24 @@ impl Ra {
                     {
                         certificates::insert(c, &row).await?;
                         audit::record(log, now, event);
+                        // The key was blocked (keyCompromise) after approval: the certificate
+                        // exists, so it is recorded, and revoked in the same breath.
+                        if certificates::is_key_blocked(c, &row.key_sha256).await?.is_some() {
+                            let ts = now.unix_timestamp();
+                            certificates::revoke(c, &row.serial, "keyCompromise", ts, None).await?;
+                            let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": row.key_sha256});
+                            audit::record(log, now, Event::new(None, "certificate.revoked", Some(&row.serial), details));
+                            return Ok(true);
+                        }
                     }
-                    Ok(())
+                    Ok(false)
                 })
             })
-            .await
+            .await?;
+        if revoked {
+            self.status_changed();
+        }
+        Ok(())
     }
 
     /// Complete issuance intents older than `min_age` whose request is still `approved`. Returns

@@ -3,6 +3,7 @@
 
 pub mod certificates;
 pub mod issuance;
+pub mod ocsp;
 pub mod operators;
 pub mod requests;
 pub mod revocation;
@@ -35,6 +36,7 @@ struct Inner {
     crl: tokio::sync::Mutex<Option<revocation::CachedCrl>>,
     crl_generation: std::sync::atomic::AtomicU64,
     public_url: std::sync::OnceLock<String>,
+    ocsp: tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>>,
 }
 
 impl Ra {
@@ -54,6 +56,7 @@ impl Ra {
                 crl: Default::default(),
                 crl_generation: Default::default(),
                 public_url: Default::default(),
+                ocsp: Default::default(),
             }),
         }
     }
@@ -67,18 +70,26 @@ impl Ra {
             .set(url.trim_end_matches('/').to_string());
     }
 
-    /// (CRL URLs, caIssuers URLs) for certificates of the issuing CA; empty until a public URL is set.
-    pub(crate) fn publication_urls(&self) -> (Vec<String>, Vec<String>) {
+    /// (CRL, caIssuers, OCSP) URLs for certificates of the issuing CA; empty until a public URL
+    /// is set.
+    pub(crate) fn publication_urls(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
         match self.inner.public_url.get() {
             Some(base) => {
                 let id = self.ca().issuing_id();
                 (
                     vec![format!("{base}/crl/{id}.crl")],
                     vec![format!("{base}/ca/{id}.pem")],
+                    vec![format!("{base}/ocsp")],
                 )
             }
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new(), Vec::new()),
         }
+    }
+
+    pub(crate) fn ocsp_state(
+        &self,
+    ) -> &tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>> {
+        &self.inner.ocsp
     }
 
     pub(crate) fn crl_cache(&self) -> &tokio::sync::Mutex<Option<revocation::CachedCrl>> {

@@ -241,7 +241,7 @@ impl Ra {
     }
 
     /// Any status change makes the cached CRL stale.
-    fn status_changed(&self) {
+    pub(crate) fn status_changed(&self) {
         self.crl_generation().fetch_add(1, Ordering::SeqCst);
     }
 

@@ -4,6 +4,7 @@
 pub mod aia;
 pub mod csr;
 pub mod key;
+pub mod ocsp;
 pub mod profile;
 pub mod revocation;
 pub mod serial;

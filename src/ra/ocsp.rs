@@ -1,0 +1,117 @@
+//! The OCSP responder: answers from the live certificate store, signed by a delegated responder
+//! certificate that the CA issues for a fresh key and that is renewed before it expires.
+
+use super::Ra;
+use crate::audit::{self, Event};
+use crate::error::{Error, Result};
+use crate::store::certificates as rows;
+use crate::x509::ocsp::{self, IssuerHashes, Query, Responder, Status};
+use crate::x509::revocation::Reason;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// Validity of a responder certificate, and when it is replaced.
+pub const RESPONDER_VALIDITY: Duration = Duration::days(7);
+pub const RESPONDER_RENEW_BEFORE: Duration = Duration::days(2);
+/// nextUpdate of a response: how long a relying party may cache it.
+pub const RESPONSE_VALIDITY: Duration = Duration::hours(1);
+
+pub(crate) struct ResponderState {
+    responder: Responder,
+    issuer: IssuerHashes,
+}
+
+impl Ra {
+    async fn responder(&self, now: OffsetDateTime) -> Result<Arc<ResponderState>> {
+        let mut state = self.ocsp_state().lock().await;
+        if let Some(s) = state.as_ref() {
+            if now + RESPONDER_RENEW_BEFORE < s.responder.not_after {
+                return Ok(s.clone());
+            }
+        }
+        let not_after = now + RESPONDER_VALIDITY;
+        let (key, cert) = self
+            .ca()
+            .issue_ocsp_responder(now - Duration::minutes(5), not_after)
+            .await
+            .map_err(|e| Error::Upstream(e.to_string()))?;
+        let not_after = not_after.min(self.ca().max_not_after());
+        let responder = Responder::new(&key, &cert, not_after)?;
+        let issuer = IssuerHashes::from_cert_der(&self.ca().chain()[0].der)?;
+        let fingerprint = crate::x509::sha256_hex(&cert);
+        self.store()
+            .write(move |_, log| {
+                let details = serde_json::json!({"certificate_sha256": fingerprint, "not_after": super::rfc3339(not_after.unix_timestamp())});
+                audit::record(log, now, Event::new(None, "ocsp.responder_issued", None, details));
+                Box::pin(async { Ok(()) })
+            })
+            .await?;
+        let fresh = Arc::new(ResponderState { responder, issuer });
+        *state = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Answer a DER OCSP request with a DER OCSP response. Never fails: malformed requests get
+    /// `malformedRequest`, failures `internalError`.
+    pub async fn ocsp(&self, request: &[u8]) -> Vec<u8> {
+        match self.ocsp_answer(request).await {
+            Ok(der) => der,
+            Err(e) => {
+                tracing::error!(error = %e, "OCSP responder failure");
+                x509_ocsp::OcspResponse::internal_error().to_vec_or_empty()
+            }
+        }
+    }
+
+    async fn ocsp_answer(&self, request: &[u8]) -> Result<Vec<u8>> {
+        let now = self.now();
+        let state = self.responder(now).await?;
+        let Some(query) = ocsp::parse(request, &state.issuer) else {
+            return Ok(ocsp::malformed());
+        };
+        let statuses = self.statuses(&query).await?;
+        state
+            .responder
+            .respond(&query, &statuses, now, now + RESPONSE_VALIDITY)
+    }
+
+    async fn statuses(&self, query: &Query) -> Result<Vec<Status>> {
+        let mut c = self.store().read().await?;
+        let mut out = Vec::with_capacity(query.questions.len());
+        for q in &query.questions {
+            if !q.ours {
+                out.push(Status::Unknown);
+                continue;
+            }
+            // Only certificates this CA issued are ever "good".
+            let status = match rows::get(&mut c, &q.serial).await? {
+                Some(cert) if cert.ca_id == self.ca().issuing_id() => match cert.status.as_str() {
+                    "valid" => Status::Good,
+                    "on-hold" | "revoked" => Status::Revoked {
+                        at: OffsetDateTime::from_unix_timestamp(
+                            cert.revoked_at.unwrap_or(cert.issued_at),
+                        )
+                        .map_err(Error::internal)?,
+                        reason: Reason::parse(
+                            cert.revocation_reason.as_deref().unwrap_or("unspecified"),
+                        )?,
+                    },
+                    _ => Status::Unknown,
+                },
+                _ => Status::Unknown,
+            };
+            out.push(status);
+        }
+        Ok(out)
+    }
+}
+
+trait ToVecOrEmpty {
+    fn to_vec_or_empty(&self) -> Vec<u8>;
+}
+
+impl ToVecOrEmpty for x509_ocsp::OcspResponse {
+    fn to_vec_or_empty(&self) -> Vec<u8> {
+        der::Encode::to_der(self).unwrap_or_default()
+    }
+}
