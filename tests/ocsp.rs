@@ -5,6 +5,7 @@ mod common;
 
 use base64::Engine;
 use common::*;
+use openssl::hash::MessageDigest;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -236,6 +237,65 @@ async fn get_requests_and_malformed_requests() {
             openssl::ocsp::OcspResponseStatus::SUCCESSFUL
         );
     }
+    // Without a nonce the signed response is served again, until the status changes.
+    let url = app.url(&format!(
+        "/ocsp/{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&req)
+    ));
+    let first = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let again = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(first, again, "a cached response");
+    let status_of = |der: &[u8]| {
+        let cert =
+            openssl::x509::X509::from_pem(&std::fs::read(files.path("cert.pem")).unwrap()).unwrap();
+        let issuer =
+            openssl::x509::X509::from_pem(&std::fs::read(files.path("issuing.pem")).unwrap())
+                .unwrap();
+        let id =
+            openssl::ocsp::OcspCertId::from_cert(MessageDigest::sha1(), &cert, &issuer).unwrap();
+        let basic = openssl::ocsp::OcspResponse::from_der(der)
+            .unwrap()
+            .basic()
+            .unwrap();
+        basic.find_status(&id).unwrap().status
+    };
+    assert_eq!(status_of(&first), openssl::ocsp::OcspCertStatus::GOOD);
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let (status, _) = app
+        .post(
+            &revoker,
+            &format!("/api/v1/certificates/{serial}/revoke"),
+            json!({"reason": "superseded"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let after = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(status_of(&after), openssl::ocsp::OcspCertStatus::REVOKED);
+
     for garbage in [&b""[..], b"\x30\x03\x02\x01\x01", b"not der at all"] {
         let resp = app
             .client

@@ -39,6 +39,9 @@ fn readme_walkthrough_runs() {
     assert!(stdout.contains("\"status\":\"revoked\""), "{stdout}");
     let combined = format!("{stdout}{stderr}");
     assert!(combined.contains("certificate revoked"), "{combined}");
-    assert!(stdout.contains("li-wei.pem: revoked") && stdout.contains("Reason: keyCompromise"), "{stdout}");
+    assert!(
+        stdout.contains("li-wei.pem: revoked") && stdout.contains("Reason: keyCompromise"),
+        "{stdout}"
+    );
     assert!(stdout.contains("audit log intact"), "{stdout}");
 }

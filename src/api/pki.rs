@@ -111,8 +111,9 @@ pub async fn release(
     set_hold(ra, op, serial, body, false).await
 }
 
-fn ocsp_response(der: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/ocsp-response")], der).into_response()
+fn ocsp_response(der: std::sync::Arc<Vec<u8>>) -> Response {
+    let body = Bytes::from(der.as_ref().clone());
+    ([(header::CONTENT_TYPE, "application/ocsp-response")], body).into_response()
 }
 
 /// `POST /ocsp`: a DER OCSP request in the body (RFC 6960 A.1).

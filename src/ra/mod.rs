@@ -37,6 +37,7 @@ struct Inner {
     crl_generation: std::sync::atomic::AtomicU64,
     public_url: std::sync::OnceLock<String>,
     ocsp: tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>>,
+    ocsp_cache: ocsp::ResponseCache,
 }
 
 impl Ra {
@@ -57,6 +58,7 @@ impl Ra {
                 crl_generation: Default::default(),
                 public_url: Default::default(),
                 ocsp: Default::default(),
+                ocsp_cache: Default::default(),
             }),
         }
     }
@@ -90,6 +92,10 @@ impl Ra {
         &self,
     ) -> &tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>> {
         &self.inner.ocsp
+    }
+
+    pub(crate) fn ocsp_cache(&self) -> &ocsp::ResponseCache {
+        &self.inner.ocsp_cache
     }
 
     pub(crate) fn crl_cache(&self) -> &tokio::sync::Mutex<Option<revocation::CachedCrl>> {

@@ -15,6 +15,41 @@ pub const RESPONDER_VALIDITY: Duration = Duration::days(7);
 pub const RESPONDER_RENEW_BEFORE: Duration = Duration::days(2);
 /// nextUpdate of a response: how long a relying party may cache it.
 pub const RESPONSE_VALIDITY: Duration = Duration::hours(1);
+/// How long a signed response is served again for the same request (without a nonce), unless a
+/// certificate status changes first.
+pub const RESPONSE_REUSE: Duration = Duration::minutes(5);
+const CACHE_MAX: usize = 100_000;
+
+/// Signed responses by request bytes, valid while no status changed (the CRL's generation
+/// counter) and for [`RESPONSE_REUSE`].
+/// (status generation, when signed, response DER)
+type Cached = (u64, OffsetDateTime, Arc<Vec<u8>>);
+
+#[derive(Default)]
+pub(crate) struct ResponseCache(std::sync::Mutex<std::collections::HashMap<Vec<u8>, Cached>>);
+
+impl ResponseCache {
+    fn get(&self, request: &[u8], generation: u64, now: OffsetDateTime) -> Option<Arc<Vec<u8>>> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(request) {
+            Some((g, at, der)) if *g == generation && now < *at + RESPONSE_REUSE => {
+                Some(der.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn put(&self, request: &[u8], generation: u64, now: OffsetDateTime, der: Arc<Vec<u8>>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_MAX {
+            map.retain(|_, (g, at, _)| *g == generation && now < *at + RESPONSE_REUSE);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(request.to_vec(), (generation, now, der));
+    }
+}
 
 pub(crate) struct ResponderState {
     responder: Responder,
@@ -52,27 +87,43 @@ impl Ra {
     }
 
     /// Answer a DER OCSP request with a DER OCSP response. Never fails: malformed requests get
-    /// `malformedRequest`, failures `internalError`.
-    pub async fn ocsp(&self, request: &[u8]) -> Vec<u8> {
-        match self.ocsp_answer(request).await {
-            Ok(der) => der,
+    /// `malformedRequest`, failures `internalError`. Responses to requests without a nonce are
+    /// kept signed and served again until a certificate status changes or they are
+    /// [`RESPONSE_REUSE`] old.
+    pub async fn ocsp(&self, request: &[u8]) -> Arc<Vec<u8>> {
+        let now = self.now();
+        let generation = self
+            .crl_generation()
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if let Some(der) = self.ocsp_cache().get(request, generation, now) {
+            return der;
+        }
+        match self.ocsp_answer(request, now).await {
+            Ok((der, cacheable)) => {
+                let der = Arc::new(der);
+                if cacheable {
+                    self.ocsp_cache().put(request, generation, now, der.clone());
+                }
+                der
+            }
             Err(e) => {
                 tracing::error!(error = %e, "OCSP responder failure");
-                x509_ocsp::OcspResponse::internal_error().to_vec_or_empty()
+                Arc::new(x509_ocsp::OcspResponse::internal_error().to_vec_or_empty())
             }
         }
     }
 
-    async fn ocsp_answer(&self, request: &[u8]) -> Result<Vec<u8>> {
-        let now = self.now();
+    /// The signed response, and whether it may be served again (no nonce to echo).
+    async fn ocsp_answer(&self, request: &[u8], now: OffsetDateTime) -> Result<(Vec<u8>, bool)> {
         let state = self.responder(now).await?;
         let Some(query) = ocsp::parse(request, &state.issuer) else {
-            return Ok(ocsp::malformed());
+            return Ok((ocsp::malformed(), false));
         };
         let statuses = self.statuses(&query).await?;
-        state
+        let der = state
             .responder
-            .respond(&query, &statuses, now, now + RESPONSE_VALIDITY)
+            .respond(&query, &statuses, now, now + RESPONSE_VALIDITY)?;
+        Ok((der, query.nonce.is_none()))
     }
 
     async fn statuses(&self, query: &Query) -> Result<Vec<Status>> {
