@@ -121,7 +121,9 @@ pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result
 
 fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        // The first round waits a full period: at start the caller reconciles itself.
+        let period = Duration::from_secs(30);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}

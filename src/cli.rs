@@ -242,8 +242,7 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"))
             .unwrap_or("");
-        let ok = !host.is_empty()
-            && !host.starts_with('/')
+        let ok = host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
             && url.len() <= 200
             && url.chars().all(|c| c.is_ascii_graphic());
         if !ok {

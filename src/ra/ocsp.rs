@@ -60,7 +60,11 @@ impl Ra {
     async fn responder(&self, now: OffsetDateTime) -> Result<Arc<ResponderState>> {
         let mut state = self.ocsp_state().lock().await;
         if let Some(s) = state.as_ref() {
-            if now + RESPONDER_RENEW_BEFORE < s.responder.not_after {
+            // Keep it while it is not due for renewal, or while no renewal could last longer
+            // (the issuing CA itself ends within the renewal window).
+            let due = now + RESPONDER_RENEW_BEFORE >= s.responder.not_after;
+            let cannot_extend = s.responder.not_after >= self.ca().max_not_after();
+            if now < s.responder.not_after && (!due || cannot_extend) {
                 return Ok(s.clone());
             }
         }
