@@ -292,6 +292,45 @@ async fn key_compromise_revokes_every_certificate_with_the_key_and_blocks_it() {
 }
 
 #[tokio::test]
+async fn a_revoked_certificate_can_be_escalated_to_key_compromise() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let csr = csr_for(&ec_key(Nid::X9_62_PRIME256V1), MessageDigest::sha256(), "x");
+    let first = app.issue(&clerk, &approver, &csr).await;
+    let second = app.issue(&clerk, &approver, &csr).await;
+    let path = format!("/api/v1/certificates/{first}/revoke");
+    let (status, _) = app
+        .post(&revoker, &path, json!({"reason": "superseded"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, before) = app
+        .get(&clerk, &format!("/api/v1/certificates/{first}"))
+        .await;
+    let (status, out) = app
+        .post(&revoker, &path, json!({"reason": "keyCompromise"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["also_revoked"], json!([second]));
+    let (_, after) = app
+        .get(&clerk, &format!("/api/v1/certificates/{first}"))
+        .await;
+    assert_eq!(after["revocation_reason"], "keyCompromise");
+    assert_eq!(
+        after["revoked_at"], before["revoked_at"],
+        "the revocation time stays"
+    );
+    let (status, body) = app
+        .post(&revoker, &path, json!({"reason": "keyCompromise"}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("already_revoked"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn expired_certificates_can_be_revoked() {
     let clock = ManualClock::new(time::OffsetDateTime::now_utc());
     let app = TestApp::spawn_with(Options {

@@ -113,11 +113,16 @@ impl Ra {
             .write(move |c, log| {
                 Box::pin(async move {
                     let ts = now.unix_timestamp();
-                    if !rows::revoke(c, &target, reason.as_str(), ts, invalidity).await? {
+                    let action = if rows::revoke(c, &target, reason.as_str(), ts, invalidity).await? {
+                        "certificate.revoked"
+                    } else if reason == Reason::KeyCompromise && rows::escalate_to_key_compromise(c, &target, invalidity).await? {
+                        // RFC 5280 5.3.1: a revoked certificate's reason may change to keyCompromise.
+                        "certificate.revocation_updated"
+                    } else {
                         return Ok(None);
-                    }
+                    };
                     let details = serde_json::json!({"reason": reason.as_str(), "invalidity_date": invalidity, "comment": comment});
-                    audit::record(log, now, Event::new(Some(&by), "certificate.revoked", Some(&target), details));
+                    audit::record(log, now, Event::new(Some(&by), action, Some(&target), details));
                     let mut others = Vec::new();
                     if reason == Reason::KeyCompromise {
                         if rows::block_key(c, &key, "keyCompromise", Some(&by), ts).await? {

@@ -115,6 +115,23 @@ pub async fn revoke(
     Ok(r.rows_affected() == 1)
 }
 
+/// A revoked certificate's reason becomes keyCompromise (the revocation time stays).
+pub async fn escalate_to_key_compromise(
+    conn: &mut Conn,
+    serial: &str,
+    invalidity: Option<i64>,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE certificates SET revocation_reason = 'keyCompromise', invalidity_date = COALESCE($2, invalidity_date) \
+         WHERE serial = $1 AND status = 'revoked' AND revocation_reason <> 'keyCompromise'",
+    )
+    .bind(serial)
+    .bind(invalidity)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// valid -> on-hold (certificateHold).
 pub async fn hold(conn: &mut Conn, serial: &str, at: i64) -> Result<bool> {
     let r = sqlx::query(
