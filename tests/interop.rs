@@ -7,33 +7,8 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn venv_bin(tool: &str) -> PathBuf {
-    let venv = std::env::var_os("VOUCH_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    let bin = venv.join("bin").join(tool);
-    assert!(
-        bin.exists(),
-        "{} not found: run scripts/test.sh (it creates the venv with pkilint and cryptography)",
-        bin.display()
-    );
-    bin
-}
-
-fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 /// `openssl req` makes a key and CSR; returns the CSR PEM.
 fn openssl_csr(dir: &Path, name: &str, newkey: &[&str]) -> String {

@@ -8,33 +8,8 @@ use common::*;
 use openssl::hash::MessageDigest;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-
-fn venv_bin(tool: &str) -> PathBuf {
-    let venv = std::env::var_os("VOUCH_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    let bin = venv.join("bin").join(tool);
-    assert!(
-        bin.exists(),
-        "{} not found: run scripts/test.sh",
-        bin.display()
-    );
-    bin
-}
-
-fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 struct Files {
     dir: tempfile::TempDir,

@@ -13,31 +13,6 @@ use std::process::Command;
 use std::sync::Arc;
 use vouch::clock::ManualClock;
 
-fn venv_bin(tool: &str) -> PathBuf {
-    let venv = std::env::var_os("VOUCH_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    let bin = venv.join("bin").join(tool);
-    assert!(
-        bin.exists(),
-        "{} not found: run scripts/test.sh",
-        bin.display()
-    );
-    bin
-}
-
-fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 /// Download the CRL and the CA certificates into `dir`; returns the CRL's path (PEM).
 async fn fetch_crl(app: &TestApp, dir: &Path) -> PathBuf {
     let resp = app

@@ -10,6 +10,8 @@ use openssl::rsa::Rsa;
 use openssl::x509::{X509NameBuilder, X509ReqBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use vouch::app::{self, Server};
 use vouch::ca::local::{CaOptions, LocalCa};
@@ -256,4 +258,32 @@ pub fn p256_csr() -> String {
 pub fn date_from_today(days: i64) -> String {
     let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(days);
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// A tool from the Python venv made by scripts/test.sh (or $VOUCH_TEST_VENV); fails, not skips,
+/// when it is missing.
+pub fn venv_bin(tool: &str) -> PathBuf {
+    let venv = std::env::var_os("VOUCH_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    let bin = venv.join("bin").join(tool);
+    assert!(
+        bin.exists(),
+        "{} not found: run scripts/test.sh (it creates the venv with pkilint and cryptography)",
+        bin.display()
+    );
+    bin
+}
+
+/// Run a command; (success, stdout + stderr).
+pub fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
