@@ -380,3 +380,119 @@ async fn certificates_name_urls_this_server_answers() {
     assert!(x.verify(&issuing.public_key().unwrap()).unwrap());
     app.stop().await;
 }
+
+const DUAL_REVOCATION: &str = r#"
+name = "person-signing-guarded"
+subscriber_kind = "person"
+validity_days = 365
+key_types = ["ec-p256"]
+request_expiry_hours = 24
+key_usage = ["digitalSignature", "nonRepudiation"]
+subject = ["common_name"]
+revocation_approval = true
+"#;
+
+#[tokio::test]
+async fn profiles_can_require_a_second_revoker() {
+    let app = TestApp::spawn_with(Options {
+        extra_profiles: vec![("guarded.toml".into(), DUAL_REVOCATION.into())],
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let (r1, r2) = (
+        app.operator("revoker1", &["revoker"]).await,
+        app.operator("revoker2", &["revoker"]).await,
+    );
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let mut serials = Vec::new();
+    for _ in 0..2 {
+        let (_, req) = app
+            .submit(&clerk, &sub, "person-signing-guarded", &p256_csr())
+            .await;
+        let (_, done) = app
+            .post_empty(
+                &approver,
+                &format!("/api/v1/requests/{}/approve", req["id"].as_str().unwrap()),
+            )
+            .await;
+        serials.push(done["serial"].as_str().unwrap().to_string());
+    }
+
+    let path = format!("/api/v1/certificates/{}/revoke", serials[0]);
+    let (status, out) = app
+        .post(&r1, &path, json!({"reason": "privilegeWithdrawn"}))
+        .await;
+    assert_eq!(
+        (status, out["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending-approval")),
+        "{out}"
+    );
+    let id = out["id"].as_str().unwrap().to_string();
+    let (_, shown) = app
+        .get(&clerk, &format!("/api/v1/certificates/{}", serials[0]))
+        .await;
+    assert_eq!(
+        shown["status"], "valid",
+        "nothing is revoked before the second revoker"
+    );
+    let (status, body) = app.post(&r2, &path, json!({"reason": "superseded"})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("revocation_pending"))
+    );
+
+    let (status, body) = app
+        .post_empty(&r1, &format!("/api/v1/revocations/{id}/approve"))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("self_approval"))
+    );
+    let (status, out) = app
+        .post_empty(&r2, &format!("/api/v1/revocations/{id}/approve"))
+        .await;
+    assert_eq!(
+        (status, out["status"].as_str()),
+        (StatusCode::OK, Some("revoked")),
+        "{out}"
+    );
+    let (_, shown) = app
+        .get(&clerk, &format!("/api/v1/certificates/{}", serials[0]))
+        .await;
+    assert_eq!(
+        (
+            shown["status"].as_str(),
+            shown["revocation_reason"].as_str()
+        ),
+        (Some("revoked"), Some("privilegeWithdrawn"))
+    );
+    let (status, _) = app
+        .post_empty(&r2, &format!("/api/v1/revocations/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, view) = app.get(&r1, &format!("/api/v1/revocations/{id}")).await;
+    assert_eq!(view["status"], "approved");
+
+    // A rejected revocation request leaves the certificate valid.
+    let path = format!("/api/v1/certificates/{}/revoke", serials[1]);
+    let (_, out) = app.post(&r1, &path, json!({"reason": "superseded"})).await;
+    let id = out["id"].as_str().unwrap().to_string();
+    let (status, view) = app
+        .post(
+            &r2,
+            &format!("/api/v1/revocations/{id}/reject"),
+            json!({"reason": "wrong person"}),
+        )
+        .await;
+    assert_eq!(
+        (status, view["status"].as_str()),
+        (StatusCode::OK, Some("rejected")),
+        "{view}"
+    );
+    let (_, shown) = app
+        .get(&clerk, &format!("/api/v1/certificates/{}", serials[1]))
+        .await;
+    assert_eq!(shown["status"], "valid");
+    app.stop().await;
+}

@@ -1,7 +1,7 @@
 use super::error::{error_response, ApiError, ApiResult};
 use super::extract::{Auth, Body};
 use crate::ra::certificates::CertificateView;
-use crate::ra::revocation::RevocationOutcome;
+use crate::ra::revocation::{RevocationOutcome, RevocationRequestView};
 use crate::ra::Ra;
 use crate::x509::pem_encode;
 use axum::body::Bytes;
@@ -47,7 +47,7 @@ pub async fn revoke(
     Auth(op): Auth,
     Path(serial): Path<String>,
     Body(b): Body<Revoke>,
-) -> ApiResult<Json<RevocationOutcome>> {
+) -> ApiResult<(StatusCode, Json<RevocationOutcome>)> {
     let outcome = ra
         .revoke(
             &op,
@@ -57,7 +57,43 @@ pub async fn revoke(
             b.comment.as_deref(),
         )
         .await?;
-    Ok(Json(outcome))
+    // 202 when the profile needs a second revoker: nothing is revoked yet.
+    let status = if outcome.id.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(outcome)))
+}
+
+pub async fn revocation(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RevocationRequestView>> {
+    Ok(Json(ra.revocation_request(&op, &id).await?))
+}
+
+pub async fn approve_revocation(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RevocationOutcome>> {
+    Ok(Json(ra.approve_revocation(&op, &id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct RejectRevocation {
+    reason: String,
+}
+
+pub async fn reject_revocation(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<RejectRevocation>,
+) -> ApiResult<Json<RevocationRequestView>> {
+    Ok(Json(ra.reject_revocation(&op, &id, &b.reason).await?))
 }
 
 #[derive(Deserialize, Default)]

@@ -27,6 +27,9 @@ pub struct RevocationOutcome {
     /// Other live certificates with the same key, revoked with it (keyCompromise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub also_revoked: Vec<String>,
+    /// The revocation request awaiting a second revoker (status `pending-approval`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// A signed CRL kept until a status changes or it reaches half its validity.
@@ -63,6 +66,84 @@ fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime> {
             format!("{name} must be an RFC 3339 time, e.g. 2026-11-26T09:30:00Z"),
         )
     })
+}
+
+fn already_revoked() -> Error {
+    Error::conflict("already_revoked", "the certificate is already revoked")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RevocationRequestView {
+    pub id: String,
+    pub serial: String,
+    pub reason: String,
+    /// pending | approved | rejected
+    pub status: String,
+    pub requested_by: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<String>,
+}
+
+/// Revoke inside a write job (see [`Ra::revoke`]); returns the other certificates revoked with it,
+/// or None if nothing changed.
+#[allow(clippy::too_many_arguments)]
+async fn revoke_in(
+    c: &mut crate::store::Conn,
+    log: &mut crate::store::AuditLog,
+    now: OffsetDateTime,
+    by: &str,
+    target: &str,
+    key: &str,
+    reason: Reason,
+    invalidity: Option<i64>,
+    comment: Option<String>,
+) -> Result<Option<Vec<String>>> {
+    let ts = now.unix_timestamp();
+    let action = if rows::revoke(c, target, reason.as_str(), ts, invalidity).await? {
+        "certificate.revoked"
+    } else if reason == Reason::KeyCompromise
+        && rows::escalate_to_key_compromise(c, target, invalidity).await?
+    {
+        // RFC 5280 5.3.1: a revoked certificate's reason may change to keyCompromise.
+        "certificate.revocation_updated"
+    } else {
+        return Ok(None);
+    };
+    let details = serde_json::json!({"reason": reason.as_str(), "invalidity_date": invalidity, "comment": comment});
+    audit::record(
+        log,
+        now,
+        Event::new(Some(by), action, Some(target), details),
+    );
+    let mut others = Vec::new();
+    if reason == Reason::KeyCompromise {
+        if rows::block_key(c, key, "keyCompromise", Some(by), ts).await? {
+            let details = serde_json::json!({"reason": "keyCompromise", "certificate": target});
+            audit::record(
+                log,
+                now,
+                Event::new(Some(by), "key.blocked", Some(key), details),
+            );
+        }
+        for other in rows::live_with_key(c, key).await? {
+            if rows::revoke(c, &other, reason.as_str(), ts, invalidity).await? {
+                let details =
+                    serde_json::json!({"reason": "keyCompromise", "propagated_from": target});
+                audit::record(
+                    log,
+                    now,
+                    Event::new(Some(by), "certificate.revoked", Some(&other), details),
+                );
+                others.push(other);
+            }
+        }
+    }
+    Ok(Some(others))
 }
 
 impl Ra {
@@ -107,45 +188,38 @@ impl Ra {
                 .await?
                 .ok_or(Error::NotFound("certificate"))?
         };
+        if cert.status == "revoked" && reason != Reason::KeyCompromise {
+            return Err(already_revoked());
+        }
+        let needs_approval = self
+            .profiles()
+            .get(&cert.profile)
+            .is_some_and(|p| p.revocation_approval);
+        if needs_approval {
+            return self
+                .request_revocation(op, &serial, reason, invalidity, comment, now)
+                .await;
+        }
         let (by, target, key) = (op.id.clone(), serial.clone(), cert.key_sha256.clone());
         let revoked = self
             .store()
             .write(move |c, log| {
                 Box::pin(async move {
-                    let ts = now.unix_timestamp();
-                    let action = if rows::revoke(c, &target, reason.as_str(), ts, invalidity).await? {
-                        "certificate.revoked"
-                    } else if reason == Reason::KeyCompromise && rows::escalate_to_key_compromise(c, &target, invalidity).await? {
-                        // RFC 5280 5.3.1: a revoked certificate's reason may change to keyCompromise.
-                        "certificate.revocation_updated"
-                    } else {
-                        return Ok(None);
-                    };
-                    let details = serde_json::json!({"reason": reason.as_str(), "invalidity_date": invalidity, "comment": comment});
-                    audit::record(log, now, Event::new(Some(&by), action, Some(&target), details));
-                    let mut others = Vec::new();
-                    if reason == Reason::KeyCompromise {
-                        if rows::block_key(c, &key, "keyCompromise", Some(&by), ts).await? {
-                            let details = serde_json::json!({"reason": "keyCompromise", "certificate": target});
-                            audit::record(log, now, Event::new(Some(&by), "key.blocked", Some(&key), details));
-                        }
-                        for other in rows::live_with_key(c, &key).await? {
-                            if rows::revoke(c, &other, reason.as_str(), ts, invalidity).await? {
-                                let details = serde_json::json!({"reason": "keyCompromise", "propagated_from": target});
-                                audit::record(log, now, Event::new(Some(&by), "certificate.revoked", Some(&other), details));
-                                others.push(other);
-                            }
-                        }
-                    }
-                    Ok(Some(others))
+                    revoke_in(c, log, now, &by, &target, &key, reason, invalidity, comment).await
                 })
             })
             .await?;
+        self.revoked_outcome(serial, reason, revoked)
+    }
+
+    fn revoked_outcome(
+        &self,
+        serial: String,
+        reason: Reason,
+        revoked: Option<Vec<String>>,
+    ) -> Result<RevocationOutcome> {
         let Some(also_revoked) = revoked else {
-            return Err(Error::conflict(
-                "already_revoked",
-                "the certificate is already revoked",
-            ));
+            return Err(already_revoked());
         };
         self.status_changed();
         Ok(RevocationOutcome {
@@ -153,7 +227,228 @@ impl Ra {
             status: "revoked".into(),
             reason: Some(reason.as_str().into()),
             also_revoked,
+            id: None,
         })
+    }
+
+    /// Record a revocation that a second revoker must approve.
+    async fn request_revocation(
+        &self,
+        op: &Operator,
+        serial: &str,
+        reason: Reason,
+        invalidity: Option<i64>,
+        comment: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<RevocationOutcome> {
+        let row = rows::RevocationRequestRow {
+            id: super::new_id("rev"),
+            serial: serial.to_string(),
+            reason: reason.as_str().to_string(),
+            invalidity_date: invalidity,
+            comment,
+            status: "pending".into(),
+            requested_by: op.id.clone(),
+            created_at: now.unix_timestamp(),
+            decided_by: None,
+            decided_at: None,
+            reject_reason: None,
+        };
+        let id = row.id.clone();
+        self.store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    match rows::insert_revocation_request(c, &row).await {
+                        Err(Error::Database(e)) if crate::store::is_unique_violation(&e) => {
+                            return Err(Error::conflict("revocation_pending", "a revocation of this certificate awaits approval"))
+                        }
+                        other => other?,
+                    }
+                    let details = serde_json::json!({"serial": row.serial, "reason": row.reason, "invalidity_date": row.invalidity_date, "comment": row.comment});
+                    audit::record(log, now, Event::new(Some(&row.requested_by), "revocation.requested", Some(&row.id), details));
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(RevocationOutcome {
+            serial: serial.to_string(),
+            status: "pending-approval".into(),
+            reason: Some(reason.as_str().into()),
+            also_revoked: Vec::new(),
+            id: Some(id),
+        })
+    }
+
+    pub async fn revocation_request(
+        &self,
+        op: &Operator,
+        id: &str,
+    ) -> Result<RevocationRequestView> {
+        self.authorize_any(
+            op,
+            &[Role::Revoker, Role::Admin, Role::Auditor],
+            "revocation.read",
+            Some(id),
+        )
+        .await?;
+        let mut c = self.store().read().await?;
+        let r = rows::revocation_request(&mut c, id)
+            .await?
+            .ok_or(Error::NotFound("revocation request"))?;
+        Ok(RevocationRequestView {
+            id: r.id,
+            serial: r.serial,
+            reason: r.reason,
+            status: r.status,
+            requested_by: r.requested_by,
+            created_at: super::rfc3339(r.created_at),
+            decided_by: r.decided_by,
+            decided_at: r.decided_at.map(super::rfc3339),
+            reject_reason: r.reject_reason,
+        })
+    }
+
+    /// A second revoker approves: the revocation is applied in the same transaction.
+    pub async fn approve_revocation(&self, op: &Operator, id: &str) -> Result<RevocationOutcome> {
+        self.authorize(op, Role::Revoker, "revocation.approve", Some(id))
+            .await?;
+        let req = {
+            let mut c = self.store().read().await?;
+            rows::revocation_request(&mut c, id)
+                .await?
+                .ok_or(Error::NotFound("revocation request"))?
+        };
+        if req.status != "pending" {
+            return Err(Error::conflict(
+                "not_pending",
+                format!("the revocation request is {}", req.status),
+            ));
+        }
+        if req.requested_by == op.id {
+            let e = Error::forbidden(
+                "self_approval",
+                "the operator who asked for a revocation cannot approve it",
+            );
+            self.audit_refusal(
+                Some(&op.id),
+                "revocation.approval_refused",
+                Some(id),
+                serde_json::json!({"error": e.code()}),
+            )
+            .await;
+            return Err(e);
+        }
+        let key = {
+            let mut c = self.store().read().await?;
+            rows::get(&mut c, &req.serial)
+                .await?
+                .ok_or(Error::NotFound("certificate"))?
+                .key_sha256
+        };
+        let reason = Reason::parse(&req.reason)?;
+        let now = self.now();
+        let (by, rid, serial) = (op.id.clone(), id.to_string(), req.serial.clone());
+        let outcome = self
+            .store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if !rows::decide_revocation_request(
+                        c,
+                        &rid,
+                        "approved",
+                        &by,
+                        now.unix_timestamp(),
+                        None,
+                    )
+                    .await?
+                    {
+                        return Ok(Err(Error::conflict(
+                            "not_pending",
+                            "the revocation request was decided meanwhile",
+                        )));
+                    }
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(
+                            Some(&by),
+                            "revocation.approved",
+                            Some(&rid),
+                            serde_json::json!({"serial": serial}),
+                        ),
+                    );
+                    let revoked = revoke_in(
+                        c,
+                        log,
+                        now,
+                        &by,
+                        &serial,
+                        &key,
+                        reason,
+                        req.invalidity_date,
+                        req.comment,
+                    )
+                    .await?;
+                    Ok(Ok(revoked))
+                })
+            })
+            .await??;
+        self.revoked_outcome(req.serial, reason, outcome)
+    }
+
+    pub async fn reject_revocation(
+        &self,
+        op: &Operator,
+        id: &str,
+        why: &str,
+    ) -> Result<RevocationRequestView> {
+        self.authorize(op, Role::Revoker, "revocation.reject", Some(id))
+            .await?;
+        let why = check_comment(Some(why))?
+            .ok_or_else(|| Error::invalid("invalid_field", "reason is required"))?;
+        let now = self.now();
+        let (by, rid) = (op.id.clone(), id.to_string());
+        let moved = self
+            .store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if !rows::decide_revocation_request(
+                        c,
+                        &rid,
+                        "rejected",
+                        &by,
+                        now.unix_timestamp(),
+                        Some(&why),
+                    )
+                    .await?
+                    {
+                        return Ok(false);
+                    }
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(
+                            Some(&by),
+                            "revocation.rejected",
+                            Some(&rid),
+                            serde_json::json!({"reason": why}),
+                        ),
+                    );
+                    Ok(true)
+                })
+            })
+            .await?;
+        if !moved {
+            let mut c = self.store().read().await?;
+            return match rows::revocation_request(&mut c, id).await? {
+                None => Err(Error::NotFound("revocation request")),
+                Some(r) => Err(Error::conflict(
+                    "not_pending",
+                    format!("the revocation request is {}", r.status),
+                )),
+            };
+        }
+        self.revocation_request(op, id).await
     }
 
     /// Suspend a certificate (certificateHold); `release` makes it good again.
@@ -242,6 +537,7 @@ impl Ra {
             status: if hold { "on-hold" } else { "valid" }.into(),
             reason: hold.then(|| "certificateHold".to_string()),
             also_revoked: Vec::new(),
+            id: None,
         })
     }
 

@@ -196,3 +196,68 @@ pub async fn next_crl_number(conn: &mut Conn, ca_id: &str) -> Result<i64> {
     .fetch_one(conn)
     .await?)
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RevocationRequestRow {
+    pub id: String,
+    pub serial: String,
+    pub reason: String,
+    pub invalidity_date: Option<i64>,
+    pub comment: Option<String>,
+    pub status: String,
+    pub requested_by: String,
+    pub created_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub reject_reason: Option<String>,
+}
+
+pub async fn insert_revocation_request(conn: &mut Conn, r: &RevocationRequestRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO revocation_requests (id, serial, reason, invalidity_date, comment, status, requested_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
+    )
+    .bind(&r.id)
+    .bind(&r.serial)
+    .bind(&r.reason)
+    .bind(r.invalidity_date)
+    .bind(&r.comment)
+    .bind(&r.requested_by)
+    .bind(r.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn revocation_request(conn: &mut Conn, id: &str) -> Result<Option<RevocationRequestRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, serial, reason, invalidity_date, comment, status, requested_by, created_at, decided_by, \
+         decided_at, reject_reason FROM revocation_requests WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// pending -> approved | rejected, by someone other than the requester. Returns whether it moved.
+pub async fn decide_revocation_request(
+    conn: &mut Conn,
+    id: &str,
+    to: &str,
+    by: &str,
+    at: i64,
+    reject_reason: Option<&str>,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE revocation_requests SET status = $2, decided_by = $3, decided_at = $4, reject_reason = $5 \
+         WHERE id = $1 AND status = 'pending' AND ($2 = 'rejected' OR requested_by <> $3)",
+    )
+    .bind(id)
+    .bind(to)
+    .bind(by)
+    .bind(at)
+    .bind(reject_reason)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -80,6 +80,9 @@ pub struct Profile {
     pub subject: Vec<SubjectField>,
     #[serde(default)]
     pub email_in_san: bool,
+    /// Revocations of certificates of this profile need a second revoker's approval.
+    #[serde(default)]
+    pub revocation_approval: bool,
 }
 
 fn default_rsa_min_bits() -> u32 {
