@@ -17,6 +17,9 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     #[error("missing or invalid credentials")]
     Unauthenticated,
+    /// Too many calls of a kind in a short time; try again later.
+    #[error("{0}")]
+    RateLimited(String),
     /// Authenticated, but this operator may not do this.
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
@@ -71,6 +74,7 @@ impl Error {
             | Error::Forbidden { code, .. } => code,
             Error::NotFound(_) => "not_found",
             Error::Unauthenticated => "unauthorized",
+            Error::RateLimited(_) => "rate_limited",
             Error::Upstream(_) => "upstream_ca_error",
             Error::Database(_) | Error::Internal(_) => "internal",
         }

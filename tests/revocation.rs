@@ -496,3 +496,140 @@ async fn profiles_can_require_a_second_revoker() {
     assert_eq!(shown["status"], "valid");
     app.stop().await;
 }
+
+/// `openssl req` key + CSR in `dir`; returns the CSR PEM.
+fn openssl_key_and_csr(dir: &Path, name: &str) -> String {
+    let (ok, text) = run(Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=x",
+            "-keyout",
+        ])
+        .arg(dir.join(format!("{name}.key")))
+        .arg("-out")
+        .arg(dir.join(format!("{name}.csr"))));
+    assert!(ok, "{text}");
+    std::fs::read_to_string(dir.join(format!("{name}.csr"))).unwrap()
+}
+
+/// `openssl cms -sign` over a statement, with `signer`'s certificate and key; returns the DER.
+fn sign_statement(
+    dir: &Path,
+    signer: &str,
+    statement: &serde_json::Value,
+    outform: &str,
+) -> Vec<u8> {
+    std::fs::write(dir.join("statement.json"), statement.to_string()).unwrap();
+    let out = dir.join("statement.cms");
+    let (ok, text) = run(Command::new("openssl")
+        .args(["cms", "-sign", "-nodetach", "-outform", outform, "-in"])
+        .arg(dir.join("statement.json"))
+        .arg("-signer")
+        .arg(dir.join(format!("{signer}.pem")))
+        .arg("-inkey")
+        .arg(dir.join(format!("{signer}.key")))
+        .arg("-out")
+        .arg(&out));
+    assert!(ok, "{text}");
+    std::fs::read(out).unwrap()
+}
+
+#[tokio::test]
+async fn subscribers_revoke_with_proof_of_key_possession() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut serials = Vec::new();
+    for name in ["alice", "mallory"] {
+        let serial = app
+            .issue(&clerk, &approver, &openssl_key_and_csr(d, name))
+            .await;
+        let (_, cert) = app
+            .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+            .await;
+        std::fs::write(d.join(format!("{name}.pem")), cert["pem"].as_str().unwrap()).unwrap();
+        serials.push(serial);
+    }
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let post = |body: Vec<u8>| {
+        let req = app
+            .client
+            .post(app.url("/api/v1/revocations/by-key"))
+            .body(body);
+        async move { split(req.send().await.unwrap()).await }
+    };
+
+    // Signed by another certificate's key: refused.
+    let forged = sign_statement(
+        d,
+        "mallory",
+        &json!({"serial": serials[0], "reason": "keyCompromise", "time": now}),
+        "DER",
+    );
+    let (status, body) = post(forged).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not_key_holder")),
+        "{body}"
+    );
+
+    // An old statement: refused.
+    let old = sign_statement(
+        d,
+        "alice",
+        &json!({"serial": serials[0], "reason": "superseded", "time": "2020-01-01T00:00:00Z"}),
+        "DER",
+    );
+    let (status, body) = post(old).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("stale_statement"))
+    );
+
+    // Signed by the certificate's own key (PEM here): revoked; and only once.
+    let good = sign_statement(
+        d,
+        "alice",
+        &json!({"serial": serials[0], "reason": "keyCompromise", "time": now}),
+        "PEM",
+    );
+    let (status, out) = post(good.clone()).await;
+    assert_eq!(
+        (status, out["status"].as_str()),
+        (StatusCode::OK, Some("revoked")),
+        "{out}"
+    );
+    let (_, shown) = app
+        .get(&clerk, &format!("/api/v1/certificates/{}", serials[0]))
+        .await;
+    assert_eq!(shown["revocation_reason"], "keyCompromise");
+    let (status, body) = post(good).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("replayed"))
+    );
+    let (_, shown) = app
+        .get(&clerk, &format!("/api/v1/certificates/{}", serials[1]))
+        .await;
+    assert_eq!(
+        shown["status"], "valid",
+        "mallory's certificate is untouched"
+    );
+
+    let (status, body) = post(b"garbage".to_vec()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_cms"))
+    );
+    app.stop().await;
+}

@@ -35,6 +35,7 @@ pub fn router(ra: Ra) -> Router {
         .route("/certificates/{serial}/revoke", post(pki::revoke))
         .route("/certificates/{serial}/hold", post(pki::hold))
         .route("/certificates/{serial}/release", post(pki::release))
+        .route("/revocations/by-key", post(pki::revoke_by_key))
         .route("/revocations/{id}", get(pki::revocation))
         .route("/revocations/{id}/approve", post(pki::approve_revocation))
         .route("/revocations/{id}/reject", post(pki::reject_revocation))

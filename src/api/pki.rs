@@ -66,6 +66,14 @@ pub async fn revoke(
     Ok((status, Json(outcome)))
 }
 
+/// `POST /api/v1/revocations/by-key`: no token; the body is the subscriber's CMS SignedData.
+pub async fn revoke_by_key(
+    State(ra): State<Ra>,
+    body: Bytes,
+) -> ApiResult<Json<RevocationOutcome>> {
+    Ok(Json(ra.revoke_by_key(&body).await?))
+}
+
 pub async fn revocation(
     State(ra): State<Ra>,
     Auth(op): Auth,

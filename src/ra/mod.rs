@@ -38,6 +38,7 @@ struct Inner {
     public_url: std::sync::OnceLock<String>,
     ocsp: tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>>,
     ocsp_cache: ocsp::ResponseCache,
+    self_revocations: revocation::RateLimit,
 }
 
 impl Ra {
@@ -59,6 +60,7 @@ impl Ra {
                 public_url: Default::default(),
                 ocsp: Default::default(),
                 ocsp_cache: Default::default(),
+                self_revocations: Default::default(),
             }),
         }
     }
@@ -92,6 +94,10 @@ impl Ra {
         &self,
     ) -> &tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>> {
         &self.inner.ocsp
+    }
+
+    pub(crate) fn self_revocation_limit(&self) -> &revocation::RateLimit {
+        &self.inner.self_revocations
     }
 
     pub(crate) fn ocsp_cache(&self) -> &ocsp::ResponseCache {

@@ -68,6 +68,49 @@ fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime> {
     })
 }
 
+/// Self-revocations accepted per second, across all callers (they need no token).
+pub const SELF_REVOCATIONS_PER_SECOND: u32 = 20;
+/// How old a signed self-revocation statement may be (and how far in the future its clock may be).
+pub const STATEMENT_MAX_AGE: Duration = Duration::minutes(5);
+pub const STATEMENT_MAX_SKEW: Duration = Duration::minutes(1);
+/// Reasons a subscriber may give for revoking their own certificate.
+const SUBSCRIBER_REASONS: [Reason; 5] = [
+    Reason::Unspecified,
+    Reason::KeyCompromise,
+    Reason::AffiliationChanged,
+    Reason::Superseded,
+    Reason::CessationOfOperation,
+];
+
+/// A fixed one-second window counter.
+#[derive(Default)]
+pub(crate) struct RateLimit(std::sync::Mutex<Option<(std::time::Instant, u32)>>);
+
+impl RateLimit {
+    fn allow(&self, per_second: u32) -> bool {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        match w.as_mut() {
+            Some((start, n)) if now.duration_since(*start) < std::time::Duration::from_secs(1) => {
+                *n += 1;
+                *n <= per_second
+            }
+            _ => {
+                *w = Some((now, 1));
+                true
+            }
+        }
+    }
+}
+
+/// What a subscriber signs to revoke their own certificate.
+#[derive(serde::Deserialize)]
+struct Statement {
+    serial: String,
+    reason: String,
+    time: String,
+}
+
 fn already_revoked() -> Error {
     Error::conflict("already_revoked", "the certificate is already revoked")
 }
@@ -449,6 +492,81 @@ impl Ra {
             };
         }
         self.revocation_request(op, id).await
+    }
+
+    /// Self-revocation: a CMS SignedData over `{"serial", "reason", "time"}`, signed with the key of
+    /// that very certificate, and recent. No token; rate-limited; each statement works once.
+    pub async fn revoke_by_key(&self, body: &[u8]) -> Result<RevocationOutcome> {
+        if !self
+            .self_revocation_limit()
+            .allow(SELF_REVOCATIONS_PER_SECOND)
+        {
+            return Err(Error::RateLimited(
+                "too many self-revocations; try again in a second".into(),
+            ));
+        }
+        let refuse = |code: &'static str, message: &str| Error::refused(code, message.to_string());
+        let content = crate::x509::cms::content(body)?;
+        let statement: Statement = serde_json::from_slice(&content).map_err(|_| {
+            Error::invalid(
+                "invalid_statement",
+                "the signed content must be JSON {\"serial\", \"reason\", \"time\"}",
+            )
+        })?;
+        let serial = serial_of(&statement.serial)?;
+        let reason = Reason::parse(&statement.reason)?;
+        if !SUBSCRIBER_REASONS.contains(&reason) {
+            return Err(refuse("reason_not_allowed", "a subscriber may give unspecified, keyCompromise, affiliationChanged, superseded or cessationOfOperation"));
+        }
+        let now = self.now();
+        let signed_at = parse_time("time", &statement.time)?;
+        if signed_at < now - STATEMENT_MAX_AGE || signed_at > now + STATEMENT_MAX_SKEW {
+            return Err(refuse(
+                "stale_statement",
+                "the statement's time must be within the last 5 minutes",
+            ));
+        }
+        let cert = {
+            let mut c = self.store().read().await?;
+            rows::get(&mut c, &serial)
+                .await?
+                .ok_or(Error::NotFound("certificate"))?
+        };
+        if !crate::x509::cms::signed_by(body, &cert.der)? {
+            let details = serde_json::json!({"serial": serial, "error": "not_key_holder"});
+            self.audit_refusal(None, "revocation.by_key_refused", Some(&serial), details)
+                .await;
+            return Err(Error::forbidden(
+                "not_key_holder",
+                "the statement is not signed with this certificate's key",
+            ));
+        }
+        let digest = crate::x509::sha256_hex(body);
+        let (target, key, actor) = (
+            serial.clone(),
+            cert.key_sha256.clone(),
+            format!("subscriber:{serial}"),
+        );
+        let revoked = self
+            .store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if !rows::use_statement(c, &digest, &target, now.unix_timestamp()).await? {
+                        return Ok(Err(Error::conflict(
+                            "replayed",
+                            "this signed statement was used already",
+                        )));
+                    }
+                    let comment =
+                        Some("revoked by the subscriber with proof of key possession".to_string());
+                    Ok(Ok(revoke_in(
+                        c, log, now, &actor, &target, &key, reason, None, comment,
+                    )
+                    .await?))
+                })
+            })
+            .await??;
+        self.revoked_outcome(serial, reason, revoked)
     }
 
     /// Suspend a certificate (certificateHold); `release` makes it good again.

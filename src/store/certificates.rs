@@ -261,3 +261,16 @@ pub async fn decide_revocation_request(
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Remember a used self-revocation statement; false if it was used before.
+pub async fn use_statement(conn: &mut Conn, sha256: &str, serial: &str, at: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO self_revocation_statements (sha256, serial, used_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(serial)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

@@ -2,6 +2,7 @@
 //! crypto crates only.
 
 pub mod aia;
+pub mod cms;
 pub mod csr;
 pub mod key;
 pub mod ocsp;
