@@ -120,6 +120,10 @@ impl Ra {
         &self.inner.store
     }
 
+    pub(crate) fn ca_handle(&self) -> Arc<dyn UpstreamCa> {
+        self.inner.ca.clone()
+    }
+
     pub fn ca(&self) -> &dyn UpstreamCa {
         self.inner.ca.as_ref()
     }

@@ -713,10 +713,12 @@ impl Ra {
             next_update: now + CRL_VALIDITY,
             entries,
         };
-        let der = self
-            .ca()
-            .sign_crl(&order)
+        // Encoding and signing a large CRL is CPU work of seconds: keep it off the request threads.
+        let ca = self.ca_handle();
+        let handle = tokio::runtime::Handle::current();
+        let der = tokio::task::spawn_blocking(move || handle.block_on(ca.sign_crl(&order)))
             .await
+            .map_err(Error::internal)?
             .map_err(|e| Error::Upstream(e.to_string()))?;
         *cache = Some(CachedCrl {
             generation,
