@@ -9,22 +9,10 @@ REQUESTS=${REQUESTS:-30000}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
-command -v wrk > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build --release -q
-BIN=$PWD/target/release/vouch
-WORK=$(mktemp -d)
-PID=""
-cleanup() { [ -n "$PID" ] && kill "$PID" 2> /dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
-"$BIN" serve --data-dir "$WORK/d" --listen "127.0.0.1:$PORT" > "$WORK/serve.out" 2> "$WORK/serve.log" &
-PID=$!
-until curl -sf "$BASE/healthz" > /dev/null; do sleep 0.2; done
-CLERK=$("$BIN" operator add --data-dir "$WORK/d" --name clerk --role clerk | tail -n 1)
-APPROVER=$("$BIN" operator add --data-dir "$WORK/d" --name approver --role approver | tail -n 1)
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=bench \
-  -keyout "$WORK/k.pem" -out "$WORK/r.csr" 2> /dev/null
+# shellcheck source=serve.sh
+. benches/wrk/serve.sh
+CLERK=$(operator clerk clerk)
+APPROVER=$(operator approver approver)
 
 # Pending requests to approve (one key for all: the RA allows key reuse across requests).
 python3 - "$BASE" "$CLERK" "$WORK/r.csr" "$REQUESTS" > "$WORK/ids" <<'PY'
