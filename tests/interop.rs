@@ -68,20 +68,7 @@ async fn openssl_csrs_are_issued_and_pass_independent_checks() {
     let (clerk, approver) = app.clerk_and_approver().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let root = d.join("root.pem");
-    let issuing = d.join("issuing.pem");
-    for (id, path) in [("root", &root), ("issuing", &issuing)] {
-        let pem = app
-            .client
-            .get(app.url(&format!("/ca/{id}.pem")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        std::fs::write(path, pem).unwrap();
-    }
+    let (root, issuing) = app.save_ca_certs(d).await;
     let cases: [(&str, &[&str]); 3] = [
         (
             "p256",

@@ -29,18 +29,7 @@ async fn setup(app: &TestApp, clerk: &str, serial: &str) -> (Files, String) {
         .get(clerk, &format!("/api/v1/certificates/{serial}"))
         .await;
     std::fs::write(files.path("cert.pem"), cert["pem"].as_str().unwrap()).unwrap();
-    for id in ["root", "issuing"] {
-        let pem = app
-            .client
-            .get(app.url(&format!("/ca/{id}.pem")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        std::fs::write(files.path(&format!("{id}.pem")), pem).unwrap();
-    }
+    app.save_ca_certs(files.dir.path()).await;
     // The OCSP URL from the certificate's AIA, as a relying party finds it.
     let (ok, url) = run(Command::new("openssl")
         .args(["x509", "-noout", "-ocsp_uri", "-in"])

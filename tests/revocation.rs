@@ -27,18 +27,7 @@ async fn fetch_crl(app: &TestApp, dir: &Path) -> PathBuf {
     let crl = openssl::x509::X509Crl::from_der(&der).expect("a DER CRL");
     let path = dir.join("crl.pem");
     std::fs::write(&path, crl.to_pem().unwrap()).unwrap();
-    for id in ["root", "issuing"] {
-        let pem = app
-            .client
-            .get(app.url(&format!("/ca/{id}.pem")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        std::fs::write(dir.join(format!("{id}.pem")), pem).unwrap();
-    }
+    app.save_ca_certs(dir).await;
     path
 }
 

@@ -421,7 +421,20 @@ async fn twenty_concurrent_approvals_issue_exactly_one_certificate() {
 struct FlakyCa {
     inner: LocalCa,
     failures: AtomicUsize,
-    calls: AtomicUsize,
+}
+
+/// A server whose CA fails the first signing and then works.
+async fn spawn_with_one_ca_outage() -> TestApp {
+    TestApp::spawn_with(Options {
+        wrap_ca: Some(Box::new(|local| {
+            Arc::new(FlakyCa {
+                inner: local,
+                failures: AtomicUsize::new(1),
+            })
+        })),
+        ..Options::default()
+    })
+    .await
 }
 
 #[async_trait]
@@ -430,7 +443,6 @@ impl UpstreamCa for FlakyCa {
         self.inner.issuing_id()
     }
     async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
         if self
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -460,17 +472,7 @@ impl UpstreamCa for FlakyCa {
 
 #[tokio::test]
 async fn ca_outage_keeps_the_intent_and_reconciliation_issues_with_the_reserved_serial() {
-    let app = TestApp::spawn_with(Options {
-        wrap_ca: Some(Box::new(|local| {
-            Arc::new(FlakyCa {
-                inner: local,
-                failures: AtomicUsize::new(1),
-                calls: AtomicUsize::new(0),
-            })
-        })),
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_with_one_ca_outage().await;
     let (clerk, approver) = app.clerk_and_approver().await;
     let id = &app.pending(&clerk).await;
     let (status, body) = app
@@ -543,17 +545,7 @@ async fn a_key_blocked_after_submission_cannot_be_approved() {
 
 #[tokio::test]
 async fn a_key_blocked_while_issuance_is_pending_yields_a_revoked_certificate() {
-    let app = TestApp::spawn_with(Options {
-        wrap_ca: Some(Box::new(|local| {
-            Arc::new(FlakyCa {
-                inner: local,
-                failures: AtomicUsize::new(1),
-                calls: AtomicUsize::new(0),
-            })
-        })),
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_with_one_ca_outage().await;
     let (clerk, approver) = app.clerk_and_approver().await;
     let id = &app.pending(&clerk).await;
     let (status, _) = app

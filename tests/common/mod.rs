@@ -156,6 +156,22 @@ impl TestApp {
         body["entries"].as_array().expect("entries").clone()
     }
 
+    /// Download the public CA certificates into `dir` as `root.pem` and `issuing.pem`; returns
+    /// (root, issuing) paths.
+    pub async fn save_ca_certs(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        for id in ["root", "issuing"] {
+            let resp = self
+                .client
+                .get(self.url(&format!("/ca/{id}.pem")))
+                .send()
+                .await
+                .expect("GET CA");
+            assert_eq!(resp.status(), StatusCode::OK);
+            std::fs::write(dir.join(format!("{id}.pem")), resp.text().await.unwrap()).unwrap();
+        }
+        (dir.join("root.pem"), dir.join("issuing.pem"))
+    }
+
     /// A clerk and an approver, the usual cast.
     pub async fn clerk_and_approver(&self) -> (String, String) {
         (
