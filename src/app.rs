@@ -83,6 +83,7 @@ pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result
     ra.set_public_url(&format!("{scheme}://{addr}"));
     let (stop, mut stopped) = watch::channel(false);
     spawn_upkeep(ra.clone(), stop.subscribe());
+    spawn_status_watch(ra.clone(), stop.subscribe());
     let app = api::router(ra);
     let task = match tls {
         None => {
@@ -117,6 +118,30 @@ pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result
         }
     };
     Ok(Server { addr, stop, task })
+}
+
+/// Once a second, compare the database's status version with the last one seen, so that cached
+/// CRLs and OCSP responses reflect a change made by another instance within about a second.
+fn spawn_status_watch(ra: Ra, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            match ra.observe_status_changes().await {
+                Ok(()) => failing = false,
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "could not read the status version");
+                }
+                Err(_) => {}
+            }
+        }
+    });
 }
 
 fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {

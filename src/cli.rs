@@ -80,6 +80,11 @@ struct ServeArgs {
     /// certificate under it (default: the address served, e.g. http://127.0.0.1:8080).
     #[arg(long, env = "VOUCH_PUBLIC_URL")]
     public_url: Option<String>,
+    /// How long each CRL is valid, in hours (thisUpdate to nextUpdate). CRLs are re-signed at half
+    /// this, and at once after any status change.
+    #[arg(long, env = "VOUCH_CRL_VALIDITY_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u16).range(1..=720))]
+    crl_validity_hours: u16,
     /// TLS certificate chain (PEM) to serve HTTPS.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -262,6 +267,7 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     if let Some(url) = &args.public_url {
         ra.set_public_url(url);
     }
+    ra.set_crl_validity(time::Duration::hours(i64::from(args.crl_validity_hours)));
     if args.public_url.is_none() && config.listen.ip().is_unspecified() {
         tracing::warn!("listening on an unspecified address without --public-url: issued certificates will name {} in their CRL/OCSP URLs", config.listen);
     }

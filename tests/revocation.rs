@@ -31,6 +31,32 @@ async fn fetch_crl(app: &TestApp, dir: &Path) -> PathBuf {
     path
 }
 
+/// Download the delta CRL into `dir` (PEM); returns its path.
+async fn fetch_delta_crl(app: &TestApp, dir: &Path, name: &str) -> PathBuf {
+    let resp = app
+        .client
+        .get(app.url("/crl/issuing-delta.crl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pkix-crl");
+    let crl = openssl::x509::X509Crl::from_der(&resp.bytes().await.unwrap()).expect("DER");
+    let path = dir.join(name);
+    std::fs::write(&path, crl.to_pem().unwrap()).unwrap();
+    path
+}
+
+fn assert_lint_clean(crl: &Path) {
+    let (_, lint) = run(Command::new(venv_bin("lint_crl"))
+        .args(["lint", "-t", "CRL", "-p", "PKIX"])
+        .arg(crl));
+    assert!(
+        !lint.contains("(ERROR)") && !lint.contains("(FATAL)") && !lint.contains("Traceback"),
+        "{lint}"
+    );
+}
+
 async fn cert_file(app: &TestApp, token: &str, serial: &str, dir: &Path) -> PathBuf {
     let (_, cert) = app
         .get(token, &format!("/api/v1/certificates/{serial}"))
@@ -123,13 +149,7 @@ async fn revoke_shows_in_the_crl_with_its_reason() {
     );
 
     // Independent checks: pkilint and Python cryptography.
-    let (_, lint) = run(Command::new(venv_bin("lint_crl"))
-        .args(["lint", "-t", "CRL", "-p", "PKIX"])
-        .arg(&crl));
-    assert!(
-        !lint.contains("(ERROR)") && !lint.contains("(FATAL)") && !lint.contains("Traceback"),
-        "{lint}"
-    );
+    assert_lint_clean(&crl);
     let script = r#"
 import sys
 from cryptography import x509
@@ -198,6 +218,123 @@ async fn hold_then_release_is_good_again_and_leaves_the_crl() {
     let crl = fetch_crl(&app, dir.path()).await;
     let (ok, text) = verify_with_crl(dir.path(), &cert, &crl);
     assert!(ok, "good again after release: {text}");
+    app.stop().await;
+}
+
+/// Python cryptography's view of a delta CRL: signature, base number, and the reason of `serial`.
+const DELTA_SCRIPT: &str = r#"
+import sys
+from cryptography import x509
+delta = x509.load_pem_x509_crl(open(sys.argv[1], "rb").read())
+full = x509.load_pem_x509_crl(open(sys.argv[2], "rb").read())
+issuing = x509.load_pem_x509_certificate(open(sys.argv[3], "rb").read())
+assert delta.is_signature_valid(issuing.public_key())
+indicator = delta.extensions.get_extension_for_class(x509.DeltaCRLIndicator)
+assert indicator.critical
+number = delta.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+assert indicator.value.crl_number < number, (indicator.value.crl_number, number)
+freshest = full.extensions.get_extension_for_class(x509.FreshestCRL).value
+print("freshest", freshest[0].full_name[0].value)
+entry = delta.get_revoked_certificate_by_serial_number(int(sys.argv[4], 16))
+print("reason", entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.name)
+"#;
+
+#[tokio::test]
+async fn delta_crl_lists_holds_and_removals_since_its_base() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serial = app.issue(&clerk, &approver, &p256_csr()).await;
+    let cert = cert_file(&app, &clerk, &serial, dir.path()).await;
+    // The full CRL before anything happened: the base of the deltas that follow.
+    let base = fetch_crl(&app, dir.path()).await;
+    let base = {
+        let kept = dir.path().join("base.pem");
+        std::fs::rename(&base, &kept).unwrap();
+        kept
+    };
+    let (_, text) = run(Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&base));
+    assert!(
+        text.contains("X509v3 Freshest CRL") && text.contains(&app.url("/crl/issuing-delta.crl")),
+        "{text}"
+    );
+
+    let (status, _) = app
+        .post_empty(&revoker, &format!("/api/v1/certificates/{serial}/hold"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let delta = fetch_delta_crl(&app, dir.path(), "delta-hold.pem").await;
+    let (_, text) = run(Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&delta));
+    assert!(
+        text.contains("Delta CRL Indicator: critical") && text.contains("Certificate Hold"),
+        "{text}"
+    );
+    // OpenSSL combines the old full CRL with the delta: the certificate is on hold now.
+    let (ok, text) = run(Command::new("openssl")
+        .args(["verify", "-crl_check", "-use_deltas", "-CAfile"])
+        .arg(dir.path().join("root.pem"))
+        .arg("-untrusted")
+        .arg(dir.path().join("issuing.pem"))
+        .arg("-CRLfile")
+        .arg(&base)
+        .arg("-CRLfile")
+        .arg(&delta)
+        .arg(&cert));
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
+    assert_lint_clean(&delta);
+    let (ok, text) = run(Command::new(venv_bin("python"))
+        .arg("-c")
+        .arg(DELTA_SCRIPT)
+        .arg(&delta)
+        .arg(&base)
+        .arg(dir.path().join("issuing.pem"))
+        .arg(&serial));
+    assert!(ok, "{text}");
+    assert!(text.contains("reason certificate_hold"), "{text}");
+    assert!(
+        text.contains(&format!("freshest {}", app.url("/crl/issuing-delta.crl"))),
+        "{text}"
+    );
+
+    let (status, _) = app
+        .post_empty(&revoker, &format!("/api/v1/certificates/{serial}/release"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let delta = fetch_delta_crl(&app, dir.path(), "delta-release.pem").await;
+    let (_, text) = run(Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(&delta));
+    assert!(text.contains("Remove From CRL"), "{text}");
+    assert_lint_clean(&delta);
+    let (ok, text) = run(Command::new(venv_bin("python"))
+        .arg("-c")
+        .arg(DELTA_SCRIPT)
+        .arg(&delta)
+        .arg(&base)
+        .arg(dir.path().join("issuing.pem"))
+        .arg(&serial));
+    assert!(ok && text.contains("reason remove_from_crl"), "{text}");
+    let (ok, text) = run(Command::new("openssl")
+        .args(["verify", "-crl_check", "-use_deltas", "-CAfile"])
+        .arg(dir.path().join("root.pem"))
+        .arg("-untrusted")
+        .arg(dir.path().join("issuing.pem"))
+        .arg("-CRLfile")
+        .arg(&base)
+        .arg("-CRLfile")
+        .arg(&delta)
+        .arg(&cert));
+    assert!(ok, "good again after release: {text}");
+    // The current full CRL no longer lists it either.
+    let full = fetch_crl(&app, dir.path()).await;
+    assert_lint_clean(&full);
+    let (ok, text) = verify_with_crl(dir.path(), &cert, &full);
+    assert!(ok, "{text}");
     app.stop().await;
 }
 

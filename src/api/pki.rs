@@ -184,12 +184,17 @@ pub async fn ocsp_get(State(ra): State<Ra>, Path(encoded): Path<String>) -> Resp
     ocsp_response(ra.ocsp(&der).await)
 }
 
-/// `GET /crl/{ca}.crl`: the CA's current full CRL, DER.
+/// `GET /crl/{ca}.crl`: the CA's current full CRL; `GET /crl/{ca}-delta.crl`: its delta CRL.
+/// Both DER.
 pub async fn crl(State(ra): State<Ra>, Path(file): Path<String>) -> Response {
-    let Some(ca) = file.strip_suffix(".crl") else {
+    let Some(name) = file.strip_suffix(".crl") else {
         return error_response(StatusCode::NOT_FOUND, "not_found", "no such CRL");
     };
-    match ra.crl(ca).await {
+    let crl = match name.strip_suffix("-delta") {
+        Some(ca) => ra.delta_crl(ca).await,
+        None => ra.crl(name).await,
+    };
+    match crl {
         Ok(der) => ([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response(),
         Err(e) => ApiError(e).into_response(),
     }

@@ -4,16 +4,15 @@
 
 use super::{CaCertificate, CaError, CrlOrder, IssueOrder, UpstreamCa};
 use crate::datadir::write_secret_file;
+use crate::x509::crl;
 use crate::x509::key_identifier;
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
-use crate::x509::revocation::Reason;
 use crate::x509::subject::DnAttr;
 use async_trait::async_trait;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
-    DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    PublicKeyData, RevocationReason, RevokedCertParams, SanType, SerialNumber, SignatureAlgorithm,
-    SigningKey, SubjectPublicKeyInfo,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData,
+    SanType, SerialNumber, SignatureAlgorithm, SigningKey, SubjectPublicKeyInfo,
 };
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -102,6 +101,10 @@ pub struct LocalCa {
     issuer: Issuer<'static, CaKey>,
     /// The issuing CA's subjectKeyIdentifier, for CRLs' authorityKeyIdentifier.
     issuing_key_id: Vec<u8>,
+    /// The issuing CA's subject Name (DER), the CRLs' issuer.
+    issuing_name_der: Vec<u8>,
+    /// How the issuing key signs (CRLs are encoded here, not by rcgen).
+    crl_algorithm: crl::SignatureAlgorithm,
     chain: Vec<CaCertificate>,
     issuing_not_after: OffsetDateTime,
 }
@@ -244,11 +247,23 @@ impl LocalCa {
         }
         let issuing_not_after = parsed.validity().not_after.to_datetime();
         let issuing_key_id = key_identifier(&parsed.public_key().subject_public_key.data);
+        let issuing_name_der = parsed.subject().as_raw().to_vec();
+        let crl_algorithm = if key.0.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 {
+            crl::SignatureAlgorithm::EcdsaSha256
+        } else if key.0.algorithm() == &rcgen::PKCS_ECDSA_P384_SHA384 {
+            crl::SignatureAlgorithm::EcdsaSha384
+        } else {
+            return Err(Error::internal(
+                "the issuing CA key must be ECDSA P-256 or P-384",
+            ));
+        };
         let issuer = Issuer::from_ca_cert_der(&issuing_der.clone().into(), key)
             .map_err(ca_err("loading issuing CA"))?;
         Ok(LocalCa {
             issuer,
             issuing_key_id,
+            issuing_name_der,
+            crl_algorithm,
             chain: vec![
                 CaCertificate {
                     id: ISSUING_ID.to_string(),
@@ -263,42 +278,27 @@ impl LocalCa {
         })
     }
 
-    /// Sign a full CRL (CRL number, authorityKeyIdentifier, reason codes, invalidity dates).
+    /// Sign a full or delta CRL (CRL number, authorityKeyIdentifier, reason codes, invalidity
+    /// dates; deltaCRLIndicator or freshestCRL).
     pub fn sign_crl_now(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
-        let revoked_certs = order
-            .entries
-            .iter()
-            .map(|e| RevokedCertParams {
-                serial_number: SerialNumber::from_slice(e.serial.as_bytes()),
-                revocation_time: e.revoked_at,
-                reason_code: Some(match e.reason {
-                    Reason::Unspecified => RevocationReason::Unspecified,
-                    Reason::KeyCompromise => RevocationReason::KeyCompromise,
-                    Reason::CaCompromise => RevocationReason::CaCompromise,
-                    Reason::AffiliationChanged => RevocationReason::AffiliationChanged,
-                    Reason::Superseded => RevocationReason::Superseded,
-                    Reason::CessationOfOperation => RevocationReason::CessationOfOperation,
-                    Reason::CertificateHold => RevocationReason::CertificateHold,
-                    Reason::PrivilegeWithdrawn => RevocationReason::PrivilegeWithdrawn,
-                    Reason::AaCompromise => RevocationReason::AaCompromise,
-                })
-                // RFC 5280 5.3.1: omit the reasonCode entry extension rather than use unspecified.
-                .filter(|r| *r != RevocationReason::Unspecified),
-                invalidity_date: e.invalidity_date,
-            })
-            .collect();
-        let params = CertificateRevocationListParams {
+        let tbs = crl::tbs(&crl::CrlContent {
+            algorithm: self.crl_algorithm,
+            issuer_name_der: &self.issuing_name_der,
+            key_id: &self.issuing_key_id,
+            number: order.number,
             this_update: order.this_update,
             next_update: order.next_update,
-            crl_number: SerialNumber::from(order.number),
-            issuing_distribution_point: None,
-            revoked_certs,
-            key_identifier_method: KeyIdMethod::PreSpecified(self.issuing_key_id.clone()),
-        };
-        let crl = params
-            .signed_by(&self.issuer)
+            entries: &order.entries,
+            removed: &order.removed,
+            delta_base: order.delta_base,
+            freshest_urls: &order.freshest_urls,
+        });
+        let signature = self
+            .issuer
+            .key()
+            .sign(&tbs)
             .map_err(|e| CaError::Unavailable(format!("signing CRL: {e}")))?;
-        Ok(crl.der().to_vec())
+        Ok(crl::assemble(&tbs, self.crl_algorithm, &signature))
     }
 
     /// Build and sign, synchronously: signing is CPU work of tens of microseconds.

@@ -4,7 +4,6 @@
 pub mod local;
 
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
-use crate::x509::revocation::Reason;
 use crate::x509::serial::Serial;
 use crate::x509::subject::SubjectSpec;
 use async_trait::async_trait;
@@ -29,22 +28,21 @@ pub struct IssueOrder {
     pub ocsp_urls: Vec<String>,
 }
 
-/// One entry of a CRL.
-#[derive(Debug, Clone)]
-pub struct CrlEntry {
-    pub serial: Serial,
-    pub revoked_at: OffsetDateTime,
-    pub reason: Reason,
-    pub invalidity_date: Option<OffsetDateTime>,
-}
+pub use crate::x509::crl::{CrlEntry, CrlRemoval};
 
-/// A full CRL for the issuing CA.
+/// A CRL for the issuing CA: a full CRL, or a delta CRL when `delta_base` is set.
 #[derive(Debug, Clone)]
 pub struct CrlOrder {
     pub number: u64,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
     pub entries: Vec<CrlEntry>,
+    /// removeFromCRL entries (delta CRLs only).
+    pub removed: Vec<CrlRemoval>,
+    /// The base CRL number of a delta CRL (deltaCRLIndicator).
+    pub delta_base: Option<u64>,
+    /// Where the delta CRL is published (freshestCRL), for a full CRL.
+    pub freshest_urls: Vec<String>,
 }
 
 /// A CA certificate the RA publishes.

@@ -33,8 +33,10 @@ struct Inner {
     profiles: Profiles,
     clock: SharedClock,
     tokens: operators::TokenCache,
-    crl: tokio::sync::Mutex<Option<revocation::CachedCrl>>,
+    crl: tokio::sync::Mutex<revocation::CrlState>,
     crl_generation: std::sync::atomic::AtomicU64,
+    observed_status_version: std::sync::atomic::AtomicI64,
+    crl_validity: std::sync::OnceLock<time::Duration>,
     public_url: std::sync::OnceLock<String>,
     ocsp: tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>>,
     ocsp_cache: ocsp::ResponseCache,
@@ -56,6 +58,8 @@ impl Ra {
                 clock,
                 tokens: Default::default(),
                 crl: Default::default(),
+                observed_status_version: std::sync::atomic::AtomicI64::new(-1),
+                crl_validity: Default::default(),
                 crl_generation: Default::default(),
                 public_url: Default::default(),
                 ocsp: Default::default(),
@@ -104,8 +108,25 @@ impl Ra {
         &self.inner.ocsp_cache
     }
 
-    pub(crate) fn crl_cache(&self) -> &tokio::sync::Mutex<Option<revocation::CachedCrl>> {
+    pub(crate) fn crl_cache(&self) -> &tokio::sync::Mutex<revocation::CrlState> {
         &self.inner.crl
+    }
+
+    pub(crate) fn observed_status_version(&self) -> &std::sync::atomic::AtomicI64 {
+        &self.inner.observed_status_version
+    }
+
+    /// Set how long CRLs are valid (nextUpdate - thisUpdate). Only the first call has an effect.
+    pub fn set_crl_validity(&self, validity: time::Duration) {
+        let _ = self.inner.crl_validity.set(validity);
+    }
+
+    pub(crate) fn crl_validity(&self) -> time::Duration {
+        self.inner
+            .crl_validity
+            .get()
+            .copied()
+            .unwrap_or(revocation::CRL_VALIDITY)
     }
 
     pub(crate) fn crl_generation(&self) -> &std::sync::atomic::AtomicU64 {

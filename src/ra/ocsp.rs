@@ -117,7 +117,8 @@ impl Ra {
         }
     }
 
-    /// The signed response, and whether it may be served again (no nonce to echo).
+    /// The signed response, and whether it may be served again (no nonce to echo, no unknown
+    /// serial).
     async fn ocsp_answer(&self, request: &[u8], now: OffsetDateTime) -> Result<(Vec<u8>, bool)> {
         let state = self.responder(now).await?;
         let Some(query) = ocsp::parse(request, &state.issuer) else {
@@ -127,7 +128,11 @@ impl Ra {
         let der = state
             .responder
             .respond(&query, &statuses, now, now + RESPONSE_VALIDITY)?;
-        Ok((der, query.nonce.is_none()))
+        // An "unknown" may become "good" when the certificate is issued, which bumps no status
+        // version: only answers without one are kept.
+        let cacheable =
+            query.nonce.is_none() && !statuses.iter().any(|s| matches!(s, Status::Unknown));
+        Ok((der, cacheable))
     }
 
     async fn statuses(&self, query: &Query) -> Result<Vec<Status>> {

@@ -3,7 +3,7 @@
 
 use super::{Operator, Ra, Role};
 use crate::audit::{self, Event};
-use crate::ca::{CrlEntry, CrlOrder};
+use crate::ca::{CrlEntry, CrlOrder, CrlRemoval};
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
 use crate::x509::revocation::Reason;
@@ -12,8 +12,8 @@ use serde::Serialize;
 use std::sync::atomic::Ordering;
 use time::{Duration, OffsetDateTime};
 
-/// How long a CRL is valid (nextUpdate - thisUpdate); it is re-signed at half-life, or at once
-/// when a status changes.
+/// How long a CRL is valid by default (nextUpdate - thisUpdate); it is re-signed at half-life, or
+/// at once when a status changes.
 pub const CRL_VALIDITY: Duration = Duration::hours(24);
 pub const MAX_COMMENT_CHARS: usize = 1000;
 
@@ -32,11 +32,28 @@ pub struct RevocationOutcome {
     pub id: Option<String>,
 }
 
-/// A signed CRL kept until a status changes or it reaches half its validity.
+/// The signed full and delta CRLs, kept until a status changes or they reach half their
+/// validity.
 pub(crate) struct CachedCrl {
     generation: u64,
     this_update: OffsetDateTime,
-    der: Vec<u8>,
+    full: bytes::Bytes,
+    delta: bytes::Bytes,
+}
+
+/// The full CRL the delta CRL is relative to: its number, and the status version its entries
+/// were read at.
+#[derive(Clone)]
+pub(crate) struct DeltaBase {
+    number: u64,
+    version: i64,
+    this_update: OffsetDateTime,
+}
+
+#[derive(Default)]
+pub(crate) struct CrlState {
+    current: Option<std::sync::Arc<CachedCrl>>,
+    base: Option<DeltaBase>,
 }
 
 fn serial_of(text: &str) -> Result<String> {
@@ -150,7 +167,7 @@ async fn revoke_in(
     let action = if rows::revoke(c, target, reason.as_str(), ts, invalidity).await? {
         "certificate.revoked"
     } else if reason == Reason::KeyCompromise
-        && rows::escalate_to_key_compromise(c, target, invalidity).await?
+        && rows::escalate_to_key_compromise(c, target, invalidity, ts).await?
     {
         // RFC 5280 5.3.1: a revoked certificate's reason may change to keyCompromise.
         "certificate.revocation_updated"
@@ -619,7 +636,7 @@ impl Ra {
                     let changed = if hold {
                         rows::hold(c, &target, now.unix_timestamp()).await?
                     } else {
-                        rows::release(c, &target).await?
+                        rows::release(c, &target, now.unix_timestamp()).await?
                     };
                     if changed {
                         let event = if hold {
@@ -659,72 +676,176 @@ impl Ra {
         })
     }
 
-    /// Any status change makes the cached CRL stale.
+    /// Any status change makes the cached CRLs and OCSP responses stale.
     pub(crate) fn status_changed(&self) {
         self.crl_generation().fetch_add(1, Ordering::SeqCst);
     }
 
-    /// The current full CRL (DER) of the issuing CA `ca_id`; re-signed when a status changed since
-    /// the last one, or when it has used half its validity.
-    pub async fn crl(&self, ca_id: &str) -> Result<Vec<u8>> {
+    /// Mark caches stale when the database's status version moved since the last call (a change
+    /// made by another instance sharing the database). Called about once a second.
+    pub async fn observe_status_changes(&self) -> Result<()> {
+        let version = {
+            let mut c = self.store().read().await?;
+            rows::status_version(&mut c).await?
+        };
+        let seen = self.observed_status_version();
+        if seen.swap(version, Ordering::SeqCst) != version {
+            self.status_changed();
+        }
+        Ok(())
+    }
+
+    /// The current full CRL (DER) of the issuing CA `ca_id`.
+    pub async fn crl(&self, ca_id: &str) -> Result<bytes::Bytes> {
+        Ok(self.crls(ca_id).await?.full.clone())
+    }
+
+    /// The current delta CRL (DER) of the issuing CA `ca_id`: the changes since its base CRL,
+    /// removeFromCRL entries for certificates released from hold.
+    pub async fn delta_crl(&self, ca_id: &str) -> Result<bytes::Bytes> {
+        Ok(self.crls(ca_id).await?.delta.clone())
+    }
+
+    /// The full and delta CRLs, re-signed together when a status changed since the last ones, or
+    /// when they have used half their validity. A delta CRL is relative to a base: a full CRL this
+    /// process signed earlier, replaced by a newer one every half validity. Both carry the same
+    /// CRL number when signed together (RFC 5280 5.2.3).
+    async fn crls(&self, ca_id: &str) -> Result<std::sync::Arc<CachedCrl>> {
         if ca_id != self.ca().issuing_id() {
             return Err(Error::NotFound("CRL"));
         }
-        let mut cache = self.crl_cache().lock().await;
+        let mut state = self.crl_cache().lock().await;
         let now = self.now();
+        let validity = self.crl_validity();
         let generation = self.crl_generation().load(Ordering::SeqCst);
-        if let Some(c) = cache.as_ref() {
-            if c.generation == generation && now < c.this_update + CRL_VALIDITY / 2 {
-                return Ok(c.der.clone());
+        if let Some(c) = state.current.as_ref() {
+            if c.generation == generation && now < c.this_update + validity / 2 {
+                return Ok(c.clone());
             }
         }
-        let entries = {
+        // The version first, then the rows: a change in between is listed again in the next
+        // delta, which is harmless; the other order could miss it.
+        let (version, revoked) = {
             let mut c = self.store().read().await?;
-            rows::revoked(&mut c, ca_id).await?
+            let version = rows::status_version(&mut c).await?;
+            (version, rows::revoked(&mut c, ca_id).await?)
         };
-        let entries = entries
+        let ts = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
+        let serial =
+            |s: &str| Serial::parse(s).ok_or_else(|| Error::internal("stored serial is malformed"));
+        let entries = revoked
             .into_iter()
             .map(|r| {
-                let ts = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
                 Ok(CrlEntry {
-                    serial: Serial::parse(&r.serial)
-                        .ok_or_else(|| Error::internal("stored serial is malformed"))?,
+                    serial: serial(&r.serial)?,
                     revoked_at: ts(r.revoked_at)?,
                     reason: Reason::parse(&r.revocation_reason)?,
                     invalidity_date: r.invalidity_date.map(ts).transpose()?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let first = state.base.is_none();
         let (ca, count) = (ca_id.to_string(), entries.len());
-        let number = self
+        // With no base yet, the full CRL signed now becomes the base, and the delta takes the next
+        // number.
+        let numbers = self
             .store()
             .write(move |c, log| {
                 Box::pin(async move {
                     let number = rows::next_crl_number(c, &ca).await?;
-                    let details = serde_json::json!({"number": number, "entries": count});
+                    let delta_number = if first {
+                        rows::next_crl_number(c, &ca).await?
+                    } else {
+                        number
+                    };
+                    let details = serde_json::json!({"number": number, "entries": count, "delta_number": delta_number});
                     audit::record(log, now, Event::new(None, "crl.signed", Some(&ca), details));
-                    Ok(number)
+                    Ok((number, delta_number))
                 })
             })
             .await?;
-        let order = CrlOrder {
-            number: u64::try_from(number).map_err(Error::internal)?,
+        let number = u64::try_from(numbers.0).map_err(Error::internal)?;
+        let delta_number = u64::try_from(numbers.1).map_err(Error::internal)?;
+        let base = match state.base.clone() {
+            Some(b) => b,
+            None => DeltaBase {
+                number,
+                version,
+                this_update: now,
+            },
+        };
+        let changed = {
+            let mut c = self.store().read().await?;
+            rows::changed_since(&mut c, ca_id, base.version).await?
+        };
+        let (mut delta_entries, mut removed) = (Vec::new(), Vec::new());
+        for r in changed {
+            if r.status == "valid" {
+                removed.push(CrlRemoval {
+                    serial: serial(&r.serial)?,
+                    at: ts(r.status_changed_at.unwrap_or(now.unix_timestamp()))?,
+                });
+            } else if let (Some(at), Some(reason)) = (r.revoked_at, r.revocation_reason) {
+                delta_entries.push(CrlEntry {
+                    serial: serial(&r.serial)?,
+                    revoked_at: ts(at)?,
+                    reason: Reason::parse(&reason)?,
+                    invalidity_date: r.invalidity_date.map(ts).transpose()?,
+                });
+            }
+        }
+        let delta_url = self
+            .publication_urls()
+            .0
+            .into_iter()
+            .map(|u| u.replace(&format!("/{ca_id}.crl"), &format!("/{ca_id}-delta.crl")))
+            .collect();
+        let full = CrlOrder {
+            number,
             this_update: now,
-            next_update: now + CRL_VALIDITY,
+            next_update: now + validity,
             entries,
+            removed: Vec::new(),
+            delta_base: None,
+            freshest_urls: delta_url,
+        };
+        let delta = CrlOrder {
+            number: delta_number,
+            this_update: now,
+            next_update: now + validity,
+            entries: delta_entries,
+            removed,
+            delta_base: Some(base.number),
+            freshest_urls: Vec::new(),
         };
         // Encoding and signing a large CRL is CPU work of seconds: keep it off the request threads.
         let ca = self.ca_handle();
         let handle = tokio::runtime::Handle::current();
-        let der = tokio::task::spawn_blocking(move || handle.block_on(ca.sign_crl(&order)))
-            .await
-            .map_err(Error::internal)?
-            .map_err(|e| Error::Upstream(e.to_string()))?;
-        *cache = Some(CachedCrl {
+        let (full_der, delta_der) = tokio::task::spawn_blocking(move || {
+            handle.block_on(async {
+                Ok::<_, crate::ca::CaError>((ca.sign_crl(&full).await?, ca.sign_crl(&delta).await?))
+            })
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(|e| Error::Upstream(e.to_string()))?;
+        // The base moves forward every half validity, so a delta stays small.
+        state.base = if first || now >= base.this_update + validity / 2 {
+            Some(DeltaBase {
+                number,
+                version,
+                this_update: now,
+            })
+        } else {
+            Some(base)
+        };
+        let fresh = std::sync::Arc::new(CachedCrl {
             generation,
             this_update: now,
-            der: der.clone(),
+            full: full_der.into(),
+            delta: delta_der.into(),
         });
-        Ok(der)
+        state.current = Some(fresh.clone());
+        Ok(fresh)
     }
 }

@@ -94,6 +94,25 @@ pub async fn block_key(
     Ok(r.rows_affected() == 1)
 }
 
+/// Take the next status version (see migration 0005): every status change is stamped with one.
+async fn next_status_version(conn: &mut Conn) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "UPDATE status_counter SET version = version + 1 WHERE id = 1 RETURNING version",
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// The latest status version: it moves whenever any certificate's status changes, whichever
+/// instance made the change.
+pub async fn status_version(conn: &mut Conn) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT version FROM status_counter WHERE id = 1")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 /// valid | on-hold -> revoked. Returns false if the certificate was not live.
 pub async fn revoke(
     conn: &mut Conn,
@@ -102,14 +121,16 @@ pub async fn revoke(
     at: i64,
     invalidity: Option<i64>,
 ) -> Result<bool> {
+    let version = next_status_version(conn).await?;
     let r = sqlx::query(
-        "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3, invalidity_date = $4 \
-         WHERE serial = $1 AND status IN ('valid', 'on-hold')",
+        "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3, invalidity_date = $4, \
+         status_version = $5, status_changed_at = $2 WHERE serial = $1 AND status IN ('valid', 'on-hold')",
     )
     .bind(serial)
     .bind(at)
     .bind(reason)
     .bind(invalidity)
+    .bind(version)
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -120,13 +141,18 @@ pub async fn escalate_to_key_compromise(
     conn: &mut Conn,
     serial: &str,
     invalidity: Option<i64>,
+    at: i64,
 ) -> Result<bool> {
+    let version = next_status_version(conn).await?;
     let r = sqlx::query(
-        "UPDATE certificates SET revocation_reason = 'keyCompromise', invalidity_date = COALESCE($2, invalidity_date) \
+        "UPDATE certificates SET revocation_reason = 'keyCompromise', invalidity_date = COALESCE($2, invalidity_date), \
+         status_version = $3, status_changed_at = $4 \
          WHERE serial = $1 AND status = 'revoked' AND revocation_reason <> 'keyCompromise'",
     )
     .bind(serial)
     .bind(invalidity)
+    .bind(version)
+    .bind(at)
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -134,24 +160,29 @@ pub async fn escalate_to_key_compromise(
 
 /// valid -> on-hold (certificateHold).
 pub async fn hold(conn: &mut Conn, serial: &str, at: i64) -> Result<bool> {
+    let version = next_status_version(conn).await?;
     let r = sqlx::query(
         "UPDATE certificates SET status = 'on-hold', revoked_at = $2, revocation_reason = 'certificateHold', \
-         invalidity_date = NULL WHERE serial = $1 AND status = 'valid'",
+         invalidity_date = NULL, status_version = $3, status_changed_at = $2 WHERE serial = $1 AND status = 'valid'",
     )
     .bind(serial)
     .bind(at)
+    .bind(version)
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// on-hold -> valid.
-pub async fn release(conn: &mut Conn, serial: &str) -> Result<bool> {
+pub async fn release(conn: &mut Conn, serial: &str, at: i64) -> Result<bool> {
+    let version = next_status_version(conn).await?;
     let r = sqlx::query(
-        "UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL, invalidity_date = NULL \
-         WHERE serial = $1 AND status = 'on-hold'",
+        "UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL, invalidity_date = NULL, \
+         status_version = $2, status_changed_at = $3 WHERE serial = $1 AND status = 'on-hold'",
     )
     .bind(serial)
+    .bind(version)
+    .bind(at)
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -182,6 +213,28 @@ pub async fn revoked(conn: &mut Conn, ca_id: &str) -> Result<Vec<RevokedRow>> {
          WHERE ca_id = $1 AND status IN ('revoked', 'on-hold') ORDER BY serial",
     )
     .bind(ca_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChangedRow {
+    pub serial: String,
+    pub status: String,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<String>,
+    pub invalidity_date: Option<i64>,
+    pub status_changed_at: Option<i64>,
+}
+
+/// Certificates of a CA whose status changed after status version `since`, for a delta CRL.
+pub async fn changed_since(conn: &mut Conn, ca_id: &str, since: i64) -> Result<Vec<ChangedRow>> {
+    Ok(sqlx::query_as(
+        "SELECT serial, status, revoked_at, revocation_reason, invalidity_date, status_changed_at \
+         FROM certificates WHERE ca_id = $1 AND status_version > $2 ORDER BY serial",
+    )
+    .bind(ca_id)
+    .bind(since)
     .fetch_all(conn)
     .await?)
 }

@@ -1,28 +1,7 @@
 //! The Authority Information Access extension (RFC 5280 4.2.2.1), DER-encoded by hand: rcgen has
 //! no builder for it.
 
-/// DER length octets.
-fn len(n: usize) -> Vec<u8> {
-    if n < 0x80 {
-        return vec![n as u8];
-    }
-    let bytes: Vec<u8> = n
-        .to_be_bytes()
-        .iter()
-        .copied()
-        .skip_while(|b| *b == 0)
-        .collect();
-    let mut out = vec![0x80 | bytes.len() as u8];
-    out.extend(bytes);
-    out
-}
-
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend(len(content.len()));
-    out.extend_from_slice(content);
-    out
-}
+use super::der::tlv;
 
 /// id-ad-ocsp, 1.3.6.1.5.5.7.48.1
 const OCSP: [u8; 8] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];

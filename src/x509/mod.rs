@@ -3,7 +3,9 @@
 
 pub mod aia;
 pub mod cms;
+pub mod crl;
 pub mod csr;
+pub mod der;
 pub mod key;
 pub mod ocsp;
 pub mod profile;

@@ -27,7 +27,25 @@ const NAMES: [(Reason, &str); 9] = [
     (Reason::AaCompromise, "aACompromise"),
 ];
 
+/// CRLReason value of removeFromCRL (delta CRLs only).
+pub const REMOVE_FROM_CRL: u8 = 8;
+
 impl Reason {
+    /// The CRLReason ENUMERATED value (RFC 5280 5.3.1).
+    pub fn code(self) -> u8 {
+        match self {
+            Reason::Unspecified => 0,
+            Reason::KeyCompromise => 1,
+            Reason::CaCompromise => 2,
+            Reason::AffiliationChanged => 3,
+            Reason::Superseded => 4,
+            Reason::CessationOfOperation => 5,
+            Reason::CertificateHold => 6,
+            Reason::PrivilegeWithdrawn => 9,
+            Reason::AaCompromise => 10,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         NAMES
             .iter()
