@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine: installs what the tests need (idempotently), then
-# runs formatting, lint and every test. `.ci/run` calls exactly this.
+# runs formatting, lint and every test, the integration suite twice: on SQLite, then on the
+# PostgreSQL server at $VOUCH_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432), each test
+# app in a fresh database that is dropped afterwards. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +11,7 @@ missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v psql >/dev/null || missing+=(postgresql-client)
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -25,10 +28,33 @@ if ! "$VENV/bin/python" -c 'import pkilint, cryptography' 2>/dev/null; then
 fi
 export VOUCH_TEST_VENV="$VENV"
 
+# PostgreSQL must be there: the run fails here, loudly, rather than skipping those tests.
+export VOUCH_TEST_POSTGRES="${VOUCH_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+if ! psql "$VOUCH_TEST_POSTGRES/postgres" -qAtc 'SELECT 1' >/dev/null; then
+    echo "PostgreSQL is not reachable at $VOUCH_TEST_POSTGRES (set VOUCH_TEST_POSTGRES)" >&2
+    exit 1
+fi
+# Databases this run creates start with this prefix; whatever a failed test leaves is dropped.
+export VOUCH_TEST_DB_PREFIX="vouch_test_$$_"
+log="$(mktemp)"
+cleanup() {
+    rm -f "$log"
+    psql "$VOUCH_TEST_POSTGRES/postgres" -qAtc \
+        "SELECT datname FROM pg_database WHERE datname LIKE '${VOUCH_TEST_DB_PREFIX}%'" 2>/dev/null |
+        while read -r db; do
+            psql "$VOUCH_TEST_POSTGRES/postgres" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" || true
+        done
+}
+trap cleanup EXIT
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-cargo test --locked 2>&1 | tee "$log"
+# 1. Everything on SQLite (the PostgreSQL-only scale-out tests in tests/postgres.rs included).
+VOUCH_TEST_POSTGRES="" VOUCH_TEST_PG_SERVER="$VOUCH_TEST_POSTGRES" cargo test --locked 2>&1 | tee "$log"
+# 2. The integration suite again, every test app on its own fresh PostgreSQL database. (cli and
+#    readme drive the data-directory default; tests/postgres.rs covers the CLI on PostgreSQL.)
+echo "=== integration suite on PostgreSQL ($VOUCH_TEST_POSTGRES) ==="
+cargo test --locked --test enrolment --test rules --test interop --test revocation --test ocsp \
+    2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"

@@ -3,6 +3,7 @@
 
 use crate::api;
 use crate::ca::local::{CaOptions, LocalCa};
+use crate::ca::UpstreamCa;
 use crate::clock::SharedClock;
 use crate::config::TlsFiles;
 use crate::datadir::DataDir;
@@ -28,17 +29,53 @@ pub async fn init(
     if !LocalCa::exists(&data.ca_dir()) {
         LocalCa::create(&data.ca_dir(), ca, clock.now())?;
     }
-    let store = Store::open(&data.database()).await?;
+    let store = Store::connect(&data.database_target()).await?;
+    bind_ca(&store, &LocalCa::load(&data.ca_dir())?, clock.now()).await?;
     let token = operators::bootstrap_admin(&store, clock.now()).await?;
     store.close().await;
     Ok(token)
 }
 
+/// A database belongs to one issuing CA. The first start records the CA certificate's fingerprint;
+/// an instance whose data directory holds another CA (say, a second instance initialised on its
+/// own instead of given a copy of the first one's `ca/`) is refused before it can issue anything.
+async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Result<()> {
+    let fingerprint = crate::x509::sha256_hex(&ca.chain()[0].der);
+    let recorded = store
+        .write(move |c, log| {
+            Box::pin(async move {
+                let recorded = crate::store::meta::get(c, "issuing_ca_sha256").await?;
+                if recorded.is_none() {
+                    crate::store::meta::put(c, "issuing_ca_sha256", &fingerprint).await?;
+                    let details = serde_json::json!({"issuing_ca_sha256": fingerprint});
+                    crate::audit::record(
+                        log,
+                        now,
+                        crate::audit::Event::new(None, "ca.bound", None, details),
+                    );
+                }
+                Ok(recorded.map(|r| (r, fingerprint)))
+            })
+        })
+        .await?;
+    match recorded {
+        Some((r, mine)) if r != mine => Err(Error::invalid(
+            "ca_mismatch",
+            format!(
+                "this database belongs to the issuing CA with SHA-256 {r}, but the data directory \
+                 holds the CA {mine}; give every instance a copy of the same ca/ directory"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Open an initialised data directory.
 pub async fn open(data: &DataDir, clock: SharedClock) -> Result<Ra> {
     data.require_initialised()?;
-    let store = Store::open(&data.database()).await?;
+    let store = Store::connect(&data.database_target()).await?;
     let ca = LocalCa::load(&data.ca_dir())?;
+    bind_ca(&store, &ca, clock.now()).await?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;
     Ok(Ra::new(store, Arc::new(ca), profiles, clock))
 }

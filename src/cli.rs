@@ -8,7 +8,7 @@ use crate::config::{ServeConfig, TlsFiles, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::ra::{operators, Role};
-use crate::store::{operators as operator_rows, Store};
+use crate::store::{self, operators as operator_rows, Database, Store};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,13 +38,28 @@ enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Create or update the database schema, then exit (serve also does this at start).
+    Migrate {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
 }
 
 #[derive(Args)]
 struct DataDirArg {
-    /// Data directory (SQLite database, CA keys, profiles).
+    /// Data directory (SQLite database, CA keys, profiles, optional vouch.toml).
     #[arg(long, env = "VOUCH_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Database to use instead of vouch.db in the data directory: postgres://user@host:port/db
+    /// (overrides database_url in <data-dir>/vouch.toml).
+    #[arg(long, env = "VOUCH_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+impl DataDirArg {
+    fn resolve(&self) -> Result<DataDir> {
+        DataDir::new(&self.data_dir).resolve_database(self.database_url.as_deref())
+    }
 }
 
 #[derive(Args)]
@@ -161,8 +176,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
         Command::Serve(args) => serve(args, clock).await,
+        Command::Migrate { data } => {
+            let data = data.resolve()?;
+            let db = data.database_target();
+            if let Database::Sqlite(_) = db {
+                data.create_dirs()?;
+            }
+            store::migrate(&db).await?;
+            println!("database schema is up to date ({db:?})");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Init(args) => {
-            let data = DataDir::new(&args.data.data_dir);
+            let data = args.data.resolve()?;
             let _lock = lock_data_dir(&data)?;
             let token = app::init(&data, &args.ca.options(), &clock).await?;
             println!("initialised {}", data.root().display());
@@ -174,7 +199,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .iter()
                 .map(|r| Role::parse(r))
                 .collect::<Result<Vec<_>>>()?;
-            let data = DataDir::new(&data.data_dir);
+            let data = data.resolve()?;
             let store = open_store(&data).await?;
             let created = operators::create(&store, clock.now(), None, name, roles).await?;
             store.close().await;
@@ -190,7 +215,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Operator(OperatorCommand::List { data }) => {
-            let store = open_store(&DataDir::new(&data.data_dir)).await?;
+            let store = open_store(&data.resolve()?).await?;
             let mut c = store.read().await?;
             for op in operator_rows::list(&mut c).await? {
                 let state = if op.disabled_at.is_some() {
@@ -203,7 +228,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { data }) => {
-            let store = open_store(&DataDir::new(&data.data_dir)).await?;
+            let store = open_store(&data.resolve()?).await?;
             let mut c = store.read().await?;
             match audit::verify(&mut c).await? {
                 Verdict::Intact { entries, head } => {
@@ -221,7 +246,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn open_store(data: &DataDir) -> Result<Store> {
     data.require_initialised()?;
-    Store::open(&data.database()).await
+    Store::connect(&data.database_target()).await
 }
 
 fn print_bootstrap(token: Option<&str>) {
@@ -257,7 +282,7 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
             ));
         }
     }
-    let data = DataDir::new(&config.data_dir);
+    let data = args.data.resolve()?;
     // One server per data directory (a second would sign the same reconciliation intents), and
     // no two first starts racing to create the CA.
     let lock = lock_data_dir(&data)?;
@@ -274,7 +299,14 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     let server = app::serve(ra.clone(), config.listen, config.tls.as_ref()).await?;
     // Finish issuance that a previous run approved but did not complete (after serve(), so the
     // certificates name the public URL).
-    let completed = ra.reconcile(time::Duration::ZERO).await?;
+    // On a shared database another instance may be signing an intent right now: leave young ones
+    // to it, as the periodic reconciliation does.
+    let min_age = if ra.store().is_postgres() {
+        time::Duration::minutes(1)
+    } else {
+        time::Duration::ZERO
+    };
+    let completed = ra.reconcile(min_age).await?;
     if completed > 0 {
         tracing::info!(completed, "completed interrupted issuance");
     }

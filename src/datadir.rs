@@ -1,7 +1,9 @@
-//! The data directory: `vouch.db` (SQLite), `ca/` (embedded CA keys and certificates) and
-//! `profiles/` (certificate profiles). Created 0700; key files 0600.
+//! The data directory: `vouch.db` (SQLite, unless a PostgreSQL database is configured), `ca/`
+//! (embedded CA keys and certificates), `profiles/` (certificate profiles) and an optional
+//! `vouch.toml` (settings such as `database_url`). Created 0700; key files 0600.
 
 use crate::error::{Error, Result};
+use crate::store::Database;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -9,19 +11,81 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct DataDir {
     root: PathBuf,
+    /// A database other than `vouch.db` in the directory (e.g. PostgreSQL).
+    database: Option<Database>,
+}
+
+/// Settings read from `<data-dir>/vouch.toml`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
 }
 
 impl DataDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DataDir { root: root.into() }
+        DataDir {
+            root: root.into(),
+            database: None,
+        }
+    }
+
+    /// Use this database instead of `vouch.db` in the directory.
+    pub fn with_database(mut self, database: Database) -> Self {
+        self.database = Some(database);
+        self
+    }
+
+    /// Resolve the database: `url` (from `--database-url` / `VOUCH_DATABASE_URL`) first, then
+    /// `database_url` in `<data-dir>/vouch.toml`, else `vouch.db` in the directory.
+    pub fn resolve_database(self, url: Option<&str>) -> Result<Self> {
+        if let Some(url) = url {
+            let db = Database::from_url(url)?;
+            return Ok(self.with_database(db));
+        }
+        let file = self.config_file();
+        if !file.exists() {
+            return Ok(self);
+        }
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::internal(format!("reading {}: {e}", file.display())))?;
+        let config: FileConfig = toml::from_str(&text).map_err(|e| {
+            Error::invalid(
+                "invalid_config",
+                format!("{}: {}", file.display(), e.message()),
+            )
+        })?;
+        match config.database_url {
+            Some(url) => Ok(self.with_database(Database::from_url(&url)?)),
+            None => Ok(self),
+        }
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("vouch.toml")
+    }
+
+    /// The database this directory's RA uses.
+    pub fn database_target(&self) -> Database {
+        self.database
+            .clone()
+            .unwrap_or_else(|| Database::Sqlite(self.database()))
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The SQLite file used when no other database is configured.
     pub fn database(&self) -> PathBuf {
         self.root.join("vouch.db")
+    }
+
+    fn database_target_path(&self) -> Option<PathBuf> {
+        match self.database_target() {
+            Database::Sqlite(p) => Some(p),
+            Database::Postgres(_) => None,
+        }
     }
 
     pub fn ca_dir(&self) -> PathBuf {
@@ -34,7 +98,11 @@ impl DataDir {
 
     /// Fail with a clear message unless `vouch init` (or a first `vouch serve`) has run here.
     pub fn require_initialised(&self) -> Result<()> {
-        if self.database().exists() {
+        let ready = match &self.database {
+            Some(Database::Postgres(_)) => self.ca_dir().exists(),
+            _ => self.database_target_path().is_some_and(|p| p.exists()),
+        };
+        if ready {
             return Ok(());
         }
         let dir = self.root.display();

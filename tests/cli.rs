@@ -1,70 +1,13 @@
 //! The `vouch` binary as an operator uses it: serve, init, operator add, audit verify, TLS.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{serve_process, Served, BIN};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_vouch");
-
-/// A `vouch serve` child process, killed by PID when dropped.
-struct Served {
-    child: Child,
-    addr: String,
-    stdout: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::{Command, Stdio};
 
 fn serve(data: &Path, extra: &[&str]) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--data-dir"])
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("VOUCH_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn vouch serve");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server announced its address");
-    let addr = url.split("://").nth(1).unwrap().to_string();
-    // Everything printed on stdout before the server announced itself (stdout is line-buffered, so
-    // it is in the pipe by now).
-    let out = child.stdout.take().unwrap();
-    let (otx, orx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = otx.send(line);
-        }
-    });
-    let mut stdout = String::new();
-    while let Ok(line) = orx.recv_timeout(Duration::from_millis(300)) {
-        stdout.push_str(&line);
-        stdout.push('\n');
-    }
-    Served {
-        child,
-        addr,
-        stdout,
-    }
+    serve_process(data, extra, &[])
 }
 
 fn run(args: &[&str], data: &Path) -> (i32, String, String) {
@@ -259,7 +202,7 @@ async fn audit_verify_names_an_edited_entry() {
     let (_dir, data) = populated_data_dir();
     let (code, out, _) = run(&["audit", "verify"], &data);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("intact: 5 entries"), "{out}");
+    assert!(out.contains("intact: 6 entries"), "{out}");
     tamper(
         &data.join("vouch.db"),
         "UPDATE audit_log SET details = '{\"name\":\"mallory\"}' WHERE seq = 3",
@@ -288,12 +231,12 @@ async fn audit_verify_notices_entries_cut_off_the_end() {
     let (_dir, data) = populated_data_dir();
     tamper(
         &data.join("vouch.db"),
-        "DELETE FROM audit_log WHERE seq = 5",
+        "DELETE FROM audit_log WHERE seq = 6",
     )
     .await;
     let (code, out, _) = run(&["audit", "verify"], &data);
     assert_eq!(code, 1);
-    assert!(out.contains("entries 5 to 5 are missing"), "{out}");
+    assert!(out.contains("entries 6 to 6 are missing"), "{out}");
 }
 
 #[tokio::test]

@@ -51,6 +51,7 @@ pub fn router(ra: Ra) -> Router {
         .route("/ocsp", post(pki::ocsp_post))
         .route("/ocsp/{*request}", get(pki::ocsp_get))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .method_not_allowed_fallback(|| async {
             error::error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -63,4 +64,27 @@ pub fn router(ra: Ra) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ra)
+}
+
+/// `GET /readyz`: 200 when this instance can serve (its database answers and its writer runs),
+/// 503 otherwise, so a load balancer stops sending it traffic. `/healthz` only says the process
+/// is alive.
+async fn readyz(axum::extract::State(ra): axum::extract::State<Ra>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ra.store().ready()).await {
+        Ok(Ok(())) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready");
+            error::error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the database is not reachable",
+            )
+        }
+        Err(_) => error::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database did not answer within 2 s",
+        ),
+    }
 }

@@ -413,7 +413,7 @@ impl Ra {
                 "self_approval",
                 "the operator who submitted a request cannot approve it",
             ))
-        } else if !decision.has_valid_evidence {
+        } else if decision.has_valid_evidence == 0 {
             Some(no_valid_evidence())
         } else {
             decision.blocked_reason.map(blocked_key)
@@ -509,7 +509,7 @@ impl Ra {
             return e;
         }
         // The policy changed between the pre-check and the compare-and-set.
-        let refusal = if !decision.has_valid_evidence {
+        let refusal = if decision.has_valid_evidence == 0 {
             Some(no_valid_evidence())
         } else {
             decision.blocked_reason.map(blocked_key)

@@ -117,20 +117,41 @@ pub(crate) async fn append_batch(
         };
         if moved.rows_affected() == 1 {
             for chunk in rows.chunks(500) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash) ",
+                // `$n` placeholders written out: both engines take them (the Any driver's query
+                // builder would write `?`, which PostgreSQL does not).
+                let mut sql = String::from(
+                    "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash) VALUES ",
                 );
-                q.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.seq)
-                        .push_bind(r.at)
-                        .push_bind(&r.actor)
-                        .push_bind(&r.action)
-                        .push_bind(&r.target)
-                        .push_bind(&r.details)
-                        .push_bind(&r.prev_hash)
-                        .push_bind(&r.hash);
-                });
-                q.build().execute(&mut *conn).await?;
+                for i in 0..chunk.len() {
+                    let n = i * 8;
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7,
+                        n + 8
+                    ));
+                }
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q
+                        .bind(r.seq)
+                        .bind(r.at)
+                        .bind(&r.actor)
+                        .bind(&r.action)
+                        .bind(&r.target)
+                        .bind(&r.details)
+                        .bind(&r.prev_hash)
+                        .bind(&r.hash);
+                }
+                q.execute(&mut *conn).await?;
             }
             return Ok(last);
         }

@@ -1,6 +1,12 @@
-//! Storage: the only module that runs SQL. SQLite (WAL, synchronous=FULL: every commit is durable)
-//! with one writer connection driven by the group-commit task in [`writer`], and a pool of
-//! read-only connections.
+//! Storage: the only module that runs SQL, on SQLite (the embedded default) or PostgreSQL (several
+//! instances on one database), through one code path: the queries are written once, in the SQL
+//! both engines accept, and run over sqlx's `Any` driver.
+//!
+//! - SQLite: WAL, synchronous=FULL (every commit is durable), one writer connection driven by the
+//!   group-commit task in [`writer`], and a pool of read-only connections.
+//! - PostgreSQL: the same writer task per instance; each write transaction first takes a
+//!   transaction-scoped advisory lock, so write batches from all instances are serialised and the
+//!   audit chain stays one chain. Reads use a pool.
 
 pub mod audit;
 pub mod certificates;
@@ -12,52 +18,199 @@ mod writer;
 use crate::error::{Error, Result};
 use audit::NewEntry;
 use futures_util::future::BoxFuture;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Sqlite, SqliteConnection, SqlitePool};
-use std::path::Path;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub type Conn = SqliteConnection;
+pub type Conn = AnyConnection;
 /// Audit entries a write job adds; they are chained and stored with the job's changes.
 pub type AuditLog = Vec<NewEntry>;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database to use.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://user@host:port/db`).
+    Postgres(String),
+}
+
+impl Database {
+    /// `postgres://…` or `postgresql://…` selects PostgreSQL; `sqlite://path` a SQLite file.
+    pub fn from_url(url: &str) -> Result<Database> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            AnyConnectOptions::from_str(url)
+                .map_err(|e| Error::invalid("invalid_database_url", e.to_string()))?;
+            return Ok(Database::Postgres(url.to_string()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if !path.is_empty() {
+                return Ok(Database::Sqlite(PathBuf::from(path)));
+            }
+        }
+        Err(Error::invalid(
+            "invalid_database_url",
+            "database_url must start with postgres:// (or postgresql://) or sqlite://",
+        ))
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Database::Postgres(_))
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Database::Sqlite(_) => &SQLITE_MIGRATOR,
+            Database::Postgres(_) => &POSTGRES_MIGRATOR,
+        }
+    }
+}
+
+/// Never print a password that may be in the URL.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            Database::Postgres(url) => write!(f, "{}", redact(url)),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
 
 #[derive(Clone)]
 pub struct Store {
     writer: tokio::sync::mpsc::Sender<writer::Queued>,
-    reader: SqlitePool,
+    reader: AnyPool,
+    postgres: bool,
+}
+
+const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+const SQLITE_READER_SETUP: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+fn options(url: &str) -> Result<AnyConnectOptions> {
+    Ok(AnyConnectOptions::from_str(url)
+        .map_err(|e| Error::invalid("invalid_database_url", e.to_string()))?
+        .disable_statement_logging())
+}
+
+fn sqlite_url(path: &Path, mode: &str) -> String {
+    format!("sqlite://{}?mode={mode}", path.display())
+}
+
+/// Bring the schema up to date (what `vouch migrate` does; `serve` does it at start too).
+pub async fn migrate(db: &Database) -> Result<()> {
+    sqlx::any::install_default_drivers();
+    let mut conn = connect_writer(db).await?;
+    run_migrations(db, &mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+async fn connect_writer(db: &Database) -> Result<AnyConnection> {
+    match db {
+        Database::Sqlite(path) => {
+            let mut conn = options(&sqlite_url(path, "rwc"))?.connect().await?;
+            conn.execute(SQLITE_SETUP).await?;
+            restrict_permissions(path);
+            Ok(conn)
+        }
+        Database::Postgres(url) => options(url)?
+            .connect()
+            .await
+            .map_err(|e| Error::internal(format!("connecting to {}: {e}", redact(url)))),
+    }
+}
+
+async fn run_migrations(db: &Database, conn: &mut AnyConnection) -> Result<()> {
+    let migrator = db.migrator();
+    if db.is_postgres() && up_to_date(migrator, conn).await {
+        // The application role may lack CREATE rights: nothing to do, so do not ask.
+        return Ok(());
+    }
+    migrator
+        .run(conn)
+        .await
+        .map_err(|e| Error::internal(format!("migrations: {e}")))
+}
+
+/// True when every migration is recorded as applied (with a matching checksum).
+async fn up_to_date(migrator: &sqlx::migrate::Migrator, conn: &mut AnyConnection) -> bool {
+    let applied: Vec<(i64, Vec<u8>)> =
+        match sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(&mut *conn)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(_) => return false,
+        };
+    migrator.iter().all(|m| {
+        applied
+            .iter()
+            .any(|(v, sum)| *v == m.version && sum.as_slice() == &*m.checksum)
+    })
 }
 
 impl Store {
-    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    /// Open (creating if needed) the SQLite database at `path` and bring its schema up to date.
     pub async fn open(path: &Path) -> Result<Store> {
-        let url = format!("sqlite://{}", path.display());
-        let opts = SqliteConnectOptions::from_str(&url)
-            .map_err(Error::internal)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let mut conn = opts.connect().await?;
-        MIGRATOR
-            .run(&mut conn)
-            .await
-            .map_err(|e| Error::internal(format!("migrations: {e}")))?;
-        restrict_permissions(path);
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            // A local file: a liveness ping before every checkout would only add a round trip.
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(opts.read_only(true))
-            .await?;
+        Self::connect(&Database::Sqlite(path.to_path_buf())).await
+    }
+
+    /// Open the database and bring its schema up to date.
+    pub async fn connect(db: &Database) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let mut conn = connect_writer(db).await?;
+        run_migrations(db, &mut conn).await?;
+        let reader = match db {
+            Database::Sqlite(path) => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    // A local file: a liveness ping before every checkout would only add a round
+                    // trip.
+                    .test_before_acquire(false)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move { conn.execute(SQLITE_READER_SETUP).await.map(|_| ()) })
+                    })
+                    .connect_with(options(&sqlite_url(path, "ro"))?)
+                    .await?
+            }
+            Database::Postgres(url) => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options(url)?)
+                    .await?
+            }
+        };
         Ok(Store {
-            writer: writer::spawn(conn),
+            writer: writer::spawn(conn, db.is_postgres()),
             reader,
+            postgres: db.is_postgres(),
         })
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
     }
 
     /// Run `job` in a write transaction, batched with other writers' jobs; returns once its
@@ -88,9 +241,19 @@ impl Store {
             .map_err(|_| Error::internal("write job returned an unexpected type"))
     }
 
-    /// A pooled read-only connection.
-    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>> {
+    /// A pooled connection for reading.
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
         Ok(self.reader.acquire().await?)
+    }
+
+    /// Readiness: the database answers a read, and the writer task is running.
+    pub async fn ready(&self) -> Result<()> {
+        if self.writer.is_closed() {
+            return Err(Error::internal("the writer has stopped"));
+        }
+        let mut c = self.read().await?;
+        certificates::status_version(&mut c).await?;
+        Ok(())
     }
 
     /// Close the read pool; the writer stops when the last handle is dropped.
@@ -116,4 +279,28 @@ fn restrict_permissions(path: &Path) {
 /// True when `e` is a unique-constraint violation (someone else got there first).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Settings that belong to the database rather than to one instance.
+pub mod meta {
+    use super::Conn;
+    use crate::error::Result;
+
+    pub async fn get(conn: &mut Conn, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM instance_meta WHERE key = $1")
+                .bind(key)
+                .fetch_optional(conn)
+                .await?,
+        )
+    }
+
+    pub async fn put(conn: &mut Conn, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO instance_meta (key, value) VALUES ($1, $2)")
+            .bind(key)
+            .bind(value)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
 }

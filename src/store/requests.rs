@@ -111,7 +111,8 @@ pub async fn list(
 pub struct DecisionRow {
     #[sqlx(flatten)]
     pub request: RequestRow,
-    pub has_valid_evidence: bool,
+    /// 1 or 0 (an integer: the engines disagree on the type of EXISTS).
+    pub has_valid_evidence: i64,
     pub blocked_reason: Option<String>,
 }
 
@@ -122,8 +123,8 @@ pub async fn get_for_decision(
 ) -> Result<Option<DecisionRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS}, \
-         EXISTS (SELECT 1 FROM evidence e WHERE e.subscriber_id = r.subscriber_id AND e.valid_until >= $2) \
-             AS has_valid_evidence, \
+         CASE WHEN EXISTS (SELECT 1 FROM evidence e WHERE e.subscriber_id = r.subscriber_id AND e.valid_until >= $2) \
+             THEN 1 ELSE 0 END AS has_valid_evidence, \
          (SELECT b.reason FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256) AS blocked_reason \
          FROM requests r LEFT JOIN certificates c ON c.request_id = r.id WHERE r.id = $1"
     ))

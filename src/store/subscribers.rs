@@ -81,11 +81,12 @@ pub async fn evidence(conn: &mut Conn, subscriber_id: &str) -> Result<Vec<Eviden
 
 /// Case-insensitive substring search over name, email, organisation and identifier numbers.
 pub async fn search(conn: &mut Conn, q: &str, limit: i64) -> Result<Vec<SubscriberRow>> {
-    let pattern = format!("%{}%", escape_like(q));
+    // Case-insensitive on both engines (SQLite's LIKE is, PostgreSQL's is not).
+    let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM subscribers WHERE name LIKE $1 ESCAPE '\\' OR email LIKE $1 ESCAPE '\\' \
-         OR organisation LIKE $1 ESCAPE '\\' \
-         OR id IN (SELECT subscriber_id FROM evidence WHERE number LIKE $1 ESCAPE '\\') \
+        "SELECT {COLUMNS} FROM subscribers WHERE LOWER(name) LIKE $1 ESCAPE '\\' \
+         OR LOWER(email) LIKE $1 ESCAPE '\\' OR LOWER(organisation) LIKE $1 ESCAPE '\\' \
+         OR id IN (SELECT subscriber_id FROM evidence WHERE LOWER(number) LIKE $1 ESCAPE '\\') \
          ORDER BY created_at DESC, id LIMIT $2"
     ))
     .bind(pattern)

@@ -4,8 +4,14 @@
 //! outcome only after it is durable.
 //!
 //! Job contract: a job that returns a domain error must not have written anything (a failed
-//! statement is undone by SQLite itself). A database or internal error from any job rolls the
-//! whole batch back; jobs that had not run yet are run in the next batch.
+//! statement is undone by SQLite itself; on PostgreSQL every job runs inside a savepoint, which is
+//! rolled back on a domain error, because a failed statement there spoils the transaction). A
+//! database or internal error from any job rolls the whole batch back; jobs that had not run yet
+//! are run in the next batch.
+//!
+//! Across instances sharing a PostgreSQL database, every write transaction first takes one
+//! transaction-scoped advisory lock: batches from all instances commit one after another, as they
+//! do on SQLite, and the audit chain head is always read fresh under the lock.
 
 use super::audit::{self, NewEntry};
 use super::Conn;
@@ -32,13 +38,29 @@ pub(crate) fn queued(job: Job) -> (Queued, oneshot::Receiver<Result<Output>>) {
     (Queued { job, reply }, rx)
 }
 
-pub(crate) fn spawn(conn: Conn) -> mpsc::Sender<Queued> {
+/// Key of the advisory lock that serialises write transactions across instances ("vouch").
+const WRITE_LOCK: i64 = 0x0076_6f75_6368;
+
+pub(crate) fn spawn(conn: Conn, postgres: bool) -> mpsc::Sender<Queued> {
     let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-    tokio::spawn(run(conn, rx));
+    tokio::spawn(run(conn, rx, postgres));
     tx
 }
 
-async fn run(mut conn: Conn, mut rx: mpsc::Receiver<Queued>) {
+async fn begin(conn: &mut Conn, postgres: bool) -> Result<()> {
+    if postgres {
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn run(mut conn: Conn, mut rx: mpsc::Receiver<Queued>, postgres: bool) {
     // The chain head as of our last commit; None when unknown (start, or after a rollback).
     let mut head: Option<(i64, Vec<u8>)> = None;
     let mut carried: Vec<Queued> = Vec::new();
@@ -56,7 +78,11 @@ async fn run(mut conn: Conn, mut rx: mpsc::Receiver<Queued>) {
                 Err(_) => break,
             }
         }
-        carried = run_batch(&mut conn, &mut head, batch).await;
+        // Another instance may have appended since our last commit: read the head fresh.
+        if postgres {
+            head = None;
+        }
+        carried = run_batch(&mut conn, &mut head, batch, postgres).await;
     }
 }
 
@@ -65,8 +91,11 @@ async fn run_batch(
     conn: &mut Conn,
     head: &mut Option<(i64, Vec<u8>)>,
     batch: Vec<Queued>,
+    postgres: bool,
 ) -> Vec<Queued> {
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+    if let Err(e) = begin(conn, postgres).await {
+        // Leave no half-open transaction behind (PostgreSQL: BEGIN succeeded, the lock failed).
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         let message = format!("could not begin a write transaction: {e}");
         for q in batch {
             let _ = q.reply.send(Err(Error::internal(&message)));
@@ -80,7 +109,26 @@ async fn run_batch(
     let mut fatal: Option<String> = None;
     for q in rest.by_ref() {
         let mark = entries.len();
-        match (q.job)(conn, &mut entries).await {
+        if postgres {
+            if let Err(e) = sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
+                fatal = Some(e.to_string());
+                done.push((q.reply, Err(e.into())));
+                break;
+            }
+        }
+        let outcome = (q.job)(conn, &mut entries).await;
+        let undo = match &outcome {
+            Ok(_) => "RELEASE SAVEPOINT job",
+            _ => "ROLLBACK TO SAVEPOINT job",
+        };
+        if postgres && !matches!(outcome, Err(Error::Database(_) | Error::Internal(_))) {
+            if let Err(e) = sqlx::query(undo).execute(&mut *conn).await {
+                fatal = Some(e.to_string());
+                done.push((q.reply, Err(e.into())));
+                break;
+            }
+        }
+        match outcome {
             Ok(v) => done.push((q.reply, Ok(v))),
             Err(e @ (Error::Database(_) | Error::Internal(_))) => {
                 fatal = Some(e.to_string());
@@ -231,5 +279,86 @@ mod tests {
             audit::verify(&mut c).await.unwrap(),
             Verdict::Intact { entries: 10, .. }
         ));
+    }
+
+    /// On PostgreSQL a failed statement spoils the whole transaction unless it is rolled back to a
+    /// savepoint: a job that turns a unique violation into a domain error must not sink the
+    /// other jobs in its batch. Needs the PostgreSQL server the test suite runs against.
+    #[tokio::test]
+    async fn postgres_a_job_with_a_failed_statement_leaves_its_batch_intact() {
+        use sqlx::Connection;
+        let server = ["VOUCH_TEST_PG_SERVER", "VOUCH_TEST_POSTGRES"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into());
+        let prefix = std::env::var("VOUCH_TEST_DB_PREFIX").unwrap_or_else(|_| "vouch_test_".into());
+        let name = format!("{prefix}writer_{}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {server} is not reachable: {e}"));
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let db = super::super::Database::Postgres(format!("{server}/{name}"));
+        let store = Store::connect(&db).await.unwrap();
+        insert_key(&store, 0, false).await.unwrap();
+        let jobs: Vec<_> = (1..40)
+            .map(|n| {
+                let s = store.clone();
+                tokio::spawn(async move {
+                    if n % 3 == 0 {
+                        // A plain INSERT of key 0 again: a unique violation, caught and refused.
+                        s.write(move |c, log| {
+                            Box::pin(async move {
+                                audit::record(log, time::OffsetDateTime::now_utc(), event(n));
+                                match sqlx::query(
+                                    "INSERT INTO blocked_keys (key_sha256, reason, blocked_at) VALUES ($1, 'x', 0)",
+                                )
+                                .bind(format!("{:064}", 0))
+                                .execute(&mut *c)
+                                .await
+                                {
+                                    Err(e) if crate::store::is_unique_violation(&e) => {
+                                        Err(Error::conflict("duplicate", "already there"))
+                                    }
+                                    other => other.map(|_| ()).map_err(Into::into),
+                                }
+                            })
+                        })
+                        .await
+                    } else {
+                        insert_key(&s, n, false).await
+                    }
+                })
+            })
+            .collect();
+        for (i, j) in jobs.into_iter().enumerate() {
+            let n = i + 1;
+            let r = j.await.unwrap();
+            if n % 3 == 0 {
+                assert_eq!(r.unwrap_err().code(), "duplicate");
+            } else {
+                r.unwrap();
+            }
+        }
+        assert_eq!(keys(&store).await, 1 + 26);
+        {
+            let mut c = store.read().await.unwrap();
+            assert!(matches!(
+                audit::verify(&mut c).await.unwrap(),
+                Verdict::Intact { entries: 27, .. }
+            ));
+        }
+        store.close().await;
+        drop(store);
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
     }
 }

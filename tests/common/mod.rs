@@ -1,5 +1,7 @@
 //! Shared test harness: a real server on 127.0.0.1:0 over a fresh temporary data directory,
-//! driven over HTTP.
+//! driven over HTTP. With `VOUCH_TEST_POSTGRES` set to a server URL (e.g.
+//! `postgres://postgres@127.0.0.1:5432`), every test app gets a fresh PostgreSQL database of its
+//! own, dropped when the app stops; otherwise SQLite in the data directory.
 #![allow(dead_code)]
 
 use openssl::ec::{EcGroup, EcKey};
@@ -10,16 +12,18 @@ use openssl::rsa::Rsa;
 use openssl::x509::{X509NameBuilder, X509ReqBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 use vouch::app::{self, Server};
 use vouch::ca::local::{CaOptions, LocalCa};
 use vouch::ca::UpstreamCa;
 use vouch::clock::{SharedClock, SystemClock};
 use vouch::datadir::DataDir;
 use vouch::ra::Ra;
-use vouch::store::Store;
+use vouch::store::{Database, Store};
 use vouch::x509::profile::Profiles;
 
 pub struct TestApp {
@@ -28,8 +32,69 @@ pub struct TestApp {
     pub admin: String,
     pub data: DataDir,
     pub ra: Ra,
+    /// The fresh PostgreSQL database, when the suite runs on PostgreSQL.
+    pub pg: Option<PgDatabase>,
     server: Option<Server>,
     _dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL server the suite runs against, if any (`VOUCH_TEST_POSTGRES`).
+pub fn postgres_server() -> Option<String> {
+    std::env::var("VOUCH_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('/').to_string())
+}
+
+/// A database created for one test on the suite's PostgreSQL server.
+pub struct PgDatabase {
+    pub server: String,
+    pub name: String,
+}
+
+impl PgDatabase {
+    /// Create a fresh, empty database; fails loudly if the server is unreachable. Names start with
+    /// `VOUCH_TEST_DB_PREFIX` (default `vouch_test_`), so a test run can drop whatever it left.
+    pub async fn create(server: &str) -> PgDatabase {
+        use sqlx::Connection;
+        let prefix = std::env::var("VOUCH_TEST_DB_PREFIX").unwrap_or_else(|_| "vouch_test_".into());
+        let name = format!("{prefix}{}", hex::encode(rand_bytes()));
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {server} is not reachable: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        PgDatabase {
+            server: server.to_string(),
+            name,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    pub async fn drop_database(&self) {
+        use sqlx::Connection;
+        if let Ok(mut admin) =
+            sqlx::PgConnection::connect(&format!("{}/postgres", self.server)).await
+        {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin)
+            .await;
+        }
+    }
+}
+
+fn rand_bytes() -> [u8; 6] {
+    let mut b = [0u8; 6];
+    openssl::rand::rand_bytes(&mut b).unwrap();
+    b
 }
 
 pub type WrapCa = Box<dyn FnOnce(LocalCa) -> Arc<dyn UpstreamCa>>;
@@ -58,8 +123,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: Options) -> TestApp {
+        init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
-        let data = DataDir::new(dir.path().join("data"));
+        let pg = match postgres_server() {
+            Some(server) => Some(PgDatabase::create(&server).await),
+            None => None,
+        };
+        let mut data = DataDir::new(dir.path().join("data"));
+        if let Some(db) = &pg {
+            data = data.with_database(Database::Postgres(db.url()));
+        }
         let token = app::init(&data, &CaOptions::default(), &opts.clock)
             .await
             .expect("init")
@@ -67,7 +140,9 @@ impl TestApp {
         for (name, text) in &opts.extra_profiles {
             std::fs::write(data.profiles_dir().join(name), text).expect("write profile");
         }
-        let store = Store::open(&data.database()).await.expect("store");
+        let store = Store::connect(&data.database_target())
+            .await
+            .expect("store");
         let local = LocalCa::load(&data.ca_dir()).expect("ca");
         let ca: Arc<dyn UpstreamCa> = match opts.wrap_ca {
             Some(wrap) => wrap(local),
@@ -84,6 +159,7 @@ impl TestApp {
             admin: token.to_string(),
             data,
             ra,
+            pg,
             server: Some(server),
             _dir: dir,
         }
@@ -92,6 +168,10 @@ impl TestApp {
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
+        }
+        self.ra.store().close().await;
+        if let Some(db) = &self.pg {
+            db.drop_database().await;
         }
     }
 
@@ -302,4 +382,79 @@ pub fn run(cmd: &mut Command) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Server logs go to the test's captured output (shown when a test fails).
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// The `vouch` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_vouch");
+
+/// A `vouch serve` child process, killed by PID when dropped.
+pub struct Served {
+    pub child: Child,
+    pub addr: String,
+    pub stdout: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn serve_process(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .envs(env.iter().copied())
+        .env("VOUCH_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn vouch serve");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(rest.trim().to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server announced its address");
+    let addr = url.split("://").nth(1).unwrap().to_string();
+    // Everything printed on stdout before the server announced itself (stdout is line-buffered, so
+    // it is in the pipe by now).
+    let out = child.stdout.take().unwrap();
+    let (otx, orx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = otx.send(line);
+        }
+    });
+    let mut stdout = String::new();
+    while let Ok(line) = orx.recv_timeout(Duration::from_millis(300)) {
+        stdout.push_str(&line);
+        stdout.push('\n');
+    }
+    Served {
+        child,
+        addr,
+        stdout,
+    }
 }

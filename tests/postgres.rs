@@ -1,0 +1,510 @@
+//! Several `vouch serve` processes on one PostgreSQL database (127.0.0.1:5432 unless
+//! `VOUCH_TEST_PG_SERVER` or `VOUCH_TEST_POSTGRES` names another server): issuance at most once under concurrent approvals
+//! split across instances, one audit chain under concurrent revocations, OCSP and CRL on one
+//! instance reflecting a revocation made on the other, readiness, and the service running under a
+//! database role that cannot change audit rows. These tests need PostgreSQL and fail, rather than
+//! skip, when it is not reachable.
+
+mod common;
+
+use common::{csr_for, ec_key, p256_csr, serve_process, PgDatabase, Served, BIN};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// `VOUCH_TEST_PG_SERVER`, else `VOUCH_TEST_POSTGRES`, else the local server.
+fn server() -> String {
+    std::env::var("VOUCH_TEST_PG_SERVER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(common::postgres_server)
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// `vouch <args> --data-dir <data>` with the database URL in the environment.
+fn vouch(args: &[&str], data: &Path, url: &str) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("VOUCH_DATABASE_URL", url)
+        .output()
+        .expect("run vouch");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// A deployment: one database, data directory `a` initialised against it, and `b` holding a copy
+/// of a's CA and profiles (as the operations guide says to deploy a second instance).
+struct Cluster {
+    db: PgDatabase,
+    dir: tempfile::TempDir,
+    admin: String,
+}
+
+impl Cluster {
+    async fn new() -> Cluster {
+        let db = PgDatabase::create(&server()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let (code, out, err) = vouch(&["init"], &a, &db.url());
+        assert_eq!(code, 0, "{out}{err}");
+        let admin = out.lines().last().unwrap().trim().to_string();
+        assert!(admin.starts_with("vouch_"), "{out}");
+        let b = dir.path().join("b");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&a)
+            .arg(&b)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = std::fs::remove_file(b.join("serve.lock"));
+        Cluster { db, dir, admin }
+    }
+
+    fn data(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn serve(&self, name: &str) -> Served {
+        self.serve_as(name, &self.db.url())
+    }
+
+    fn serve_as(&self, name: &str, url: &str) -> Served {
+        serve_process(&self.data(name), &[], &[("VOUCH_DATABASE_URL", url)])
+    }
+
+    async fn finish(self) {
+        self.db.drop_database().await;
+    }
+}
+
+struct Api {
+    client: reqwest::Client,
+}
+
+impl Api {
+    fn new() -> Api {
+        Api {
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(
+        &self,
+        node: &Served,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("http://{}{path}", node.addr);
+        let req = match body {
+            Some(b) => self.client.post(url).json(&b),
+            None if path.ends_with("/approve") => self.client.post(url),
+            None => self.client.get(url),
+        };
+        let resp = req.bearer_auth(token).send().await.expect("request");
+        common::split(resp).await
+    }
+
+    async fn operator(&self, node: &Served, admin: &str, name: &str, roles: &[&str]) -> String {
+        let (status, out) = self
+            .call(
+                node,
+                admin,
+                "/api/v1/operators",
+                Some(json!({"name": name, "roles": roles})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{out}");
+        out["token"].as_str().unwrap().to_string()
+    }
+
+    /// A vetted person and a pending request for `csr`; returns the request id.
+    async fn pending(&self, node: &Served, clerk: &str, csr: &str) -> String {
+        let (status, sub) = self
+            .call(
+                node,
+                clerk,
+                "/api/v1/subscribers",
+                Some(json!({"kind": "person", "name": "Li Lei", "identifiers": [
+                    {"type": "national-id", "number": "110101199003070011", "issuer": "PSB",
+                     "valid_until": "2099-12-31"}]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{sub}");
+        let (status, req) = self
+            .call(
+                node,
+                clerk,
+                "/api/v1/requests",
+                Some(json!({"subscriber_id": sub["id"], "profile": "person-signing", "csr": csr})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{req}");
+        req["id"].as_str().unwrap().to_string()
+    }
+
+    async fn ocsp_status(&self, node: &Served, issuer: &Path, serial: &str) -> String {
+        let (_, text) = common::run(
+            Command::new("openssl")
+                .args(["ocsp", "-no_nonce", "-issuer"])
+                .arg(issuer)
+                .args(["-serial", &format!("0x{serial}")])
+                .args(["-url", &format!("http://{}/ocsp", node.addr)])
+                .arg("-noverify"),
+        );
+        text
+    }
+}
+
+async fn count(url: &str, sql: &str) -> i64 {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+}
+
+#[tokio::test]
+async fn fifty_approvals_split_across_two_instances_issue_once() {
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.serve("a"), cluster.serve("b"));
+    let api = Api::new();
+    let clerk = api.operator(&a, &cluster.admin, "clerk", &["clerk"]).await;
+    let mut approvers = Vec::new();
+    for i in 0..10 {
+        approvers.push(
+            api.operator(&b, &cluster.admin, &format!("approver{i}"), &["approver"])
+                .await,
+        );
+    }
+    let id = api.pending(&a, &clerk, &p256_csr()).await;
+    let api = std::sync::Arc::new(api);
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    let calls: Vec<_> = (0..50)
+        .map(|i| {
+            let (api, node) = (api.clone(), if i % 2 == 0 { a.clone() } else { b.clone() });
+            let (token, id) = (approvers[i % approvers.len()].clone(), id.clone());
+            tokio::spawn(async move {
+                api.call(
+                    &node,
+                    &token,
+                    &format!("/api/v1/requests/{id}/approve"),
+                    None,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut issued = 0;
+    for call in calls {
+        let (status, out) = call.await.unwrap();
+        match status {
+            StatusCode::OK => {
+                assert_eq!(out["status"], "issued", "{out}");
+                issued += 1;
+            }
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}: {out}"),
+        }
+    }
+    assert!(issued >= 1);
+    let url = cluster.db.url();
+    let certs = count(
+        &url,
+        &format!("SELECT COUNT(*) FROM certificates WHERE request_id = '{id}'"),
+    )
+    .await;
+    let intents = count(
+        &url,
+        &format!("SELECT COUNT(*) FROM issuance_intents WHERE request_id = '{id}'"),
+    )
+    .await;
+    assert_eq!((certs, intents), (1, 1));
+    // Every approver saw the same certificate.
+    let (_, r) = api
+        .call(&b, &clerk, &format!("/api/v1/requests/{id}"), None)
+        .await;
+    assert_eq!(r["status"], "issued", "{r}");
+    drop((a, b));
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn concurrent_revocations_on_both_instances_keep_one_audit_chain_and_ocsp_follows() {
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.serve("a"), cluster.serve("b"));
+    let api = Api::new();
+    let clerk = api.operator(&a, &cluster.admin, "clerk", &["clerk"]).await;
+    let approver = api
+        .operator(&b, &cluster.admin, "approver", &["approver"])
+        .await;
+    let revoker = api
+        .operator(&a, &cluster.admin, "revoker", &["revoker"])
+        .await;
+    let mut serials = Vec::new();
+    for i in 0..12 {
+        let csr = csr_for(
+            &ec_key(Nid::X9_62_PRIME256V1),
+            MessageDigest::sha256(),
+            &format!("c{i}"),
+        );
+        let node = if i % 2 == 0 { &a } else { &b };
+        let id = api.pending(node, &clerk, &csr).await;
+        let (status, out) = api
+            .call(
+                node,
+                &approver,
+                &format!("/api/v1/requests/{id}/approve"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        serials.push(out["serial"].as_str().unwrap().to_string());
+    }
+    let issuer = cluster.dir.path().join("issuing.pem");
+    std::fs::copy(cluster.data("a").join("ca/issuing.pem"), &issuer).unwrap();
+
+    // OCSP on B says good (and B keeps that answer), then A revokes: B must follow within 5 s.
+    let watched = serials.pop().unwrap();
+    let text = api.ocsp_status(&b, &issuer, &watched).await;
+    assert!(text.contains(": good"), "{text}");
+    let (status, out) = api
+        .call(
+            &a,
+            &revoker,
+            &format!("/api/v1/certificates/{watched}/revoke"),
+            Some(json!({"reason": "keyCompromise"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let start = Instant::now();
+    loop {
+        let text = api.ocsp_status(&b, &issuer, &watched).await;
+        if text.contains(": revoked") {
+            assert!(text.contains("keyCompromise"), "{text}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "B still answers {text} 5 s after the revocation on A"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // B's CRL lists it too.
+    let crl = reqwest::get(format!("http://{}/crl/issuing.crl", b.addr))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let crl = openssl::x509::X509Crl::from_der(&crl).unwrap();
+    let listed: Vec<String> = crl
+        .get_revoked()
+        .map(|r| {
+            r.iter()
+                .map(|e| {
+                    e.serial_number()
+                        .to_bn()
+                        .unwrap()
+                        .to_hex_str()
+                        .unwrap()
+                        .to_lowercase()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(listed.contains(&watched), "{listed:?}");
+
+    // Revocations on both instances at once: one chain.
+    let api = std::sync::Arc::new(api);
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    let calls: Vec<_> = serials
+        .iter()
+        .enumerate()
+        .map(|(i, serial)| {
+            let (api, node) = (api.clone(), if i % 2 == 0 { a.clone() } else { b.clone() });
+            let (token, serial) = (revoker.clone(), serial.clone());
+            tokio::spawn(async move {
+                api.call(
+                    &node,
+                    &token,
+                    &format!("/api/v1/certificates/{serial}/revoke"),
+                    Some(json!({"reason": "superseded"})),
+                )
+                .await
+            })
+        })
+        .collect();
+    for call in calls {
+        let (status, out) = call.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    drop((a, b));
+    let (code, out, err) = vouch(&["audit", "verify"], &cluster.data("a"), &cluster.db.url());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("audit log intact"), "{out}");
+    let revoked = count(
+        &cluster.db.url(),
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'certificate.revoked'",
+    )
+    .await;
+    assert_eq!(revoked, 12);
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn an_instance_with_another_ca_is_refused() {
+    let cluster = Cluster::new().await;
+    let stranger = cluster.data("stranger");
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&stranger)
+        .env("VOUCH_DATABASE_URL", cluster.db.url())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to the issuing CA"), "{err}");
+    // And the database is untouched by the attempt: one bootstrap admin, one CA binding.
+    let bound = count(
+        &cluster.db.url(),
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'ca.bound'",
+    )
+    .await;
+    assert_eq!(bound, 1);
+    cluster.finish().await;
+}
+
+/// The grants docs/OPERATIONS.md gives the application role.
+fn app_role_grants(role: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/OPERATIONS.md"))
+        .unwrap();
+    let start = text
+        .find("-- grants: begin")
+        .expect("docs/OPERATIONS.md has the grants block");
+    let end = text.find("-- grants: end").unwrap();
+    text[start..end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .split(';')
+        .map(|s| s.trim().replace("vouch_app", role))
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_service_runs_under_a_role_that_cannot_change_audit_rows() {
+    let cluster = Cluster::new().await;
+    let role = format!("{}_app", cluster.db.name);
+    let mut owner = sqlx::PgConnection::connect(&cluster.db.url())
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE ROLE {role} LOGIN"))
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    for stmt in app_role_grants(&role) {
+        sqlx::query(&stmt)
+            .execute(&mut owner)
+            .await
+            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+    }
+    let app_url = format!(
+        "{}/{}",
+        server().replacen("postgres@", &format!("{role}@"), 1),
+        cluster.db.name
+    );
+    let a = cluster.serve_as("a", &app_url);
+    let api = Api::new();
+    let (status, ready) = api.call(&a, "", "/readyz", None).await;
+    assert_eq!(
+        (status, ready["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+    // A full flow under the restricted role: operators, vetting, four-eyes issuance, revocation.
+    let clerk = api.operator(&a, &cluster.admin, "clerk", &["clerk"]).await;
+    let approver = api
+        .operator(&a, &cluster.admin, "approver", &["approver", "revoker"])
+        .await;
+    let id = api.pending(&a, &clerk, &p256_csr()).await;
+    let (status, out) = api
+        .call(
+            &a,
+            &approver,
+            &format!("/api/v1/requests/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let serial = out["serial"].as_str().unwrap().to_string();
+    let (status, out) = api
+        .call(
+            &a,
+            &approver,
+            &format!("/api/v1/certificates/{serial}/revoke"),
+            Some(json!({"reason": "superseded"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let (status, _) = api.call(&a, "", "/crl/issuing.crl", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // The role itself cannot edit or delete audit rows, even with the triggers gone.
+    let mut app = sqlx::PgConnection::connect(&app_url).await.unwrap();
+    for stmt in [
+        "UPDATE audit_log SET action = 'x' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 1",
+        "TRUNCATE audit_log",
+    ] {
+        let err = sqlx::query(stmt).execute(&mut app).await.unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{stmt}: {err}"
+        );
+    }
+    let (code, out, err) = vouch(&["audit", "verify"], &cluster.data("a"), &app_url);
+    assert_eq!(code, 0, "{out}{err}");
+    drop(a);
+    drop(app);
+    sqlx::query(&format!("DROP OWNED BY {role}"))
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    drop(owner);
+    cluster.finish().await;
+    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", server()))
+        .await
+        .unwrap();
+    let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {role}"))
+        .execute(&mut admin)
+        .await;
+}
+
+#[tokio::test]
+async fn readiness_follows_the_database_and_migrate_is_idempotent() {
+    let cluster = Cluster::new().await;
+    let (code, out, err) = vouch(&["migrate"], &cluster.data("a"), &cluster.db.url());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("up to date"), "{out}");
+    let a = cluster.serve("a");
+    let api = Api::new();
+    let (status, _) = api.call(&a, "", "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // Take the database away: liveness stays, readiness goes.
+    cluster.db.drop_database().await;
+    let (status, out) = api.call(&a, "", "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{out}");
+    assert_eq!(out["error"], "not_ready");
+    let (status, _) = api.call(&a, "", "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
