@@ -1,8 +1,12 @@
 //! Issuance throughput: raw embedded-CA signing, and end-to-end approve -> issued over HTTP with
-//! concurrent clients on SQLite (durable commits, audit included).
+//! concurrent clients (durable commits, audit included), on SQLite or on PostgreSQL with one or
+//! more instances sharing the database (each instance its own RA, store, writer and HTTP server;
+//! clients spread their calls over the instances).
 //!
-//! cargo bench --bench issuance                      # defaults
+//! cargo bench --bench issuance                      # SQLite, defaults
 //! VOUCH_BENCH_REQUESTS=20000 VOUCH_BENCH_CLIENTS=64 cargo bench --bench issuance
+//! VOUCH_BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432 cargo bench --bench issuance
+//! VOUCH_BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432 VOUCH_BENCH_INSTANCES=2 cargo bench --bench issuance
 
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
@@ -100,13 +104,33 @@ fn main() {
     let requests = env_usize("VOUCH_BENCH_REQUESTS", 5000);
     let clients = env_usize("VOUCH_BENCH_CLIENTS", 32);
     let sign_n = env_usize("VOUCH_BENCH_SIGN", 20000);
+    let instances = env_usize("VOUCH_BENCH_INSTANCES", 1).max(1);
+    let postgres = std::env::var("VOUCH_BENCH_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty());
+    assert!(
+        instances == 1 || postgres.is_some(),
+        "several instances need a shared PostgreSQL database (VOUCH_BENCH_POSTGRES)"
+    );
 
     let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path().join("data"));
+    let mut data = DataDir::new(dir.path().join("data"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
+    // A fresh database for the run, dropped at the end.
+    let pg_name = format!("vouch_bench_{}", std::process::id());
+    if let Some(server) = &postgres {
+        rt.block_on(pg_admin(server, &format!("CREATE DATABASE {pg_name}")));
+        data = data.with_database(vouch::store::Database::Postgres(format!(
+            "{server}/{pg_name}"
+        )));
+    }
+    let engine = match &postgres {
+        Some(_) => format!("PostgreSQL, {instances} instance(s)"),
+        None => "SQLite".to_string(),
+    };
     let clock: SharedClock = Arc::new(SystemClock);
     let admin = rt
         .block_on(vouch::app::init(&data, &CaOptions::default(), &clock))
@@ -120,9 +144,13 @@ fn main() {
     println!("raw embedded-CA signing (P-256 issuing key, P-256 subject): {one:.0}/s on 1 thread, {two:.0}/s on 2 threads");
 
     rt.block_on(async {
-        let ra = vouch::app::open(&data, clock.clone()).await.unwrap();
-        let server = vouch::app::serve(ra, "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
-        let base = format!("http://{}/api/v1", server.addr);
+        let mut servers = Vec::new();
+        for _ in 0..instances {
+            let ra = vouch::app::open(&data, clock.clone()).await.unwrap();
+            servers.push(vouch::app::serve(ra, "127.0.0.1:0".parse().unwrap(), None).await.unwrap());
+        }
+        let bases: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| format!("http://{}/api/v1", s.addr)).collect());
+        let base = bases[0].clone();
         let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
         let mut tokens = Vec::new();
         for (name, role) in [("clerk", "clerk"), ("approver", "approver")] {
@@ -141,7 +169,7 @@ fn main() {
         let start = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..clients {
-            let (client, base, clerk, sub, csrs, next, ids) = (client.clone(), base.clone(), clerk.clone(), sub.clone(), csrs.clone(), next.clone(), ids.clone());
+            let (client, bases, clerk, sub, csrs, next, ids) = (client.clone(), bases.clone(), clerk.clone(), sub.clone(), csrs.clone(), next.clone(), ids.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -149,6 +177,7 @@ fn main() {
                         break;
                     }
                     let body = json!({"subscriber_id": sub, "profile": "person-signing", "csr": csrs[i]});
+                    let base = &bases[i % bases.len()];
                     let (status, b) = post(&client, format!("{base}/requests"), &clerk, Some(body)).await;
                     assert_eq!(status, 201, "{b}");
                     ids.lock().unwrap().push(b["id"].as_str().unwrap().to_string());
@@ -159,7 +188,7 @@ fn main() {
             t.await.unwrap();
         }
         let submit_rate = requests as f64 / start.elapsed().as_secs_f64();
-        println!("submit (CSR checks + pending request + audit) over HTTP, {clients} clients: {submit_rate:.0} requests/s");
+        println!("[{engine}] submit (CSR checks + pending request + audit) over HTTP, {clients} clients: {submit_rate:.0} requests/s");
 
         let ids = Arc::new(std::mem::take(&mut *ids.lock().unwrap()));
         let next = Arc::new(AtomicUsize::new(0));
@@ -167,7 +196,7 @@ fn main() {
         let start = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..clients {
-            let (client, base, approver, ids, next, latencies) = (client.clone(), base.clone(), approver.clone(), ids.clone(), next.clone(), latencies.clone());
+            let (client, bases, approver, ids, next, latencies) = (client.clone(), bases.clone(), approver.clone(), ids.clone(), next.clone(), latencies.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -175,6 +204,7 @@ fn main() {
                         break;
                     }
                     let t = Instant::now();
+                    let base = &bases[i % bases.len()];
                     let (status, b) = post(&client, format!("{base}/requests/{}/approve", ids[i]), &approver, None).await;
                     assert_eq!((status, b["status"].as_str()), (200, Some("issued")), "{b}");
                     latencies.lock().unwrap().push(t.elapsed());
@@ -189,12 +219,28 @@ fn main() {
         lat.sort();
         let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
         println!(
-            "approve -> issued over HTTP, {clients} clients, {requests} requests: {:.0} certificates/s (p50 {:.1} ms, p99 {:.1} ms)",
+            "[{engine}] approve -> issued over HTTP, {clients} clients, {requests} requests: {:.0} certificates/s (p50 {:.1} ms, p99 {:.1} ms)",
             requests as f64 / elapsed.as_secs_f64(),
             pct(0.5).as_secs_f64() * 1e3,
             pct(0.99).as_secs_f64() * 1e3
         );
-        server.shutdown().await;
+        for server in servers {
+            server.shutdown().await;
+        }
         let _ = Duration::ZERO;
     });
+    if let Some(server) = &postgres {
+        rt.block_on(pg_admin(
+            server,
+            &format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"),
+        ));
+    }
+}
+
+async fn pg_admin(server: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {server}: {e}"));
+    sqlx::query(sql).execute(&mut c).await.unwrap();
 }

@@ -747,10 +747,11 @@ impl Ra {
         let first = state.base.is_none();
         let (ca, count) = (ca_id.to_string(), entries.len());
         // With no base yet, the full CRL signed now becomes the base, and the delta takes the next
-        // number.
+        // number. Numbers are taken before signing (a failed signing leaves a gap, never a
+        // repeat); the signing is audited once it has happened.
         let numbers = self
             .store()
-            .write(move |c, log| {
+            .write(move |c, _| {
                 Box::pin(async move {
                     let number = rows::next_crl_number(c, &ca).await?;
                     let delta_number = if first {
@@ -758,8 +759,6 @@ impl Ra {
                     } else {
                         number
                     };
-                    let details = serde_json::json!({"number": number, "entries": count, "delta_number": delta_number});
-                    audit::record(log, now, Event::new(None, "crl.signed", Some(&ca), details));
                     Ok((number, delta_number))
                 })
             })
@@ -809,6 +808,7 @@ impl Ra {
             delta_base: None,
             freshest_urls: delta_url,
         };
+        let delta_count = delta_entries.len() + removed.len();
         let delta = CrlOrder {
             number: delta_number,
             this_update: now,
@@ -829,6 +829,17 @@ impl Ra {
         .await
         .map_err(Error::internal)?
         .map_err(|e| Error::Upstream(e.to_string()))?;
+        let ca = ca_id.to_string();
+        let details = serde_json::json!({
+            "number": numbers.0, "entries": count, "delta_number": numbers.1,
+            "delta_base": base.number, "delta_entries": delta_count,
+        });
+        self.store()
+            .write(move |_, log| {
+                audit::record(log, now, Event::new(None, "crl.signed", Some(&ca), details));
+                Box::pin(async { Ok(()) })
+            })
+            .await?;
         // The base moves forward every half validity, so a delta stays small.
         state.base = if first || now >= base.this_update + validity / 2 {
             Some(DeltaBase {
