@@ -1,12 +1,22 @@
 # Sourced by the wrk benchmarks: build the release binary, start `vouch serve` on a fresh data
 # directory and a free loopback port, stop it (by PID) on exit. Sets BIN, WORK, BASE, PID, and
 # defines `operator NAME ROLE` (prints the new operator's token) and a P-256 CSR at $WORK/r.csr.
+# VOUCH_BIN=/path/to/vouch uses that binary instead of building one. PIDs a script adds to STOP_PIDS
+# are stopped (SIGTERM) on exit as well.
 command -v wrk > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build --release -q
-BIN=$PWD/target/release/vouch
+if [ -n "${VOUCH_BIN:-}" ]; then
+  BIN=$(realpath "$VOUCH_BIN")
+else
+  cargo build --release -q
+  BIN=$PWD/target/release/vouch
+fi
 WORK=$(mktemp -d)
 PID=""
-cleanup() { [ -n "$PID" ] && kill "$PID" 2> /dev/null; rm -rf "$WORK"; }
+STOP_PIDS=""
+cleanup() {
+  for p in $PID $STOP_PIDS; do kill "$p" 2> /dev/null || true; done
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
