@@ -120,6 +120,9 @@ pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result
     ra.set_public_url(&format!("{scheme}://{addr}"));
     let (stop, mut stopped) = watch::channel(false);
     spawn_upkeep(ra.clone(), stop.subscribe());
+    // Learn the current status version before anything is cached, so the watch's first rounds do
+    // not drop caches for changes they were built after.
+    ra.observe_status_changes().await?;
     spawn_status_watch(ra.clone(), stop.subscribe());
     let app = api::router(ra);
     let task = match tls {

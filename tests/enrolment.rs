@@ -194,6 +194,16 @@ async fn search_finds_by_name_and_identifier() {
     assert_eq!(ids, vec![json!(a)]);
     let (_, by_number) = app.get(&clerk, "/api/v1/subscribers?q=19900307").await;
     assert_eq!(by_number["subscribers"].as_array().unwrap().len(), 2);
+    // Non-ASCII capitals are found as typed (and case-insensitively where the engine folds them).
+    let elodie = app.person(&clerk, "Élodie Martin", "2099-12-31").await;
+    let (_, found) = app.get(&clerk, "/api/v1/subscribers?q=%C3%89lo").await;
+    let ids: Vec<_> = found["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(elodie)]);
     // LIKE wildcards in the query are literal.
     let (_, none) = app.get(&clerk, "/api/v1/subscribers?q=%25").await;
     assert_eq!(none["subscribers"].as_array().unwrap().len(), 0);

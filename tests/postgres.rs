@@ -496,8 +496,46 @@ async fn readiness_follows_the_database_and_migrate_is_idempotent() {
     let (code, out, err) = vouch(&["migrate"], &cluster.data("a"), &cluster.db.url());
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("up to date"), "{out}");
+    // TLS to the database when the URL asks for it (the server here has ssl = on).
+    let tls_url = format!("{}?sslmode=require&password=not-printed", cluster.db.url());
+    let (code, out, err) = vouch(&["migrate"], &cluster.data("a"), &tls_url);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("password=***") && !out.contains("not-printed"),
+        "{out}"
+    );
     let a = cluster.serve("a");
     let api = Api::new();
+    let (status, _) = api.call(&a, "", "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // Cut every connection (a database restart, a network cut): the instance reconnects by itself.
+    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", server()))
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&cluster.db.name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut created = None;
+    for n in 0..50 {
+        let (status, out) = api
+            .call(
+                &a,
+                &cluster.admin,
+                "/api/v1/operators",
+                Some(json!({"name": format!("after-cut-{n}"), "roles": ["clerk"]})),
+            )
+            .await;
+        if status == StatusCode::CREATED {
+            created = Some(out);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(created.is_some(), "no write succeeded after the cut");
+    assert!(start.elapsed() < Duration::from_secs(5));
     let (status, _) = api.call(&a, "", "/readyz", None).await;
     assert_eq!(status, StatusCode::OK);
     // Take the database away: liveness stays, readiness goes.

@@ -723,12 +723,33 @@ impl Ra {
                 return Ok(c.clone());
             }
         }
-        // The version first, then the rows: a change in between is listed again in the next
-        // delta, which is harmless; the other order could miss it.
-        let (version, revoked) = {
+        // With no base yet, the full CRL signed now becomes the base, and the delta takes the next
+        // number. The numbers and the status version are taken in one write job, so across
+        // instances a higher CRL number always goes with an equal or later version; the rows are
+        // read after that, so a CRL lists at least every change up to its version. Numbers are
+        // taken before signing (a failed signing leaves a gap, never a repeat); the signing is
+        // audited once it has happened.
+        let first = state.base.is_none();
+        let ca = ca_id.to_string();
+        let (number, delta_number, version) = self
+            .store()
+            .write(move |c, _| {
+                Box::pin(async move {
+                    let number = rows::next_crl_number(c, &ca).await?;
+                    let delta_number = if first {
+                        rows::next_crl_number(c, &ca).await?
+                    } else {
+                        number
+                    };
+                    Ok((number, delta_number, rows::status_version(c).await?))
+                })
+            })
+            .await?;
+        let number = u64::try_from(number).map_err(Error::internal)?;
+        let delta_number = u64::try_from(delta_number).map_err(Error::internal)?;
+        let revoked = {
             let mut c = self.store().read().await?;
-            let version = rows::status_version(&mut c).await?;
-            (version, rows::revoked(&mut c, ca_id).await?)
+            rows::revoked(&mut c, ca_id).await?
         };
         let ts = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
         let serial =
@@ -744,27 +765,7 @@ impl Ra {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let first = state.base.is_none();
-        let (ca, count) = (ca_id.to_string(), entries.len());
-        // With no base yet, the full CRL signed now becomes the base, and the delta takes the next
-        // number. Numbers are taken before signing (a failed signing leaves a gap, never a
-        // repeat); the signing is audited once it has happened.
-        let numbers = self
-            .store()
-            .write(move |c, _| {
-                Box::pin(async move {
-                    let number = rows::next_crl_number(c, &ca).await?;
-                    let delta_number = if first {
-                        rows::next_crl_number(c, &ca).await?
-                    } else {
-                        number
-                    };
-                    Ok((number, delta_number))
-                })
-            })
-            .await?;
-        let number = u64::try_from(numbers.0).map_err(Error::internal)?;
-        let delta_number = u64::try_from(numbers.1).map_err(Error::internal)?;
+        let count = entries.len();
         let base = match state.base.clone() {
             Some(b) => b,
             None => DeltaBase {
@@ -831,7 +832,7 @@ impl Ra {
         .map_err(|e| Error::Upstream(e.to_string()))?;
         let ca = ca_id.to_string();
         let details = serde_json::json!({
-            "number": numbers.0, "entries": count, "delta_number": numbers.1,
+            "number": number, "entries": count, "delta_number": delta_number,
             "delta_base": base.number, "delta_entries": delta_count,
         });
         self.store()

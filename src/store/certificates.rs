@@ -94,13 +94,19 @@ pub async fn block_key(
     Ok(r.rows_affected() == 1)
 }
 
-/// Take the next status version (see migration 0005): every status change is stamped with one.
-async fn next_status_version(conn: &mut Conn) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "UPDATE status_counter SET version = version + 1 WHERE id = 1 RETURNING version",
-    )
-    .fetch_one(conn)
-    .await?)
+/// The status version a change made now is stamped with (see migration 0005). Write jobs run one
+/// at a time (SQLite's write lock; the advisory lock on PostgreSQL), so this is the next number.
+const NEXT_VERSION: &str = "(SELECT version + 1 FROM status_counter WHERE id = 1)";
+
+/// After a certificate took [`NEXT_VERSION`], move the counter to it. Only called when a status
+/// really changed, so a refused change writes nothing and drops no cache.
+async fn took_status_version(conn: &mut Conn, changed: bool) -> Result<bool> {
+    if changed {
+        sqlx::query("UPDATE status_counter SET version = version + 1 WHERE id = 1")
+            .execute(conn)
+            .await?;
+    }
+    Ok(changed)
 }
 
 /// The latest status version: it moves whenever any certificate's status changes, whichever
@@ -121,19 +127,17 @@ pub async fn revoke(
     at: i64,
     invalidity: Option<i64>,
 ) -> Result<bool> {
-    let version = next_status_version(conn).await?;
-    let r = sqlx::query(
+    let r = sqlx::query(&format!(
         "UPDATE certificates SET status = 'revoked', revoked_at = $2, revocation_reason = $3, invalidity_date = $4, \
-         status_version = $5, status_changed_at = $2 WHERE serial = $1 AND status IN ('valid', 'on-hold')",
-    )
+         status_version = {NEXT_VERSION}, status_changed_at = $2 WHERE serial = $1 AND status IN ('valid', 'on-hold')",
+    ))
     .bind(serial)
     .bind(at)
     .bind(reason)
     .bind(invalidity)
-    .bind(version)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    took_status_version(conn, r.rows_affected() == 1).await
 }
 
 /// A revoked certificate's reason becomes keyCompromise (the revocation time stays).
@@ -143,49 +147,44 @@ pub async fn escalate_to_key_compromise(
     invalidity: Option<i64>,
     at: i64,
 ) -> Result<bool> {
-    let version = next_status_version(conn).await?;
-    let r = sqlx::query(
+    let r = sqlx::query(&format!(
         "UPDATE certificates SET revocation_reason = 'keyCompromise', invalidity_date = COALESCE($2, invalidity_date), \
-         status_version = $3, status_changed_at = $4 \
+         status_version = {NEXT_VERSION}, status_changed_at = $3 \
          WHERE serial = $1 AND status = 'revoked' AND revocation_reason <> 'keyCompromise'",
-    )
+    ))
     .bind(serial)
     .bind(invalidity)
-    .bind(version)
     .bind(at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    took_status_version(conn, r.rows_affected() == 1).await
 }
 
 /// valid -> on-hold (certificateHold).
 pub async fn hold(conn: &mut Conn, serial: &str, at: i64) -> Result<bool> {
-    let version = next_status_version(conn).await?;
-    let r = sqlx::query(
+    let r = sqlx::query(&format!(
         "UPDATE certificates SET status = 'on-hold', revoked_at = $2, revocation_reason = 'certificateHold', \
-         invalidity_date = NULL, status_version = $3, status_changed_at = $2 WHERE serial = $1 AND status = 'valid'",
-    )
+         invalidity_date = NULL, status_version = {NEXT_VERSION}, status_changed_at = $2 \
+         WHERE serial = $1 AND status = 'valid'",
+    ))
     .bind(serial)
     .bind(at)
-    .bind(version)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    took_status_version(conn, r.rows_affected() == 1).await
 }
 
 /// on-hold -> valid.
 pub async fn release(conn: &mut Conn, serial: &str, at: i64) -> Result<bool> {
-    let version = next_status_version(conn).await?;
-    let r = sqlx::query(
+    let r = sqlx::query(&format!(
         "UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL, invalidity_date = NULL, \
-         status_version = $2, status_changed_at = $3 WHERE serial = $1 AND status = 'on-hold'",
-    )
+         status_version = {NEXT_VERSION}, status_changed_at = $2 WHERE serial = $1 AND status = 'on-hold'",
+    ))
     .bind(serial)
-    .bind(version)
     .bind(at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    took_status_version(conn, r.rows_affected() == 1).await
 }
 
 /// Serials of live (valid or on-hold) certificates for a key.

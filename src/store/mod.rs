@@ -81,17 +81,56 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+/// Hide passwords: `postgres://user:secret@host/db?password=x&sslmode=require` ->
+/// `postgres://user:***@host/db?password=***&sslmode=require`.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
     };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_string(),
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => base.to_string(),
+            },
+            None => base.to_string(),
         },
-        None => url.to_string(),
+        None => base.to_string(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_hidden_wherever_they_are_in_the_url() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/vouch"),
+            "postgres://app:***@db:5432/vouch"
+        );
+        assert_eq!(
+            redact("postgres://app@db/vouch?sslmode=require&password=s3cret"),
+            "postgres://app@db/vouch?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact("postgres://app:p@ss@db/vouch"),
+            "postgres://app:***@db/vouch"
+        );
+        assert_eq!(redact("postgres://db/vouch"), "postgres://db/vouch");
     }
 }
 
@@ -125,7 +164,7 @@ pub async fn migrate(db: &Database) -> Result<()> {
     Ok(())
 }
 
-async fn connect_writer(db: &Database) -> Result<AnyConnection> {
+pub(crate) async fn connect_writer(db: &Database) -> Result<AnyConnection> {
     match db {
         Database::Sqlite(path) => {
             let mut conn = options(&sqlite_url(path, "rwc"))?.connect().await?;
@@ -203,7 +242,7 @@ impl Store {
             }
         };
         Ok(Store {
-            writer: writer::spawn(conn, db.is_postgres()),
+            writer: writer::spawn(conn, db.clone()),
             reader,
             postgres: db.is_postgres(),
         })
@@ -246,11 +285,16 @@ impl Store {
         Ok(self.reader.acquire().await?)
     }
 
-    /// Readiness: the database answers a read, and the writer task is running.
+    /// Readiness: an (empty) write transaction commits through the writer, and a pooled read
+    /// answers.
     pub async fn ready(&self) -> Result<()> {
-        if self.writer.is_closed() {
-            return Err(Error::internal("the writer has stopped"));
-        }
+        self.write(|c, _| {
+            Box::pin(async move {
+                certificates::status_version(c).await?;
+                Ok(())
+            })
+        })
+        .await?;
         let mut c = self.read().await?;
         certificates::status_version(&mut c).await?;
         Ok(())

@@ -81,16 +81,22 @@ pub async fn evidence(conn: &mut Conn, subscriber_id: &str) -> Result<Vec<Eviden
 
 /// Case-insensitive substring search over name, email, organisation and identifier numbers.
 pub async fn search(conn: &mut Conn, q: &str, limit: i64) -> Result<Vec<SubscriberRow>> {
-    // Case-insensitive on both engines (SQLite's LIKE is, PostgreSQL's is not).
-    let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+    // Case-insensitive on both engines: the lower-cased query against LOWER(column) (SQLite's
+    // LOWER folds ASCII only, PostgreSQL's all of Unicode), and the query as typed against the
+    // column, so "Élodie" is found by "É" on either engine.
+    let lower = format!("%{}%", escape_like(&q.to_lowercase()));
+    let typed = format!("%{}%", escape_like(q));
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM subscribers WHERE LOWER(name) LIKE $1 ESCAPE '\\' \
+        "SELECT {COLUMNS} FROM subscribers WHERE LOWER(name) LIKE $1 ESCAPE '\\' OR name LIKE $3 ESCAPE '\\' \
          OR LOWER(email) LIKE $1 ESCAPE '\\' OR LOWER(organisation) LIKE $1 ESCAPE '\\' \
-         OR id IN (SELECT subscriber_id FROM evidence WHERE LOWER(number) LIKE $1 ESCAPE '\\') \
+         OR organisation LIKE $3 ESCAPE '\\' \
+         OR id IN (SELECT subscriber_id FROM evidence WHERE LOWER(number) LIKE $1 ESCAPE '\\' \
+                   OR number LIKE $3 ESCAPE '\\') \
          ORDER BY created_at DESC, id LIMIT $2"
     ))
-    .bind(pattern)
+    .bind(lower)
     .bind(limit)
+    .bind(typed)
     .fetch_all(conn)
     .await?)
 }

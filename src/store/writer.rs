@@ -41,9 +41,9 @@ pub(crate) fn queued(job: Job) -> (Queued, oneshot::Receiver<Result<Output>>) {
 /// Key of the advisory lock that serialises write transactions across instances ("vouch").
 const WRITE_LOCK: i64 = 0x0076_6f75_6368;
 
-pub(crate) fn spawn(conn: Conn, postgres: bool) -> mpsc::Sender<Queued> {
+pub(crate) fn spawn(conn: Conn, db: super::Database) -> mpsc::Sender<Queued> {
     let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-    tokio::spawn(run(conn, rx, postgres));
+    tokio::spawn(run(conn, rx, db));
     tx
 }
 
@@ -60,7 +60,11 @@ async fn begin(conn: &mut Conn, postgres: bool) -> Result<()> {
     Ok(())
 }
 
-async fn run(mut conn: Conn, mut rx: mpsc::Receiver<Queued>, postgres: bool) {
+async fn run(conn: Conn, mut rx: mpsc::Receiver<Queued>, db: super::Database) {
+    let postgres = db.is_postgres();
+    // None after the connection was lost (a database restart, a network cut): the next batch
+    // connects again, so the instance recovers without a restart.
+    let mut conn = Some(conn);
     // The chain head as of our last commit; None when unknown (start, or after a rollback).
     let mut head: Option<(i64, Vec<u8>)> = None;
     let mut carried: Vec<Queued> = Vec::new();
@@ -82,17 +86,43 @@ async fn run(mut conn: Conn, mut rx: mpsc::Receiver<Queued>, postgres: bool) {
         if postgres {
             head = None;
         }
-        carried = run_batch(&mut conn, &mut head, batch, postgres).await;
+        if conn.is_none() {
+            match super::connect_writer(&db).await {
+                Ok(c) => {
+                    tracing::info!("database connection re-established");
+                    conn = Some(c);
+                }
+                Err(e) => {
+                    let message = format!("the database is unavailable: {e}");
+                    for q in batch {
+                        let _ = q.reply.send(Err(Error::internal(&message)));
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let (rest, ok) = run_batch(c, &mut head, batch, postgres).await;
+        carried = rest;
+        if !ok {
+            use sqlx::Connection;
+            if c.ping().await.is_err() {
+                tracing::warn!("lost the database connection; reconnecting for the next batch");
+                conn = None;
+                head = None;
+            }
+        }
     }
 }
 
-/// Run one batch; returns the jobs that did not run and must go into the next one.
+/// Run one batch; returns the jobs that did not run and must go into the next one, and whether the
+/// batch committed.
 async fn run_batch(
     conn: &mut Conn,
     head: &mut Option<(i64, Vec<u8>)>,
     batch: Vec<Queued>,
     postgres: bool,
-) -> Vec<Queued> {
+) -> (Vec<Queued>, bool) {
     if let Err(e) = begin(conn, postgres).await {
         // Leave no half-open transaction behind (PostgreSQL: BEGIN succeeded, the lock failed).
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
@@ -100,7 +130,7 @@ async fn run_batch(
         for q in batch {
             let _ = q.reply.send(Err(Error::internal(&message)));
         }
-        return Vec::new();
+        return (Vec::new(), false);
     }
     let mut entries: Vec<NewEntry> = Vec::new();
     let mut done: Vec<(oneshot::Sender<Result<Output>>, Result<Output>)> =
@@ -155,6 +185,7 @@ async fn run_batch(
         Ok(new_head)
     }
     .await;
+    let ok = finish.is_ok();
     match finish {
         Ok(new_head) => {
             if new_head.is_some() {
@@ -179,7 +210,7 @@ async fn run_batch(
             }
         }
     }
-    carried
+    (carried, ok)
 }
 
 #[cfg(test)]
