@@ -7,6 +7,7 @@
 //! VOUCH_BENCH_REQUESTS=20000 VOUCH_BENCH_CLIENTS=64 cargo bench --bench issuance
 //! VOUCH_BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432 cargo bench --bench issuance
 //! VOUCH_BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432 VOUCH_BENCH_INSTANCES=2 cargo bench --bench issuance
+//! VOUCH_BENCH_PG_OPTIONS=sslmode=disable ...         # without TLS to the database
 
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
