@@ -81,6 +81,38 @@ fn main() {
             let cached = ra.crl("issuing").await.unwrap();
             let again = t.elapsed();
             assert_eq!(der, cached);
+            // One status change (a revoked certificate released, as another process would do it:
+            // row stamped, counter moved), then the next CRLs: the full list is the last one plus
+            // the change, not a new read of every row.
+            {
+                use sqlx::ConnectOptions;
+                let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(data.database())
+                    .connect()
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL, \
+                     status_version = (SELECT version + 1 FROM status_counter), status_changed_at = 0 \
+                     WHERE serial = printf('1%031x', 7)")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE status_counter SET version = version + 1")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            ra.observe_status_changes().await.unwrap();
+            let t = Instant::now();
+            let after = ra.crl("issuing").await.unwrap();
+            let rebuild = t.elapsed();
+            assert_ne!(after, der);
+            let delta = ra.delta_crl("issuing").await.unwrap();
+            println!(
+                "CRL with {n} entries after one status change: {:.2} s to build and sign the full and delta CRLs (delta {} bytes)",
+                rebuild.as_secs_f64(),
+                delta.len()
+            );
             println!(
                 "CRL with {n} entries: {:.2} s to build and sign ({:.1} MB DER; {:.1} s to insert the rows); \
                  cached: {:.3} ms; slowest /healthz meanwhile: {:.1} ms",

@@ -54,6 +54,72 @@ pub(crate) struct DeltaBase {
 pub(crate) struct CrlState {
     current: Option<std::sync::Arc<CachedCrl>>,
     base: Option<DeltaBase>,
+    entries: Option<Listed>,
+}
+
+/// The revoked and held certificates as of a status version, sorted by serial: the next full CRL
+/// applies the rows changed since instead of reading a million rows again. Read afresh every
+/// half validity.
+struct Listed {
+    version: i64,
+    read_at: OffsetDateTime,
+    entries: Vec<CrlEntry>,
+}
+
+/// One row of `changed_since` as a CRL change: the entry it now has, or None (valid again).
+fn change_of(r: &rows::ChangedRow) -> Result<(Serial, Option<CrlEntry>)> {
+    let serial = parse_serial(&r.serial)?;
+    match (
+        r.status.as_str(),
+        r.revoked_at,
+        r.revocation_reason.as_deref(),
+    ) {
+        ("revoked" | "on-hold", Some(at), Some(reason)) => Ok((
+            serial.clone(),
+            Some(CrlEntry {
+                serial,
+                revoked_at: unix(at)?,
+                reason: Reason::parse(reason)?,
+                invalidity_date: r.invalidity_date.map(unix).transpose()?,
+            }),
+        )),
+        _ => Ok((serial, None)),
+    }
+}
+
+/// Apply changes (sorted by serial, one per serial) to entries sorted by serial, in one pass.
+fn merge(entries: Vec<CrlEntry>, changes: Vec<(Serial, Option<CrlEntry>)>) -> Vec<CrlEntry> {
+    let mut out = Vec::with_capacity(entries.len() + changes.len());
+    let mut changes = changes.into_iter().peekable();
+    for e in entries {
+        while let Some((s, _)) = changes.peek() {
+            if s.as_bytes() < e.serial.as_bytes() {
+                if let Some((_, Some(new))) = changes.next() {
+                    out.push(new);
+                }
+            } else {
+                break;
+            }
+        }
+        match changes.peek() {
+            Some((s, _)) if s.as_bytes() == e.serial.as_bytes() => {
+                if let Some((_, Some(new))) = changes.next() {
+                    out.push(new);
+                }
+            }
+            _ => out.push(e),
+        }
+    }
+    out.extend(changes.filter_map(|(_, new)| new));
+    out
+}
+
+fn unix(t: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal)
+}
+
+fn parse_serial(s: &str) -> Result<Serial> {
+    Serial::parse(s).ok_or_else(|| Error::internal("stored serial is malformed"))
 }
 
 fn serial_of(text: &str) -> Result<String> {
@@ -747,24 +813,48 @@ impl Ra {
             .await?;
         let number = u64::try_from(number).map_err(Error::internal)?;
         let delta_number = u64::try_from(delta_number).map_err(Error::internal)?;
-        let revoked = {
-            let mut c = self.store().read().await?;
-            rows::revoked(&mut c, ca_id).await?
+        let ts = unix;
+        let serial = parse_serial;
+        // The full list: the last one plus what changed since, or read afresh.
+        let entries = match state.entries.take() {
+            Some(listed) if now < listed.read_at + validity / 2 => {
+                let changed = {
+                    let mut c = self.store().read().await?;
+                    rows::changed_since(&mut c, ca_id, listed.version).await?
+                };
+                let changes = changed.iter().map(change_of).collect::<Result<Vec<_>>>()?;
+                Listed {
+                    version,
+                    read_at: listed.read_at,
+                    entries: merge(listed.entries, changes),
+                }
+            }
+            _ => {
+                let revoked = {
+                    let mut c = self.store().read().await?;
+                    rows::revoked(&mut c, ca_id).await?
+                };
+                let entries = revoked
+                    .into_iter()
+                    .map(|r| {
+                        Ok(CrlEntry {
+                            serial: serial(&r.serial)?,
+                            revoked_at: ts(r.revoked_at)?,
+                            reason: Reason::parse(&r.revocation_reason)?,
+                            invalidity_date: r.invalidity_date.map(ts).transpose()?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Listed {
+                    version,
+                    read_at: now,
+                    entries,
+                }
+            }
         };
-        let ts = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
-        let serial =
-            |s: &str| Serial::parse(s).ok_or_else(|| Error::internal("stored serial is malformed"));
-        let entries = revoked
-            .into_iter()
-            .map(|r| {
-                Ok(CrlEntry {
-                    serial: serial(&r.serial)?,
-                    revoked_at: ts(r.revoked_at)?,
-                    reason: Reason::parse(&r.revocation_reason)?,
-                    invalidity_date: r.invalidity_date.map(ts).transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let listed = entries;
+        let entries = listed.entries.clone();
+        state.entries = Some(listed);
         let count = entries.len();
         let base = match state.base.clone() {
             Some(b) => b,
@@ -859,5 +949,64 @@ impl Ra {
         });
         state.current = Some(fresh.clone());
         Ok(fresh)
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    fn entry(n: u8, reason: Reason) -> CrlEntry {
+        let mut hex = format!("1{:031x}", n);
+        hex.truncate(32);
+        CrlEntry {
+            serial: Serial::parse(&hex).unwrap(),
+            revoked_at: OffsetDateTime::UNIX_EPOCH,
+            reason,
+            invalidity_date: None,
+        }
+    }
+
+    #[test]
+    fn changes_are_applied_in_one_ordered_pass() {
+        let list = vec![
+            entry(2, Reason::Superseded),
+            entry(4, Reason::CertificateHold),
+            entry(6, Reason::KeyCompromise),
+        ];
+        let changes = vec![
+            (
+                entry(1, Reason::Unspecified).serial,
+                Some(entry(1, Reason::Unspecified)),
+            ),
+            // released from hold: leaves the list
+            (entry(4, Reason::CertificateHold).serial, None),
+            // hold became keyCompromise elsewhere: replaced
+            (
+                entry(6, Reason::KeyCompromise).serial,
+                Some(entry(6, Reason::CaCompromise)),
+            ),
+            (
+                entry(9, Reason::Superseded).serial,
+                Some(entry(9, Reason::Superseded)),
+            ),
+            // valid and not listed: nothing to remove
+            (entry(10, Reason::Superseded).serial, None),
+        ];
+        let merged = merge(list, changes);
+        let got: Vec<(String, Reason)> = merged
+            .iter()
+            .map(|e| (e.serial.to_string(), e.reason))
+            .collect();
+        let want: Vec<(String, Reason)> = [
+            (1, Reason::Unspecified),
+            (2, Reason::Superseded),
+            (6, Reason::CaCompromise),
+            (9, Reason::Superseded),
+        ]
+        .into_iter()
+        .map(|(n, r)| (entry(n, r).serial.to_string(), r))
+        .collect();
+        assert_eq!(got, want);
     }
 }
