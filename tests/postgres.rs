@@ -546,3 +546,30 @@ async fn readiness_follows_the_database_and_migrate_is_idempotent() {
     let (status, _) = api.call(&a, "", "/healthz", None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn audit_verify_on_postgres_names_an_edited_entry() {
+    let cluster = Cluster::new().await;
+    let (code, out, err) = vouch(&["audit", "verify"], &cluster.data("a"), &cluster.db.url());
+    assert_eq!(code, 0, "{out}{err}");
+    // Someone with the owner's rights switches the append-only trigger off and edits a row.
+    let mut owner = sqlx::PgConnection::connect(&cluster.db.url())
+        .await
+        .unwrap();
+    let refused = sqlx::query("UPDATE audit_log SET details = '{}' WHERE seq = 1")
+        .execute(&mut owner)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+    for stmt in [
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update",
+        "UPDATE audit_log SET details = '{\"name\":\"mallory\"}' WHERE seq = 1",
+    ] {
+        sqlx::query(stmt).execute(&mut owner).await.unwrap();
+    }
+    drop(owner);
+    let (code, out, _) = vouch(&["audit", "verify"], &cluster.data("a"), &cluster.db.url());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("BROKEN at entry 1"), "{out}");
+    cluster.finish().await;
+}

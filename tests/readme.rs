@@ -1,6 +1,8 @@
 //! The README's walkthrough is a test: its bash block runs as written, against the built binary on a
 //! free port, and must end with a verified certificate and an intact audit log.
 
+mod common;
+
 use std::process::Command;
 
 fn walkthrough() -> String {
@@ -10,15 +12,27 @@ fn walkthrough() -> String {
     readme[start..start + len].to_string()
 }
 
-#[test]
-fn readme_walkthrough_runs() {
+/// On SQLite by default; with `VOUCH_TEST_POSTGRES` set, the same walkthrough runs with
+/// `VOUCH_DATABASE_URL` pointing at a fresh PostgreSQL database (every `vouch` command in it honours
+/// the variable).
+#[tokio::test]
+async fn readme_walkthrough_runs() {
+    let pg = match common::postgres_server() {
+        Some(server) => Some(common::PgDatabase::create(&server).await),
+        None => None,
+    };
+    let url = pg.as_ref().map(|db| db.url()).unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let out = Command::new("bash")
+    let mut cmd = Command::new("bash");
+    if !url.is_empty() {
+        cmd.env("VOUCH_DATABASE_URL", &url);
+    }
+    let out = cmd
         .arg("-c")
         .arg(walkthrough())
         .current_dir(dir.path())
@@ -26,6 +40,13 @@ fn readme_walkthrough_runs() {
         .env("LISTEN", format!("127.0.0.1:{port}"))
         .output()
         .unwrap();
+    if let Some(db) = &pg {
+        db.drop_database().await;
+        assert!(
+            !dir.path().join("walkthrough-data/vouch.db").exists(),
+            "the walkthrough used PostgreSQL, not a SQLite file"
+        );
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
