@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use openssl::x509::X509;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use vouch::clock::ManualClock;
 
@@ -185,24 +185,14 @@ async fn search_finds_by_name_and_identifier() {
     app.person(&clerk, "Wang Wu", "2099-12-31").await;
     let (status, found) = app.get(&approver, "/api/v1/subscribers?q=zhang").await;
     assert_eq!(status, StatusCode::OK);
-    let ids: Vec<_> = found["subscribers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].clone())
-        .collect();
+    let ids = subscriber_ids(&found);
     assert_eq!(ids, vec![json!(a)]);
     let (_, by_number) = app.get(&clerk, "/api/v1/subscribers?q=19900307").await;
     assert_eq!(by_number["subscribers"].as_array().unwrap().len(), 2);
     // Non-ASCII capitals are found as typed (and case-insensitively where the engine folds them).
     let elodie = app.person(&clerk, "Élodie Martin", "2099-12-31").await;
     let (_, found) = app.get(&clerk, "/api/v1/subscribers?q=%C3%89lo").await;
-    let ids: Vec<_> = found["subscribers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].clone())
-        .collect();
+    let ids = subscriber_ids(&found);
     assert_eq!(ids, vec![json!(elodie)]);
     // LIKE wildcards in the query are literal.
     let (_, none) = app.get(&clerk, "/api/v1/subscribers?q=%25").await;
@@ -396,4 +386,14 @@ async fn evidence_that_lapses_before_approval_blocks_issuance() {
         "{body}"
     );
     app.stop().await;
+}
+
+/// The ids in a `GET /api/v1/subscribers` answer, in order.
+fn subscriber_ids(found: &Value) -> Vec<Value> {
+    found["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect()
 }

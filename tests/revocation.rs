@@ -66,6 +66,39 @@ async fn cert_file(app: &TestApp, token: &str, serial: &str, dir: &Path) -> Path
     path
 }
 
+/// `openssl crl -text` of a PEM CRL.
+fn crl_text(crl: &Path) -> String {
+    run(Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(crl))
+    .1
+}
+
+/// `openssl verify -crl_check -use_deltas` with a full CRL and a delta CRL.
+fn verify_with_delta(dir: &Path, full: &Path, delta: &Path, cert: &Path) -> (bool, String) {
+    run(Command::new("openssl")
+        .args(["verify", "-crl_check", "-use_deltas", "-CAfile"])
+        .arg(dir.join("root.pem"))
+        .arg("-untrusted")
+        .arg(dir.join("issuing.pem"))
+        .arg("-CRLfile")
+        .arg(full)
+        .arg("-CRLfile")
+        .arg(delta)
+        .arg(cert))
+}
+
+/// Python cryptography's reading of a delta CRL (see DELTA_SCRIPT).
+fn python_view_of_delta(dir: &Path, delta: &Path, full: &Path, serial: &str) -> (bool, String) {
+    run(Command::new(venv_bin("python"))
+        .arg("-c")
+        .arg(DELTA_SCRIPT)
+        .arg(delta)
+        .arg(full)
+        .arg(dir.join("issuing.pem"))
+        .arg(serial))
+}
+
 fn verify_with_crl(dir: &Path, cert: &Path, crl: &Path) -> (bool, String) {
     run(Command::new("openssl")
         .arg("verify")
@@ -135,9 +168,7 @@ async fn revoke_shows_in_the_crl_with_its_reason() {
     assert!(!ok && text.contains("certificate revoked"), "{text}");
     let (ok, text) = verify_with_crl(dir.path(), &kept_cert, &crl);
     assert!(ok, "{text}");
-    let (_, text) = run(Command::new("openssl")
-        .args(["crl", "-noout", "-text", "-in"])
-        .arg(&crl));
+    let text = crl_text(&crl);
     assert!(text.contains(&serial.to_uppercase()), "{text}");
     assert!(
         text.contains("Affiliation Changed") && text.contains("Invalidity Date"),
@@ -194,9 +225,7 @@ async fn hold_then_release_is_good_again_and_leaves_the_crl() {
     let crl = fetch_crl(&app, dir.path()).await;
     let (ok, text) = verify_with_crl(dir.path(), &cert, &crl);
     assert!(!ok && text.contains("certificate revoked"), "{text}");
-    let (_, text) = run(Command::new("openssl")
-        .args(["crl", "-noout", "-text", "-in"])
-        .arg(&crl));
+    let text = crl_text(&crl);
     assert!(text.contains("Certificate Hold"), "{text}");
 
     let (status, out) = app
@@ -254,9 +283,7 @@ async fn delta_crl_lists_holds_and_removals_since_its_base() {
         std::fs::rename(&base, &kept).unwrap();
         kept
     };
-    let (_, text) = run(Command::new("openssl")
-        .args(["crl", "-noout", "-text", "-in"])
-        .arg(&base));
+    let text = crl_text(&base);
     assert!(
         text.contains("X509v3 Freshest CRL") && text.contains(&app.url("/crl/issuing-delta.crl")),
         "{text}"
@@ -267,33 +294,16 @@ async fn delta_crl_lists_holds_and_removals_since_its_base() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let delta = fetch_delta_crl(&app, dir.path(), "delta-hold.pem").await;
-    let (_, text) = run(Command::new("openssl")
-        .args(["crl", "-noout", "-text", "-in"])
-        .arg(&delta));
+    let text = crl_text(&delta);
     assert!(
         text.contains("Delta CRL Indicator: critical") && text.contains("Certificate Hold"),
         "{text}"
     );
     // OpenSSL combines the old full CRL with the delta: the certificate is on hold now.
-    let (ok, text) = run(Command::new("openssl")
-        .args(["verify", "-crl_check", "-use_deltas", "-CAfile"])
-        .arg(dir.path().join("root.pem"))
-        .arg("-untrusted")
-        .arg(dir.path().join("issuing.pem"))
-        .arg("-CRLfile")
-        .arg(&base)
-        .arg("-CRLfile")
-        .arg(&delta)
-        .arg(&cert));
+    let (ok, text) = verify_with_delta(dir.path(), &base, &delta, &cert);
     assert!(!ok && text.contains("certificate revoked"), "{text}");
     assert_lint_clean(&delta);
-    let (ok, text) = run(Command::new(venv_bin("python"))
-        .arg("-c")
-        .arg(DELTA_SCRIPT)
-        .arg(&delta)
-        .arg(&base)
-        .arg(dir.path().join("issuing.pem"))
-        .arg(&serial));
+    let (ok, text) = python_view_of_delta(dir.path(), &delta, &base, &serial);
     assert!(ok, "{text}");
     assert!(text.contains("reason certificate_hold"), "{text}");
     assert!(
@@ -306,29 +316,12 @@ async fn delta_crl_lists_holds_and_removals_since_its_base() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let delta = fetch_delta_crl(&app, dir.path(), "delta-release.pem").await;
-    let (_, text) = run(Command::new("openssl")
-        .args(["crl", "-noout", "-text", "-in"])
-        .arg(&delta));
+    let text = crl_text(&delta);
     assert!(text.contains("Remove From CRL"), "{text}");
     assert_lint_clean(&delta);
-    let (ok, text) = run(Command::new(venv_bin("python"))
-        .arg("-c")
-        .arg(DELTA_SCRIPT)
-        .arg(&delta)
-        .arg(&base)
-        .arg(dir.path().join("issuing.pem"))
-        .arg(&serial));
+    let (ok, text) = python_view_of_delta(dir.path(), &delta, &base, &serial);
     assert!(ok && text.contains("reason remove_from_crl"), "{text}");
-    let (ok, text) = run(Command::new("openssl")
-        .args(["verify", "-crl_check", "-use_deltas", "-CAfile"])
-        .arg(dir.path().join("root.pem"))
-        .arg("-untrusted")
-        .arg(dir.path().join("issuing.pem"))
-        .arg("-CRLfile")
-        .arg(&base)
-        .arg("-CRLfile")
-        .arg(&delta)
-        .arg(&cert));
+    let (ok, text) = verify_with_delta(dir.path(), &base, &delta, &cert);
     assert!(ok, "good again after release: {text}");
     // The current full CRL no longer lists it either.
     let full = fetch_crl(&app, dir.path()).await;
