@@ -50,7 +50,7 @@ trap cleanup EXIT
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # 1. Everything on SQLite (the PostgreSQL-only scale-out tests in tests/postgres.rs included).
-VOUCH_TEST_POSTGRES="" VOUCH_TEST_PG_SERVER="$VOUCH_TEST_POSTGRES" cargo test --locked 2>&1 | tee "$log"
+VOUCH_TEST_PG_SERVER="$VOUCH_TEST_POSTGRES" VOUCH_TEST_POSTGRES="" cargo test --locked 2>&1 | tee "$log"
 # 2. The integration suite again, every test app (and the README walkthrough) on its own fresh
 #    PostgreSQL database. tests/cli.rs checks the data directory's own files (the SQLite database,
 #    the lock) and stays on SQLite; tests/postgres.rs covers the CLI on PostgreSQL.

@@ -294,6 +294,14 @@ async fn delta_crl_lists_holds_and_removals_since_its_base() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let delta = fetch_delta_crl(&app, dir.path(), "delta-hold.pem").await;
+    // A full CRL that lists the hold, for the removeFromCRL check below.
+    let held_full = {
+        let path = fetch_crl(&app, dir.path()).await;
+        let kept = dir.path().join("held-full.pem");
+        std::fs::rename(&path, &kept).unwrap();
+        kept
+    };
+    assert!(crl_text(&held_full).contains("Certificate Hold"));
     let text = crl_text(&delta);
     assert!(
         text.contains("Delta CRL Indicator: critical") && text.contains("Certificate Hold"),
@@ -323,6 +331,14 @@ async fn delta_crl_lists_holds_and_removals_since_its_base() {
     assert!(ok && text.contains("reason remove_from_crl"), "{text}");
     let (ok, text) = verify_with_delta(dir.path(), &base, &delta, &cert);
     assert!(ok, "good again after release: {text}");
+    // A relying party that holds a full CRL listing the hold drops it through removeFromCRL.
+    let (ok, text) = verify_with_delta(dir.path(), &held_full, &delta, &cert);
+    assert!(
+        ok,
+        "the delta's removeFromCRL clears the held entry: {text}"
+    );
+    let (ok, text) = verify_with_crl(dir.path(), &cert, &held_full);
+    assert!(!ok && text.contains("certificate revoked"), "{text}");
     // The current full CRL no longer lists it either.
     let full = fetch_crl(&app, dir.path()).await;
     assert_lint_clean(&full);

@@ -17,6 +17,13 @@ use time::{Duration, OffsetDateTime};
 pub const CRL_VALIDITY: Duration = Duration::hours(24);
 pub const MAX_COMMENT_CHARS: usize = 1000;
 
+/// How long a delta CRL is valid: a 24th of the full CRL's validity (1 h by default), at least 5
+/// minutes. Relying parties cache a CRL until its nextUpdate, so a delta that lived as long as the
+/// full CRL would never be fetched again in between.
+pub fn delta_validity(full: Duration) -> Duration {
+    (full / 24_i32).max(Duration::minutes(5)).min(full)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RevocationOutcome {
     pub serial: String,
@@ -64,6 +71,12 @@ struct Listed {
     version: i64,
     read_at: OffsetDateTime,
     entries: Vec<CrlEntry>,
+}
+
+/// What was read for the full CRL: every listed row, or the rows changed since the kept list.
+enum FullRows {
+    All(Vec<rows::RevokedRow>),
+    Changed(Vec<rows::ChangedRow>),
 }
 
 /// One row of `changed_since` as a CRL change: the entry it now has, or None (valid again).
@@ -785,7 +798,8 @@ impl Ra {
         let validity = self.crl_validity();
         let generation = self.crl_generation().load(Ordering::SeqCst);
         if let Some(c) = state.current.as_ref() {
-            if c.generation == generation && now < c.this_update + validity / 2 {
+            // Re-signed at half the delta's validity, so a fresh delta is always there to fetch.
+            if c.generation == generation && now < c.this_update + delta_validity(validity) / 2 {
                 return Ok(c.clone());
             }
         }
@@ -815,26 +829,47 @@ impl Ra {
         let delta_number = u64::try_from(delta_number).map_err(Error::internal)?;
         let ts = unix;
         let serial = parse_serial;
-        // The full list: the last one plus what changed since, or read afresh.
-        let entries = match state.entries.take() {
-            Some(listed) if now < listed.read_at + validity / 2 => {
-                let changed = {
-                    let mut c = self.store().read().await?;
-                    rows::changed_since(&mut c, ca_id, listed.version).await?
-                };
+        let base = match state.base.clone() {
+            Some(b) => b,
+            None => DeltaBase {
+                number,
+                version,
+                this_update: now,
+            },
+        };
+        // The full list: the last one plus what changed since, or read afresh. Both CRLs are read
+        // in one snapshot, so signed together they carry the same revocation information.
+        let previous = state
+            .entries
+            .take()
+            .filter(|listed| now < listed.read_at + validity / 2);
+        let since = previous.as_ref().map(|l| l.version);
+        let (ca, base_version) = (ca_id.to_string(), base.version);
+        let (full_rows, changed) = self
+            .store()
+            .read_snapshot(move |c| {
+                Box::pin(async move {
+                    let full = match since {
+                        Some(v) => FullRows::Changed(rows::changed_since(c, &ca, v).await?),
+                        None => FullRows::All(rows::revoked(c, &ca).await?),
+                    };
+                    Ok((full, rows::changed_since(c, &ca, base_version).await?))
+                })
+            })
+            .await?;
+        let listed = match (previous, full_rows) {
+            (Some(previous), FullRows::Changed(changed)) => {
                 let changes = changed.iter().map(change_of).collect::<Result<Vec<_>>>()?;
                 Listed {
                     version,
-                    read_at: listed.read_at,
-                    entries: merge(listed.entries, changes),
+                    read_at: previous.read_at,
+                    entries: merge(previous.entries, changes),
                 }
             }
-            _ => {
-                let revoked = {
-                    let mut c = self.store().read().await?;
-                    rows::revoked(&mut c, ca_id).await?
-                };
-                let entries = revoked
+            (_, FullRows::All(revoked)) => Listed {
+                version,
+                read_at: now,
+                entries: revoked
                     .into_iter()
                     .map(|r| {
                         Ok(CrlEntry {
@@ -844,30 +879,17 @@ impl Ra {
                             invalidity_date: r.invalidity_date.map(ts).transpose()?,
                         })
                     })
-                    .collect::<Result<Vec<_>>>()?;
-                Listed {
-                    version,
-                    read_at: now,
-                    entries,
-                }
+                    .collect::<Result<Vec<_>>>()?,
+            },
+            (None, FullRows::Changed(_)) => {
+                return Err(Error::internal(
+                    "CRL changes read without a list to apply them to",
+                ))
             }
         };
-        let listed = entries;
         let entries = listed.entries.clone();
         state.entries = Some(listed);
         let count = entries.len();
-        let base = match state.base.clone() {
-            Some(b) => b,
-            None => DeltaBase {
-                number,
-                version,
-                this_update: now,
-            },
-        };
-        let changed = {
-            let mut c = self.store().read().await?;
-            rows::changed_since(&mut c, ca_id, base.version).await?
-        };
         let (mut delta_entries, mut removed) = (Vec::new(), Vec::new());
         for r in changed {
             if r.status == "valid" {
@@ -903,7 +925,7 @@ impl Ra {
         let delta = CrlOrder {
             number: delta_number,
             this_update: now,
-            next_update: now + validity,
+            next_update: now + delta_validity(validity),
             entries: delta_entries,
             removed,
             delta_base: Some(base.number),
@@ -965,6 +987,13 @@ mod merge_tests {
             reason,
             invalidity_date: None,
         }
+    }
+
+    #[test]
+    fn a_delta_lives_a_24th_of_the_full_crl_and_at_least_5_minutes() {
+        assert_eq!(delta_validity(Duration::hours(24)), Duration::hours(1));
+        assert_eq!(delta_validity(Duration::hours(1)), Duration::minutes(5));
+        assert_eq!(delta_validity(Duration::minutes(3)), Duration::minutes(3));
     }
 
     #[test]

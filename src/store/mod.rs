@@ -143,6 +143,8 @@ pub struct Store {
 
 const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+const POSTGRES_WRITER_SETUP: &str = "SET statement_timeout = '30s'; SET lock_timeout = '30s'; \
+     SET idle_in_transaction_session_timeout = '30s';";
 const SQLITE_READER_SETUP: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
 
 fn options(url: &str) -> Result<AnyConnectOptions> {
@@ -172,10 +174,16 @@ pub(crate) async fn connect_writer(db: &Database) -> Result<AnyConnection> {
             restrict_permissions(path);
             Ok(conn)
         }
-        Database::Postgres(url) => options(url)?
-            .connect()
-            .await
-            .map_err(|e| Error::internal(format!("connecting to {}: {e}", redact(url)))),
+        Database::Postgres(url) => {
+            let mut conn = options(url)?
+                .connect()
+                .await
+                .map_err(|e| Error::internal(format!("connecting to {}: {e}", redact(url))))?;
+            // A writer that stalls inside a transaction (frozen process, network cut) must not
+            // hold the cross-instance write lock for long: the server ends such sessions.
+            conn.execute(POSTGRES_WRITER_SETUP).await?;
+            Ok(conn)
+        }
     }
 }
 
@@ -185,10 +193,18 @@ async fn run_migrations(db: &Database, conn: &mut AnyConnection) -> Result<()> {
         // The application role may lack CREATE rights: nothing to do, so do not ask.
         return Ok(());
     }
+    // A migration may take longer than the writer's statement timeout.
+    if db.is_postgres() {
+        conn.execute("SET statement_timeout = 0").await?;
+    }
     migrator
-        .run(conn)
+        .run(&mut *conn)
         .await
-        .map_err(|e| Error::internal(format!("migrations: {e}")))
+        .map_err(|e| Error::internal(format!("migrations: {e}")))?;
+    if db.is_postgres() {
+        conn.execute(POSTGRES_WRITER_SETUP).await?;
+    }
+    Ok(())
 }
 
 /// True when every migration is recorded as applied (with a matching checksum).
@@ -283,6 +299,28 @@ impl Store {
     /// A pooled connection for reading.
     pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
         Ok(self.reader.acquire().await?)
+    }
+
+    /// Run `f` on a read connection inside one read-only transaction, so every statement in it sees
+    /// the same snapshot of the database (SQLite: a deferred transaction; PostgreSQL: REPEATABLE
+    /// READ).
+    pub async fn read_snapshot<T, F>(&self, f: F) -> Result<T>
+    where
+        F: for<'c> FnOnce(&'c mut Conn) -> BoxFuture<'c, Result<T>>,
+    {
+        let mut c = self.read().await?;
+        let begin = if self.postgres {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        } else {
+            "BEGIN"
+        };
+        c.execute(begin).await?;
+        let out = f(&mut c).await;
+        if c.execute("ROLLBACK").await.is_err() {
+            // Never hand a connection still inside a transaction back to the pool.
+            let _ = c.detach().close().await;
+        }
+        out
     }
 
     /// Readiness: an (empty) write transaction commits through the writer, and a pooled read

@@ -22,6 +22,12 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most jobs in one transaction.
 pub const MAX_BATCH: usize = 256;
+/// On PostgreSQL each job's savepoint is a subtransaction; past 64 in one transaction the server's
+/// per-session cache overflows and snapshots slow down for everyone.
+const MAX_BATCH_POSTGRES: usize = 64;
+/// A batch that takes longer than this (a stalled connection) is abandoned and the connection
+/// dropped; its callers get an error.
+const BATCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 type Output = Box<dyn Any + Send>;
 pub(crate) type Job = Box<
@@ -76,7 +82,12 @@ async fn run(conn: Conn, mut rx: mpsc::Receiver<Queued>, db: super::Database) {
                 None => return,
             }
         }
-        while batch.len() < MAX_BATCH {
+        let max = if postgres {
+            MAX_BATCH_POSTGRES
+        } else {
+            MAX_BATCH
+        };
+        while batch.len() < max {
             match rx.try_recv() {
                 Ok(q) => batch.push(q),
                 Err(_) => break,
@@ -102,7 +113,15 @@ async fn run(conn: Conn, mut rx: mpsc::Receiver<Queued>, db: super::Database) {
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        let (rest, ok) = run_batch(c, &mut head, batch, postgres).await;
+        let Ok((rest, ok)) =
+            tokio::time::timeout(BATCH_DEADLINE, run_batch(c, &mut head, batch, postgres)).await
+        else {
+            // The batch's callers see their reply channel dropped ("the writer dropped a job").
+            tracing::error!("a write batch stalled for 60 s; dropping the database connection");
+            conn = None;
+            head = None;
+            continue;
+        };
         carried = rest;
         if !ok {
             use sqlx::Connection;
@@ -338,6 +357,23 @@ mod tests {
         let db = super::super::Database::Postgres(format!("{server}/{name}"));
         let store = Store::connect(&db).await.unwrap();
         insert_key(&store, 0, false).await.unwrap();
+        // Keep the writer busy while the jobs queue, so they run together in one batch (a lone
+        // failing job would pass without a savepoint too: PostgreSQL turns COMMIT into ROLLBACK).
+        let sleeper = {
+            let s = store.clone();
+            tokio::spawn(async move {
+                s.write(|c, _| {
+                    Box::pin(async move {
+                        sqlx::query("SELECT 1 FROM pg_sleep(0.5)")
+                            .execute(c)
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let jobs: Vec<_> = (1..40)
             .map(|n| {
                 let s = store.clone();
@@ -377,6 +413,7 @@ mod tests {
                 r.unwrap();
             }
         }
+        sleeper.await.unwrap().unwrap();
         assert_eq!(keys(&store).await, 1 + 26);
         {
             let mut c = store.read().await.unwrap();

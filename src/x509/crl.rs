@@ -111,6 +111,7 @@ fn time_digits(t: OffsetDateTime, four_digit_year: bool) -> Vec<u8> {
 
 /// RFC 5280 Time: UTCTime through 2049, GeneralizedTime from 2050.
 fn push_time(out: &mut Vec<u8>, t: OffsetDateTime) {
+    let t = t.to_offset(time::UtcOffset::UTC);
     if (1950..2050).contains(&t.year()) {
         push_tlv(out, 0x17, &time_digits(t, false));
     } else {
