@@ -129,7 +129,12 @@ impl CheckedCsr {
         let pkey = req
             .public_key()
             .map_err(|_| Error::invalid("bad_csr", "the CSR public key could not be decoded"))?;
-        match req.verify(&pkey) {
+        let verified = req.verify(&pkey);
+        // A signature that does not verify answers Ok(false) and leaves OpenSSL's reasons in this
+        // thread's error queue. Left there, they surface in the next OpenSSL call on the thread,
+        // such as a TLS read of the database connection, as that call's failure.
+        let _ = openssl::error::ErrorStack::get();
+        match verified {
             Ok(true) => Ok(CheckedCsr {
                 der: der.to_vec(),
                 key,
@@ -186,6 +191,9 @@ pub(crate) mod tests {
             CheckedCsr::from_der(&der).unwrap_err().code(),
             "csr_signature_invalid"
         );
+        // Nothing is left in OpenSSL's error queue to break this thread's next TLS read.
+        let left = openssl::error::ErrorStack::get();
+        assert!(left.errors().is_empty(), "{left}");
     }
 
     #[test]
