@@ -94,6 +94,15 @@ impl Ra {
         }
     }
 
+    /// Where the issuing CA's delta CRL is published (the full CRL's freshestCRL); empty until a
+    /// public URL is set.
+    pub(crate) fn delta_crl_urls(&self) -> Vec<String> {
+        match self.inner.public_url.get() {
+            Some(base) => vec![format!("{base}/crl/{}-delta.crl", self.ca().issuing_id())],
+            None => Vec::new(),
+        }
+    }
+
     pub(crate) fn ocsp_state(
         &self,
     ) -> &tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>> {

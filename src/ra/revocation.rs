@@ -891,27 +891,16 @@ impl Ra {
         state.entries = Some(listed);
         let count = entries.len();
         let (mut delta_entries, mut removed) = (Vec::new(), Vec::new());
-        for r in changed {
-            if r.status == "valid" {
-                removed.push(CrlRemoval {
-                    serial: serial(&r.serial)?,
+        for r in &changed {
+            match change_of(r)? {
+                (_, Some(entry)) => delta_entries.push(entry),
+                (serial, None) => removed.push(CrlRemoval {
+                    serial,
                     at: ts(r.status_changed_at.unwrap_or(now.unix_timestamp()))?,
-                });
-            } else if let (Some(at), Some(reason)) = (r.revoked_at, r.revocation_reason) {
-                delta_entries.push(CrlEntry {
-                    serial: serial(&r.serial)?,
-                    revoked_at: ts(at)?,
-                    reason: Reason::parse(&reason)?,
-                    invalidity_date: r.invalidity_date.map(ts).transpose()?,
-                });
+                }),
             }
         }
-        let delta_url = self
-            .publication_urls()
-            .0
-            .into_iter()
-            .map(|u| u.replace(&format!("/{ca_id}.crl"), &format!("/{ca_id}-delta.crl")))
-            .collect();
+        let delta_url = self.delta_crl_urls();
         let full = CrlOrder {
             number,
             this_update: now,
