@@ -31,6 +31,7 @@ pub async fn init(
     }
     let store = Store::connect(&data.database_target()).await?;
     bind_ca(&store, &LocalCa::load(&data.ca_dir())?, clock.now()).await?;
+    crate::ra::keys::rekey(&store, clock.now()).await?;
     let token = operators::bootstrap_admin(&store, clock.now()).await?;
     store.close().await;
     Ok(token)
@@ -76,6 +77,7 @@ pub async fn open(data: &DataDir, clock: SharedClock) -> Result<Ra> {
     let store = Store::connect(&data.database_target()).await?;
     let ca = LocalCa::load(&data.ca_dir())?;
     bind_ca(&store, &ca, clock.now()).await?;
+    crate::ra::keys::rekey(&store, clock.now()).await?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;
     Ok(Ra::new(store, Arc::new(ca), profiles, clock))
 }

@@ -73,8 +73,8 @@ impl Ra {
 }
 
 impl Ra {
-    /// Block a public key (by SPKI SHA-256 or PEM): future requests with it are refused. Returns
-    /// the fingerprint.
+    /// Block a public key (by the SHA-256 of its canonical SPKI, as requests and certificates show
+    /// it, or by PEM in any encoding): future requests with it are refused. Returns the fingerprint.
     pub async fn block_key(
         &self,
         op: &Operator,
@@ -94,7 +94,7 @@ impl Ra {
                     openssl::pkey::PKey::public_key_from_pem(pem.as_bytes()).map_err(|_| {
                         Error::invalid("invalid_field", "public_key_pem is not a PEM public key")
                     })?;
-                crate::x509::sha256_hex(&key.public_key_to_der().map_err(Error::internal)?)
+                crate::x509::key::identity(&key.public_key_to_der().map_err(Error::internal)?)?
             }
             _ => {
                 return Err(Error::invalid(

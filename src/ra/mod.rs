@@ -3,6 +3,7 @@
 
 pub mod certificates;
 pub mod issuance;
+pub mod keys;
 pub mod ocsp;
 pub mod operators;
 pub mod requests;

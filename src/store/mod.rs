@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod certificates;
+pub mod keys;
 pub mod operators;
 pub mod requests;
 pub mod subscribers;
@@ -383,6 +384,19 @@ pub mod meta {
             .bind(value)
             .execute(conn)
             .await?;
+        Ok(())
+    }
+
+    /// Insert or replace.
+    pub async fn set(conn: &mut Conn, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO instance_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(conn)
+        .await?;
         Ok(())
     }
 }
