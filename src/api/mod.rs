@@ -31,6 +31,7 @@ pub fn router(ra: Ra) -> Router {
         .route("/requests/{id}", get(requests::show))
         .route("/requests/{id}/approve", post(requests::approve))
         .route("/requests/{id}/reject", post(requests::reject))
+        .route("/requests/{id}/cancel", post(requests::cancel))
         .route("/certificates/{serial}", get(pki::certificate))
         .route("/certificates/{serial}/revoke", post(pki::revoke))
         .route("/certificates/{serial}/hold", post(pki::hold))

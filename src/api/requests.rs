@@ -78,3 +78,14 @@ pub async fn reject(
 ) -> ApiResult<Json<RequestView>> {
     Ok(Json(ra.reject(&op, &id, &b.reason).await?))
 }
+
+/// `POST /api/v1/requests/{id}/cancel` `{"reason"}`: an admin withdraws an approved request that
+/// is not issued.
+pub async fn cancel(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<Reject>,
+) -> ApiResult<Json<RequestView>> {
+    Ok(Json(ra.cancel(&op, &id, &b.reason).await?))
+}

@@ -303,8 +303,24 @@ impl LocalCa {
 
     /// Build and sign, synchronously: signing is CPU work of tens of microseconds.
     pub fn sign(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
+        let (params, spki) = Self::params(order)?;
+        let cert = params
+            .signed_by(&spki, &self.issuer)
+            .map_err(|e| CaError::Unavailable(format!("signing: {e}")))?;
+        Ok(cert.der().to_vec())
+    }
+
+    /// Everything signing does but the signature: what this CA would refuse in `order`.
+    fn params(order: &IssueOrder) -> Result<(CertificateParams, SubjectPublicKeyInfo), CaError> {
         let spki = SubjectPublicKeyInfo::from_der(&order.spki_der)
             .map_err(|e| CaError::Refused(format!("public key: {e}")))?;
+        // rcgen re-encodes the key from its algorithm and bits: it must come out as it went in,
+        // the canonical SubjectPublicKeyInfo, or the certificate would certify other bytes.
+        if spki.subject_public_key_info() != order.spki_der {
+            return Err(CaError::Refused(
+                "the public key is not in its canonical encoding".into(),
+            ));
+        }
         let mut params = CertificateParams::default();
         params.serial_number = Some(SerialNumber::from_slice(order.serial.as_bytes()));
         params.not_before = order.not_before;
@@ -377,10 +393,7 @@ impl LocalCa {
                     crate::x509::aia::encode(&order.ocsp_urls, &order.ca_issuers_urls),
                 ));
         }
-        let cert = params
-            .signed_by(&spki, &self.issuer)
-            .map_err(|e| CaError::Unavailable(format!("signing: {e}")))?;
-        Ok(cert.der().to_vec())
+        Ok((params, spki))
     }
 }
 
@@ -431,6 +444,10 @@ impl UpstreamCa for LocalCa {
 
     async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
         self.sign(order)
+    }
+
+    fn check(&self, order: &IssueOrder) -> Result<(), CaError> {
+        Self::params(order).map(|_| ())
     }
 
     fn chain(&self) -> &[CaCertificate] {

@@ -69,6 +69,12 @@ pub trait UpstreamCa: Send + Sync + 'static {
     fn issuing_id(&self) -> &str;
     /// Sign one certificate; returns its DER.
     async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError>;
+    /// The checks `issue` would make on `order` before signing (encodings, names), without
+    /// signing: run when a request is submitted, so that a request the CA would refuse is refused
+    /// then, not after its approval. `Refused` only; a CA that cannot check locally says Ok.
+    fn check(&self, _order: &IssueOrder) -> Result<(), CaError> {
+        Ok(())
+    }
     /// The chain above issued certificates: the issuing CA first, then up to the root.
     fn chain(&self) -> &[CaCertificate];
     /// Latest notAfter an issued certificate may have (the issuing CA's own notAfter).

@@ -44,16 +44,26 @@ fn check_issued(der: &[u8], order: &IssueOrder) -> Result<()> {
     Ok(())
 }
 
+/// How long to wait before the next attempt after `attempts` failed ones: the first retry is left
+/// to reconciliation's own schedule (intents at least a minute old, every 30 s), then 1, 2, 4 ...
+/// minutes, at most an hour.
+pub fn retry_delay(attempts: i64) -> time::Duration {
+    if attempts <= 1 {
+        return time::Duration::ZERO;
+    }
+    let minutes = 1i64 << (attempts - 2).min(6);
+    time::Duration::minutes(minutes.min(60))
+}
+
 impl Ra {
     /// Sign and store the certificate for `intent`. `approved` is the request as the caller last
-    /// saw it (as it was approved); without it, the request is read afresh.
+    /// saw it (as it was approved); without it, the request is read afresh. Returns whether this
+    /// call moved the request to `issued` (false: someone else did, or it was cancelled).
     pub(crate) async fn complete_issuance(
         &self,
         intent: &IntentRow,
         approved: Option<RequestRow>,
-    ) -> Result<()> {
-        // A failure is audited when an approval meets it; reconciliation retries only log, so a
-        // long CA outage does not fill the audit log with the same failure every 30 seconds.
+    ) -> Result<bool> {
         let audit_failure = approved.is_some();
         let req = match approved {
             Some(r) => RequestRow {
@@ -68,7 +78,7 @@ impl Ra {
             }
         };
         if req.status != "approved" {
-            return Ok(());
+            return Ok(false);
         }
         let template: Template =
             serde_json::from_str(&req.template_json).map_err(Error::internal)?;
@@ -89,27 +99,16 @@ impl Ra {
         };
         let der = match self.ca().issue(&order).await {
             Ok(der) => der,
-            Err(e) => {
-                let message = e.to_string();
-                tracing::warn!(request = %intent.request_id, error = %message, "issuance failed; the intent stays for reconciliation");
-                if audit_failure {
-                    let details = serde_json::json!({"serial": intent.serial, "error": message});
-                    self.audit_refusal(None, "issuance.failed", Some(&intent.request_id), details)
-                        .await;
-                }
-                return Err(match e {
-                    CaError::Refused(m) | CaError::Unavailable(m) => Error::Upstream(m),
-                });
+            Err(CaError::Refused(message)) => return Err(self.fail(intent, message).await),
+            Err(CaError::Unavailable(message)) => {
+                return Err(self
+                    .retry_later(intent, Error::Upstream(message), audit_failure)
+                    .await)
             }
         };
         if let Err(e) = check_issued(&der, &order) {
             tracing::error!(request = %intent.request_id, error = %e, "the CA returned a certificate that does not match the order");
-            if audit_failure {
-                let details = serde_json::json!({"serial": intent.serial, "error": e.to_string()});
-                self.audit_refusal(None, "issuance.failed", Some(&intent.request_id), details)
-                    .await;
-            }
-            return Err(e);
+            return Err(self.retry_later(intent, e, audit_failure).await);
         }
         let now = self.now();
         let subject = template.subject.display();
@@ -137,7 +136,7 @@ impl Ra {
             serde_json::json!({"request": intent.request_id, "subscriber": req.subscriber_id, "profile": req.profile,
                 "subject": subject, "ca": intent.ca_id}),
         );
-        let revoked = self
+        let (issued, revoked) = self
             .store()
             .write(move |c, log| {
                 Box::pin(async move {
@@ -161,31 +160,111 @@ impl Ra {
                             certificates::revoke(c, &row.serial, "keyCompromise", ts, None).await?;
                             let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": row.key_sha256});
                             audit::record(log, now, Event::new(None, "certificate.revoked", Some(&row.serial), details));
-                            return Ok(true);
+                            return Ok((true, true));
                         }
+                        return Ok((true, false));
+                    } else if rows::status(c, &row.request_id).await?.as_deref() == Some("cancelled") {
+                        // An admin cancelled the request while the CA was signing. The certificate
+                        // exists all the same: it is recorded, so nobody has one we do not know
+                        // of, and revoked at once.
+                        let ts = now.unix_timestamp();
+                        certificates::insert(c, &row).await?;
+                        audit::record(log, now, event);
+                        certificates::revoke(c, &row.serial, "cessationOfOperation", ts, None).await?;
+                        let details = serde_json::json!({"reason": "cessationOfOperation", "cancelled_request": row.request_id});
+                        audit::record(log, now, Event::new(None, "certificate.revoked", Some(&row.serial), details));
+                        return Ok((false, true));
                     }
-                    Ok(false)
+                    Ok((false, false))
                 })
             })
             .await?;
         if revoked {
             self.status_changed();
         }
-        Ok(())
+        Ok(issued)
     }
 
-    /// Complete issuance intents older than `min_age` whose request is still `approved`. Returns
-    /// how many were completed.
+    /// The CA refused the order: no retry can succeed, so the request ends `failed` with the CA's
+    /// reason, audited. Returns the error for the caller.
+    async fn fail(&self, intent: &IntentRow, message: String) -> Error {
+        tracing::warn!(request = %intent.request_id, error = %message, "the CA refused the order; the request failed");
+        let now = self.now();
+        let (id, serial, reason) = (
+            intent.request_id.clone(),
+            intent.serial.clone(),
+            message.clone(),
+        );
+        let result = self
+            .store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if rows::fail(c, &id, &reason, now.unix_timestamp()).await? {
+                        let details = serde_json::json!({"serial": serial, "error": reason});
+                        audit::record(
+                            log,
+                            now,
+                            Event::new(None, "request.failed", Some(&id), details),
+                        );
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        match result {
+            Ok(()) => Error::refused(
+                "ca_refused",
+                format!("the CA refused to sign this request, which is now failed: {message}"),
+            ),
+            Err(e) => e,
+        }
+    }
+
+    /// The CA could not sign now: the intent stays for reconciliation, which tries again after a
+    /// back-off that grows with each failed attempt. Returns `error` for the caller.
+    async fn retry_later(&self, intent: &IntentRow, error: Error, audit_failure: bool) -> Error {
+        let now = self.now();
+        let attempts = intent.attempts + 1;
+        let next = now + retry_delay(attempts);
+        tracing::warn!(request = %intent.request_id, error = %error, attempts,
+            next_attempt = %super::rfc3339(next.unix_timestamp()), "issuance failed; the intent stays for reconciliation");
+        let message = error.to_string();
+        let (id, serial) = (intent.request_id.clone(), intent.serial.clone());
+        let result = self
+            .store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    rows::attempt_failed(c, &id, &message, next.unix_timestamp()).await?;
+                    // A failure is audited when an approval meets it; reconciliation retries only
+                    // log, so a long CA outage does not fill the audit log with the same failure.
+                    if audit_failure {
+                        let details = serde_json::json!({"serial": serial, "error": message, "attempts": attempts});
+                        audit::record(log, now, Event::new(None, "issuance.failed", Some(&id), details));
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(request = %intent.request_id, error = %e, "could not record a failed issuance attempt");
+        }
+        error
+    }
+
+    /// Complete issuance intents older than `min_age` whose request is still `approved` and whose
+    /// next attempt is due. Returns how many were completed.
     pub async fn reconcile(&self, min_age: time::Duration) -> Result<usize> {
-        let cutoff = (self.now() - min_age).unix_timestamp();
+        let now = self.now();
+        let cutoff = (now - min_age).unix_timestamp();
         let intents = {
             let mut c = self.store().read().await?;
-            rows::unfinished_intents(&mut c, cutoff, 100).await?
+            rows::unfinished_intents(&mut c, cutoff, now.unix_timestamp(), 100).await?
         };
         let mut done = 0;
         for intent in intents {
             match self.complete_issuance(&intent, None).await {
-                Ok(()) => done += 1,
+                Ok(true) => done += 1,
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(request = %intent.request_id, error = %e, "reconciliation could not complete issuance")
                 }

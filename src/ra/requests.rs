@@ -3,13 +3,18 @@
 //! ```text
 //! pending --(M approvals by operators other than the requester)--> approved --(CA signs)--> issued
 //! pending --(any rejection)--> rejected        pending --(expiry)--> expired
+//! approved --(the CA refuses the order)--> failed
+//! approved --(an admin cancels it before it is issued)--> cancelled
 //! ```
+//! While the CA is unavailable a request stays `approved`; its view shows the failed attempts, the
+//! last error and when the next attempt is due.
 //! `approved` is entered together with the issuance intent (reserved serial, key hash), in one
 //! transaction, before the CA is asked to sign.
 
 use super::subscribers::evidence_valid;
 use super::{new_id, rfc3339, Operator, Ra, Role};
 use crate::audit::{self, Event};
+use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
 use crate::store::requests::{self as rows, ApprovalRow, IntentRow, NewRequest, RequestRow};
 use crate::store::{certificates, subscribers, Conn};
@@ -60,9 +65,35 @@ pub struct RequestView {
     pub rejected_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reject_reason: Option<String>,
+    /// Why the CA refused to sign (`failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    /// Signing attempts that failed while the CA was unavailable (approved requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuance: Option<IssuanceView>,
 }
 
-pub const STATUSES: [&str; 5] = ["pending", "approved", "issued", "rejected", "expired"];
+/// Why an approved request is not issued yet.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuanceView {
+    pub failed_attempts: i64,
+    pub last_error: String,
+    pub next_attempt_at: String,
+}
+
+pub const STATUSES: [&str; 7] = [
+    "pending",
+    "approved",
+    "issued",
+    "rejected",
+    "expired",
+    "failed",
+    "cancelled",
+];
 pub const MAX_REASON_CHARS: usize = 1000;
 
 /// The vetted identity of a subscriber as of `today`, or why it cannot support a request.
@@ -127,6 +158,22 @@ async fn refuse_if_blocked(conn: &mut Conn, key_sha256: &str) -> Result<()> {
         Some(reason) => Err(blocked_key(reason)),
         None => Ok(()),
     }
+}
+
+/// A decision's reason: 1..=MAX_REASON_CHARS characters after trimming, no control characters
+/// but line breaks.
+fn check_reason(reason: &str) -> Result<String> {
+    let reason = reason.trim().to_string();
+    if reason.is_empty()
+        || reason.chars().count() > MAX_REASON_CHARS
+        || reason.chars().any(|c| c.is_control() && c != '\n')
+    {
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("reason: 1..={MAX_REASON_CHARS} characters, no control characters"),
+        ));
+    }
+    Ok(reason)
 }
 
 /// What an approval did.
@@ -211,6 +258,7 @@ impl Ra {
             extended_key_usage: profile.extended_key_usage.clone(),
             validity_days: profile.validity_days,
         };
+        self.ca_would_sign(&csr, &template, now)?;
         let template_json = serde_json::to_string(&template).map_err(Error::internal)?;
         let id = new_id("req");
         let expires = now + Duration::hours(i64::from(profile.request_expiry_hours));
@@ -251,6 +299,77 @@ impl Ra {
             })
             .await?;
         Ok(id)
+    }
+
+    /// Ask the CA whether it would sign this request as it stands (the encodings and names it
+    /// checks before signing), so that a request it would refuse never waits for approvers.
+    fn ca_would_sign(
+        &self,
+        csr: &CheckedCsr,
+        template: &Template,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let (crl_urls, ca_issuers_urls, ocsp_urls) = self.publication_urls();
+        let order = IssueOrder {
+            serial: Serial::random(),
+            spki_der: csr.key.spki_der.clone(),
+            subject: template.subject.clone(),
+            not_before: now,
+            not_after: (now + Duration::days(i64::from(template.validity_days)))
+                .min(self.ca().max_not_after()),
+            key_usage: template.key_usage.clone(),
+            extended_key_usage: template.extended_key_usage.clone(),
+            crl_urls,
+            ca_issuers_urls,
+            ocsp_urls,
+        };
+        self.ca().check(&order).map_err(|e| match e {
+            CaError::Refused(m) => Error::refused(
+                "ca_refused",
+                format!("the CA would refuse to sign this request: {m}"),
+            ),
+            CaError::Unavailable(m) => Error::Upstream(m),
+        })
+    }
+
+    /// Withdraw an approved request that is not issued (the CA is down for good, the applicant
+    /// withdrew, the approval was a mistake). Admins only; audited with the reason.
+    pub async fn cancel(&self, op: &Operator, id: &str, reason: &str) -> Result<RequestView> {
+        self.authorize(op, Role::Admin, "request.cancel", Some(id))
+            .await?;
+        let reason = check_reason(reason)?;
+        let now = self.now();
+        let (rid, by) = (id.to_string(), op.id.clone());
+        let cancelled = self
+            .store()
+            .write(move |c, log| {
+                Box::pin(async move {
+                    if !rows::cancel(c, &rid, &by, &reason).await? {
+                        return Ok(false);
+                    }
+                    let details = serde_json::json!({"reason": reason});
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(Some(&by), "request.cancelled", Some(&rid), details),
+                    );
+                    Ok(true)
+                })
+            })
+            .await?;
+        if !cancelled {
+            let req = self.load_request(id).await?;
+            let what = match req.status.as_str() {
+                "issued" => "issued; revoke its certificate instead".to_string(),
+                "pending" => "pending; reject it instead".to_string(),
+                other => other.to_string(),
+            };
+            return Err(Error::conflict(
+                "not_approved",
+                format!("only an approved request that is not issued can be cancelled; this one is {what}"),
+            ));
+        }
+        self.request(op, id).await
     }
 
     async fn may_read_requests(&self, op: &Operator, target: Option<&str>) -> Result<()> {
@@ -306,6 +425,16 @@ impl Ra {
         } else {
             r.status
         };
+        let issuance = match (r.attempts, r.last_error, r.next_attempt_at) {
+            (Some(n), Some(error), Some(next)) if n > 0 && status == "approved" => {
+                Some(IssuanceView {
+                    failed_attempts: n,
+                    last_error: error,
+                    next_attempt_at: rfc3339(next),
+                })
+            }
+            _ => None,
+        };
         Ok(RequestView {
             id: r.id,
             status,
@@ -330,6 +459,10 @@ impl Ra {
             decided_at: r.decided_at.map(rfc3339),
             rejected_by: r.rejected_by,
             reject_reason: r.reject_reason,
+            failure: r.failure,
+            cancelled_by: r.cancelled_by,
+            cancel_reason: r.cancel_reason,
+            issuance,
         })
     }
 
@@ -436,6 +569,7 @@ impl Ra {
             not_before: ts,
             not_after: not_after.unix_timestamp(),
             created_at: ts,
+            attempts: 0,
         };
         let (rid, approver, required, day) = (
             id.to_string(),
@@ -473,8 +607,8 @@ impl Ra {
             Approval::NotApplied => Err(self.why_not_applied(op, id, now).await),
             Approval::Counted => self.request(op, id).await,
             Approval::Intent(intent) => {
-                self.complete_issuance(&intent, Some(req.clone())).await?;
-                if req.required_approvals > 1 {
+                let issued = self.complete_issuance(&intent, Some(req.clone())).await?;
+                if !issued || req.required_approvals > 1 {
                     return self.request(op, id).await;
                 }
                 // With one required approval, this approval is the only one: the view is known
@@ -529,16 +663,7 @@ impl Ra {
     pub async fn reject(&self, op: &Operator, id: &str, reason: &str) -> Result<RequestView> {
         self.authorize(op, Role::Approver, "request.reject", Some(id))
             .await?;
-        let reason = reason.trim().to_string();
-        if reason.is_empty()
-            || reason.chars().count() > MAX_REASON_CHARS
-            || reason.chars().any(|c| c.is_control() && c != '\n')
-        {
-            return Err(Error::invalid(
-                "invalid_field",
-                format!("reason: 1..={MAX_REASON_CHARS} characters, no control characters"),
-            ));
-        }
+        let reason = check_reason(reason)?;
         let now = self.now();
         let req = self.load_request(id).await?;
         if let Some(e) = self.undecidable(op, &req, now).await {

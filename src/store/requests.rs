@@ -19,6 +19,14 @@ pub struct RequestRow {
     pub spki_der: Vec<u8>,
     /// Set once the certificate is stored.
     pub serial: Option<String>,
+    /// Why the CA refused the order (`failed`).
+    pub failure: Option<String>,
+    pub cancelled_by: Option<String>,
+    pub cancel_reason: Option<String>,
+    /// Failed signing attempts of the issuance intent, if there is one.
+    pub attempts: Option<i64>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -36,6 +44,8 @@ pub struct IntentRow {
     pub not_before: i64,
     pub not_after: i64,
     pub created_at: i64,
+    /// Failed signing attempts so far.
+    pub attempts: i64,
 }
 
 pub struct NewRequest<'a> {
@@ -76,15 +86,19 @@ pub async fn insert(conn: &mut Conn, r: &NewRequest<'_>) -> Result<()> {
 
 const COLUMNS: &str = "r.id, r.subscriber_id, r.profile, r.key_sha256, r.template_json, r.status, \
     r.required_approvals, r.requested_by, r.created_at, r.expires_at, r.decided_at, r.rejected_by, \
-    r.reject_reason, r.spki_der, c.serial";
+    r.reject_reason, r.spki_der, c.serial, r.failure, r.cancelled_by, r.cancel_reason, \
+    i.attempts, i.last_error, i.next_attempt_at";
+/// The tables [`COLUMNS`] reads, joined.
+const JOINED: &str = "requests r LEFT JOIN certificates c ON c.request_id = r.id \
+    LEFT JOIN issuance_intents i ON i.request_id = r.id";
 
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<RequestRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM requests r LEFT JOIN certificates c ON c.request_id = r.id WHERE r.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM {JOINED} WHERE r.id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 pub async fn list(
@@ -94,7 +108,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<RequestRow>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM requests r LEFT JOIN certificates c ON c.request_id = r.id \
+        "SELECT {COLUMNS} FROM {JOINED} \
          WHERE ($1 IS NULL OR r.status = $1) AND ($2 IS NULL OR r.subscriber_id = $2) \
          ORDER BY r.created_at, r.id LIMIT $3"
     ))
@@ -126,7 +140,7 @@ pub async fn get_for_decision(
          CASE WHEN EXISTS (SELECT 1 FROM evidence e WHERE e.subscriber_id = r.subscriber_id AND e.valid_until >= $2) \
              THEN 1 ELSE 0 END AS has_valid_evidence, \
          (SELECT b.reason FROM blocked_keys b WHERE b.key_sha256 = r.key_sha256) AS blocked_reason \
-         FROM requests r LEFT JOIN certificates c ON c.request_id = r.id WHERE r.id = $1"
+         FROM {JOINED} WHERE r.id = $1"
     ))
     .bind(id)
     .bind(today)
@@ -247,20 +261,80 @@ pub async fn insert_intent(conn: &mut Conn, i: &IntentRow) -> Result<()> {
     Ok(())
 }
 
-/// Intents recorded before `before` whose request is still `approved`: issuance that was
-/// interrupted (crash or CA outage) and must be completed.
+/// Intents recorded before `before` whose request is still `approved` and whose next attempt is
+/// due at `now`: issuance that was interrupted (crash or CA outage) and must be completed.
 pub async fn unfinished_intents(
     conn: &mut Conn,
     before: i64,
+    now: i64,
     limit: i64,
 ) -> Result<Vec<IntentRow>> {
     Ok(sqlx::query_as(
-        "SELECT i.serial, i.request_id, i.key_sha256, i.ca_id, i.not_before, i.not_after, i.created_at \
+        "SELECT i.serial, i.request_id, i.key_sha256, i.ca_id, i.not_before, i.not_after, i.created_at, i.attempts \
          FROM issuance_intents i JOIN requests r ON r.id = i.request_id \
-         WHERE r.status = 'approved' AND i.created_at <= $1 ORDER BY i.created_at LIMIT $2",
+         WHERE r.status = 'approved' AND i.created_at <= $1 AND i.next_attempt_at <= $2 \
+         ORDER BY i.next_attempt_at, i.created_at LIMIT $3",
     )
     .bind(before)
+    .bind(now)
     .bind(limit)
     .fetch_all(conn)
     .await?)
+}
+
+/// Count a failed signing attempt of `request_id`'s intent, and when to try again.
+pub async fn attempt_failed(
+    conn: &mut Conn,
+    request_id: &str,
+    error: &str,
+    next_attempt_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE issuance_intents SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 \
+         WHERE request_id = $1",
+    )
+    .bind(request_id)
+    .bind(error)
+    .bind(next_attempt_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The status of a request, if it exists.
+pub async fn status(conn: &mut Conn, id: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT status FROM requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// approved -> failed, with the CA's reason. Returns false when the request was not approved.
+pub async fn fail(conn: &mut Conn, id: &str, failure: &str, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE requests SET status = 'failed', failure = $2, decided_at = COALESCE(decided_at, $3) \
+         WHERE id = $1 AND status = 'approved'",
+    )
+    .bind(id)
+    .bind(failure)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// approved -> cancelled. Returns false when the request was not approved (or is issued).
+pub async fn cancel(conn: &mut Conn, id: &str, by: &str, reason: &str) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE requests SET status = 'cancelled', cancelled_by = $2, cancel_reason = $3 \
+         WHERE id = $1 AND status = 'approved'",
+    )
+    .bind(id)
+    .bind(by)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }

@@ -1,0 +1,308 @@
+//! Every request state has a way out: a CA refusal ends a request `failed` with the reason, an
+//! unavailable CA is retried with a growing back-off that operators can see, and an admin can
+//! cancel an approved request that was never issued, even while the CA is signing it.
+
+mod common;
+
+use async_trait::async_trait;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use vouch::ca::local::LocalCa;
+use vouch::ca::{CaCertificate, CaError, CrlOrder, IssueOrder, UpstreamCa};
+
+/// How the test CA behaves.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Signs nothing: the CA is down.
+    Down,
+    /// Accepts the order at submission, refuses it when asked to sign.
+    RefuseAtSigning,
+    /// Refuses the order already when asked to check it.
+    RefuseAtCheck,
+    /// Waits for `release` before signing.
+    Slow,
+}
+
+struct TestCa {
+    inner: LocalCa,
+    mode: Mode,
+    calls: Arc<AtomicUsize>,
+    entered: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl UpstreamCa for TestCa {
+    fn issuing_id(&self) -> &str {
+        self.inner.issuing_id()
+    }
+    async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.mode {
+            Mode::Down => Err(CaError::Unavailable("connection refused".into())),
+            Mode::RefuseAtSigning => Err(CaError::Refused(
+                "certificate profile not permitted for this RA".into(),
+            )),
+            Mode::RefuseAtCheck => self.inner.issue(order).await,
+            Mode::Slow => {
+                self.entered.notify_one();
+                self.release.notified().await;
+                self.inner.issue(order).await
+            }
+        }
+    }
+    fn check(&self, order: &IssueOrder) -> Result<(), CaError> {
+        if self.mode == Mode::RefuseAtCheck {
+            return Err(CaError::Refused("subject organisation not allowed".into()));
+        }
+        self.inner.check(order)
+    }
+    fn chain(&self) -> &[CaCertificate] {
+        self.inner.chain()
+    }
+    fn max_not_after(&self) -> time::OffsetDateTime {
+        self.inner.max_not_after()
+    }
+    async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
+        self.inner.sign_crl(order).await
+    }
+    async fn issue_ocsp_responder(
+        &self,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
+        self.inner.issue_ocsp_responder(not_before, not_after).await
+    }
+}
+
+struct Harness {
+    app: TestApp,
+    calls: Arc<AtomicUsize>,
+    entered: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+async fn spawn(mode: Mode) -> Harness {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (c, e, r) = (calls.clone(), entered.clone(), release.clone());
+    let app = TestApp::spawn_with(Options {
+        wrap_ca: Some(Box::new(move |inner| {
+            Arc::new(TestCa {
+                inner,
+                mode,
+                calls: c,
+                entered: e,
+                release: r,
+            })
+        })),
+        ..Options::default()
+    })
+    .await;
+    Harness {
+        app,
+        calls,
+        entered,
+        release,
+    }
+}
+
+#[tokio::test]
+async fn a_ca_refusal_ends_the_request_failed_with_the_reason() {
+    let h = spawn(Mode::RefuseAtSigning).await;
+    let app = &h.app;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let id = app.pending(&clerk).await;
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("ca_refused")),
+        "{body}"
+    );
+    let (_, shown) = app.get(&clerk, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(shown["status"], "failed", "{shown}");
+    assert!(shown["failure"]
+        .as_str()
+        .unwrap()
+        .contains("profile not permitted"));
+    let (_, listed) = app.get(&clerk, "/api/v1/requests?status=failed").await;
+    assert_eq!(listed["requests"][0]["id"].as_str(), Some(id.as_str()));
+    let audit = app.audit_entries().await;
+    let failed = audit
+        .iter()
+        .find(|e| e["action"] == "request.failed")
+        .unwrap();
+    assert_eq!(failed["target"].as_str(), Some(id.as_str()));
+    // Terminal: reconciliation leaves it, and it cannot be cancelled.
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    let (status, body) = app
+        .post(
+            &app.admin,
+            &format!("/api/v1/requests/{id}/cancel"),
+            json!({"reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("not_approved"))
+    );
+    h.app.stop().await;
+}
+
+#[tokio::test]
+async fn what_the_ca_would_refuse_is_refused_at_submission() {
+    let h = spawn(Mode::RefuseAtCheck).await;
+    let app = &h.app;
+    let (clerk, _) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (status, body) = app
+        .submit(&clerk, &sub, "person-signing", &p256_csr())
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("ca_refused")),
+        "{body}"
+    );
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .contains("organisation not allowed"));
+    let (_, listed) = app.get(&clerk, "/api/v1/requests").await;
+    assert_eq!(listed["requests"], json!([]));
+    h.app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_ca_is_retried_with_back_off_and_an_admin_can_cancel() {
+    let h = spawn(Mode::Down).await;
+    let app = &h.app;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let id = app.pending(&clerk).await;
+    let (status, _) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let (_, shown) = app.get(&clerk, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(shown["status"], "approved");
+    assert_eq!(shown["issuance"]["failed_attempts"], 1, "{shown}");
+    assert!(shown["issuance"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("connection refused"));
+
+    // The first retry is reconciliation's own; after it fails, the next waits a minute.
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(h.calls.load(Ordering::SeqCst), 2);
+    let (_, shown) = app.get(&clerk, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(shown["issuance"]["failed_attempts"], 2);
+    let next = time::OffsetDateTime::parse(
+        shown["issuance"]["next_attempt_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let wait = next - time::OffsetDateTime::now_utc();
+    assert!(
+        wait > time::Duration::seconds(50) && wait <= time::Duration::seconds(60),
+        "{wait}"
+    );
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(h.calls.load(Ordering::SeqCst), 2, "retried before its time");
+
+    // Only an admin cancels, with a reason; then nothing retries it.
+    let path = format!("/api/v1/requests/{id}/cancel");
+    let (status, _) = app
+        .post(&approver, &path, json!({"reason": "CA retired"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app.post(&app.admin, &path, json!({"reason": " "})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, shown) = app
+        .post(&app.admin, &path, json!({"reason": "CA retired"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(
+        (shown["status"].as_str(), shown["cancel_reason"].as_str()),
+        (Some("cancelled"), Some("CA retired"))
+    );
+    assert!(shown.get("issuance").is_none());
+    let (status, body) = app
+        .post(&app.admin, &path, json!({"reason": "again"}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("not_approved"))
+    );
+    let audit = app.audit_entries().await;
+    let cancelled = audit
+        .iter()
+        .find(|e| e["action"] == "request.cancelled")
+        .unwrap();
+    assert_eq!(cancelled["details"]["reason"], "CA retired");
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e["action"] == "issuance.failed")
+            .count(),
+        1,
+        "retries are logged, not audited"
+    );
+    h.app.stop().await;
+}
+
+#[test]
+fn the_back_off_doubles_up_to_an_hour() {
+    use vouch::ra::issuance::retry_delay;
+    let minutes: Vec<i64> = (1..=10).map(|n| retry_delay(n).whole_minutes()).collect();
+    assert_eq!(minutes, [0, 1, 2, 4, 8, 16, 32, 60, 60, 60]);
+}
+
+/// An admin cancels while the CA is signing: the certificate the CA made is recorded (nobody may
+/// hold a certificate the RA does not know of) and revoked at once.
+#[tokio::test]
+async fn a_cancellation_during_signing_leaves_no_unknown_certificate() {
+    let h = spawn(Mode::Slow).await;
+    let app = &h.app;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let id = app.pending(&clerk).await;
+    let approving = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/requests/{id}/approve")),
+            approver.clone(),
+        );
+        tokio::spawn(async move {
+            split(client.post(url).bearer_auth(token).send().await.unwrap()).await
+        })
+    };
+    h.entered.notified().await;
+    let (status, shown) = app
+        .post(
+            &app.admin,
+            &format!("/api/v1/requests/{id}/cancel"),
+            json!({"reason": "applicant withdrew"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    h.release.notify_one();
+    let (status, body) = approving.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "cancelled", "{body}");
+    let serial = body["serial"]
+        .as_str()
+        .expect("the signed certificate is recorded");
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(
+        (cert["status"].as_str(), cert["revocation_reason"].as_str()),
+        (Some("revoked"), Some("cessationOfOperation"))
+    );
+    h.app.stop().await;
+}
