@@ -132,8 +132,14 @@ pub async fn rekey(store: &Store, now: OffsetDateTime) -> Result<Rekeyed> {
                         }
                     }
                 }
+                let changed = summary.requests + summary.certificates + summary.blocks_carried
+                    + revoked.len();
                 if meta::get(c, META_KEY).await?.as_deref() != Some(CANONICAL) {
                     meta::set(c, META_KEY, CANONICAL).await?;
+                }
+                // A new database, or one whose keys were all canonical already, changes nothing
+                // worth an entry.
+                if changed > 0 {
                     let details = serde_json::json!({"identity": CANONICAL, "requests": summary.requests,
                         "certificates": summary.certificates, "blocks_carried": summary.blocks_carried,
                         "revoked": revoked});
