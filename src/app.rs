@@ -5,12 +5,13 @@ use crate::api;
 use crate::ca::local::{CaOptions, LocalCa};
 use crate::ca::UpstreamCa;
 use crate::clock::SharedClock;
-use crate::config::TlsFiles;
+use crate::config::{Limits, TlsFiles};
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::ra::{operators, Ra};
 use crate::store::Store;
 use crate::x509::profile::Profiles;
+use openssl::ssl::{AlpnError, SslAcceptor, SslFiletype, SslMethod};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,58 +109,60 @@ impl Server {
     }
 }
 
+/// Bind `listen` and serve the API under the default [`Limits`]; see [`serve_with`].
+pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result<Server> {
+    serve_with(ra, listen, tls, Limits::default()).await
+}
+
 /// Bind `listen` and serve the API, with background upkeep (expiry sweeps, issuance
-/// reconciliation). Port 0 picks a free port; see [`Server::addr`].
+/// reconciliation). Port 0 picks a free port; see [`Server::addr`]. Plain and TLS connections
+/// alike are held to `limits` (timeouts, connection cap; see [`api::listener`]).
 ///
 /// Certificates issued name CRL and CA-certificate URLs under the RA's public URL: the one set with
 /// [`Ra::set_public_url`], or by default the address this server listens on.
-pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result<Server> {
+pub async fn serve_with(
+    ra: Ra,
+    listen: SocketAddr,
+    tls: Option<&TlsFiles>,
+    limits: Limits,
+) -> Result<Server> {
+    limits.validate()?;
+    let acceptor = tls.map(tls_acceptor).transpose()?.map(Arc::new);
     let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| Error::internal(format!("binding {listen}: {e}")))?;
     listener.set_nonblocking(true).map_err(Error::internal)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::internal)?;
     let addr = listener.local_addr().map_err(Error::internal)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     ra.set_public_url(&format!("{scheme}://{addr}"));
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
     spawn_upkeep(ra.clone(), stop.subscribe());
     // Learn the current status version before anything is cached, so the watch's first rounds do
     // not drop caches for changes they were built after.
     ra.observe_status_changes().await?;
     spawn_status_watch(ra.clone(), stop.subscribe());
     let app = api::router(ra);
-    let task = match tls {
-        None => {
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::internal)?;
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    })
-                    .await
-            })
-        }
-        Some(files) => {
-            let config = axum_server::tls_openssl::OpenSSLConfig::from_pem_chain_file(
-                &files.cert,
-                &files.key,
-            )
-            .map_err(|e| Error::invalid("bad_tls_config", format!("TLS certificate/key: {e}")))?;
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
-            tokio::spawn(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-                h.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            tokio::spawn(async move {
-                axum_server::from_tcp(listener)
-                    .acceptor(axum_server::tls_openssl::OpenSSLAcceptor::new(config))
-                    .handle(handle)
-                    .serve(app.into_make_service())
-                    .await
-            })
-        }
-    };
+    let task = tokio::spawn(api::listener::run(listener, acceptor, app, limits, stopped));
     Ok(Server { addr, stop, task })
+}
+
+/// TLS 1.3 only (Mozilla's "modern" profile), HTTP/2 or HTTP/1.1 by ALPN.
+fn tls_acceptor(files: &TlsFiles) -> Result<SslAcceptor> {
+    let bad = |e: openssl::error::ErrorStack| {
+        Error::invalid("bad_tls_config", format!("TLS certificate/key: {e}"))
+    };
+    let mut builder = SslAcceptor::mozilla_modern_v5(SslMethod::tls()).map_err(bad)?;
+    builder
+        .set_certificate_chain_file(&files.cert)
+        .map_err(bad)?;
+    builder
+        .set_private_key_file(&files.key, SslFiletype::PEM)
+        .map_err(bad)?;
+    builder.check_private_key().map_err(bad)?;
+    builder.set_alpn_select_callback(|_, client| {
+        openssl::ssl::select_next_proto(b"\x02h2\x08http/1.1", client).ok_or(AlpnError::NOACK)
+    });
+    Ok(builder.build())
 }
 
 /// Once a second, compare the database's status version with the last one seen, so that cached

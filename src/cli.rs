@@ -4,7 +4,7 @@ use crate::app;
 use crate::audit::{self, Verdict};
 use crate::ca::local::{CaKeyAlgorithm, CaOptions};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{ServeConfig, TlsFiles, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+use crate::config::{self, Limits, ServeConfig, TlsFiles, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::ra::{operators, Role};
@@ -100,6 +100,34 @@ struct ServeArgs {
     #[arg(long, env = "VOUCH_CRL_VALIDITY_HOURS", default_value_t = 24,
           value_parser = clap::value_parser!(u16).range(1..=720))]
     crl_validity_hours: u16,
+    /// Seconds a client has to finish the TLS handshake, its first request head after
+    /// connecting, and each later request head from its first byte; a slower connection is
+    /// closed.
+    #[arg(long, env = "VOUCH_HEADER_READ_TIMEOUT_SECS",
+          default_value_t = config::DEFAULT_HEADER_READ_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection may stay silent between requests before it is closed.
+    #[arg(long, env = "VOUCH_IDLE_TIMEOUT_SECS",
+          default_value_t = config::DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    idle_timeout_secs: u64,
+    /// Seconds a request may take from its head to its response; past it the client gets
+    /// 503 {"error": "timeout"}.
+    #[arg(long, env = "VOUCH_REQUEST_TIMEOUT_SECS",
+          default_value_t = config::DEFAULT_REQUEST_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_secs: u64,
+    /// Connections served at once (default: 4096, or fewer so that they fit the open-files
+    /// limit). Past it, a reserved few answer /healthz and /readyz and 503 {"error":
+    /// "overloaded"} to anything else; past those, new connections are closed at once.
+    #[arg(long, env = "VOUCH_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: Option<u64>,
+    /// Memory for signed OCSP responses kept for reuse, in MiB.
+    #[arg(long, env = "VOUCH_OCSP_CACHE_MB", default_value_t = crate::ra::ocsp::DEFAULT_CACHE_MB,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    ocsp_cache_mb: u64,
     /// TLS certificate chain (PEM) to serve HTTPS.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -257,6 +285,7 @@ fn print_bootstrap(token: Option<&str>) {
 }
 
 async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
+    let limits = limits(&args)?;
     let config = ServeConfig {
         data_dir: args.data.data_dir.clone(),
         listen: args.listen,
@@ -293,10 +322,11 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
         ra.set_public_url(url);
     }
     ra.set_crl_validity(time::Duration::hours(i64::from(args.crl_validity_hours)));
+    ra.set_ocsp_cache_bytes(args.ocsp_cache_mb << 20);
     if args.public_url.is_none() && config.listen.ip().is_unspecified() {
         tracing::warn!("listening on an unspecified address without --public-url: issued certificates will name {} in their CRL/OCSP URLs", config.listen);
     }
-    let server = app::serve(ra.clone(), config.listen, config.tls.as_ref()).await?;
+    let server = app::serve_with(ra.clone(), config.listen, config.tls.as_ref(), limits).await?;
     // Finish issuance that a previous run approved but did not complete (after serve(), so the
     // certificates name the public URL).
     // On a shared database another instance may be signing an intent right now: leave young ones
@@ -325,6 +355,36 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     server.wait().await.map_err(Error::internal)?;
     drop(lock);
     Ok(ExitCode::SUCCESS)
+}
+
+fn limits(args: &ServeArgs) -> Result<Limits> {
+    let secs = std::time::Duration::from_secs;
+    let mut limits = Limits {
+        header_read_timeout: secs(args.header_read_timeout_secs),
+        idle_timeout: secs(args.idle_timeout_secs),
+        request_timeout: secs(args.request_timeout_secs),
+        ..Limits::default()
+    };
+    if let Some(n) = args.max_connections {
+        limits.max_connections = usize::try_from(n).map_err(Error::internal)?;
+    }
+    limits.validate()?;
+    let needed = limits.total_connections() as u64 + config::FD_HEADROOM;
+    match config::open_files_limit() {
+        Some(open_files) if open_files < needed => tracing::warn!(
+            open_files,
+            needed,
+            "the open-files limit (ulimit -n, LimitNOFILE) is below --max-connections plus its \
+             reserve and headroom: the server may run out of descriptors before the cap"
+        ),
+        _ => {}
+    }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        reserved = limits.reserved_connections(),
+        "connection limits"
+    );
+    Ok(limits)
 }
 
 fn lock_data_dir(data: &DataDir) -> Result<std::fs::File> {

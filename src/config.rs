@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const DEFAULT_DATA_DIR: &str = "./vouch-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -50,9 +51,129 @@ impl ServeConfig {
     }
 }
 
+/// What one slow, idle or greedy client may hold, so that it cannot take the service down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// From a connection's accept (or the end of its TLS handshake) until its first request head
+    /// is complete, and from the first byte of each later request until its head is complete.
+    /// Also bounds the TLS handshake.
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection silent between requests (no request in flight, nothing sent
+    /// either way) for this long is closed.
+    pub idle_timeout: Duration,
+    /// From a request's head to its response: past this the client gets a `503 timeout`.
+    pub request_timeout: Duration,
+    /// Connections served at once. Past it, a few more (see [`Limits::reserved_connections`]) are
+    /// accepted for `/healthz` and `/readyz` only and every other path gets `503 overloaded`;
+    /// past those, a new connection is closed at once.
+    pub max_connections: usize,
+}
+
+/// File descriptors left for everything that is not a client connection (database, data
+/// directory files, CA keys, logs).
+pub const FD_HEADROOM: u64 = 256;
+/// The most connections served by default, whatever the descriptor limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+
+impl Limits {
+    /// The slice kept beyond [`Limits::max_connections`] for health probes (and for telling
+    /// other clients fast that the service is overloaded): a sixteenth, at least 8, at most 64.
+    pub fn reserved_connections(&self) -> usize {
+        (self.max_connections / 16).clamp(8, 64)
+    }
+
+    /// Every connection this server may hold, served or reserved.
+    pub fn total_connections(&self) -> usize {
+        self.max_connections + self.reserved_connections()
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        for (name, d) in [
+            ("header-read-timeout-secs", self.header_read_timeout),
+            ("idle-timeout-secs", self.idle_timeout),
+            ("request-timeout-secs", self.request_timeout),
+        ] {
+            if d.is_zero() || d > Duration::from_secs(86_400) {
+                return Err(Error::invalid(
+                    "invalid_limit",
+                    format!("--{name} must be between 1 and 86400"),
+                ));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(Error::invalid(
+                "invalid_limit",
+                "--max-connections must be between 1 and 1000000",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            max_connections: default_max_connections(open_files_limit()),
+        }
+    }
+}
+
+/// The soft limit on open files (RLIMIT_NOFILE), if there is one.
+pub fn open_files_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+}
+
+/// [`DEFAULT_MAX_CONNECTIONS`], or fewer when the descriptor limit would not hold them with the
+/// reserved slice and [`FD_HEADROOM`] beside them.
+pub fn default_max_connections(open_files: Option<u64>) -> usize {
+    let cap = DEFAULT_MAX_CONNECTIONS as u64;
+    let usable = open_files.map_or(cap + 64, |n| n.saturating_sub(FD_HEADROOM));
+    // The reserved slice is at most 64 (see Limits::reserved_connections).
+    let fit = usable.saturating_sub(64).clamp(16, cap);
+    usize::try_from(fit).unwrap_or(DEFAULT_MAX_CONNECTIONS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_connection_cap_fits_the_descriptor_limit() {
+        assert_eq!(default_max_connections(None), DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(
+            default_max_connections(Some(1 << 20)),
+            DEFAULT_MAX_CONNECTIONS
+        );
+        // A systemd service's default soft limit.
+        let cap = default_max_connections(Some(1024));
+        let limits = Limits {
+            max_connections: cap,
+            ..Limits::default()
+        };
+        assert_eq!(cap, 1024 - 256 - 64);
+        assert!(limits.total_connections() as u64 + FD_HEADROOM <= 1024);
+        // A tiny limit still serves someone.
+        assert_eq!(default_max_connections(Some(100)), 16);
+    }
+
+    #[test]
+    fn reserved_slice_is_bounded() {
+        let with = |n| Limits {
+            max_connections: n,
+            ..Limits::default()
+        };
+        assert_eq!(with(20).reserved_connections(), 8);
+        assert_eq!(with(704).reserved_connections(), 44);
+        assert_eq!(with(4096).reserved_connections(), 64);
+        assert!(with(0).validate().is_err());
+        assert!(with(20).validate().is_ok());
+    }
 
     fn cfg(listen: &str, insecure: bool) -> ServeConfig {
         ServeConfig {

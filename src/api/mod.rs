@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod listener;
 mod operators;
 mod pki;
 mod requests;

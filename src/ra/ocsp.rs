@@ -18,36 +18,83 @@ pub const RESPONSE_VALIDITY: Duration = Duration::hours(1);
 /// How long a signed response is served again for the same request (without a nonce), unless a
 /// certificate status changes first.
 pub const RESPONSE_REUSE: Duration = Duration::minutes(5);
-const CACHE_MAX: usize = 100_000;
+/// Memory for signed responses kept for reuse, in MiB, unless set otherwise.
+pub const DEFAULT_CACHE_MB: u64 = 64;
 
 /// Signed responses by request bytes, valid while no status changed (the CRL's generation
-/// counter) and for [`RESPONSE_REUSE`].
-/// (status generation, when signed, response DER)
-type Cached = (u64, OffsetDateTime, Arc<Vec<u8>>);
+/// counter) and for [`RESPONSE_REUSE`] by the RA's clock. Bounded by memory: the requests come
+/// from anyone, so the least used answers make room for new ones past the capacity.
+pub(crate) struct ResponseCache {
+    capacity: std::sync::OnceLock<u64>,
+    cache: std::sync::OnceLock<moka::sync::Cache<Vec<u8>, Cached>>,
+}
 
-#[derive(Default)]
-pub(crate) struct ResponseCache(std::sync::Mutex<std::collections::HashMap<Vec<u8>, Cached>>);
+#[derive(Clone)]
+struct Cached {
+    generation: u64,
+    signed_at: OffsetDateTime,
+    der: Arc<Vec<u8>>,
+}
+
+/// Bytes counted for an entry besides its request and response: the map's own bookkeeping.
+const ENTRY_OVERHEAD: usize = 128;
+
+impl Default for ResponseCache {
+    fn default() -> Self {
+        ResponseCache {
+            capacity: std::sync::OnceLock::new(),
+            cache: std::sync::OnceLock::new(),
+        }
+    }
+}
 
 impl ResponseCache {
+    /// Set the memory the cache may use, in bytes; only a call before its first use has an
+    /// effect.
+    pub(crate) fn set_capacity(&self, bytes: u64) {
+        let _ = self.capacity.set(bytes);
+    }
+
+    fn cache(&self) -> &moka::sync::Cache<Vec<u8>, Cached> {
+        self.cache.get_or_init(|| {
+            let bytes = *self.capacity.get_or_init(|| DEFAULT_CACHE_MB << 20);
+            moka::sync::Cache::builder()
+                .max_capacity(bytes)
+                .weigher(|request: &Vec<u8>, entry: &Cached| {
+                    let size = request.len() + entry.der.len() + ENTRY_OVERHEAD;
+                    u32::try_from(size).unwrap_or(u32::MAX)
+                })
+                // Memory hygiene only: whether an entry may be served is decided by the RA's
+                // clock in `get`.
+                .time_to_live(std::time::Duration::from_secs(
+                    RESPONSE_REUSE.whole_seconds().unsigned_abs(),
+                ))
+                .build()
+        })
+    }
+
     fn get(&self, request: &[u8], generation: u64, now: OffsetDateTime) -> Option<Arc<Vec<u8>>> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(request) {
-            Some((g, at, der)) if *g == generation && now < *at + RESPONSE_REUSE => {
-                Some(der.clone())
+        match self.cache().get(request) {
+            Some(c) if c.generation == generation && now < c.signed_at + RESPONSE_REUSE => {
+                Some(c.der)
             }
             _ => None,
         }
     }
 
     fn put(&self, request: &[u8], generation: u64, now: OffsetDateTime, der: Arc<Vec<u8>>) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= CACHE_MAX {
-            map.retain(|_, (g, at, _)| *g == generation && now < *at + RESPONSE_REUSE);
-            if map.len() >= CACHE_MAX {
-                map.clear();
-            }
-        }
-        map.insert(request.to_vec(), (generation, now, der));
+        let entry = Cached {
+            generation,
+            signed_at: now,
+            der,
+        };
+        self.cache().insert(request.to_vec(), entry);
+    }
+
+    #[cfg(test)]
+    fn weighted_size(&self) -> u64 {
+        self.cache().run_pending_tasks();
+        self.cache().weighted_size()
     }
 }
 
@@ -57,6 +104,13 @@ pub(crate) struct ResponderState {
 }
 
 impl Ra {
+    /// Set the memory kept for signed OCSP responses, in bytes (default [`DEFAULT_CACHE_MB`]
+    /// MiB). Only a call before the first OCSP request
+    /// has an effect.
+    pub fn set_ocsp_cache_bytes(&self, bytes: u64) {
+        self.ocsp_cache().set_capacity(bytes);
+    }
+
     async fn responder(&self, now: OffsetDateTime) -> Result<Arc<ResponderState>> {
         let mut state = self.ocsp_state().lock().await;
         if let Some(s) = state.as_ref() {
@@ -173,5 +227,40 @@ trait ToVecOrEmpty {
 impl ToVecOrEmpty for x509_ocsp::OcspResponse {
     fn to_vec_or_empty(&self) -> Vec<u8> {
         der::Encode::to_der(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_cache_stays_within_its_memory_bound() {
+        let cache = ResponseCache::default();
+        let cap = 256 * 1024;
+        cache.set_capacity(cap);
+        let now = OffsetDateTime::now_utc();
+        let der = Arc::new(vec![0x30; 1000]);
+        // Forty times the bound in distinct requests, as an unauthenticated client can send.
+        for i in 0..10_000u32 {
+            cache.put(&i.to_be_bytes(), 1, now, der.clone());
+        }
+        let size = cache.weighted_size();
+        assert!(size <= cap, "{size} bytes cached, bound {cap}");
+        assert!(size > cap / 2, "the cache is used: {size}");
+    }
+
+    #[test]
+    fn response_cache_honours_status_generation_and_reuse_window() {
+        let cache = ResponseCache::default();
+        let now = OffsetDateTime::now_utc();
+        let der = Arc::new(vec![1, 2, 3]);
+        cache.put(b"req", 7, now, der.clone());
+        assert_eq!(cache.get(b"req", 7, now).as_deref(), Some(&vec![1, 2, 3]));
+        // A status change moves the generation: the old answer is not served.
+        assert!(cache.get(b"req", 8, now).is_none());
+        // Past the reuse window by the RA's clock it is not served either.
+        assert!(cache.get(b"req", 7, now + RESPONSE_REUSE).is_none());
+        assert!(cache.get(b"other", 7, now).is_none());
     }
 }

@@ -98,46 +98,49 @@ const TOKEN_PREFIX: &str = "vouch_";
 /// How long a verified token is trusted without looking it up again. Disabling an operator
 /// clears its entries at once on this instance.
 pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-const TOKEN_CACHE_MAX: usize = 10_000;
+/// Memory for verified tokens. Only tokens that matched an operator are kept, so this holds
+/// every operator several times over; a cap all the same, since nothing grows without one.
+const TOKEN_CACHE_BYTES: u64 = 4 << 20;
 
 /// Recently verified tokens (by hash), so that a busy client costs no database read per call.
-#[derive(Default)]
-pub struct TokenCache(
-    std::sync::Mutex<std::collections::HashMap<Vec<u8>, (Operator, std::time::Instant)>>,
-);
+pub struct TokenCache(moka::sync::Cache<Vec<u8>, Operator>);
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache(
+            moka::sync::Cache::builder()
+                .max_capacity(TOKEN_CACHE_BYTES)
+                .weigher(|hash: &Vec<u8>, op: &Operator| {
+                    let size = hash.len() + op.id.len() + op.name.len() + op.roles.len() + 128;
+                    u32::try_from(size).unwrap_or(u32::MAX)
+                })
+                .time_to_live(TOKEN_CACHE_TTL)
+                .build(),
+        )
+    }
+}
 
 impl TokenCache {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Vec<u8>, (Operator, std::time::Instant)>>
-    {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn get(&self, hash: &[u8]) -> Option<Operator> {
-        let mut map = self.lock();
-        match map.get(hash) {
-            Some((op, at)) if at.elapsed() < TOKEN_CACHE_TTL => Some(op.clone()),
-            Some(_) => {
-                map.remove(hash);
-                None
-            }
-            None => None,
-        }
+        self.0.get(hash)
     }
 
     fn put(&self, hash: Vec<u8>, op: Operator) {
-        let mut map = self.lock();
-        if map.len() >= TOKEN_CACHE_MAX {
-            map.clear();
-        }
-        map.insert(hash, (op, std::time::Instant::now()));
+        self.0.insert(hash, op);
     }
 
+    /// Drop an operator's entries now (it was disabled): the next call with its token reads the
+    /// database.
     fn forget(&self, operator_id: &str) {
-        self.lock().retain(|_, (op, _)| op.id != operator_id);
+        let hashes: Vec<std::sync::Arc<Vec<u8>>> = self
+            .0
+            .iter()
+            .filter(|(_, op)| op.id == operator_id)
+            .map(|(hash, _)| hash)
+            .collect();
+        for hash in hashes {
+            self.0.invalidate(hash.as_slice());
+        }
     }
 }
 
@@ -417,5 +420,29 @@ mod tests {
             assert_eq!(Role::parse(r.as_str()).unwrap(), r);
         }
         assert_eq!(Role::parse("root").unwrap_err().code(), "invalid_role");
+    }
+
+    #[test]
+    fn token_cache_forgets_an_operator_at_once_and_stays_bounded() {
+        let cache = TokenCache::default();
+        let op = |id: &str| Operator {
+            id: id.into(),
+            name: "n".into(),
+            roles: vec![Role::Clerk],
+        };
+        cache.put(vec![1; 32], op("op_a"));
+        cache.put(vec![2; 32], op("op_a"));
+        cache.put(vec![3; 32], op("op_b"));
+        cache.forget("op_a");
+        assert!(cache.get(&[1; 32]).is_none());
+        assert!(cache.get(&[2; 32]).is_none());
+        assert_eq!(cache.get(&[3; 32]).map(|o| o.id), Some("op_b".into()));
+        for i in 0..100_000u32 {
+            let mut hash = vec![0; 32];
+            hash[..4].copy_from_slice(&i.to_be_bytes());
+            cache.put(hash, op("op_c"));
+        }
+        cache.0.run_pending_tasks();
+        assert!(cache.0.weighted_size() <= TOKEN_CACHE_BYTES);
     }
 }
