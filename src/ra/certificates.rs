@@ -34,8 +34,7 @@ pub struct CertificateView {
 impl Ra {
     /// Any authenticated operator may read a certificate: certificates are public documents.
     pub async fn certificate(&self, _op: &Operator, serial: &str) -> Result<CertificateView> {
-        let serial = Serial::normalise(serial)
-            .ok_or_else(|| Error::invalid("invalid_serial", "serial must be hex"))?;
+        let serial = Serial::from_client(serial)?;
         let mut c = self.store().read().await?;
         let row = rows::get(&mut c, &serial)
             .await?
@@ -104,8 +103,17 @@ impl Ra {
             }
         };
         let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control)
-        {
+        if let Some((i, c)) = reason.chars().enumerate().find(|(_, c)| c.is_control()) {
+            return Err(Error::invalid(
+                "invalid_field",
+                format!(
+                    "reason: contains the control character U+{:04X} at position {}",
+                    c as u32,
+                    i + 1
+                ),
+            ));
+        }
+        if reason.is_empty() || reason.chars().count() > 200 {
             return Err(Error::invalid(
                 "invalid_field",
                 "reason: 1..=200 characters",

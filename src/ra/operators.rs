@@ -172,6 +172,18 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
+fn name_taken(name: &str, existing: &str) -> Error {
+    let msg = if name == existing {
+        format!("an operator named {name:?} exists")
+    } else {
+        format!(
+            "an operator named {existing:?} exists; operator names are unique regardless of case, \
+             so {name:?} is taken"
+        )
+    };
+    Error::conflict("name_taken", msg)
+}
+
 fn parse_roles(stored: &str) -> Vec<Role> {
     stored
         .split(',')
@@ -213,6 +225,11 @@ pub async fn create_in(
         .map(|r| r.as_str())
         .collect::<Vec<_>>()
         .join(",");
+    // Names are unique regardless of case ("Alice" and "alice" are one person to a reader of
+    // the audit log); migration 0008's index on lower(name) backs this up under races.
+    if let Some(existing) = rows::by_name_ignoring_case(conn, name).await? {
+        return Err(name_taken(name, &existing.name));
+    }
     let id = new_id("op");
     let token = new_token();
     match rows::insert(
@@ -227,10 +244,7 @@ pub async fn create_in(
     .await
     {
         Err(Error::Database(e)) if store::is_unique_violation(&e) => {
-            return Err(Error::conflict(
-                "name_taken",
-                format!("an operator named {name:?} exists"),
-            ))
+            return Err(name_taken(name, name))
         }
         other => other?,
     }

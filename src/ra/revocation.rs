@@ -136,23 +136,36 @@ fn parse_serial(s: &str) -> Result<Serial> {
 }
 
 fn serial_of(text: &str) -> Result<String> {
-    Serial::normalise(text).ok_or_else(|| Error::invalid("invalid_serial", "serial must be hex"))
+    Serial::from_client(text)
 }
 
 fn check_comment(comment: Option<&str>) -> Result<Option<String>> {
-    match comment.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(c)
-            if c.chars().count() <= MAX_COMMENT_CHARS
-                && !c.chars().any(|ch| ch.is_control() && ch != '\n') =>
-        {
-            Ok(Some(c.to_string()))
-        }
-        Some(_) => Err(Error::invalid(
+    let Some(c) = comment.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    if let Some((i, ch)) = c
+        .chars()
+        .enumerate()
+        .find(|(_, ch)| ch.is_control() && *ch != '\n')
+    {
+        return Err(Error::invalid(
             "invalid_field",
-            format!("comment: at most {MAX_COMMENT_CHARS} characters"),
-        )),
+            format!(
+                "comment: contains the control character U+{:04X} at position {}; only line \
+                 breaks (U+000A) are allowed",
+                ch as u32,
+                i + 1
+            ),
+        ));
     }
+    let n = c.chars().count();
+    if n > MAX_COMMENT_CHARS {
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("comment: {n} characters; at most {MAX_COMMENT_CHARS}"),
+        ));
+    }
+    Ok(Some(c.to_string()))
 }
 
 fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime> {

@@ -7,9 +7,10 @@ use crate::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::store::subscribers::{self as rows, EvidenceRow, SubscriberRow};
 use crate::x509::profile::SubscriberKind;
-use crate::x509::subject::{is_printable_string, UB_NAME};
+use crate::x509::subject::{checked_name, is_printable_string, UB_NAME};
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
+use unicode_normalization::UnicodeNormalization;
 
 pub const MAX_IDENTIFIERS: usize = 16;
 
@@ -71,8 +72,15 @@ fn text(name: &str, value: &str, max: usize) -> Result<()> {
     if n == 0 || n > max {
         return Err(field(name, format!("must be 1..={max} characters")));
     }
-    if value.chars().any(char::is_control) {
-        return Err(field(name, "must not contain control characters"));
+    if let Some((i, c)) = value.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return Err(field(
+            name,
+            format!(
+                "contains the control character U+{:04X} at position {}",
+                c as u32,
+                i + 1
+            ),
+        ));
     }
     if value.trim() != value {
         return Err(field(name, "must not have leading or trailing spaces"));
@@ -80,23 +88,87 @@ fn text(name: &str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// RFC 5321 §4.5.3.1: local part at most 64 octets, domain at most 255, and a forward-path of
+/// at most 256 octets with its angle brackets, so 254 for the address.
+const MAX_EMAIL: usize = 254;
+const MAX_LOCAL_PART: usize = 64;
+
+/// An address for an rfc822Name: IA5 (ASCII) only, as a plain `local@domain` mailbox with a
+/// dot-atom local part and a host name of letters, digits and hyphens. The `email_address`
+/// crate parses it (RFC 5322 / 5321); the narrower rules here are what relying parties and
+/// RFC 5280 §4.2.1.6 expect of a certificate's rfc822Name.
 fn check_email(email: &str) -> Result<()> {
-    let ok = email.len() <= 254
-        && email.is_ascii()
-        && !email.chars().any(|c| {
-            c.is_ascii_whitespace()
-                || c.is_ascii_control()
-                || matches!(c, '<' | '>' | '"' | ',' | ';')
-        })
-        && matches!(email.split_once('@'), Some((l, d)) if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && !d.contains('@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(field(
-            "email",
-            "must be an ASCII address like name@example.org",
-        ))
+    let bad = |msg: String| Err(field("email", msg));
+    if let Some((i, c)) = email.chars().enumerate().find(|(_, c)| !c.is_ascii()) {
+        return bad(format!(
+            "contains the non-ASCII character U+{:04X} at position {}; an rfc822Name is ASCII \
+             only (write an internationalised domain in its xn-- form)",
+            c as u32,
+            i + 1
+        ));
     }
+    if let Some((i, c)) = email
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_ascii_control() || *c == ' ')
+    {
+        return bad(format!(
+            "contains U+{:04X} at position {}; an address has no spaces or control characters",
+            c as u32,
+            i + 1
+        ));
+    }
+    if email.len() > MAX_EMAIL {
+        return bad(format!(
+            "is {} characters; RFC 5321 allows at most {MAX_EMAIL}",
+            email.len()
+        ));
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return bad("must be an address like name@example.org".into());
+    };
+    if local.len() > MAX_LOCAL_PART {
+        return bad(format!(
+            "the part before @ is {} characters; RFC 5321 allows at most {MAX_LOCAL_PART}",
+            local.len()
+        ));
+    }
+    if local.starts_with('"') {
+        return bad("quoted local parts are not accepted; use name@example.org".into());
+    }
+    let options = email_address::Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
+    if let Err(e) = email_address::EmailAddress::parse_with_options(email, options) {
+        let why = match e {
+            email_address::Error::DomainTooFew => {
+                "the domain must have at least two labels, like example.org".to_string()
+            }
+            email_address::Error::UnsupportedDomainLiteral => {
+                "an address literal such as [192.0.2.1] is not accepted; use a host name"
+                    .to_string()
+            }
+            other => other.to_string().trim_end_matches('.').to_lowercase(),
+        };
+        return bad(format!("is not a valid address: {why}"));
+    }
+    // Host names: letters, digits and hyphens (RFC 1035 §2.3.1, RFC 5321 §4.1.2).
+    if let Some(c) = domain
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.')))
+    {
+        return bad(format!(
+            "the domain contains {c:?}; a host name has only letters, digits, hyphens and dots"
+        ));
+    }
+    if domain
+        .split('.')
+        .any(|l| l.starts_with('-') || l.ends_with('-'))
+    {
+        return bad("a domain label must not start or end with a hyphen".into());
+    }
+    Ok(())
 }
 
 pub fn parse_date(name: &str, s: &str) -> Result<Date> {
@@ -104,7 +176,8 @@ pub fn parse_date(name: &str, s: &str) -> Result<Date> {
     Date::parse(s, &fmt).map_err(|_| field(name, "must be a date YYYY-MM-DD"))
 }
 
-fn check_evidence(e: &NewEvidence) -> Result<()> {
+/// Check a piece of evidence and put its issuer in the stored (NFC) form.
+fn check_evidence(e: &mut NewEvidence) -> Result<()> {
     let ok_type = (1..=32).contains(&e.doc_type.len())
         && e.doc_type
             .chars()
@@ -122,7 +195,7 @@ fn check_evidence(e: &NewEvidence) -> Result<()> {
             "may use letters, digits, spaces and '()+,-./:=?",
         ));
     }
-    text("identifiers.issuer", &e.issuer, 128)?;
+    e.issuer = checked_name("identifiers.issuer", &e.issuer, 128)?;
     parse_date("identifiers.valid_until", &e.valid_until)?;
     if let Some(h) = &e.document_sha256 {
         if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -136,15 +209,16 @@ fn check_evidence(e: &NewEvidence) -> Result<()> {
 }
 
 impl NewSubscriber {
-    fn check(&self) -> Result<SubscriberKind> {
+    /// Check the input and put the names in the form that is stored and certified (NFC).
+    fn check(&mut self) -> Result<SubscriberKind> {
         let kind = SubscriberKind::parse(&self.kind)
             .ok_or_else(|| field("kind", "must be \"person\" or \"organisation\""))?;
-        text("name", &self.name, UB_NAME)?;
+        self.name = checked_name("name", &self.name, UB_NAME)?;
         if let Some(e) = &self.email {
             check_email(e)?;
         }
         if let Some(o) = &self.organisation {
-            text("organisation", o, UB_NAME)?;
+            self.organisation = Some(checked_name("organisation", o, UB_NAME)?);
         }
         if self.identifiers.is_empty() {
             return Err(field(
@@ -155,7 +229,7 @@ impl NewSubscriber {
         if self.identifiers.len() > MAX_IDENTIFIERS {
             return Err(field("identifiers", format!("at most {MAX_IDENTIFIERS}")));
         }
-        self.identifiers.iter().try_for_each(check_evidence)?;
+        self.identifiers.iter_mut().try_for_each(check_evidence)?;
         Ok(kind)
     }
 }
@@ -198,7 +272,11 @@ fn view(s: SubscriberRow, evidence: Vec<EvidenceRow>, today: Date) -> Subscriber
 }
 
 impl Ra {
-    pub async fn register_subscriber(&self, op: &Operator, input: NewSubscriber) -> Result<String> {
+    pub async fn register_subscriber(
+        &self,
+        op: &Operator,
+        mut input: NewSubscriber,
+    ) -> Result<String> {
         self.authorize(op, Role::Clerk, "subscriber.create", None)
             .await?;
         let kind = match input.check() {
@@ -273,7 +351,7 @@ impl Ra {
         &self,
         op: &Operator,
         subscriber_id: &str,
-        e: NewEvidence,
+        mut e: NewEvidence,
     ) -> Result<SubscriberView> {
         self.authorize(
             op,
@@ -282,7 +360,7 @@ impl Ra {
             Some(subscriber_id),
         )
         .await?;
-        if let Err(err) = check_evidence(&e) {
+        if let Err(err) = check_evidence(&mut e) {
             let details = serde_json::json!({"error": err.code(), "message": err.to_string()});
             self.audit_refusal(
                 Some(&op.id),
@@ -351,8 +429,10 @@ impl Ra {
         if q.chars().count() > 128 {
             return Err(field("q", "at most 128 characters"));
         }
+        // Names are stored in NFC: search in the same form.
+        let q: String = q.nfc().collect();
         let mut c = self.store().read().await?;
-        let found = rows::search(&mut c, q, limit.clamp(1, 200)).await?;
+        let found = rows::search(&mut c, &q, limit.clamp(1, 200)).await?;
         let today = self.now().date();
         let mut out = Vec::with_capacity(found.len());
         for s in found {
@@ -408,6 +488,105 @@ mod tests {
             let mut s = person();
             mutate(&mut s);
             assert_eq!(s.check().unwrap_err().code(), "invalid_field", "case {i}");
+        }
+    }
+
+    #[test]
+    fn names_are_checked_and_stored_in_nfc() {
+        let mut s = person();
+        s.name = "Ange\u{300}le Dubois".into();
+        s.organisation = Some("Mairie de Ville\u{301}".into());
+        s.identifiers[0].issuer = "Pre\u{301}fecture".into();
+        s.check().unwrap();
+        assert_eq!(s.name, "Angèle Dubois");
+        assert_eq!(s.organisation.as_deref(), Some("Mairie de Villé"));
+        assert_eq!(s.identifiers[0].issuer, "Préfecture");
+
+        type Mutation = Box<dyn Fn(&mut NewSubscriber)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (
+                Box::new(|s| s.name = "Ad\u{200B}min".into()),
+                "name: contains U+200B ZERO WIDTH SPACE at position 3",
+            ),
+            (
+                Box::new(|s| s.name = "\u{410}dmin".into()),
+                "name: mixes scripts",
+            ),
+            (
+                Box::new(|s| s.organisation = Some("City\u{202E}Hall".into())),
+                "organisation: contains U+202E RIGHT-TO-LEFT OVERRIDE at position 5",
+            ),
+            (
+                Box::new(|s| s.identifiers[0].issuer = "\u{FEFF}PSB".into()),
+                "identifiers.issuer: contains U+FEFF",
+            ),
+            (
+                Box::new(|s| s.identifiers[0].number = "11\u{0}1".into()),
+                "identifiers.number: contains the control character U+0000 at position 3",
+            ),
+        ];
+        for (mutate, expected) in cases {
+            let mut s = person();
+            mutate(&mut s);
+            let err = s.check().unwrap_err();
+            assert_eq!(err.code(), "invalid_field");
+            assert!(err.to_string().starts_with(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn email_addresses() {
+        let long_local = format!("{}@example.org", "a".repeat(64));
+        let label = "d".repeat(63);
+        let long_domain = format!("a@{label}.{label}.{label}.{}.org", "d".repeat(56));
+        assert_eq!(long_domain.len(), 254);
+        for good in [
+            "li.wei@example.org",
+            "LI.Wei+tag@Mail.Example.ORG",
+            "o'brien@example.ie",
+            "x_y-z@sub-1.example.co.uk",
+            "a@xn--fiqs8s.cn",
+            &long_local,
+            &long_domain,
+        ] {
+            assert!(check_email(good).is_ok(), "{good}: {:?}", check_email(good));
+        }
+        let too_long_local = format!("{}@example.org", "a".repeat(65));
+        let too_long = format!("a{long_domain}");
+        let long_label = format!("a@{}.org", "d".repeat(64));
+        for (bad, why) in [
+            ("not-an-email", "like name@example.org"),
+            ("a@b.c\r\nBcc: x@y.z", "U+000D at position 6"),
+            ("li wei@example.org", "U+0020 at position 3"),
+            (
+                "李伟@example.org",
+                "non-ASCII character U+674E at position 1",
+            ),
+            ("li@例子.中国", "non-ASCII character U+4F8B at position 4"),
+            ("li@localhost", "at least two labels"),
+            ("li@[192.0.2.1]", "address literal"),
+            ("\"li wei\"@example.org", "U+0020"),
+            ("\"li\"@example.org", "quoted local parts"),
+            ("Li Wei <li@example.org>", "U+0020"),
+            ("li..wei@example.org", "not a valid address"),
+            (".li@example.org", "not a valid address"),
+            ("li@example..org", "not a valid address"),
+            ("li@-example.org", "not a valid address"),
+            ("li@exa_mple.org", "the domain contains '_'"),
+            ("li@example.org.", "not a valid address"),
+            ("@example.org", "not a valid address"),
+            ("li@", "not a valid address"),
+            (&too_long_local, "the part before @ is 65 characters"),
+            (&too_long, "is 255 characters; RFC 5321 allows at most 254"),
+            (&long_label, "sub-domain is too long"),
+        ] {
+            let err = check_email(bad).unwrap_err();
+            assert_eq!(err.code(), "invalid_field");
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("email: ") && msg.contains(why),
+                "{bad}: {msg}"
+            );
         }
     }
 

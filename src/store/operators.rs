@@ -42,6 +42,16 @@ pub async fn by_token_hash(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<
     .await?)
 }
 
+/// The operator whose name equals `name` regardless of case (names are ASCII).
+pub async fn by_name_ignoring_case(conn: &mut Conn, name: &str) -> Result<Option<OperatorRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, roles, created_at, disabled_at FROM operators WHERE lower(name) = lower($1)",
+    )
+    .bind(name)
+    .fetch_optional(conn)
+    .await?)
+}
+
 pub async fn list(conn: &mut Conn) -> Result<Vec<OperatorRow>> {
     Ok(sqlx::query_as(
         "SELECT id, name, roles, created_at, disabled_at FROM operators ORDER BY name",

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::x509::key::CheckedKey;
+use base64::Engine;
 use openssl::x509::X509Req;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Version;
@@ -61,6 +62,74 @@ fn check_pss_hashes(alg: &x509_parser::x509::AlgorithmIdentifier<'_>) -> Result<
     Ok(())
 }
 
+const PEM_LABELS: [&str; 2] = ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"];
+
+/// The DER inside a PEM CSR, read strictly (RFC 7468 §2, without explanatory text).
+fn pem_body(pem: &str) -> Result<Vec<u8>> {
+    let bad = |msg: String| Error::invalid("bad_csr", msg);
+    let text = pem.trim_start();
+    let label = PEM_LABELS
+        .into_iter()
+        .find(|l| {
+            text.strip_prefix("-----BEGIN ")
+                .and_then(|t| t.strip_prefix(l))
+                .is_some_and(|t| t.starts_with("-----"))
+        })
+        .ok_or_else(|| {
+            bad(
+                "csr must be one PEM \"CERTIFICATE REQUEST\" block, starting with \
+                 -----BEGIN CERTIFICATE REQUEST-----"
+                    .into(),
+            )
+        })?;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let body_and_rest = &text[begin.len()..];
+    let at = body_and_rest
+        .find(&end)
+        .ok_or_else(|| bad(format!("the PEM block has no {end} line")))?;
+    let body = &body_and_rest[..at];
+    let after = &body_and_rest[at + end.len()..];
+    if body.contains("-----") {
+        return Err(bad(
+            "the PEM block holds another BEGIN or END line; send exactly one request".into(),
+        ));
+    }
+    let after_trimmed = after.trim_start();
+    if after_trimmed.starts_with("-----BEGIN") {
+        return Err(bad(
+            "more than one PEM block; send exactly one CERTIFICATE REQUEST".into(),
+        ));
+    }
+    if !after_trimmed.is_empty() {
+        return Err(bad(format!(
+            "{} bytes of text after the {end} line; send the PEM block alone",
+            after_trimmed.len()
+        )));
+    }
+    if body.contains(':') {
+        return Err(bad(
+            "PEM headers (such as Proc-Type) are not accepted in a CSR".into(),
+        ));
+    }
+    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if let Some(c) = b64
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')))
+    {
+        return Err(bad(format!(
+            "the PEM body contains {c:?}, which is not base64"
+        )));
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .map_err(|e| bad(format!("the PEM body is not valid base64: {e}")))?;
+    if der.is_empty() {
+        return Err(bad("the PEM block is empty".into()));
+    }
+    Ok(der)
+}
+
 /// A CSR whose signature verified with its own key and whose key passed the key rules.
 #[derive(Debug, Clone)]
 pub struct CheckedCsr {
@@ -69,6 +138,9 @@ pub struct CheckedCsr {
 }
 
 impl CheckedCsr {
+    /// A PEM request, checked as sent: one CERTIFICATE REQUEST block (or the older NEW
+    /// CERTIFICATE REQUEST label), nothing but whitespace around it, a body of strict base64,
+    /// and DER with nothing after the request. The request is then the decoded bytes.
     pub fn from_pem(pem: &str) -> Result<Self> {
         if pem.len() > MAX_CSR_PEM_BYTES {
             return Err(Error::invalid(
@@ -76,21 +148,8 @@ impl CheckedCsr {
                 format!("CSR larger than {MAX_CSR_PEM_BYTES} bytes"),
             ));
         }
-        let trimmed = pem.trim_start();
-        if !trimmed.starts_with("-----BEGIN CERTIFICATE REQUEST-----")
-            && !trimmed.starts_with("-----BEGIN NEW CERTIFICATE REQUEST-----")
-        {
-            return Err(Error::invalid(
-                "bad_csr",
-                "csr must be a PEM \"CERTIFICATE REQUEST\"",
-            ));
-        }
-        let req = X509Req::from_pem(trimmed.as_bytes())
-            .map_err(|_| Error::invalid("bad_csr", "csr is not a well-formed PKCS#10 request"))?;
-        let der = req
-            .to_der()
-            .map_err(|_| Error::invalid("bad_csr", "csr could not be re-encoded"))?;
-        Self::check(&req, &der)
+        let der = pem_body(pem)?;
+        Self::from_der(&der)
     }
 
     pub fn from_der(der: &[u8]) -> Result<Self> {
@@ -111,7 +170,13 @@ impl CheckedCsr {
                 },
             )?;
         if !rest.is_empty() {
-            return Err(Error::invalid("bad_csr", "trailing bytes after the CSR"));
+            return Err(Error::invalid(
+                "bad_csr",
+                format!(
+                    "{} trailing bytes after the CSR's DER; send the request alone",
+                    rest.len()
+                ),
+            ));
         }
         if parsed.certification_request_info.version != X509Version(0) {
             return Err(Error::invalid("bad_csr", "CSR version must be v1 (0)"));
@@ -271,6 +336,65 @@ pub(crate) mod tests {
             CheckedCsr::from_pem(&pss_csr("-sha1")).unwrap_err().code(),
             "weak_signature_algorithm"
         );
+    }
+
+    fn refusal(pem: &str) -> String {
+        let err = CheckedCsr::from_pem(pem).unwrap_err();
+        assert_eq!(err.code(), "bad_csr", "{err}");
+        err.to_string()
+    }
+
+    /// The PEM is checked as sent, not as OpenSSL re-encodes what it managed to read.
+    #[test]
+    fn pem_is_checked_as_sent() {
+        let pem = csr_pem(&ec_key(Nid::X9_62_PRIME256V1), MessageDigest::sha256());
+        let der = X509Req::from_pem(pem.as_bytes()).unwrap().to_der().unwrap();
+        // Whitespace around the block, CRLF line ends and other line lengths are fine.
+        assert!(CheckedCsr::from_pem(&format!("\n  {pem}\n\n")).is_ok());
+        assert!(CheckedCsr::from_pem(&pem.replace('\n', "\r\n")).is_ok());
+        let one_line = format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&der)
+        );
+        let accepted = CheckedCsr::from_pem(&one_line).unwrap();
+        assert_eq!(accepted.der, der);
+        let new_label = pem.replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST");
+        assert!(CheckedCsr::from_pem(&new_label).is_ok());
+
+        let msg = refusal(&format!("{pem}trailing junk"));
+        assert!(msg.contains("13 bytes of text after the -----END"), "{msg}");
+        let msg = refusal(&format!("{pem}{pem}"));
+        assert!(msg.contains("more than one PEM block"), "{msg}");
+        let other = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(refusal(&format!("{pem}\n{other}")).contains("more than one PEM block"));
+        let msg = refusal(&pem.replace("-----END CERTIFICATE REQUEST-----", ""));
+        assert!(
+            msg.contains("no -----END CERTIFICATE REQUEST----- line"),
+            "{msg}"
+        );
+        let mismatched = pem.replace("END CERTIFICATE REQUEST", "END CERTIFICATE");
+        assert!(refusal(&mismatched).contains("no -----END"));
+        let msg = refusal(&pem.replacen("-----\n", "-----\nProc-Type: 4,ENCRYPTED\n\n", 1));
+        assert!(msg.contains("PEM headers"), "{msg}");
+        let (first, rest) = pem.split_once('\n').unwrap();
+        let msg = refusal(&format!("{first}\n*{}", &rest[1..]));
+        assert!(msg.contains("'*', which is not base64"), "{msg}");
+
+        // DER with bytes after the request, wrapped in a clean PEM block.
+        let mut padded = der.clone();
+        padded.extend_from_slice(&[0, 0]);
+        let msg = refusal(&crate::x509::pem_encode("CERTIFICATE REQUEST", &padded));
+        assert!(
+            msg.contains("2 trailing bytes after the CSR's DER"),
+            "{msg}"
+        );
+
+        // Base64 with stray padding.
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let pem = format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{b64}=\n-----END CERTIFICATE REQUEST-----\n"
+        );
+        assert!(refusal(&pem).contains("not valid base64"));
     }
 
     #[test]

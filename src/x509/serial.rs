@@ -1,10 +1,14 @@
 //! Certificate serial numbers: 126 bits of CSPRNG output, positive, rendered as lowercase hex with
 //! no separators and no leading zero digit (so the hex form is canonical).
 
+use crate::error::{Error, Result};
 use rand::RngCore;
 use std::fmt;
 
 pub const SERIAL_BYTES: usize = 16;
+
+/// Longest serial accepted from a client, in hex digits (32 bytes; RFC 5280 allows 20).
+pub const MAX_CLIENT_SERIAL_DIGITS: usize = 64;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Serial([u8; SERIAL_BYTES]);
@@ -37,18 +41,38 @@ impl Serial {
 
     /// Normalise a serial from a client to the stored form, without requiring it to be one of ours.
     pub fn normalise(text: &str) -> Option<String> {
+        Self::from_client(text).ok()
+    }
+
+    /// Like [`Serial::normalise`], with an `invalid_serial` error that says what is wrong.
+    pub fn from_client(text: &str) -> Result<String> {
+        let bad = |msg: String| Err(Error::invalid("invalid_serial", msg));
+        if let Some((i, c)) = text
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !(c.is_ascii_hexdigit() || *c == ':'))
+        {
+            return bad(format!(
+                "serial contains {c:?} at position {}; a serial is hex digits, optionally \
+                 separated by ':'",
+                i + 1
+            ));
+        }
         let cleaned: String = text
             .chars()
             .filter(|c| *c != ':')
             .collect::<String>()
             .to_ascii_lowercase();
-        if cleaned.is_empty()
-            || cleaned.len() > 64
-            || !cleaned.bytes().all(|b| b.is_ascii_hexdigit())
-        {
-            return None;
+        if cleaned.is_empty() {
+            return bad("serial is empty".into());
         }
-        Some(cleaned)
+        if cleaned.len() > MAX_CLIENT_SERIAL_DIGITS {
+            return bad(format!(
+                "serial has {} hex digits; at most {MAX_CLIENT_SERIAL_DIGITS}",
+                cleaned.len()
+            ));
+        }
+        Ok(cleaned)
     }
 }
 
@@ -87,5 +111,20 @@ mod tests {
         assert_eq!(Serial::normalise("1A:2b:3C").as_deref(), Some("1a2b3c"));
         assert_eq!(Serial::normalise("xyz"), None);
         assert_eq!(Serial::normalise(""), None);
+    }
+
+    #[test]
+    fn client_serial_errors_name_the_problem() {
+        let msg = |t: &str| {
+            let e = Serial::from_client(t).unwrap_err();
+            assert_eq!(e.code(), "invalid_serial");
+            e.to_string()
+        };
+        let max = "a".repeat(MAX_CLIENT_SERIAL_DIGITS);
+        assert_eq!(Serial::from_client(&max).unwrap(), max);
+        assert_eq!(msg(&"a".repeat(65)), "serial has 65 hex digits; at most 64");
+        assert!(msg("12g4").starts_with("serial contains 'g' at position 3;"));
+        assert!(msg("12\u{0}").starts_with("serial contains '\\0' at position 3;"));
+        assert_eq!(msg(":"), "serial is empty");
     }
 }
