@@ -35,7 +35,11 @@ pub fn router(ra: Ra) -> Router {
         .route("/certificates/{serial}/revoke", post(pki::revoke))
         .route("/certificates/{serial}/hold", post(pki::hold))
         .route("/certificates/{serial}/release", post(pki::release))
-        .route("/revocations/by-key", post(pki::revoke_by_key))
+        // A signed statement is small: the limit is the CMS reader's own (docs/API.md).
+        .route(
+            "/revocations/by-key",
+            post(pki::revoke_by_key).layer(DefaultBodyLimit::max(crate::x509::cms::MAX_CMS_BYTES)),
+        )
         .route("/revocations/{id}", get(pki::revocation))
         .route("/revocations/{id}/approve", post(pki::approve_revocation))
         .route("/revocations/{id}/reject", post(pki::reject_revocation))
@@ -63,6 +67,8 @@ pub fn router(ra: Ra) -> Router {
             error::error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Outermost: whatever is answered above, an error leaves as JSON.
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(ra)
 }
 
