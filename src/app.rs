@@ -124,16 +124,20 @@ pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result
     // not drop caches for changes they were built after.
     ra.observe_status_changes().await?;
     spawn_status_watch(ra.clone(), stop.subscribe());
+    spawn_login_flush(ra.clone(), stop.subscribe());
     let app = api::router(ra);
     let task = match tls {
         None => {
             let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::internal)?;
             tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    })
-                    .await
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
             })
         }
         Some(files) => {
@@ -152,7 +156,7 @@ pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result
                 axum_server::from_tcp(listener)
                     .acceptor(axum_server::tls_openssl::OpenSSLAcceptor::new(config))
                     .handle(handle)
-                    .serve(app.into_make_service())
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                     .await
             })
         }
@@ -180,6 +184,25 @@ fn spawn_status_watch(ra: Ra, mut stop: watch::Receiver<bool>) {
                 }
                 Err(_) => {}
             }
+        }
+    });
+}
+
+/// Every few seconds: audit the failed-login windows that closed.
+fn spawn_login_flush(ra: Ra, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            if stopping {
+                ra.flush_login_failures().await;
+                return;
+            }
+            ra.flush_login_failures().await;
         }
     });
 }

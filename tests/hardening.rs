@@ -5,6 +5,9 @@ mod common;
 use common::{split, TestApp};
 use reqwest::{header, StatusCode};
 use serde_json::Value;
+use std::sync::Arc;
+use vouch::clock::ManualClock;
+use vouch::ra::operators::{LOGIN_FAILURES_ALLOWED, LOGIN_FAILURE_WINDOW};
 
 fn assert_json_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
     assert_eq!(status, want, "{body}");
@@ -121,5 +124,68 @@ async fn the_bearer_scheme_is_case_insensitive() {
     assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer");
     let (status, body) = split(resp).await;
     assert_json_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    app.stop().await;
+}
+
+async fn get_with(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/v1/operators"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_source_and_audited_once_per_window() {
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let app = TestApp::spawn_with(common::Options {
+        clock: Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    let guess = "vouch_guessed-token-that-must-never-be-logged";
+    for _ in 0..LOGIN_FAILURES_ALLOWED {
+        assert_eq!(
+            get_with(&app, guess).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Over the limit: refused without looking at the token, even a good one.
+    for token in [guess, app.admin.as_str()] {
+        let resp = get_with(&app, token).await;
+        let retry: u64 = resp.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        let (status, body) = split(resp).await;
+        assert_json_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    }
+    // The window closes; the next failure flushes the last window's count as one row.
+    clock.advance(LOGIN_FAILURE_WINDOW + time::Duration::seconds(1));
+    assert_eq!(get_with(&app, &app.admin).await.status(), StatusCode::OK);
+    assert_eq!(
+        get_with(&app, "garbage").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let audit = app.audit_entries().await;
+    let failed: Vec<&Value> = audit
+        .iter()
+        .filter(|e| e["action"] == "auth.failed")
+        .collect();
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(failed[0]["details"]["failures"], 1);
+    assert_eq!(failed[0]["details"]["source"], "127.0.0.1");
+    assert_eq!(failed[0]["details"]["reason"], "unknown token");
+    let summary = &failed[1]["details"];
+    assert_eq!(summary["failures"], LOGIN_FAILURES_ALLOWED - 1, "{summary}");
+    assert_eq!(summary["refused"], 2, "{summary}");
+    assert_eq!(summary["source"], "127.0.0.1");
+    assert!(summary["since"].is_string() && summary["until"].is_string());
+    assert_eq!(failed[2]["details"]["reason"], "malformed token");
+    let text = Value::Array(audit).to_string();
+    assert!(!text.contains("guessed-token"), "a token reached the log");
     app.stop().await;
 }

@@ -23,7 +23,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        Error::RateLimited(_) | Error::LoginsLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::Upstream(_) => StatusCode::BAD_GATEWAY,
         Error::Database(db) if crate::store::is_unique_violation(db) => StatusCode::CONFLICT,
@@ -54,6 +54,12 @@ impl IntoResponse for ApiError {
             other => (other.code(), other.to_string()),
         };
         let mut resp = error_response(status, code, &message);
+        if let Error::LoginsLimited { retry_after_secs } = &self.0 {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(*retry_after_secs),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

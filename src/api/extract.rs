@@ -4,11 +4,12 @@
 use super::error::{error_response, ApiError};
 use crate::ra::{Operator, Ra};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
 
 /// The authenticated operator behind the `Authorization: Bearer` header.
 pub struct Auth(pub Operator);
@@ -24,6 +25,14 @@ pub fn bearer_token(value: &str) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// The address the request came from, when the server was started with connection info.
+pub fn source_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 impl FromRequestParts<Ra> for Auth {
     type Rejection = ApiError;
 
@@ -34,7 +43,9 @@ impl FromRequestParts<Ra> for Auth {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token);
         let context = format!("{} {}", parts.method, parts.uri.path());
-        Ok(Auth(ra.authenticate(token, &context).await?))
+        Ok(Auth(
+            ra.authenticate(token, &context, source_ip(parts)).await?,
+        ))
     }
 }
 

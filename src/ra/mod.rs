@@ -33,6 +33,7 @@ struct Inner {
     profiles: Profiles,
     clock: SharedClock,
     tokens: operators::TokenCache,
+    logins: operators::LoginLimit,
     crl: tokio::sync::Mutex<revocation::CrlState>,
     crl_generation: std::sync::atomic::AtomicU64,
     observed_status_version: std::sync::atomic::AtomicI64,
@@ -57,6 +58,7 @@ impl Ra {
                 profiles,
                 clock,
                 tokens: Default::default(),
+                logins: Default::default(),
                 crl: Default::default(),
                 observed_status_version: std::sync::atomic::AtomicI64::new(-1),
                 crl_validity: Default::default(),
@@ -144,6 +146,10 @@ impl Ra {
 
     pub(crate) fn tokens(&self) -> &operators::TokenCache {
         &self.inner.tokens
+    }
+
+    pub(crate) fn logins(&self) -> &operators::LoginLimit {
+        &self.inner.logins
     }
 
     pub fn store(&self) -> &Store {
