@@ -72,13 +72,31 @@ pub fn router(ra: Ra) -> Router {
         .with_state(ra)
 }
 
-/// `GET /readyz`: 200 when this instance can serve (its database answers and its writer runs),
-/// 503 otherwise, so a load balancer stops sending it traffic. `/healthz` only says the process
-/// is alive.
+/// `GET /readyz`: 200 when this instance can serve (its database answers, its writer runs and the
+/// audit chain's head is sound or its breaks acknowledged), 503 otherwise, so a load balancer stops
+/// sending it traffic. `/healthz` only says the process is alive.
 async fn readyz(axum::extract::State(ra): axum::extract::State<Ra>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match tokio::time::timeout(std::time::Duration::from_secs(2), ra.store().ready()).await {
-        Ok(Ok(())) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+    let checks = async {
+        ra.store().ready().await?;
+        crate::audit::health::check(ra.store(), ra.now()).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), checks).await {
+        Ok(Ok(None)) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(Ok(Some(b))) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "error": "audit_chain_broken",
+                "message": format!(
+                    "the audit chain is broken at entry {}: {}; check it with `vouch audit verify`, \
+                     then record the finding with `vouch audit acknowledge`",
+                    b.seq, b.problem
+                ),
+                "entry": b.seq,
+                "problem": b.problem,
+            })),
+        )
+            .into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
             error::error_response(
