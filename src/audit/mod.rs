@@ -290,6 +290,56 @@ pub async fn verify(conn: &mut Conn) -> Result<Verdict> {
 mod tests {
     use super::*;
 
+    fn chained(n: i64) -> Vec<AuditRow> {
+        let mut prev = GENESIS.to_vec();
+        (1..=n)
+            .map(|seq| {
+                let hash = row_hash(&prev, seq, seq, None, "a", None, "{}");
+                AuditRow {
+                    seq,
+                    at: seq,
+                    actor: None,
+                    action: "a".into(),
+                    target: None,
+                    details: "{}".into(),
+                    prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                    hash,
+                }
+            })
+            .collect()
+    }
+
+    fn walk(mut w: Walk, rows: &[AuditRow], head: Option<(i64, Vec<u8>)>) -> Vec<i64> {
+        for r in rows {
+            w.feed(r);
+        }
+        w.finish(head);
+        w.breaks.iter().map(|b| b.seq).collect()
+    }
+
+    #[test]
+    fn a_window_and_the_whole_walk_name_the_same_entries() {
+        let rows = chained(8);
+        let head = Some((8, rows[7].hash.clone()));
+        assert!(walk(Walk::whole(), &rows, head.clone()).is_empty());
+        assert!(walk(Walk::window(), &rows[3..], head.clone()).is_empty());
+        // Entry 6 deleted; entry 7 edited; the last two cut off the end.
+        let mut gap = rows.clone();
+        gap.remove(5);
+        assert_eq!(walk(Walk::whole(), &gap, head.clone()), [6]);
+        assert_eq!(walk(Walk::window(), &gap[3..], head.clone()), [6]);
+        let mut edited = rows.clone();
+        edited[6].details = "{\"x\":1}".into();
+        assert_eq!(walk(Walk::whole(), &edited, head.clone()), [7]);
+        assert_eq!(walk(Walk::window(), &edited[6..], head.clone()), [7]);
+        assert_eq!(walk(Walk::whole(), &rows[..6], head.clone()), [7]);
+        assert_eq!(walk(Walk::window(), &rows[4..6], head.clone()), [7]);
+        // After a break the walk carries on: a second one is found too.
+        let mut two = gap.clone();
+        two[6].details = "{}{}".into();
+        assert_eq!(walk(Walk::whole(), &two, head), [6, 8]);
+    }
+
     #[test]
     fn hash_covers_every_field() {
         let base = row_hash(&GENESIS, 1, 10, Some("op"), "a", Some("t"), "{}");
