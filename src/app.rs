@@ -141,6 +141,7 @@ pub async fn serve_with(
     // not drop caches for changes they were built after.
     ra.observe_status_changes().await?;
     spawn_status_watch(ra.clone(), stop.subscribe());
+    spawn_audit_watch(ra.clone(), stop.subscribe());
     let app = api::router(ra);
     let task = tokio::spawn(api::listener::run(listener, acceptor, app, limits, stopped));
     Ok(Server { addr, stop, task })
@@ -184,6 +185,44 @@ fn spawn_status_watch(ra: Ra, mut stop: watch::Receiver<bool>) {
                     tracing::warn!(error = %e, "could not read the status version");
                 }
                 Err(_) => {}
+            }
+        }
+    });
+}
+
+/// Every few seconds (the first round at once): check the audit chain's head, logging an error
+/// while it is broken and unacknowledged, and audit the failed-login windows that closed.
+fn spawn_audit_watch(ra: Ra, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut logged: Option<(i64, tokio::time::Instant)> = None;
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            if stopping {
+                ra.flush_login_failures().await;
+                return;
+            }
+            ra.flush_login_failures().await;
+            match crate::audit::health::check(ra.store(), ra.now()).await {
+                Ok(Some(b)) => {
+                    let due = logged.is_none_or(|(seq, at)| {
+                        seq != b.seq || at.elapsed() >= Duration::from_secs(60)
+                    });
+                    if due {
+                        tracing::error!(entry = b.seq, problem = %b.problem, "the audit chain is broken; not ready until `vouch audit acknowledge`");
+                        logged = Some((b.seq, tokio::time::Instant::now()));
+                    }
+                }
+                Ok(None) => {
+                    if logged.take().is_some() {
+                        tracing::info!("audit chain break acknowledged; ready again");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not check the audit chain"),
             }
         }
     });

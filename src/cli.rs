@@ -168,10 +168,21 @@ enum OperatorCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain; exits 1 and names the first bad entry if a row was edited or deleted.
+    /// Check the hash chain; exits 1 and names the first bad entry if a row was edited or deleted
+    /// (breaks acknowledged with `audit acknowledge` are listed, and do not fail the check).
     Verify {
         #[command(flatten)]
         data: DataDirArg,
+    },
+    /// Acknowledge every break in the hash chain after investigating it: records an audited
+    /// `audit.acknowledged` entry with the breaks and the reason, re-anchors the chain there, and
+    /// lets servers report ready again.
+    Acknowledge {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Why the break is accepted (who investigated, what was found); kept in the audit log.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -255,12 +266,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Audit(AuditCommand::Acknowledge { data, reason }) => {
+            acknowledge(data, &reason, clock).await
+        }
         Command::Audit(AuditCommand::Verify { data }) => {
             let store = open_store(&data.resolve()?).await?;
             let mut c = store.read().await?;
             match audit::verify(&mut c).await? {
-                Verdict::Intact { entries, head } => {
+                Verdict::Intact {
+                    entries,
+                    head,
+                    acknowledged,
+                } => {
                     println!("audit log intact: {entries} entries, head {head}");
+                    for b in acknowledged {
+                        println!("acknowledged break at entry {}: {}", b.seq, b.problem);
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Verdict::Broken { seq, problem } => {
@@ -270,6 +291,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
     }
+}
+
+async fn acknowledge(data: DataDirArg, reason: &str, clock: SharedClock) -> Result<ExitCode> {
+    let store = open_store(&data.resolve()?).await?;
+    let done = audit::health::acknowledge(&store, clock.now(), reason).await;
+    store.close().await;
+    match done? {
+        None => println!("nothing to acknowledge: the audit chain has no open break"),
+        Some(ack) => {
+            for b in &ack.breaks {
+                println!("acknowledged break at entry {}: {}", b.seq, b.problem);
+            }
+            if let Some((from, to)) = ack.head_moved {
+                let from = from.map_or("missing".to_string(), |s| format!("at entry {s}"));
+                println!("chain head record was {from}; set to the last entry, {to}");
+            }
+            println!("recorded as an audit.acknowledged entry; servers report ready again");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn open_store(data: &DataDir) -> Result<Store> {

@@ -20,6 +20,10 @@ pub enum Error {
     /// Too many calls of a kind in a short time; try again later.
     #[error("{0}")]
     RateLimited(String),
+    /// Too many failed logins from one source: refused without looking at the credentials until
+    /// the source's window closes.
+    #[error("too many failed logins from this address; try again in {retry_after_secs} s")]
+    LoginsLimited { retry_after_secs: u64 },
     /// Authenticated, but this operator may not do this.
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
@@ -74,7 +78,7 @@ impl Error {
             | Error::Forbidden { code, .. } => code,
             Error::NotFound(_) => "not_found",
             Error::Unauthenticated => "unauthorized",
-            Error::RateLimited(_) => "rate_limited",
+            Error::RateLimited(_) | Error::LoginsLimited { .. } => "rate_limited",
             Error::Upstream(_) => "upstream_ca_error",
             Error::Database(_) | Error::Internal(_) => "internal",
         }

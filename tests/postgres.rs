@@ -573,3 +573,78 @@ async fn audit_verify_on_postgres_names_an_edited_entry() {
     assert!(out.contains("BROKEN at entry 1"), "{out}");
     cluster.finish().await;
 }
+
+#[tokio::test]
+async fn a_broken_chain_is_acknowledged_under_the_application_role() {
+    let cluster = Cluster::new().await;
+    let role = format!("{}_app", cluster.db.name);
+    let mut owner = sqlx::PgConnection::connect(&cluster.db.url())
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE ROLE {role} LOGIN"))
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    for stmt in app_role_grants(&role) {
+        sqlx::query(&stmt).execute(&mut owner).await.unwrap();
+    }
+    let app_url = format!(
+        "{}/{}",
+        server().replacen("postgres@", &format!("{role}@"), 1),
+        cluster.db.name
+    );
+    let a = cluster.serve_as("a", &app_url);
+    let b = cluster.serve_as("b", &app_url);
+    let api = Api::new();
+    api.operator(&a, &cluster.admin, "clerk", &["clerk"]).await;
+    let (status, _) = api.call(&a, "", "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // The owner cuts the newest entry off the end.
+    for stmt in [
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_delete",
+        "DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)",
+        "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_delete",
+    ] {
+        sqlx::query(stmt).execute(&mut owner).await.unwrap();
+    }
+    // Both instances report it.
+    for node in [&a, &b] {
+        let (status, out) = api.call(node, "", "/readyz", None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{out}");
+        assert_eq!(out["error"], "audit_chain_broken", "{out}");
+    }
+    // The application role can acknowledge (insert-only marks, one audit entry).
+    let (code, out, err) = vouch(
+        &[
+            "audit",
+            "acknowledge",
+            "--reason",
+            "checked against the backup",
+        ],
+        &cluster.data("a"),
+        &app_url,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("acknowledged break at entry"), "{out}");
+    for node in [&a, &b] {
+        let (status, out) = api.call(node, "", "/readyz", None).await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+    }
+    let (code, out, err) = vouch(&["audit", "verify"], &cluster.data("a"), &app_url);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("acknowledged break at entry"), "{out}");
+    drop(a);
+    drop(b);
+    sqlx::query(&format!("DROP OWNED BY {role}"))
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    drop(owner);
+    cluster.finish().await;
+    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", server()))
+        .await
+        .unwrap();
+    let _ = sqlx::query(&format!("DROP ROLE IF EXISTS {role}"))
+        .execute(&mut admin)
+        .await;
+}

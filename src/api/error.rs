@@ -23,7 +23,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        Error::RateLimited(_) | Error::LoginsLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::Upstream(_) => StatusCode::BAD_GATEWAY,
         Error::Database(db) if crate::store::is_unique_violation(db) => StatusCode::CONFLICT,
@@ -54,6 +54,12 @@ impl IntoResponse for ApiError {
             other => (other.code(), other.to_string()),
         };
         let mut resp = error_response(status, code, &message);
+        if let Error::LoginsLimited { retry_after_secs } = &self.0 {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(*retry_after_secs),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -65,3 +71,108 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The code and default message for an error status that no handler put into words.
+fn code_for(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("invalid_request", "the request is malformed"),
+        401 => ("unauthorized", "missing or invalid credentials"),
+        403 => ("forbidden", "not allowed"),
+        404 => ("not_found", "no such endpoint"),
+        405 => (
+            "method_not_allowed",
+            "this endpoint does not take that method",
+        ),
+        408 => ("request_timeout", "the request took too long to arrive"),
+        411 => ("length_required", "send a Content-Length"),
+        413 => ("payload_too_large", "the request body is too large"),
+        414 => ("uri_too_long", "the request URI is too long"),
+        415 => ("unsupported_media_type", "unsupported Content-Type"),
+        422 => ("invalid_request", "the request cannot be processed"),
+        429 => ("rate_limited", "too many requests; try again later"),
+        431 => ("headers_too_large", "the request headers are too large"),
+        503 => ("unavailable", "the service is unavailable"),
+        504 => ("timeout", "the request timed out"),
+        s if s >= 500 => ("internal", "internal error; see the server log"),
+        _ => ("invalid_request", "the request was refused"),
+    }
+}
+
+/// Middleware over the whole router: an error response that is not already JSON (axum's own
+/// rejections: a body over the limit, a bad path parameter, a missing Content-Type, ...) is
+/// rewritten into our JSON error shape, keeping its status and headers (Allow, Retry-After,
+/// WWW-Authenticate). Routes added later get this without doing anything. Bodies of other types
+/// (HTML pages, DER answers) are left alone: only `text/plain` and bodies without a type are
+/// rewritten.
+pub async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let rewrite = match resp.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v
+            .to_str()
+            .map(|t| t.to_ascii_lowercase().starts_with("text/plain"))
+            .unwrap_or(false),
+    };
+    if !rewrite {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let (code, default) = code_for(status);
+    // axum's rejection texts say what was wrong with the request; 5xx texts and 413 (which
+    // would name no limit) are replaced.
+    let text = if status.is_client_error() && status != StatusCode::PAYLOAD_TOO_LARGE {
+        axum::body::to_bytes(body, 1024)
+            .await
+            .ok()
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+    } else {
+        None
+    };
+    let message = text.as_deref().unwrap_or(default);
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let (json_parts, json_body) = error_response(status, code, message).into_parts();
+    parts.headers.extend(json_parts.headers);
+    Response::from_parts(parts, json_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn plain_text_errors_become_json_and_keep_their_headers() {
+        let plain = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET")],
+            "Method Not Allowed",
+        )
+            .into_response();
+        let resp = json_errors(plain).await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(resp.headers()[header::ALLOW], "GET");
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"], "method_not_allowed");
+        // Other bodies and successes are untouched.
+        let der = (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/ocsp-response")],
+            vec![0x30u8, 0x03, 0x0a, 0x01, 0x01],
+        )
+            .into_response();
+        let resp = json_errors(der).await;
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/ocsp-response"
+        );
+        let ok = json_errors("fine".into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+}

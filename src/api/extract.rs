@@ -4,14 +4,34 @@
 use super::error::{error_response, ApiError};
 use crate::ra::{Operator, Ra};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
 
 /// The authenticated operator behind the `Authorization: Bearer` header.
 pub struct Auth(pub Operator);
+
+/// The token of an `Authorization` header value in the Bearer scheme: the scheme name in any case,
+/// one or more spaces, the token (RFC 7235 2.1, RFC 6750 2.1). Other schemes give None.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_start_matches(' ').trim_end();
+    (!token.is_empty()).then_some(token)
+}
+
+/// The address the request came from, when the server was started with connection info.
+pub fn source_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
 
 impl FromRequestParts<Ra> for Auth {
     type Rejection = ApiError;
@@ -21,13 +41,11 @@ impl FromRequestParts<Ra> for Auth {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
+            .and_then(bearer_token);
         let context = format!("{} {}", parts.method, parts.uri.path());
-        Ok(Auth(ra.authenticate(token, &context).await?))
+        Ok(Auth(
+            ra.authenticate(token, &context, source_ip(parts)).await?,
+        ))
     }
 }
 
@@ -93,6 +111,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
                 "invalid_request",
                 &r.body_text(),
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_takes_one_or_more_spaces() {
+        for v in [
+            "Bearer x",
+            "bearer x",
+            "BEARER x",
+            "bEaReR x",
+            "Bearer   x",
+            "Bearer x ",
+        ] {
+            assert_eq!(bearer_token(v), Some("x"), "{v:?}");
+        }
+        for v in ["Basic eDp5", "Bearer", "Bearer ", "Bearerx", "Token x", "x"] {
+            assert_eq!(bearer_token(v), None, "{v:?}");
         }
     }
 }

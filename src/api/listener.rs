@@ -27,6 +27,7 @@ use openssl::ssl::{Ssl, SslAcceptor};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -63,8 +64,8 @@ pub async fn run(
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors or memory: back off instead of spinning on the error.
                 if !is_connection_error(&e) {
@@ -95,7 +96,7 @@ pub async fn run(
         let shared = shared.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            shared.connection(tcp, probes_only).await;
+            shared.connection(tcp, peer, probes_only).await;
         });
     }
     drop(listener);
@@ -136,10 +137,10 @@ struct Shared {
 }
 
 impl Shared {
-    async fn connection(&self, tcp: TcpStream, probes_only: bool) {
+    async fn connection(&self, tcp: TcpStream, peer: SocketAddr, probes_only: bool) {
         let limits = self.limits;
         match &self.tls {
-            None => self.serve(tcp, probes_only).await,
+            None => self.serve(tcp, peer, probes_only).await,
             Some(acceptor) => {
                 let mut stream = match Ssl::new(acceptor.context())
                     .and_then(|ssl| tokio_openssl::SslStream::new(ssl, tcp))
@@ -156,7 +157,7 @@ impl Shared {
                 )
                 .await;
                 match handshake {
-                    Ok(Ok(())) => self.serve(stream, probes_only).await,
+                    Ok(Ok(())) => self.serve(stream, peer, probes_only).await,
                     Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake timed out"),
                 }
@@ -164,7 +165,7 @@ impl Shared {
         }
     }
 
-    async fn serve<I>(&self, io: I, probes_only: bool)
+    async fn serve<I>(&self, io: I, peer: SocketAddr, probes_only: bool)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -181,6 +182,7 @@ impl Shared {
         builder.http2().timer(TokioTimer::new());
         let service = ConnService {
             app: self.app.clone(),
+            peer,
             activity: activity.clone(),
             request_timeout: limits.request_timeout,
             probes_only,
@@ -397,6 +399,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
 #[derive(Clone)]
 struct ConnService {
     app: Router,
+    /// The client's address, for handlers that extract `ConnectInfo` (failed-login limits).
+    peer: SocketAddr,
     activity: Arc<Activity>,
     request_timeout: Duration,
     probes_only: bool,
@@ -409,7 +413,10 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Error = Infallible;
     type Future = ResponseFuture;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
         let in_flight = self.activity.begin();
         if self.probes_only && !PROBES.contains(&request.uri().path()) {
             return Box::pin(async move {

@@ -37,7 +37,11 @@ pub fn router(ra: Ra) -> Router {
         .route("/certificates/{serial}/revoke", post(pki::revoke))
         .route("/certificates/{serial}/hold", post(pki::hold))
         .route("/certificates/{serial}/release", post(pki::release))
-        .route("/revocations/by-key", post(pki::revoke_by_key))
+        // A signed statement is small: the limit is the CMS reader's own (docs/API.md).
+        .route(
+            "/revocations/by-key",
+            post(pki::revoke_by_key).layer(DefaultBodyLimit::max(crate::x509::cms::MAX_CMS_BYTES)),
+        )
         .route("/revocations/{id}", get(pki::revocation))
         .route("/revocations/{id}/approve", post(pki::approve_revocation))
         .route("/revocations/{id}/reject", post(pki::reject_revocation))
@@ -65,16 +69,36 @@ pub fn router(ra: Ra) -> Router {
             error::error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Outermost: whatever is answered above, an error leaves as JSON.
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(ra)
 }
 
-/// `GET /readyz`: 200 when this instance can serve (its database answers and its writer runs),
-/// 503 otherwise, so a load balancer stops sending it traffic. `/healthz` only says the process
-/// is alive.
+/// `GET /readyz`: 200 when this instance can serve (its database answers, its writer runs and the
+/// audit chain's head is sound or its breaks acknowledged), 503 otherwise, so a load balancer stops
+/// sending it traffic. `/healthz` only says the process is alive.
 async fn readyz(axum::extract::State(ra): axum::extract::State<Ra>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match tokio::time::timeout(std::time::Duration::from_secs(2), ra.store().ready()).await {
-        Ok(Ok(())) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+    let checks = async {
+        ra.store().ready().await?;
+        crate::audit::health::check(ra.store(), ra.now()).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), checks).await {
+        Ok(Ok(None)) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(Ok(Some(b))) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "error": "audit_chain_broken",
+                "message": format!(
+                    "the audit chain is broken at entry {}: {}; check it with `vouch audit verify`, \
+                     then record the finding with `vouch audit acknowledge`",
+                    b.seq, b.problem
+                ),
+                "entry": b.seq,
+                "problem": b.problem,
+            })),
+        )
+            .into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
             error::error_response(

@@ -160,9 +160,16 @@ fn ocsp_response(der: std::sync::Arc<Vec<u8>>) -> Response {
     ([(header::CONTENT_TYPE, "application/ocsp-response")], body).into_response()
 }
 
-/// `POST /ocsp`: a DER OCSP request in the body (RFC 6960 A.1).
-pub async fn ocsp_post(State(ra): State<Ra>, body: Bytes) -> Response {
-    ocsp_response(ra.ocsp(&body).await)
+/// `POST /ocsp`: a DER OCSP request in the body (RFC 6960 A.1). A body that cannot be read (over
+/// the size limit) is answered in OCSP's own terms: `malformedRequest`.
+pub async fn ocsp_post(
+    State(ra): State<Ra>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => ocsp_response(ra.ocsp(&body).await),
+        Err(_) => ocsp_response(std::sync::Arc::new(crate::x509::ocsp::malformed())),
+    }
 }
 
 /// `GET /ocsp/{base64 request}`: url-safe or standard base64, padded or not (RFC 5019 5).

@@ -2,6 +2,8 @@
 //! same transaction as the change it records, as an entry whose hash covers the previous entry's
 //! hash. A head row keeps the newest (seq, hash) so that entries cut off the end are noticed too.
 
+pub mod health;
+
 use crate::error::Result;
 use crate::store::audit::{self as rows, row_hash, AuditRow, NewEntry, GENESIS};
 use crate::store::{AuditLog, Conn};
@@ -96,28 +98,115 @@ pub async fn page(conn: &mut Conn, after_seq: i64, limit: i64) -> Result<Vec<Ent
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum Verdict {
-    /// Every entry links to the one before and the head matches the last entry.
-    Intact { entries: i64, head: String },
-    /// The first place where the chain breaks.
+    /// Every entry links to the one before and the head matches the last entry, except at breaks
+    /// an admin has acknowledged (`vouch audit acknowledge`), which are listed.
+    Intact {
+        entries: i64,
+        head: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        acknowledged: Vec<Break>,
+    },
+    /// The first place where the chain breaks that nobody has acknowledged.
     Broken { seq: i64, problem: String },
 }
 
-pub async fn verify(conn: &mut Conn) -> Result<Verdict> {
-    let mut expected = 1i64;
-    let mut prev = GENESIS.to_vec();
-    let mut broken: Option<Verdict> = None;
-    rows::for_each(&mut *conn, |row| {
-        let fail = |seq: i64, problem: String| Some(Verdict::Broken { seq, problem });
-        if row.seq != expected {
-            broken = fail(
+/// A place where the chain does not hold: the entry it names and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Break {
+    pub seq: i64,
+    pub problem: String,
+}
+
+/// The action of the entry that acknowledges breaks; its details list them under `breaks`.
+pub const ACKNOWLEDGED: &str = "audit.acknowledged";
+
+/// Most breaks collected in one walk; past this the walk stops (the verdict names the first).
+const MAX_BREAKS: usize = 1000;
+
+/// Walks rows in order, checking each link and hash. After a break it carries on from the row
+/// where the break showed (trusting that row's stored hash), so that one break is reported once
+/// and every later one is still found.
+pub(crate) struct Walk {
+    expected: i64,
+    prev: Vec<u8>,
+    /// False until the first row when checking a window (the newest entries only).
+    anchored: bool,
+    pub(crate) breaks: Vec<Break>,
+    /// Entry numbers listed as acknowledged by acknowledgement entries seen.
+    pub(crate) acknowledged: std::collections::BTreeSet<i64>,
+}
+
+impl Walk {
+    /// From the first entry.
+    pub(crate) fn whole() -> Walk {
+        Walk {
+            expected: 1,
+            prev: GENESIS.to_vec(),
+            anchored: true,
+            breaks: Vec::new(),
+            acknowledged: Default::default(),
+        }
+    }
+
+    /// From whatever row comes first (the start of a window of the newest entries): that row's
+    /// link to its predecessor is not checked, its own hash is.
+    pub(crate) fn window() -> Walk {
+        Walk {
+            anchored: false,
+            ..Walk::whole()
+        }
+    }
+
+    fn broken(&mut self, seq: i64, problem: String) {
+        self.breaks.push(Break { seq, problem });
+    }
+
+    pub(crate) fn full(&self) -> bool {
+        self.breaks.len() >= MAX_BREAKS
+    }
+
+    pub(crate) fn feed(&mut self, row: &AuditRow) {
+        if row.action == ACKNOWLEDGED {
+            if let Ok(details) = serde_json::from_str::<serde_json::Value>(&row.details) {
+                let listed = details["breaks"].as_array().into_iter().flatten();
+                self.acknowledged
+                    .extend(listed.filter_map(|b| b["seq"].as_i64()));
+            }
+        }
+        let own_hash = row_hash(
+            &row.prev_hash,
+            row.seq,
+            row.at,
+            row.actor.as_deref(),
+            &row.action,
+            row.target.as_deref(),
+            &row.details,
+        );
+        let modified = own_hash != row.hash;
+        let modified_text = || {
+            format!(
+                "entry {} was modified: its content does not match its hash",
+                row.seq
+            )
+        };
+        if !self.anchored && row.seq != 1 {
+            if modified {
+                self.broken(row.seq, modified_text());
+            }
+        } else if row.seq != self.expected {
+            let expected = self.expected;
+            self.broken(
                 expected,
                 format!(
                     "entry {expected} is missing (deleted); next entry is {}",
                     row.seq
                 ),
             );
-        } else if row.prev_hash != prev {
-            broken = fail(
+            if modified {
+                self.broken(row.seq, modified_text());
+            }
+        } else if row.prev_hash != self.prev {
+            self.broken(
                 row.seq,
                 format!(
                     "entry {} does not link to entry {}: one of them was edited",
@@ -125,61 +214,74 @@ pub async fn verify(conn: &mut Conn) -> Result<Verdict> {
                     row.seq - 1
                 ),
             );
+        } else if modified {
+            self.broken(row.seq, modified_text());
+        }
+        self.anchored = true;
+        self.prev = row.hash.clone();
+        self.expected = row.seq + 1;
+    }
+
+    /// Compare the last row seen with the head record; returns the last entry number and hash.
+    pub(crate) fn finish(&mut self, head: Option<(i64, Vec<u8>)>) -> (i64, Vec<u8>) {
+        let last = self.expected - 1;
+        let prev = self.prev.clone();
+        match head {
+            None if last == 0 => {}
+            None => self.broken(last, "the chain head record is missing".into()),
+            Some((seq, hash)) if seq == last && hash == prev => {}
+            Some((seq, _)) if seq > last => self.broken(
+                last + 1,
+                format!(
+                    "entries {} to {seq} are missing (deleted from the end)",
+                    last + 1
+                ),
+            ),
+            Some((seq, _)) => self.broken(
+                seq,
+                format!("the chain head (entry {seq}) does not match the last entry ({last})"),
+            ),
+        }
+        (last, prev)
+    }
+}
+
+/// Walk the whole chain: every break found (up to [`MAX_BREAKS`]), the entry numbers
+/// acknowledged in it, and the last entry.
+pub(crate) async fn walk_all(conn: &mut Conn) -> Result<(Walk, i64, Vec<u8>)> {
+    let mut walk = Walk::whole();
+    rows::for_each(&mut *conn, |row| {
+        walk.feed(&row);
+        if walk.full() {
+            std::ops::ControlFlow::Break(())
         } else {
-            let h = row_hash(
-                &row.prev_hash,
-                row.seq,
-                row.at,
-                row.actor.as_deref(),
-                &row.action,
-                row.target.as_deref(),
-                &row.details,
-            );
-            if h != row.hash {
-                broken = fail(
-                    row.seq,
-                    format!(
-                        "entry {} was modified: its content does not match its hash",
-                        row.seq
-                    ),
-                );
-            }
+            std::ops::ControlFlow::Continue(())
         }
-        if broken.is_some() {
-            return std::ops::ControlFlow::Break(());
-        }
-        prev = row.hash;
-        expected += 1;
-        std::ops::ControlFlow::Continue(())
     })
     .await?;
-    if let Some(b) = broken {
-        return Ok(b);
-    }
-    let last = expected - 1;
-    match rows::head(conn).await? {
-        None if last == 0 => Ok(Verdict::Intact {
-            entries: 0,
-            head: hex::encode(GENESIS),
-        }),
-        None => Ok(Verdict::Broken {
-            seq: last,
-            problem: "the chain head record is missing".into(),
-        }),
-        Some((seq, hash)) if seq == last && hash == prev => Ok(Verdict::Intact {
+    let head = rows::head(conn).await?;
+    let (last, hash) = if walk.full() {
+        (walk.expected - 1, walk.prev.clone())
+    } else {
+        walk.finish(head)
+    };
+    Ok((walk, last, hash))
+}
+
+/// Check the whole chain. Breaks that an acknowledgement entry lists are reported as
+/// acknowledged; the first other one makes the verdict `Broken`.
+pub async fn verify(conn: &mut Conn) -> Result<Verdict> {
+    let (walk, last, hash) = walk_all(conn).await?;
+    let (acknowledged, open): (Vec<Break>, Vec<Break>) = walk
+        .breaks
+        .into_iter()
+        .partition(|b| walk.acknowledged.contains(&b.seq));
+    match open.into_iter().next() {
+        Some(Break { seq, problem }) => Ok(Verdict::Broken { seq, problem }),
+        None => Ok(Verdict::Intact {
             entries: last,
             head: hex::encode(hash),
-        }),
-        Some((seq, _)) if seq > last => Ok(Verdict::Broken {
-            seq: last + 1,
-            problem: format!(
-                "entries {} to {seq} are missing (deleted from the end)",
-                last + 1
-            ),
-        }),
-        Some((seq, _)) => Ok(Verdict::Broken {
-            seq,
-            problem: format!("the chain head (entry {seq}) does not match the last entry ({last})"),
+            acknowledged,
         }),
     }
 }
@@ -187,6 +289,56 @@ pub async fn verify(conn: &mut Conn) -> Result<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chained(n: i64) -> Vec<AuditRow> {
+        let mut prev = GENESIS.to_vec();
+        (1..=n)
+            .map(|seq| {
+                let hash = row_hash(&prev, seq, seq, None, "a", None, "{}");
+                AuditRow {
+                    seq,
+                    at: seq,
+                    actor: None,
+                    action: "a".into(),
+                    target: None,
+                    details: "{}".into(),
+                    prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                    hash,
+                }
+            })
+            .collect()
+    }
+
+    fn walk(mut w: Walk, rows: &[AuditRow], head: Option<(i64, Vec<u8>)>) -> Vec<i64> {
+        for r in rows {
+            w.feed(r);
+        }
+        w.finish(head);
+        w.breaks.iter().map(|b| b.seq).collect()
+    }
+
+    #[test]
+    fn a_window_and_the_whole_walk_name_the_same_entries() {
+        let rows = chained(8);
+        let head = Some((8, rows[7].hash.clone()));
+        assert!(walk(Walk::whole(), &rows, head.clone()).is_empty());
+        assert!(walk(Walk::window(), &rows[3..], head.clone()).is_empty());
+        // Entry 6 deleted; entry 7 edited; the last two cut off the end.
+        let mut gap = rows.clone();
+        gap.remove(5);
+        assert_eq!(walk(Walk::whole(), &gap, head.clone()), [6]);
+        assert_eq!(walk(Walk::window(), &gap[3..], head.clone()), [6]);
+        let mut edited = rows.clone();
+        edited[6].details = "{\"x\":1}".into();
+        assert_eq!(walk(Walk::whole(), &edited, head.clone()), [7]);
+        assert_eq!(walk(Walk::window(), &edited[6..], head.clone()), [7]);
+        assert_eq!(walk(Walk::whole(), &rows[..6], head.clone()), [7]);
+        assert_eq!(walk(Walk::window(), &rows[4..6], head.clone()), [7]);
+        // After a break the walk carries on: a second one is found too.
+        let mut two = gap.clone();
+        two[6].details = "{}{}".into();
+        assert_eq!(walk(Walk::whole(), &two, head), [6, 8]);
+    }
 
     #[test]
     fn hash_covers_every_field() {

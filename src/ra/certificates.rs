@@ -102,25 +102,9 @@ impl Ra {
                 ))
             }
         };
-        let reason = reason.trim();
-        if let Some((i, c)) = reason.chars().enumerate().find(|(_, c)| c.is_control()) {
-            return Err(Error::invalid(
-                "invalid_field",
-                format!(
-                    "reason: contains the control character U+{:04X} at position {}",
-                    c as u32,
-                    i + 1
-                ),
-            ));
-        }
-        if reason.is_empty() || reason.chars().count() > 200 {
-            return Err(Error::invalid(
-                "invalid_field",
-                "reason: 1..=200 characters",
-            ));
-        }
+        let reason = super::free_text("reason", reason, 200, false)?;
         let now = self.now();
-        let (by, key, reason) = (op.id.clone(), fp.clone(), reason.to_string());
+        let (by, key) = (op.id.clone(), fp.clone());
         self.store()
             .write(move |c, log| {
                 Box::pin(async move {

@@ -34,6 +34,7 @@ struct Inner {
     profiles: Profiles,
     clock: SharedClock,
     tokens: operators::TokenCache,
+    logins: operators::LoginLimit,
     crl: tokio::sync::Mutex<revocation::CrlState>,
     crl_generation: std::sync::atomic::AtomicU64,
     observed_status_version: std::sync::atomic::AtomicI64,
@@ -58,6 +59,7 @@ impl Ra {
                 profiles,
                 clock,
                 tokens: Default::default(),
+                logins: Default::default(),
                 crl: Default::default(),
                 observed_status_version: std::sync::atomic::AtomicI64::new(-1),
                 crl_validity: Default::default(),
@@ -145,6 +147,10 @@ impl Ra {
 
     pub(crate) fn tokens(&self) -> &operators::TokenCache {
         &self.inner.tokens
+    }
+
+    pub(crate) fn logins(&self) -> &operators::LoginLimit {
+        &self.inner.logins
     }
 
     pub fn store(&self) -> &Store {
@@ -247,6 +253,46 @@ impl Ra {
         let mut c = self.store().read().await?;
         audit::verify(&mut c).await
     }
+}
+
+/// A free-text field an operator types (a reason, a comment), trimmed: 1..=`max` characters and no
+/// control characters, but for line breaks where `lines` allows them. The message names the field
+/// and what is wrong with it (the character and its position, or the length).
+pub(crate) fn free_text(field: &str, value: &str, max: usize, lines: bool) -> Result<String> {
+    let value = value.trim();
+    if let Some((i, c)) = value
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() && !(lines && *c == '\n'))
+    {
+        let allowed = if lines {
+            "; only line breaks (U+000A) are allowed"
+        } else {
+            ""
+        };
+        return Err(Error::invalid(
+            "invalid_field",
+            format!(
+                "{field}: contains the control character U+{:04X} at position {}{allowed}",
+                c as u32,
+                i + 1
+            ),
+        ));
+    }
+    let n = value.chars().count();
+    if n == 0 {
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("{field}: is empty"),
+        ));
+    }
+    if n > max {
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("{field}: {n} characters; at most {max}"),
+        ));
+    }
+    Ok(value.to_string())
 }
 
 /// A new random identifier with a readable prefix: `req_` + 128 bits of hex.

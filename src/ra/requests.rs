@@ -160,20 +160,9 @@ async fn refuse_if_blocked(conn: &mut Conn, key_sha256: &str) -> Result<()> {
     }
 }
 
-/// A decision's reason: 1..=MAX_REASON_CHARS characters after trimming, no control characters
-/// but line breaks.
+/// A decision's reason (rejection, cancellation).
 fn check_reason(reason: &str) -> Result<String> {
-    let reason = reason.trim().to_string();
-    if reason.is_empty()
-        || reason.chars().count() > MAX_REASON_CHARS
-        || reason.chars().any(|c| c.is_control() && c != '\n')
-    {
-        return Err(Error::invalid(
-            "invalid_field",
-            format!("reason: 1..={MAX_REASON_CHARS} characters, no control characters"),
-        ));
-    }
-    Ok(reason)
+    super::free_text("reason", reason, MAX_REASON_CHARS, true)
 }
 
 /// What an approval did.

@@ -140,32 +140,10 @@ fn serial_of(text: &str) -> Result<String> {
 }
 
 fn check_comment(comment: Option<&str>) -> Result<Option<String>> {
-    let Some(c) = comment.map(str::trim).filter(|c| !c.is_empty()) else {
-        return Ok(None);
-    };
-    if let Some((i, ch)) = c
-        .chars()
-        .enumerate()
-        .find(|(_, ch)| ch.is_control() && *ch != '\n')
-    {
-        return Err(Error::invalid(
-            "invalid_field",
-            format!(
-                "comment: contains the control character U+{:04X} at position {}; only line \
-                 breaks (U+000A) are allowed",
-                ch as u32,
-                i + 1
-            ),
-        ));
+    match comment.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => super::free_text("comment", c, MAX_COMMENT_CHARS, true).map(Some),
+        None => Ok(None),
     }
-    let n = c.chars().count();
-    if n > MAX_COMMENT_CHARS {
-        return Err(Error::invalid(
-            "invalid_field",
-            format!("comment: {n} characters; at most {MAX_COMMENT_CHARS}"),
-        ));
-    }
-    Ok(Some(c.to_string()))
 }
 
 fn parse_time(name: &str, text: &str) -> Result<OffsetDateTime> {

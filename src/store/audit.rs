@@ -184,6 +184,58 @@ pub async fn head(conn: &mut Conn) -> Result<Option<(i64, Vec<u8>)>> {
     )
 }
 
+/// The newest `n` rows, oldest first.
+pub async fn last(conn: &mut Conn, n: i64) -> Result<Vec<AuditRow>> {
+    let mut rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT seq, at, actor, action, target, details, prev_hash, hash FROM audit_log \
+         ORDER BY seq DESC LIMIT $1",
+    )
+    .bind(n)
+    .fetch_all(conn)
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
+/// Move the chain head to (seq, hash), creating the head row if it is missing. Only the
+/// acknowledgement of a broken chain does this; appends move the head by compare-and-set.
+pub async fn set_head(conn: &mut Conn, seq: i64, hash: &[u8]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    )
+    .bind(seq)
+    .bind(hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks about the chain's state kept in `instance_meta` under keys starting with `audit.`:
+/// (key, value) pairs. They are only ever inserted, so the application role needs no UPDATE or
+/// DELETE on the table.
+pub async fn marks(conn: &mut Conn) -> Result<Vec<(String, String)>> {
+    Ok(
+        sqlx::query_as(
+            "SELECT key, value FROM instance_meta WHERE key LIKE 'audit.%' ORDER BY key",
+        )
+        .fetch_all(conn)
+        .await?,
+    )
+}
+
+/// Insert a mark unless it exists; true when this call inserted it.
+pub async fn add_mark(conn: &mut Conn, key: &str, value: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO instance_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn page(conn: &mut Conn, after_seq: i64, limit: i64) -> Result<Vec<AuditRow>> {
     Ok(sqlx::query_as(
         "SELECT seq, at, actor, action, target, details, prev_hash, hash FROM audit_log \
