@@ -20,9 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-# Python checkers (pkilint, cryptography) in a project-local venv.
+# Python checkers (pkilint, cryptography, badkeys, roca-detect) in a project-local venv.
 VENV="${VOUCH_TEST_VENV:-$PWD/.venv}"
-if ! "$VENV/bin/python" -c 'import pkilint, cryptography' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import pkilint, cryptography, badkeys, roca.detect' 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
 fi

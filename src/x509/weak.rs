@@ -157,14 +157,14 @@ fn small_primes_product() -> Bn<&'static BigNum> {
     Ok(PRODUCT.get_or_init(|| product))
 }
 
-/// The smallest prime ≤ [`SMALL_PRIME_BOUND`] dividing `n`: gcd(n, ∏ p) ≠ 1 says whether there is
-/// one; only then are the primes tried one by one.
+/// The smallest prime ≤ [`SMALL_PRIME_BOUND`] dividing `n`. Whether there is one: gcd(n, ∏ p) = 1
+/// exactly when ∏ p mod n is invertible modulo n (OpenSSL's inverse is several times faster than
+/// its constant-time gcd, and n is public). Only then are the primes tried one by one.
 fn small_prime_factor(n: &BigNumRef, ctx: &mut BigNumContext) -> Bn<Option<u32>> {
     let mut r = BigNum::new()?;
     r.nnmod(small_primes_product()?, n, ctx)?;
-    let mut g = BigNum::new()?;
-    g.gcd(n, &r, ctx)?;
-    if g.num_bits() == 1 {
+    let mut inverse = BigNum::new()?;
+    if n.num_bits() > 1 && inverse.mod_inverse(&r, n, ctx).is_ok() {
         return Ok(None);
     }
     for &p in small_primes() {
@@ -554,6 +554,26 @@ mod tests {
             debian_weak_key_hash(&[0x0b], 1024).len(),
             "debian-rsa-1024:".len() + 20
         );
+    }
+
+    /// The cost of the checks (docs/PERFORMANCE.md):
+    /// `cargo test --lib x509::weak::tests::speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn speed() {
+        let _ = rsa_modulus_weakness(&[3]); // build the tables once
+        for bits in [2048, 4096] {
+            let n = openssl::rsa::Rsa::generate(bits).unwrap().n().to_vec();
+            let rounds = 200;
+            let started = std::time::Instant::now();
+            for _ in 0..rounds {
+                assert_eq!(rsa_modulus_weakness(&n).unwrap(), None);
+            }
+            println!(
+                "{bits}-bit modulus: {:?} per check",
+                started.elapsed() / rounds
+            );
+        }
     }
 
     #[test]
