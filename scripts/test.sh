@@ -47,6 +47,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# cargo-deny (licences, banned and duplicate crates, crate sources; policy in deny.toml). Built
+# from crates.io once: 0.20.2 needs Rust 1.88+; its release build took 61 minutes of wall time on a
+# 2-core machine shared with five other builds (far less on an idle one).
+# The advisory check needs the RustSec database from the network, so it is not run here: see
+# docs/SECURITY.md for running `cargo deny check advisories` where there is network access.
+if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.2$'; then
+    cargo install --locked cargo-deny --version 0.20.2
+fi
+cargo deny --offline --locked check --hide-inclusion-graph licenses bans sources
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # 1. Everything on SQLite (the PostgreSQL-only scale-out tests in tests/postgres.rs included).
