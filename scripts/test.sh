@@ -20,9 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-# Python checkers (pkilint, cryptography) in a project-local venv.
+# Python checkers (pkilint, cryptography, badkeys, roca-detect) in a project-local venv.
 VENV="${VOUCH_TEST_VENV:-$PWD/.venv}"
-if ! "$VENV/bin/python" -c 'import pkilint, cryptography' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import pkilint, cryptography, badkeys, roca.detect' 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
 fi
@@ -46,6 +46,16 @@ cleanup() {
         done
 }
 trap cleanup EXIT
+
+# cargo-deny (licences, banned and duplicate crates, crate sources; policy in deny.toml). Built
+# from crates.io once: 0.20.2 needs Rust 1.88+; its release build took 61 minutes of wall time on a
+# 2-core machine shared with five other builds (far less on an idle one).
+# The advisory check needs the RustSec database from the network, so it is not run here: see
+# docs/SECURITY.md for running `cargo deny check advisories` where there is network access.
+if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.2$'; then
+    cargo install --locked cargo-deny --version 0.20.2
+fi
+cargo deny --offline --locked check --hide-inclusion-graph licenses bans sources
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -1,6 +1,7 @@
 //! The RA's decisions: who may do what, vetting, the request state machine with four-eyes
 //! approval, and issuance orchestration. The HTTP layer and the CLI both call into this module.
 
+pub mod blocklist;
 pub mod certificates;
 pub mod issuance;
 pub mod keys;

@@ -222,6 +222,7 @@ impl Ra {
             let mut c = self.store().read().await?;
             let vetted = vetted(&mut c, subscriber_id, now.date()).await?;
             refuse_if_blocked(&mut c, &csr.key.fingerprint).await?;
+            super::blocklist::refuse_if_listed(&mut c, &csr.key).await?;
             vetted
         };
         if subscriber.kind != profile.subscriber_kind.as_str() {

@@ -9,6 +9,7 @@
 //!   audit chain stays one chain. Reads use a pool.
 
 pub mod audit;
+pub mod blocklist;
 pub mod certificates;
 pub mod keys;
 pub mod operators;

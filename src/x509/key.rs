@@ -109,6 +109,7 @@ impl CheckedKey {
                 if modulus.last().is_some_and(|b| b & 1 == 0) {
                     return Err(Error::refused("weak_key", "RSA modulus is even"));
                 }
+                super::weak::check_rsa_modulus(&modulus)?;
                 Ok(CheckedKey::canonical(
                     KeyType::Rsa,
                     bits,

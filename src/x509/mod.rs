@@ -12,6 +12,7 @@ pub mod profile;
 pub mod revocation;
 pub mod serial;
 pub mod subject;
+pub mod weak;
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
