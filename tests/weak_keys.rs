@@ -277,7 +277,7 @@ async fn import(app: &TestApp, file: &Path, extra: &[&str]) -> (i32, String, Str
 }
 
 #[tokio::test]
-async fn imported_blocklists_refuse_listed_keys_at_submission() {
+async fn imported_blocklists_refuse_listed_keys_at_submission_and_approval() {
     let app = TestApp::spawn().await;
     let clerk = app.operator("clerk1", &["clerk"]).await;
     let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
@@ -327,16 +327,28 @@ async fn imported_blocklists_refuse_listed_keys_at_submission() {
         out.contains("dry run: 2 would be added, 0 already listed"),
         "{out}"
     );
-    let (status, body) = app
+    let (status, pending) = app
         .submit(&clerk, &sub, "person-signing", &csr(&spki_listed))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(status, StatusCode::CREATED, "{pending}");
 
     let (code, out, err) = import(&app, &spki_file, &["--apply"]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("imported: 2 added, 0 already listed; the blocklist holds 2 entries"),
         "{out}"
+    );
+    // The request submitted before the import cannot be approved now.
+    let approver = app.operator("approver1", &["approver"]).await;
+    let path = format!(
+        "/api/v1/requests/{}/approve",
+        pending["id"].as_str().unwrap()
+    );
+    let (status, body) = app.post_empty(&approver, &path).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("weak_key")),
+        "{body}"
     );
     let (code, out, err) = import(&app, &debian_file, &["--format", "debian", "--apply"]).await;
     assert_eq!(code, 0, "{out}{err}");

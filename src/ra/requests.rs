@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::store::requests::{self as rows, ApprovalRow, IntentRow, NewRequest, RequestRow};
 use crate::store::{certificates, subscribers, Conn};
 use crate::x509::csr::CheckedCsr;
+use crate::x509::key::CheckedKey;
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage, Profile};
 use crate::x509::serial::Serial;
 use crate::x509::subject::{SubjectSpec, VettedIdentity};
@@ -538,8 +539,19 @@ impl Ra {
             ))
         } else if decision.has_valid_evidence == 0 {
             Some(no_valid_evidence())
+        } else if let Some(reason) = decision.blocked_reason {
+            Some(blocked_key(reason))
         } else {
-            decision.blocked_reason.map(blocked_key)
+            // A weak-key list imported after submission. The key rules are checked again too:
+            // they may have grown since (new weak-key checks).
+            let listed = match CheckedKey::from_spki(&req.spki_der) {
+                Ok(key) => {
+                    let mut c = self.store().read().await?;
+                    super::blocklist::refuse_if_listed(&mut c, &key).await
+                }
+                Err(e) => Err(e),
+            };
+            listed.err()
         };
         if let Some(e) = refusal {
             let details = serde_json::json!({"error": e.code(), "message": e.to_string()});
