@@ -3,6 +3,7 @@
 
 use super::error::{error_response, ApiError};
 use crate::ra::{Operator, Ra};
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -73,6 +74,32 @@ fn json_rejection(r: JsonRejection) -> Response {
             "the request body is too large",
         ),
         other => error_response(other.status(), "invalid_request", &text),
+    }
+}
+
+/// A raw body (CMS, an optional JSON body read by hand); one over the size limit gets the same
+/// JSON 413 as a JSON body, not axum's plain-text answer.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = BodyRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(RawBody(b)),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(BodyRejection(error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                )))
+            }
+            Err(r) => Err(BodyRejection(error_response(
+                r.status(),
+                "invalid_request",
+                &r.body_text(),
+            ))),
+        }
     }
 }
 

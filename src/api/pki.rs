@@ -1,5 +1,5 @@
 use super::error::{error_response, ApiError, ApiResult};
-use super::extract::{Auth, Body};
+use super::extract::{Auth, Body, RawBody};
 use crate::ra::certificates::CertificateView;
 use crate::ra::revocation::{RevocationOutcome, RevocationRequestView};
 use crate::ra::Ra;
@@ -69,7 +69,7 @@ pub async fn revoke(
 /// `POST /api/v1/revocations/by-key`: no token; the body is the subscriber's CMS SignedData.
 pub async fn revoke_by_key(
     State(ra): State<Ra>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<RevocationOutcome>> {
     Ok(Json(ra.revoke_by_key(&body).await?))
 }
@@ -141,7 +141,7 @@ pub async fn hold(
     State(ra): State<Ra>,
     Auth(op): Auth,
     Path(serial): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     set_hold(ra, op, serial, body, true).await
 }
@@ -150,7 +150,7 @@ pub async fn release(
     State(ra): State<Ra>,
     Auth(op): Auth,
     Path(serial): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     set_hold(ra, op, serial, body, false).await
 }
@@ -160,9 +160,13 @@ fn ocsp_response(der: std::sync::Arc<Vec<u8>>) -> Response {
     ([(header::CONTENT_TYPE, "application/ocsp-response")], body).into_response()
 }
 
-/// `POST /ocsp`: a DER OCSP request in the body (RFC 6960 A.1).
-pub async fn ocsp_post(State(ra): State<Ra>, body: Bytes) -> Response {
-    ocsp_response(ra.ocsp(&body).await)
+/// `POST /ocsp`: a DER OCSP request in the body (RFC 6960 A.1). A body over the size limit is
+/// answered like any other malformed request, with an OCSP response.
+pub async fn ocsp_post(
+    State(ra): State<Ra>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    ocsp_response(ra.ocsp(body.as_deref().unwrap_or_default()).await)
 }
 
 /// `GET /ocsp/{base64 request}`: url-safe or standard base64, padded or not (RFC 5019 5).
