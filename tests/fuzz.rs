@@ -1448,3 +1448,48 @@ fn regression_oversized_raw_bodies() {
     );
     rt.block_on(app.stop());
 }
+
+/// cms_text found that an S/MIME body with a byte that is not UTF-8 in a header panicked inside
+/// rust-openssl (openssl-0.10.82 src/error.rs:133, `str::from_utf8(..).unwrap()` on the error data
+/// OpenSSL attached, which quotes the header), reachable without a token through
+/// `POST /api/v1/revocations/by-key`. The fuzzer's input was a flipped bit in the seed's
+/// Content-Type; these are the smallest bodies that did it.
+#[test]
+fn regression_smime_header_not_utf8() {
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use tower::ServiceExt;
+    let bodies: [&[u8]; 3] = [
+        b"MIME-Version: 1.0\nContent-Type: application/x\xffpkcs7-mime\n\nAAAA\n",
+        b"MIME-Version: 1.0\nContent-Type: text/plai\xff\n\nAAAA\n",
+        b"-----BEGIN CMS-----\n\xff\n-----END CMS-----\n",
+    ];
+    for body in bodies {
+        let e = vouch::x509::cms::parse(body).err().expect("refused");
+        assert_eq!(e.code(), "bad_cms");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = rt.block_on(common::TestApp::spawn());
+    let router = vouch::api::router(app.ra.clone());
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/revocations/by-key")
+        .body(Body::from(bodies[0].to_vec()))
+        .unwrap();
+    let (status, body) = rt.block_on(async {
+        let resp = router.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, body)
+    });
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"], "bad_cms");
+    rt.block_on(app.stop());
+}
