@@ -636,7 +636,7 @@ mod crl {
 fn crl_encoder() {
     use crl::*;
     let key = seeds::ec_key(openssl::nid::Nid::X9_62_PRIME256V1);
-    run("crl_encoder", 150, input(), |i| check_crl(&i, &key));
+    run("crl_encoder", 300, input(), |i| check_crl(&i, &key));
 }
 
 fn check_crl(i: &crl::Input, key: &PKey<Private>) -> Result<(), TestCaseError> {
@@ -836,7 +836,7 @@ fn ocsp_response_encoder() {
     );
     run(
         "ocsp_response_encoder",
-        100,
+        200,
         strategy,
         |(r, statuses, now, next, nonce)| {
             let mut query = parse(&requests[r], &issuer).unwrap();
