@@ -21,11 +21,17 @@ pub fn parse(body: &[u8]) -> Result<CmsContentInfo> {
     if body.is_empty() || body.len() > MAX_CMS_BYTES {
         return Err(bad());
     }
-    if body.starts_with(b"-----BEGIN") {
-        return CmsContentInfo::from_pem(body).map_err(|_| bad());
-    }
     if body.first() == Some(&0x30) {
         return CmsContentInfo::from_der(body).map_err(|_| bad());
+    }
+    // PEM and S/MIME are 7-bit text. OpenSSL copies the bytes of a bad S/MIME header into its
+    // error data, and rust-openssl (0.10.82) panics reading error data that is not UTF-8, so other
+    // bytes are refused before OpenSSL sees them.
+    if !body.is_ascii() {
+        return Err(bad());
+    }
+    if body.starts_with(b"-----BEGIN") {
+        return CmsContentInfo::from_pem(body).map_err(|_| bad());
     }
     CmsContentInfo::smime_read_cms(body).map_err(|_| bad())
 }

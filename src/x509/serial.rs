@@ -28,6 +28,9 @@ impl Serial {
     }
 
     /// Parse the canonical hex form. Accepts upper case and ':' separators, as people paste them.
+    /// Only serials [`Serial::random`] can make are accepted (first byte 0x10..=0x7f): the CRL
+    /// encoder writes the bytes as the INTEGER's content octets and OCSP looks serials up by them,
+    /// which is right only for a positive serial with no leading zero byte.
     pub fn parse(text: &str) -> Option<Self> {
         let cleaned: String = text
             .chars()
@@ -36,7 +39,7 @@ impl Serial {
             .to_ascii_lowercase();
         let bytes = hex::decode(cleaned).ok()?;
         let arr: [u8; SERIAL_BYTES] = bytes.try_into().ok()?;
-        Some(Serial(arr))
+        (0x10..0x80).contains(&arr[0]).then_some(Serial(arr))
     }
 
     /// Normalise a serial from a client to the stored form, without requiring it to be one of ours.
@@ -104,6 +107,18 @@ mod tests {
             assert_eq!(Serial::parse(&hex), Some(s.clone()));
             assert!(seen.insert(hex));
         }
+    }
+
+    /// Found by the CRL encoder fuzz target: a serial whose first byte had its top bit set was
+    /// written into the CRL as a negative INTEGER (and one starting with 0x00 as a non-minimal
+    /// one), so relying parties would not have matched it to the certificate.
+    #[test]
+    fn parse_refuses_serials_random_cannot_make() {
+        assert!(Serial::parse("80000000000000000000000000000000").is_none());
+        assert!(Serial::parse("00100000000000000000000000000000").is_none());
+        assert!(Serial::parse("0f000000000000000000000000000000").is_none());
+        assert!(Serial::parse("10000000000000000000000000000000").is_some());
+        assert!(Serial::parse("7fffffffffffffffffffffffffffffff").is_some());
     }
 
     #[test]
