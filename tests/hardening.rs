@@ -13,7 +13,7 @@ use vouch::app;
 use vouch::ca::local::CaOptions;
 use vouch::clock::{ManualClock, SharedClock, SystemClock};
 use vouch::datadir::DataDir;
-use vouch::ra::operators::{LOGIN_FAILURES_ALLOWED, LOGIN_FAILURE_WINDOW};
+use vouch::ra::logins::{LOGIN_FAILURES_ALLOWED, LOGIN_FAILURE_WINDOW};
 use vouch::store::Database;
 
 fn assert_json_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {

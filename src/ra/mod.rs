@@ -5,6 +5,7 @@ pub mod blocklist;
 pub mod certificates;
 pub mod issuance;
 pub mod keys;
+pub mod logins;
 pub mod ocsp;
 pub mod operators;
 pub mod requests;
@@ -35,7 +36,7 @@ struct Inner {
     profiles: Profiles,
     clock: SharedClock,
     tokens: operators::TokenCache,
-    logins: operators::LoginLimit,
+    logins: logins::LoginLimit,
     crl: tokio::sync::Mutex<revocation::CrlState>,
     crl_generation: std::sync::atomic::AtomicU64,
     observed_status_version: std::sync::atomic::AtomicI64,
@@ -150,7 +151,7 @@ impl Ra {
         &self.inner.tokens
     }
 
-    pub(crate) fn logins(&self) -> &operators::LoginLimit {
+    pub(crate) fn logins(&self) -> &logins::LoginLimit {
         &self.inner.logins
     }
 
