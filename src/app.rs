@@ -3,7 +3,6 @@
 
 use crate::api;
 use crate::ca::local::{CaOptions, LocalCa};
-use crate::ca::UpstreamCa;
 use crate::clock::SharedClock;
 use crate::config::{Limits, TlsFiles};
 use crate::datadir::DataDir;
@@ -38,49 +37,91 @@ pub async fn init(
     Ok(token)
 }
 
-/// A database belongs to one issuing CA. The first start records the CA certificate's fingerprint;
-/// an instance whose data directory holds another CA (say, a second instance initialised on its
-/// own instead of given a copy of the first one's `ca/`) is refused before it can issue anything.
+/// A database belongs to one issuing CA. The first start records the issuing CA's key (SHA-256 of
+/// its SubjectPublicKeyInfo); an instance whose data directory holds another CA (say, a second
+/// instance initialised on its own instead of given a copy of the first one's `ca/`) is refused
+/// before it can issue anything. The key, not the certificate, is what is compared: the issuing
+/// CA certificate is re-issued with the same key when its publication URLs change. Databases bound
+/// by the certificate's hash (`issuing_ca_sha256`, before re-issuing existed) move to the key on
+/// the first start that finds the same certificate.
 async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Result<()> {
-    let fingerprint = crate::x509::sha256_hex(&ca.chain()[0].der);
-    let recorded = store
+    let der = ca.issuing_der();
+    let cert_fingerprint = crate::x509::sha256_hex(&der);
+    let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| Error::internal(format!("issuing CA certificate: {e}")))?;
+    let key = crate::x509::sha256_hex(parsed.public_key().raw);
+    let mismatch = store
         .write(move |c, log| {
             Box::pin(async move {
-                let recorded = crate::store::meta::get(c, "issuing_ca_sha256").await?;
-                if recorded.is_none() {
-                    crate::store::meta::put(c, "issuing_ca_sha256", &fingerprint).await?;
-                    let details = serde_json::json!({"issuing_ca_sha256": fingerprint});
-                    crate::audit::record(
-                        log,
-                        now,
-                        crate::audit::Event::new(None, "ca.bound", None, details),
-                    );
+                use crate::store::meta;
+                if let Some(recorded) = meta::get(c, "issuing_ca_key_sha256").await? {
+                    return Ok((recorded != key).then_some((recorded, key)));
                 }
-                Ok(recorded.map(|r| (r, fingerprint)))
+                match meta::get(c, "issuing_ca_sha256").await? {
+                    Some(recorded) if recorded != cert_fingerprint => {
+                        return Ok(Some((recorded, cert_fingerprint)));
+                    }
+                    Some(_) => {}
+                    None => meta::put(c, "issuing_ca_sha256", &cert_fingerprint).await?,
+                }
+                meta::put(c, "issuing_ca_key_sha256", &key).await?;
+                let details = serde_json::json!({
+                    "issuing_ca_sha256": cert_fingerprint,
+                    "issuing_ca_key_sha256": key,
+                });
+                crate::audit::record(
+                    log,
+                    now,
+                    crate::audit::Event::new(None, "ca.bound", None, details),
+                );
+                Ok(None)
             })
         })
         .await?;
-    match recorded {
-        Some((r, mine)) if r != mine => Err(Error::invalid(
+    match mismatch {
+        Some((recorded, mine)) => Err(Error::invalid(
             "ca_mismatch",
             format!(
-                "this database belongs to the issuing CA with SHA-256 {r}, but the data directory \
-                 holds the CA {mine}; give every instance a copy of the same ca/ directory"
+                "this database belongs to the issuing CA {recorded} (SHA-256), but the data \
+                 directory holds the CA {mine}; give every instance a copy of the same ca/ directory"
             ),
         )),
-        _ => Ok(()),
+        None => Ok(()),
     }
+}
+
+/// Give the issuing CA certificate its ARL distribution point and the root's caIssuers under
+/// `public_url` (re-issuing it with the same key), for `vouch init --public-url`: needs the root
+/// key in the data directory.
+pub async fn publish_root_at(data: &DataDir, public_url: &str, clock: &SharedClock) -> Result<()> {
+    use crate::ca::root::Publication;
+    let store = Store::connect(&data.database_target()).await?;
+    let ca = LocalCa::load(&data.ca_dir())?;
+    let expected = Publication::under(public_url);
+    let outcome = async {
+        crate::ra::root::record_issuing(&store, &ca.issuing_der(), clock.now()).await?;
+        if Publication::of(&ca.issuing_der())? != expected {
+            let root = ca.root_key(None)?;
+            crate::ra::root::reissue_issuing(&store, &ca, &root, &expected, clock.now()).await?;
+        }
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    outcome
 }
 
 /// Open an initialised data directory.
 pub async fn open(data: &DataDir, clock: SharedClock) -> Result<Ra> {
     data.require_initialised()?;
     let store = Store::connect(&data.database_target()).await?;
-    let ca = LocalCa::load(&data.ca_dir())?;
+    let ca = Arc::new(LocalCa::load(&data.ca_dir())?);
     bind_ca(&store, &ca, clock.now()).await?;
     crate::ra::keys::rekey(&store, clock.now()).await?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;
-    Ok(Ra::new(store, Arc::new(ca), profiles, clock))
+    let ra = Ra::new(store, ca.clone(), profiles, clock);
+    ra.set_embedded_ca(ca);
+    Ok(ra)
 }
 
 /// A running server.
@@ -135,6 +176,12 @@ pub async fn serve_with(
     let addr = listener.local_addr().map_err(Error::internal)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     ra.set_public_url(&format!("{scheme}://{addr}"));
+    // The issuing CA certificate must name the root's ARL and certificate under this URL. A
+    // failure (say, the audit log cannot take the event) leaves the old certificate in use, still
+    // valid; /readyz and the root upkeep keep saying so.
+    if let Err(e) = ra.ensure_issuing_publication().await {
+        tracing::error!(error = %e, "could not give the issuing CA certificate its ARL and caIssuers URLs");
+    }
     let (stop, stopped) = watch::channel(false);
     spawn_upkeep(ra.clone(), stop.subscribe());
     // Learn the current status version before anything is cached, so the watch's first rounds do
@@ -244,6 +291,9 @@ fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {
             // Intents younger than a minute may still be in flight in an approve call.
             if let Err(e) = ra.reconcile(time::Duration::minutes(1)).await {
                 tracing::warn!(error = %e, "reconciliation failed");
+            }
+            if let Err(e) = ra.root_upkeep().await {
+                tracing::warn!(error = %e, "root CA upkeep failed");
             }
         }
     });

@@ -41,6 +41,9 @@ enum Command {
     /// Public-key policy data: import weak-key blocklists.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The embedded CA's root duties: its ARL, the issuing CA certificate, the offline root key.
+    #[command(subcommand)]
+    Ca(CaCommand),
     /// Create or update the database schema, then exit (serve also does this at start).
     Migrate {
         #[command(flatten)]
@@ -103,6 +106,18 @@ struct ServeArgs {
     #[arg(long, env = "VOUCH_CRL_VALIDITY_HOURS", default_value_t = 24,
           value_parser = clap::value_parser!(u16).range(1..=720))]
     crl_validity_hours: u16,
+    /// Validity of the ARLs this server signs while the root key is in the data directory, in
+    /// days; the next is signed at half this.
+    #[arg(long, env = "VOUCH_ARL_VALIDITY_DAYS",
+          default_value_t = crate::ra::root::DEFAULT_ARL_VALIDITY_DAYS,
+          value_parser = clap::value_parser!(u16).range(1..=366))]
+    arl_validity_days: u16,
+    /// Warn (in /readyz and the log) when the published ARL is this many days or fewer from its
+    /// nextUpdate and the root key is offline.
+    #[arg(long, env = "VOUCH_ARL_WARN_DAYS",
+          default_value_t = crate::ra::root::DEFAULT_ARL_WARN_DAYS,
+          value_parser = clap::value_parser!(u16).range(0..=365))]
+    arl_warn_days: u16,
     /// Seconds a client has to finish the TLS handshake, its first request head after
     /// connecting, and each later request head from its first byte; a slower connection is
     /// closed.
@@ -147,6 +162,95 @@ struct InitArgs {
     data: DataDirArg,
     #[command(flatten)]
     ca: CaArgs,
+    /// Base URL relying parties will reach this RA at: the issuing CA certificate names the
+    /// root's ARL (<URL>/crl/root.crl) and certificate (<URL>/ca/root.cer, .pem) under it.
+    #[arg(long, env = "VOUCH_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Take the root CA key out of the data directory into this new file (0600) once the CA is
+    /// made and the first ARL signed: the offline root. Keep the file off the server; bring it
+    /// back for `vouch ca sign-arl`. Needs --public-url.
+    #[arg(long, requires = "public_url")]
+    root_key_out: Option<PathBuf>,
+    /// Validity of the first ARL when the root key goes offline, in days.
+    #[arg(long, default_value_t = crate::ra::root::DEFAULT_ARL_VALIDITY_DAYS,
+          value_parser = clap::value_parser!(u16).range(1..=366))]
+    arl_validity_days: u16,
+}
+
+#[derive(Args)]
+struct RootKeyArg {
+    /// The root CA key file (PEM, mode 0600), for a root kept offline; default: the key in the
+    /// data directory's ca/root.key.
+    #[arg(long)]
+    root_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Show the root key's place, the published ARL and the issuing CA certificate's URLs.
+    Status {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Also check the issuing CA certificate against this public URL.
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+    /// Sign the next ARL (the root's CRL of CA certificates, served at /crl/root.crl): the
+    /// offline root's ceremony. Servers publish it within a minute.
+    SignArl {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
+        root: RootKeyArg,
+        /// Validity of the ARL (thisUpdate to nextUpdate), in days.
+        #[arg(long, default_value_t = crate::ra::root::DEFAULT_ARL_VALIDITY_DAYS,
+              value_parser = clap::value_parser!(u16).range(1..=366))]
+        validity_days: u16,
+        /// Also write the ARL (DER) to this file, for publication elsewhere.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Revoke the issuing CA (every certificate the root made for its key) and sign the ARL that
+    /// lists it: relying parties then refuse every certificate it issued. Cannot be undone.
+    RevokeIssuing {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
+        root: RootKeyArg,
+        /// keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation or
+        /// unspecified.
+        #[arg(long)]
+        reason: String,
+        /// Validity of the ARL, in days.
+        #[arg(long, default_value_t = crate::ra::root::DEFAULT_ARL_VALIDITY_DAYS,
+              value_parser = clap::value_parser!(u16).range(1..=366))]
+        validity_days: u16,
+    },
+    /// Re-issue the issuing CA certificate (same key, subject and key identifiers) naming the
+    /// root's ARL and certificate under --public-url; certificates already issued stay valid.
+    /// Stop the server first (a server with the root key online does this itself at start).
+    ReissueIssuing {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
+        root: RootKeyArg,
+        /// Base URL relying parties reach this RA at.
+        #[arg(long, env = "VOUCH_PUBLIC_URL")]
+        public_url: String,
+    },
+    /// Move the root key out of the data directory into a new file (0600), after signing a fresh
+    /// ARL for the server to publish meanwhile: the offline root for an existing directory.
+    MoveRootKey {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The new key file; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity of the ARL signed before the key leaves, in days.
+        #[arg(long, default_value_t = crate::ra::root::DEFAULT_ARL_VALIDITY_DAYS,
+              value_parser = clap::value_parser!(u16).range(1..=366))]
+        validity_days: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -333,14 +437,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("database schema is up to date ({db:?})");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Init(args) => {
-            let data = args.data.resolve()?;
-            let _lock = lock_data_dir(&data)?;
-            let token = app::init(&data, &args.ca.options(), &clock).await?;
-            println!("initialised {}", data.root().display());
-            print_bootstrap(token.as_ref().map(|t| t.as_str()));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Init(args) => init(args, clock).await,
+        Command::Ca(command) => ca_command(command, clock).await,
         Command::Operator(OperatorCommand::Add { data, name, roles }) => {
             let roles = roles
                 .iter()
@@ -453,19 +551,7 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     };
     config.validate()?;
     if let Some(url) = &args.public_url {
-        let host = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .unwrap_or("");
-        let ok = host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
-            && url.len() <= 200
-            && url.chars().all(|c| c.is_ascii_graphic());
-        if !ok {
-            return Err(Error::invalid(
-                "invalid_public_url",
-                "--public-url must be an http:// or https:// URL",
-            ));
-        }
+        check_public_url(url)?;
     }
     let data = args.data.resolve()?;
     // One server per data directory (a second would sign the same reconciliation intents), and
@@ -478,6 +564,10 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
         ra.set_public_url(url);
     }
     ra.set_crl_validity(time::Duration::hours(i64::from(args.crl_validity_hours)));
+    ra.set_arl_settings(crate::ra::root::ArlSettings {
+        validity: days(args.arl_validity_days),
+        warn: days(args.arl_warn_days),
+    });
     ra.set_ocsp_cache_bytes(args.ocsp_cache_mb << 20);
     if args.public_url.is_none() && config.listen.ip().is_unspecified() {
         tracing::warn!("listening on an unspecified address without --public-url: issued certificates will name {} in their CRL/OCSP URLs", config.listen);
@@ -511,6 +601,226 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     server.wait().await.map_err(Error::internal)?;
     drop(lock);
     Ok(ExitCode::SUCCESS)
+}
+
+fn days(n: u16) -> time::Duration {
+    time::Duration::days(i64::from(n))
+}
+
+fn check_public_url(url: &str) -> Result<()> {
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or("");
+    let ok = host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
+        && url.len() <= 200
+        && url.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_public_url",
+            "--public-url must be an http:// or https:// URL",
+        ))
+    }
+}
+
+async fn init(args: InitArgs, clock: SharedClock) -> Result<ExitCode> {
+    if let Some(url) = &args.public_url {
+        check_public_url(url)?;
+    }
+    let data = args.data.resolve()?;
+    let _lock = lock_data_dir(&data)?;
+    if let Some(out) = &args.root_key_out {
+        if out.exists() {
+            return Err(Error::invalid(
+                "output_exists",
+                format!("{} exists; give a new file for the root key", out.display()),
+            ));
+        }
+    }
+    let token = app::init(&data, &args.ca.options(), &clock).await?;
+    if let Some(url) = &args.public_url {
+        app::publish_root_at(&data, url, &clock).await?;
+    }
+    println!("initialised {}", data.root().display());
+    if let Some(out) = &args.root_key_out {
+        let (store, ca) = open_ca(&data).await?;
+        let moved = crate::ra::root::move_root_key(
+            &store,
+            &ca,
+            out,
+            clock.now(),
+            days(args.arl_validity_days),
+        )
+        .await;
+        store.close().await;
+        let arl = moved?;
+        println!(
+            "root key moved to {} (keep it offline); ARL number {} valid until {}",
+            out.display(),
+            arl.number,
+            crate::ra::rfc3339(arl.next_update)
+        );
+    }
+    print_bootstrap(token.as_ref().map(|t| t.as_str()));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open_ca(data: &DataDir) -> Result<(Store, crate::ca::local::LocalCa)> {
+    let ca = crate::ca::local::LocalCa::load(&data.ca_dir())?;
+    let store = open_store(data).await?;
+    Ok((store, ca))
+}
+
+async fn ca_command(command: CaCommand, clock: SharedClock) -> Result<ExitCode> {
+    use crate::ra::root;
+    let now = clock.now();
+    match command {
+        CaCommand::Status { data, public_url } => {
+            if let Some(url) = &public_url {
+                check_public_url(url)?;
+            }
+            let (store, ca) = open_ca(&data.resolve()?).await?;
+            let expected = public_url
+                .as_deref()
+                .map(crate::ca::root::Publication::under);
+            let status = root::status(
+                &store,
+                &ca,
+                expected.as_ref(),
+                now,
+                days(root::DEFAULT_ARL_WARN_DAYS),
+            )
+            .await;
+            store.close().await;
+            let status = status?;
+            println!("root key: {}", status.root_key);
+            match &status.arl {
+                Some(a) => println!(
+                    "ARL: number {}, this update {}, next update {} ({})",
+                    a.number, a.this_update, a.next_update, a.state
+                ),
+                None => println!("ARL: none signed yet"),
+            }
+            println!("issuing CA certificate: serial {}", status.issuing_serial);
+            println!(
+                "  CRL distribution points: {}",
+                status.issuing_crl_urls.join(" ")
+            );
+            println!("  CA issuers: {}", status.issuing_ca_issuers_urls.join(" "));
+            if let Some(reason) = &status.issuing_revoked {
+                println!("  REVOKED: {reason}");
+            }
+            for w in &status.warnings {
+                println!("warning: {w}");
+            }
+            Ok(if status.warnings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        CaCommand::SignArl {
+            data,
+            root: key,
+            validity_days,
+            out,
+        } => {
+            if let Some(out) = &out {
+                if out.exists() {
+                    return Err(Error::invalid(
+                        "output_exists",
+                        format!("{} exists; give a new file", out.display()),
+                    ));
+                }
+            }
+            let (store, ca) = open_ca(&data.resolve()?).await?;
+            let signed = async {
+                let key = std::sync::Arc::new(ca.root_key(key.root_key.as_deref())?);
+                root::sign_arl(&store, key, now, days(validity_days)).await
+            }
+            .await;
+            store.close().await;
+            let arl = signed?;
+            if let Some(out) = &out {
+                std::fs::write(out, &arl.der)
+                    .map_err(|e| Error::internal(format!("writing {}: {e}", out.display())))?;
+            }
+            println!(
+                "signed ARL number {}: this update {}, next update {}",
+                arl.number,
+                crate::ra::rfc3339(arl.this_update),
+                crate::ra::rfc3339(arl.next_update)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CaCommand::RevokeIssuing {
+            data,
+            root: key,
+            reason,
+            validity_days,
+        } => {
+            let (store, ca) = open_ca(&data.resolve()?).await?;
+            let done = async {
+                let key = std::sync::Arc::new(ca.root_key(key.root_key.as_deref())?);
+                root::revoke_issuing(&store, &ca, key, &reason, now, days(validity_days)).await
+            }
+            .await;
+            store.close().await;
+            let done = done?;
+            println!(
+                "revoked the issuing CA ({}): certificate(s) {}; ARL number {} lists them",
+                done.reason,
+                done.serials.join(", "),
+                done.arl_number
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CaCommand::ReissueIssuing {
+            data,
+            root: key,
+            public_url,
+        } => {
+            check_public_url(&public_url)?;
+            let data = data.resolve()?;
+            let _lock = lock_data_dir(&data)?;
+            let (store, ca) = open_ca(&data).await?;
+            let done = async {
+                let key = ca.root_key(key.root_key.as_deref())?;
+                let publication = crate::ca::root::Publication::under(&public_url);
+                root::reissue_issuing(&store, &ca, &key, &publication, now).await
+            }
+            .await;
+            store.close().await;
+            let der = done?;
+            let (_, cert) = x509_parser::parse_x509_certificate(&der)
+                .map_err(|e| Error::internal(format!("issuing CA certificate: {e}")))?;
+            println!(
+                "re-issued the issuing CA certificate: serial {}, ARL at {}/crl/root.crl",
+                hex::encode(cert.raw_serial()),
+                public_url.trim_end_matches('/')
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CaCommand::MoveRootKey {
+            data,
+            out,
+            validity_days,
+        } => {
+            let (store, ca) = open_ca(&data.resolve()?).await?;
+            let moved = root::move_root_key(&store, &ca, &out, now, days(validity_days)).await;
+            store.close().await;
+            let arl = moved?;
+            println!(
+                "root key moved to {} (keep it offline); ARL number {} valid until {}",
+                out.display(),
+                arl.number,
+                crate::ra::rfc3339(arl.next_update)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn limits(args: &ServeArgs) -> Result<Limits> {

@@ -60,7 +60,7 @@ impl UpstreamCa for TestCa {
         }
         self.inner.check(order)
     }
-    fn chain(&self) -> &[CaCertificate] {
+    fn chain(&self) -> std::sync::Arc<Vec<CaCertificate>> {
         self.inner.chain()
     }
     fn max_not_after(&self) -> time::OffsetDateTime {

@@ -452,7 +452,7 @@ impl UpstreamCa for FlakyCa {
         }
         self.inner.issue(order).await
     }
-    fn chain(&self) -> &[CaCertificate] {
+    fn chain(&self) -> std::sync::Arc<Vec<CaCertificate>> {
         self.inner.chain()
     }
     fn max_not_after(&self) -> time::OffsetDateTime {

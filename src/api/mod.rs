@@ -84,7 +84,20 @@ async fn readyz(axum::extract::State(ra): axum::extract::State<Ra>) -> axum::res
         crate::audit::health::check(ra.store(), ra.now()).await
     };
     match tokio::time::timeout(std::time::Duration::from_secs(2), checks).await {
-        Ok(Ok(None)) => axum::Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(Ok(None)) => {
+            // The root CA's state is news for operators, not a reason to stop serving: relying
+            // parties still need this instance's OCSP answers and CRLs.
+            let mut body = serde_json::json!({"status": "ready"});
+            match ra.root_status().await {
+                Ok(Some(root)) => {
+                    body["warnings"] = serde_json::json!(root.warnings);
+                    body["root_ca"] = serde_json::json!(root);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read the root CA's state"),
+            }
+            axum::Json(body).into_response()
+        }
         Ok(Ok(Some(b))) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({

@@ -20,19 +20,26 @@ pub async fn certificate(
     Ok(Json(ra.certificate(&op, &serial).await?))
 }
 
-/// `GET /ca/{id}.pem`: public CA certificates.
+/// `GET /ca/{id}.pem` (PEM) and `GET /ca/{id}.cer` (DER, what Windows fetches from AIA
+/// caIssuers): the public CA certificates, `root` and `issuing`.
 pub async fn ca_pem(State(ra): State<Ra>, Path(file): Path<String>) -> Response {
-    let found = file
-        .strip_suffix(".pem")
-        .and_then(|id| ra.ca().chain().iter().find(|c| c.id == id));
-    match found {
-        Some(c) => (
+    let chain = ra.ca().chain();
+    let find = |id: &str| chain.iter().find(|c| c.id == id);
+    if let Some(c) = file.strip_suffix(".pem").and_then(find) {
+        return (
             [(header::CONTENT_TYPE, "application/x-pem-file")],
             pem_encode("CERTIFICATE", &c.der),
         )
-            .into_response(),
-        None => error_response(StatusCode::NOT_FOUND, "not_found", "no such CA certificate"),
+            .into_response();
     }
+    if let Some(c) = file.strip_suffix(".cer").and_then(find) {
+        return (
+            [(header::CONTENT_TYPE, "application/pkix-cert")],
+            c.der.clone(),
+        )
+            .into_response();
+    }
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such CA certificate")
 }
 
 #[derive(Deserialize)]
@@ -191,12 +198,22 @@ pub async fn ocsp_get(State(ra): State<Ra>, Path(encoded): Path<String>) -> Resp
     ocsp_response(ra.ocsp(&der).await)
 }
 
-/// `GET /crl/{ca}.crl`: the CA's current full CRL; `GET /crl/{ca}-delta.crl`: its delta CRL.
-/// Both DER.
+/// `GET /crl/{ca}.crl`: the CA's current full CRL; `GET /crl/{ca}-delta.crl`: its delta CRL;
+/// `GET /crl/root.crl`: the root's ARL (the CRL of CA certificates). All DER.
 pub async fn crl(State(ra): State<Ra>, Path(file): Path<String>) -> Response {
     let Some(name) = file.strip_suffix(".crl") else {
         return error_response(StatusCode::NOT_FOUND, "not_found", "no such CRL");
     };
+    if name == crate::ca::local::ROOT_ID {
+        return match ra.arl().await {
+            Ok(arl) => (
+                [(header::CONTENT_TYPE, "application/pkix-crl")],
+                arl.der.clone(),
+            )
+                .into_response(),
+            Err(e) => ApiError(e).into_response(),
+        };
+    }
     let crl = match name.strip_suffix("-delta") {
         Some(ca) => ra.delta_crl(ca).await,
         None => ra.crl(name).await,

@@ -16,6 +16,7 @@ use rcgen::{
 };
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -68,7 +69,7 @@ impl Default for CaOptions {
 }
 
 /// A CA private key that wipes its encoding when dropped.
-struct CaKey(KeyPair);
+pub(crate) struct CaKey(pub(crate) KeyPair);
 
 impl Drop for CaKey {
     fn drop(&mut self) {
@@ -98,6 +99,8 @@ impl std::fmt::Debug for CaKey {
 }
 
 pub struct LocalCa {
+    /// The CA directory (`<data-dir>/ca`).
+    dir: PathBuf,
     issuer: Issuer<'static, CaKey>,
     /// The issuing CA's subjectKeyIdentifier, for CRLs' authorityKeyIdentifier.
     issuing_key_id: Vec<u8>,
@@ -105,7 +108,8 @@ pub struct LocalCa {
     issuing_name_der: Vec<u8>,
     /// How the issuing key signs (CRLs are encoded here, not by rcgen).
     crl_algorithm: crl::SignatureAlgorithm,
-    chain: Vec<CaCertificate>,
+    /// Issuing CA certificate then root; the issuing one is replaced when it is re-issued.
+    chain: std::sync::RwLock<Arc<Vec<CaCertificate>>>,
     issuing_not_after: OffsetDateTime,
 }
 
@@ -248,23 +252,16 @@ impl LocalCa {
         let issuing_not_after = parsed.validity().not_after.to_datetime();
         let issuing_key_id = key_identifier(&parsed.public_key().subject_public_key.data);
         let issuing_name_der = parsed.subject().as_raw().to_vec();
-        let crl_algorithm = if key.0.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 {
-            crl::SignatureAlgorithm::EcdsaSha256
-        } else if key.0.algorithm() == &rcgen::PKCS_ECDSA_P384_SHA384 {
-            crl::SignatureAlgorithm::EcdsaSha384
-        } else {
-            return Err(Error::internal(
-                "the issuing CA key must be ECDSA P-256 or P-384",
-            ));
-        };
+        let crl_algorithm = crl_algorithm(&key.0)?;
         let issuer = Issuer::from_ca_cert_der(&issuing_der.clone().into(), key)
             .map_err(ca_err("loading issuing CA"))?;
         Ok(LocalCa {
+            dir: dir.to_path_buf(),
             issuer,
             issuing_key_id,
             issuing_name_der,
             crl_algorithm,
-            chain: vec![
+            chain: std::sync::RwLock::new(Arc::new(vec![
                 CaCertificate {
                     id: ISSUING_ID.to_string(),
                     der: issuing_der,
@@ -273,9 +270,92 @@ impl LocalCa {
                     id: ROOT_ID.to_string(),
                     der: root_der,
                 },
-            ],
+            ])),
             issuing_not_after,
         })
+    }
+
+    /// The root key file in the data directory; absent when the root is kept offline.
+    pub fn root_key_path(&self) -> PathBuf {
+        paths(&self.dir).root_key
+    }
+
+    /// Whether the root key is in the data directory.
+    pub fn root_key_online(&self) -> bool {
+        self.root_key_path().exists()
+    }
+
+    /// Read the root key: from `file` when given (an offline root brought in for a ceremony),
+    /// else from the data directory.
+    pub fn root_key(&self, file: Option<&Path>) -> crate::error::Result<super::root::RootKey> {
+        let path = match file {
+            Some(f) => f.to_path_buf(),
+            None if self.root_key_online() => self.root_key_path(),
+            None => {
+                return Err(crate::error::Error::invalid(
+                    "root_key_offline",
+                    format!(
+                        "the root key is not in {}: bring it in with --root-key FILE",
+                        self.dir.display()
+                    ),
+                ))
+            }
+        };
+        super::root::RootKey::load(&path, &self.chain_now()[1].der)
+    }
+
+    fn chain_now(&self) -> Arc<Vec<CaCertificate>> {
+        self.chain.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The issuing CA certificate now in use (DER).
+    pub fn issuing_der(&self) -> Vec<u8> {
+        self.chain_now()[0].der.clone()
+    }
+
+    /// Put a re-issued issuing CA certificate (same key and subject) in place: written next to
+    /// the old one and renamed over it, then served. The old file is kept as
+    /// `issuing-<old serial>.pem`.
+    pub fn replace_issuing(&self, der: &[u8]) -> crate::error::Result<()> {
+        use crate::error::Error;
+        let (_, new) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| Error::internal(format!("issuing CA certificate: {e}")))?;
+        let old_der = self.issuing_der();
+        let (_, old) = x509_parser::parse_x509_certificate(&old_der)
+            .map_err(|e| Error::internal(format!("issuing CA certificate: {e}")))?;
+        if new.public_key().raw != old.public_key().raw
+            || new.subject().as_raw() != old.subject().as_raw()
+        {
+            return Err(Error::internal(
+                "a replacement issuing CA certificate must keep the key and subject",
+            ));
+        }
+        let p = paths(&self.dir);
+        let kept = self.dir.join(format!(
+            "issuing-{}.pem",
+            old.raw_serial_as_string().replace(':', "")
+        ));
+        if !kept.exists() {
+            write_public_file(
+                &kept,
+                crate::x509::pem_encode("CERTIFICATE", &old_der).as_bytes(),
+            )?;
+        }
+        let staging = self.dir.join("issuing.pem.new");
+        write_public_file(
+            &staging,
+            crate::x509::pem_encode("CERTIFICATE", der).as_bytes(),
+        )?;
+        std::fs::rename(&staging, &p.issuing_cert)
+            .map_err(|e| Error::internal(format!("replacing {}: {e}", p.issuing_cert.display())))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::internal)?;
+        let mut chain = self.chain.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = chain.as_ref().clone();
+        next[0].der = der.to_vec();
+        *chain = Arc::new(next);
+        Ok(())
     }
 
     /// Sign a full or delta CRL (CRL number, authorityKeyIdentifier, reason codes, invalidity
@@ -417,13 +497,26 @@ fn ca_name(organisation: &str, cn: &str) -> DistinguishedName {
     dn
 }
 
-fn pem_to_der(pem: &str) -> crate::error::Result<Vec<u8>> {
+/// How a CA key signs CRLs (encoded here, not by rcgen).
+pub(crate) fn crl_algorithm(key: &KeyPair) -> crate::error::Result<crl::SignatureAlgorithm> {
+    if key.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 {
+        Ok(crl::SignatureAlgorithm::EcdsaSha256)
+    } else if key.algorithm() == &rcgen::PKCS_ECDSA_P384_SHA384 {
+        Ok(crl::SignatureAlgorithm::EcdsaSha384)
+    } else {
+        Err(crate::error::Error::internal(
+            "CA keys must be ECDSA P-256 or P-384",
+        ))
+    }
+}
+
+pub(crate) fn pem_to_der(pem: &str) -> crate::error::Result<Vec<u8>> {
     let x = openssl::x509::X509::from_pem(pem.as_bytes()).map_err(crate::error::Error::internal)?;
     x.to_der().map_err(crate::error::Error::internal)
 }
 
 /// Refuse to run with a CA key that others can read.
-fn check_key_file_mode(path: &Path) -> crate::error::Result<()> {
+pub(crate) fn check_key_file_mode(path: &Path) -> crate::error::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path)
         .map_err(|e| crate::error::Error::internal(format!("{}: {e}", path.display())))?;
@@ -450,8 +543,8 @@ impl UpstreamCa for LocalCa {
         Self::params(order).map(|_| ())
     }
 
-    fn chain(&self) -> &[CaCertificate] {
-        &self.chain
+    fn chain(&self) -> Arc<Vec<CaCertificate>> {
+        self.chain_now()
     }
 
     fn max_not_after(&self) -> OffsetDateTime {

@@ -2,6 +2,7 @@
 //! adapters (the embedded `local` CA today; remote CAs later) turn it into a signed certificate.
 
 pub mod local;
+pub mod root;
 
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
 use crate::x509::serial::Serial;
@@ -75,8 +76,9 @@ pub trait UpstreamCa: Send + Sync + 'static {
     fn check(&self, _order: &IssueOrder) -> Result<(), CaError> {
         Ok(())
     }
-    /// The chain above issued certificates: the issuing CA first, then up to the root.
-    fn chain(&self) -> &[CaCertificate];
+    /// The chain above issued certificates: the issuing CA first, then up to the root. The
+    /// issuing CA's certificate may be re-issued (same key and subject) while running.
+    fn chain(&self) -> std::sync::Arc<Vec<CaCertificate>>;
     /// Latest notAfter an issued certificate may have (the issuing CA's own notAfter).
     fn max_not_after(&self) -> OffsetDateTime;
     /// Sign a CRL for the issuing CA; returns its DER.

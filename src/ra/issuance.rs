@@ -97,6 +97,9 @@ impl Ra {
             ca_issuers_urls,
             ocsp_urls,
         };
+        if let Some(reason) = self.issuing_ca_revocation().await? {
+            return Err(self.fail(intent, reason).await);
+        }
         let der = match self.ca().issue(&order).await {
             Ok(der) => der,
             Err(CaError::Refused(message)) => return Err(self.fail(intent, message).await),

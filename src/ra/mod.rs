@@ -10,6 +10,7 @@ pub mod ocsp;
 pub mod operators;
 pub mod requests;
 pub mod revocation;
+pub mod root;
 pub mod subscribers;
 
 use crate::audit::{self, Event};
@@ -45,6 +46,12 @@ struct Inner {
     ocsp: tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>>,
     ocsp_cache: ocsp::ResponseCache,
     self_revocations: revocation::RateLimit,
+    /// The embedded CA, for the root's own duties (ARL, issuing CA certificate); none with a
+    /// remote CA.
+    embedded: std::sync::OnceLock<Arc<crate::ca::local::LocalCa>>,
+    arl: tokio::sync::Mutex<Option<root::CachedArl>>,
+    arl_settings: std::sync::OnceLock<root::ArlSettings>,
+    root_warned: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Ra {
@@ -70,6 +77,10 @@ impl Ra {
                 ocsp: Default::default(),
                 ocsp_cache: Default::default(),
                 self_revocations: Default::default(),
+                embedded: Default::default(),
+                arl: Default::default(),
+                arl_settings: Default::default(),
+                root_warned: Default::default(),
             }),
         }
     }
@@ -81,6 +92,37 @@ impl Ra {
             .inner
             .public_url
             .set(url.trim_end_matches('/').to_string());
+    }
+
+    /// The public URL, once set.
+    pub fn public_url(&self) -> Option<&str> {
+        self.inner.public_url.get().map(String::as_str)
+    }
+
+    /// The embedded CA behind this RA (its root duties run here). Only the first call counts.
+    pub fn set_embedded_ca(&self, ca: Arc<crate::ca::local::LocalCa>) {
+        let _ = self.inner.embedded.set(ca);
+    }
+
+    pub(crate) fn embedded_ca(&self) -> Option<Arc<crate::ca::local::LocalCa>> {
+        self.inner.embedded.get().cloned()
+    }
+
+    /// ARL validity and warning margin. Only the first call counts.
+    pub fn set_arl_settings(&self, settings: root::ArlSettings) {
+        let _ = self.inner.arl_settings.set(settings);
+    }
+
+    pub(crate) fn arl_settings(&self) -> root::ArlSettings {
+        self.inner.arl_settings.get().copied().unwrap_or_default()
+    }
+
+    pub(crate) fn arl_cache(&self) -> &tokio::sync::Mutex<Option<root::CachedArl>> {
+        &self.inner.arl
+    }
+
+    pub(crate) fn root_warned(&self) -> &std::sync::Mutex<Option<std::time::Instant>> {
+        &self.inner.root_warned
     }
 
     /// (CRL, caIssuers, OCSP) URLs for certificates of the issuing CA; empty until a public URL

@@ -249,6 +249,9 @@ impl Ra {
             extended_key_usage: profile.extended_key_usage.clone(),
             validity_days: profile.validity_days,
         };
+        if let Some(reason) = self.issuing_ca_revocation().await? {
+            return Err(Error::refused("ca_refused", reason));
+        }
         self.ca_would_sign(&csr, &template, now)?;
         let template_json = serde_json::to_string(&template).map_err(Error::internal)?;
         let id = new_id("req");

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod blocklist;
+pub mod ca;
 pub mod certificates;
 pub mod keys;
 pub mod operators;

@@ -144,12 +144,20 @@ impl TestApp {
             .await
             .expect("store");
         let local = LocalCa::load(&data.ca_dir()).expect("ca");
-        let ca: Arc<dyn UpstreamCa> = match opts.wrap_ca {
-            Some(wrap) => wrap(local),
-            None => Arc::new(local),
+        // The embedded CA also does the root's duties (ARL, issuing CA certificate), as in
+        // `app::open`; a wrapped CA stands for a remote one, which has its own.
+        let (ca, embedded): (Arc<dyn UpstreamCa>, _) = match opts.wrap_ca {
+            Some(wrap) => (wrap(local), None),
+            None => {
+                let local = Arc::new(local);
+                (local.clone(), Some(local))
+            }
         };
         let profiles = Profiles::load_dir(&data.profiles_dir()).expect("profiles");
         let ra = Ra::new(store, ca, profiles, opts.clock);
+        if let Some(local) = embedded {
+            ra.set_embedded_ca(local);
+        }
         let server = app::serve(ra.clone(), "127.0.0.1:0".parse().unwrap(), None)
             .await
             .expect("serve");

@@ -1,0 +1,606 @@
+//! The embedded root CA's publications, as the RA runs them: the ARL at `/crl/root.crl`, the
+//! issuing CA certificate's own CRL distribution point and caIssuers (re-issued when they are
+//! missing or name another public URL), revoking the issuing CA, and the offline root.
+//!
+//! Everything that needs the root key takes a [`RootKey`]: from the data directory when the root
+//! is online, from a file brought in for a ceremony otherwise. A server without the root key
+//! serves the last ARL the ceremony signed and says, in `/readyz` and its log, when that ARL
+//! nears its nextUpdate.
+
+use crate::audit::{self, Event};
+use crate::ca::local::LocalCa;
+use crate::ca::root::{Publication, RootKey};
+use crate::ca::CrlEntry;
+use crate::error::{Error, Result};
+use crate::store::ca::{self as rows, ArlRow};
+use crate::store::Store;
+use crate::x509::revocation::Reason;
+use crate::x509::serial::Serial;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+/// How long an ARL is valid unless told otherwise: an offline root is brought out for a ceremony
+/// every few weeks to months.
+pub const DEFAULT_ARL_VALIDITY_DAYS: u16 = 90;
+/// How close to its nextUpdate the published ARL must be for `/readyz` and the log to warn.
+pub const DEFAULT_ARL_WARN_DAYS: u16 = 14;
+/// `ca_certificates.ca_id` of issuing CA certificates.
+const ISSUING: &str = "issuing";
+
+fn serial_of(der: &[u8]) -> Result<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| Error::internal(format!("CA certificate: {e}")))?;
+    Ok(hex::encode(cert.raw_serial()))
+}
+
+/// Record the issuing CA certificate in use, so that revoking the issuing CA lists it.
+pub async fn record_issuing(store: &Store, der: &[u8], now: OffsetDateTime) -> Result<()> {
+    let serial = serial_of(der)?;
+    let der = der.to_vec();
+    store
+        .write(move |c, _| {
+            Box::pin(async move {
+                rows::record(c, &serial, ISSUING, &der, now.unix_timestamp()).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Whether the issuing CA has been revoked (any of its certificates is on the ARL's list).
+pub async fn issuing_revoked(store: &Store) -> Result<Option<rows::CaCertificateRow>> {
+    let mut c = store.read().await?;
+    Ok(rows::list(&mut c, ISSUING)
+        .await?
+        .into_iter()
+        .find(|r| r.revoked_at.is_some()))
+}
+
+/// Sign the next ARL, valid for `validity` from `now`, listing every revoked CA certificate.
+/// Audited as `ca.arl_signed`.
+pub async fn sign_arl(
+    store: &Store,
+    root: Arc<RootKey>,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<ArlRow> {
+    store
+        .write(move |c, log| {
+            Box::pin(async move {
+                let arl = sign_in(c, &root, now, validity).await?;
+                // Every instance re-reads what it publishes within a second or so.
+                bump_status_version(c).await?;
+                audit::record(log, now, arl_event(&arl, None));
+                Ok(arl)
+            })
+        })
+        .await
+}
+
+fn arl_event(arl: &ArlRow, cause: Option<&str>) -> Event {
+    Event::new(
+        None,
+        "ca.arl_signed",
+        Some("root"),
+        serde_json::json!({
+            "number": arl.number,
+            "this_update": crate::ra::rfc3339(arl.this_update),
+            "next_update": crate::ra::rfc3339(arl.next_update),
+            "sha256": crate::x509::sha256_hex(&arl.der),
+            "cause": cause,
+        }),
+    )
+}
+
+/// Move the status version (migration 0005), so that every instance drops its cached CRLs, ARL
+/// and OCSP responses.
+async fn bump_status_version(c: &mut crate::store::Conn) -> Result<()> {
+    sqlx::query("UPDATE status_counter SET version = version + 1 WHERE id = 1")
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+async fn sign_in(
+    c: &mut crate::store::Conn,
+    root: &RootKey,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<ArlRow> {
+    let number = crate::store::certificates::next_crl_number(c, "root").await?;
+    let mut entries = Vec::new();
+    for r in rows::revoked(c).await? {
+        let at = r.revoked_at.unwrap_or(r.recorded_at);
+        entries.push(CrlEntry {
+            serial: Serial::parse(&r.serial).ok_or_else(|| {
+                Error::internal(format!(
+                    "CA certificate serial {} cannot be listed",
+                    r.serial
+                ))
+            })?,
+            revoked_at: OffsetDateTime::from_unix_timestamp(at).map_err(Error::internal)?,
+            reason: Reason::parse(r.reason.as_deref().unwrap_or("unspecified"))?,
+            invalidity_date: None,
+        });
+    }
+    // Whole seconds: what the CRL's times can say.
+    let this_update =
+        OffsetDateTime::from_unix_timestamp(now.unix_timestamp()).map_err(Error::internal)?;
+    let next_update = this_update + validity;
+    let der = root.sign_arl(
+        u64::try_from(number).map_err(Error::internal)?,
+        this_update,
+        next_update,
+        &entries,
+    )?;
+    let arl = ArlRow {
+        number,
+        this_update: this_update.unix_timestamp(),
+        next_update: next_update.unix_timestamp(),
+        der,
+    };
+    rows::insert_arl(c, &arl).await?;
+    Ok(arl)
+}
+
+/// The ARL now published, if any has been signed.
+pub async fn current_arl(store: &Store) -> Result<Option<ArlRow>> {
+    let mut c = store.read().await?;
+    rows::current_arl(&mut c).await
+}
+
+/// Re-issue the issuing CA certificate with `publication` (same key, subject, validity and key
+/// identifiers; a new serial), put it in place in the data directory and record it; audited as
+/// `ca.issuing_reissued`. Refused once the issuing CA has been revoked. Returns the new DER.
+pub async fn reissue_issuing(
+    store: &Store,
+    ca: &LocalCa,
+    root: &RootKey,
+    publication: &Publication,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>> {
+    if let Some(r) = issuing_revoked(store).await? {
+        return Err(Error::conflict(
+            "issuing_ca_revoked",
+            format!(
+                "the issuing CA was revoked ({}, certificate {}): it is not re-issued",
+                r.reason.unwrap_or_default(),
+                r.serial
+            ),
+        ));
+    }
+    let old = ca.issuing_der();
+    // The certificate in use is on record before it is replaced, so a later revocation lists it.
+    record_issuing(store, &old, now).await?;
+    let new = root.reissue_issuing(&old, publication)?;
+    let (old_serial, new_serial) = (serial_of(&old)?, serial_of(&new)?);
+    let details = serde_json::json!({
+        "old_serial": old_serial,
+        "new_serial": new_serial,
+        "crl_urls": publication.crl_urls,
+        "ca_issuers_urls": publication.ca_issuers_urls,
+        "sha256": crate::x509::sha256_hex(&new),
+    });
+    let recorded = new.clone();
+    store
+        .write(move |c, log| {
+            Box::pin(async move {
+                rows::record(c, &new_serial, ISSUING, &recorded, now.unix_timestamp()).await?;
+                audit::record(
+                    log,
+                    now,
+                    Event::new(None, "ca.issuing_reissued", Some("issuing"), details),
+                );
+                Ok(())
+            })
+        })
+        .await?;
+    ca.replace_issuing(&new)?;
+    Ok(new)
+}
+
+/// What revoking the issuing CA did.
+#[derive(Debug, Serialize)]
+pub struct IssuingRevocation {
+    pub serials: Vec<String>,
+    pub reason: String,
+    pub arl_number: i64,
+}
+
+/// Revoke the issuing CA: every certificate the root made for it, then sign the ARL that lists
+/// them. Caches of every instance are dropped (the status version moves). Audited as
+/// `ca.issuing_revoked` and `ca.arl_signed`.
+pub async fn revoke_issuing(
+    store: &Store,
+    ca: &LocalCa,
+    root: Arc<RootKey>,
+    reason: &str,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<IssuingRevocation> {
+    let reason = Reason::parse(reason)?;
+    if matches!(
+        reason,
+        Reason::CertificateHold | Reason::AaCompromise | Reason::PrivilegeWithdrawn
+    ) {
+        return Err(Error::invalid(
+            "invalid_reason",
+            format!(
+                "{} is not a reason to revoke a CA certificate: use keyCompromise, cACompromise, \
+                 affiliationChanged, superseded, cessationOfOperation or unspecified",
+                reason.as_str()
+            ),
+        ));
+    }
+    record_issuing(store, &ca.issuing_der(), now).await?;
+    store
+        .write(move |c, log| {
+            Box::pin(async move {
+                let at = now.unix_timestamp();
+                let serials = rows::revoke_all(c, ISSUING, reason.as_str(), at).await?;
+                if serials.is_empty() {
+                    return Err(Error::conflict(
+                        "already_revoked",
+                        "the issuing CA is already revoked",
+                    ));
+                }
+                bump_status_version(c).await?;
+                let arl = sign_in(c, &root, now, validity).await?;
+                audit::record(
+                    log,
+                    now,
+                    Event::new(
+                        None,
+                        "ca.issuing_revoked",
+                        Some("issuing"),
+                        serde_json::json!({"serials": serials, "reason": reason.as_str()}),
+                    ),
+                );
+                audit::record(log, now, arl_event(&arl, Some("issuing CA revoked")));
+                Ok(IssuingRevocation {
+                    serials,
+                    reason: reason.as_str().to_string(),
+                    arl_number: arl.number,
+                })
+            })
+        })
+        .await
+}
+
+/// Take the root key out of the data directory into `out` (created 0600; it must not exist):
+/// first a fresh ARL is signed, so the server has one to publish for `validity`, then the key is
+/// written out, read back and checked, and only then removed from the data directory. Audited as
+/// `ca.root_key_moved`.
+pub async fn move_root_key(
+    store: &Store,
+    ca: &LocalCa,
+    out: &Path,
+    now: OffsetDateTime,
+    validity: Duration,
+) -> Result<ArlRow> {
+    let inside = ca.root_key_path();
+    if !ca.root_key_online() {
+        return Err(Error::invalid(
+            "root_key_offline",
+            format!(
+                "{} does not exist: the root key is already offline",
+                inside.display()
+            ),
+        ));
+    }
+    if out.exists() {
+        return Err(Error::invalid(
+            "output_exists",
+            format!("{} exists; give a new file", out.display()),
+        ));
+    }
+    let root = Arc::new(ca.root_key(None)?);
+    let arl = sign_arl(store, root, now, validity).await?;
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read(&inside)
+            .map_err(|e| Error::internal(format!("reading {}: {e}", inside.display())))?,
+    );
+    crate::datadir::write_secret_file(out, &pem)
+        .map_err(|e| Error::invalid("cannot_write_key", format!("{}: {e}", out.display())))?;
+    // The copy must be the key before the original goes.
+    ca.root_key(Some(out))?;
+    std::fs::remove_file(&inside)
+        .map_err(|e| Error::internal(format!("removing {}: {e}", inside.display())))?;
+    if let Some(dir) = inside.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::internal)?;
+    }
+    let details = serde_json::json!({
+        "arl_number": arl.number,
+        "arl_next_update": crate::ra::rfc3339(arl.next_update),
+    });
+    store
+        .write(move |_, log| {
+            audit::record(
+                log,
+                now,
+                Event::new(None, "ca.root_key_moved", Some("root"), details),
+            );
+            Box::pin(async { Ok(()) })
+        })
+        .await?;
+    Ok(arl)
+}
+
+/// The root CA's state, for `/readyz`, `vouch ca status` and the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct RootStatus {
+    /// "online" (the key is in the data directory) or "offline".
+    pub root_key: &'static str,
+    pub arl: Option<ArlStatus>,
+    /// The issuing CA certificate in use.
+    pub issuing_serial: String,
+    pub issuing_crl_urls: Vec<String>,
+    pub issuing_ca_issuers_urls: Vec<String>,
+    /// Set when the issuing CA has been revoked: its reason.
+    pub issuing_revoked: Option<String>,
+    /// What needs a person's attention; empty when all is well.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArlStatus {
+    pub number: i64,
+    pub this_update: String,
+    pub next_update: String,
+    /// "ok", "expiring" (within the warning margin) or "expired".
+    pub state: &'static str,
+}
+
+/// The root CA's state; `expected` is where the issuing CA certificate should point (the RA's
+/// public URL), when known.
+pub async fn status(
+    store: &Store,
+    ca: &LocalCa,
+    expected: Option<&Publication>,
+    now: OffsetDateTime,
+    warn: Duration,
+) -> Result<RootStatus> {
+    let issuing = ca.issuing_der();
+    let found = Publication::of(&issuing)?;
+    let online = ca.root_key_online();
+    let mut warnings = Vec::new();
+    let arl = current_arl(store).await?.map(|a| {
+        let next = a.next_update;
+        let state = if now.unix_timestamp() >= next {
+            "expired"
+        } else if now.unix_timestamp() + warn.whole_seconds() >= next {
+            "expiring"
+        } else {
+            "ok"
+        };
+        ArlStatus {
+            number: a.number,
+            this_update: crate::ra::rfc3339(a.this_update),
+            next_update: crate::ra::rfc3339(next),
+            state,
+        }
+    });
+    match &arl {
+        None if !online => warnings.push(
+            "no ARL has been signed and the root key is offline: sign one with \
+             `vouch ca sign-arl --root-key FILE`"
+                .to_string(),
+        ),
+        Some(a) if a.state != "ok" && !online => warnings.push(format!(
+            "the published ARL (number {}) {} at {}: sign the next one with \
+             `vouch ca sign-arl --root-key FILE`",
+            a.number,
+            if a.state == "expired" {
+                "expired"
+            } else {
+                "expires"
+            },
+            a.next_update
+        )),
+        _ => {}
+    }
+    let revoked = issuing_revoked(store).await?;
+    if let Some(r) = &revoked {
+        warnings.push(format!(
+            "the issuing CA is revoked ({}): relying parties refuse every certificate it signed",
+            r.reason.clone().unwrap_or_default()
+        ));
+    }
+    if let Some(expected) = expected {
+        if &found != expected && revoked.is_none() {
+            warnings.push(format!(
+                "the issuing CA certificate names {} for its revocation status, not {}: run \
+                 `vouch ca reissue-issuing --public-url URL --root-key FILE`",
+                if found.crl_urls.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    found.crl_urls.join(", ")
+                },
+                expected.crl_urls.join(", ")
+            ));
+        }
+    }
+    Ok(RootStatus {
+        root_key: if online { "online" } else { "offline" },
+        arl,
+        issuing_serial: serial_of(&issuing)?,
+        issuing_crl_urls: found.crl_urls,
+        issuing_ca_issuers_urls: found.ca_issuers_urls,
+        issuing_revoked: revoked.and_then(|r| r.reason),
+        warnings,
+    })
+}
+
+/// ARL settings of a server.
+#[derive(Debug, Clone, Copy)]
+pub struct ArlSettings {
+    /// Validity of the ARLs this server signs (root key online).
+    pub validity: Duration,
+    /// How close to nextUpdate the published ARL must be for a warning.
+    pub warn: Duration,
+}
+
+impl Default for ArlSettings {
+    fn default() -> Self {
+        ArlSettings {
+            validity: Duration::days(i64::from(DEFAULT_ARL_VALIDITY_DAYS)),
+            warn: Duration::days(i64::from(DEFAULT_ARL_WARN_DAYS)),
+        }
+    }
+}
+
+/// The ARL a server publishes, re-read from the database when a status changed or after a minute
+/// (another instance, or the ceremony, may have signed a newer one).
+pub(crate) struct CachedArl {
+    generation: u64,
+    read_at: std::time::Instant,
+    pub(crate) arl: Arc<ArlRow>,
+}
+
+/// How long a server keeps the ARL it read before reading it again.
+const ARL_REREAD: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl crate::ra::Ra {
+    /// The published ARL (DER and its times). With the root key online, one is signed when there
+    /// is none yet or the last has used half its validity.
+    pub async fn arl(&self) -> Result<Arc<ArlRow>> {
+        let Some(ca) = self.embedded_ca() else {
+            return Err(Error::NotFound("ARL"));
+        };
+        let generation = self
+            .crl_generation()
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let mut cached = self.arl_cache().lock().await;
+        let now = self.now();
+        if let Some(c) = cached.as_ref() {
+            if c.generation == generation
+                && c.read_at.elapsed() < ARL_REREAD
+                && !self.arl_due(&c.arl, now, ca.root_key_online())
+            {
+                return Ok(c.arl.clone());
+            }
+        }
+        let mut arl = current_arl(self.store()).await?;
+        if ca.root_key_online() && arl.as_ref().is_none_or(|a| self.arl_due(a, now, true)) {
+            let root = Arc::new(ca.root_key(None)?);
+            arl = Some(sign_arl(self.store(), root, now, self.arl_settings().validity).await?);
+        }
+        let Some(arl) = arl else {
+            return Err(Error::invalid(
+                "no_arl",
+                "no ARL has been signed yet and the root key is offline: sign one with \
+                 `vouch ca sign-arl --root-key FILE`",
+            ));
+        };
+        let arl = Arc::new(arl);
+        *cached = Some(CachedArl {
+            generation,
+            read_at: std::time::Instant::now(),
+            arl: arl.clone(),
+        });
+        Ok(arl)
+    }
+
+    /// Why nothing can be issued any more, when the embedded issuing CA has been revoked.
+    pub(crate) async fn issuing_ca_revocation(&self) -> Result<Option<String>> {
+        if self.embedded_ca().is_none() {
+            return Ok(None);
+        }
+        Ok(issuing_revoked(self.store()).await?.map(|r| {
+            format!(
+                "the issuing CA has been revoked ({}): relying parties would refuse its \
+                 certificates",
+                r.reason.unwrap_or_default()
+            )
+        }))
+    }
+
+    /// Whether an online root should sign a new ARL: half of the last one's validity is gone.
+    fn arl_due(&self, arl: &ArlRow, now: OffsetDateTime, online: bool) -> bool {
+        online && now.unix_timestamp() >= arl.this_update + (arl.next_update - arl.this_update) / 2
+    }
+
+    /// Where the issuing CA certificate should send relying parties: under the public URL.
+    pub fn root_publication(&self) -> Option<Publication> {
+        self.public_url().map(Publication::under)
+    }
+
+    /// At start, once the public URL is known: record the issuing CA certificate and, when it
+    /// lacks the ARL's distribution point and the root's caIssuers under this URL, re-issue it
+    /// (root key online) or say what to do (offline).
+    pub async fn ensure_issuing_publication(&self) -> Result<()> {
+        let Some(ca) = self.embedded_ca() else {
+            return Ok(());
+        };
+        let now = self.now();
+        record_issuing(self.store(), &ca.issuing_der(), now).await?;
+        let Some(expected) = self.root_publication() else {
+            return Ok(());
+        };
+        if Publication::of(&ca.issuing_der())? == expected {
+            return Ok(());
+        }
+        if issuing_revoked(self.store()).await?.is_some() {
+            tracing::error!("the issuing CA is revoked: relying parties refuse its certificates");
+            return Ok(());
+        }
+        if !ca.root_key_online() {
+            tracing::warn!(
+                expected = %expected.crl_urls.join(","),
+                "the issuing CA certificate does not name this server's ARL and the root key is \
+                 offline: run `vouch ca reissue-issuing --public-url URL --root-key FILE`"
+            );
+            return Ok(());
+        }
+        let root = ca.root_key(None)?;
+        let new = reissue_issuing(self.store(), &ca, &root, &expected, now).await?;
+        tracing::info!(
+            serial = %serial_of(&new)?,
+            crl = %expected.crl_urls.join(","),
+            "re-issued the issuing CA certificate (same key and subject) with its ARL distribution \
+             point and the root's caIssuers; certificates already issued stay valid"
+        );
+        Ok(())
+    }
+
+    /// The root CA's state, for `/readyz`; `None` without an embedded CA.
+    pub async fn root_status(&self) -> Result<Option<RootStatus>> {
+        let Some(ca) = self.embedded_ca() else {
+            return Ok(None);
+        };
+        let expected = self.root_publication();
+        status(
+            self.store(),
+            &ca,
+            expected.as_ref(),
+            self.now(),
+            self.arl_settings().warn,
+        )
+        .await
+        .map(Some)
+    }
+
+    /// Periodic root upkeep: sign the next ARL when due (root online), and log the root's
+    /// warnings (at most once an hour each).
+    pub async fn root_upkeep(&self) -> Result<()> {
+        if self.embedded_ca().is_none() {
+            return Ok(());
+        }
+        self.arl().await?;
+        if let Some(status) = self.root_status().await? {
+            let mut last = self.root_warned().lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600));
+            if due && !status.warnings.is_empty() {
+                *last = Some(std::time::Instant::now());
+                for w in &status.warnings {
+                    tracing::warn!("root CA: {w}");
+                }
+            }
+        }
+        Ok(())
+    }
+}
