@@ -25,6 +25,12 @@
 //! `If-None-Match`, `If-Modified-Since` at or after Last-Modified (and not in the future) gets
 //! 304. A 304 has no body and the same Cache-Control, ETag, Expires and Last-Modified as the 200.
 //! A conditional header that does not parse is ignored.
+//!
+//! Last-Modified has one-second resolution: two documents signed within the same second (a status
+//! change right after a signing) share it, so a client revalidating with `If-Modified-Since` alone
+//! may get 304 for the older one. Both then also share nextUpdate (to the second), so the 304
+//! never lets a cache keep the older document past its own nextUpdate; and a cache that has our
+//! ETag sends `If-None-Match` (RFC 9111 §4.3.1), which decides exactly.
 
 pub use crate::x509::freshness::Freshness;
 use axum::body::{Body, Bytes};
