@@ -106,6 +106,31 @@ async fn the_issuing_ca_names_the_roots_arl_and_certificate() {
     let this = crl.last_update();
     let next = crl.next_update().unwrap();
     assert_eq!(this.diff(next).unwrap().days, 90);
+    // Cacheable as the other CRLs: validators, and 304 for a client that has it.
+    let resp = reqwest::get(app.url("/crl/root.crl")).await.unwrap();
+    let etag = resp.headers()["etag"].to_str().unwrap().to_string();
+    let expires = resp.headers()["expires"].to_str().unwrap().to_string();
+    let next_text = crl_text(&arl, tmp.path())
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Next Update: ").map(str::to_string))
+        .unwrap();
+    // "Mar  3 01:31:18 2027 GMT" against "Wed, 03 Mar 2027 01:31:18 GMT"
+    let parts: Vec<&str> = next_text.split_whitespace().collect();
+    assert!(
+        expires.contains(&format!(
+            "{:0>2} {} {} {}",
+            parts[1], parts[0], parts[3], parts[2]
+        )),
+        "Expires {expires} vs nextUpdate {next_text}"
+    );
+    let again = app
+        .client
+        .get(app.url("/crl/root.crl"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 
     // Certificates issued chain to the root through it, with OpenSSL checking the whole chain's
     // status: the issuing CRL for the leaf, the ARL for the issuing CA.

@@ -1,5 +1,6 @@
 //! HTTP: routes, extractors, JSON shapes and the error mapping. Handlers parse, call `ra`, render.
 
+pub mod caching;
 pub mod error;
 pub mod extract;
 pub mod listener;

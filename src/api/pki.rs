@@ -1,3 +1,4 @@
+use super::caching::{cached_response, no_store_response, validated_response};
 use super::error::{error_response, ApiError, ApiResult};
 use super::extract::{Auth, Body};
 use crate::ra::certificates::CertificateView;
@@ -5,8 +6,8 @@ use crate::ra::revocation::{RevocationOutcome, RevocationRequestView};
 use crate::ra::Ra;
 use crate::x509::pem_encode;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -21,23 +22,24 @@ pub async fn certificate(
 }
 
 /// `GET /ca/{id}.pem` (PEM) and `GET /ca/{id}.cer` (DER, what Windows fetches from AIA
-/// caIssuers): the public CA certificates, `root` and `issuing`.
-pub async fn ca_pem(State(ra): State<Ra>, Path(file): Path<String>) -> Response {
+/// caIssuers): the public CA certificates, `root` and `issuing`, with an ETag (304 when it
+/// matches).
+pub async fn ca_pem(State(ra): State<Ra>, Path(file): Path<String>, req: Request) -> Response {
     let chain = ra.ca().chain();
     let find = |id: &str| chain.iter().find(|c| c.id == id);
     if let Some(c) = file.strip_suffix(".pem").and_then(find) {
-        return (
-            [(header::CONTENT_TYPE, "application/x-pem-file")],
-            pem_encode("CERTIFICATE", &c.der),
-        )
-            .into_response();
+        return validated_response(
+            req.headers(),
+            Bytes::from(pem_encode("CERTIFICATE", &c.der)),
+            "application/x-pem-file",
+        );
     }
     if let Some(c) = file.strip_suffix(".cer").and_then(find) {
-        return (
-            [(header::CONTENT_TYPE, "application/pkix-cert")],
-            c.der.clone(),
-        )
-            .into_response();
+        return validated_response(
+            req.headers(),
+            Bytes::from(c.der.clone()),
+            "application/pkix-cert",
+        );
     }
     error_response(StatusCode::NOT_FOUND, "not_found", "no such CA certificate")
 }
@@ -162,25 +164,28 @@ pub async fn release(
     set_hold(ra, op, serial, body, false).await
 }
 
-fn ocsp_response(der: std::sync::Arc<Vec<u8>>) -> Response {
-    let body = Bytes::from(der.as_ref().clone());
-    ([(header::CONTENT_TYPE, "application/ocsp-response")], body).into_response()
-}
+const OCSP_RESPONSE: &str = "application/ocsp-response";
+const PKIX_CRL: &str = "application/pkix-crl";
 
 /// `POST /ocsp`: a DER OCSP request in the body (RFC 6960 A.1). A body that cannot be read (over
-/// the size limit) is answered in OCSP's own terms: `malformedRequest`.
+/// the size limit) is answered in OCSP's own terms: `malformedRequest`. Never cacheable: every
+/// request goes to the one URL, so a cache keyed on it would hand one certificate's answer to the
+/// next question (RFC 5019 §5 keeps caching to GET).
 pub async fn ocsp_post(
     State(ra): State<Ra>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    match body {
-        Ok(body) => ocsp_response(ra.ocsp(&body).await),
-        Err(_) => ocsp_response(std::sync::Arc::new(crate::x509::ocsp::malformed())),
-    }
+    let der = match body {
+        Ok(body) => ra.ocsp(&body).await.der,
+        Err(_) => Bytes::from(crate::x509::ocsp::malformed()),
+    };
+    no_store_response(der, OCSP_RESPONSE)
 }
 
-/// `GET /ocsp/{base64 request}`: url-safe or standard base64, padded or not (RFC 5019 5).
-pub async fn ocsp_get(State(ra): State<Ra>, Path(encoded): Path<String>) -> Response {
+/// `GET /ocsp/{base64 request}`: url-safe or standard base64, padded or not (RFC 5019 5). A
+/// signed answer the RA would serve again carries the RFC 5019 §6.2 caching headers and answers
+/// conditional requests; any other (error, nonce, `unknown`) is `no-store`.
+pub async fn ocsp_get(State(ra): State<Ra>, Path(encoded): Path<String>, req: Request) -> Response {
     use base64::Engine;
     let cleaned: String = encoded
         .chars()
@@ -195,31 +200,38 @@ pub async fn ocsp_get(State(ra): State<Ra>, Path(encoded): Path<String>) -> Resp
         .iter()
         .find_map(|e| e.decode(trimmed).ok())
         .unwrap_or_default();
-    ocsp_response(ra.ocsp(&der).await)
+    let answer = ra.ocsp(&der).await;
+    match answer.freshness {
+        Some(f) => cached_response(req.headers(), answer.der, OCSP_RESPONSE, &f, ra.now()),
+        None => no_store_response(answer.der, OCSP_RESPONSE),
+    }
 }
 
 /// `GET /crl/{ca}.crl`: the CA's current full CRL; `GET /crl/{ca}-delta.crl`: its delta CRL;
-/// `GET /crl/root.crl`: the root's ARL (the CRL of CA certificates). All DER.
-pub async fn crl(State(ra): State<Ra>, Path(file): Path<String>) -> Response {
+/// `GET /crl/root.crl`: the root's ARL (the CRL of CA certificates). All DER, with caching headers
+/// from their thisUpdate and nextUpdate.
+pub async fn crl(State(ra): State<Ra>, Path(file): Path<String>, req: Request) -> Response {
     let Some(name) = file.strip_suffix(".crl") else {
         return error_response(StatusCode::NOT_FOUND, "not_found", "no such CRL");
     };
     if name == crate::ca::local::ROOT_ID {
         return match ra.arl().await {
-            Ok(arl) => (
-                [(header::CONTENT_TYPE, "application/pkix-crl")],
+            Ok(arl) => cached_response(
+                req.headers(),
                 arl.der.clone(),
-            )
-                .into_response(),
+                PKIX_CRL,
+                &arl.freshness,
+                ra.now(),
+            ),
             Err(e) => ApiError(e).into_response(),
         };
     }
     let crl = match name.strip_suffix("-delta") {
-        Some(ca) => ra.delta_crl(ca).await,
-        None => ra.crl(name).await,
+        Some(ca) => ra.delta_crl_with_freshness(ca).await,
+        None => ra.crl_with_freshness(name).await,
     };
     match crl {
-        Ok(der) => ([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response(),
+        Ok((der, f)) => cached_response(req.headers(), der, PKIX_CRL, &f, ra.now()),
         Err(e) => ApiError(e).into_response(),
     }
 }

@@ -5,8 +5,10 @@ use super::Ra;
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
+use crate::x509::freshness::Freshness;
 use crate::x509::ocsp::{self, IssuerHashes, Query, Responder, Status};
 use crate::x509::revocation::Reason;
+use bytes::Bytes;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -33,7 +35,27 @@ pub(crate) struct ResponseCache {
 struct Cached {
     generation: u64,
     signed_at: OffsetDateTime,
-    der: Arc<Vec<u8>>,
+    answer: OcspAnswer,
+}
+
+/// A DER OCSP response, and for one that caches may keep (a signed answer without a nonce whose
+/// statuses are all good or revoked) its thisUpdate, nextUpdate and digest, recorded when it was
+/// signed.
+#[derive(Debug, Clone)]
+pub struct OcspAnswer {
+    pub der: Bytes,
+    /// None for answers that must not be served again: errors, nonced or `unknown` answers.
+    pub freshness: Option<Freshness>,
+}
+
+impl OcspAnswer {
+    /// An answer no cache may keep (an error, or one echoing a nonce).
+    pub fn once(der: Vec<u8>) -> Self {
+        OcspAnswer {
+            der: Bytes::from(der),
+            freshness: None,
+        }
+    }
 }
 
 /// Bytes counted for an entry besides its request and response: the map's own bookkeeping.
@@ -61,7 +83,7 @@ impl ResponseCache {
             moka::sync::Cache::builder()
                 .max_capacity(bytes)
                 .weigher(|request: &Vec<u8>, entry: &Cached| {
-                    let size = request.len() + entry.der.len() + ENTRY_OVERHEAD;
+                    let size = request.len() + entry.answer.der.len() + ENTRY_OVERHEAD;
                     u32::try_from(size).unwrap_or(u32::MAX)
                 })
                 // Memory hygiene only: whether an entry may be served is decided by the RA's
@@ -73,20 +95,20 @@ impl ResponseCache {
         })
     }
 
-    fn get(&self, request: &[u8], generation: u64, now: OffsetDateTime) -> Option<Arc<Vec<u8>>> {
+    fn get(&self, request: &[u8], generation: u64, now: OffsetDateTime) -> Option<OcspAnswer> {
         match self.cache().get(request) {
             Some(c) if c.generation == generation && now < c.signed_at + RESPONSE_REUSE => {
-                Some(c.der)
+                Some(c.answer)
             }
             _ => None,
         }
     }
 
-    fn put(&self, request: &[u8], generation: u64, now: OffsetDateTime, der: Arc<Vec<u8>>) {
+    fn put(&self, request: &[u8], generation: u64, now: OffsetDateTime, answer: OcspAnswer) {
         let entry = Cached {
             generation,
             signed_at: now,
-            der,
+            answer,
         };
         self.cache().insert(request.to_vec(), entry);
     }
@@ -147,46 +169,52 @@ impl Ra {
     /// Answer a DER OCSP request with a DER OCSP response. Never fails: malformed requests get
     /// `malformedRequest`, failures `internalError`. Responses to requests without a nonce are
     /// kept signed and served again until a certificate status changes or they are
-    /// [`RESPONSE_REUSE`] old.
-    pub async fn ocsp(&self, request: &[u8]) -> Arc<Vec<u8>> {
+    /// [`RESPONSE_REUSE`] old; those alone carry a [`Freshness`] for HTTP caches.
+    pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
         let now = self.now();
         let generation = self
             .crl_generation()
             .load(std::sync::atomic::Ordering::SeqCst);
-        if let Some(der) = self.ocsp_cache().get(request, generation, now) {
-            return der;
+        if let Some(answer) = self.ocsp_cache().get(request, generation, now) {
+            return answer;
         }
         match self.ocsp_answer(request, now).await {
-            Ok((der, cacheable)) => {
-                let der = Arc::new(der);
-                if cacheable {
-                    self.ocsp_cache().put(request, generation, now, der.clone());
+            Ok(answer) => {
+                if answer.freshness.is_some() {
+                    self.ocsp_cache()
+                        .put(request, generation, now, answer.clone());
                 }
-                der
+                answer
             }
             Err(e) => {
                 tracing::error!(error = %e, "OCSP responder failure");
-                Arc::new(x509_ocsp::OcspResponse::internal_error().to_vec_or_empty())
+                OcspAnswer::once(x509_ocsp::OcspResponse::internal_error().to_vec_or_empty())
             }
         }
     }
 
-    /// The signed response, and whether it may be served again (no nonce to echo, no unknown
-    /// serial).
-    async fn ocsp_answer(&self, request: &[u8], now: OffsetDateTime) -> Result<(Vec<u8>, bool)> {
+    /// The signed response; with its freshness when it may be served again (no nonce to echo,
+    /// no unknown serial).
+    async fn ocsp_answer(&self, request: &[u8], now: OffsetDateTime) -> Result<OcspAnswer> {
         let state = self.responder(now).await?;
         let Some(query) = ocsp::parse(request, &state.issuer) else {
-            return Ok((ocsp::malformed(), false));
+            return Ok(OcspAnswer::once(ocsp::malformed()));
         };
         let statuses = self.statuses(&query).await?;
+        let next_update = now + RESPONSE_VALIDITY;
         let der = state
             .responder
-            .respond(&query, &statuses, now, now + RESPONSE_VALIDITY)?;
+            .respond(&query, &statuses, now, next_update)?;
         // An "unknown" may become "good" when the certificate is issued, which bumps no status
         // version: only answers without one are kept.
         let cacheable =
             query.nonce.is_none() && !statuses.iter().any(|s| matches!(s, Status::Unknown));
-        Ok((der, cacheable))
+        // thisUpdate and producedAt are both `now` (see `Responder::respond`).
+        let freshness = cacheable.then(|| Freshness::of(&der, now, next_update));
+        Ok(OcspAnswer {
+            der: Bytes::from(der),
+            freshness,
+        })
     }
 
     async fn statuses(&self, query: &Query) -> Result<Vec<Status>> {
@@ -240,10 +268,10 @@ mod tests {
         let cap = 256 * 1024;
         cache.set_capacity(cap);
         let now = OffsetDateTime::now_utc();
-        let der = Arc::new(vec![0x30; 1000]);
+        let answer = OcspAnswer::once(vec![0x30; 1000]);
         // Forty times the bound in distinct requests, as an unauthenticated client can send.
         for i in 0..10_000u32 {
-            cache.put(&i.to_be_bytes(), 1, now, der.clone());
+            cache.put(&i.to_be_bytes(), 1, now, answer.clone());
         }
         let size = cache.weighted_size();
         assert!(size <= cap, "{size} bytes cached, bound {cap}");
@@ -254,9 +282,20 @@ mod tests {
     fn response_cache_honours_status_generation_and_reuse_window() {
         let cache = ResponseCache::default();
         let now = OffsetDateTime::now_utc();
-        let der = Arc::new(vec![1, 2, 3]);
-        cache.put(b"req", 7, now, der.clone());
-        assert_eq!(cache.get(b"req", 7, now).as_deref(), Some(&vec![1, 2, 3]));
+        let answer = OcspAnswer {
+            der: Bytes::from_static(&[1, 2, 3]),
+            freshness: Some(Freshness::of(&[1, 2, 3], now, now + RESPONSE_VALIDITY)),
+        };
+        cache.put(b"req", 7, now, answer);
+        let got = cache.get(b"req", 7, now).expect("cached");
+        assert_eq!(&got.der[..], &[1, 2, 3]);
+        // The times and digest recorded at signing come back with it.
+        assert_eq!(
+            got.freshness.map(|f| f.next_update),
+            Some(crate::x509::freshness::whole_seconds(
+                now + RESPONSE_VALIDITY
+            ))
+        );
         // A status change moves the generation: the old answer is not served.
         assert!(cache.get(b"req", 8, now).is_none());
         // Past the reuse window by the RA's clock it is not served either.

@@ -6,6 +6,7 @@ use crate::audit::{self, Event};
 use crate::ca::{CrlEntry, CrlOrder, CrlRemoval};
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
+use crate::x509::freshness::Freshness;
 use crate::x509::revocation::Reason;
 use crate::x509::serial::Serial;
 use serde::Serialize;
@@ -46,6 +47,9 @@ pub(crate) struct CachedCrl {
     this_update: OffsetDateTime,
     full: bytes::Bytes,
     delta: bytes::Bytes,
+    /// thisUpdate, nextUpdate and digest of each, for HTTP caches.
+    full_freshness: Freshness,
+    delta_freshness: Freshness,
 }
 
 /// The full CRL the delta CRL is relative to: its number, and the status version its entries
@@ -776,6 +780,18 @@ impl Ra {
         Ok(self.crls(ca_id).await?.delta.clone())
     }
 
+    /// [`Ra::crl`] with its thisUpdate, nextUpdate and digest, recorded when it was signed.
+    pub async fn crl_with_freshness(&self, ca_id: &str) -> Result<(bytes::Bytes, Freshness)> {
+        let c = self.crls(ca_id).await?;
+        Ok((c.full.clone(), c.full_freshness))
+    }
+
+    /// [`Ra::delta_crl`] with its thisUpdate, nextUpdate and digest.
+    pub async fn delta_crl_with_freshness(&self, ca_id: &str) -> Result<(bytes::Bytes, Freshness)> {
+        let c = self.crls(ca_id).await?;
+        Ok((c.delta.clone(), c.delta_freshness))
+    }
+
     /// The full and delta CRLs, re-signed together when a status changed since the last ones, or
     /// when they have used half their validity. A delta CRL is relative to a base: a full CRL this
     /// process signed earlier, replaced by a newer one every half validity. Both carry the same
@@ -911,17 +927,25 @@ impl Ra {
             delta_base: Some(base.number),
             freshest_urls: Vec::new(),
         };
-        // Encoding and signing a large CRL is CPU work of seconds: keep it off the request threads.
+        // Encoding and signing a large CRL is CPU work of seconds, and hashing it for its ETag
+        // (once, here) a tenth of that: keep both off the request threads.
         let ca = self.ca_handle();
         let handle = tokio::runtime::Handle::current();
-        let (full_der, delta_der) = tokio::task::spawn_blocking(move || {
-            handle.block_on(async {
-                Ok::<_, crate::ca::CaError>((ca.sign_crl(&full).await?, ca.sign_crl(&delta).await?))
+        let ((full_der, full_freshness), (delta_der, delta_freshness)) =
+            tokio::task::spawn_blocking(move || {
+                handle.block_on(async {
+                    let signed = |order: CrlOrder, der: Vec<u8>| {
+                        let f = Freshness::of(&der, order.this_update, order.next_update);
+                        (der, f)
+                    };
+                    let full_der = ca.sign_crl(&full).await?;
+                    let delta_der = ca.sign_crl(&delta).await?;
+                    Ok::<_, crate::ca::CaError>((signed(full, full_der), signed(delta, delta_der)))
+                })
             })
-        })
-        .await
-        .map_err(Error::internal)?
-        .map_err(|e| Error::Upstream(e.to_string()))?;
+            .await
+            .map_err(Error::internal)?
+            .map_err(|e| Error::Upstream(e.to_string()))?;
         let ca = ca_id.to_string();
         let details = serde_json::json!({
             "number": number, "entries": count, "delta_number": delta_number,
@@ -946,6 +970,8 @@ impl Ra {
         let fresh = std::sync::Arc::new(CachedCrl {
             generation,
             this_update: now,
+            full_freshness,
+            delta_freshness,
             full: full_der.into(),
             delta: delta_der.into(),
         });

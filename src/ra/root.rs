@@ -458,7 +458,42 @@ impl Default for ArlSettings {
 pub(crate) struct CachedArl {
     generation: u64,
     read_at: std::time::Instant,
-    pub(crate) arl: Arc<ArlRow>,
+    arl: Arc<PublishedArl>,
+}
+
+/// The ARL as served: its DER and what HTTP caches need to know of it.
+#[derive(Debug)]
+pub struct PublishedArl {
+    pub number: i64,
+    pub der: bytes::Bytes,
+    pub freshness: crate::x509::freshness::Freshness,
+}
+
+impl PublishedArl {
+    fn of(row: ArlRow) -> Result<PublishedArl> {
+        let ts = |t| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
+        Ok(PublishedArl {
+            number: row.number,
+            freshness: crate::x509::freshness::Freshness::of(
+                &row.der,
+                ts(row.this_update)?,
+                ts(row.next_update)?,
+            ),
+            der: bytes::Bytes::from(row.der),
+        })
+    }
+
+    fn row_times(&self) -> (i64, i64) {
+        (
+            self.freshness.this_update.unix_timestamp(),
+            self.freshness.next_update.unix_timestamp(),
+        )
+    }
+}
+
+/// Whether an online root should sign a new ARL: half of the last one's validity is gone.
+fn arl_due(this_update: i64, next_update: i64, now: OffsetDateTime, online: bool) -> bool {
+    online && now.unix_timestamp() >= this_update + (next_update - this_update) / 2
 }
 
 /// How long a server keeps the ARL it read before reading it again.
@@ -467,7 +502,7 @@ const ARL_REREAD: std::time::Duration = std::time::Duration::from_secs(60);
 impl crate::ra::Ra {
     /// The published ARL (DER and its times). With the root key online, one is signed when there
     /// is none yet or the last has used half its validity.
-    pub async fn arl(&self) -> Result<Arc<ArlRow>> {
+    pub async fn arl(&self) -> Result<Arc<PublishedArl>> {
         let Some(ca) = self.embedded_ca() else {
             return Err(Error::NotFound("ARL"));
         };
@@ -477,15 +512,20 @@ impl crate::ra::Ra {
         let mut cached = self.arl_cache().lock().await;
         let now = self.now();
         if let Some(c) = cached.as_ref() {
+            let (this_update, next_update) = c.arl.row_times();
             if c.generation == generation
                 && c.read_at.elapsed() < ARL_REREAD
-                && !self.arl_due(&c.arl, now, ca.root_key_online())
+                && !arl_due(this_update, next_update, now, ca.root_key_online())
             {
                 return Ok(c.arl.clone());
             }
         }
         let mut arl = current_arl(self.store()).await?;
-        if ca.root_key_online() && arl.as_ref().is_none_or(|a| self.arl_due(a, now, true)) {
+        if ca.root_key_online()
+            && arl
+                .as_ref()
+                .is_none_or(|a| arl_due(a.this_update, a.next_update, now, true))
+        {
             let root = Arc::new(ca.root_key(None)?);
             arl = Some(sign_arl(self.store(), root, now, self.arl_settings().validity).await?);
         }
@@ -496,7 +536,7 @@ impl crate::ra::Ra {
                  `vouch ca sign-arl --root-key FILE`",
             ));
         };
-        let arl = Arc::new(arl);
+        let arl = Arc::new(PublishedArl::of(arl)?);
         *cached = Some(CachedArl {
             generation,
             read_at: std::time::Instant::now(),
@@ -517,11 +557,6 @@ impl crate::ra::Ra {
                 r.reason.unwrap_or_default()
             )
         }))
-    }
-
-    /// Whether an online root should sign a new ARL: half of the last one's validity is gone.
-    fn arl_due(&self, arl: &ArlRow, now: OffsetDateTime, online: bool) -> bool {
-        online && now.unix_timestamp() >= arl.this_update + (arl.next_update - arl.this_update) / 2
     }
 
     /// Where the issuing CA certificate should send relying parties: under the public URL.

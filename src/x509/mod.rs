@@ -6,6 +6,7 @@ pub mod cms;
 pub mod crl;
 pub mod csr;
 pub mod der;
+pub mod freshness;
 pub mod key;
 pub mod ocsp;
 pub mod profile;
