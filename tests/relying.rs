@@ -1,7 +1,10 @@
-//! The relying-party harness (tests/common/relying.rs) checked on a chain made here and served
-//! from a tiny HTTP server: the JDK's PKIX validator, NSS `vfychain`, GnuTLS `certtool` and
-//! `openssl verify` accept it, refuse a revoked leaf or intermediate, and the chain-wide ones
-//! refuse an intermediate whose status cannot be learnt.
+//! Relying parties Vouch did not write check the whole chain, as Windows, Java and NSS do by
+//! default: the JDK's PKIX validator (OCSP preferred, and CRLs only), NSS `vfychain`, GnuTLS
+//! `certtool` and `openssl verify -crl_check_all` all say VALID for a fresh certificate, REVOKED
+//! after its revocation and refuse every certificate once the issuing CA is revoked; pkilint checks
+//! the issuing CA certificate and the root's ARL. The harness (tests/common/relying.rs) is first
+//! checked on a chain made here and served from a tiny HTTP server, so that a failure below is
+//! Vouch's, not the harness's.
 //!
 //! Needs Java 17 (`javac`), `libnss3-tools`, `gnutls-bin`, `openssl` and the venv with pkilint;
 //! scripts/test.sh installs them. A missing tool fails the test.
@@ -9,13 +12,16 @@
 mod common;
 
 use common::relying::*;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // The harness on a chain made here (rcgen), with CRLs served over HTTP on 127.0.0.1.
@@ -279,4 +285,184 @@ async fn the_harness_checks_the_status_of_every_certificate_in_the_path() {
     assert_all_revoked(&every_validator(root, &chain, d).await, "keyCompromise");
     // The end entity alone is still good: only a whole-chain check sees the intermediate.
     jdk(JdkMode::EeOnly, root, &chain).await.assert_valid();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vouch's chain.
+
+/// A test app with one issued certificate, its chain saved in a temporary directory.
+struct Issued {
+    app: TestApp,
+    dir: tempfile::TempDir,
+    root: PathBuf,
+    issuing: PathBuf,
+    leaf: PathBuf,
+    serial: String,
+}
+
+impl Issued {
+    async fn new() -> Issued {
+        let app = TestApp::spawn().await;
+        let (clerk, approver) = app.clerk_and_approver().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (root, issuing) = app.save_ca_certs(dir.path()).await;
+        let serial = app.issue(&clerk, &approver, &p256_csr()).await;
+        let (status, cert) = app
+            .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{cert}");
+        let leaf = dir.path().join("leaf.pem");
+        std::fs::write(&leaf, cert["pem"].as_str().unwrap()).unwrap();
+        Issued {
+            app,
+            dir,
+            root,
+            issuing,
+            leaf,
+            serial,
+        }
+    }
+
+    fn chain(&self) -> [&Path; 2] {
+        [self.leaf.as_path(), self.issuing.as_path()]
+    }
+
+    async fn revoke(&self, reason: &str) {
+        let revoker = self.app.operator("revoker1", &["revoker"]).await;
+        let (status, body) = self
+            .app
+            .post(
+                &revoker,
+                &format!("/api/v1/certificates/{}/revoke", self.serial),
+                json!({ "reason": reason }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "revoked", "{body}");
+    }
+}
+
+/// Checking the end entity only, the JDK gets VALID and then REVOKED with the reason, from the
+/// OCSP responder (and, CRL preferred, it would from the CRL): the issuing CA's certificate is not
+/// looked at. This passes without the issuing CA publishing its status.
+#[tokio::test]
+async fn the_jdk_checking_the_end_entity_only_sees_valid_then_revoked() {
+    let t = Issued::new().await;
+    assert_eq!(ocsp_urls(&t.leaf), vec![t.app.url("/ocsp")]);
+    assert_eq!(cdp_urls(&t.leaf), vec![t.app.url("/crl/issuing.crl")]);
+    jdk(JdkMode::EeOnly, &t.root, &t.chain())
+        .await
+        .assert_valid();
+    t.revoke("keyCompromise").await;
+    jdk(JdkMode::EeOnly, &t.root, &t.chain())
+        .await
+        .assert_revoked_with("keyCompromise");
+    t.app.stop().await;
+}
+
+/// A fresh certificate is VALID for every relying party checking the whole chain, and REVOKED
+/// (the JDK giving the reason, from OCSP and from the CRL) once revoked.
+#[tokio::test]
+async fn every_relying_party_accepts_a_fresh_certificate_and_refuses_it_revoked() {
+    let t = Issued::new().await;
+    let d = t.dir.path();
+    assert_all_valid(&every_validator(&t.root, &t.chain(), d).await);
+    t.revoke("keyCompromise").await;
+    assert_all_revoked(
+        &every_validator(&t.root, &t.chain(), d).await,
+        "keyCompromise",
+    );
+    t.app.stop().await;
+}
+
+/// The issuing CA certificate names the root's ARL and the root certificate (DER and PEM) and
+/// passes pkilint as a CA certificate; the ARL those URLs lead to passes pkilint as an ARL.
+#[tokio::test]
+async fn the_issuing_ca_names_the_arl_and_the_root_and_both_pass_pkilint() {
+    let t = Issued::new().await;
+    let d = t.dir.path();
+    pkilint_ca(&t.issuing);
+    assert_eq!(cdp_urls(&t.issuing), vec![t.app.url("/crl/root.crl")]);
+    let arls = fetch_crls(&[t.issuing.as_path()], d).await;
+    for arl in &arls {
+        pkilint_crl(arl, CrlKind::Arl);
+        let crl = openssl::x509::X509Crl::from_pem(&std::fs::read(arl).unwrap()).unwrap();
+        let root = openssl::x509::X509::from_pem(&std::fs::read(&t.root).unwrap()).unwrap();
+        assert!(
+            crl.verify(&root.public_key().unwrap()).unwrap(),
+            "the ARL is signed by the root"
+        );
+    }
+    // caIssuers: the root certificate, DER (.cer, as Windows fetches it) and PEM.
+    let urls = ca_issuers_urls(&t.issuing);
+    assert!(
+        urls.contains(&t.app.url("/ca/root.cer")) && urls.contains(&t.app.url("/ca/root.pem")),
+        "{urls:?}"
+    );
+    let root = openssl::x509::X509::from_pem(&std::fs::read(&t.root).unwrap()).unwrap();
+    for url in urls {
+        let body = fetch(&t.app.client, &url).await;
+        let cert = if url.ends_with(".cer") {
+            openssl::x509::X509::from_der(&body)
+        } else {
+            openssl::x509::X509::from_pem(&body)
+        }
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(cert.to_der().unwrap(), root.to_der().unwrap(), "{url}");
+    }
+    t.app.stop().await;
+}
+
+/// `vouch ca revoke-issuing` (run against the test app's data directory and database) puts the
+/// issuing CA on the root's ARL; the running server publishes it, and every relying party then
+/// refuses a certificate that was valid.
+#[tokio::test]
+async fn a_revoked_issuing_ca_is_refused_by_every_relying_party() {
+    let t = Issued::new().await;
+    let d = t.dir.path();
+    assert_all_valid(&every_validator(&t.root, &t.chain(), d).await);
+
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["ca", "revoke-issuing", "--data-dir"])
+        .arg(t.app.data.root())
+        .args(["--reason", "keyCompromise"])
+        .env_remove("VOUCH_DATABASE_URL");
+    if let Some(db) = &t.app.pg {
+        cmd.arg("--database-url").arg(db.url());
+    }
+    let out = cmd.output().await.expect("run vouch ca revoke-issuing");
+    assert!(
+        out.status.success(),
+        "vouch ca revoke-issuing: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The server publishes the new ARL shortly; wait for it, with a deadline.
+    let issuing = openssl::x509::X509::from_pem(&std::fs::read(&t.issuing).unwrap()).unwrap();
+    let serial = issuing.serial_number().to_bn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let der = fetch(&t.app.client, &t.app.url("/crl/root.crl")).await;
+        let arl = openssl::x509::X509Crl::from_der(&der).expect("a DER ARL");
+        let listed = arl.get_revoked().is_some_and(|revoked| {
+            revoked
+                .iter()
+                .any(|r| r.serial_number().to_bn().unwrap() == serial)
+        });
+        if listed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the served ARL does not list the issuing CA ({serial}) 20 s after revoke-issuing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    assert_all_revoked(
+        &every_validator(&t.root, &t.chain(), d).await,
+        "keyCompromise",
+    );
+    t.app.stop().await;
 }
