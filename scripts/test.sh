@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: OpenSSL (CLI and headers), curl, pkg-config, Python venv support.
+# System packages: OpenSSL (CLI and headers), curl, pkg-config, Python venv support, and the
+# relying parties of tests/relying.rs: a JDK (javac), NSS (vfychain, certutil), GnuTLS (certtool).
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
@@ -14,6 +15,9 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v psql >/dev/null || missing+=(postgresql-client)
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v javac >/dev/null || missing+=(default-jdk-headless)
+command -v vfychain >/dev/null || missing+=(libnss3-tools)
+command -v certtool >/dev/null || missing+=(gnutls-bin)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
@@ -68,7 +72,7 @@ VOUCH_TEST_PG_SERVER="$VOUCH_TEST_POSTGRES" VOUCH_TEST_POSTGRES="" cargo test --
 #    the lock) and stays on SQLite; tests/postgres.rs covers the CLI on PostgreSQL.
 echo "=== integration suite on PostgreSQL ($VOUCH_TEST_POSTGRES) ==="
 cargo test --locked --test enrolment --test rules --test interop --test revocation --test ocsp \
-    --test keys --test endings --test names --test hardening --test root \
+    --test keys --test endings --test names --test hardening --test root --test relying \
     --test readme 2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"

@@ -4,6 +4,8 @@
 //! own, dropped when the app stops; otherwise SQLite in the data directory.
 #![allow(dead_code)]
 
+pub mod relying;
+
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
