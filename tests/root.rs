@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{p256_csr, run, PgDatabase, TestApp, BIN};
+use common::{p256_csr, relying, run, PgDatabase, TestApp, BIN};
 use openssl::x509::{X509Crl, X509};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -330,6 +330,7 @@ async fn offline_root_ceremony_end_to_end() {
     ]));
     assert!(ok, "{out}");
     assert!(out.contains("root key moved to"), "{out}");
+    let admin = out.lines().last().unwrap().trim().to_string();
     assert!(!data.join("ca").join("root.key").exists());
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&key).unwrap().permissions().mode();
@@ -406,6 +407,13 @@ async fn offline_root_ceremony_end_to_end() {
     })
     .await;
     assert!(second.contains("No Revoked Certificates"), "{second}");
+    // Relying parties checking the whole chain accept a certificate of this deployment, the
+    // issuing CA's status coming from the ARL the ceremony signed.
+    let certs = tmp.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    let (root_pem, issuing_pem, leaf_pem) = issue_over_http(&base, &admin, &certs).await;
+    let chain = [leaf_pem.as_path(), issuing_pem.as_path()];
+    relying::assert_all_valid(&relying::every_validator(&root_pem, &chain, &certs).await);
     let ready = wait_ready(&base).await;
     assert_eq!(ready["root_ca"]["arl"]["state"], "expiring", "{ready}");
     let warnings = ready["warnings"].to_string();
@@ -424,6 +432,10 @@ async fn offline_root_ceremony_end_to_end() {
     let issuing_serial = format!("{:X}", issuing.serial_number().to_bn().unwrap());
     let revoked = arl_until(&base, tmp.path(), |t| t.contains(&issuing_serial)).await;
     assert!(revoked.contains("Key Compromise"), "{revoked}");
+    relying::assert_all_revoked(
+        &relying::every_validator(&root_pem, &chain, &certs).await,
+        "keyCompromise",
+    );
     let ready = wait_ready(&base).await;
     assert_eq!(
         ready["root_ca"]["issuing_revoked"], "keyCompromise",
@@ -435,6 +447,95 @@ async fn offline_root_ceremony_end_to_end() {
     if let Some(pg) = &pg {
         pg.drop_database().await;
     }
+}
+
+/// Operators, a vetted person and an issued certificate on a served deployment; returns the root,
+/// issuing CA and leaf certificate files (PEM) in `dir`.
+async fn issue_over_http(base: &str, admin: &str, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let client = reqwest::Client::new();
+    let post = |token: &str, path: &str, body: Option<Value>| {
+        let mut req = client.post(format!("{base}{path}")).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let path = path.to_string();
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap();
+            assert!(status.is_success(), "{path}: {status} {body}");
+            body
+        }
+    };
+    let token = |v: Value| v["token"].as_str().unwrap().to_string();
+    let clerk = token(
+        post(
+            admin,
+            "/api/v1/operators",
+            Some(serde_json::json!({"name": "clerk1", "roles": ["clerk"]})),
+        )
+        .await,
+    );
+    let approver = token(
+        post(
+            admin,
+            "/api/v1/operators",
+            Some(serde_json::json!({"name": "approver1", "roles": ["approver"]})),
+        )
+        .await,
+    );
+    let sub = post(
+        &clerk,
+        "/api/v1/subscribers",
+        Some(
+            serde_json::json!({"kind": "person", "name": "Li Wei", "email": "li@example.org",
+            "identifiers": [{"type": "national-id", "number": "110101199003070011",
+                             "issuer": "Public Security Bureau", "valid_until": "2099-12-31"}]}),
+        ),
+    )
+    .await;
+    let req = post(
+        &clerk,
+        "/api/v1/requests",
+        Some(
+            serde_json::json!({"subscriber_id": sub["id"], "profile": "person-signing",
+                                "csr": p256_csr()}),
+        ),
+    )
+    .await;
+    let issued = post(
+        &approver,
+        &format!("/api/v1/requests/{}/approve", req["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(issued["status"], "issued", "{issued}");
+    let cert: Value = client
+        .get(format!(
+            "{base}/api/v1/certificates/{}",
+            issued["serial"].as_str().unwrap()
+        ))
+        .bearer_auth(&clerk)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let files = [
+        ("root.pem", fetch(base, "/ca/root.pem").await.1),
+        ("issuing.pem", fetch(base, "/ca/issuing.pem").await.1),
+        (
+            "leaf.pem",
+            cert["pem"].as_str().unwrap().as_bytes().to_vec(),
+        ),
+    ]
+    .map(|(name, pem)| {
+        std::fs::write(dir.join(name), pem).unwrap();
+        dir.join(name)
+    });
+    let [root, issuing, leaf] = files;
+    (root, issuing, leaf)
 }
 
 #[tokio::test]
