@@ -182,6 +182,11 @@ pub async fn serve_with(
     if let Err(e) = ra.ensure_issuing_publication().await {
         tracing::error!(error = %e, "could not give the issuing CA certificate its ARL and caIssuers URLs");
     }
+    // Say at once what the root needs (an ARL near its nextUpdate, a revoked issuing CA), not
+    // only at the first upkeep round.
+    if let Err(e) = ra.root_upkeep().await {
+        tracing::warn!(error = %e, "root CA upkeep failed");
+    }
     let (stop, stopped) = watch::channel(false);
     spawn_upkeep(ra.clone(), stop.subscribe());
     // Learn the current status version before anything is cached, so the watch's first rounds do

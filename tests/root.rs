@@ -343,20 +343,25 @@ async fn offline_root_ceremony_end_to_end() {
     );
 
     // The server runs without the root key and publishes the ARL signed before it left.
-    let server = Serve(
-        cmd(&[
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--public-url",
-            &base,
-        ])
-        .env("VOUCH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
-    );
+    let log = tmp.path().join("serve.log");
+    let start = || {
+        Serve(
+            cmd(&[
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--public-url",
+                &base,
+            ])
+            .env("VOUCH_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+        )
+    };
+    let server = start();
     let ready = wait_ready(&base).await;
     assert_eq!(ready["root_ca"]["root_key"], "offline", "{ready}");
     assert_eq!(ready["warnings"], serde_json::json!([]), "{ready}");
@@ -418,6 +423,15 @@ async fn offline_root_ceremony_end_to_end() {
     assert_eq!(ready["root_ca"]["arl"]["state"], "expiring", "{ready}");
     let warnings = ready["warnings"].to_string();
     assert!(warnings.contains("vouch ca sign-arl"), "{ready}");
+    // The log says so too, from the start.
+    drop(server);
+    let server = start();
+    wait_ready(&base).await;
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("WARN") && logged.contains("sign the next one with `vouch ca sign-arl"),
+        "{logged}"
+    );
 
     // A compromise: the issuing CA is revoked; the ARL lists it and nothing more is issued.
     let (ok, out) = run(&mut cmd(&[
