@@ -645,26 +645,30 @@ async fn init(args: InitArgs, clock: SharedClock) -> Result<ExitCode> {
     }
     println!("initialised {}", data.root().display());
     if let Some(out) = &args.root_key_out {
-        let (store, ca) = open_ca(&data).await?;
-        let moved = crate::ra::root::move_root_key(
-            &store,
-            &ca,
-            out,
-            clock.now(),
-            days(args.arl_validity_days),
-        )
-        .await;
-        store.close().await;
-        let arl = moved?;
-        println!(
-            "root key moved to {} (keep it offline); ARL number {} valid until {}",
-            out.display(),
-            arl.number,
-            crate::ra::rfc3339(arl.next_update)
-        );
+        move_root_key(&data, out, days(args.arl_validity_days), clock.now()).await?;
     }
     print_bootstrap(token.as_ref().map(|t| t.as_str()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Take the root key out of `data` into `out`, after signing an ARL valid for `validity`.
+async fn move_root_key(
+    data: &DataDir,
+    out: &std::path::Path,
+    validity: time::Duration,
+    now: time::OffsetDateTime,
+) -> Result<()> {
+    let (store, ca) = open_ca(data).await?;
+    let moved = crate::ra::root::move_root_key(&store, &ca, out, now, validity).await;
+    store.close().await;
+    let arl = moved?;
+    println!(
+        "root key moved to {} (keep it offline); ARL number {} valid until {}",
+        out.display(),
+        arl.number,
+        crate::ra::rfc3339(arl.next_update)
+    );
+    Ok(())
 }
 
 async fn open_ca(data: &DataDir) -> Result<(Store, crate::ca::local::LocalCa)> {
@@ -808,16 +812,7 @@ async fn ca_command(command: CaCommand, clock: SharedClock) -> Result<ExitCode> 
             out,
             validity_days,
         } => {
-            let (store, ca) = open_ca(&data.resolve()?).await?;
-            let moved = root::move_root_key(&store, &ca, &out, now, days(validity_days)).await;
-            store.close().await;
-            let arl = moved?;
-            println!(
-                "root key moved to {} (keep it offline); ARL number {} valid until {}",
-                out.display(),
-                arl.number,
-                crate::ra::rfc3339(arl.next_update)
-            );
+            move_root_key(&data.resolve()?, &out, days(validity_days), now).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
