@@ -493,7 +493,7 @@ async fn certificates_name_urls_this_server_answers() {
     let x = openssl::x509::X509::from_pem(cert["pem"].as_str().unwrap().as_bytes()).unwrap();
     let text = String::from_utf8(x.to_text().unwrap()).unwrap();
     let crl_url = format!("{}/crl/issuing.crl", app.base);
-    let ca_url = format!("{}/ca/issuing.pem", app.base);
+    let ca_url = format!("{}/ca/issuing.cer", app.base);
     assert!(text.contains(&format!("URI:{crl_url}")), "{text}");
     assert!(
         text.contains(&format!("CA Issuers - URI:{ca_url}")),
@@ -511,7 +511,8 @@ async fn certificates_name_urls_this_server_answers() {
         .bytes()
         .await
         .unwrap();
-    let issuing = openssl::x509::X509::from_pem(&ca).unwrap();
+    // DER, as RFC 5280 asks of an HTTP caIssuers URI.
+    let issuing = openssl::x509::X509::from_der(&ca).unwrap();
     assert!(x.verify(&issuing.public_key().unwrap()).unwrap());
     app.stop().await;
 }

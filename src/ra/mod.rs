@@ -133,7 +133,8 @@ impl Ra {
                 let id = self.ca().issuing_id();
                 (
                     vec![format!("{base}/crl/{id}.crl")],
-                    vec![format!("{base}/ca/{id}.pem")],
+                    // DER, as RFC 5280 4.2.2.1 asks of an HTTP caIssuers URI.
+                    vec![format!("{base}/ca/{id}.cer")],
                     vec![format!("{base}/ocsp")],
                 )
             }
