@@ -7,7 +7,6 @@ mod common;
 use common::{postgres_server, split, PgDatabase, TestApp, BIN};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
-use std::process::Command;
 use std::sync::Arc;
 use vouch::app;
 use vouch::ca::local::CaOptions;
@@ -278,13 +277,15 @@ impl Deployment {
     }
 
     /// `vouch <args> --data-dir <data>`: (exit code, stdout).
-    fn vouch(&self, args: &[&str]) -> (i32, String) {
-        let mut cmd = Command::new(BIN);
+    /// Run the CLI on this deployment. Awaited, not blocking: the test's server runs on the same
+    /// runtime and must keep serving (and finish its writes) while the command runs.
+    async fn vouch(&self, args: &[&str]) -> (i32, String) {
+        let mut cmd = tokio::process::Command::new(BIN);
         cmd.args(args).arg("--data-dir").arg(self.data.root());
         if let Some(db) = &self.pg {
             cmd.env("VOUCH_DATABASE_URL", db.url());
         }
-        let out = cmd.output().unwrap();
+        let out = cmd.output().await.unwrap();
         (
             out.status.code().unwrap_or(-1),
             format!(
@@ -372,21 +373,23 @@ async fn entries_cut_off_the_end_keep_the_server_unready_until_acknowledged() {
     let (status, body) = dep.readyz(&run).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["entry"], head - 1, "{body}");
-    let (code, out) = dep.vouch(&["audit", "verify"]);
+    let (code, out) = dep.vouch(&["audit", "verify"]).await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!("entry {} is missing", head - 1)),
         "{out}"
     );
     // The acknowledgement needs a reason.
-    let (code, out) = dep.vouch(&["audit", "acknowledge", "--reason", " "]);
+    let (code, out) = dep.vouch(&["audit", "acknowledge", "--reason", " "]).await;
     assert_ne!(code, 0, "{out}");
-    let (code, out) = dep.vouch(&[
-        "audit",
-        "acknowledge",
-        "--reason",
-        "restored from backup; ticket 42",
-    ]);
+    let (code, out) = dep
+        .vouch(&[
+            "audit",
+            "acknowledge",
+            "--reason",
+            "restored from backup; ticket 42",
+        ])
+        .await;
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("acknowledged break at entry {}", head - 1)),
@@ -396,14 +399,16 @@ async fn entries_cut_off_the_end_keep_the_server_unready_until_acknowledged() {
     let (status, body) = dep.readyz(&run).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // verify passes and still names the acknowledged break.
-    let (code, out) = dep.vouch(&["audit", "verify"]);
+    let (code, out) = dep.vouch(&["audit", "verify"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("acknowledged break at entry {}", head - 1)),
         "{out}"
     );
     // A second acknowledgement has nothing to do.
-    let (code, out) = dep.vouch(&["audit", "acknowledge", "--reason", "again"]);
+    let (code, out) = dep
+        .vouch(&["audit", "acknowledge", "--reason", "again"])
+        .await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("nothing to acknowledge"), "{out}");
     // Both the detection and the acknowledgement are in the chain.
@@ -449,11 +454,13 @@ async fn an_edited_entry_is_noticed_by_a_running_server() {
         body["problem"].as_str().unwrap().contains("modified"),
         "{body}"
     );
-    let (code, out) = dep.vouch(&["audit", "acknowledge", "--reason", "investigated"]);
+    let (code, out) = dep
+        .vouch(&["audit", "acknowledge", "--reason", "investigated"])
+        .await;
     assert_eq!(code, 0, "{out}");
     let (status, body) = dep.readyz(&run).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (code, out) = dep.vouch(&["audit", "verify"]);
+    let (code, out) = dep.vouch(&["audit", "verify"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("was modified"), "{out}");
     run.stop().await;
@@ -471,13 +478,15 @@ async fn a_lost_head_record_is_repaired_by_the_acknowledgement() {
     let (status, body) = dep.readyz(&run).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body["problem"].as_str().unwrap().contains("head"), "{body}");
-    let (code, out) = dep.vouch(&["audit", "acknowledge", "--reason", "head lost"]);
+    let (code, out) = dep
+        .vouch(&["audit", "acknowledge", "--reason", "head lost"])
+        .await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("set to the last entry"), "{out}");
     assert_eq!(dep.readyz(&run).await.0, StatusCode::OK);
     // Appends work again, and the chain checks out.
     dep.add_operators(&run, "b", 2).await;
-    let (code, out) = dep.vouch(&["audit", "verify"]);
+    let (code, out) = dep.vouch(&["audit", "verify"]).await;
     assert_eq!(code, 0, "{out}");
     run.stop().await;
     dep.finish().await;

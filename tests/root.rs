@@ -202,11 +202,12 @@ async fn certificates_issued_before_a_reissue_stay_valid_under_the_new_one() {
     let before = X509::from_pem(&before).unwrap();
 
     // Another public URL: the ceremony re-issues the issuing CA certificate for it.
-    let (ok, out) = run(ca_cmd(&app).args([
+    let (ok, out) = run_ca(ca_cmd(&app).args([
         "reissue-issuing",
         "--public-url",
         "http://ra.example.org:8080/",
-    ]));
+    ]))
+    .await;
     assert!(ok, "{out}");
     let after =
         X509::from_pem(&std::fs::read(app.data.ca_dir().join("issuing.pem")).unwrap()).unwrap();
@@ -240,9 +241,21 @@ async fn certificates_issued_before_a_reissue_stay_valid_under_the_new_one() {
     app.stop().await;
 }
 
+/// Run a command without blocking the runtime: the test app's server runs on it and must finish
+/// its own writes while the command waits for the database.
+async fn run_ca(cmd: &mut tokio::process::Command) -> (bool, String) {
+    let out = cmd.output().await.expect("run vouch");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// `vouch ca ...` on the test app's data directory and database.
-fn ca_cmd(app: &TestApp) -> Command {
-    let mut cmd = Command::new(BIN);
+fn ca_cmd(app: &TestApp) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(BIN);
     cmd.arg("ca").env("VOUCH_DATA_DIR", app.data.root());
     if let Some(pg) = &app.pg {
         cmd.env("VOUCH_DATABASE_URL", pg.url());
@@ -557,7 +570,7 @@ async fn nothing_is_issued_once_the_issuing_ca_is_revoked() {
     let app = TestApp::spawn().await;
     let (clerk, approver) = app.clerk_and_approver().await;
     let pending = app.pending(&clerk).await;
-    let (ok, out) = run(ca_cmd(&app).args(["revoke-issuing", "--reason", "cACompromise"]));
+    let (ok, out) = run_ca(ca_cmd(&app).args(["revoke-issuing", "--reason", "cACompromise"])).await;
     assert!(ok, "{out}");
     // A request approved now ends, with the reason, instead of waiting for ever.
     let (status, body) = app
@@ -580,7 +593,8 @@ async fn nothing_is_issued_once_the_issuing_ca_is_revoked() {
     assert_eq!(body["error"], "ca_refused", "{body}");
     // The issuing CA is not re-issued once revoked.
     let (ok, out) =
-        run(ca_cmd(&app).args(["reissue-issuing", "--public-url", "http://ra.example.org/"]));
+        run_ca(ca_cmd(&app).args(["reissue-issuing", "--public-url", "http://ra.example.org/"]))
+            .await;
     assert!(!ok && out.contains("revoked"), "{out}");
     app.stop().await;
 }

@@ -19,8 +19,11 @@ use crate::config::Limits;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::Response;
+use axum::routing::future::RouteFuture;
 use axum::Router;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use openssl::ssl::{Ssl, SslAcceptor};
@@ -29,8 +32,9 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -202,39 +206,80 @@ impl Shared {
         // timeout is not being read.
         let stall = limits.request_timeout + limits.idle_timeout;
         let mut stop = self.stop.clone();
-        let mut closing: Option<tokio::time::Instant> = None;
-        loop {
-            let give_up = closing.map(|at| at + limits.header_read_timeout);
+        // The watchdog and the stop signal are polled only when they were woken themselves, not
+        // each time a request's bytes wake the connection.
+        let watch = Gated::new(async {
             tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                    return;
-                }
-                verdict = activity.expired(idle, limits.header_read_timeout, stall), if closing.is_none() => {
-                    match verdict {
-                        Expiry::SlowHead | Expiry::Stalled => return,
-                        Expiry::Idle => {
-                            conn.as_mut().graceful_shutdown();
-                            closing = Some(tokio::time::Instant::now());
-                        }
-                    }
-                }
-                _ = stop.wait_for(|s| *s), if closing.is_none() => {
-                    conn.as_mut().graceful_shutdown();
-                    closing = Some(tokio::time::Instant::now());
-                }
-                _ = sleep_until(give_up), if give_up.is_some() => return,
+                verdict = activity.expired(idle, limits.header_read_timeout, stall) => Some(verdict),
+                _ = stop.wait_for(|s| *s) => None,
             }
+        });
+        tokio::pin!(watch);
+        tokio::select! {
+            biased;
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            verdict = watch => match verdict {
+                Some(Expiry::SlowHead | Expiry::Stalled) => return,
+                // Idle, or the server is stopping: ask the connection to close.
+                Some(Expiry::Idle) | None => conn.as_mut().graceful_shutdown(),
+            },
+        }
+        if let Ok(Err(e)) = tokio::time::timeout(limits.header_read_timeout, conn).await {
+            tracing::debug!(error = %e, "connection ended with an error");
         }
     }
 }
 
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+/// A future polled only when its own waker was woken (or on the first poll): inside a `select!`
+/// beside the connection, it costs nothing on the wake-ups that are the connection's.
+struct Gated<F> {
+    inner: Pin<Box<F>>,
+    flag: Arc<WakeFlag>,
+}
+
+struct WakeFlag {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl<F: Future> Gated<F> {
+    fn new(inner: F) -> Self {
+        Gated {
+            inner: Box::pin(inner),
+            flag: Arc::new(WakeFlag {
+                woken: AtomicBool::new(true),
+                task: AtomicWaker::new(),
+            }),
+        }
+    }
+}
+
+impl<F: Future> Future for Gated<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.flag.task.register(cx.waker());
+        if !self.flag.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let waker = Waker::from(self.flag.clone());
+        self.inner.as_mut().poll(&mut Context::from_waker(&waker))
     }
 }
 
@@ -296,10 +341,14 @@ impl Activity {
 
     fn begin(self: &Arc<Self>) -> InFlight {
         let mut s = self.lock();
+        let now = Instant::now();
         s.in_flight += 1;
         s.head_started = None;
-        s.quiet_since = Instant::now();
-        InFlight(self.clone())
+        s.quiet_since = now;
+        InFlight {
+            activity: self.clone(),
+            started: now,
+        }
     }
 
     /// Resolves when the connection must go: idle for `idle` with nothing in flight, a request
@@ -325,11 +374,15 @@ impl Activity {
 }
 
 /// A request in flight, from its head until its response body is sent (or abandoned).
-struct InFlight(Arc<Activity>);
+struct InFlight {
+    activity: Arc<Activity>,
+    /// When the request began: its request timeout counts from here.
+    started: Instant,
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut s = self.0.lock();
+        let mut s = self.activity.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
         s.quiet_since = Instant::now();
     }
@@ -406,45 +459,122 @@ struct ConnService {
     probes_only: bool,
 }
 
-type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 impl hyper::service::Service<Request<Incoming>> for ConnService {
-    type Response = Response;
+    type Response = Response<Held>;
     type Error = Infallible;
-    type Future = ResponseFuture;
+    type Future = Handled;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Handled {
         request
             .extensions_mut()
             .insert(axum::extract::ConnectInfo(self.peer));
         let in_flight = self.activity.begin();
         if self.probes_only && !PROBES.contains(&request.uri().path()) {
-            return Box::pin(async move {
-                drop(in_flight);
-                Ok(overloaded())
-            });
+            drop(in_flight);
+            return Handled::Answered(Some(overloaded()));
         }
-        let app = self.app.clone();
-        let limit = self.request_timeout;
-        Box::pin(async move {
-            let mut app = app;
-            let handled =
-                tokio::time::timeout(limit, tower_service::Service::call(&mut app, request)).await;
-            match handled {
-                Ok(Ok(response)) => Ok(response.map(|body| hold(body, in_flight))),
-                Ok(Err(never)) => match never {},
-                Err(_) => Ok(timed_out(limit)),
-            }
-        })
+        let mut app = self.app.clone();
+        Handled::Routing {
+            route: tower_service::Service::call(&mut app, request),
+            in_flight: Some(in_flight),
+            limit: self.request_timeout,
+            deadline: None,
+        }
     }
 }
 
-/// Keep the request in flight until its body has been sent or dropped.
-fn hold(body: Body, in_flight: InFlight) -> Body {
-    Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
-        let _held = &in_flight;
-        frame
-    }))
+/// The response to one request: the router's, or `503 timeout` when the handler runs past the
+/// request timeout. The timer is started only if the handler does not answer at its first poll
+/// (most do not wait for anything), and counts from the request's start.
+// The large variant is the one nearly every request takes: boxing it would cost an allocation
+// per request, which is what this type is for avoiding.
+#[allow(clippy::large_enum_variant)]
+enum Handled {
+    Answered(Option<Response>),
+    Routing {
+        route: RouteFuture<Infallible>,
+        in_flight: Option<InFlight>,
+        limit: Duration,
+        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    },
+}
+
+impl Future for Handled {
+    type Output = Result<Response<Held>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut *self {
+            Handled::Answered(response) => {
+                let response = response.take().unwrap_or_else(gone);
+                Poll::Ready(Ok(response.map(Held::free)))
+            }
+            Handled::Routing {
+                route,
+                in_flight,
+                limit,
+                deadline,
+            } => {
+                if let Poll::Ready(handled) = Pin::new(route).poll(cx) {
+                    let held = in_flight.take();
+                    return Poll::Ready(match handled {
+                        Ok(response) => Ok(response.map(|body| Held { body, _held: held })),
+                        Err(never) => match never {},
+                    });
+                }
+                let started = in_flight.as_ref().map_or_else(Instant::now, |f| f.started);
+                let timer = deadline.get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until((started + *limit).into()))
+                });
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                // The handler is dropped with this future; the request is no longer in flight.
+                *in_flight = None;
+                Poll::Ready(Ok(timed_out(*limit).map(Held::free)))
+            }
+        }
+    }
+}
+
+/// A response body that keeps its request in flight until it has been sent or dropped.
+struct Held {
+    body: Body,
+    _held: Option<InFlight>,
+}
+
+impl Held {
+    fn free(body: Body) -> Self {
+        Held { body, _held: None }
+    }
+}
+
+impl hyper::body::Body for Held {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A future polled again after it answered: hyper does not do that, but answer something.
+fn gone() -> Response {
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; see the server log",
+    )
 }
 
 fn overloaded() -> Response {

@@ -9,6 +9,7 @@ use crate::x509::freshness::Freshness;
 use crate::x509::ocsp::{self, IssuerHashes, Query, Responder, Status};
 use crate::x509::revocation::Reason;
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -25,13 +26,24 @@ pub const DEFAULT_CACHE_MB: u64 = 64;
 
 /// Signed responses by request bytes, valid while no status changed (the CRL's generation
 /// counter) and for [`RESPONSE_REUSE`] by the RA's clock. Bounded by memory: the requests come
-/// from anyone, so the least used answers make room for new ones past the capacity.
+/// from anyone, so the answers not asked for lately make room for new ones past the capacity.
+///
+/// Two generations of at most half the capacity each: new answers go into the young one, an
+/// answer found in the old one moves into the young one, and when the young one is full the old
+/// one is dropped and the young one becomes old. A hit costs one lock and one lookup.
 pub(crate) struct ResponseCache {
     capacity: std::sync::OnceLock<u64>,
-    cache: std::sync::OnceLock<moka::sync::Cache<Vec<u8>, Cached>>,
+    generations: std::sync::Mutex<Generations>,
 }
 
-#[derive(Clone)]
+#[derive(Default)]
+struct Generations {
+    young: HashMap<Vec<u8>, Cached>,
+    young_bytes: u64,
+    old: HashMap<Vec<u8>, Cached>,
+    old_bytes: u64,
+}
+
 struct Cached {
     generation: u64,
     signed_at: OffsetDateTime,
@@ -61,11 +73,34 @@ impl OcspAnswer {
 /// Bytes counted for an entry besides its request and response: the map's own bookkeeping.
 const ENTRY_OVERHEAD: usize = 128;
 
+fn weight(request: &[u8], entry: &Cached) -> u64 {
+    (request.len() + entry.answer.der.len() + ENTRY_OVERHEAD) as u64
+}
+
+impl Generations {
+    /// Keep `entry` in the young generation, which holds at most `half` bytes.
+    fn insert(&mut self, request: Vec<u8>, entry: Cached, half: u64) {
+        let w = weight(&request, &entry);
+        if let Some(old) = self.old.remove(&request) {
+            self.old_bytes -= weight(&request, &old);
+        }
+        if let Some(replaced) = self.young.remove(&request) {
+            self.young_bytes -= weight(&request, &replaced);
+        }
+        if self.young_bytes + w > half {
+            self.old = std::mem::take(&mut self.young);
+            self.old_bytes = std::mem::take(&mut self.young_bytes);
+        }
+        self.young_bytes += w;
+        self.young.insert(request, entry);
+    }
+}
+
 impl Default for ResponseCache {
     fn default() -> Self {
         ResponseCache {
             capacity: std::sync::OnceLock::new(),
-            cache: std::sync::OnceLock::new(),
+            generations: std::sync::Mutex::new(Generations::default()),
         }
     }
 }
@@ -77,31 +112,37 @@ impl ResponseCache {
         let _ = self.capacity.set(bytes);
     }
 
-    fn cache(&self) -> &moka::sync::Cache<Vec<u8>, Cached> {
-        self.cache.get_or_init(|| {
-            let bytes = *self.capacity.get_or_init(|| DEFAULT_CACHE_MB << 20);
-            moka::sync::Cache::builder()
-                .max_capacity(bytes)
-                .weigher(|request: &Vec<u8>, entry: &Cached| {
-                    let size = request.len() + entry.answer.der.len() + ENTRY_OVERHEAD;
-                    u32::try_from(size).unwrap_or(u32::MAX)
-                })
-                // Memory hygiene only: whether an entry may be served is decided by the RA's
-                // clock in `get`.
-                .time_to_live(std::time::Duration::from_secs(
-                    RESPONSE_REUSE.whole_seconds().unsigned_abs(),
-                ))
-                .build()
-        })
+    /// The most bytes one generation holds.
+    fn half(&self) -> u64 {
+        *self.capacity.get_or_init(|| DEFAULT_CACHE_MB << 20) / 2
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+        self.generations.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn get(&self, request: &[u8], generation: u64, now: OffsetDateTime) -> Option<OcspAnswer> {
-        match self.cache().get(request) {
-            Some(c) if c.generation == generation && now < c.signed_at + RESPONSE_REUSE => {
-                Some(c.answer)
+        let fresh = |c: &Cached| c.generation == generation && now < c.signed_at + RESPONSE_REUSE;
+        let half = self.half();
+        let mut g = self.lock();
+        if let Some(c) = g.young.get(request) {
+            if fresh(c) {
+                return Some(c.answer.clone());
             }
-            _ => None,
+            // Not served again: make room.
+            if let Some((request, stale)) = g.young.remove_entry(request) {
+                g.young_bytes -= weight(&request, &stale);
+            }
+            return None;
         }
+        let (request, c) = g.old.remove_entry(request)?;
+        g.old_bytes -= weight(&request, &c);
+        if !fresh(&c) {
+            return None;
+        }
+        let answer = c.answer.clone();
+        g.insert(request, c, half);
+        Some(answer)
     }
 
     fn put(&self, request: &[u8], generation: u64, now: OffsetDateTime, answer: OcspAnswer) {
@@ -110,13 +151,18 @@ impl ResponseCache {
             signed_at: now,
             answer,
         };
-        self.cache().insert(request.to_vec(), entry);
+        let half = self.half();
+        // An answer larger than a generation is not kept.
+        if weight(request, &entry) > half {
+            return;
+        }
+        self.lock().insert(request.to_vec(), entry, half);
     }
 
     #[cfg(test)]
     fn weighted_size(&self) -> u64 {
-        self.cache().run_pending_tasks();
-        self.cache().weighted_size()
+        let g = self.lock();
+        g.young_bytes + g.old_bytes
     }
 }
 
@@ -276,6 +322,23 @@ mod tests {
         let size = cache.weighted_size();
         assert!(size <= cap, "{size} bytes cached, bound {cap}");
         assert!(size > cap / 2, "the cache is used: {size}");
+    }
+
+    #[test]
+    fn answers_asked_for_stay_while_others_make_room() {
+        let cache = ResponseCache::default();
+        cache.set_capacity(256 * 1024);
+        let now = OffsetDateTime::now_utc();
+        let der = OcspAnswer::once(vec![0x30; 1000]);
+        cache.put(b"popular", 1, now, der.clone());
+        for i in 0..10_000u32 {
+            cache.put(&i.to_be_bytes(), 1, now, der.clone());
+            if i % 50 == 0 {
+                assert!(cache.get(b"popular", 1, now).is_some(), "evicted at {i}");
+            }
+        }
+        // One asked for only at the start has made room long since.
+        assert!(cache.get(&0u32.to_be_bytes(), 1, now).is_none());
     }
 
     #[test]
