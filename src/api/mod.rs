@@ -71,7 +71,7 @@ pub fn router(ra: Ra) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Outermost: whatever is answered above, an error leaves as JSON.
-        .layer(axum::middleware::map_response(error::json_errors))
+        .layer(error::JsonErrorsLayer)
         .with_state(ra)
 }
 
