@@ -69,10 +69,11 @@ cargo clippy --all-targets --locked -- -D warnings
 VOUCH_TEST_PG_SERVER="$VOUCH_TEST_POSTGRES" VOUCH_TEST_POSTGRES="" cargo test --locked 2>&1 | tee "$log"
 # 2. The integration suite again, every test app (and the README walkthrough) on its own fresh
 #    PostgreSQL database. tests/cli.rs checks the data directory's own files (the SQLite database,
-#    the lock) and stays on SQLite; tests/postgres.rs covers the CLI on PostgreSQL.
+#    the lock) and stays on SQLite; tests/postgres.rs covers the CLI on PostgreSQL, and
+#    tests/firstrun.rs runs its concurrent first starts on a fresh database per round.
 echo "=== integration suite on PostgreSQL ($VOUCH_TEST_POSTGRES) ==="
 cargo test --locked --test enrolment --test rules --test interop --test revocation --test ocsp \
     --test keys --test endings --test names --test hardening --test root --test relying \
-    --test readme 2>&1 | tee -a "$log"
+    --test readme --test firstrun 2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"

@@ -8,6 +8,7 @@ use crate::config::{Limits, TlsFiles};
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::ra::{operators, Ra};
+use crate::startup::InitLock;
 use crate::store::Store;
 use crate::x509::profile::Profiles;
 use openssl::ssl::{AlpnError, SslAcceptor, SslFiletype, SslMethod};
@@ -17,24 +18,77 @@ use std::time::Duration;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
+/// What [`initialise`] found and made.
+pub struct Initialised {
+    /// The embedded CA was generated now.
+    pub created_ca: bool,
+    /// The database was bound to the issuing CA now: its first start.
+    pub bound_now: bool,
+    /// The bootstrap admin's token, when one was created now (shown once).
+    pub token: Option<Zeroizing<String>>,
+}
+
+impl Initialised {
+    /// Something was made: a first start.
+    pub fn fresh(&self) -> bool {
+        self.created_ca || self.bound_now || self.token.is_some()
+    }
+}
+
 /// Create whatever is missing in `data`: directories, profiles, database schema, the embedded CA,
-/// and, if there is no operator yet, a bootstrap admin whose token is returned (once).
+/// and, if no admin was ever created, a bootstrap admin whose token is returned (once).
 pub async fn init(
     data: &DataDir,
     ca: &CaOptions,
     clock: &SharedClock,
 ) -> Result<Option<Zeroizing<String>>> {
+    Ok(initialise(data, ca, clock, true).await?.token)
+}
+
+/// [`init`], saying what was made; the bootstrap admin only when `admin` is true (`vouch serve`
+/// makes it once its port is bound, so that a failed bind loses no token). Everything up to the
+/// admin runs under the [`InitLock`]: commands started together on a new directory (or, on
+/// PostgreSQL, instances started together on a new database) migrate and create the CA once.
+pub async fn initialise(
+    data: &DataDir,
+    ca: &CaOptions,
+    clock: &SharedClock,
+    admin: bool,
+) -> Result<Initialised> {
     data.create_dirs()?;
-    data.install_profiles()?;
-    if !LocalCa::exists(&data.ca_dir()) {
-        LocalCa::create(&data.ca_dir(), ca, clock.now())?;
+    let lock = InitLock::acquire(data).await?;
+    let made = async {
+        data.install_profiles()?;
+        let created_ca = !LocalCa::exists(&data.ca_dir());
+        if created_ca {
+            LocalCa::create(&data.ca_dir(), ca, clock.now())?;
+        }
+        let store = Store::connect(&data.database_target()).await?;
+        let prepared = async {
+            let bound_now = bind_ca(&store, &LocalCa::load(&data.ca_dir())?, clock.now()).await?;
+            crate::ra::keys::rekey(&store, clock.now()).await?;
+            Ok::<_, Error>(bound_now)
+        }
+        .await;
+        store.close().await;
+        Ok::<_, Error>((created_ca, prepared?))
     }
-    let store = Store::connect(&data.database_target()).await?;
-    bind_ca(&store, &LocalCa::load(&data.ca_dir())?, clock.now()).await?;
-    crate::ra::keys::rekey(&store, clock.now()).await?;
-    let token = operators::bootstrap_admin(&store, clock.now()).await?;
-    store.close().await;
-    Ok(token)
+    .await;
+    lock.release().await;
+    let (created_ca, bound_now) = made?;
+    let token = if admin {
+        let store = crate::startup::open_store(data).await?;
+        let token = operators::bootstrap_admin(&store, clock.now()).await;
+        store.close().await;
+        token?
+    } else {
+        None
+    };
+    Ok(Initialised {
+        created_ca,
+        bound_now,
+        token,
+    })
 }
 
 /// A database belongs to one issuing CA. The first start records the issuing CA's key (SHA-256 of
@@ -44,7 +98,9 @@ pub async fn init(
 /// CA certificate is re-issued with the same key when its publication URLs change. Databases bound
 /// by the certificate's hash (`issuing_ca_sha256`, before re-issuing existed) move to the key on
 /// the first start that finds the same certificate.
-async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Result<()> {
+///
+/// Returns true when the database was bound now (its first start).
+async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Result<bool> {
     let der = ca.issuing_der();
     let cert_fingerprint = crate::x509::sha256_hex(&der);
     let (_, parsed) = x509_parser::parse_x509_certificate(&der)
@@ -55,14 +111,18 @@ async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Resu
             Box::pin(async move {
                 use crate::store::meta;
                 if let Some(recorded) = meta::get(c, "issuing_ca_key_sha256").await? {
-                    return Ok((recorded != key).then_some((recorded, key)));
+                    return Ok(((recorded != key).then_some((recorded, key)), false));
                 }
+                let mut bound_now = false;
                 match meta::get(c, "issuing_ca_sha256").await? {
                     Some(recorded) if recorded != cert_fingerprint => {
-                        return Ok(Some((recorded, cert_fingerprint)));
+                        return Ok((Some((recorded, cert_fingerprint)), false));
                     }
                     Some(_) => {}
-                    None => meta::put(c, "issuing_ca_sha256", &cert_fingerprint).await?,
+                    None => {
+                        meta::put(c, "issuing_ca_sha256", &cert_fingerprint).await?;
+                        bound_now = true;
+                    }
                 }
                 meta::put(c, "issuing_ca_key_sha256", &key).await?;
                 let details = serde_json::json!({
@@ -74,19 +134,19 @@ async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Resu
                     now,
                     crate::audit::Event::new(None, "ca.bound", None, details),
                 );
-                Ok(None)
+                Ok((None, bound_now))
             })
         })
         .await?;
     match mismatch {
-        Some((recorded, mine)) => Err(Error::invalid(
+        (None, bound_now) => Ok(bound_now),
+        (Some((recorded, mine)), _) => Err(Error::invalid(
             "ca_mismatch",
             format!(
                 "this database belongs to the issuing CA {recorded} (SHA-256), but the data \
                  directory holds the CA {mine}; give every instance a copy of the same ca/ directory"
             ),
         )),
-        None => Ok(()),
     }
 }
 
@@ -95,7 +155,7 @@ async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Resu
 /// key in the data directory.
 pub async fn publish_root_at(data: &DataDir, public_url: &str, clock: &SharedClock) -> Result<()> {
     use crate::ca::root::Publication;
-    let store = Store::connect(&data.database_target()).await?;
+    let store = crate::startup::open_store(data).await?;
     let ca = LocalCa::load(&data.ca_dir())?;
     let expected = Publication::under(public_url);
     let outcome = async {
@@ -113,8 +173,7 @@ pub async fn publish_root_at(data: &DataDir, public_url: &str, clock: &SharedClo
 
 /// Open an initialised data directory.
 pub async fn open(data: &DataDir, clock: SharedClock) -> Result<Ra> {
-    data.require_initialised()?;
-    let store = Store::connect(&data.database_target()).await?;
+    let store = crate::startup::open_store(data).await?;
     let ca = Arc::new(LocalCa::load(&data.ca_dir())?);
     bind_ca(&store, &ca, clock.now()).await?;
     crate::ra::keys::rekey(&store, clock.now()).await?;
@@ -169,8 +228,16 @@ pub async fn serve_with(
 ) -> Result<Server> {
     limits.validate()?;
     let acceptor = tls.map(tls_acceptor).transpose()?.map(Arc::new);
-    let listener = std::net::TcpListener::bind(listen)
-        .map_err(|e| Error::internal(format!("binding {listen}: {e}")))?;
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied && listen.port() < 1024 {
+            Error::environment(format!(
+                "cannot listen on {listen}: ports below 1024 need privileges \
+                 (CAP_NET_BIND_SERVICE); choose a port above 1023 with --listen"
+            ))
+        } else {
+            Error::io(format!("cannot listen on {listen}"), &e)
+        }
+    })?;
     listener.set_nonblocking(true).map_err(Error::internal)?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::internal)?;
     let addr = listener.local_addr().map_err(Error::internal)?;

@@ -8,7 +8,7 @@ use crate::config::{self, Limits, ServeConfig, TlsFiles, DEFAULT_DATA_DIR, DEFAU
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::ra::{blocklist, operators, Role};
-use crate::store::{self, operators as operator_rows, Database, Store};
+use crate::store::{operators as operator_rows, Database, Store};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +24,16 @@ use std::sync::Arc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format on stderr: text (coloured only on a terminal) or json (one object a line, for
+    /// log collectors).
+    #[arg(long, global = true, env = "VOUCH_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -91,8 +101,10 @@ impl CaArgs {
 struct ServeArgs {
     #[command(flatten)]
     data: DataDirArg,
-    /// Address and port to listen on.
-    #[arg(long, env = "VOUCH_LISTEN", default_value = DEFAULT_LISTEN)]
+    /// Address and port to listen on: ADDRESS:PORT, HOST:PORT (resolved at start) or a port
+    /// alone (on 127.0.0.1).
+    #[arg(long, env = "VOUCH_LISTEN", default_value = DEFAULT_LISTEN,
+          value_parser = config::parse_listen)]
     listen: SocketAddr,
     /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
     #[arg(long)]
@@ -400,13 +412,7 @@ async fn import_blocklist(
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -423,6 +429,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs go to stderr: text, coloured only on a terminal (and not with NO_COLOR set), or JSON.
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(colour).init()
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
@@ -433,7 +456,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if let Database::Sqlite(_) = db {
                 data.create_dirs()?;
             }
-            store::migrate(&db).await?;
+            crate::startup::migrate(&data).await?;
             println!("database schema is up to date ({db:?})");
             Ok(ExitCode::SUCCESS)
         }
@@ -527,15 +550,28 @@ async fn acknowledge(data: DataDirArg, reason: &str, clock: SharedClock) -> Resu
 }
 
 async fn open_store(data: &DataDir) -> Result<Store> {
-    data.require_initialised()?;
-    Store::connect(&data.database_target()).await
+    crate::startup::open_store(data).await
 }
 
+/// The bootstrap token, alone on the last line of stdout (scripts take `tail -n 1`).
 fn print_bootstrap(token: Option<&str>) {
     if let Some(token) = token {
         println!("bootstrap admin token (shown once; store it safely):");
         println!("{token}");
     }
+}
+
+/// Every admin is disabled: nobody can manage operators over the API. Say how to recover.
+async fn warn_if_no_admin(store: &Store, data: &DataDir) -> Result<()> {
+    if operators::admin_state(store).await? == operators::Admins::AllDisabled {
+        tracing::warn!(
+            "every admin operator is disabled: nobody can create or disable operators over the \
+             API; on this host, run `vouch operator add --data-dir {} --name NAME --role admin` \
+             (audited) to make a new one",
+            data.root().display()
+        );
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
@@ -557,8 +593,8 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     // One server per data directory (a second would sign the same reconciliation intents), and
     // no two first starts racing to create the CA.
     let lock = lock_data_dir(&data)?;
-    let token = app::init(&data, &args.ca.options(), &clock).await?;
-    print_bootstrap(token.as_ref().map(|t| t.as_str()));
+    // The bootstrap admin is made once the port is bound: a failed bind loses no token.
+    let made = app::initialise(&data, &args.ca.options(), &clock, false).await?;
     let ra = app::open(&data, clock).await?;
     if let Some(url) = &args.public_url {
         ra.set_public_url(url);
@@ -573,6 +609,25 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
         tracing::warn!("listening on an unspecified address without --public-url: issued certificates will name {} in their CRL/OCSP URLs", config.listen);
     }
     let server = app::serve_with(ra.clone(), config.listen, config.tls.as_ref(), limits).await?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{}", server.addr);
+    let token = operators::bootstrap_admin(ra.store(), ra.now()).await?;
+    if made.fresh() || token.is_some() {
+        println!("Vouch RA serving at {url} (API under {url}/api/v1)");
+        let profiles: Vec<String> = ra.profiles().names().map(str::to_string).collect();
+        for line in crate::startup::Summary::of(&data, &profiles).lines() {
+            println!("{line}");
+        }
+    }
+    if token.is_some() {
+        println!("{}", crate::startup::token_example(&url));
+    }
+    print_bootstrap(token.as_ref().map(|t| t.as_str()));
+    warn_if_no_admin(ra.store(), &data).await?;
     // Finish issuance that a previous run approved but did not complete (after serve(), so the
     // certificates name the public URL).
     // On a shared database another instance may be signing an intent right now: leave young ones
@@ -586,12 +641,7 @@ async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     if completed > 0 {
         tracing::info!(completed, "completed interrupted issuance");
     }
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    tracing::info!("vouch listening on {scheme}://{}", server.addr);
+    tracing::info!("vouch listening on {url}");
     let stop = server.stop_handle();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -630,7 +680,14 @@ async fn init(args: InitArgs, clock: SharedClock) -> Result<ExitCode> {
         check_public_url(url)?;
     }
     let data = args.data.resolve()?;
-    let _lock = lock_data_dir(&data)?;
+    // Publishing under a URL and moving the root key change the CA files a running server uses:
+    // they need the server stopped. Plain initialisation only needs the init lock (taken by
+    // app::initialise), so it may run beside a first `vouch serve`.
+    let _lock = if args.public_url.is_some() || args.root_key_out.is_some() {
+        Some(lock_data_dir(&data)?)
+    } else {
+        None
+    };
     if let Some(out) = &args.root_key_out {
         if out.exists() {
             return Err(Error::invalid(
@@ -639,15 +696,42 @@ async fn init(args: InitArgs, clock: SharedClock) -> Result<ExitCode> {
             ));
         }
     }
-    let token = app::init(&data, &args.ca.options(), &clock).await?;
+    let made = app::initialise(&data, &args.ca.options(), &clock, true).await?;
+    let token = made.token.as_ref();
     if let Some(url) = &args.public_url {
         app::publish_root_at(&data, url, &clock).await?;
     }
-    println!("initialised {}", data.root().display());
+    let profiles = crate::x509::profile::Profiles::load_dir(&data.profiles_dir())?;
+    let profiles: Vec<String> = profiles.names().map(str::to_string).collect();
+    if made.fresh() {
+        println!("initialised {}", data.root().display());
+        for line in crate::startup::Summary::of(&data, &profiles).lines() {
+            println!("{line}");
+        }
+    } else {
+        println!(
+            "already initialised: {} (database {:?}, CA {})",
+            data.root().display(),
+            data.database_target(),
+            data.ca_dir().display()
+        );
+    }
     if let Some(out) = &args.root_key_out {
         move_root_key(&data, out, days(args.arl_validity_days), clock.now()).await?;
     }
-    print_bootstrap(token.as_ref().map(|t| t.as_str()));
+    if token.is_some() {
+        let url = format!("http://{DEFAULT_LISTEN}");
+        println!(
+            "start the server with `vouch serve --data-dir {}`, then {}",
+            data.root().display(),
+            crate::startup::token_example(&url)
+        );
+    } else if let Ok(store) = open_store(&data).await {
+        let warned = warn_if_no_admin(&store, &data).await;
+        store.close().await;
+        warned?;
+    }
+    print_bootstrap(token.map(|t| t.as_str()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -856,12 +940,12 @@ fn lock_data_dir(data: &DataDir) -> Result<std::fs::File> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| Error::internal(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::io(format!("opening {}", path.display()), &e))?;
     file.try_lock().map_err(|_| {
         Error::conflict(
             "data_dir_in_use",
             format!(
-                "another `vouch serve` or `vouch init` is using {}",
+                "another `vouch serve` (or `vouch init --public-url`) is using {}",
                 data.root().display()
             ),
         )

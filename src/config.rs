@@ -8,6 +8,42 @@ use std::time::Duration;
 pub const DEFAULT_DATA_DIR: &str = "./vouch-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// `--listen`: `ADDR:PORT`, `[V6]:PORT`, `HOST:PORT` (resolved now; an IPv4 address is preferred
+/// when the name has both) or a port alone (`8081`, meaning 127.0.0.1:8081).
+pub fn parse_listen(s: &str) -> std::result::Result<SocketAddr, String> {
+    use std::net::{Ipv4Addr, ToSocketAddrs};
+    let s = s.trim();
+    if !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()) {
+        let port: u16 = s
+            .parse()
+            .map_err(|_| format!("{s} is not a port (0-65535)"))?;
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!(
+            "{s:?}: give ADDRESS:PORT (127.0.0.1:8080, [::1]:8080, localhost:8080) or a port alone"
+        ));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!(
+            "{s:?}: give ADDRESS:PORT (127.0.0.1:8080, [::1]:8080, localhost:8080) or a port alone"
+        ));
+    }
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} resolves to no address"))
+}
+
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
     pub cert: PathBuf,
@@ -193,5 +229,42 @@ mod tests {
             "insecure_listen"
         );
         assert!(cfg("0.0.0.0:8080", true).validate().is_ok());
+    }
+
+    #[test]
+    fn listen_takes_a_port_alone_and_host_names() {
+        assert_eq!(
+            parse_listen("8081").unwrap(),
+            "127.0.0.1:8081".parse().unwrap()
+        );
+        assert_eq!(parse_listen("0").unwrap(), "127.0.0.1:0".parse().unwrap());
+        assert_eq!(
+            parse_listen("localhost:8081").unwrap(),
+            "127.0.0.1:8081".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("[::1]:8081").unwrap(),
+            "[::1]:8081".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("0.0.0.0:8080").unwrap(),
+            "0.0.0.0:8080".parse().unwrap()
+        );
+        for bad in [
+            "",
+            "99999",
+            "localhost",
+            "localhost:http",
+            ":8080",
+            "host:99999",
+        ] {
+            assert!(parse_listen(bad).is_err(), "{bad:?}");
+        }
+        // A resolved loopback name passes the plain-HTTP check like the address itself.
+        let config = ServeConfig {
+            listen: parse_listen("localhost:8081").unwrap(),
+            ..cfg("127.0.0.1:1", false)
+        };
+        assert!(config.validate().is_ok());
     }
 }

@@ -48,7 +48,7 @@ impl DataDir {
             return Ok(self);
         }
         let text = std::fs::read_to_string(&file)
-            .map_err(|e| Error::internal(format!("reading {}: {e}", file.display())))?;
+            .map_err(|e| Error::io(format!("reading {}", file.display()), &e))?;
         let config: FileConfig = toml::from_str(&text).map_err(|e| {
             Error::invalid(
                 "invalid_config",
@@ -116,12 +116,18 @@ impl DataDir {
     /// The CA directory is made by the CA itself when it is generated.
     pub fn create_dirs(&self) -> Result<()> {
         for dir in [self.root.clone(), self.profiles_dir()] {
+            if dir.exists() && !dir.is_dir() {
+                return Err(Error::environment(format!(
+                    "{} is a file, not a directory; give --data-dir a directory (new or existing)",
+                    dir.display()
+                )));
+            }
             if !dir.exists() {
                 std::fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o700)
                     .create(&dir)
-                    .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+                    .map_err(|e| Error::io(format!("creating {}", dir.display()), &e))?;
             }
         }
         Ok(())
@@ -133,7 +139,7 @@ impl DataDir {
             let path = self.profiles_dir().join(file);
             if !path.exists() {
                 std::fs::write(&path, text)
-                    .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
+                    .map_err(|e| Error::io(format!("writing {}", path.display()), &e))?;
             }
         }
         Ok(())
@@ -147,8 +153,8 @@ pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| Error::internal(format!("creating {}: {e}", path.display())))?;
+        .map_err(|e| Error::io(format!("creating {}", path.display()), &e))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
-        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
+        .map_err(|e| Error::io(format!("writing {}", path.display()), &e))
 }

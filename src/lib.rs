@@ -15,5 +15,6 @@ pub mod config;
 pub mod datadir;
 pub mod error;
 pub mod ra;
+pub mod startup;
 pub mod store;
 pub mod x509;

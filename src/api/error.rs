@@ -27,7 +27,9 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::Upstream(_) => StatusCode::BAD_GATEWAY,
         Error::Database(db) if crate::store::is_unique_violation(db) => StatusCode::CONFLICT,
-        Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Database(_) | Error::Environment(_) | Error::Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -43,7 +45,7 @@ impl IntoResponse for ApiError {
             Error::Database(db) if crate::store::is_unique_violation(db) => {
                 ("conflict", "the record already exists".to_string())
             }
-            Error::Database(_) | Error::Internal(_) => {
+            Error::Database(_) | Error::Environment(_) | Error::Internal(_) => {
                 tracing::error!(error = %self.0, "internal error");
                 ("internal", "internal error; see the server log".to_string())
             }

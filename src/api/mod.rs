@@ -53,6 +53,7 @@ pub fn router(ra: Ra) -> Router {
         .route("/audit/verify", get(operators::audit_verify));
     Router::new()
         .nest("/api/v1", api)
+        .route("/", get(about))
         .route("/ca/{file}", get(pki::ca_pem))
         .route("/crl/{file}", get(pki::crl))
         .route("/ocsp", post(pki::ocsp_post))
@@ -73,6 +74,23 @@ pub fn router(ra: Ra) -> Router {
         // Outermost: whatever is answered above, an error leaves as JSON.
         .layer(error::JsonErrorsLayer)
         .with_state(ra)
+}
+
+/// `GET /`: what this is and where things are, for someone who points a browser or curl at the
+/// server (until a console takes this path).
+async fn about() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "service": "Vouch certificate Registration Authority",
+        "version": env!("CARGO_PKG_VERSION"),
+        "api": "/api/v1",
+        "authentication": "Authorization: Bearer <operator token> on /api/v1",
+        "health": "/healthz",
+        "ready": "/readyz",
+        "ca_certificates": ["/ca/root.pem", "/ca/issuing.pem"],
+        "crls": ["/crl/issuing.crl", "/crl/issuing-delta.crl", "/crl/root.crl"],
+        "ocsp": "/ocsp",
+        "docs": "docs/API.md (HTTP API and command line) and docs/OPERATIONS.md in the Vouch source",
+    }))
 }
 
 /// `GET /readyz`: 200 when this instance can serve (its database answers, its writer runs and the

@@ -201,12 +201,34 @@ fn view(r: rows::OperatorRow) -> OperatorView {
     }
 }
 
+/// How an operator came to be, as the audit log records it (`via` in `operator.created`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// An admin's API call.
+    Api,
+    /// `vouch operator add` on the host: whoever can read the data directory (or the database).
+    Host,
+    /// The first admin, made by `vouch init` or the first `vouch serve`.
+    Bootstrap,
+}
+
+impl Via {
+    fn as_str(self) -> &'static str {
+        match self {
+            Via::Api => "api",
+            Via::Host => "host",
+            Via::Bootstrap => "bootstrap",
+        }
+    }
+}
+
 /// Create an operator inside a write job. Used by the API, the CLI and first start.
 pub async fn create_in(
     conn: &mut Conn,
     log: &mut AuditLog,
     now: OffsetDateTime,
     created_by: Option<&str>,
+    via: Via,
     name: &str,
     roles: &[Role],
 ) -> Result<NewOperator> {
@@ -255,7 +277,7 @@ pub async fn create_in(
             created_by,
             "operator.created",
             Some(&id),
-            serde_json::json!({"name": name, "roles": roles}),
+            serde_json::json!({"name": name, "roles": roles, "via": via.as_str()}),
         ),
     );
     Ok(NewOperator {
@@ -270,7 +292,8 @@ pub async fn create_in(
     })
 }
 
-/// Create an operator as its own write.
+/// Create an operator as its own write: by an admin over the API (`created_by`), or, with
+/// `created_by` None, by `vouch operator add` on the host.
 pub async fn create(
     store: &Store,
     now: OffsetDateTime,
@@ -278,16 +301,60 @@ pub async fn create(
     name: String,
     roles: Vec<Role>,
 ) -> Result<NewOperator> {
+    let via = if created_by.is_some() {
+        Via::Api
+    } else {
+        Via::Host
+    };
     store
         .write(move |c, log| {
-            Box::pin(
-                async move { create_in(c, log, now, created_by.as_deref(), &name, &roles).await },
-            )
+            Box::pin(async move {
+                create_in(c, log, now, created_by.as_deref(), via, &name, &roles).await
+            })
         })
         .await
 }
 
-/// Create the bootstrap admin if there is no operator at all; returns its token.
+/// Where the directory stands with its admins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admins {
+    /// No operator with the admin role was ever created.
+    Never,
+    /// At least one admin can log in.
+    Active,
+    /// Admins were created, and every one of them is disabled.
+    AllDisabled,
+}
+
+/// Operators are never deleted, so the table itself says whether an admin was ever created.
+async fn admins(conn: &mut Conn) -> Result<Admins> {
+    let mut seen = false;
+    for r in rows::list(conn).await? {
+        if parse_roles(&r.roles).contains(&Role::Admin) {
+            if r.disabled_at.is_none() {
+                return Ok(Admins::Active);
+            }
+            seen = true;
+        }
+    }
+    Ok(if seen {
+        Admins::AllDisabled
+    } else {
+        Admins::Never
+    })
+}
+
+/// Read where the database stands with its admins.
+pub async fn admin_state(store: &Store) -> Result<Admins> {
+    let mut c = store.read().await?;
+    admins(&mut c).await
+}
+
+/// Create the bootstrap admin if no admin was ever created (other operators may exist: `vouch
+/// operator add --role clerk` before the first start); returns its token. The check and the
+/// insert are one write transaction, so concurrent first starts make one admin between them.
+/// When every admin was disabled, none is made: re-enabling access is a decision for whoever runs
+/// the host (`vouch operator add --role admin`), not something a restart should do silently.
 pub async fn bootstrap_admin(
     store: &Store,
     now: OffsetDateTime,
@@ -295,11 +362,18 @@ pub async fn bootstrap_admin(
     store
         .write(move |c, log| {
             Box::pin(async move {
-                if rows::count(c).await? > 0 {
+                if admins(c).await? != Admins::Never {
                     return Ok(None);
                 }
+                // "admin", unless an operator already took that name (say, a clerk).
+                let mut name = "admin".to_string();
+                let mut n = 1;
+                while rows::by_name_ignoring_case(c, &name).await?.is_some() {
+                    n += 1;
+                    name = format!("admin-{n}");
+                }
                 Ok(Some(
-                    create_in(c, log, now, None, "admin", &[Role::Admin])
+                    create_in(c, log, now, None, Via::Bootstrap, &name, &[Role::Admin])
                         .await?
                         .token,
                 ))

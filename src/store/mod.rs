@@ -172,7 +172,10 @@ pub async fn migrate(db: &Database) -> Result<()> {
 pub(crate) async fn connect_writer(db: &Database) -> Result<AnyConnection> {
     match db {
         Database::Sqlite(path) => {
-            let mut conn = options(&sqlite_url(path, "rwc"))?.connect().await?;
+            let mut conn = options(&sqlite_url(path, "rwc"))?
+                .connect()
+                .await
+                .map_err(|e| sqlite_open_error(path, e))?;
             conn.execute(SQLITE_SETUP).await?;
             restrict_permissions(path);
             Ok(conn)
@@ -181,13 +184,46 @@ pub(crate) async fn connect_writer(db: &Database) -> Result<AnyConnection> {
             let mut conn = options(url)?
                 .connect()
                 .await
-                .map_err(|e| Error::internal(format!("connecting to {}: {e}", redact(url))))?;
+                .map_err(|e| postgres_connect_error(url, e))?;
             // A writer that stalls inside a transaction (frozen process, network cut) must not
             // hold the cross-instance write lock for long: the server ends such sessions.
             conn.execute(POSTGRES_WRITER_SETUP).await?;
             Ok(conn)
         }
     }
+}
+
+/// The SQLite file cannot be opened: almost always the directory's permissions or a path that is
+/// not a directory.
+fn sqlite_open_error(path: &Path, e: sqlx::Error) -> Error {
+    let why = match &e {
+        sqlx::Error::Io(io) => return Error::io(format!("opening {}", path.display()), io),
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    };
+    Error::environment(format!(
+        "cannot open the SQLite database {}: {why}; check that its directory exists, is a \
+         directory, and is writable by this user",
+        path.display()
+    ))
+}
+
+/// PostgreSQL does not answer or refuses us: say where we tried (without the password) and what
+/// to check.
+fn postgres_connect_error(url: &str, e: sqlx::Error) -> Error {
+    let why = match &e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused: is PostgreSQL running and listening there?".to_string()
+        }
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    };
+    Error::environment(format!(
+        "cannot connect to the database {}: {why} (set by --database-url, VOUCH_DATABASE_URL or \
+         database_url in vouch.toml)",
+        redact(url)
+    ))
 }
 
 async fn run_migrations(db: &Database, conn: &mut AnyConnection) -> Result<()> {

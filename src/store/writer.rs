@@ -170,7 +170,12 @@ async fn run_batch(
             Ok(_) => "RELEASE SAVEPOINT job",
             _ => "ROLLBACK TO SAVEPOINT job",
         };
-        if postgres && !matches!(outcome, Err(Error::Database(_) | Error::Internal(_))) {
+        if postgres
+            && !matches!(
+                outcome,
+                Err(Error::Database(_) | Error::Environment(_) | Error::Internal(_))
+            )
+        {
             if let Err(e) = sqlx::query(undo).execute(&mut *conn).await {
                 fatal = Some(e.to_string());
                 done.push((q.reply, Err(e.into())));
@@ -179,7 +184,7 @@ async fn run_batch(
         }
         match outcome {
             Ok(v) => done.push((q.reply, Ok(v))),
-            Err(e @ (Error::Database(_) | Error::Internal(_))) => {
+            Err(e @ (Error::Database(_) | Error::Environment(_) | Error::Internal(_))) => {
                 fatal = Some(e.to_string());
                 done.push((q.reply, Err(e)));
                 break;
