@@ -647,3 +647,93 @@ fn talks_https_to_a_server_with_a_private_ca_given_cacert() {
         out.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_release_reject_and_more_evidence_from_the_client() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = app.base.as_str();
+    let as_ = |token: &str, args: &[&str]| {
+        vouch_in(d, args, &[("VOUCH_URL", url), ("VOUCH_TOKEN", token)])
+    };
+
+    // Hold, seen by OCSP as revoked (certificateHold), then release: good again.
+    let serial = app.issue(&clerk, &approver, &common::p256_csr()).await;
+    let pem = d.join("held.pem");
+    let out = as_(
+        &clerk,
+        &["cert", "get", &serial, "--out", pem.to_str().unwrap()],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = as_(
+        &revoker,
+        &["cert", "hold", &serial, "--comment", "under review"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("status"), "on-hold");
+    let out = as_(&clerk, &["ocsp", "check", pem.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("revoked (certificateHold, "),
+        "{}",
+        out.stdout
+    );
+    let out = as_(&revoker, &["cert", "release", &serial]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("status"), "valid");
+    let out = as_(&clerk, &["ocsp", "check", pem.to_str().unwrap()]);
+    assert_eq!((out.code, out.stdout.trim()), (0, "good"), "{}", out.stderr);
+    let out = as_(&revoker, &["cert", "release", &serial]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("vouch: invalid_status: "),
+        "{}",
+        out.stderr
+    );
+
+    // A rejection is final, with its reason.
+    let req = app.pending(&clerk).await;
+    let out = as_(
+        &approver,
+        &[
+            "request",
+            "reject",
+            &req,
+            "--reason",
+            "photo does not match",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("status"), "rejected");
+    assert_eq!(out.field("reject_reason"), "photo does not match");
+    let out = as_(&approver, &["request", "approve", &req]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("vouch: not_pending: "),
+        "{}",
+        out.stderr
+    );
+
+    // One more identity document, with an escaped colon in its number.
+    let sub = app.person(&clerk, "Wang Fang", "2099-12-31").await;
+    let out = as_(
+        &clerk,
+        &[
+            "subscriber",
+            "add-id",
+            &sub,
+            "--id",
+            "passport:E\\:1234567:Exit and Entry Administration:2040-06-30",
+            "--json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ids = out.json()["identifiers"].as_array().unwrap().clone();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[1]["number"], "E:1234567");
+    assert_eq!(ids[1]["issuer"], "Exit and Entry Administration");
+    app.stop().await;
+}

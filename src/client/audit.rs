@@ -59,14 +59,19 @@ async fn next_after(client: &Client, after: i64) -> Result<Option<i64>, Failure>
 }
 
 /// The highest sequence number, found with about 2·log2(n) one-entry reads (the API lists in
-/// order from a given point, and has no "last").
-async fn last_seq(client: &Client) -> Result<Option<i64>, Failure> {
-    let Some(mut lo) = next_after(client, 0).await? else {
+/// order from a given point, and has no "last"). `next_after(x)` is the first sequence number
+/// after `x`, if any; numbers may have gaps.
+async fn last_seq<F, Fut>(mut next_after: F) -> Result<Option<i64>, Failure>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<i64>, Failure>>,
+{
+    let Some(mut lo) = next_after(0).await? else {
         return Ok(None);
     };
     let mut step: i64 = 1024;
     let mut hi = lo.saturating_add(step);
-    while let Some(s) = next_after(client, hi).await? {
+    while let Some(s) = next_after(hi).await? {
         lo = s;
         step = step.saturating_mul(2);
         hi = lo.saturating_add(step);
@@ -74,7 +79,7 @@ async fn last_seq(client: &Client) -> Result<Option<i64>, Failure> {
     // `lo` exists and nothing is after `hi`.
     while hi > lo {
         let mid = lo + (hi - lo) / 2;
-        match next_after(client, mid).await? {
+        match next_after(mid).await? {
             Some(s) => lo = s,
             None => hi = mid,
         }
@@ -119,7 +124,9 @@ async fn print_after(client: &Client, mut after: i64, json: bool) -> Result<i64,
 async fn run(args: TailArgs) -> Outcome {
     let client = Client::new(&args.conn)?;
     let json = args.conn.json;
-    let last = last_seq(&client).await?.unwrap_or(0);
+    let last = last_seq(|after| next_after(&client, after))
+        .await?
+        .unwrap_or(0);
     let mut after = last.saturating_sub(i64::from(args.lines));
     let mut shown = 0u32;
     while shown < args.lines {
@@ -141,4 +148,38 @@ async fn run(args: TailArgs) -> Outcome {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn last_of(seqs: &[i64]) -> (Option<i64>, usize) {
+        let mut reads = 0;
+        let last = last_seq(|after| {
+            reads += 1;
+            let next = seqs.iter().copied().find(|s| *s > after);
+            async move { Ok(next) }
+        })
+        .await
+        .unwrap();
+        (last, reads)
+    }
+
+    #[tokio::test]
+    async fn the_last_sequence_number_is_found_in_few_reads() {
+        assert_eq!(last_of(&[]).await.0, None);
+        assert_eq!(last_of(&[1]).await.0, Some(1));
+        let long: Vec<i64> = (1..=1_000_000).collect();
+        let (last, reads) = last_of(&long).await;
+        assert_eq!(last, Some(1_000_000));
+        assert!(reads <= 45, "{reads} reads");
+        // Gaps (entries deleted) and a log that does not start at 1.
+        let gappy: Vec<i64> = (500..5000).filter(|s| s % 7 != 0).chain([9000]).collect();
+        assert_eq!(last_of(&gappy).await.0, Some(9000));
+        for n in [2, 1023, 1024, 1025, 2049] {
+            let seqs: Vec<i64> = (1..=n).collect();
+            assert_eq!(last_of(&seqs).await.0, Some(n), "{n}");
+        }
+    }
 }
