@@ -3,13 +3,14 @@
 use crate::app;
 use crate::audit::{self, Verdict};
 use crate::ca::local::{CaKeyAlgorithm, CaOptions};
+use crate::client;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, Limits, ServeConfig, TlsFiles, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::ra::{blocklist, operators, Role};
 use crate::store::{operators as operator_rows, Database, Store};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,7 +43,8 @@ enum Command {
     Serve(ServeArgs),
     /// Initialise a data directory (database, embedded CA, profiles) without serving.
     Init(InitArgs),
-    /// Manage operators.
+    /// Manage operators: over the API when --url or VOUCH_URL is given and no data directory,
+    /// on the data directory otherwise (host recovery).
     #[command(subcommand)]
     Operator(OperatorCommand),
     /// Work with the audit log.
@@ -59,6 +61,21 @@ enum Command {
         #[command(flatten)]
         data: DataDirArg,
     },
+    /// Subscribers and their identity evidence (client of a running server).
+    #[command(subcommand)]
+    Subscriber(client::subscribers::SubscriberCommand),
+    /// Certificate requests: submit, list, approve, reject (client of a running server).
+    #[command(subcommand)]
+    Request(client::requests::RequestCommand),
+    /// Issued certificates: show, download, revoke, hold, release (client of a running server).
+    #[command(subcommand)]
+    Cert(client::certificates::CertCommand),
+    /// Download the published CRLs (client of a running server).
+    #[command(subcommand)]
+    Crl(client::certificates::CrlCommand),
+    /// Check a certificate's status with its OCSP responder.
+    #[command(subcommand)]
+    Ocsp(client::ocsp::OcspCommand),
 }
 
 #[derive(Args)]
@@ -265,12 +282,17 @@ enum CaCommand {
     },
 }
 
+// `add` and `list` go over the API when a server URL is given (--url or VOUCH_URL) and no data
+// directory (--data-dir, --database-url or their variables); the command line beats the
+// environment (`client::operators::over_api`, docs/API.md "vouch as a client").
 #[derive(Subcommand)]
 enum OperatorCommand {
     /// Create an operator; prints its bearer token, once, alone on the last line.
     Add {
         #[command(flatten)]
         data: DataDirArg,
+        #[command(flatten)]
+        conn: client::Connection,
         /// Login name.
         #[arg(long)]
         name: String,
@@ -282,6 +304,15 @@ enum OperatorCommand {
     List {
         #[command(flatten)]
         data: DataDirArg,
+        #[command(flatten)]
+        conn: client::Connection,
+    },
+    /// Disable an operator: its token stops working (admin; over the API only).
+    Disable {
+        /// Operator id (op_…).
+        id: String,
+        #[command(flatten)]
+        conn: client::Connection,
     },
 }
 
@@ -303,6 +334,8 @@ enum AuditCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Print the last entries of the audit log from a running server (auditor).
+    Tail(client::audit::TailArgs),
 }
 
 #[derive(Subcommand)]
@@ -411,7 +444,10 @@ async fn import_blocklist(
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // Whether `operator add|list` go to a server depends on where their options came from.
+    let operators_over_api = client::operators::over_api(&matches);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logs(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -420,7 +456,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, operators_over_api)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("vouch: {e}");
@@ -446,7 +482,7 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-async fn run(cli: Cli) -> Result<ExitCode> {
+async fn run(cli: Cli, operators_over_api: bool) -> Result<ExitCode> {
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
         Command::Serve(args) => serve(args, clock).await,
@@ -462,7 +498,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Init(args) => init(args, clock).await,
         Command::Ca(command) => ca_command(command, clock).await,
-        Command::Operator(OperatorCommand::Add { data, name, roles }) => {
+        Command::Subscriber(command) => Ok(client::subscribers::run(command).await),
+        Command::Request(command) => Ok(client::requests::run(command).await),
+        Command::Cert(command) => Ok(client::certificates::run(command).await),
+        Command::Crl(command) => Ok(client::certificates::run_crl(command).await),
+        Command::Ocsp(command) => Ok(client::ocsp::run(command).await),
+        Command::Audit(AuditCommand::Tail(args)) => Ok(client::audit::tail(args).await),
+        Command::Operator(OperatorCommand::Disable { id, conn }) => {
+            Ok(client::operators::disable(conn, id).await)
+        }
+        Command::Operator(OperatorCommand::Add {
+            conn, name, roles, ..
+        }) if operators_over_api => Ok(client::operators::add(conn, name, roles).await),
+        Command::Operator(OperatorCommand::List { conn, .. }) if operators_over_api => {
+            Ok(client::operators::list(conn).await)
+        }
+        Command::Operator(OperatorCommand::Add {
+            data,
+            conn,
+            name,
+            roles,
+        }) => {
+            client::operators::refuse_json_on_host(&conn)?;
             let roles = roles
                 .iter()
                 .map(|r| Role::parse(r))
@@ -482,7 +539,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", created.token.as_str());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Operator(OperatorCommand::List { data }) => {
+        Command::Operator(OperatorCommand::List { data, conn }) => {
+            client::operators::refuse_json_on_host(&conn)?;
             let store = open_store(&data.resolve()?).await?;
             let mut c = store.read().await?;
             for op in operator_rows::list(&mut c).await? {

@@ -1,0 +1,125 @@
+//! `vouch operator add|list|disable` over the API (admin). `add` and `list` also work on the data
+//! directory without a server (admin recovery on the host); [`over_api`] decides which.
+
+use super::output::{self, Table};
+use super::{finish, Client, Connection, Outcome};
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use serde_json::json;
+use std::process::ExitCode;
+
+/// Whether `vouch operator add|list` goes to a server rather than the data directory. The command
+/// line beats the environment; at the same level the data directory wins:
+/// `--data-dir`/`--database-url` given → data directory; else `--url` given → API; else
+/// `VOUCH_DATA_DIR`/`VOUCH_DATABASE_URL` set → data directory; else `VOUCH_URL` set → API; else the
+/// data directory (`./vouch-data`), as before the client existed.
+pub fn over_api(top: &ArgMatches) -> bool {
+    let Some(("operator", m)) = top.subcommand() else {
+        return false;
+    };
+    let Some((name, m)) = m.subcommand() else {
+        return false;
+    };
+    if name != "add" && name != "list" {
+        return name == "disable";
+    }
+    let from = |id: &str, source: ValueSource| m.value_source(id) == Some(source);
+    let data = |source| from("data_dir", source) || from("database_url", source);
+    let url = |source| from("url", source);
+    if data(ValueSource::CommandLine) {
+        false
+    } else if url(ValueSource::CommandLine) {
+        true
+    } else if data(ValueSource::EnvVariable) {
+        false
+    } else {
+        url(ValueSource::EnvVariable)
+    }
+}
+
+pub async fn add(conn: Connection, name: String, roles: Vec<String>) -> ExitCode {
+    finish(create(conn, name, roles).await)
+}
+
+async fn create(conn: Connection, name: String, roles: Vec<String>) -> Outcome {
+    let answer = Client::new(&conn)?
+        .post(
+            &["api", "v1", "operators"],
+            &json!({"name": name, "roles": roles}),
+        )
+        .await?;
+    if conn.json {
+        output::raw(&answer.raw);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let v = &answer.value;
+    // The same lines as the data-directory version: the new token alone on the last line.
+    println!(
+        "created operator {} ({}) with roles {}",
+        output::text(&v["name"]).unwrap_or_default(),
+        output::text(&v["id"]).unwrap_or_default(),
+        v["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(output::text)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    println!("bearer token (shown once; store it safely):");
+    println!("{}", output::text(&v["token"]).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn list(conn: Connection) -> ExitCode {
+    finish(
+        async {
+            let answer = Client::new(&conn)?
+                .get(&["api", "v1", "operators"], &[])
+                .await?;
+            if conn.json {
+                output::raw(&answer.raw);
+            } else {
+                let keys = ["id", "name", "roles", "disabled", "created_at"];
+                let mut t = Table::new(&keys);
+                for op in answer.value["operators"].as_array().into_iter().flatten() {
+                    t.row_of(op, &keys);
+                }
+                t.print();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        .await,
+    )
+}
+
+pub async fn disable(conn: Connection, id: String) -> ExitCode {
+    finish(
+        async {
+            let answer = Client::new(&conn)?
+                .post(&["api", "v1", "operators", &id, "disable"], &json!({}))
+                .await?;
+            if conn.json {
+                output::raw(&answer.raw);
+            } else {
+                println!(
+                    "disabled operator {}",
+                    output::text(&answer.value["id"]).unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        .await,
+    )
+}
+
+/// On the data directory the output is the original text; `--json` needs the API.
+pub fn refuse_json_on_host(conn: &Connection) -> crate::error::Result<()> {
+    if conn.json {
+        return Err(crate::error::Error::invalid(
+            "json_needs_api",
+            "--json works over the API: give --url (or VOUCH_URL) and no --data-dir",
+        ));
+    }
+    Ok(())
+}
