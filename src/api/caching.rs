@@ -32,7 +32,8 @@
 //! never lets a cache keep the older document past its own nextUpdate; and a cache that has our
 //! ETag sends `If-None-Match` (RFC 9111 §4.3.1), which decides exactly.
 
-pub use crate::x509::freshness::Freshness;
+use crate::x509::freshness::entity_tag;
+pub use crate::x509::freshness::{http_date, Freshness};
 use axum::body::{Body, Bytes};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
@@ -55,7 +56,6 @@ pub fn cached_response(
     freshness: &Freshness,
     now: OffsetDateTime,
 ) -> Response {
-    let etag = entity_tag(&freshness.sha256);
     let max_age = (freshness.next_update - now).whole_seconds().max(0);
     let headers = [
         (
@@ -64,12 +64,18 @@ pub fn cached_response(
                 "max-age={max_age}, public, no-transform, must-revalidate"
             )),
         ),
-        (ETAG, value(&etag)),
-        (LAST_MODIFIED, value(&http_date(freshness.this_update))),
-        (EXPIRES, value(&http_date(freshness.next_update))),
+        (ETAG, shared(&freshness.etag)),
+        (LAST_MODIFIED, shared(&freshness.last_modified)),
+        (EXPIRES, shared(&freshness.expires)),
     ];
-    let fresh = not_modified(req, &etag, Some(freshness.this_update), now);
+    let etag = std::str::from_utf8(&freshness.etag).unwrap_or_default();
+    let fresh = not_modified(req, etag, Some(freshness.this_update), now);
     respond(fresh, body, content_type, headers)
+}
+
+/// A header value rendered once, when the document was signed (see [`Freshness`]).
+fn shared(text: &Bytes) -> HeaderValue {
+    HeaderValue::from_maybe_shared(text.clone()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// A document without a lifetime of its own: a strong ETag (SHA-256 of `body`) and
@@ -122,15 +128,6 @@ fn respond<const N: usize>(
 /// empty rather than the request failing.
 fn value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// `"<hex SHA-256>"`.
-fn entity_tag(sha256: &[u8; 32]) -> String {
-    let mut tag = String::with_capacity(66);
-    tag.push('"');
-    tag.push_str(&hex::encode(sha256));
-    tag.push('"');
-    tag
 }
 
 /// Whether the request's preconditions say the client already holds this representation
@@ -222,25 +219,6 @@ fn parse_etag_list(text: &str) -> Option<EtagList<'_>> {
         return None;
     }
     Some(EtagList::Tags(tags))
-}
-
-/// IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub fn http_date(t: OffsetDateTime) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::from(t.weekday().number_days_from_monday())],
-        t.day(),
-        MONTHS[usize::from(u8::from(t.month()) - 1)],
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 /// Seconds since the epoch of an HTTP-date in any of its three forms (IMF-fixdate, RFC 850,

@@ -187,10 +187,16 @@ pub async fn ocsp_post(
 /// conditional requests; any other (error, nonce, `unknown`) is `no-store`.
 pub async fn ocsp_get(State(ra): State<Ra>, Path(encoded): Path<String>, req: Request) -> Response {
     use base64::Engine;
-    let cleaned: String = encoded
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+    // Whitespace (a wrapped base64 line) is dropped; the usual request has none and is not copied.
+    let cleaned: std::borrow::Cow<'_, str> = if encoded.bytes().any(|b| b.is_ascii_whitespace()) {
+        encoded
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect::<String>()
+            .into()
+    } else {
+        encoded.as_str().into()
+    };
     let trimmed = cleaned.trim_end_matches('=');
     let engines = [
         base64::engine::general_purpose::STANDARD_NO_PAD,

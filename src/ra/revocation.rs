@@ -783,13 +783,13 @@ impl Ra {
     /// [`Ra::crl`] with its thisUpdate, nextUpdate and digest, recorded when it was signed.
     pub async fn crl_with_freshness(&self, ca_id: &str) -> Result<(bytes::Bytes, Freshness)> {
         let c = self.crls(ca_id).await?;
-        Ok((c.full.clone(), c.full_freshness))
+        Ok((c.full.clone(), c.full_freshness.clone()))
     }
 
     /// [`Ra::delta_crl`] with its thisUpdate, nextUpdate and digest.
     pub async fn delta_crl_with_freshness(&self, ca_id: &str) -> Result<(bytes::Bytes, Freshness)> {
         let c = self.crls(ca_id).await?;
-        Ok((c.delta.clone(), c.delta_freshness))
+        Ok((c.delta.clone(), c.delta_freshness.clone()))
     }
 
     /// The full and delta CRLs, re-signed together when a status changed since the last ones, or

@@ -4,7 +4,7 @@
 
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Freshness {
     /// thisUpdate, whole seconds (as encoded in the DER).
     pub this_update: OffsetDateTime,
@@ -12,6 +12,12 @@ pub struct Freshness {
     pub next_update: OffsetDateTime,
     /// SHA-256 of the DER document.
     pub sha256: [u8; 32],
+    /// The HTTP header texts that do not change while the document is served, rendered once:
+    /// the quoted hex SHA-256 (ETag), thisUpdate and nextUpdate as IMF-fixdates (Last-Modified,
+    /// Expires). Serving an answer again then formats nothing but its max-age.
+    pub etag: bytes::Bytes,
+    pub last_modified: bytes::Bytes,
+    pub expires: bytes::Bytes,
 }
 
 impl Freshness {
@@ -19,12 +25,45 @@ impl Freshness {
     /// encoders do) and hash it.
     pub fn of(der: &[u8], this_update: OffsetDateTime, next_update: OffsetDateTime) -> Self {
         use sha2::Digest;
+        let sha256: [u8; 32] = sha2::Sha256::digest(der).into();
+        let (this_update, next_update) = (whole_seconds(this_update), whole_seconds(next_update));
         Freshness {
-            this_update: whole_seconds(this_update),
-            next_update: whole_seconds(next_update),
-            sha256: sha2::Sha256::digest(der).into(),
+            this_update,
+            next_update,
+            sha256,
+            etag: bytes::Bytes::from(entity_tag(&sha256)),
+            last_modified: bytes::Bytes::from(http_date(this_update)),
+            expires: bytes::Bytes::from(http_date(next_update)),
         }
     }
+}
+
+/// `"<hex SHA-256>"`: a strong entity-tag.
+pub fn entity_tag(sha256: &[u8; 32]) -> String {
+    let mut tag = String::with_capacity(66);
+    tag.push('"');
+    tag.push_str(&hex::encode(sha256));
+    tag.push('"');
+    tag
+}
+
+/// IMF-fixdate (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date(t: OffsetDateTime) -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[usize::from(t.weekday().number_days_from_monday())],
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month()) - 1)],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// `t` with its fraction of a second dropped (UTCTime and GeneralizedTime as we encode them carry
