@@ -106,6 +106,7 @@ async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Resu
     let (_, parsed) = x509_parser::parse_x509_certificate(&der)
         .map_err(|e| Error::internal(format!("issuing CA certificate: {e}")))?;
     let key = crate::x509::sha256_hex(parsed.public_key().raw);
+    let spki = parsed.public_key().raw.to_vec();
     let mismatch = store
         .write(move |c, log| {
             Box::pin(async move {
@@ -115,7 +116,10 @@ async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Resu
                 }
                 let mut bound_now = false;
                 match meta::get(c, "issuing_ca_sha256").await? {
-                    Some(recorded) if recorded != cert_fingerprint => {
+                    Some(recorded)
+                        if recorded != cert_fingerprint
+                            && !reissued_from(c, &recorded, &spki).await? =>
+                    {
                         return Ok((Some((recorded, cert_fingerprint)), false));
                     }
                     Some(_) => {}
@@ -148,6 +152,22 @@ async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Resu
             ),
         )),
     }
+}
+
+/// Whether the certificate with SHA-256 `recorded` is an issuing CA certificate this database
+/// recorded (one that was re-issued) for the key `spki`: then the certificate now in use is its
+/// re-issue, not another CA.
+async fn reissued_from(c: &mut crate::store::Conn, recorded: &str, spki: &[u8]) -> Result<bool> {
+    for row in crate::store::ca::list(c, "issuing").await? {
+        if crate::x509::sha256_hex(&row.der) != recorded {
+            continue;
+        }
+        let same_key = x509_parser::parse_x509_certificate(&row.der)
+            .map(|(_, cert)| cert.public_key().raw == spki)
+            .unwrap_or(false);
+        return Ok(same_key);
+    }
+    Ok(false)
 }
 
 /// Give the issuing CA certificate its ARL distribution point and the root's caIssuers under
@@ -242,11 +262,13 @@ pub async fn serve_with(
     let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::internal)?;
     let addr = listener.local_addr().map_err(Error::internal)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Set before (`--public-url`), or else the address served.
+    let explicit_url = ra.public_url().is_some();
     ra.set_public_url(&format!("{scheme}://{addr}"));
     // The issuing CA certificate must name the root's ARL and certificate under this URL. A
     // failure (say, the audit log cannot take the event) leaves the old certificate in use, still
     // valid; /readyz and the root upkeep keep saying so.
-    if let Err(e) = ra.ensure_issuing_publication().await {
+    if let Err(e) = ra.ensure_issuing_publication(explicit_url).await {
         tracing::error!(error = %e, "could not give the issuing CA certificate its ARL and caIssuers URLs");
     }
     // Say at once what the root needs (an ARL near its nextUpdate, a revoked issuing CA), not

@@ -890,8 +890,15 @@ async fn ca_command(command: CaCommand, clock: SharedClock) -> Result<ExitCode> 
             store.close().await;
             let arl = signed?;
             if let Some(out) = &out {
-                std::fs::write(out, &arl.der)
-                    .map_err(|e| Error::internal(format!("writing {}: {e}", out.display())))?;
+                use std::io::Write;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(out)
+                    .and_then(|mut f| f.write_all(&arl.der))
+                    .map_err(|e| {
+                        Error::invalid("cannot_write", format!("{}: {e}", out.display()))
+                    })?;
             }
             println!(
                 "signed ARL number {}: this update {}, next update {}",

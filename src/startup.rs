@@ -54,10 +54,7 @@ impl InitLock {
 
     pub async fn release(mut self) {
         if let Some(mut conn) = self.pg.take() {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(INIT_LOCK_KEY)
-                .execute(&mut conn)
-                .await;
+            let _ = store::advisory::unlock(&mut conn, INIT_LOCK_KEY).await;
             let _ = conn.close().await;
         }
     }
@@ -108,11 +105,7 @@ async fn advisory_lock(db: &Database) -> Result<AnyConnection> {
     let deadline = tokio::time::Instant::now() + INIT_WAIT;
     let mut said = false;
     loop {
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(INIT_LOCK_KEY)
-            .fetch_one(&mut conn)
-            .await?;
-        if got {
+        if store::advisory::try_lock(&mut conn, INIT_LOCK_KEY).await? {
             return Ok(conn);
         }
         if !said {

@@ -621,3 +621,32 @@ fn a_directory_made_without_a_public_url_gets_its_issuing_ca_reissued_at_start()
     assert!(ok, "{out}");
     assert!(out.contains("root key: online"), "{out}");
 }
+
+#[tokio::test]
+async fn a_reissue_on_a_database_bound_by_the_old_certificate_moves_the_binding_to_the_key() {
+    let app = TestApp::spawn().await;
+    // A database from before re-issuing existed: bound by the issuing CA certificate's hash only.
+    app.ra
+        .store()
+        .write(|c, _| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM instance_meta WHERE key = 'issuing_ca_key_sha256'")
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let (ok, out) =
+        run_ca(ca_cmd(&app).args(["reissue-issuing", "--public-url", "http://ra.example.org/"]))
+            .await;
+    assert!(ok, "{out}");
+
+    // The next start finds the new certificate and the same key: no ca_mismatch.
+    let reopened =
+        vouch::app::open(&app.data, std::sync::Arc::new(vouch::clock::SystemClock)).await;
+    assert!(reopened.is_ok(), "{:?}", reopened.err());
+    reopened.unwrap().store().close().await;
+    app.stop().await;
+}

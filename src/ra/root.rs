@@ -71,7 +71,7 @@ pub async fn sign_arl(
             Box::pin(async move {
                 let arl = sign_in(c, &root, now, validity).await?;
                 // Every instance re-reads what it publishes within a second or so.
-                bump_status_version(c).await?;
+                crate::store::certificates::bump_status_version(c).await?;
                 audit::record(log, now, arl_event(&arl, None));
                 Ok(arl)
             })
@@ -92,15 +92,6 @@ fn arl_event(arl: &ArlRow, cause: Option<&str>) -> Event {
             "cause": cause,
         }),
     )
-}
-
-/// Move the status version (migration 0005), so that every instance drops its cached CRLs, ARL
-/// and OCSP responses.
-async fn bump_status_version(c: &mut crate::store::Conn) -> Result<()> {
-    sqlx::query("UPDATE status_counter SET version = version + 1 WHERE id = 1")
-        .execute(c)
-        .await?;
-    Ok(())
 }
 
 async fn sign_in(
@@ -246,7 +237,7 @@ pub async fn revoke_issuing(
                         "the issuing CA is already revoked",
                     ));
                 }
-                bump_status_version(c).await?;
+                crate::store::certificates::bump_status_version(c).await?;
                 let arl = sign_in(c, &root, now, validity).await?;
                 audit::record(
                     log,
@@ -566,8 +557,11 @@ impl crate::ra::Ra {
 
     /// At start, once the public URL is known: record the issuing CA certificate and, when it
     /// lacks the ARL's distribution point and the root's caIssuers under this URL, re-issue it
-    /// (root key online) or say what to do (offline).
-    pub async fn ensure_issuing_publication(&self) -> Result<()> {
+    /// (root key online) or say what to do (offline). A certificate that already names some URLs
+    /// is re-issued only for a public URL given explicitly (`explicit_url`): the address a server
+    /// happens to listen on is no reason to put a new URL in a CA certificate that lives for
+    /// years.
+    pub async fn ensure_issuing_publication(&self, explicit_url: bool) -> Result<()> {
         let Some(ca) = self.embedded_ca() else {
             return Ok(());
         };
@@ -576,7 +570,17 @@ impl crate::ra::Ra {
         let Some(expected) = self.root_publication() else {
             return Ok(());
         };
-        if Publication::of(&ca.issuing_der())? == expected {
+        let found = Publication::of(&ca.issuing_der())?;
+        if found == expected {
+            return Ok(());
+        }
+        if !explicit_url && !found.crl_urls.is_empty() {
+            tracing::warn!(
+                named = %found.crl_urls.join(","),
+                served = %expected.crl_urls.join(","),
+                "the issuing CA certificate names another address for the root's ARL; give \
+                 --public-url to have it re-issued"
+            );
             return Ok(());
         }
         if issuing_revoked(self.store()).await?.is_some() {

@@ -109,6 +109,15 @@ async fn took_status_version(conn: &mut Conn, changed: bool) -> Result<bool> {
     Ok(changed)
 }
 
+/// Move the status version without a certificate changing (the root's ARL was signed or the
+/// issuing CA revoked), so that every instance drops its cached CRLs, ARL and OCSP responses.
+pub async fn bump_status_version(conn: &mut Conn) -> Result<()> {
+    sqlx::query("UPDATE status_counter SET version = version + 1 WHERE id = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The latest status version: it moves whenever any certificate's status changes, whichever
 /// instance made the change.
 pub async fn status_version(conn: &mut Conn) -> Result<i64> {

@@ -402,6 +402,29 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// PostgreSQL session advisory locks (on the connection that takes them, until it unlocks or
+/// closes), for work that must run once across instances, such as migration and initialisation.
+pub mod advisory {
+    use super::Conn;
+    use crate::error::Result;
+
+    /// Take lock `key` if nobody holds it; whether it was taken.
+    pub async fn try_lock(conn: &mut Conn, key: i64) -> Result<bool> {
+        Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(conn)
+            .await?)
+    }
+
+    pub async fn unlock(conn: &mut Conn, key: i64) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Settings that belong to the database rather than to one instance.
 pub mod meta {
     use super::Conn;
