@@ -947,11 +947,9 @@ async fn ca_command(command: CaCommand, clock: SharedClock) -> Result<ExitCode> 
             .await;
             store.close().await;
             let der = done?;
-            let (_, cert) = x509_parser::parse_x509_certificate(&der)
-                .map_err(|e| Error::internal(format!("issuing CA certificate: {e}")))?;
             println!(
                 "re-issued the issuing CA certificate: serial {}, ARL at {}/crl/root.crl",
-                hex::encode(cert.raw_serial()),
+                root::serial_of(&der)?,
                 public_url.trim_end_matches('/')
             );
             Ok(ExitCode::SUCCESS)

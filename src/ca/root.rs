@@ -6,7 +6,7 @@
 //! for a ceremony (`--root-key FILE`); either way it is read into a zeroize-on-drop holder, only
 //! for as long as the command needs it.
 
-use super::local::{check_key_file_mode, pem_to_der, CaKey};
+use super::local::{check_key_file_mode, CaKey};
 use crate::error::{Error, Result};
 use crate::x509::crl::{self, CrlEntry};
 use crate::x509::key_identifier;
@@ -339,10 +339,11 @@ fn same_ca(old: &x509_parser::certificate::X509Certificate<'_>, new_der: &[u8]) 
 }
 
 /// Read a PEM certificate file into DER.
-pub fn read_cert(path: &Path) -> Result<Vec<u8>> {
+#[cfg(test)]
+fn read_cert(path: &Path) -> Result<Vec<u8>> {
     let pem = std::fs::read_to_string(path)
         .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
-    pem_to_der(&pem)
+    super::local::pem_to_der(&pem)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub const DEFAULT_ARL_WARN_DAYS: u16 = 14;
 /// `ca_certificates.ca_id` of issuing CA certificates.
 const ISSUING: &str = "issuing";
 
-fn serial_of(der: &[u8]) -> Result<String> {
+pub(crate) fn serial_of(der: &[u8]) -> Result<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| Error::internal(format!("CA certificate: {e}")))?;
     Ok(hex::encode(cert.raw_serial()))
@@ -178,6 +178,18 @@ pub async fn reissue_issuing(
     store
         .write(move |c, log| {
             Box::pin(async move {
+                // Checked again here, in the transaction that records the new certificate: a
+                // revocation committed since the check above must not be outrun.
+                if rows::list(c, ISSUING)
+                    .await?
+                    .iter()
+                    .any(|r| r.revoked_at.is_some())
+                {
+                    return Err(Error::conflict(
+                        "issuing_ca_revoked",
+                        "the issuing CA was revoked meanwhile: it is not re-issued",
+                    ));
+                }
                 rows::record(c, &new_serial, ISSUING, &recorded, now.unix_timestamp()).await?;
                 audit::record(
                     log,
@@ -295,14 +307,12 @@ pub async fn move_root_key(
     );
     crate::datadir::write_secret_file(out, &pem)
         .map_err(|e| Error::invalid("cannot_write_key", format!("{}: {e}", out.display())))?;
-    // The copy must be the key before the original goes.
-    ca.root_key(Some(out))?;
-    std::fs::remove_file(&inside)
-        .map_err(|e| Error::internal(format!("removing {}: {e}", inside.display())))?;
-    if let Some(dir) = inside.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::internal)?;
+    // The copy must be the key, readable as a key file (owner only: a file system that cannot
+    // keep the mode, such as FAT, cannot hold it) before the original goes; a copy that is not is
+    // removed again.
+    if let Err(e) = ca.root_key(Some(out)) {
+        let _ = std::fs::remove_file(out);
+        return Err(e);
     }
     let details = serde_json::json!({
         "arl_number": arl.number,
@@ -318,6 +328,13 @@ pub async fn move_root_key(
             Box::pin(async { Ok(()) })
         })
         .await?;
+    std::fs::remove_file(&inside)
+        .map_err(|e| Error::internal(format!("removing {}: {e}", inside.display())))?;
+    if let Some(dir) = inside.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::internal)?;
+    }
     Ok(arl)
 }
 
@@ -517,8 +534,26 @@ impl crate::ra::Ra {
                 .as_ref()
                 .is_none_or(|a| arl_due(a.this_update, a.next_update, now, true))
         {
-            let root = Arc::new(ca.root_key(None)?);
-            arl = Some(sign_arl(self.store(), root, now, self.arl_settings().validity).await?);
+            let signed = match ca.root_key(None) {
+                Ok(root) => {
+                    sign_arl(
+                        self.store(),
+                        Arc::new(root),
+                        now,
+                        self.arl_settings().validity,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            match signed {
+                Ok(new) => arl = Some(new),
+                // The last ARL is still valid: keep publishing it (the upkeep tries again).
+                Err(e) if arl.is_some() => {
+                    tracing::warn!(error = %e, "could not sign the next ARL; serving the last one")
+                }
+                Err(e) => return Err(e),
+            }
         }
         let Some(arl) = arl else {
             return Err(Error::invalid(
