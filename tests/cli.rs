@@ -4,7 +4,7 @@ mod common;
 
 use common::{serve_process, Served, BIN};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn serve(data: &Path, extra: &[&str]) -> Served {
     serve_process(data, extra, &[])
@@ -121,31 +121,7 @@ fn plain_http_on_a_public_address_is_refused() {
 #[test]
 fn serves_https_when_given_a_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (cert, key) = common::self_signed_tls(dir.path());
     let served = serve(
         &dir.path().join("d"),
         &[

@@ -595,30 +595,7 @@ async fn refusals_carry_the_api_code_and_message() {
 #[test]
 fn talks_https_to_a_server_with_a_private_ca_given_cacert() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
-    let (ok, text) = common::run(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert),
-    );
-    assert!(ok, "{text}");
+    let (cert, key) = common::self_signed_tls(dir.path());
     let served = common::serve_process(
         &dir.path().join("d"),
         &[

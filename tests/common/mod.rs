@@ -468,3 +468,31 @@ pub fn serve_process(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve
         stdout,
     }
 }
+
+/// A self-signed P-256 TLS certificate for `localhost` and 127.0.0.1, made by the OpenSSL CLI in
+/// `dir`; returns (certificate, key) PEM files.
+pub fn self_signed_tls(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("tls.pem"), dir.join("tls.key"));
+    let (ok, text) = run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert));
+    assert!(ok, "{text}");
+    (cert, key)
+}
