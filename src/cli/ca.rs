@@ -21,7 +21,7 @@ pub(super) enum CaCommand {
         public_url: Option<String>,
     },
     /// Sign the next ARL (the root's CRL of CA certificates, served at /crl/root.crl): the
-    /// offline root's ceremony. Servers publish it within a minute.
+    /// offline root's ceremony. Servers publish it within about a second.
     SignArl {
         #[command(flatten)]
         data: DataDirArg,
