@@ -1,6 +1,7 @@
+//! `/api/v1/operators`: the people who work the RA, and their roles (admin).
+
 use super::error::ApiResult;
-use super::extract::{Auth, Body, Query};
-use crate::audit::Verdict;
+use super::extract::{Auth, Body};
 use crate::ra::operators::OperatorView;
 use crate::ra::{Ra, Role};
 use axum::extract::{Path, State};
@@ -9,12 +10,15 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// The body of `POST /api/v1/operators`.
 #[derive(Deserialize)]
 pub struct CreateOperator {
     name: String,
     roles: Vec<String>,
 }
 
+/// `POST /api/v1/operators` `{"name", "roles"}`: 201 with the new operator and its bearer token
+/// (the only time the token is shown).
 pub async fn create(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -31,11 +35,13 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// `GET /api/v1/operators`: `{"operators": [...]}`.
 pub async fn list(State(ra): State<Ra>, Auth(op): Auth) -> ApiResult<Json<Value>> {
     let ops: Vec<OperatorView> = ra.list_operators(&op).await?;
     Ok(Json(json!({"operators": ops})))
 }
 
+/// `POST /api/v1/operators/{id}/disable`: the operator's token stops working.
 pub async fn disable(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -43,25 +49,4 @@ pub async fn disable(
 ) -> ApiResult<Json<Value>> {
     ra.disable_operator(&op, &id).await?;
     Ok(Json(json!({"id": id, "disabled": true})))
-}
-
-#[derive(Deserialize)]
-pub struct AuditParams {
-    after: Option<i64>,
-    limit: Option<i64>,
-}
-
-pub async fn audit_page(
-    State(ra): State<Ra>,
-    Auth(op): Auth,
-    Query(p): Query<AuditParams>,
-) -> ApiResult<Json<Value>> {
-    let entries = ra
-        .audit_page(&op, p.after.unwrap_or(0), p.limit.unwrap_or(100))
-        .await?;
-    Ok(Json(json!({"entries": entries})))
-}
-
-pub async fn audit_verify(State(ra): State<Ra>, Auth(op): Auth) -> ApiResult<Json<Verdict>> {
-    Ok(Json(ra.audit_verify(&op).await?))
 }

@@ -1,3 +1,6 @@
+//! `/api/v1/requests`: certificate requests from submission to approval, rejection or
+//! cancellation.
+
 use super::error::ApiResult;
 use super::extract::{Auth, Body, Query};
 use crate::ra::requests::RequestView;
@@ -8,6 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// The body of `POST /api/v1/requests`.
 #[derive(Deserialize)]
 pub struct Submit {
     subscriber_id: String,
@@ -15,6 +19,8 @@ pub struct Submit {
     csr: String,
 }
 
+/// `POST /api/v1/requests` `{"subscriber_id", "profile", "csr"}`: 201 with the pending
+/// request (clerk).
 pub async fn submit(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -26,6 +32,7 @@ pub async fn submit(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// `GET /api/v1/requests/{id}`: one request and where it stands.
 pub async fn show(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -34,6 +41,7 @@ pub async fn show(
     Ok(Json(ra.request(&op, &id).await?))
 }
 
+/// The query of `GET /api/v1/requests`: filters and a limit (default 100).
 #[derive(Deserialize)]
 pub struct ListParams {
     status: Option<String>,
@@ -41,6 +49,7 @@ pub struct ListParams {
     limit: Option<i64>,
 }
 
+/// `GET /api/v1/requests?status=&subscriber_id=&limit=`: `{"requests": [...]}`.
 pub async fn list(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -57,6 +66,8 @@ pub async fn list(
     Ok(Json(json!({"requests": found})))
 }
 
+/// `POST /api/v1/requests/{id}/approve`: an approver other than the requester approves, with the
+/// policy checked again; once the profile's approvals are in, the certificate is issued.
 pub async fn approve(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -65,11 +76,13 @@ pub async fn approve(
     Ok(Json(ra.approve(&op, &id).await?))
 }
 
+/// The body of reject and cancel: `{"reason"}`.
 #[derive(Deserialize)]
 pub struct Reject {
     reason: String,
 }
 
+/// `POST /api/v1/requests/{id}/reject` `{"reason"}`: the request ends rejected.
 pub async fn reject(
     State(ra): State<Ra>,
     Auth(op): Auth,

@@ -1,3 +1,6 @@
+//! `/api/v1/subscribers`: the people and organisations certificates are issued to, with the
+//! identity evidence a clerk examined.
+
 use super::error::ApiResult;
 use super::extract::{Auth, Body, Query};
 use crate::ra::subscribers::{NewEvidence, NewSubscriber, SubscriberView};
@@ -8,6 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// The body of `POST /api/v1/subscribers`.
 #[derive(Deserialize)]
 pub struct CreateSubscriber {
     kind: String,
@@ -18,6 +22,7 @@ pub struct CreateSubscriber {
     identifiers: Vec<Identifier>,
 }
 
+/// One piece of identity evidence: the document's type, number, issuer and expiry.
 #[derive(Deserialize)]
 pub struct Identifier {
     #[serde(rename = "type")]
@@ -40,6 +45,7 @@ impl From<Identifier> for NewEvidence {
     }
 }
 
+/// `POST /api/v1/subscribers`: 201 `{"id"}` (clerk).
 pub async fn create(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -56,6 +62,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
 }
 
+/// `POST /api/v1/subscribers/{id}/identifiers`: 201 with the subscriber and its new evidence.
 pub async fn add_identifier(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -69,6 +76,7 @@ pub async fn add_identifier(
     ))
 }
 
+/// `GET /api/v1/subscribers/{id}`: the subscriber and its evidence.
 pub async fn show(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -77,6 +85,7 @@ pub async fn show(
     Ok(Json(ra.subscriber(&op, &id).await?))
 }
 
+/// The query of `GET /api/v1/subscribers`: text `q` and a limit (default 50).
 #[derive(Deserialize)]
 pub struct SearchParams {
     #[serde(default)]
@@ -84,6 +93,7 @@ pub struct SearchParams {
     limit: Option<i64>,
 }
 
+/// `GET /api/v1/subscribers?q=&limit=`: `{"subscribers": [...]}`.
 pub async fn search(
     State(ra): State<Ra>,
     Auth(op): Auth,

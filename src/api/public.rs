@@ -1,24 +1,88 @@
+//! What relying parties, browsers and load balancers fetch without a token: the CA
+//! certificates, the CRLs and ARL, OCSP, `GET /` and the health probes.
+
 use super::caching::{cached_response, no_store_response, validated_response};
-use super::error::{error_response, ApiError, ApiResult};
-use super::extract::{Auth, Body};
-use crate::ra::certificates::CertificateView;
-use crate::ra::revocation::{RevocationOutcome, RevocationRequestView};
+use super::error::{error_response, ApiError};
 use crate::ra::Ra;
 use crate::x509::pem_encode;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
 
-pub async fn certificate(
-    State(ra): State<Ra>,
-    Auth(op): Auth,
-    Path(serial): Path<String>,
-) -> ApiResult<Json<CertificateView>> {
-    Ok(Json(ra.certificate(&op, &serial).await?))
+/// `GET /`: what this is and where things are, for someone who points a browser or curl at the
+/// server (until a console takes this path).
+pub async fn about() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "service": "Vouch certificate Registration Authority",
+        "version": env!("CARGO_PKG_VERSION"),
+        "api": "/api/v1",
+        "authentication": "Authorization: Bearer <operator token> on /api/v1",
+        "health": "/healthz",
+        "ready": "/readyz",
+        "ca_certificates": ["/ca/root.pem", "/ca/issuing.pem"],
+        "crls": ["/crl/issuing.crl", "/crl/issuing-delta.crl", "/crl/root.crl"],
+        "ocsp": "/ocsp",
+        "docs": "docs/API.md (HTTP API and command line) and docs/OPERATIONS.md in the Vouch source",
+    }))
+}
+
+/// `GET /healthz`: the process is alive (whatever its database says; see [`readyz`]).
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 200 when this instance can serve (its database answers, its writer runs and the
+/// audit chain's head is sound or its breaks acknowledged), 503 otherwise, so a load balancer stops
+/// sending it traffic. `/healthz` only says the process is alive.
+pub async fn readyz(State(ra): State<Ra>) -> Response {
+    let checks = async {
+        ra.store().ready().await?;
+        crate::audit::health::check(ra.store(), ra.now()).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), checks).await {
+        Ok(Ok(None)) => {
+            // The root CA's state is news for operators, not a reason to stop serving: relying
+            // parties still need this instance's OCSP answers and CRLs.
+            let mut body = serde_json::json!({"status": "ready"});
+            match ra.root_status().await {
+                Ok(Some(root)) => {
+                    body["warnings"] = serde_json::json!(root.warnings);
+                    body["root_ca"] = serde_json::json!(root);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read the root CA's state"),
+            }
+            axum::Json(body).into_response()
+        }
+        Ok(Ok(Some(b))) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "error": "audit_chain_broken",
+                "message": format!(
+                    "the audit chain is broken at entry {}: {}; check it with `vouch audit verify`, \
+                     then record the finding with `vouch audit acknowledge`",
+                    b.seq, b.problem
+                ),
+                "entry": b.seq,
+                "problem": b.problem,
+            })),
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready");
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the database is not reachable",
+            )
+        }
+        Err(_) => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database did not answer within 2 s",
+        ),
+    }
 }
 
 /// `GET /ca/{id}.pem` (PEM) and `GET /ca/{id}.cer` (DER, what Windows fetches from AIA
@@ -42,126 +106,6 @@ pub async fn ca_pem(State(ra): State<Ra>, Path(file): Path<String>, req: Request
         );
     }
     error_response(StatusCode::NOT_FOUND, "not_found", "no such CA certificate")
-}
-
-#[derive(Deserialize)]
-pub struct Revoke {
-    reason: String,
-    invalidity_date: Option<String>,
-    comment: Option<String>,
-}
-
-pub async fn revoke(
-    State(ra): State<Ra>,
-    Auth(op): Auth,
-    Path(serial): Path<String>,
-    Body(b): Body<Revoke>,
-) -> ApiResult<(StatusCode, Json<RevocationOutcome>)> {
-    let outcome = ra
-        .revoke(
-            &op,
-            &serial,
-            &b.reason,
-            b.invalidity_date.as_deref(),
-            b.comment.as_deref(),
-        )
-        .await?;
-    // 202 when the profile needs a second revoker: nothing is revoked yet.
-    let status = if outcome.id.is_some() {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(outcome)))
-}
-
-/// `POST /api/v1/revocations/by-key`: no token; the body is the subscriber's CMS SignedData.
-pub async fn revoke_by_key(
-    State(ra): State<Ra>,
-    body: Bytes,
-) -> ApiResult<Json<RevocationOutcome>> {
-    Ok(Json(ra.revoke_by_key(&body).await?))
-}
-
-pub async fn revocation(
-    State(ra): State<Ra>,
-    Auth(op): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<RevocationRequestView>> {
-    Ok(Json(ra.revocation_request(&op, &id).await?))
-}
-
-pub async fn approve_revocation(
-    State(ra): State<Ra>,
-    Auth(op): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<RevocationOutcome>> {
-    Ok(Json(ra.approve_revocation(&op, &id).await?))
-}
-
-#[derive(Deserialize)]
-pub struct RejectRevocation {
-    reason: String,
-}
-
-pub async fn reject_revocation(
-    State(ra): State<Ra>,
-    Auth(op): Auth,
-    Path(id): Path<String>,
-    Body(b): Body<RejectRevocation>,
-) -> ApiResult<Json<RevocationRequestView>> {
-    Ok(Json(ra.reject_revocation(&op, &id, &b.reason).await?))
-}
-
-#[derive(Deserialize, Default)]
-pub struct Comment {
-    comment: Option<String>,
-}
-
-/// Hold and release take an optional JSON body `{"comment": ...}`.
-async fn set_hold(
-    ra: Ra,
-    op: crate::ra::Operator,
-    serial: String,
-    body: Bytes,
-    hold: bool,
-) -> Response {
-    let parsed = if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(Comment::default())
-    } else {
-        serde_json::from_slice::<Comment>(&body)
-    };
-    let comment = match parsed {
-        Ok(c) => c.comment,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, "invalid_json", &e.to_string()),
-    };
-    let outcome = if hold {
-        ra.hold(&op, &serial, comment.as_deref()).await
-    } else {
-        ra.release(&op, &serial, comment.as_deref()).await
-    };
-    match outcome {
-        Ok(outcome) => Json(outcome).into_response(),
-        Err(e) => ApiError(e).into_response(),
-    }
-}
-
-pub async fn hold(
-    State(ra): State<Ra>,
-    Auth(op): Auth,
-    Path(serial): Path<String>,
-    body: Bytes,
-) -> Response {
-    set_hold(ra, op, serial, body, true).await
-}
-
-pub async fn release(
-    State(ra): State<Ra>,
-    Auth(op): Auth,
-    Path(serial): Path<String>,
-    body: Bytes,
-) -> Response {
-    set_hold(ra, op, serial, body, false).await
 }
 
 const OCSP_RESPONSE: &str = "application/ocsp-response";
@@ -240,30 +184,4 @@ pub async fn crl(State(ra): State<Ra>, Path(file): Path<String>, req: Request) -
         Ok((der, f)) => cached_response(req.headers(), der, PKIX_CRL, &f, ra.now()),
         Err(e) => ApiError(e).into_response(),
     }
-}
-
-#[derive(Deserialize)]
-pub struct BlockKey {
-    key_sha256: Option<String>,
-    public_key_pem: Option<String>,
-    reason: String,
-}
-
-pub async fn block_key(
-    State(ra): State<Ra>,
-    Auth(op): Auth,
-    Body(b): Body<BlockKey>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let fp = ra
-        .block_key(
-            &op,
-            b.key_sha256.as_deref(),
-            b.public_key_pem.as_deref(),
-            &b.reason,
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"key_sha256": fp, "blocked": true})),
-    ))
 }
