@@ -1,6 +1,13 @@
 //! `vouch ca …`: the embedded root CA's duties and ceremonies (src/ra/root).
 
-use super::*;
+use super::{check_public_url, days, lock_data_dir, open_store, DataDirArg};
+use crate::clock::SharedClock;
+use crate::datadir::DataDir;
+use crate::error::{Error, Result};
+use crate::store::Store;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Args)]
 pub(super) struct RootKeyArg {
@@ -77,10 +84,6 @@ pub(super) enum CaCommand {
         validity_days: u16,
     },
 }
-
-// `add` and `list` go over the API when a server URL is given (--url or VOUCH_URL) and no data
-// directory (--data-dir, --database-url or their variables); the command line beats the
-// environment (`client::operators::over_api`, docs/API.md "vouch as a client").
 
 /// Take the root key out of `data` into `out`, after signing an ARL valid for `validity`.
 pub(super) async fn move_root_key(

@@ -1,0 +1,215 @@
+//! `vouch serve`: the RA on its port, from its flags to a clean stop. The wiring from flags to a
+//! running `Ra` and listener is here; what runs is `app` (and `api::listener` for the limits).
+
+use super::{check_public_url, days};
+use super::{lock_data_dir, print_bootstrap, warn_if_no_admin, CaArgs, DataDirArg};
+use crate::app;
+use crate::clock::SharedClock;
+use crate::config::{self, Limits, ServeConfig, TlsFiles, DEFAULT_LISTEN};
+use crate::error::{Error, Result};
+use crate::ra::operators;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub(super) struct ServeArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Address and port to listen on: ADDRESS:PORT, HOST:PORT (resolved at start) or a port
+    /// alone (on 127.0.0.1).
+    #[arg(long, env = "VOUCH_LISTEN", default_value = DEFAULT_LISTEN,
+          value_parser = config::parse_listen)]
+    listen: SocketAddr,
+    /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
+    #[arg(long)]
+    insecure_http: bool,
+    /// Base URL relying parties reach this RA at; issued certificates name their CRL and CA
+    /// certificate under it (default: the address served, e.g. http://127.0.0.1:8080).
+    #[arg(long, env = "VOUCH_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// How long each CRL is valid, in hours (thisUpdate to nextUpdate). CRLs are re-signed at half
+    /// this, and at once after any status change.
+    #[arg(long, env = "VOUCH_CRL_VALIDITY_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u16).range(1..=720))]
+    crl_validity_hours: u16,
+    /// Validity of the ARLs this server signs while the root key is in the data directory, in
+    /// days; the next is signed at half this.
+    #[arg(long, env = "VOUCH_ARL_VALIDITY_DAYS",
+          default_value_t = crate::ra::root::DEFAULT_ARL_VALIDITY_DAYS,
+          value_parser = clap::value_parser!(u16).range(1..=366))]
+    arl_validity_days: u16,
+    /// Warn (in /readyz and the log) when the published ARL is this many days or fewer from its
+    /// nextUpdate and the root key is offline.
+    #[arg(long, env = "VOUCH_ARL_WARN_DAYS",
+          default_value_t = crate::ra::root::DEFAULT_ARL_WARN_DAYS,
+          value_parser = clap::value_parser!(u16).range(0..=365))]
+    arl_warn_days: u16,
+    /// Seconds a client has to finish the TLS handshake, its first request head after
+    /// connecting, and each later request head from its first byte; a slower connection is
+    /// closed.
+    #[arg(long, env = "VOUCH_HEADER_READ_TIMEOUT_SECS",
+          default_value_t = config::DEFAULT_HEADER_READ_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection may stay silent between requests before it is closed.
+    #[arg(long, env = "VOUCH_IDLE_TIMEOUT_SECS",
+          default_value_t = config::DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    idle_timeout_secs: u64,
+    /// Seconds a request may take from its head to its response; past it the client gets
+    /// 503 {"error": "timeout"}.
+    #[arg(long, env = "VOUCH_REQUEST_TIMEOUT_SECS",
+          default_value_t = config::DEFAULT_REQUEST_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_secs: u64,
+    /// Connections served at once (default: 4096, or fewer so that they fit the open-files
+    /// limit). Past it, a reserved few answer /healthz and /readyz and 503 {"error":
+    /// "overloaded"} to anything else; past those, new connections are closed at once.
+    #[arg(long, env = "VOUCH_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: Option<u64>,
+    /// Memory for signed OCSP responses kept for reuse, in MiB.
+    #[arg(long, env = "VOUCH_OCSP_CACHE_MB", default_value_t = crate::ra::ocsp::DEFAULT_CACHE_MB,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    ocsp_cache_mb: u64,
+    /// TLS certificate chain (PEM) to serve HTTPS.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) to serve HTTPS.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    ca: CaArgs,
+}
+
+pub(super) async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
+    let limits = limits(&args)?;
+    let config = ServeConfig {
+        data_dir: args.data.data_dir.clone(),
+        listen: args.listen,
+        insecure_http: args.insecure_http,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => None,
+        },
+    };
+    config.validate()?;
+    if let Some(url) = &args.public_url {
+        check_public_url(url)?;
+    }
+    let data = args.data.resolve()?;
+    // One server per data directory (a second would sign the same reconciliation intents), and
+    // no two first starts racing to create the CA.
+    let lock = lock_data_dir(&data)?;
+    // The bootstrap admin is made once the port is bound: a failed bind loses no token.
+    let made = app::initialise(&data, &args.ca.options(), &clock, false).await?;
+    let ra = app::open(&data, clock).await?;
+    if let Some(url) = &args.public_url {
+        ra.set_public_url(url);
+    }
+    ra.set_crl_validity(time::Duration::hours(i64::from(args.crl_validity_hours)));
+    ra.set_arl_settings(crate::ra::root::ArlSettings {
+        validity: days(args.arl_validity_days),
+        warn: days(args.arl_warn_days),
+    });
+    ra.set_ocsp_cache_bytes(args.ocsp_cache_mb << 20);
+    if args.public_url.is_none() && config.listen.ip().is_unspecified() {
+        tracing::warn!("listening on an unspecified address without --public-url: issued certificates will name {} in their CRL/OCSP URLs", config.listen);
+    }
+    let server = app::serve_with(ra.clone(), config.listen, config.tls.as_ref(), limits).await?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{}", server.addr);
+    let token = operators::bootstrap_admin(ra.store(), ra.now()).await?;
+    if made.fresh() || token.is_some() {
+        println!("Vouch RA serving at {url} (API under {url}/api/v1)");
+        let profiles: Vec<String> = ra.profiles().names().map(str::to_string).collect();
+        for line in crate::startup::Summary::of(&data, &profiles).lines() {
+            println!("{line}");
+        }
+    }
+    if token.is_some() {
+        println!("{}", crate::startup::token_example(&url));
+    }
+    print_bootstrap(token.as_ref().map(|t| t.as_str()));
+    warn_if_no_admin(ra.store(), &data).await?;
+    // Finish issuance that a previous run approved but did not complete (after serve(), so the
+    // certificates name the public URL).
+    // On a shared database another instance may be signing an intent right now: leave young ones
+    // to it, as the periodic reconciliation does.
+    let min_age = if ra.store().is_postgres() {
+        time::Duration::minutes(1)
+    } else {
+        time::Duration::ZERO
+    };
+    let completed = ra.reconcile(min_age).await?;
+    if completed > 0 {
+        tracing::info!(completed, "completed interrupted issuance");
+    }
+    tracing::info!("vouch listening on {url}");
+    let stop = server.stop_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    server.wait().await.map_err(Error::internal)?;
+    drop(lock);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn limits(args: &ServeArgs) -> Result<Limits> {
+    let secs = std::time::Duration::from_secs;
+    let mut limits = Limits {
+        header_read_timeout: secs(args.header_read_timeout_secs),
+        idle_timeout: secs(args.idle_timeout_secs),
+        request_timeout: secs(args.request_timeout_secs),
+        ..Limits::default()
+    };
+    if let Some(n) = args.max_connections {
+        limits.max_connections = usize::try_from(n).map_err(Error::internal)?;
+    }
+    limits.validate()?;
+    let needed = limits.total_connections() as u64 + config::FD_HEADROOM;
+    match config::open_files_limit() {
+        Some(open_files) if open_files < needed => tracing::warn!(
+            open_files,
+            needed,
+            "the open-files limit (ulimit -n, LimitNOFILE) is below --max-connections plus its \
+             reserve and headroom: the server may run out of descriptors before the cap"
+        ),
+        _ => {}
+    }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        reserved = limits.reserved_connections(),
+        "connection limits"
+    );
+    Ok(limits)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
