@@ -4,117 +4,15 @@
 
 mod common;
 
-use async_trait::async_trait;
+use common::test_ca::{spawn, Mode};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use vouch::ca::local::LocalCa;
-use vouch::ca::{CaCertificate, CaError, CrlOrder, IssueOrder, UpstreamCa};
-
-/// How the test CA behaves.
-#[derive(Clone, Copy, PartialEq)]
-enum Mode {
-    /// Signs nothing: the CA is down.
-    Down,
-    /// Accepts the order at submission, refuses it when asked to sign.
-    RefuseAtSigning,
-    /// Refuses the order already when asked to check it.
-    RefuseAtCheck,
-    /// Waits for `release` before signing.
-    Slow,
-}
-
-struct TestCa {
-    inner: LocalCa,
-    mode: Mode,
-    calls: Arc<AtomicUsize>,
-    entered: Arc<tokio::sync::Notify>,
-    release: Arc<tokio::sync::Notify>,
-}
-
-#[async_trait]
-impl UpstreamCa for TestCa {
-    fn issuing_id(&self) -> &str {
-        self.inner.issuing_id()
-    }
-    async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        match self.mode {
-            Mode::Down => Err(CaError::Unavailable("connection refused".into())),
-            Mode::RefuseAtSigning => Err(CaError::Refused(
-                "certificate profile not permitted for this RA".into(),
-            )),
-            Mode::RefuseAtCheck => self.inner.issue(order).await,
-            Mode::Slow => {
-                self.entered.notify_one();
-                self.release.notified().await;
-                self.inner.issue(order).await
-            }
-        }
-    }
-    fn check(&self, order: &IssueOrder) -> Result<(), CaError> {
-        if self.mode == Mode::RefuseAtCheck {
-            return Err(CaError::Refused("subject organisation not allowed".into()));
-        }
-        self.inner.check(order)
-    }
-    fn chain(&self) -> std::sync::Arc<Vec<CaCertificate>> {
-        self.inner.chain()
-    }
-    fn max_not_after(&self) -> time::OffsetDateTime {
-        self.inner.max_not_after()
-    }
-    async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
-        self.inner.sign_crl(order).await
-    }
-    async fn issue_ocsp_responder(
-        &self,
-        not_before: time::OffsetDateTime,
-        not_after: time::OffsetDateTime,
-    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
-        self.inner.issue_ocsp_responder(not_before, not_after).await
-    }
-}
-
-struct Harness {
-    app: TestApp,
-    calls: Arc<AtomicUsize>,
-    entered: Arc<tokio::sync::Notify>,
-    release: Arc<tokio::sync::Notify>,
-}
-
-async fn spawn(mode: Mode) -> Harness {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let entered = Arc::new(tokio::sync::Notify::new());
-    let release = Arc::new(tokio::sync::Notify::new());
-    let (c, e, r) = (calls.clone(), entered.clone(), release.clone());
-    let app = TestApp::spawn_with(Options {
-        wrap_ca: Some(Box::new(move |inner| {
-            Arc::new(TestCa {
-                inner,
-                mode,
-                calls: c,
-                entered: e,
-                release: r,
-            })
-        })),
-        ..Options::default()
-    })
-    .await;
-    Harness {
-        app,
-        calls,
-        entered,
-        release,
-    }
-}
+use std::sync::atomic::Ordering;
 
 #[tokio::test]
 async fn a_ca_refusal_ends_the_request_failed_with_the_reason() {
-    let h = spawn(Mode::RefuseAtSigning).await;
-    let app = &h.app;
+    let (app, ca) = spawn(Mode::RefuseAtSigning).await;
     let (clerk, approver) = app.clerk_and_approver().await;
     let id = app.pending(&clerk).await;
     let (status, body) = app
@@ -141,7 +39,7 @@ async fn a_ca_refusal_ends_the_request_failed_with_the_reason() {
     assert_eq!(failed["target"].as_str(), Some(id.as_str()));
     // Terminal: reconciliation leaves it, and it cannot be cancelled.
     assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
-    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(ca.calls.load(Ordering::SeqCst), 1);
     let (status, body) = app
         .post(
             &app.admin,
@@ -153,13 +51,12 @@ async fn a_ca_refusal_ends_the_request_failed_with_the_reason() {
         (status, body["error"].as_str()),
         (StatusCode::CONFLICT, Some("not_approved"))
     );
-    h.app.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn what_the_ca_would_refuse_is_refused_at_submission() {
-    let h = spawn(Mode::RefuseAtCheck).await;
-    let app = &h.app;
+    let (app, _) = spawn(Mode::RefuseAtCheck).await;
     let (clerk, _) = app.clerk_and_approver().await;
     let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
     let (status, body) = app
@@ -176,13 +73,12 @@ async fn what_the_ca_would_refuse_is_refused_at_submission() {
         .contains("organisation not allowed"));
     let (_, listed) = app.get(&clerk, "/api/v1/requests").await;
     assert_eq!(listed["requests"], json!([]));
-    h.app.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn an_unavailable_ca_is_retried_with_back_off_and_an_admin_can_cancel() {
-    let h = spawn(Mode::Down).await;
-    let app = &h.app;
+    let (app, ca) = spawn(Mode::Down).await;
     let (clerk, approver) = app.clerk_and_approver().await;
     let id = app.pending(&clerk).await;
     let (status, _) = app
@@ -199,7 +95,7 @@ async fn an_unavailable_ca_is_retried_with_back_off_and_an_admin_can_cancel() {
 
     // The first retry is reconciliation's own; after it fails, the next waits a minute.
     assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
-    assert_eq!(h.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(ca.calls.load(Ordering::SeqCst), 2);
     let (_, shown) = app.get(&clerk, &format!("/api/v1/requests/{id}")).await;
     assert_eq!(shown["issuance"]["failed_attempts"], 2);
     let next = time::OffsetDateTime::parse(
@@ -213,7 +109,11 @@ async fn an_unavailable_ca_is_retried_with_back_off_and_an_admin_can_cancel() {
         "{wait}"
     );
     assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
-    assert_eq!(h.calls.load(Ordering::SeqCst), 2, "retried before its time");
+    assert_eq!(
+        ca.calls.load(Ordering::SeqCst),
+        2,
+        "retried before its time"
+    );
 
     // Only an admin cancels, with a reason; then nothing retries it.
     let path = format!("/api/v1/requests/{id}/cancel");
@@ -253,7 +153,7 @@ async fn an_unavailable_ca_is_retried_with_back_off_and_an_admin_can_cancel() {
         1,
         "retries are logged, not audited"
     );
-    h.app.stop().await;
+    app.stop().await;
 }
 
 #[test]
@@ -267,8 +167,7 @@ fn the_back_off_doubles_up_to_an_hour() {
 /// hold a certificate the RA does not know of) and revoked at once.
 #[tokio::test]
 async fn a_cancellation_during_signing_leaves_no_unknown_certificate() {
-    let h = spawn(Mode::Slow).await;
-    let app = &h.app;
+    let (app, ca) = spawn(Mode::Slow).await;
     let (clerk, approver) = app.clerk_and_approver().await;
     let id = app.pending(&clerk).await;
     let approving = {
@@ -281,7 +180,7 @@ async fn a_cancellation_during_signing_leaves_no_unknown_certificate() {
             split(client.post(url).bearer_auth(token).send().await.unwrap()).await
         })
     };
-    h.entered.notified().await;
+    ca.entered.notified().await;
     let (status, shown) = app
         .post(
             &app.admin,
@@ -290,7 +189,7 @@ async fn a_cancellation_during_signing_leaves_no_unknown_certificate() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{shown}");
-    h.release.notify_one();
+    ca.release.notify_one();
     let (status, body) = approving.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "cancelled", "{body}");
@@ -304,5 +203,5 @@ async fn a_cancellation_during_signing_leaves_no_unknown_certificate() {
         (cert["status"].as_str(), cert["revocation_reason"].as_str()),
         (Some("revoked"), Some("cessationOfOperation"))
     );
-    h.app.stop().await;
+    app.stop().await;
 }

@@ -3,7 +3,6 @@
 
 mod common;
 
-use async_trait::async_trait;
 use common::*;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
@@ -11,8 +10,6 @@ use reqwest::StatusCode;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use vouch::ca::local::LocalCa;
-use vouch::ca::{CaCertificate, CaError, CrlOrder, IssueOrder, UpstreamCa};
 
 async fn refused_csr(app: &TestApp, csr: &str) -> (StatusCode, String) {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -417,62 +414,10 @@ async fn twenty_concurrent_approvals_issue_exactly_one_certificate() {
     }
 }
 
-/// An upstream CA that fails its first `failures` calls.
-struct FlakyCa {
-    inner: LocalCa,
-    failures: AtomicUsize,
-}
-
-/// A server whose CA fails the first signing and then works.
-async fn spawn_with_one_ca_outage() -> TestApp {
-    TestApp::spawn_with(Options {
-        wrap_ca: Some(Box::new(|local| {
-            Arc::new(FlakyCa {
-                inner: local,
-                failures: AtomicUsize::new(1),
-            })
-        })),
-        ..Options::default()
-    })
-    .await
-}
-
-#[async_trait]
-impl UpstreamCa for FlakyCa {
-    fn issuing_id(&self) -> &str {
-        self.inner.issuing_id()
-    }
-    async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
-        if self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(CaError::Unavailable("injected outage".into()));
-        }
-        self.inner.issue(order).await
-    }
-    fn chain(&self) -> std::sync::Arc<Vec<CaCertificate>> {
-        self.inner.chain()
-    }
-    fn max_not_after(&self) -> time::OffsetDateTime {
-        self.inner.max_not_after()
-    }
-    async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
-        self.inner.sign_crl(order).await
-    }
-    async fn issue_ocsp_responder(
-        &self,
-        not_before: time::OffsetDateTime,
-        not_after: time::OffsetDateTime,
-    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
-        self.inner.issue_ocsp_responder(not_before, not_after).await
-    }
-}
-
 #[tokio::test]
 async fn ca_outage_keeps_the_intent_and_reconciliation_issues_with_the_reserved_serial() {
-    let app = spawn_with_one_ca_outage().await;
+    // The CA fails the first signing and then works.
+    let (app, _) = test_ca::spawn(test_ca::Mode::DownOnce).await;
     let (clerk, approver) = app.clerk_and_approver().await;
     let id = &app.pending(&clerk).await;
     let (status, body) = app
@@ -545,7 +490,8 @@ async fn a_key_blocked_after_submission_cannot_be_approved() {
 
 #[tokio::test]
 async fn a_key_blocked_while_issuance_is_pending_yields_a_revoked_certificate() {
-    let app = spawn_with_one_ca_outage().await;
+    // The CA fails the first signing and then works.
+    let (app, _) = test_ca::spawn(test_ca::Mode::DownOnce).await;
     let (clerk, approver) = app.clerk_and_approver().await;
     let id = &app.pending(&clerk).await;
     let (status, _) = app

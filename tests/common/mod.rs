@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod relying;
+pub mod test_ca;
 
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
