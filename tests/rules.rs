@@ -223,12 +223,16 @@ async fn four_eyes_the_requester_cannot_approve() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn authentication_roles_and_input_limits() {
-    let app = TestApp::spawn().await;
-    let (clerk, approver) = app.clerk_and_approver().await;
-    let sub = json!({"kind": "person", "name": "X", "identifiers": [{"type": "passport", "number": "E1", "issuer": "X", "valid_until": "2099-01-01"}]});
+/// A subscriber as a clerk would register one.
+fn subscriber() -> serde_json::Value {
+    json!({"kind": "person", "name": "X", "identifiers": [{"type": "passport", "number": "E1", "issuer": "X", "valid_until": "2099-01-01"}]})
+}
 
+/// No token, an unknown token and one that is not a token at all: 401, with the Bearer challenge.
+#[tokio::test]
+async fn a_request_without_a_valid_token_is_unauthorized() {
+    let app = TestApp::spawn().await;
+    let sub = subscriber();
     let resp = app
         .client
         .post(app.url("/api/v1/subscribers"))
@@ -246,14 +250,18 @@ async fn authentication_roles_and_input_limits() {
         (status, body["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("unauthorized"))
     );
-    let (status, _) = app
-        .post("garbage", "/api/v1/subscribers", sub.clone())
-        .await;
+    let (status, _) = app.post("garbage", "/api/v1/subscribers", sub).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
 
-    // Wrong role: an approver cannot register subscribers, a clerk cannot approve or add operators.
+/// Wrong role: an approver cannot register subscribers, a clerk cannot add operators.
+#[tokio::test]
+async fn an_operator_may_do_only_what_its_roles_allow() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
     let (status, body) = app
-        .post(&approver, "/api/v1/subscribers", sub.clone())
+        .post(&approver, "/api/v1/subscribers", subscriber())
         .await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -267,8 +275,13 @@ async fn authentication_roles_and_input_limits() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}
 
-    // A disabled operator's token stops working.
+#[tokio::test]
+async fn a_disabled_operators_token_stops_working() {
+    let app = TestApp::spawn().await;
+    let (clerk, _) = app.clerk_and_approver().await;
     let (_, ops) = app.get(&app.admin, "/api/v1/operators").await;
     let clerk_id = ops["operators"]
         .as_array()
@@ -283,11 +296,16 @@ async fn authentication_roles_and_input_limits() {
         .post_empty(&app.admin, &format!("/api/v1/operators/{clerk_id}/disable"))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = app.post(&clerk, "/api/v1/subscribers", sub.clone()).await;
+    let (status, _) = app.post(&clerk, "/api/v1/subscribers", subscriber()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
 
+/// Malformed JSON, wrong shape, wrong content type, oversized body.
+#[tokio::test]
+async fn a_body_that_is_not_the_json_asked_for_is_refused() {
+    let app = TestApp::spawn().await;
     let clerk = app.operator("clerk2", &["clerk"]).await;
-    // Malformed JSON, wrong shape, wrong content type, oversized body.
     let resp = app
         .client
         .post(app.url("/api/v1/subscribers"))
@@ -324,6 +342,15 @@ async fn authentication_roles_and_input_limits() {
         (status, body["error"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
     );
+    app.stop().await;
+}
+
+/// A bad query value or path segment, a method a route does not take, a route that does not
+/// exist: each refused with its own code.
+#[tokio::test]
+async fn bad_queries_paths_and_methods_are_refused_with_their_codes() {
+    let app = TestApp::spawn().await;
+    let clerk = app.operator("clerk2", &["clerk"]).await;
     let (status, body) = app.get(&clerk, "/api/v1/requests?status=bogus").await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -351,14 +378,42 @@ async fn authentication_roles_and_input_limits() {
         (status, body["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
+    app.stop().await;
+}
 
-    // Refused attempts are in the audit log, without the tokens.
+/// Refused attempts (an unknown token, a wrong role, bad input) are in the audit log, without
+/// the tokens.
+#[tokio::test]
+async fn refused_attempts_are_audited_without_the_tokens() {
+    let app = TestApp::spawn().await;
+    let (_, approver) = app.clerk_and_approver().await;
+    let clerk = app.operator("clerk2", &["clerk"]).await;
+    let (status, _) = app
+        .post(
+            "vouch_not-a-real-token",
+            "/api/v1/subscribers",
+            subscriber(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .post(&approver, "/api/v1/subscribers", subscriber())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .post(&clerk, "/api/v1/subscribers", json!({"kind": 7}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.get(&clerk, "/api/v1/certificates/not-hex").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     let audit = app.audit_entries().await;
     let text = serde_json::Value::Array(audit.clone()).to_string();
     assert!(audit.iter().any(|e| e["action"] == "auth.failed"));
     assert!(audit.iter().any(|e| e["action"] == "access.forbidden"));
     assert!(
         !text.contains(&clerk)
+            && !text.contains(&approver)
             && !text.contains(&app.admin)
             && !text.contains("vouch_not-a-real-token")
     );
