@@ -6,7 +6,7 @@ set -euo pipefail
 # Its own port, directory and database, so that it runs beside `cargo run --release -- serve`
 # (127.0.0.1:8080, ./vouch-data); your VOUCH_* settings are ignored. May be set: WALKTHROUGH_LISTEN,
 # WALKTHROUGH_DIR, WALKTHROUGH_DATABASE_URL (default: SQLite in the data directory) and VOUCH (the
-# absolute path of a built vouch: then nothing is built).
+# absolute path of a built vouch: then nothing is built). With port 0 the server picks a free one.
 LISTEN=${WALKTHROUGH_LISTEN:-127.0.0.1:8089}
 WORK=${WALKTHROUGH_DIR:-walkthrough}
 if [ -z "${VOUCH:-}" ]; then
@@ -15,7 +15,6 @@ if [ -z "${VOUCH:-}" ]; then
   VOUCH=$(realpath "${CARGO_TARGET_DIR:-target}/release/vouch")
 fi
 unset "${!VOUCH_@}"
-export VOUCH_URL=http://$LISTEN # the server every client command below talks to
 [ -z "${WALKTHROUGH_DATABASE_URL:-}" ] || export VOUCH_DATABASE_URL=$WALKTHROUGH_DATABASE_URL
 vouch() { "$VOUCH" "$@"; }
 field() { awk -v key="$1:" '$1 == key { print $2 }'; } # the value of a `key: value` line
@@ -48,6 +47,9 @@ until grep -q '^vouch_' serve.out; do
   sleep 0.2
 done
 head -n 1 serve.out
+# The server every client command below talks to, at the address it says it serves at.
+VOUCH_URL=$(sed -n 's/^Vouch RA serving at \([^ ]*\) .*/\1/p' serve.out)
+export VOUCH_URL
 grep '^vouch_' serve.out > admin.token
 
 # 2. The admin adds operators over the API (`--url`: even where VOUCH_DATABASE_URL is set); each

@@ -1,5 +1,6 @@
 //! The README's walkthrough is a test: the README shows scripts/walkthrough.sh as it is, and the
-//! script runs, against the built binary on a free port, to a verified, then revoked certificate
+//! script runs, against the built binary on a port its server picks (port 0: no port is chosen
+//! and released beforehand, for another test to take), to a verified, then revoked certificate
 //! and an intact audit log. Its failure paths (a server that does not start, a directory that is
 //! not its own) are tested too.
 
@@ -20,14 +21,6 @@ fn readme_block() -> String {
     let start = readme.find("```bash\n").expect("README has a bash block") + "```bash\n".len();
     let len = readme[start..].find("```").expect("bash block ends");
     readme[start..start + len].to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs the script in `cwd` with the test binary as VOUCH. VOUCH_URL and VOUCH_DATA_DIR point
@@ -75,10 +68,18 @@ async fn readme_walkthrough_runs() {
     };
     let url = pg.as_ref().map(|db| db.url()).unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let out = run(dir.path(), &listen, url.as_str());
+    let out = run(dir.path(), "127.0.0.1:0", url.as_str());
+    // The address the server bound, as it printed it (the script shows that line first).
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let served = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Vouch RA serving at http://"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string);
     // The script stopped its server before it ended: the port is free again.
-    let freed = std::net::TcpListener::bind(&listen).is_ok();
+    let freed = served
+        .as_deref()
+        .is_some_and(|addr| std::net::TcpListener::bind(addr).is_ok());
     let sqlite_file = dir.path().join("walkthrough/data/vouch.db");
     if let Some(db) = &pg {
         db.drop_database().await;
@@ -93,13 +94,13 @@ async fn readme_walkthrough_runs() {
         );
     }
     assert!(!dir.path().join("not-the-walkthrough").exists());
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "walkthrough failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(freed, "the walkthrough's server still listens on {listen}");
+    let served = served.expect("the server says where it serves");
+    assert!(freed, "the walkthrough's server still listens on {served}");
     let lines = lines(&stdout);
     let has = |l: &str| lines.iter().any(|x| x == l);
     let at = |l: &str| lines.iter().position(|x| x.starts_with(l));
@@ -175,7 +176,7 @@ fn walkthrough_leaves_a_directory_that_is_not_its_own() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("walkthrough")).unwrap();
     std::fs::write(dir.path().join("walkthrough/notes.txt"), "mine").unwrap();
-    let out = run(dir.path(), &format!("127.0.0.1:{}", free_port()), "");
+    let out = run(dir.path(), "127.0.0.1:0", "");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("is not the walkthrough's"), "{stderr}");
