@@ -52,6 +52,7 @@ impl InitLock {
         Ok(InitLock { _file: file, pg })
     }
 
+    /// Release both locks now, ending the advisory lock's session cleanly.
     pub async fn release(mut self) {
         if let Some(mut conn) = self.pg.take() {
             let _ = store::advisory::unlock(&mut conn, INIT_LOCK_KEY).await;
@@ -185,6 +186,7 @@ impl Summary {
         Summary { lines }
     }
 
+    /// The lines to print, each indented by two spaces.
     pub fn lines(&self) -> &[String] {
         &self.lines
     }

@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// A domain error on its way out as an HTTP answer: its status from [`status_of`], its body
+/// `{"error": code, "message": ...}`.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
 
@@ -16,6 +18,7 @@ impl From<Error> for ApiError {
     }
 }
 
+/// The HTTP status of a domain error: the one place where errors meet status codes.
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
         Error::Invalid { .. } => StatusCode::BAD_REQUEST,
@@ -72,6 +75,7 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a handler returns: its answer, or a domain error rendered by [`ApiError`].
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// The code and default message for an error status that no handler put into words.
@@ -163,6 +167,7 @@ impl<S> tower_layer::Layer<S> for JsonErrorsLayer {
     }
 }
 
+/// The service [`JsonErrorsLayer`] puts around the router.
 #[derive(Debug, Clone)]
 pub struct JsonErrors<S> {
     inner: S,
@@ -194,9 +199,14 @@ type Rewriting = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + 
 
 pin_project_lite::pin_project! {
     /// The route's own future, then, only for an error to rewrite, the rewriting.
+    // Each variant has one field, `fut`, the future it polls: pin_project_lite takes no doc
+    // comments on fields.
+    #[allow(missing_docs)]
     #[project = JsonErrorsProj]
     pub enum JsonErrorsFuture<F> {
+        /// The route's future, still running.
         Inner { #[pin] fut: F },
+        /// An error answer being rewritten as JSON.
         Rewrite { fut: Rewriting },
     }
 }

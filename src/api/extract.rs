@@ -53,6 +53,7 @@ impl FromRequestParts<Ra> for Auth {
 /// A JSON body; malformed, mistyped or oversized bodies get a JSON error.
 pub struct Body<T>(pub T);
 
+/// Why a [`Body`] was refused, already rendered as our JSON error.
 pub struct BodyRejection(Response);
 
 impl IntoResponse for BodyRejection {
@@ -120,6 +121,7 @@ fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
 pub struct JsonError {
     /// `invalid_json` (not JSON at all) or `invalid_request` (JSON of the wrong shape).
     pub code: &'static str,
+    /// What was wrong, in the API's words.
     pub message: String,
     /// The path of the offending field, when there is one.
     pub field: Option<String>,

@@ -124,6 +124,8 @@ impl CaArgs {
     }
 }
 
+/// Run the command line: parse the arguments, start logging and the runtime, run the command
+/// and turn its result into the exit status (2 for an error the command did not handle).
 pub fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     // Whether `operator add|list` go to a server depends on where their options came from.

@@ -11,6 +11,7 @@ use std::time::Duration;
 /// The API's largest page.
 const PAGE: u32 = 1000;
 
+/// The arguments of `vouch audit tail`.
 #[derive(Args)]
 pub struct TailArgs {
     /// How many of the last entries to show (0–10000).
@@ -23,10 +24,12 @@ pub struct TailArgs {
     /// Seconds between two looks for new entries with --follow.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
     interval: u64,
+    /// Where the server is and who is calling.
     #[command(flatten)]
     conn: Connection,
 }
 
+/// Run `vouch audit tail`.
 pub async fn tail(args: TailArgs) -> ExitCode {
     finish(run(args).await)
 }

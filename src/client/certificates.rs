@@ -11,12 +11,14 @@ use std::process::ExitCode;
 /// A CRL is read up to this size.
 const MAX_CRL_BYTES: usize = 64 << 20;
 
+/// `vouch cert`: issued certificates.
 #[derive(Subcommand)]
 pub enum CertCommand {
     /// Show a certificate's record and status.
     Show {
         /// Serial number (hex; `:` separators and upper case accepted).
         serial: String,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -33,6 +35,7 @@ pub enum CertCommand {
         /// Overwrite --out if it exists.
         #[arg(long)]
         force: bool,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -50,6 +53,7 @@ pub enum CertCommand {
         /// A note kept in the audit log (at most 1000 characters).
         #[arg(long)]
         comment: Option<String>,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -59,6 +63,7 @@ pub enum CertCommand {
     Release(HoldArgs),
 }
 
+/// The arguments of `cert hold` and `cert release`.
 #[derive(Args)]
 pub struct HoldArgs {
     /// Serial number (hex).
@@ -66,10 +71,12 @@ pub struct HoldArgs {
     /// A note kept in the audit log.
     #[arg(long)]
     comment: Option<String>,
+    /// Where the server is and who is calling.
     #[command(flatten)]
     conn: Connection,
 }
 
+/// Whose CRL `vouch crl get` fetches.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum CrlCa {
     /// The issuing CA's CRL of end-entity certificates.
@@ -78,6 +85,7 @@ pub enum CrlCa {
     Root,
 }
 
+/// `vouch crl`: the published CRLs.
 #[derive(Subcommand)]
 pub enum CrlCommand {
     /// Download a CRL (public: no token needed) and write it to a file.
@@ -97,15 +105,18 @@ pub enum CrlCommand {
         /// Overwrite --out if it exists.
         #[arg(long)]
         force: bool,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
 }
 
+/// Run a `vouch cert` command.
 pub async fn run(command: CertCommand) -> ExitCode {
     finish(dispatch(command).await)
 }
 
+/// Run a `vouch crl` command.
 pub async fn run_crl(command: CrlCommand) -> ExitCode {
     finish(crl(command).await)
 }

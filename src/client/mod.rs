@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+/// The server a client command talks to when neither --url nor VOUCH_URL says otherwise.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,17 +60,24 @@ pub struct Connection {
 #[derive(Debug)]
 pub enum Failure {
     /// The server answered with an error (exit 1).
-    Api { code: String, message: String },
+    Api {
+        /// The error code (`self_approval`, `not_found`, ...).
+        code: String,
+        /// The server's message.
+        message: String,
+    },
     /// Usage, a local file, the connection, an answer that makes no sense (exit 2).
     Local(String),
 }
 
 impl Failure {
+    /// A failure on this side: usage, a file, the connection.
     pub fn local(message: impl Into<String>) -> Failure {
         Failure::Local(message.into())
     }
 }
 
+/// What a client command ends with: its exit status, or why it failed.
 pub type Outcome = Result<ExitCode, Failure>;
 
 /// Print a failure to stderr and turn it into the exit status.
@@ -318,7 +326,9 @@ fn api_failure(status: StatusCode, body: &[u8]) -> Failure {
 
 /// A JSON answer: the text as it came (for `--json`) and its parsed value.
 pub struct Answer {
+    /// The body as the server sent it.
     pub raw: String,
+    /// The body parsed.
     pub value: Value,
 }
 

@@ -30,6 +30,7 @@ const CLOCK_SKEW_SECS: u32 = 300;
 const ID_AD_OCSP: &str = "1.3.6.1.5.5.7.48.1";
 const ID_AD_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
 
+/// `vouch ocsp`: certificate status from OCSP responders.
 #[derive(Subcommand)]
 pub enum OcspCommand {
     /// Ask the certificate's own OCSP responder for its status, verify the signed answer, and
@@ -38,6 +39,7 @@ pub enum OcspCommand {
     Check(CheckArgs),
 }
 
+/// The arguments of `vouch ocsp check`.
 #[derive(Args)]
 pub struct CheckArgs {
     /// The certificate (PEM, its first certificate, or DER).
@@ -58,6 +60,7 @@ pub struct CheckArgs {
     json: bool,
 }
 
+/// Run a `vouch ocsp` command.
 pub async fn run(command: OcspCommand) -> ExitCode {
     let OcspCommand::Check(args) = command;
     finish(check(args).await)

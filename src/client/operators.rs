@@ -37,6 +37,8 @@ pub fn over_api(top: &ArgMatches) -> bool {
     }
 }
 
+/// `vouch operator add` over the API: prints the new operator and, alone on the last line, its
+/// token.
 pub async fn add(conn: Connection, name: String, roles: Vec<String>) -> ExitCode {
     finish(create(conn, name, roles).await)
 }
@@ -71,6 +73,7 @@ async fn create(conn: Connection, name: String, roles: Vec<String>) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `vouch operator list` over the API.
 pub async fn list(conn: Connection) -> ExitCode {
     finish(
         async {
@@ -93,6 +96,7 @@ pub async fn list(conn: Connection) -> ExitCode {
     )
 }
 
+/// `vouch operator disable` (over the API only).
 pub async fn disable(conn: Connection, id: String) -> ExitCode {
     finish(
         async {

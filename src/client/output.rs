@@ -39,6 +39,7 @@ pub fn raw(answer: &str) {
 pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
+    /// No lines yet.
     pub fn new() -> Fields {
         Fields::default()
     }
@@ -59,11 +60,13 @@ impl Fields {
         self
     }
 
+    /// Add a line with a value made here (not from the server's JSON).
     pub fn line(&mut self, key: &str, value: impl Into<String>) -> &mut Fields {
         self.0.push((key.to_string(), value.into()));
         self
     }
 
+    /// Print the lines on stdout.
     pub fn print(&self) {
         print!("{}", self.render());
     }
@@ -90,6 +93,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table with these column names (shown in capitals).
     pub fn new(headers: &[&str]) -> Table {
         Table {
             headers: headers.iter().map(|h| h.to_uppercase()).collect(),
@@ -106,10 +110,12 @@ impl Table {
         );
     }
 
+    /// A row of cells as they are.
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
+    /// Print the table on stdout.
     pub fn print(&self) {
         print!("{}", self.render());
     }

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 /// A CSR file is read up to this size; the server's own limit (16 KiB) decides.
 const MAX_CSR_FILE_BYTES: u64 = 64 * 1024;
 
+/// `vouch request`: certificate requests.
 #[derive(Subcommand)]
 pub enum RequestCommand {
     /// Submit a certificate request for a vetted subscriber (clerk).
@@ -24,6 +25,7 @@ pub enum RequestCommand {
         /// The PKCS#10 CSR (PEM); only its key and signature count.
         #[arg(long)]
         csr: PathBuf,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -31,6 +33,7 @@ pub enum RequestCommand {
     Show {
         /// Request id (req_…).
         id: String,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -46,6 +49,7 @@ pub enum RequestCommand {
         /// At most this many (1–1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -53,6 +57,7 @@ pub enum RequestCommand {
     Approve {
         /// Request id (req_…).
         id: String,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -63,6 +68,7 @@ pub enum RequestCommand {
         /// Why (1–1000 characters), kept with the request and in the audit log.
         #[arg(long)]
         reason: String,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -73,11 +79,13 @@ pub enum RequestCommand {
         /// Why (1–1000 characters).
         #[arg(long)]
         reason: String,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
 }
 
+/// Run a `vouch request` command.
 pub async fn run(command: RequestCommand) -> ExitCode {
     finish(dispatch(command).await)
 }

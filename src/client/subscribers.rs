@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
 
+/// `vouch subscriber`: subscribers and their identity evidence.
 #[derive(Subcommand)]
 pub enum SubscriberCommand {
     /// Register a person or organisation with the identity evidence examined (clerk).
@@ -17,6 +18,7 @@ pub enum SubscriberCommand {
         /// The document: TYPE:NUMBER:ISSUER:VALID_UNTIL[:DOCUMENT_SHA256] (see `add --help`).
         #[arg(long = "id", value_name = "SPEC")]
         evidence: String,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -24,6 +26,7 @@ pub enum SubscriberCommand {
     Show {
         /// Subscriber id (sub_…).
         id: String,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
@@ -35,11 +38,13 @@ pub enum SubscriberCommand {
         /// At most this many (1–200).
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Where the server is and who is calling.
         #[command(flatten)]
         conn: Connection,
     },
 }
 
+/// The arguments of `vouch subscriber add`.
 #[derive(Args)]
 pub struct AddArgs {
     /// person or organisation.
@@ -59,6 +64,7 @@ pub struct AddArgs {
     /// field as \: and a backslash as \\. Repeat for several (1–16).
     #[arg(long = "id", value_name = "SPEC", required = true)]
     evidence: Vec<String>,
+    /// Where the server is and who is calling.
     #[command(flatten)]
     conn: Connection,
 }
@@ -106,6 +112,7 @@ pub fn identifier(spec: &str) -> Result<Value, Failure> {
     Ok(Value::Object(id))
 }
 
+/// Run a `vouch subscriber` command.
 pub async fn run(command: SubscriberCommand) -> ExitCode {
     finish(dispatch(command).await)
 }
