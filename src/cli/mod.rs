@@ -1,13 +1,16 @@
-//! The `vouch` command line: the flags, and which file runs each command. The server's own
-//! commands live here (`serve`, `init` and `migrate`, `operator`, `audit`, `keys`, `ca`); the
-//! client commands that talk to a running server live in `client`.
+//! The `vouch` command line: the top-level flags, the arguments several commands share, and which
+//! file runs each command. The commands that work on a data directory have a file each beside
+//! this one (`serve`, `init` with `migrate`, `operator`, `audit`, `keys`, `ca`); the commands that
+//! talk to a running server live in `crate::client`.
 
+use crate::ca::local::{CaKeyAlgorithm, CaOptions};
+use crate::client;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::DEFAULT_DATA_DIR;
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::ra::operators;
-use crate::{ca::local::CaKeyAlgorithm, ca::local::CaOptions, client, store::Store};
+use crate::store::Store;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use std::path::PathBuf;
 use std::process::ExitCode;
