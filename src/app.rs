@@ -9,6 +9,7 @@ use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::ra::{operators, Ra};
 use crate::startup::InitLock;
+use crate::store::job;
 use crate::store::Store;
 use crate::x509::profile::Profiles;
 use openssl::ssl::{AlpnError, SslAcceptor, SslFiletype, SslMethod};
@@ -108,39 +109,37 @@ async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Resu
     let key = crate::x509::sha256_hex(parsed.public_key().raw);
     let spki = parsed.public_key().raw.to_vec();
     let mismatch = store
-        .write(move |c, log| {
-            Box::pin(async move {
-                use crate::store::meta;
-                if let Some(recorded) = meta::get(c, "issuing_ca_key_sha256").await? {
-                    return Ok(((recorded != key).then_some((recorded, key)), false));
+        .write(job!(|c, log| {
+            use crate::store::meta;
+            if let Some(recorded) = meta::get(c, "issuing_ca_key_sha256").await? {
+                return Ok(((recorded != key).then_some((recorded, key)), false));
+            }
+            let mut bound_now = false;
+            match meta::get(c, "issuing_ca_sha256").await? {
+                Some(recorded)
+                    if recorded != cert_fingerprint
+                        && !reissued_from(c, &recorded, &spki).await? =>
+                {
+                    return Ok((Some((recorded, cert_fingerprint)), false));
                 }
-                let mut bound_now = false;
-                match meta::get(c, "issuing_ca_sha256").await? {
-                    Some(recorded)
-                        if recorded != cert_fingerprint
-                            && !reissued_from(c, &recorded, &spki).await? =>
-                    {
-                        return Ok((Some((recorded, cert_fingerprint)), false));
-                    }
-                    Some(_) => {}
-                    None => {
-                        meta::put(c, "issuing_ca_sha256", &cert_fingerprint).await?;
-                        bound_now = true;
-                    }
+                Some(_) => {}
+                None => {
+                    meta::put(c, "issuing_ca_sha256", &cert_fingerprint).await?;
+                    bound_now = true;
                 }
-                meta::put(c, "issuing_ca_key_sha256", &key).await?;
-                let details = serde_json::json!({
-                    "issuing_ca_sha256": cert_fingerprint,
-                    "issuing_ca_key_sha256": key,
-                });
-                crate::audit::record(
-                    log,
-                    now,
-                    crate::audit::Event::new(None, "ca.bound", None, details),
-                );
-                Ok((None, bound_now))
-            })
-        })
+            }
+            meta::put(c, "issuing_ca_key_sha256", &key).await?;
+            let details = serde_json::json!({
+                "issuing_ca_sha256": cert_fingerprint,
+                "issuing_ca_key_sha256": key,
+            });
+            crate::audit::record(
+                log,
+                now,
+                crate::audit::Event::new(None, "ca.bound", None, details),
+            );
+            Ok((None, bound_now))
+        }))
         .await?;
     match mismatch {
         (None, bound_now) => Ok(bound_now),

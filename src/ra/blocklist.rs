@@ -11,6 +11,7 @@
 
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::{blocklist as rows, Conn, Store};
 use crate::x509::key::{CheckedKey, KeyType, RSA_MAX_BITS};
 use crate::x509::weak::{debian_weak_key_hash, rsa_modulus, spki_blocklist_entry};
@@ -216,38 +217,35 @@ pub async fn import(
 ) -> Result<ImportReport> {
     refuse_bad_lines(&list)?;
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                let added =
-                    rows::insert(c, &list.entries, &list.name, now.unix_timestamp()).await?;
-                let already_listed = list.entries.len() as u64 - added;
-                let total = rows::count(c).await?;
-                audit::record(
-                    log,
-                    now,
-                    Event::new(
-                        by.as_deref(),
-                        "blocklist.imported",
-                        Some(&list.name),
-                        serde_json::json!({
-                            "file_sha256": list.file_sha256,
-                            "format": list.format.as_str(),
-                            "lines": list.lines,
-                            "entries": list.entries.len(),
-                            "duplicates": list.duplicates,
-                            "added": added,
-                            "already_listed": already_listed,
-                            "total": total,
-                        }),
-                    ),
-                );
-                Ok(ImportReport {
-                    added,
-                    already_listed,
-                    total,
-                })
+        .write(job!(|c, log| {
+            let added = rows::insert(c, &list.entries, &list.name, now.unix_timestamp()).await?;
+            let already_listed = list.entries.len() as u64 - added;
+            let total = rows::count(c).await?;
+            audit::record(
+                log,
+                now,
+                Event::new(
+                    by.as_deref(),
+                    "blocklist.imported",
+                    Some(&list.name),
+                    serde_json::json!({
+                        "file_sha256": list.file_sha256,
+                        "format": list.format.as_str(),
+                        "lines": list.lines,
+                        "entries": list.entries.len(),
+                        "duplicates": list.duplicates,
+                        "added": added,
+                        "already_listed": already_listed,
+                        "total": total,
+                    }),
+                ),
+            );
+            Ok(ImportReport {
+                added,
+                already_listed,
+                total,
             })
-        })
+        }))
         .await
 }
 

@@ -3,6 +3,7 @@
 use super::{rfc3339, Operator, Ra};
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
+use crate::store::job;
 use crate::x509::{pem_encode, serial::Serial};
 use serde::Serialize;
 
@@ -106,20 +107,18 @@ impl Ra {
         let now = self.now();
         let (by, key) = (op.id.clone(), fp.clone());
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if rows::block_key(c, &key, &reason, Some(&by), now.unix_timestamp()).await? {
-                        let event = crate::audit::Event::new(
-                            Some(&by),
-                            "key.blocked",
-                            Some(&key),
-                            serde_json::json!({"reason": reason}),
-                        );
-                        crate::audit::record(log, now, event);
-                    }
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                if rows::block_key(c, &key, &reason, Some(&by), now.unix_timestamp()).await? {
+                    let event = crate::audit::Event::new(
+                        Some(&by),
+                        "key.blocked",
+                        Some(&key),
+                        serde_json::json!({"reason": reason}),
+                    );
+                    crate::audit::record(log, now, event);
+                }
+                Ok(())
+            }))
             .await?;
         Ok(fp)
     }

@@ -17,6 +17,7 @@ use crate::audit::{self, Event};
 use crate::ca::UpstreamCa;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::Store;
 use crate::x509::profile::Profiles;
 use rand::RngCore;
@@ -270,10 +271,10 @@ impl Ra {
         let (now, event) = (self.now(), Event::new(actor, action, target, details));
         let result = self
             .store()
-            .write(move |_, log| {
+            .write(job!(|_, log| {
                 audit::record(log, now, event);
-                Box::pin(async { Ok(()) })
-            })
+                Ok(())
+            }))
             .await;
         if let Err(e) = result {
             tracing::error!(error = %e, action, "could not audit a refused attempt");

@@ -5,6 +5,7 @@ use super::Ra;
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
+use crate::store::job;
 use crate::x509::freshness::Freshness;
 use crate::x509::ocsp::{self, IssuerHashes, Query, Responder, Status};
 use crate::x509::revocation::Reason;
@@ -201,11 +202,11 @@ impl Ra {
         let issuer = IssuerHashes::from_cert_der(&self.ca().chain()[0].der)?;
         let fingerprint = crate::x509::sha256_hex(&cert);
         self.store()
-            .write(move |_, log| {
+            .write(job!(|_, log| {
                 let details = serde_json::json!({"certificate_sha256": fingerprint, "not_after": super::rfc3339(not_after.unix_timestamp())});
                 audit::record(log, now, Event::new(None, "ocsp.responder_issued", None, details));
-                Box::pin(async { Ok(()) })
-            })
+                Ok(())
+            }))
             .await?;
         let fresh = Arc::new(ResponderState { responder, issuer });
         *state = Some(fresh.clone());

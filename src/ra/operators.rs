@@ -4,6 +4,7 @@
 use super::{new_id, rfc3339, Ra};
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::{self, operators as rows, AuditLog, Conn, Store};
 use base64::Engine;
 use rand::RngCore;
@@ -307,11 +308,9 @@ pub async fn create(
         Via::Host
     };
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                create_in(c, log, now, created_by.as_deref(), via, &name, &roles).await
-            })
-        })
+        .write(job!(|c, log| {
+            create_in(c, log, now, created_by.as_deref(), via, &name, &roles).await
+        }))
         .await
 }
 
@@ -360,25 +359,23 @@ pub async fn bootstrap_admin(
     now: OffsetDateTime,
 ) -> Result<Option<Zeroizing<String>>> {
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                if admins(c).await? != Admins::Never {
-                    return Ok(None);
-                }
-                // "admin", unless an operator already took that name (say, a clerk).
-                let mut name = "admin".to_string();
-                let mut n = 1;
-                while rows::by_name_ignoring_case(c, &name).await?.is_some() {
-                    n += 1;
-                    name = format!("admin-{n}");
-                }
-                Ok(Some(
-                    create_in(c, log, now, None, Via::Bootstrap, &name, &[Role::Admin])
-                        .await?
-                        .token,
-                ))
-            })
-        })
+        .write(job!(|c, log| {
+            if admins(c).await? != Admins::Never {
+                return Ok(None);
+            }
+            // "admin", unless an operator already took that name (say, a clerk).
+            let mut name = "admin".to_string();
+            let mut n = 1;
+            while rows::by_name_ignoring_case(c, &name).await?.is_some() {
+                n += 1;
+                name = format!("admin-{n}");
+            }
+            Ok(Some(
+                create_in(c, log, now, None, Via::Bootstrap, &name, &[Role::Admin])
+                    .await?
+                    .token,
+            ))
+        }))
         .await
 }
 
@@ -466,27 +463,25 @@ impl Ra {
         let id = target.clone();
         let result = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if !rows::disable(c, &id, now.unix_timestamp()).await? {
-                        if rows::list(c).await?.iter().any(|o| o.id == id) {
-                            return Err(Error::conflict(
-                                "already_disabled",
-                                "the operator is already disabled",
-                            ));
-                        }
-                        return Err(Error::NotFound("operator"));
+            .write(job!(|c, log| {
+                if !rows::disable(c, &id, now.unix_timestamp()).await? {
+                    if rows::list(c).await?.iter().any(|o| o.id == id) {
+                        return Err(Error::conflict(
+                            "already_disabled",
+                            "the operator is already disabled",
+                        ));
                     }
-                    let event = Event::new(
-                        Some(&by),
-                        "operator.disabled",
-                        Some(&id),
-                        serde_json::json!({}),
-                    );
-                    audit::record(log, now, event);
-                    Ok(())
-                })
-            })
+                    return Err(Error::NotFound("operator"));
+                }
+                let event = Event::new(
+                    Some(&by),
+                    "operator.disabled",
+                    Some(&id),
+                    serde_json::json!({}),
+                );
+                audit::record(log, now, event);
+                Ok(())
+            }))
             .await;
         // Again after the commit: a call that looked the token up meanwhile may have cached it.
         self.tokens().forget(&target);

@@ -16,6 +16,7 @@ use super::{new_id, rfc3339, Operator, Ra, Role};
 use crate::audit::{self, Event};
 use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::requests::{self as rows, ApprovalRow, IntentRow, NewRequest, RequestRow};
 use crate::store::{certificates, subscribers, Conn};
 use crate::x509::csr::CheckedCsr;
@@ -271,26 +272,24 @@ impl Ra {
         );
         let required = i64::from(profile.required_approvals);
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    let row = NewRequest {
-                        id: &rid,
-                        subscriber_id: &sid,
-                        profile: &pname,
-                        csr_der: &csr.der,
-                        spki_der: &csr.key.spki_der,
-                        key_sha256: &csr.key.fingerprint,
-                        template_json: &template_json,
-                        required_approvals: required,
-                        requested_by: &requester,
-                        created_at: now.unix_timestamp(),
-                        expires_at: expires.unix_timestamp(),
-                    };
-                    rows::insert(c, &row).await?;
-                    audit::record(log, now, event);
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                let row = NewRequest {
+                    id: &rid,
+                    subscriber_id: &sid,
+                    profile: &pname,
+                    csr_der: &csr.der,
+                    spki_der: &csr.key.spki_der,
+                    key_sha256: &csr.key.fingerprint,
+                    template_json: &template_json,
+                    required_approvals: required,
+                    requested_by: &requester,
+                    created_at: now.unix_timestamp(),
+                    expires_at: expires.unix_timestamp(),
+                };
+                rows::insert(c, &row).await?;
+                audit::record(log, now, event);
+                Ok(())
+            }))
             .await?;
         Ok(id)
     }
@@ -336,20 +335,18 @@ impl Ra {
         let (rid, by) = (id.to_string(), op.id.clone());
         let cancelled = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if !rows::cancel(c, &rid, &by, &reason).await? {
-                        return Ok(false);
-                    }
-                    let details = serde_json::json!({"reason": reason});
-                    audit::record(
-                        log,
-                        now,
-                        Event::new(Some(&by), "request.cancelled", Some(&rid), details),
-                    );
-                    Ok(true)
-                })
-            })
+            .write(job!(|c, log| {
+                if !rows::cancel(c, &rid, &by, &reason).await? {
+                    return Ok(false);
+                }
+                let details = serde_json::json!({"reason": reason});
+                audit::record(
+                    log,
+                    now,
+                    Event::new(Some(&by), "request.cancelled", Some(&rid), details),
+                );
+                Ok(true)
+            }))
             .await?;
         if !cancelled {
             let req = self.load_request(id).await?;
@@ -465,23 +462,21 @@ impl Ra {
         let (by, id) = (op.id.clone(), id.to_string());
         let result = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if rows::expire(c, &id, now.unix_timestamp()).await? {
-                        audit::record(
-                            log,
-                            now,
-                            Event::new(
-                                Some(&by),
-                                "request.expired",
-                                Some(&id),
-                                serde_json::json!({}),
-                            ),
-                        );
-                    }
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                if rows::expire(c, &id, now.unix_timestamp()).await? {
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(
+                            Some(&by),
+                            "request.expired",
+                            Some(&id),
+                            serde_json::json!({}),
+                        ),
+                    );
+                }
+                Ok(())
+            }))
             .await;
         match result {
             Ok(()) => Error::conflict(
@@ -584,29 +579,27 @@ impl Ra {
         );
         let outcome = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    // The compare-and-set: counts only while the request is pending, unexpired and
-                    // not the approver's own, and only once per approver.
-                    if !rows::add_approval_if_open(c, &rid, &approver, ts, &day).await? {
-                        return Ok(Approval::NotApplied);
-                    }
-                    let count = if required == 1 { 1 } else { rows::count_approvals(c, &rid).await? };
-                    let details = serde_json::json!({"approvals": count, "required": required});
-                    audit::record(log, now, Event::new(Some(&approver), "request.approved", Some(&rid), details));
-                    if count < required {
-                        return Ok(Approval::Counted);
-                    }
-                    if !rows::transition(c, &rid, "pending", "approved", ts).await? {
-                        // Cannot happen: the approval above saw it pending in this transaction.
-                        return Err(Error::internal("request left pending inside its own transaction"));
-                    }
-                    rows::insert_intent(c, &intent).await?;
-                    let details = serde_json::json!({"serial": intent.serial, "key_sha256": intent.key_sha256, "ca": intent.ca_id});
-                    audit::record(log, now, Event::new(Some(&approver), "issuance.intent", Some(&rid), details));
-                    Ok(Approval::Intent(intent))
-                })
-            })
+            .write(job!(|c, log| {
+                // The compare-and-set: counts only while the request is pending, unexpired and
+                // not the approver's own, and only once per approver.
+                if !rows::add_approval_if_open(c, &rid, &approver, ts, &day).await? {
+                    return Ok(Approval::NotApplied);
+                }
+                let count = if required == 1 { 1 } else { rows::count_approvals(c, &rid).await? };
+                let details = serde_json::json!({"approvals": count, "required": required});
+                audit::record(log, now, Event::new(Some(&approver), "request.approved", Some(&rid), details));
+                if count < required {
+                    return Ok(Approval::Counted);
+                }
+                if !rows::transition(c, &rid, "pending", "approved", ts).await? {
+                    // Cannot happen: the approval above saw it pending in this transaction.
+                    return Err(Error::internal("request left pending inside its own transaction"));
+                }
+                rows::insert_intent(c, &intent).await?;
+                let details = serde_json::json!({"serial": intent.serial, "key_sha256": intent.key_sha256, "ca": intent.ca_id});
+                audit::record(log, now, Event::new(Some(&approver), "issuance.intent", Some(&rid), details));
+                Ok(Approval::Intent(intent))
+            }))
             .await?;
         match outcome {
             Approval::NotApplied => Err(self.why_not_applied(op, id, now).await),
@@ -677,20 +670,18 @@ impl Ra {
         let (rid, by) = (id.to_string(), op.id.clone());
         let rejected = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if !rows::reject(c, &rid, &by, &reason, now.unix_timestamp()).await? {
-                        return Ok(false);
-                    }
-                    let details = serde_json::json!({"reason": reason});
-                    audit::record(
-                        log,
-                        now,
-                        Event::new(Some(&by), "request.rejected", Some(&rid), details),
-                    );
-                    Ok(true)
-                })
-            })
+            .write(job!(|c, log| {
+                if !rows::reject(c, &rid, &by, &reason, now.unix_timestamp()).await? {
+                    return Ok(false);
+                }
+                let details = serde_json::json!({"reason": reason});
+                audit::record(
+                    log,
+                    now,
+                    Event::new(Some(&by), "request.rejected", Some(&rid), details),
+                );
+                Ok(true)
+            }))
             .await?;
         if !rejected {
             return Err(self.why_not_applied(op, id, now).await);
@@ -702,26 +693,19 @@ impl Ra {
     pub async fn expire_overdue(&self) -> Result<usize> {
         let now = self.now();
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    let ids = rows::overdue(c, now.unix_timestamp(), 1000).await?;
-                    for id in &ids {
-                        if rows::expire(c, id, now.unix_timestamp()).await? {
-                            audit::record(
-                                log,
-                                now,
-                                Event::new(
-                                    None,
-                                    "request.expired",
-                                    Some(id),
-                                    serde_json::json!({}),
-                                ),
-                            );
-                        }
+            .write(job!(|c, log| {
+                let ids = rows::overdue(c, now.unix_timestamp(), 1000).await?;
+                for id in &ids {
+                    if rows::expire(c, id, now.unix_timestamp()).await? {
+                        audit::record(
+                            log,
+                            now,
+                            Event::new(None, "request.expired", Some(id), serde_json::json!({})),
+                        );
                     }
-                    Ok(ids.len())
-                })
-            })
+                }
+                Ok(ids.len())
+            }))
             .await
     }
 }

@@ -6,6 +6,7 @@ use crate::audit::{self, Event};
 use crate::ca::{CrlEntry, CrlOrder, CrlRemoval};
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
+use crate::store::{job, Committed};
 use crate::x509::freshness::Freshness;
 use crate::x509::revocation::Reason;
 use crate::x509::serial::Serial;
@@ -337,11 +338,9 @@ impl Ra {
         let (by, target, key) = (op.id.clone(), serial.clone(), cert.key_sha256.clone());
         let revoked = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    revoke_in(c, log, now, &by, &target, &key, reason, invalidity, comment).await
-                })
-            })
+            .write(job!(|c, log| {
+                revoke_in(c, log, now, &by, &target, &key, reason, invalidity, comment).await
+            }))
             .await?;
         self.revoked_outcome(serial, reason, revoked)
     }
@@ -390,19 +389,17 @@ impl Ra {
         };
         let id = row.id.clone();
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    match rows::insert_revocation_request(c, &row).await {
-                        Err(Error::Database(e)) if crate::store::is_unique_violation(&e) => {
-                            return Err(Error::conflict("revocation_pending", "a revocation of this certificate awaits approval"))
-                        }
-                        other => other?,
+            .write(job!(|c, log| {
+                match rows::insert_revocation_request(c, &row).await {
+                    Err(Error::Database(e)) if crate::store::is_unique_violation(&e) => {
+                        return Err(Error::conflict("revocation_pending", "a revocation of this certificate awaits approval"))
                     }
-                    let details = serde_json::json!({"serial": row.serial, "reason": row.reason, "invalidity_date": row.invalidity_date, "comment": row.comment});
-                    audit::record(log, now, Event::new(Some(&row.requested_by), "revocation.requested", Some(&row.id), details));
-                    Ok(())
-                })
-            })
+                    other => other?,
+                }
+                let details = serde_json::json!({"serial": row.serial, "reason": row.reason, "invalidity_date": row.invalidity_date, "comment": row.comment});
+                audit::record(log, now, Event::new(Some(&row.requested_by), "revocation.requested", Some(&row.id), details));
+                Ok(())
+            }))
             .await?;
         Ok(RevocationOutcome {
             serial: serial.to_string(),
@@ -484,49 +481,48 @@ impl Ra {
         let (by, rid, serial) = (op.id.clone(), id.to_string(), req.serial.clone());
         let outcome = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if !rows::decide_revocation_request(
-                        c,
-                        &rid,
-                        "approved",
-                        &by,
-                        now.unix_timestamp(),
-                        None,
-                    )
-                    .await?
-                    {
-                        return Ok(Err(Error::conflict(
-                            "not_pending",
-                            "the revocation request was decided meanwhile",
-                        )));
-                    }
-                    audit::record(
-                        log,
-                        now,
-                        Event::new(
-                            Some(&by),
-                            "revocation.approved",
-                            Some(&rid),
-                            serde_json::json!({"serial": serial}),
-                        ),
-                    );
-                    let revoked = revoke_in(
-                        c,
-                        log,
-                        now,
-                        &by,
-                        &serial,
-                        &key,
-                        reason,
-                        req.invalidity_date,
-                        req.comment,
-                    )
-                    .await?;
-                    Ok(Ok(revoked))
-                })
-            })
-            .await??;
+            .write(job!(|c, log| {
+                if !rows::decide_revocation_request(
+                    c,
+                    &rid,
+                    "approved",
+                    &by,
+                    now.unix_timestamp(),
+                    None,
+                )
+                .await?
+                {
+                    return Ok(Committed::Refused(Error::conflict(
+                        "not_pending",
+                        "the revocation request was decided meanwhile",
+                    )));
+                }
+                audit::record(
+                    log,
+                    now,
+                    Event::new(
+                        Some(&by),
+                        "revocation.approved",
+                        Some(&rid),
+                        serde_json::json!({"serial": serial}),
+                    ),
+                );
+                let revoked = revoke_in(
+                    c,
+                    log,
+                    now,
+                    &by,
+                    &serial,
+                    &key,
+                    reason,
+                    req.invalidity_date,
+                    req.comment,
+                )
+                .await?;
+                Ok(Committed::Done(revoked))
+            }))
+            .await?
+            .into_result()?;
         self.revoked_outcome(req.serial, reason, outcome)
     }
 
@@ -544,33 +540,31 @@ impl Ra {
         let (by, rid) = (op.id.clone(), id.to_string());
         let moved = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if !rows::decide_revocation_request(
-                        c,
-                        &rid,
-                        "rejected",
-                        &by,
-                        now.unix_timestamp(),
-                        Some(&why),
-                    )
-                    .await?
-                    {
-                        return Ok(false);
-                    }
-                    audit::record(
-                        log,
-                        now,
-                        Event::new(
-                            Some(&by),
-                            "revocation.rejected",
-                            Some(&rid),
-                            serde_json::json!({"reason": why}),
-                        ),
-                    );
-                    Ok(true)
-                })
-            })
+            .write(job!(|c, log| {
+                if !rows::decide_revocation_request(
+                    c,
+                    &rid,
+                    "rejected",
+                    &by,
+                    now.unix_timestamp(),
+                    Some(&why),
+                )
+                .await?
+                {
+                    return Ok(false);
+                }
+                audit::record(
+                    log,
+                    now,
+                    Event::new(
+                        Some(&by),
+                        "revocation.rejected",
+                        Some(&rid),
+                        serde_json::json!({"reason": why}),
+                    ),
+                );
+                Ok(true)
+            }))
             .await?;
         if !moved {
             let mut c = self.store().read().await?;
@@ -640,23 +634,21 @@ impl Ra {
         );
         let revoked = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if !rows::use_statement(c, &digest, &target, now.unix_timestamp()).await? {
-                        return Ok(Err(Error::conflict(
-                            "replayed",
-                            "this signed statement was used already",
-                        )));
-                    }
-                    let comment =
-                        Some("revoked by the subscriber with proof of key possession".to_string());
-                    Ok(Ok(revoke_in(
-                        c, log, now, &actor, &target, &key, reason, None, comment,
-                    )
-                    .await?))
-                })
-            })
-            .await??;
+            .write(job!(|c, log| {
+                if !rows::use_statement(c, &digest, &target, now.unix_timestamp()).await? {
+                    return Ok(Committed::Refused(Error::conflict(
+                        "replayed",
+                        "this signed statement was used already",
+                    )));
+                }
+                let comment =
+                    Some("revoked by the subscriber with proof of key possession".to_string());
+                Ok(Committed::Done(
+                    revoke_in(c, log, now, &actor, &target, &key, reason, None, comment).await?,
+                ))
+            }))
+            .await?
+            .into_result()?;
         self.revoked_outcome(serial, reason, revoked)
     }
 
@@ -705,33 +697,31 @@ impl Ra {
         let (by, target) = (op.id.clone(), serial.clone());
         let changed = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    let changed = if hold {
-                        rows::hold(c, &target, now.unix_timestamp()).await?
+            .write(job!(|c, log| {
+                let changed = if hold {
+                    rows::hold(c, &target, now.unix_timestamp()).await?
+                } else {
+                    rows::release(c, &target, now.unix_timestamp()).await?
+                };
+                if changed {
+                    let event = if hold {
+                        "certificate.held"
                     } else {
-                        rows::release(c, &target, now.unix_timestamp()).await?
+                        "certificate.released"
                     };
-                    if changed {
-                        let event = if hold {
-                            "certificate.held"
-                        } else {
-                            "certificate.released"
-                        };
-                        audit::record(
-                            log,
-                            now,
-                            Event::new(
-                                Some(&by),
-                                event,
-                                Some(&target),
-                                serde_json::json!({"comment": comment}),
-                            ),
-                        );
-                    }
-                    Ok(changed)
-                })
-            })
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(
+                            Some(&by),
+                            event,
+                            Some(&target),
+                            serde_json::json!({"comment": comment}),
+                        ),
+                    );
+                }
+                Ok(changed)
+            }))
             .await?;
         if !changed {
             let want = if hold { "valid" } else { "on hold" };
@@ -820,17 +810,15 @@ impl Ra {
         let ca = ca_id.to_string();
         let (number, delta_number, version) = self
             .store()
-            .write(move |c, _| {
-                Box::pin(async move {
-                    let number = rows::next_crl_number(c, &ca).await?;
-                    let delta_number = if first {
-                        rows::next_crl_number(c, &ca).await?
-                    } else {
-                        number
-                    };
-                    Ok((number, delta_number, rows::status_version(c).await?))
-                })
-            })
+            .write(job!(|c, _| {
+                let number = rows::next_crl_number(c, &ca).await?;
+                let delta_number = if first {
+                    rows::next_crl_number(c, &ca).await?
+                } else {
+                    number
+                };
+                Ok((number, delta_number, rows::status_version(c).await?))
+            }))
             .await?;
         let number = u64::try_from(number).map_err(Error::internal)?;
         let delta_number = u64::try_from(delta_number).map_err(Error::internal)?;
@@ -952,10 +940,10 @@ impl Ra {
             "delta_base": base.number, "delta_entries": delta_count,
         });
         self.store()
-            .write(move |_, log| {
+            .write(job!(|_, log| {
                 audit::record(log, now, Event::new(None, "crl.signed", Some(&ca), details));
-                Box::pin(async { Ok(()) })
-            })
+                Ok(())
+            }))
             .await?;
         // The base moves forward every half validity, so a delta stays small.
         state.base = if first || now >= base.this_update + validity / 2 {

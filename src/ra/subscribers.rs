@@ -5,6 +5,7 @@
 use super::{new_id, rfc3339, Operator, Ra, Role};
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::subscribers::{self as rows, EvidenceRow, SubscriberRow};
 use crate::x509::profile::SubscriberKind;
 use crate::x509::subject::{checked_name, is_printable_string, UB_NAME};
@@ -327,16 +328,14 @@ impl Ra {
                 "organisation": input.organisation, "evidence": summary}),
         );
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    rows::insert(c, &subscriber).await?;
-                    for e in &evidence {
-                        rows::insert_evidence(c, &subscriber.id, e).await?;
-                    }
-                    audit::record(log, now, event);
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                rows::insert(c, &subscriber).await?;
+                for e in &evidence {
+                    rows::insert_evidence(c, &subscriber.id, e).await?;
+                }
+                audit::record(log, now, event);
+                Ok(())
+            }))
             .await?;
         Ok(id)
     }
@@ -389,22 +388,20 @@ impl Ra {
         );
         let id = subscriber_id.to_string();
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if rows::get(c, &id).await?.is_none() {
-                        return Err(Error::NotFound("subscriber"));
-                    }
-                    if rows::evidence(c, &id).await?.len() >= MAX_IDENTIFIERS {
-                        return Err(field(
-                            "identifiers",
-                            format!("at most {MAX_IDENTIFIERS} per subscriber"),
-                        ));
-                    }
-                    rows::insert_evidence(c, &id, &row).await?;
-                    audit::record(log, now, event);
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                if rows::get(c, &id).await?.is_none() {
+                    return Err(Error::NotFound("subscriber"));
+                }
+                if rows::evidence(c, &id).await?.len() >= MAX_IDENTIFIERS {
+                    return Err(field(
+                        "identifiers",
+                        format!("at most {MAX_IDENTIFIERS} per subscriber"),
+                    ));
+                }
+                rows::insert_evidence(c, &id, &row).await?;
+                audit::record(log, now, event);
+                Ok(())
+            }))
             .await?;
         self.subscriber(op, subscriber_id).await
     }

@@ -20,6 +20,27 @@ use futures_util::future::BoxFuture;
 use std::any::Any;
 use tokio::sync::{mpsc, oneshot};
 
+/// What a write job returns when it may refuse after writing something that must stay (an audit
+/// entry of the attempt): either way the job's changes and audit entries commit, and the caller
+/// gets [`Committed::into_result`]. A job that returns `Err` instead is rolled back.
+#[derive(Debug)]
+pub enum Committed<T> {
+    /// The job did what it was asked.
+    Done(T),
+    /// The job refused; what it wrote commits all the same.
+    Refused(Error),
+}
+
+impl<T> Committed<T> {
+    /// The value, or the refusal as an error.
+    pub fn into_result(self) -> Result<T> {
+        match self {
+            Committed::Done(v) => Ok(v),
+            Committed::Refused(e) => Err(e),
+        }
+    }
+}
+
 /// Most jobs in one transaction.
 pub const MAX_BATCH: usize = 256;
 /// On PostgreSQL each job's savepoint is a subtransaction; past 64 in one transaction the server's
@@ -239,7 +260,7 @@ async fn run_batch(
 
 #[cfg(test)]
 mod tests {
-    use super::super::Store;
+    use super::super::{job, Store};
     use crate::audit::{self, Event, Verdict};
     use crate::error::Error;
 
@@ -254,17 +275,15 @@ mod tests {
 
     async fn insert_key(store: &Store, n: usize, fail: bool) -> crate::error::Result<()> {
         store
-            .write(move |c, log| {
-                Box::pin(async move {
-                    let key = format!("{n:064}");
-                    crate::store::certificates::block_key(c, &key, "test", None, 0).await?;
-                    audit::record(log, time::OffsetDateTime::now_utc(), event(n));
-                    if fail {
-                        return Err(Error::internal("injected"));
-                    }
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                let key = format!("{n:064}");
+                crate::store::certificates::block_key(c, &key, "test", None, 0).await?;
+                audit::record(log, time::OffsetDateTime::now_utc(), event(n));
+                if fail {
+                    return Err(Error::internal("injected"));
+                }
+                Ok(())
+            }))
             .await
     }
 
@@ -367,14 +386,12 @@ mod tests {
         let sleeper = {
             let s = store.clone();
             tokio::spawn(async move {
-                s.write(|c, _| {
-                    Box::pin(async move {
-                        sqlx::query("SELECT 1 FROM pg_sleep(0.5)")
-                            .execute(c)
-                            .await?;
-                        Ok(())
-                    })
-                })
+                s.write(job!(|c, _| {
+                    sqlx::query("SELECT 1 FROM pg_sleep(0.5)")
+                        .execute(c)
+                        .await?;
+                    Ok(())
+                }))
                 .await
             })
         };
@@ -385,23 +402,21 @@ mod tests {
                 tokio::spawn(async move {
                     if n % 3 == 0 {
                         // A plain INSERT of key 0 again: a unique violation, caught and refused.
-                        s.write(move |c, log| {
-                            Box::pin(async move {
-                                audit::record(log, time::OffsetDateTime::now_utc(), event(n));
-                                match sqlx::query(
-                                    "INSERT INTO blocked_keys (key_sha256, reason, blocked_at) VALUES ($1, 'x', 0)",
-                                )
-                                .bind(format!("{:064}", 0))
-                                .execute(&mut *c)
-                                .await
-                                {
-                                    Err(e) if crate::store::is_unique_violation(&e) => {
-                                        Err(Error::conflict("duplicate", "already there"))
-                                    }
-                                    other => other.map(|_| ()).map_err(Into::into),
+                        s.write(job!(|c, log| {
+                            audit::record(log, time::OffsetDateTime::now_utc(), event(n));
+                            match sqlx::query(
+                                "INSERT INTO blocked_keys (key_sha256, reason, blocked_at) VALUES ($1, 'x', 0)",
+                            )
+                            .bind(format!("{:064}", 0))
+                            .execute(&mut *c)
+                            .await
+                            {
+                                Err(e) if crate::store::is_unique_violation(&e) => {
+                                    Err(Error::conflict("duplicate", "already there"))
                                 }
-                            })
-                        })
+                                other => other.map(|_| ()).map_err(Into::into),
+                            }
+                        }))
                         .await
                     } else {
                         insert_key(&s, n, false).await

@@ -13,6 +13,7 @@ use crate::ca::root::{Publication, RootKey};
 use crate::ca::CrlEntry;
 use crate::error::{Error, Result};
 use crate::store::ca::{self as rows, ArlRow};
+use crate::store::job;
 use crate::store::Store;
 use crate::x509::revocation::Reason;
 use crate::x509::serial::Serial;
@@ -44,12 +45,10 @@ pub async fn record_issuing(store: &Store, der: &[u8], now: OffsetDateTime) -> R
     let serial = serial_of(der)?;
     let der = der.to_vec();
     store
-        .write(move |c, _| {
-            Box::pin(async move {
-                rows::record(c, &serial, ISSUING, &der, now.unix_timestamp()).await?;
-                Ok(())
-            })
-        })
+        .write(job!(|c, _| {
+            rows::record(c, &serial, ISSUING, &der, now.unix_timestamp()).await?;
+            Ok(())
+        }))
         .await
 }
 
@@ -71,15 +70,13 @@ pub async fn sign_arl(
     validity: Duration,
 ) -> Result<ArlRow> {
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                let arl = sign_in(c, &root, now, validity).await?;
-                // Every instance re-reads what it publishes within a second or so.
-                crate::store::certificates::bump_status_version(c).await?;
-                audit::record(log, now, arl_event(&arl, None));
-                Ok(arl)
-            })
-        })
+        .write(job!(|c, log| {
+            let arl = sign_in(c, &root, now, validity).await?;
+            // Every instance re-reads what it publishes within a second or so.
+            crate::store::certificates::bump_status_version(c).await?;
+            audit::record(log, now, arl_event(&arl, None));
+            Ok(arl)
+        }))
         .await
 }
 
@@ -180,29 +177,27 @@ pub async fn reissue_issuing(
     });
     let recorded = new.clone();
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                // Checked again here, in the transaction that records the new certificate: a
-                // revocation committed since the check above must not be outrun.
-                if rows::list(c, ISSUING)
-                    .await?
-                    .iter()
-                    .any(|r| r.revoked_at.is_some())
-                {
-                    return Err(Error::conflict(
-                        "issuing_ca_revoked",
-                        "the issuing CA was revoked meanwhile: it is not re-issued",
-                    ));
-                }
-                rows::record(c, &new_serial, ISSUING, &recorded, now.unix_timestamp()).await?;
-                audit::record(
-                    log,
-                    now,
-                    Event::new(None, "ca.issuing_reissued", Some("issuing"), details),
-                );
-                Ok(())
-            })
-        })
+        .write(job!(|c, log| {
+            // Checked again here, in the transaction that records the new certificate: a
+            // revocation committed since the check above must not be outrun.
+            if rows::list(c, ISSUING)
+                .await?
+                .iter()
+                .any(|r| r.revoked_at.is_some())
+            {
+                return Err(Error::conflict(
+                    "issuing_ca_revoked",
+                    "the issuing CA was revoked meanwhile: it is not re-issued",
+                ));
+            }
+            rows::record(c, &new_serial, ISSUING, &recorded, now.unix_timestamp()).await?;
+            audit::record(
+                log,
+                now,
+                Event::new(None, "ca.issuing_reissued", Some("issuing"), details),
+            );
+            Ok(())
+        }))
         .await?;
     ca.replace_issuing(&new)?;
     Ok(new)
@@ -243,36 +238,34 @@ pub async fn revoke_issuing(
     }
     record_issuing(store, &ca.issuing_der(), now).await?;
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                let at = now.unix_timestamp();
-                let serials = rows::revoke_all(c, ISSUING, reason.as_str(), at).await?;
-                if serials.is_empty() {
-                    return Err(Error::conflict(
-                        "already_revoked",
-                        "the issuing CA is already revoked",
-                    ));
-                }
-                crate::store::certificates::bump_status_version(c).await?;
-                let arl = sign_in(c, &root, now, validity).await?;
-                audit::record(
-                    log,
-                    now,
-                    Event::new(
-                        None,
-                        "ca.issuing_revoked",
-                        Some("issuing"),
-                        serde_json::json!({"serials": serials, "reason": reason.as_str()}),
-                    ),
-                );
-                audit::record(log, now, arl_event(&arl, Some("issuing CA revoked")));
-                Ok(IssuingRevocation {
-                    serials,
-                    reason: reason.as_str().to_string(),
-                    arl_number: arl.number,
-                })
+        .write(job!(|c, log| {
+            let at = now.unix_timestamp();
+            let serials = rows::revoke_all(c, ISSUING, reason.as_str(), at).await?;
+            if serials.is_empty() {
+                return Err(Error::conflict(
+                    "already_revoked",
+                    "the issuing CA is already revoked",
+                ));
+            }
+            crate::store::certificates::bump_status_version(c).await?;
+            let arl = sign_in(c, &root, now, validity).await?;
+            audit::record(
+                log,
+                now,
+                Event::new(
+                    None,
+                    "ca.issuing_revoked",
+                    Some("issuing"),
+                    serde_json::json!({"serials": serials, "reason": reason.as_str()}),
+                ),
+            );
+            audit::record(log, now, arl_event(&arl, Some("issuing CA revoked")));
+            Ok(IssuingRevocation {
+                serials,
+                reason: reason.as_str().to_string(),
+                arl_number: arl.number,
             })
-        })
+        }))
         .await
 }
 
@@ -323,14 +316,14 @@ pub async fn move_root_key(
         "arl_next_update": crate::ra::rfc3339(arl.next_update),
     });
     store
-        .write(move |_, log| {
+        .write(job!(|_, log| {
             audit::record(
                 log,
                 now,
                 Event::new(None, "ca.root_key_moved", Some("root"), details),
             );
-            Box::pin(async { Ok(()) })
-        })
+            Ok(())
+        }))
         .await?;
     std::fs::remove_file(&inside)
         .map_err(|e| Error::internal(format!("removing {}: {e}", inside.display())))?;
