@@ -1,16 +1,21 @@
 //! The RA's decisions: who may do what, vetting, the request state machine with four-eyes
 //! approval, and issuance orchestration. The HTTP layer and the CLI both call into this module.
 
+pub mod approvals;
 pub mod blocklist;
 pub mod certificates;
+mod email;
 pub mod issuance;
 pub mod keys;
 pub mod logins;
 pub mod ocsp;
 pub mod operators;
+pub mod publish;
 pub mod requests;
 pub mod revocation;
+pub mod revocation_requests;
 pub mod root;
+pub mod self_revocation;
 pub mod subscribers;
 
 use crate::audit::{self, Event};
@@ -39,14 +44,11 @@ struct Inner {
     clock: SharedClock,
     tokens: operators::TokenCache,
     logins: logins::LoginLimit,
-    crl: tokio::sync::Mutex<revocation::CrlState>,
-    crl_generation: std::sync::atomic::AtomicU64,
-    observed_status_version: std::sync::atomic::AtomicI64,
+    crl: publish::CrlPublisher,
     crl_validity: std::sync::OnceLock<time::Duration>,
     public_url: std::sync::OnceLock<String>,
-    ocsp: tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>>,
-    ocsp_cache: ocsp::ResponseCache,
-    self_revocations: revocation::RateLimit,
+    ocsp: ocsp::OcspResponder,
+    self_revocations: self_revocation::RateLimit,
     /// The embedded CA, for the root's own duties (ARL, issuing CA certificate); none with a
     /// remote CA.
     embedded: std::sync::OnceLock<Arc<crate::ca::local::LocalCa>>,
@@ -64,19 +66,16 @@ impl Ra {
     ) -> Self {
         Ra {
             inner: Arc::new(Inner {
+                crl: publish::CrlPublisher::new(store.clone(), ca.clone(), clock.clone()),
+                ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone()),
                 store,
                 ca,
                 profiles,
                 clock,
                 tokens: Default::default(),
                 logins: Default::default(),
-                crl: Default::default(),
-                observed_status_version: std::sync::atomic::AtomicI64::new(-1),
                 crl_validity: Default::default(),
-                crl_generation: Default::default(),
                 public_url: Default::default(),
-                ocsp: Default::default(),
-                ocsp_cache: Default::default(),
                 self_revocations: Default::default(),
                 embedded: Default::default(),
                 arl: Default::default(),
@@ -152,26 +151,16 @@ impl Ra {
         }
     }
 
-    pub(crate) fn ocsp_state(
-        &self,
-    ) -> &tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>> {
+    pub(crate) fn ocsp_responder(&self) -> &ocsp::OcspResponder {
         &self.inner.ocsp
     }
 
-    pub(crate) fn self_revocation_limit(&self) -> &revocation::RateLimit {
+    pub(crate) fn self_revocation_limit(&self) -> &self_revocation::RateLimit {
         &self.inner.self_revocations
     }
 
-    pub(crate) fn ocsp_cache(&self) -> &ocsp::ResponseCache {
-        &self.inner.ocsp_cache
-    }
-
-    pub(crate) fn crl_cache(&self) -> &tokio::sync::Mutex<revocation::CrlState> {
+    pub(crate) fn crl_publisher(&self) -> &publish::CrlPublisher {
         &self.inner.crl
-    }
-
-    pub(crate) fn observed_status_version(&self) -> &std::sync::atomic::AtomicI64 {
-        &self.inner.observed_status_version
     }
 
     /// Set how long CRLs are valid (nextUpdate - thisUpdate). Only the first call has an effect.
@@ -184,11 +173,13 @@ impl Ra {
             .crl_validity
             .get()
             .copied()
-            .unwrap_or(revocation::CRL_VALIDITY)
+            .unwrap_or(publish::CRL_VALIDITY)
     }
 
-    pub(crate) fn crl_generation(&self) -> &std::sync::atomic::AtomicU64 {
-        &self.inner.crl_generation
+    /// The status generation, which moves whenever a certificate status changes (see
+    /// [`publish::CrlPublisher`]).
+    pub(crate) fn status_generation(&self) -> u64 {
+        self.inner.crl.generation()
     }
 
     pub(crate) fn tokens(&self) -> &operators::TokenCache {
@@ -201,10 +192,6 @@ impl Ra {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    pub(crate) fn ca_handle(&self) -> Arc<dyn UpstreamCa> {
-        self.inner.ca.clone()
     }
 
     pub fn ca(&self) -> &dyn UpstreamCa {

@@ -3,9 +3,10 @@
 
 use super::Ra;
 use crate::audit::{self, Event};
+use crate::ca::UpstreamCa;
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
-use crate::store::job;
+use crate::store::{job, Store};
 use crate::x509::freshness::Freshness;
 use crate::x509::ocsp::{self, IssuerHashes, Query, Responder, Status};
 use crate::x509::revocation::Reason;
@@ -167,41 +168,60 @@ impl ResponseCache {
     }
 }
 
-pub(crate) struct ResponderState {
+/// The delegated responder's key and certificate, and the issuer hashes requests name.
+struct ResponderState {
     responder: Responder,
     issuer: IssuerHashes,
 }
 
-impl Ra {
-    /// Set the memory kept for signed OCSP responses, in bytes (default [`DEFAULT_CACHE_MB`]
-    /// MiB). Only a call before the first OCSP request
+/// The OCSP responder: its delegated signing certificate (issued on first use and renewed before
+/// it expires) and the cache of signed answers. One per RA.
+pub(crate) struct OcspResponder {
+    store: Store,
+    ca: Arc<dyn UpstreamCa>,
+    /// Held while the responder certificate is checked and, when due, replaced.
+    state: tokio::sync::Mutex<Option<Arc<ResponderState>>>,
+    cache: ResponseCache,
+}
+
+impl OcspResponder {
+    pub(crate) fn new(store: Store, ca: Arc<dyn UpstreamCa>) -> Self {
+        OcspResponder {
+            store,
+            ca,
+            state: Default::default(),
+            cache: Default::default(),
+        }
+    }
+
+    /// Set the memory kept for signed responses, in bytes; only a call before the first request
     /// has an effect.
-    pub fn set_ocsp_cache_bytes(&self, bytes: u64) {
-        self.ocsp_cache().set_capacity(bytes);
+    pub(crate) fn set_cache_bytes(&self, bytes: u64) {
+        self.cache.set_capacity(bytes);
     }
 
     async fn responder(&self, now: OffsetDateTime) -> Result<Arc<ResponderState>> {
-        let mut state = self.ocsp_state().lock().await;
+        let mut state = self.state.lock().await;
         if let Some(s) = state.as_ref() {
             // Keep it while it is not due for renewal, or while no renewal could last longer
             // (the issuing CA itself ends within the renewal window).
             let due = now + RESPONDER_RENEW_BEFORE >= s.responder.not_after;
-            let cannot_extend = s.responder.not_after >= self.ca().max_not_after();
+            let cannot_extend = s.responder.not_after >= self.ca.max_not_after();
             if now < s.responder.not_after && (!due || cannot_extend) {
                 return Ok(s.clone());
             }
         }
         let not_after = now + RESPONDER_VALIDITY;
         let (key, cert) = self
-            .ca()
+            .ca
             .issue_ocsp_responder(now - Duration::minutes(5), not_after)
             .await
             .map_err(|e| Error::Upstream(e.to_string()))?;
-        let not_after = not_after.min(self.ca().max_not_after());
+        let not_after = not_after.min(self.ca.max_not_after());
         let responder = Responder::new(&key, &cert, not_after)?;
-        let issuer = IssuerHashes::from_cert_der(&self.ca().chain()[0].der)?;
+        let issuer = IssuerHashes::from_cert_der(&self.ca.chain()[0].der)?;
         let fingerprint = crate::x509::sha256_hex(&cert);
-        self.store()
+        self.store
             .write(job!(|_, log| {
                 let details = serde_json::json!({"certificate_sha256": fingerprint, "not_after": super::rfc3339(not_after.unix_timestamp())});
                 audit::record(log, now, Event::new(None, "ocsp.responder_issued", None, details));
@@ -217,19 +237,20 @@ impl Ra {
     /// `malformedRequest`, failures `internalError`. Responses to requests without a nonce are
     /// kept signed and served again until a certificate status changes or they are
     /// [`RESPONSE_REUSE`] old; those alone carry a [`Freshness`] for HTTP caches.
-    pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
-        let now = self.now();
-        let generation = self
-            .crl_generation()
-            .load(std::sync::atomic::Ordering::SeqCst);
-        if let Some(answer) = self.ocsp_cache().get(request, generation, now) {
+    /// `generation` is the status generation at `now`: a cached answer of another is stale.
+    pub(crate) async fn answer(
+        &self,
+        request: &[u8],
+        now: OffsetDateTime,
+        generation: u64,
+    ) -> OcspAnswer {
+        if let Some(answer) = self.cache.get(request, generation, now) {
             return answer;
         }
-        match self.ocsp_answer(request, now).await {
+        match self.signed_answer(request, now).await {
             Ok(answer) => {
                 if answer.freshness.is_some() {
-                    self.ocsp_cache()
-                        .put(request, generation, now, answer.clone());
+                    self.cache.put(request, generation, now, answer.clone());
                 }
                 answer
             }
@@ -242,7 +263,7 @@ impl Ra {
 
     /// The signed response; with its freshness when it may be served again (no nonce to echo,
     /// no unknown serial).
-    async fn ocsp_answer(&self, request: &[u8], now: OffsetDateTime) -> Result<OcspAnswer> {
+    async fn signed_answer(&self, request: &[u8], now: OffsetDateTime) -> Result<OcspAnswer> {
         let state = self.responder(now).await?;
         let Some(query) = ocsp::parse(request, &state.issuer) else {
             return Ok(OcspAnswer::once(ocsp::malformed()));
@@ -265,7 +286,7 @@ impl Ra {
     }
 
     async fn statuses(&self, query: &Query) -> Result<Vec<Status>> {
-        let mut c = self.store().read().await?;
+        let mut c = self.store.read().await?;
         let mut out = Vec::with_capacity(query.questions.len());
         for q in &query.questions {
             if !q.ours {
@@ -274,7 +295,7 @@ impl Ra {
             }
             // Only certificates this CA issued are ever "good".
             let status = match rows::get(&mut c, &q.serial).await? {
-                Some(cert) if cert.ca_id == self.ca().issuing_id() => match cert.status.as_str() {
+                Some(cert) if cert.ca_id == self.ca.issuing_id() => match cert.status.as_str() {
                     "valid" => Status::Good,
                     "on-hold" | "revoked" => Status::Revoked {
                         at: OffsetDateTime::from_unix_timestamp(
@@ -292,6 +313,26 @@ impl Ra {
             out.push(status);
         }
         Ok(out)
+    }
+}
+
+impl Ra {
+    /// Set the memory kept for signed OCSP responses, in bytes (default [`DEFAULT_CACHE_MB`]
+    /// MiB). Only a call before the first OCSP request
+    /// has an effect.
+    pub fn set_ocsp_cache_bytes(&self, bytes: u64) {
+        self.ocsp_responder().set_cache_bytes(bytes);
+    }
+
+    /// Answer a DER OCSP request with a DER OCSP response. Never fails: malformed requests get
+    /// `malformedRequest`, failures `internalError`. Responses to requests without a nonce are
+    /// kept signed and served again until a certificate status changes or they are
+    /// [`RESPONSE_REUSE`] old; those alone carry a [`Freshness`] for HTTP caches.
+    pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
+        let now = self.now();
+        self.ocsp_responder()
+            .answer(request, now, self.status_generation())
+            .await
     }
 }
 

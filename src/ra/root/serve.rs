@@ -75,9 +75,7 @@ impl crate::ra::Ra {
         let Some(ca) = self.embedded_ca() else {
             return Err(Error::NotFound("ARL"));
         };
-        let generation = self
-            .crl_generation()
-            .load(std::sync::atomic::Ordering::SeqCst);
+        let generation = self.status_generation();
         let mut cached = self.arl_cache().lock().await;
         let now = self.now();
         if let Some(c) = cached.as_ref() {
