@@ -7,7 +7,7 @@ use crate::clock::SharedClock;
 use crate::config::{Limits, TlsFiles};
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
-use crate::ra::{operators, Ra};
+use crate::ra::{operators, Ra, RaConfig};
 use crate::startup::InitLock;
 use crate::store::job;
 use crate::store::Store;
@@ -190,16 +190,42 @@ pub async fn publish_root_at(data: &DataDir, public_url: &str, clock: &SharedClo
     outcome
 }
 
-/// Open an initialised data directory.
-pub async fn open(data: &DataDir, clock: SharedClock) -> Result<Ra> {
+/// Open an initialised data directory, as an RA configured by `config` with the data directory's
+/// CA as its embedded CA.
+pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Result<Ra> {
     let store = crate::startup::open_store(data).await?;
     let ca = Arc::new(LocalCa::load(&data.ca_dir())?);
     bind_ca(&store, &ca, clock.now()).await?;
     crate::ra::keys::rekey(&store, clock.now()).await?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;
-    let ra = Ra::new(store, ca.clone(), profiles, clock);
-    ra.set_embedded_ca(ca);
-    Ok(ra)
+    let config = RaConfig {
+        embedded_ca: Some(ca.clone()),
+        ..config
+    };
+    Ok(Ra::new(store, ca, profiles, clock, config))
+}
+
+/// Bind `listen`, open `data` and serve it, under `limits`; see [`bind`] and [`serve_on`]. The
+/// RA's public URL is `config.public_url` when given (`--public-url`), or else the address this
+/// server listens on, which is known only once it is bound.
+pub async fn start(
+    data: &DataDir,
+    clock: SharedClock,
+    mut config: RaConfig,
+    listen: SocketAddr,
+    tls: Option<&TlsFiles>,
+    limits: Limits,
+) -> Result<(Ra, Server)> {
+    limits.validate()?;
+    let listener = bind(listen, tls)?;
+    if config.public_url.is_some() {
+        config.public_url_given = true;
+    } else {
+        config.public_url = Some(listener.url());
+    }
+    let ra = open(data, clock, config).await?;
+    let server = serve_on(listener, ra.clone(), limits).await?;
+    Ok((ra, server))
 }
 
 /// A running server.
@@ -228,24 +254,34 @@ impl Server {
     }
 }
 
-/// Bind `listen` and serve the API under the default [`Limits`]; see [`serve_with`].
-pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result<Server> {
-    serve_with(ra, listen, tls, Limits::default()).await
+/// A bound listening socket, not yet serving: its address is known, so an RA can be configured
+/// with it before [`serve_on`] serves it.
+pub struct Listener {
+    listener: tokio::net::TcpListener,
+    acceptor: Option<Arc<SslAcceptor>>,
+    addr: SocketAddr,
 }
 
-/// Bind `listen` and serve the API, with background upkeep (expiry sweeps, issuance
-/// reconciliation). Port 0 picks a free port; see [`Server::addr`]. Plain and TLS connections
-/// alike are held to `limits` (timeouts, connection cap; see [`api::listener`]).
-///
-/// Certificates issued name CRL and CA-certificate URLs under the RA's public URL: the one set with
-/// [`Ra::set_public_url`], or by default the address this server listens on.
-pub async fn serve_with(
-    ra: Ra,
-    listen: SocketAddr,
-    tls: Option<&TlsFiles>,
-    limits: Limits,
-) -> Result<Server> {
-    limits.validate()?;
+impl Listener {
+    /// The address bound (with the port chosen when asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://` or `https://` and the address bound: the RA's public URL when none is given.
+    pub fn url(&self) -> String {
+        let scheme = if self.acceptor.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+}
+
+/// Bind `listen`, with TLS from `tls` when given. Port 0 picks a free port; see
+/// [`Listener::addr`].
+pub fn bind(listen: SocketAddr, tls: Option<&TlsFiles>) -> Result<Listener> {
     let acceptor = tls.map(tls_acceptor).transpose()?.map(Arc::new);
     let listener = std::net::TcpListener::bind(listen).map_err(|e| {
         if e.kind() == std::io::ErrorKind::PermissionDenied && listen.port() < 1024 {
@@ -260,14 +296,33 @@ pub async fn serve_with(
     listener.set_nonblocking(true).map_err(Error::internal)?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::internal)?;
     let addr = listener.local_addr().map_err(Error::internal)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    // Set before (`--public-url`), or else the address served.
-    let explicit_url = ra.public_url().is_some();
-    ra.set_public_url(&format!("{scheme}://{addr}"));
+    Ok(Listener {
+        listener,
+        acceptor,
+        addr,
+    })
+}
+
+/// Serve the API on `listener`, with background upkeep (expiry sweeps, issuance reconciliation).
+/// Plain and TLS connections alike are held to `limits` (timeouts, connection cap; see
+/// [`api::listener`]).
+///
+/// Certificates issued name CRL and CA-certificate URLs under the RA's public URL
+/// ([`RaConfig::public_url`]).
+pub async fn serve_on(listener: Listener, ra: Ra, limits: Limits) -> Result<Server> {
+    limits.validate()?;
+    let Listener {
+        listener,
+        acceptor,
+        addr,
+    } = listener;
     // The issuing CA certificate must name the root's ARL and certificate under this URL. A
     // failure (say, the audit log cannot take the event) leaves the old certificate in use, still
     // valid; /readyz and the root upkeep keep saying so.
-    if let Err(e) = ra.ensure_issuing_publication(explicit_url).await {
+    if let Err(e) = ra
+        .ensure_issuing_publication(ra.config().public_url_given)
+        .await
+    {
         tracing::error!(error = %e, "could not give the issuing CA certificate its ARL and caIssuers URLs");
     }
     // Say at once what the root needs (an ARL near its nextUpdate, a revoked issuing CA), not

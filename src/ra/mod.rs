@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod blocklist;
 pub mod certificates;
+pub mod config;
 mod email;
 pub mod issuance;
 pub mod keys;
@@ -29,6 +30,7 @@ use rand::RngCore;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+pub use config::RaConfig;
 pub use operators::{Operator, Role};
 
 /// The registration authority service. Cheap to clone.
@@ -44,77 +46,71 @@ struct Inner {
     clock: SharedClock,
     tokens: operators::TokenCache,
     logins: logins::LoginLimit,
+    config: RaConfig,
     crl: publish::CrlPublisher,
-    crl_validity: std::sync::OnceLock<time::Duration>,
-    public_url: std::sync::OnceLock<String>,
     ocsp: ocsp::OcspResponder,
     self_revocations: self_revocation::RateLimit,
-    /// The embedded CA, for the root's own duties (ARL, issuing CA certificate); none with a
-    /// remote CA.
-    embedded: std::sync::OnceLock<Arc<crate::ca::local::LocalCa>>,
     arl: tokio::sync::Mutex<Option<root::CachedArl>>,
-    arl_settings: std::sync::OnceLock<root::ArlSettings>,
     root_warned: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Ra {
+    /// An RA over `store`, signing with `ca`, issuing under `profiles`, on `clock`'s time, and
+    /// configured by `config` once and for all.
     pub fn new(
         store: Store,
         ca: Arc<dyn UpstreamCa>,
         profiles: Profiles,
         clock: SharedClock,
+        mut config: RaConfig,
     ) -> Self {
+        config.public_url = config
+            .public_url
+            .map(|url| url.trim_end_matches('/').to_string());
+        let delta_urls = match &config.public_url {
+            Some(base) => vec![format!("{base}/crl/{}-delta.crl", ca.issuing_id())],
+            None => Vec::new(),
+        };
         Ra {
             inner: Arc::new(Inner {
-                crl: publish::CrlPublisher::new(store.clone(), ca.clone(), clock.clone()),
-                ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone()),
+                crl: publish::CrlPublisher::new(
+                    store.clone(),
+                    ca.clone(),
+                    clock.clone(),
+                    config.crl_validity,
+                    delta_urls,
+                ),
+                ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone(), config.ocsp_cache_bytes),
+                config,
                 store,
                 ca,
                 profiles,
                 clock,
                 tokens: Default::default(),
                 logins: Default::default(),
-                crl_validity: Default::default(),
-                public_url: Default::default(),
                 self_revocations: Default::default(),
-                embedded: Default::default(),
                 arl: Default::default(),
-                arl_settings: Default::default(),
                 root_warned: Default::default(),
             }),
         }
     }
 
-    /// Set the base URL relying parties reach this RA at (CRL and CA certificate URLs in issued
-    /// certificates are built from it). Only the first call has an effect.
-    pub fn set_public_url(&self, url: &str) {
-        let _ = self
-            .inner
-            .public_url
-            .set(url.trim_end_matches('/').to_string());
+    /// The configuration this RA was built with.
+    pub fn config(&self) -> &RaConfig {
+        &self.inner.config
     }
 
-    /// The public URL, once set.
+    /// The base URL relying parties reach this RA at, if it has one.
     pub fn public_url(&self) -> Option<&str> {
-        self.inner.public_url.get().map(String::as_str)
-    }
-
-    /// The embedded CA behind this RA (its root duties run here). Only the first call counts.
-    pub fn set_embedded_ca(&self, ca: Arc<crate::ca::local::LocalCa>) {
-        let _ = self.inner.embedded.set(ca);
+        self.inner.config.public_url.as_deref()
     }
 
     pub(crate) fn embedded_ca(&self) -> Option<Arc<crate::ca::local::LocalCa>> {
-        self.inner.embedded.get().cloned()
-    }
-
-    /// ARL validity and warning margin. Only the first call counts.
-    pub fn set_arl_settings(&self, settings: root::ArlSettings) {
-        let _ = self.inner.arl_settings.set(settings);
+        self.inner.config.embedded_ca.clone()
     }
 
     pub(crate) fn arl_settings(&self) -> root::ArlSettings {
-        self.inner.arl_settings.get().copied().unwrap_or_default()
+        self.inner.config.arl
     }
 
     pub(crate) fn arl_cache(&self) -> &tokio::sync::Mutex<Option<root::CachedArl>> {
@@ -128,7 +124,7 @@ impl Ra {
     /// (CRL, caIssuers, OCSP) URLs for certificates of the issuing CA; empty until a public URL
     /// is set.
     pub(crate) fn publication_urls(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        match self.inner.public_url.get() {
+        match self.public_url() {
             Some(base) => {
                 let id = self.ca().issuing_id();
                 (
@@ -142,15 +138,6 @@ impl Ra {
         }
     }
 
-    /// Where the issuing CA's delta CRL is published (the full CRL's freshestCRL); empty until a
-    /// public URL is set.
-    pub(crate) fn delta_crl_urls(&self) -> Vec<String> {
-        match self.inner.public_url.get() {
-            Some(base) => vec![format!("{base}/crl/{}-delta.crl", self.ca().issuing_id())],
-            None => Vec::new(),
-        }
-    }
-
     pub(crate) fn ocsp_responder(&self) -> &ocsp::OcspResponder {
         &self.inner.ocsp
     }
@@ -161,19 +148,6 @@ impl Ra {
 
     pub(crate) fn crl_publisher(&self) -> &publish::CrlPublisher {
         &self.inner.crl
-    }
-
-    /// Set how long CRLs are valid (nextUpdate - thisUpdate). Only the first call has an effect.
-    pub fn set_crl_validity(&self, validity: time::Duration) {
-        let _ = self.inner.crl_validity.set(validity);
-    }
-
-    pub(crate) fn crl_validity(&self) -> time::Duration {
-        self.inner
-            .crl_validity
-            .get()
-            .copied()
-            .unwrap_or(publish::CRL_VALIDITY)
     }
 
     /// The status generation, which moves whenever a certificate status changes (see

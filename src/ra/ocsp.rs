@@ -34,7 +34,8 @@ pub const DEFAULT_CACHE_MB: u64 = 64;
 /// answer found in the old one moves into the young one, and when the young one is full the old
 /// one is dropped and the young one becomes old. A hit costs one lock and one lookup.
 pub(crate) struct ResponseCache {
-    capacity: std::sync::OnceLock<u64>,
+    /// The most bytes kept, both generations together.
+    capacity: u64,
     generations: std::sync::Mutex<Generations>,
 }
 
@@ -98,25 +99,18 @@ impl Generations {
     }
 }
 
-impl Default for ResponseCache {
-    fn default() -> Self {
+impl ResponseCache {
+    /// An empty cache that keeps at most `capacity` bytes.
+    fn new(capacity: u64) -> Self {
         ResponseCache {
-            capacity: std::sync::OnceLock::new(),
+            capacity,
             generations: std::sync::Mutex::new(Generations::default()),
         }
-    }
-}
-
-impl ResponseCache {
-    /// Set the memory the cache may use, in bytes; only a call before its first use has an
-    /// effect.
-    pub(crate) fn set_capacity(&self, bytes: u64) {
-        let _ = self.capacity.set(bytes);
     }
 
     /// The most bytes one generation holds.
     fn half(&self) -> u64 {
-        *self.capacity.get_or_init(|| DEFAULT_CACHE_MB << 20) / 2
+        self.capacity / 2
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
@@ -185,19 +179,14 @@ pub(crate) struct OcspResponder {
 }
 
 impl OcspResponder {
-    pub(crate) fn new(store: Store, ca: Arc<dyn UpstreamCa>) -> Self {
+    /// A responder whose answer cache keeps at most `cache_bytes`.
+    pub(crate) fn new(store: Store, ca: Arc<dyn UpstreamCa>, cache_bytes: u64) -> Self {
         OcspResponder {
             store,
             ca,
             state: Default::default(),
-            cache: Default::default(),
+            cache: ResponseCache::new(cache_bytes),
         }
-    }
-
-    /// Set the memory kept for signed responses, in bytes; only a call before the first request
-    /// has an effect.
-    pub(crate) fn set_cache_bytes(&self, bytes: u64) {
-        self.cache.set_capacity(bytes);
     }
 
     async fn responder(&self, now: OffsetDateTime) -> Result<Arc<ResponderState>> {
@@ -317,13 +306,6 @@ impl OcspResponder {
 }
 
 impl Ra {
-    /// Set the memory kept for signed OCSP responses, in bytes (default [`DEFAULT_CACHE_MB`]
-    /// MiB). Only a call before the first OCSP request
-    /// has an effect.
-    pub fn set_ocsp_cache_bytes(&self, bytes: u64) {
-        self.ocsp_responder().set_cache_bytes(bytes);
-    }
-
     /// Answer a DER OCSP request with a DER OCSP response. Never fails: malformed requests get
     /// `malformedRequest`, failures `internalError`. Responses to requests without a nonce are
     /// kept signed and served again until a certificate status changes or they are
@@ -352,9 +334,8 @@ mod tests {
 
     #[test]
     fn response_cache_stays_within_its_memory_bound() {
-        let cache = ResponseCache::default();
         let cap = 256 * 1024;
-        cache.set_capacity(cap);
+        let cache = ResponseCache::new(cap);
         let now = OffsetDateTime::now_utc();
         let answer = OcspAnswer::once(vec![0x30; 1000]);
         // Forty times the bound in distinct requests, as an unauthenticated client can send.
@@ -368,8 +349,7 @@ mod tests {
 
     #[test]
     fn answers_asked_for_stay_while_others_make_room() {
-        let cache = ResponseCache::default();
-        cache.set_capacity(256 * 1024);
+        let cache = ResponseCache::new(256 * 1024);
         let now = OffsetDateTime::now_utc();
         let der = OcspAnswer::once(vec![0x30; 1000]);
         cache.put(b"popular", 1, now, der.clone());
@@ -385,7 +365,7 @@ mod tests {
 
     #[test]
     fn response_cache_honours_status_generation_and_reuse_window() {
-        let cache = ResponseCache::default();
+        let cache = ResponseCache::new(DEFAULT_CACHE_MB << 20);
         let now = OffsetDateTime::now_utc();
         let answer = OcspAnswer {
             der: Bytes::from_static(&[1, 2, 3]),

@@ -132,6 +132,10 @@ pub(crate) struct CrlPublisher {
     store: Store,
     ca: Arc<dyn UpstreamCa>,
     clock: SharedClock,
+    /// How long a full CRL is valid.
+    validity: Duration,
+    /// Where the delta CRL is published (the full CRL's freshestCRL).
+    delta_urls: Vec<String>,
     /// Held from the decision to re-sign until the new CRLs are cached: one signing at a time.
     state: tokio::sync::Mutex<CrlState>,
     /// Moves on every certificate status change; cached CRLs and OCSP answers of an older
@@ -142,11 +146,19 @@ pub(crate) struct CrlPublisher {
 }
 
 impl CrlPublisher {
-    pub(crate) fn new(store: Store, ca: Arc<dyn UpstreamCa>, clock: SharedClock) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        ca: Arc<dyn UpstreamCa>,
+        clock: SharedClock,
+        validity: Duration,
+        delta_urls: Vec<String>,
+    ) -> Self {
         CrlPublisher {
             store,
             ca,
             clock,
+            validity,
+            delta_urls,
             state: Default::default(),
             generation: Default::default(),
             observed_status_version: AtomicI64::new(-1),
@@ -180,17 +192,13 @@ impl CrlPublisher {
     /// when they have used half their validity. A delta CRL is relative to a base: a full CRL this
     /// process signed earlier, replaced by a newer one every half validity. Both carry the same
     /// CRL number when signed together (RFC 5280 5.2.3).
-    pub(crate) async fn signed(
-        &self,
-        ca_id: &str,
-        validity: Duration,
-        delta_url: Vec<String>,
-    ) -> Result<Arc<CachedCrl>> {
+    pub(crate) async fn signed(&self, ca_id: &str) -> Result<Arc<CachedCrl>> {
         if ca_id != self.ca.issuing_id() {
             return Err(Error::NotFound("CRL"));
         }
         let mut state = self.state.lock().await;
         let now = self.clock.now();
+        let validity = self.validity;
         let generation = self.generation();
         if let Some(c) = state.current.as_ref() {
             // Re-signed at half the delta's validity, so a fresh delta is always there to fetch.
@@ -300,7 +308,7 @@ impl CrlPublisher {
             entries,
             removed: Vec::new(),
             delta_base: None,
-            freshest_urls: delta_url,
+            freshest_urls: self.delta_urls.clone(),
         };
         let delta_count = delta_entries.len() + removed.len();
         let delta = CrlOrder {
@@ -401,9 +409,7 @@ impl Ra {
     }
 
     async fn crls(&self, ca_id: &str) -> Result<Arc<CachedCrl>> {
-        self.crl_publisher()
-            .signed(ca_id, self.crl_validity(), self.delta_crl_urls())
-            .await
+        self.crl_publisher().signed(ca_id).await
     }
 }
 
