@@ -104,10 +104,10 @@ pub async fn initialise(
 async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Result<bool> {
     let der = ca.issuing_der();
     let cert_fingerprint = crate::x509::sha256_hex(&der);
-    let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+    let parsed = crate::x509::certificate::read(&der)
         .map_err(|e| Error::internal(format!("issuing CA certificate: {e}")))?;
-    let key = crate::x509::sha256_hex(parsed.public_key().raw);
-    let spki = parsed.public_key().raw.to_vec();
+    let key = crate::x509::sha256_hex(&parsed.spki);
+    let spki = parsed.spki;
     let mismatch = store
         .write(job!(|c, log| {
             use crate::store::meta;
@@ -161,8 +161,8 @@ async fn reissued_from(c: &mut crate::store::Conn, recorded: &str, spki: &[u8]) 
         if crate::x509::sha256_hex(&row.der) != recorded {
             continue;
         }
-        let same_key = x509_parser::parse_x509_certificate(&row.der)
-            .map(|(_, cert)| cert.public_key().raw == spki)
+        let same_key = crate::x509::certificate::read(&row.der)
+            .map(|cert| cert.spki == spki)
             .unwrap_or(false);
         return Ok(same_key);
     }

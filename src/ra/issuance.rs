@@ -16,28 +16,27 @@ use crate::store::job;
 use crate::store::requests::{self as rows, IntentRow, RequestRow};
 use crate::x509::serial::Serial;
 use time::OffsetDateTime;
-use x509_parser::prelude::FromDer;
 
 /// Check that what the CA returned is the certificate we asked for.
 fn check_issued(der: &[u8], order: &IssueOrder) -> Result<()> {
-    let (rest, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+    let cert = crate::x509::certificate::read(der)
         .map_err(|e| Error::Upstream(format!("CA returned an unparseable certificate: {e}")))?;
-    if !rest.is_empty() {
+    if cert.trailing_bytes {
         return Err(Error::Upstream(
             "CA returned trailing bytes after the certificate".into(),
         ));
     }
-    if cert.raw_serial() != order.serial.as_bytes() {
+    if cert.serial != order.serial.as_bytes() {
         return Err(Error::Upstream(
             "CA returned a certificate with a different serial".into(),
         ));
     }
-    if cert.public_key().raw != order.spki_der.as_slice() {
+    if cert.spki != order.spki_der {
         return Err(Error::Upstream(
             "CA returned a certificate for a different public key".into(),
         ));
     }
-    if cert.validity().not_after.timestamp() != order.not_after.unix_timestamp() {
+    if cert.not_after != order.not_after.unix_timestamp() {
         return Err(Error::Upstream(
             "CA returned a certificate with a different validity".into(),
         ));

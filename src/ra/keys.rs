@@ -11,7 +11,6 @@ use crate::store::job;
 use crate::store::{certificates, keys as rows, meta, Store};
 use crate::x509::key;
 use time::OffsetDateTime;
-use x509_parser::prelude::FromDer;
 
 /// `instance_meta` key recording which key identity the stored fingerprints use.
 pub const META_KEY: &str = "key_identity";
@@ -157,6 +156,6 @@ pub async fn rekey(store: &Store, now: OffsetDateTime) -> Result<Rekeyed> {
 }
 
 fn certificate_identity(der: &[u8]) -> Option<String> {
-    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
-    key::identity(cert.public_key().raw).ok()
+    let cert = crate::x509::certificate::read(der).ok()?;
+    key::identity(&cert.spki).ok()
 }

@@ -35,9 +35,9 @@ pub const DEFAULT_ARL_WARN_DAYS: u16 = 14;
 const ISSUING: &str = "issuing";
 
 pub(crate) fn serial_of(der: &[u8]) -> Result<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
+    let cert = crate::x509::certificate::read(der)
         .map_err(|e| Error::internal(format!("CA certificate: {e}")))?;
-    Ok(hex::encode(cert.raw_serial()))
+    Ok(hex::encode(cert.serial))
 }
 
 /// Record the issuing CA certificate in use, so that revoking the issuing CA lists it.
