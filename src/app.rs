@@ -230,6 +230,7 @@ pub async fn start(
 
 /// A running server.
 pub struct Server {
+    /// The address bound.
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -249,6 +250,7 @@ impl Server {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
+    /// A sender that stops the server when sent `true`.
     pub fn stop_handle(&self) -> watch::Sender<bool> {
         self.stop.clone()
     }

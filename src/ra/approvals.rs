@@ -123,6 +123,8 @@ impl Ra {
             .ok_or(Error::NotFound("request"))
     }
 
+    /// Approve a pending request as `op` (an approver other than the requester); the last required
+    /// approval records the issuance intent and has the CA sign.
     pub async fn approve(&self, op: &Operator, id: &str) -> Result<RequestView> {
         self.authorize(op, Role::Approver, "request.approve", Some(id))
             .await?;
@@ -268,6 +270,7 @@ impl Ra {
         )
     }
 
+    /// Reject a pending request, with a reason.
     pub async fn reject(&self, op: &Operator, id: &str, reason: &str) -> Result<RequestView> {
         self.authorize(op, Role::Approver, "request.reject", Some(id))
             .await?;

@@ -21,8 +21,11 @@ const PAGE: i64 = 500;
 /// What [`rekey`] changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Rekeyed {
+    /// Requests whose key fingerprint changed.
     pub requests: usize,
+    /// Certificates whose key fingerprint changed.
     pub certificates: usize,
+    /// Key blocks carried over to the new fingerprint.
     pub blocks_carried: usize,
     /// Live certificates of blocked keys, revoked for keyCompromise.
     pub revoked: Vec<String>,

@@ -1,5 +1,12 @@
 //! The RA's decisions: who may do what, vetting, the request state machine with four-eyes
 //! approval, and issuance orchestration. The HTTP layer and the CLI both call into this module.
+//!
+//! Rooms: `subscribers` and `email` (vetting), `requests` and `approvals` (the request state
+//! machine), `issuance` (intents and reconciliation), `revocation`, `revocation_requests`
+//! (four-eyes revocation) and `self_revocation`, `publish` (the CRL publisher and its cache),
+//! `ocsp` (the responder and its cache), `certificates`, `blocklist` and `keys` (key blocks and
+//! fingerprints), `operators` and `logins` (who may do what), `root` (the root CA's duties), and
+//! `config` ([`RaConfig`], given whole to [`Ra::new`]).
 
 pub mod approvals;
 pub mod blocklist;
@@ -151,7 +158,7 @@ impl Ra {
     }
 
     /// The status generation, which moves whenever a certificate status changes (see
-    /// [`publish::CrlPublisher`]).
+    /// `publish::CrlPublisher`).
     pub(crate) fn status_generation(&self) -> u64 {
         self.inner.crl.generation()
     }
@@ -164,18 +171,22 @@ impl Ra {
         &self.inner.logins
     }
 
+    /// The database.
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
 
+    /// The CA that signs for this RA.
     pub fn ca(&self) -> &dyn UpstreamCa {
         self.inner.ca.as_ref()
     }
 
+    /// The certificate profiles.
     pub fn profiles(&self) -> &Profiles {
         &self.inner.profiles
     }
 
+    /// The time now, by the RA's clock.
     pub fn now(&self) -> OffsetDateTime {
         self.inner.clock.now()
     }
@@ -242,6 +253,7 @@ impl Ra {
         }
     }
 
+    /// A page of the audit log: up to `limit` (1 to 1000) entries after entry `after`; auditors only.
     pub async fn audit_page(
         &self,
         op: &Operator,
@@ -254,6 +266,7 @@ impl Ra {
         audit::page(&mut c, after, limit.clamp(1, 1000)).await
     }
 
+    /// Walk the audit hash chain and say whether it is intact; auditors only.
     pub async fn audit_verify(&self, op: &Operator) -> Result<audit::Verdict> {
         self.authorize(op, Role::Auditor, "audit.verify", None)
             .await?;

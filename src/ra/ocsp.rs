@@ -17,6 +17,7 @@ use time::{Duration, OffsetDateTime};
 
 /// Validity of a responder certificate, and when it is replaced.
 pub const RESPONDER_VALIDITY: Duration = Duration::days(7);
+/// How long before a responder certificate expires it is replaced.
 pub const RESPONDER_RENEW_BEFORE: Duration = Duration::days(2);
 /// nextUpdate of a response: how long a relying party may cache it.
 pub const RESPONSE_VALIDITY: Duration = Duration::hours(1);
@@ -58,6 +59,7 @@ struct Cached {
 /// signed.
 #[derive(Debug, Clone)]
 pub struct OcspAnswer {
+    /// The DER OCSP response.
     pub der: Bytes,
     /// None for answers that must not be served again: errors, nonced or `unknown` answers.
     pub freshness: Option<Freshness>,

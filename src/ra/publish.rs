@@ -1,4 +1,4 @@
-//! CRL publication: the [`CrlPublisher`] signs the issuing CA's full and delta CRLs, keeps them
+//! CRL publication: the `CrlPublisher` signs the issuing CA's full and delta CRLs, keeps them
 //! until a certificate status changes or they reach half their validity, and keeps the list of
 //! revoked certificates so the next full CRL applies only what changed since. It owns its cache,
 //! its lock and the status generation that the OCSP responder's cache follows too.

@@ -30,48 +30,74 @@ use time::{Duration, OffsetDateTime};
 /// what the CA will sign.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Template {
+    /// The subject to certify.
     pub subject: SubjectSpec,
+    /// Key usages.
     pub key_usage: Vec<KeyUsage>,
+    /// Extended key usages.
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// Validity in days.
     pub validity_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// One approval of a request.
 pub struct ApprovalView {
+    /// The approving operator.
     pub operator: String,
+    /// When, RFC 3339.
     pub at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// A certificate request as the API shows it.
 pub struct RequestView {
+    /// Request identifier.
     pub id: String,
+    /// One of [`STATUSES`].
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The serial reserved or issued, once approved.
     pub serial: Option<String>,
+    /// The subscriber it is for.
     pub subscriber_id: String,
+    /// The profile asked for.
     pub profile: String,
     /// The subject DN the certificate will carry (RFC 4514).
     pub subject: String,
+    /// E-mail addresses for the subjectAltName.
     pub subject_alt_emails: Vec<String>,
+    /// SHA-256 of the canonical SubjectPublicKeyInfo, hex.
     pub key_sha256: String,
+    /// Validity in days.
     pub validity_days: u32,
+    /// Approvals needed, from the profile.
     pub required_approvals: i64,
+    /// Approvals given.
     pub approvals: Vec<ApprovalView>,
+    /// The operator who submitted it.
     pub requested_by: String,
+    /// When it was submitted, RFC 3339.
     pub created_at: String,
+    /// When it expires unless decided, RFC 3339.
     pub expires_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// When it was approved or rejected, RFC 3339.
     pub decided_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Who rejected it.
     pub rejected_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it was rejected.
     pub reject_reason: Option<String>,
     /// Why the CA refused to sign (`failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Who cancelled it.
     pub cancelled_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it was cancelled.
     pub cancel_reason: Option<String>,
     /// Signing attempts that failed while the CA was unavailable (approved requests).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,11 +107,15 @@ pub struct RequestView {
 /// Why an approved request is not issued yet.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuanceView {
+    /// CA attempts that failed so far.
     pub failed_attempts: i64,
+    /// The last attempt's error.
     pub last_error: String,
+    /// When the next attempt is due, RFC 3339.
     pub next_attempt_at: String,
 }
 
+/// Every request status.
 pub const STATUSES: [&str; 7] = [
     "pending",
     "approved",
@@ -95,6 +125,7 @@ pub const STATUSES: [&str; 7] = [
     "failed",
     "cancelled",
 ];
+/// Most characters in a rejection or cancellation reason.
 pub const MAX_REASON_CHARS: usize = 1000;
 
 /// The vetted identity of a subscriber as of `today`, or why it cannot support a request.
@@ -162,6 +193,7 @@ async fn refuse_if_blocked(conn: &mut Conn, key_sha256: &str) -> Result<()> {
 }
 
 impl Ra {
+    /// Submit a request for `subscriber_id` under a profile, with a PKCS#10 CSR; clerks only.
     pub async fn submit_request(
         &self,
         op: &Operator,
@@ -314,6 +346,7 @@ impl Ra {
             .await
     }
 
+    /// One request.
     pub async fn request(&self, op: &Operator, id: &str) -> Result<RequestView> {
         self.may_read_requests(op, Some(id)).await?;
         let mut c = self.store().read().await?;
@@ -323,6 +356,7 @@ impl Ra {
         self.view(&mut c, row).await
     }
 
+    /// Requests, oldest first, optionally of one status and of one subscriber.
     pub async fn list_requests(
         &self,
         op: &Operator,

@@ -19,11 +19,14 @@ pub use super::revocation_requests::RevocationRequestView;
 pub const MAX_COMMENT_CHARS: usize = 1000;
 
 #[derive(Debug, Clone, Serialize)]
+/// What a revocation, hold or release did.
 pub struct RevocationOutcome {
+    /// Serial number, hex.
     pub serial: String,
     /// revoked | on-hold | valid
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The RFC 5280 reason, when revoked or on hold.
     pub reason: Option<String>,
     /// Other live certificates with the same key, revoked with it (keyCompromise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -207,6 +210,7 @@ impl Ra {
         self.set_hold(op, serial, comment, true).await
     }
 
+    /// Release a certificate from hold: it is valid again.
     pub async fn release(
         &self,
         op: &Operator,

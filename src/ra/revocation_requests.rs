@@ -15,18 +15,26 @@ use time::OffsetDateTime;
 /// A revocation awaiting, or decided by, a second revoker.
 #[derive(Debug, Clone, Serialize)]
 pub struct RevocationRequestView {
+    /// Request identifier.
     pub id: String,
+    /// The certificate to revoke, hex serial.
     pub serial: String,
+    /// The RFC 5280 reason asked for.
     pub reason: String,
     /// pending | approved | rejected
     pub status: String,
+    /// The revoker who asked.
     pub requested_by: String,
+    /// When it was asked, RFC 3339.
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The revoker who decided.
     pub decided_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// When it was decided, RFC 3339.
     pub decided_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it was rejected.
     pub reject_reason: Option<String>,
 }
 
@@ -77,6 +85,7 @@ impl Ra {
         })
     }
 
+    /// One revocation request; revokers, admins and auditors.
     pub async fn revocation_request(
         &self,
         op: &Operator,
@@ -193,6 +202,7 @@ impl Ra {
         self.revoked_outcome(req.serial, reason, outcome)
     }
 
+    /// A second revoker rejects a revocation request, with a reason.
     pub async fn reject_revocation(
         &self,
         op: &Operator,

@@ -14,6 +14,7 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime};
 use unicode_normalization::UnicodeNormalization;
 
+/// Most pieces of identity evidence given when a subscriber is registered.
 pub const MAX_IDENTIFIERS: usize = 16;
 
 /// Roles that may read subscribers and requests.
@@ -22,46 +23,74 @@ pub const READERS: [Role; 4] = [Role::Clerk, Role::Approver, Role::Admin, Role::
 /// Input for a new subscriber, as the clerk typed it.
 #[derive(Debug, Clone)]
 pub struct NewSubscriber {
+    /// `person` or `organisation`.
     pub kind: String,
+    /// Name, as certified.
     pub name: String,
+    /// E-mail address.
     pub email: Option<String>,
+    /// Organisation (of a person).
     pub organisation: Option<String>,
+    /// Identity evidence the clerk examined.
     pub identifiers: Vec<NewEvidence>,
 }
 
 #[derive(Debug, Clone)]
+/// A piece of identity evidence a clerk examined.
 pub struct NewEvidence {
+    /// Type of document (passport, national-id, ...).
     pub doc_type: String,
+    /// Its number.
     pub number: String,
+    /// Who issued it.
     pub issuer: String,
+    /// Its last valid day, YYYY-MM-DD.
     pub valid_until: String,
+    /// SHA-256 of a scan of it, hex; never the scan.
     pub document_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// A piece of identity evidence as the API shows it.
 pub struct EvidenceView {
     #[serde(rename = "type")]
+    /// Type of document.
     pub doc_type: String,
+    /// Its number.
     pub number: String,
+    /// Who issued it.
     pub issuer: String,
+    /// Its last valid day, YYYY-MM-DD.
     pub valid_until: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// SHA-256 of a scan of it, hex.
     pub document_sha256: Option<String>,
     /// Whether this evidence can support a request today.
     pub valid: bool,
+    /// The clerk who recorded it.
     pub recorded_by: String,
+    /// When, RFC 3339.
     pub recorded_at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// A subscriber as the API shows it.
 pub struct SubscriberView {
+    /// Subscriber identifier.
     pub id: String,
+    /// `person` or `organisation`.
     pub kind: String,
+    /// Name.
     pub name: String,
+    /// E-mail address.
     pub email: Option<String>,
+    /// Organisation.
     pub organisation: Option<String>,
+    /// Identity evidence.
     pub identifiers: Vec<EvidenceView>,
+    /// The clerk who registered it.
     pub created_by: String,
+    /// When, RFC 3339.
     pub created_at: String,
 }
 
@@ -90,6 +119,7 @@ fn text(name: &str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// A date field `name` as YYYY-MM-DD.
 pub fn parse_date(name: &str, s: &str) -> Result<Date> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(s, &fmt).map_err(|_| field(name, "must be a date YYYY-MM-DD"))
@@ -191,6 +221,7 @@ fn view(s: SubscriberRow, evidence: Vec<EvidenceRow>, today: Date) -> Subscriber
 }
 
 impl Ra {
+    /// Register a subscriber with their identity evidence; clerks only.
     pub async fn register_subscriber(
         &self,
         op: &Operator,
@@ -324,6 +355,7 @@ impl Ra {
         self.subscriber(op, subscriber_id).await
     }
 
+    /// One subscriber, with their evidence.
     pub async fn subscriber(&self, op: &Operator, id: &str) -> Result<SubscriberView> {
         self.authorize_read(op, Some(id)).await?;
         let mut c = self.store().read().await?;
@@ -334,6 +366,8 @@ impl Ra {
         Ok(view(s, evidence, self.now().date()))
     }
 
+    /// Subscribers whose name, e-mail address, organisation or evidence number contains `q`
+    /// (ignoring case), newest first.
     pub async fn search_subscribers(
         &self,
         op: &Operator,

@@ -206,8 +206,11 @@ pub async fn reissue_issuing(
 /// What revoking the issuing CA did.
 #[derive(Debug, Serialize)]
 pub struct IssuingRevocation {
+    /// The issuing CA certificates revoked, hex serials.
     pub serials: Vec<String>,
+    /// The RFC 5280 reason.
     pub reason: String,
+    /// The number of the ARL that lists them.
     pub arl_number: i64,
 }
 
@@ -340,10 +343,13 @@ pub async fn move_root_key(
 pub struct RootStatus {
     /// "online" (the key is in the data directory) or "offline".
     pub root_key: &'static str,
+    /// The published ARL, if any.
     pub arl: Option<ArlStatus>,
     /// The issuing CA certificate in use.
     pub issuing_serial: String,
+    /// The ARL URLs the issuing CA certificate names.
     pub issuing_crl_urls: Vec<String>,
+    /// The root certificate URLs the issuing CA certificate names.
     pub issuing_ca_issuers_urls: Vec<String>,
     /// Set when the issuing CA has been revoked: its reason.
     pub issuing_revoked: Option<String>,
@@ -352,9 +358,13 @@ pub struct RootStatus {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// The published ARL.
 pub struct ArlStatus {
+    /// Its ARL number.
     pub number: i64,
+    /// thisUpdate, RFC 3339.
     pub this_update: String,
+    /// nextUpdate, RFC 3339.
     pub next_update: String,
     /// "ok", "expiring" (within the warning margin) or "expired".
     pub state: &'static str,

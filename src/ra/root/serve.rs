@@ -33,8 +33,11 @@ pub(crate) struct CachedArl {
 /// The ARL as served: its DER and what HTTP caches need to know of it.
 #[derive(Debug)]
 pub struct PublishedArl {
+    /// Its ARL number.
     pub number: i64,
+    /// The ARL, DER.
     pub der: bytes::Bytes,
+    /// thisUpdate, nextUpdate and digest, for HTTP caches.
     pub freshness: crate::x509::freshness::Freshness,
 }
 
