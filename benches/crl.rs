@@ -54,8 +54,7 @@ fn main() {
             let t = Instant::now();
             fill(&data.database(), n).await;
             let fill_time = t.elapsed();
-            let ra = vouch::app::open(&data, clock).await.unwrap();
-            let server = vouch::app::serve(ra.clone(), "127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+            let (ra, server) = vouch::app::start(&data, clock, Default::default(), "127.0.0.1:0".parse().unwrap(), None, Default::default()).await.unwrap();
             let url = format!("http://{}/healthz", server.addr);
             let done = Arc::new(AtomicBool::new(false));
             let probe = {

@@ -147,8 +147,8 @@ fn main() {
     rt.block_on(async {
         let mut servers = Vec::new();
         for _ in 0..instances {
-            let ra = vouch::app::open(&data, clock.clone()).await.unwrap();
-            servers.push(vouch::app::serve(ra, "127.0.0.1:0".parse().unwrap(), None).await.unwrap());
+            let (_, server) = vouch::app::start(&data, clock.clone(), Default::default(), "127.0.0.1:0".parse().unwrap(), None, Default::default()).await.unwrap();
+            servers.push(server);
         }
         let bases: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| format!("http://{}/api/v1", s.addr)).collect());
         let base = bases[0].clone();

@@ -7,8 +7,9 @@ use crate::clock::SharedClock;
 use crate::config::{Limits, TlsFiles};
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
-use crate::ra::{operators, Ra};
+use crate::ra::{operators, Ra, RaConfig};
 use crate::startup::InitLock;
+use crate::store::job;
 use crate::store::Store;
 use crate::x509::profile::Profiles;
 use openssl::ssl::{AlpnError, SslAcceptor, SslFiletype, SslMethod};
@@ -103,44 +104,42 @@ pub async fn initialise(
 async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Result<bool> {
     let der = ca.issuing_der();
     let cert_fingerprint = crate::x509::sha256_hex(&der);
-    let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+    let parsed = crate::x509::certificate::read(&der)
         .map_err(|e| Error::internal(format!("issuing CA certificate: {e}")))?;
-    let key = crate::x509::sha256_hex(parsed.public_key().raw);
-    let spki = parsed.public_key().raw.to_vec();
+    let key = crate::x509::sha256_hex(&parsed.spki);
+    let spki = parsed.spki;
     let mismatch = store
-        .write(move |c, log| {
-            Box::pin(async move {
-                use crate::store::meta;
-                if let Some(recorded) = meta::get(c, "issuing_ca_key_sha256").await? {
-                    return Ok(((recorded != key).then_some((recorded, key)), false));
+        .write(job!(|c, log| {
+            use crate::store::meta;
+            if let Some(recorded) = meta::get(c, "issuing_ca_key_sha256").await? {
+                return Ok(((recorded != key).then_some((recorded, key)), false));
+            }
+            let mut bound_now = false;
+            match meta::get(c, "issuing_ca_sha256").await? {
+                Some(recorded)
+                    if recorded != cert_fingerprint
+                        && !reissued_from(c, &recorded, &spki).await? =>
+                {
+                    return Ok((Some((recorded, cert_fingerprint)), false));
                 }
-                let mut bound_now = false;
-                match meta::get(c, "issuing_ca_sha256").await? {
-                    Some(recorded)
-                        if recorded != cert_fingerprint
-                            && !reissued_from(c, &recorded, &spki).await? =>
-                    {
-                        return Ok((Some((recorded, cert_fingerprint)), false));
-                    }
-                    Some(_) => {}
-                    None => {
-                        meta::put(c, "issuing_ca_sha256", &cert_fingerprint).await?;
-                        bound_now = true;
-                    }
+                Some(_) => {}
+                None => {
+                    meta::put(c, "issuing_ca_sha256", &cert_fingerprint).await?;
+                    bound_now = true;
                 }
-                meta::put(c, "issuing_ca_key_sha256", &key).await?;
-                let details = serde_json::json!({
-                    "issuing_ca_sha256": cert_fingerprint,
-                    "issuing_ca_key_sha256": key,
-                });
-                crate::audit::record(
-                    log,
-                    now,
-                    crate::audit::Event::new(None, "ca.bound", None, details),
-                );
-                Ok((None, bound_now))
-            })
-        })
+            }
+            meta::put(c, "issuing_ca_key_sha256", &key).await?;
+            let details = serde_json::json!({
+                "issuing_ca_sha256": cert_fingerprint,
+                "issuing_ca_key_sha256": key,
+            });
+            crate::audit::record(
+                log,
+                now,
+                crate::audit::Event::new(None, "ca.bound", None, details),
+            );
+            Ok((None, bound_now))
+        }))
         .await?;
     match mismatch {
         (None, bound_now) => Ok(bound_now),
@@ -162,8 +161,8 @@ async fn reissued_from(c: &mut crate::store::Conn, recorded: &str, spki: &[u8]) 
         if crate::x509::sha256_hex(&row.der) != recorded {
             continue;
         }
-        let same_key = x509_parser::parse_x509_certificate(&row.der)
-            .map(|(_, cert)| cert.public_key().raw == spki)
+        let same_key = crate::x509::certificate::read(&row.der)
+            .map(|cert| cert.spki == spki)
             .unwrap_or(false);
         return Ok(same_key);
     }
@@ -191,20 +190,47 @@ pub async fn publish_root_at(data: &DataDir, public_url: &str, clock: &SharedClo
     outcome
 }
 
-/// Open an initialised data directory.
-pub async fn open(data: &DataDir, clock: SharedClock) -> Result<Ra> {
+/// Open an initialised data directory, as an RA configured by `config` with the data directory's
+/// CA as its embedded CA.
+pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Result<Ra> {
     let store = crate::startup::open_store(data).await?;
     let ca = Arc::new(LocalCa::load(&data.ca_dir())?);
     bind_ca(&store, &ca, clock.now()).await?;
     crate::ra::keys::rekey(&store, clock.now()).await?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;
-    let ra = Ra::new(store, ca.clone(), profiles, clock);
-    ra.set_embedded_ca(ca);
-    Ok(ra)
+    let config = RaConfig {
+        embedded_ca: Some(ca.clone()),
+        ..config
+    };
+    Ok(Ra::new(store, ca, profiles, clock, config))
+}
+
+/// Bind `listen`, open `data` and serve it, under `limits`; see [`bind`] and [`serve_on`]. The
+/// RA's public URL is `config.public_url` when given (`--public-url`), or else the address this
+/// server listens on, which is known only once it is bound.
+pub async fn start(
+    data: &DataDir,
+    clock: SharedClock,
+    mut config: RaConfig,
+    listen: SocketAddr,
+    tls: Option<&TlsFiles>,
+    limits: Limits,
+) -> Result<(Ra, Server)> {
+    limits.validate()?;
+    let listener = bind(listen, tls)?;
+    if config.public_url.is_some() {
+        config.public_url_given = true;
+    } else {
+        config.public_url = Some(listener.url());
+    }
+    let ra = open(data, clock, config).await?;
+    let server = serve_on(listener, ra.clone(), limits).await?;
+    Ok((ra, server))
 }
 
 /// A running server.
 pub struct Server {
+    /// The address bound.
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -224,29 +250,40 @@ impl Server {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
+    /// A sender that stops the server when sent `true`.
     pub fn stop_handle(&self) -> watch::Sender<bool> {
         self.stop.clone()
     }
 }
 
-/// Bind `listen` and serve the API under the default [`Limits`]; see [`serve_with`].
-pub async fn serve(ra: Ra, listen: SocketAddr, tls: Option<&TlsFiles>) -> Result<Server> {
-    serve_with(ra, listen, tls, Limits::default()).await
+/// A bound listening socket, not yet serving: its address is known, so an RA can be configured
+/// with it before [`serve_on`] serves it.
+pub struct Listener {
+    listener: tokio::net::TcpListener,
+    acceptor: Option<Arc<SslAcceptor>>,
+    addr: SocketAddr,
 }
 
-/// Bind `listen` and serve the API, with background upkeep (expiry sweeps, issuance
-/// reconciliation). Port 0 picks a free port; see [`Server::addr`]. Plain and TLS connections
-/// alike are held to `limits` (timeouts, connection cap; see [`api::listener`]).
-///
-/// Certificates issued name CRL and CA-certificate URLs under the RA's public URL: the one set with
-/// [`Ra::set_public_url`], or by default the address this server listens on.
-pub async fn serve_with(
-    ra: Ra,
-    listen: SocketAddr,
-    tls: Option<&TlsFiles>,
-    limits: Limits,
-) -> Result<Server> {
-    limits.validate()?;
+impl Listener {
+    /// The address bound (with the port chosen when asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://` or `https://` and the address bound: the RA's public URL when none is given.
+    pub fn url(&self) -> String {
+        let scheme = if self.acceptor.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+}
+
+/// Bind `listen`, with TLS from `tls` when given. Port 0 picks a free port; see
+/// [`Listener::addr`].
+pub fn bind(listen: SocketAddr, tls: Option<&TlsFiles>) -> Result<Listener> {
     let acceptor = tls.map(tls_acceptor).transpose()?.map(Arc::new);
     let listener = std::net::TcpListener::bind(listen).map_err(|e| {
         if e.kind() == std::io::ErrorKind::PermissionDenied && listen.port() < 1024 {
@@ -261,14 +298,33 @@ pub async fn serve_with(
     listener.set_nonblocking(true).map_err(Error::internal)?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(Error::internal)?;
     let addr = listener.local_addr().map_err(Error::internal)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    // Set before (`--public-url`), or else the address served.
-    let explicit_url = ra.public_url().is_some();
-    ra.set_public_url(&format!("{scheme}://{addr}"));
+    Ok(Listener {
+        listener,
+        acceptor,
+        addr,
+    })
+}
+
+/// Serve the API on `listener`, with background upkeep (expiry sweeps, issuance reconciliation).
+/// Plain and TLS connections alike are held to `limits` (timeouts, connection cap; see
+/// [`api::listener`]).
+///
+/// Certificates issued name CRL and CA-certificate URLs under the RA's public URL
+/// ([`RaConfig::public_url`]).
+pub async fn serve_on(listener: Listener, ra: Ra, limits: Limits) -> Result<Server> {
+    limits.validate()?;
+    let Listener {
+        listener,
+        acceptor,
+        addr,
+    } = listener;
     // The issuing CA certificate must name the root's ARL and certificate under this URL. A
     // failure (say, the audit log cannot take the event) leaves the old certificate in use, still
     // valid; /readyz and the root upkeep keep saying so.
-    if let Err(e) = ra.ensure_issuing_publication(explicit_url).await {
+    if let Err(e) = ra
+        .ensure_issuing_publication(ra.config().public_url_given)
+        .await
+    {
         tracing::error!(error = %e, "could not give the issuing CA certificate its ARL and caIssuers URLs");
     }
     // Say at once what the root needs (an ARL near its nextUpdate, a revoked issuing CA), not

@@ -239,10 +239,16 @@ impl Deployment {
     }
 
     async fn start(&self) -> Running {
-        let ra = app::open(&self.data, Arc::new(SystemClock)).await.unwrap();
-        let server = app::serve(ra.clone(), "127.0.0.1:0".parse().unwrap(), None)
-            .await
-            .unwrap();
+        let (ra, server) = app::start(
+            &self.data,
+            Arc::new(SystemClock),
+            Default::default(),
+            "127.0.0.1:0".parse().unwrap(),
+            None,
+            Default::default(),
+        )
+        .await
+        .unwrap();
         Running {
             base: format!("http://{}", server.addr),
             ra,

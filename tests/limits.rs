@@ -32,10 +32,17 @@ async fn start(dir: &Path, limits: Limits, tls: Option<&TlsFiles>) -> Server {
     app::init(&data, &CaOptions::default(), &clock)
         .await
         .expect("init");
-    let ra = app::open(&data, clock).await.expect("open");
-    app::serve_with(ra, "127.0.0.1:0".parse().unwrap(), tls, limits)
-        .await
-        .expect("serve")
+    let (_, server) = app::start(
+        &data,
+        clock,
+        Default::default(),
+        "127.0.0.1:0".parse().unwrap(),
+        tls,
+        limits,
+    )
+    .await
+    .expect("serve");
+    server
 }
 
 /// Read until the server closes the connection; `None` if it is still open after `within`.

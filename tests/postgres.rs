@@ -648,3 +648,109 @@ async fn a_broken_chain_is_acknowledged_under_the_application_role() {
         .execute(&mut admin)
         .await;
 }
+
+/// Block key `n` and record an audit entry for it, in one write job.
+async fn block_key(store: &vouch::store::Store, n: usize) -> vouch::error::Result<()> {
+    store
+        .write(vouch::store::job!(|c, log| {
+            let key = format!("{n:064}");
+            vouch::store::certificates::block_key(c, &key, "test", None, 0).await?;
+            vouch::audit::record(log, time::OffsetDateTime::now_utc(), key_event(n));
+            Ok(())
+        }))
+        .await
+}
+
+fn key_event(n: usize) -> vouch::audit::Event {
+    vouch::audit::Event::new(None, "test.event", Some(&n.to_string()), json!({}))
+}
+
+/// Jobs queued behind a busy writer run in one batch; every third inserts key 0 again, a unique
+/// violation, which it turns into a domain error (`caught`) or lets through as a database error.
+/// Either way it alone fails: on PostgreSQL a failed statement spoils the whole transaction unless
+/// it is rolled back to the job's savepoint.
+async fn a_failed_statement_leaves_its_batch_intact(caught: bool) {
+    use vouch::store::{job, Database, Store};
+    let db = PgDatabase::create(&server()).await;
+    let store = Store::connect(&Database::Postgres(db.url())).await.unwrap();
+    block_key(&store, 0).await.unwrap();
+    // Keep the writer busy while the jobs queue, so they run together in one batch (a lone
+    // failing job would pass without a savepoint too: PostgreSQL turns COMMIT into ROLLBACK).
+    let sleeper = {
+        let s = store.clone();
+        tokio::spawn(async move {
+            s.write(job!(|c, _| {
+                sqlx::query("SELECT 1 FROM pg_sleep(0.5)")
+                    .execute(c)
+                    .await?;
+                Ok(())
+            }))
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let jobs: Vec<_> = (1..40)
+        .map(|n| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                if n % 3 != 0 {
+                    return block_key(&s, n).await;
+                }
+                s.write(job!(|c, log| {
+                    vouch::audit::record(log, time::OffsetDateTime::now_utc(), key_event(n));
+                    match sqlx::query(
+                        "INSERT INTO blocked_keys (key_sha256, reason, blocked_at) \
+                         VALUES ($1, 'x', 0)",
+                    )
+                    .bind(format!("{:064}", 0))
+                    .execute(&mut *c)
+                    .await
+                    {
+                        Err(e) if caught && vouch::store::is_unique_violation(&e) => {
+                            Err(vouch::error::Error::conflict("duplicate", "already there"))
+                        }
+                        other => other.map(|_| ()).map_err(Into::into),
+                    }
+                }))
+                .await
+            })
+        })
+        .collect();
+    for (i, j) in jobs.into_iter().enumerate() {
+        let n = i + 1;
+        let r = j.await.unwrap();
+        if n % 3 != 0 {
+            r.unwrap_or_else(|e| panic!("job {n} failed with its batch-mate: {e}"));
+        } else if caught {
+            assert_eq!(r.unwrap_err().code(), "duplicate");
+        } else {
+            assert!(r.is_err(), "job {n} violated a unique constraint");
+        }
+    }
+    sleeper.await.unwrap().unwrap();
+    {
+        let mut c = store.read().await.unwrap();
+        let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blocked_keys")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        assert_eq!(keys, 1 + 26);
+        assert!(matches!(
+            vouch::audit::verify(&mut c).await.unwrap(),
+            vouch::audit::Verdict::Intact { entries: 27, .. }
+        ));
+    }
+    store.close().await;
+    drop(store);
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_job_that_refuses_after_a_failed_statement_leaves_its_batch_intact() {
+    a_failed_statement_leaves_its_batch_intact(true).await;
+}
+
+#[tokio::test]
+async fn a_job_with_a_database_error_leaves_its_batch_intact() {
+    a_failed_statement_leaves_its_batch_intact(false).await;
+}

@@ -644,8 +644,12 @@ async fn a_reissue_on_a_database_bound_by_the_old_certificate_moves_the_binding_
     assert!(ok, "{out}");
 
     // The next start finds the new certificate and the same key: no ca_mismatch.
-    let reopened =
-        vouch::app::open(&app.data, std::sync::Arc::new(vouch::clock::SystemClock)).await;
+    let reopened = vouch::app::open(
+        &app.data,
+        std::sync::Arc::new(vouch::clock::SystemClock),
+        Default::default(),
+    )
+    .await;
     assert!(reopened.is_ok(), "{:?}", reopened.err());
     reopened.unwrap().store().close().await;
     app.stop().await;

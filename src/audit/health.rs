@@ -13,6 +13,7 @@
 
 use super::{rows, Break, Event, Walk, ACKNOWLEDGED};
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::{Conn, Store};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
@@ -92,28 +93,24 @@ pub async fn check(store: &Store, now: OffsetDateTime) -> Result<Option<Break>> 
     // Record it, if it is still there and unrecorded once the write lock is held (an
     // acknowledgement may have committed since the read).
     let recorded = store
-        .write(move |c, log| {
-            Box::pin(async move {
-                let Some((found, false)) = head_status(c).await? else {
-                    return Ok(());
-                };
-                let mark = serde_json::json!({
-                    "problem": found.problem,
-                    "detected_at": super::micros(now),
-                });
-                if rows::add_mark(c, &format!("{BROKEN_MARK}{}", found.seq), &mark.to_string())
-                    .await?
-                {
-                    let details = serde_json::json!({"seq": found.seq, "problem": found.problem});
-                    super::record(
-                        log,
-                        now,
-                        Event::new(None, "audit.chain_broken", None, details),
-                    );
-                }
-                Ok(())
-            })
-        })
+        .write(job!(|c, log| {
+            let Some((found, false)) = head_status(c).await? else {
+                return Ok(());
+            };
+            let mark = serde_json::json!({
+                "problem": found.problem,
+                "detected_at": super::micros(now),
+            });
+            if rows::add_mark(c, &format!("{BROKEN_MARK}{}", found.seq), &mark.to_string()).await? {
+                let details = serde_json::json!({"seq": found.seq, "problem": found.problem});
+                super::record(
+                    log,
+                    now,
+                    Event::new(None, "audit.chain_broken", None, details),
+                );
+            }
+            Ok(())
+        }))
         .await;
     if let Err(e) = recorded {
         // A chain whose head record is gone cannot take new entries; the break is still reported.
@@ -165,51 +162,48 @@ pub async fn acknowledge(
         open
     };
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                let head = rows::head(c).await?;
-                let last = rows::last(c, 1).await?.pop();
-                // A head record that is missing or behind the last entry stops every append
-                // (the next entry number is taken): set it to the last entry. A head ahead of
-                // the last entry (entries cut off the end) stays: the gap is what is
-                // acknowledged.
-                let head_moved = match (&head, &last) {
-                    (None, Some(l)) => Some((None, l.seq, l.hash.clone())),
-                    (Some((seq, hash)), Some(l))
-                        if *seq < l.seq || (*seq == l.seq && *hash != l.hash) =>
-                    {
-                        Some((Some(*seq), l.seq, l.hash.clone()))
-                    }
-                    _ => None,
-                };
-                if open.is_empty() && head_moved.is_none() {
-                    return Ok(None);
+        .write(job!(|c, log| {
+            let head = rows::head(c).await?;
+            let last = rows::last(c, 1).await?.pop();
+            // A head record that is missing or behind the last entry stops every append
+            // (the next entry number is taken): set it to the last entry. A head ahead of
+            // the last entry (entries cut off the end) stays: the gap is what is
+            // acknowledged.
+            let head_moved = match (&head, &last) {
+                (None, Some(l)) => Some((None, l.seq, l.hash.clone())),
+                (Some((seq, hash)), Some(l))
+                    if *seq < l.seq || (*seq == l.seq && *hash != l.hash) =>
+                {
+                    Some((Some(*seq), l.seq, l.hash.clone()))
                 }
-                if let Some((_, seq, hash)) = &head_moved {
-                    rows::set_head(c, *seq, hash).await?;
-                }
-                let mark = serde_json::json!({"reason": reason, "at": super::micros(now)});
-                for seq in open.keys() {
-                    rows::add_mark(c, &format!("{ACKNOWLEDGED_MARK}{seq}"), &mark.to_string())
-                        .await?;
-                }
-                let breaks: Vec<Break> = open
-                    .into_iter()
-                    .map(|(seq, problem)| Break { seq, problem })
-                    .collect();
-                let details = serde_json::json!({
-                    "breaks": breaks,
-                    "reason": reason,
-                    "head_moved": head_moved.as_ref().map(|(from, to, hash)| serde_json::json!({
-                        "from": from, "to": to, "hash": hex::encode(hash),
-                    })),
-                });
-                super::record(log, now, Event::new(None, ACKNOWLEDGED, None, details));
-                Ok(Some(Acknowledgement {
-                    breaks,
-                    head_moved: head_moved.map(|(from, to, _)| (from, to)),
-                }))
-            })
-        })
+                _ => None,
+            };
+            if open.is_empty() && head_moved.is_none() {
+                return Ok(None);
+            }
+            if let Some((_, seq, hash)) = &head_moved {
+                rows::set_head(c, *seq, hash).await?;
+            }
+            let mark = serde_json::json!({"reason": reason, "at": super::micros(now)});
+            for seq in open.keys() {
+                rows::add_mark(c, &format!("{ACKNOWLEDGED_MARK}{seq}"), &mark.to_string()).await?;
+            }
+            let breaks: Vec<Break> = open
+                .into_iter()
+                .map(|(seq, problem)| Break { seq, problem })
+                .collect();
+            let details = serde_json::json!({
+                "breaks": breaks,
+                "reason": reason,
+                "head_moved": head_moved.as_ref().map(|(from, to, hash)| serde_json::json!({
+                    "from": from, "to": to, "hash": hex::encode(hash),
+                })),
+            });
+            super::record(log, now, Event::new(None, ACKNOWLEDGED, None, details));
+            Ok(Some(Acknowledgement {
+                breaks,
+                head_moved: head_moved.map(|(from, to, _)| (from, to)),
+            }))
+        }))
         .await
 }

@@ -105,20 +105,28 @@ pub(super) async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCod
     let lock = lock_data_dir(&data)?;
     // The bootstrap admin is made once the port is bound: a failed bind loses no token.
     let made = app::initialise(&data, &args.ca.options(), &clock, false).await?;
-    let ra = app::open(&data, clock).await?;
-    if let Some(url) = &args.public_url {
-        ra.set_public_url(url);
-    }
-    ra.set_crl_validity(time::Duration::hours(i64::from(args.crl_validity_hours)));
-    ra.set_arl_settings(crate::ra::root::ArlSettings {
-        validity: days(args.arl_validity_days),
-        warn: days(args.arl_warn_days),
-    });
-    ra.set_ocsp_cache_bytes(args.ocsp_cache_mb << 20);
+    let ra_config = crate::ra::RaConfig {
+        public_url: args.public_url.clone(),
+        crl_validity: time::Duration::hours(i64::from(args.crl_validity_hours)),
+        arl: crate::ra::root::ArlSettings {
+            validity: days(args.arl_validity_days),
+            warn: days(args.arl_warn_days),
+        },
+        ocsp_cache_bytes: args.ocsp_cache_mb << 20,
+        ..Default::default()
+    };
     if args.public_url.is_none() && config.listen.ip().is_unspecified() {
         tracing::warn!("listening on an unspecified address without --public-url: issued certificates will name {} in their CRL/OCSP URLs", config.listen);
     }
-    let server = app::serve_with(ra.clone(), config.listen, config.tls.as_ref(), limits).await?;
+    let (ra, server) = app::start(
+        &data,
+        clock,
+        ra_config,
+        config.listen,
+        config.tls.as_ref(),
+        limits,
+    )
+    .await?;
     let scheme = if config.tls.is_some() {
         "https"
     } else {

@@ -11,6 +11,7 @@
 
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::{blocklist as rows, Conn, Store};
 use crate::x509::key::{CheckedKey, KeyType, RSA_MAX_BITS};
 use crate::x509::weak::{debian_weak_key_hash, rsa_modulus, spki_blocklist_entry};
@@ -22,15 +23,19 @@ pub const MAX_FILE_BYTES: usize = 256 << 20;
 const MAX_LINE_CHARS: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The format of a blocklist file.
 pub enum Format {
+    /// One hex SHA-256 of a SubjectPublicKeyInfo per line.
     SpkiSha256,
     /// Debian openssl-blacklist, for RSA keys of this many bits.
     Debian {
+        /// The RSA modulus size the list is for.
         bits: u32,
     },
 }
 
 impl Format {
+    /// The name of the format, as recorded with each entry (`spki-sha256`, `debian-rsa-N`).
     pub fn as_str(self) -> String {
         match self {
             Format::SpkiSha256 => "spki-sha256".to_string(),
@@ -64,9 +69,11 @@ impl Format {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// A line of a blocklist file that was not understood.
 pub struct BadLine {
     /// 1-based.
     pub line: usize,
+    /// What is wrong with it.
     pub problem: String,
 }
 
@@ -75,15 +82,21 @@ pub struct BadLine {
 pub struct ParsedList {
     /// `<file name> sha256:<hash of the file>`: recorded with each entry and in the audit log.
     pub name: String,
+    /// SHA-256 of the whole file, hex.
     pub file_sha256: String,
+    /// The format it was read as.
     pub format: Format,
+    /// Lines read.
     pub lines: usize,
     /// Distinct entries in file order, in the stored form (`spki-sha256:…`, `debian-rsa-N:…`).
     pub entries: Vec<String>,
+    /// Entries listed more than once in the file.
     pub duplicates: usize,
+    /// Lines not understood.
     pub bad: Vec<BadLine>,
 }
 
+/// Parse a blocklist file of `format`; refuses a file that is too large or not text.
 pub fn parse(file_name: &str, bytes: &[u8], format: Format) -> Result<ParsedList> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(Error::invalid(
@@ -172,7 +185,9 @@ fn debian_line(value: &str) -> Result<String, &'static str> {
 /// What an import did, or (dry run) would do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {
+    /// Entries added to the blocklist.
     pub added: u64,
+    /// Entries that were listed already.
     pub already_listed: u64,
     /// Entries in the blocklist after the import (before it, on a dry run).
     pub total: i64,
@@ -216,38 +231,35 @@ pub async fn import(
 ) -> Result<ImportReport> {
     refuse_bad_lines(&list)?;
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                let added =
-                    rows::insert(c, &list.entries, &list.name, now.unix_timestamp()).await?;
-                let already_listed = list.entries.len() as u64 - added;
-                let total = rows::count(c).await?;
-                audit::record(
-                    log,
-                    now,
-                    Event::new(
-                        by.as_deref(),
-                        "blocklist.imported",
-                        Some(&list.name),
-                        serde_json::json!({
-                            "file_sha256": list.file_sha256,
-                            "format": list.format.as_str(),
-                            "lines": list.lines,
-                            "entries": list.entries.len(),
-                            "duplicates": list.duplicates,
-                            "added": added,
-                            "already_listed": already_listed,
-                            "total": total,
-                        }),
-                    ),
-                );
-                Ok(ImportReport {
-                    added,
-                    already_listed,
-                    total,
-                })
+        .write(job!(|c, log| {
+            let added = rows::insert(c, &list.entries, &list.name, now.unix_timestamp()).await?;
+            let already_listed = list.entries.len() as u64 - added;
+            let total = rows::count(c).await?;
+            audit::record(
+                log,
+                now,
+                Event::new(
+                    by.as_deref(),
+                    "blocklist.imported",
+                    Some(&list.name),
+                    serde_json::json!({
+                        "file_sha256": list.file_sha256,
+                        "format": list.format.as_str(),
+                        "lines": list.lines,
+                        "entries": list.entries.len(),
+                        "duplicates": list.duplicates,
+                        "added": added,
+                        "already_listed": already_listed,
+                        "total": total,
+                    }),
+                ),
+            );
+            Ok(ImportReport {
+                added,
+                already_listed,
+                total,
             })
-        })
+        }))
         .await
 }
 

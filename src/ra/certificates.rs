@@ -3,31 +3,47 @@
 use super::{rfc3339, Operator, Ra};
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
+use crate::store::job;
 use crate::x509::{pem_encode, serial::Serial};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
+/// A certificate as the API shows it.
 pub struct CertificateView {
+    /// Serial number, hex.
     pub serial: String,
     /// valid | expired | on-hold | revoked
     pub status: String,
+    /// Subject DN, RFC 4514.
     pub subject: String,
+    /// notBefore, RFC 3339.
     pub not_before: String,
+    /// notAfter, RFC 3339.
     pub not_after: String,
+    /// The certificate, PEM.
     pub pem: String,
     /// Issuing CA, then root.
     pub chain_pem: String,
+    /// Identifier of the issuing CA.
     pub ca: String,
+    /// The profile it was issued under.
     pub profile: String,
+    /// The request it was issued for.
     pub request_id: String,
+    /// The subscriber it was issued to.
     pub subscriber_id: String,
+    /// SHA-256 of its canonical SubjectPublicKeyInfo, hex.
     pub key_sha256: String,
+    /// When it was stored, RFC 3339.
     pub issued_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// When it was revoked or put on hold, RFC 3339.
     pub revoked_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The RFC 5280 reason of its revocation or hold.
     pub revocation_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The invalidity date given with its revocation, RFC 3339.
     pub invalidity_date: Option<String>,
 }
 
@@ -106,20 +122,18 @@ impl Ra {
         let now = self.now();
         let (by, key) = (op.id.clone(), fp.clone());
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if rows::block_key(c, &key, &reason, Some(&by), now.unix_timestamp()).await? {
-                        let event = crate::audit::Event::new(
-                            Some(&by),
-                            "key.blocked",
-                            Some(&key),
-                            serde_json::json!({"reason": reason}),
-                        );
-                        crate::audit::record(log, now, event);
-                    }
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                if rows::block_key(c, &key, &reason, Some(&by), now.unix_timestamp()).await? {
+                    let event = crate::audit::Event::new(
+                        Some(&by),
+                        "key.blocked",
+                        Some(&key),
+                        serde_json::json!({"reason": reason}),
+                    );
+                    crate::audit::record(log, now, event);
+                }
+                Ok(())
+            }))
             .await?;
         Ok(fp)
     }

@@ -12,31 +12,31 @@ use crate::audit::{self, Event};
 use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
 use crate::store::certificates::{self, CertificateRow};
+use crate::store::job;
 use crate::store::requests::{self as rows, IntentRow, RequestRow};
 use crate::x509::serial::Serial;
 use time::OffsetDateTime;
-use x509_parser::prelude::FromDer;
 
 /// Check that what the CA returned is the certificate we asked for.
 fn check_issued(der: &[u8], order: &IssueOrder) -> Result<()> {
-    let (rest, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+    let cert = crate::x509::certificate::read(der)
         .map_err(|e| Error::Upstream(format!("CA returned an unparseable certificate: {e}")))?;
-    if !rest.is_empty() {
+    if cert.trailing_bytes {
         return Err(Error::Upstream(
             "CA returned trailing bytes after the certificate".into(),
         ));
     }
-    if cert.raw_serial() != order.serial.as_bytes() {
+    if cert.serial != order.serial.as_bytes() {
         return Err(Error::Upstream(
             "CA returned a certificate with a different serial".into(),
         ));
     }
-    if cert.public_key().raw != order.spki_der.as_slice() {
+    if cert.spki != order.spki_der {
         return Err(Error::Upstream(
             "CA returned a certificate for a different public key".into(),
         ));
     }
-    if cert.validity().not_after.timestamp() != order.not_after.unix_timestamp() {
+    if cert.not_after != order.not_after.unix_timestamp() {
         return Err(Error::Upstream(
             "CA returned a certificate with a different validity".into(),
         ));
@@ -141,46 +141,44 @@ impl Ra {
         );
         let (issued, revoked) = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    // Compare-and-set: if someone else completed this intent first, theirs is the
-                    // one certificate and this signature is discarded.
-                    if rows::transition(
-                        c,
-                        &row.request_id,
-                        "approved",
-                        "issued",
-                        now.unix_timestamp(),
-                    )
-                    .await?
-                    {
-                        certificates::insert(c, &row).await?;
-                        audit::record(log, now, event);
-                        // The key was blocked (keyCompromise) after approval: the certificate
-                        // exists, so it is recorded, and revoked in the same breath.
-                        if certificates::is_key_blocked(c, &row.key_sha256).await?.is_some() {
-                            let ts = now.unix_timestamp();
-                            certificates::revoke(c, &row.serial, "keyCompromise", ts, None).await?;
-                            let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": row.key_sha256});
-                            audit::record(log, now, Event::new(None, "certificate.revoked", Some(&row.serial), details));
-                            return Ok((true, true));
-                        }
-                        return Ok((true, false));
-                    } else if rows::status(c, &row.request_id).await?.as_deref() == Some("cancelled") {
-                        // An admin cancelled the request while the CA was signing. The certificate
-                        // exists all the same: it is recorded, so nobody has one we do not know
-                        // of, and revoked at once.
+            .write(job!(|c, log| {
+                // Compare-and-set: if someone else completed this intent first, theirs is the
+                // one certificate and this signature is discarded.
+                if rows::transition(
+                    c,
+                    &row.request_id,
+                    "approved",
+                    "issued",
+                    now.unix_timestamp(),
+                )
+                .await?
+                {
+                    certificates::insert(c, &row).await?;
+                    audit::record(log, now, event);
+                    // The key was blocked (keyCompromise) after approval: the certificate
+                    // exists, so it is recorded, and revoked in the same breath.
+                    if certificates::is_key_blocked(c, &row.key_sha256).await?.is_some() {
                         let ts = now.unix_timestamp();
-                        certificates::insert(c, &row).await?;
-                        audit::record(log, now, event);
-                        certificates::revoke(c, &row.serial, "cessationOfOperation", ts, None).await?;
-                        let details = serde_json::json!({"reason": "cessationOfOperation", "cancelled_request": row.request_id});
+                        certificates::revoke(c, &row.serial, "keyCompromise", ts, None).await?;
+                        let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": row.key_sha256});
                         audit::record(log, now, Event::new(None, "certificate.revoked", Some(&row.serial), details));
-                        return Ok((false, true));
+                        return Ok((true, true));
                     }
-                    Ok((false, false))
-                })
-            })
+                    return Ok((true, false));
+                } else if rows::status(c, &row.request_id).await?.as_deref() == Some("cancelled") {
+                    // An admin cancelled the request while the CA was signing. The certificate
+                    // exists all the same: it is recorded, so nobody has one we do not know
+                    // of, and revoked at once.
+                    let ts = now.unix_timestamp();
+                    certificates::insert(c, &row).await?;
+                    audit::record(log, now, event);
+                    certificates::revoke(c, &row.serial, "cessationOfOperation", ts, None).await?;
+                    let details = serde_json::json!({"reason": "cessationOfOperation", "cancelled_request": row.request_id});
+                    audit::record(log, now, Event::new(None, "certificate.revoked", Some(&row.serial), details));
+                    return Ok((false, true));
+                }
+                Ok((false, false))
+            }))
             .await?;
         if revoked {
             self.status_changed();
@@ -200,19 +198,17 @@ impl Ra {
         );
         let result = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if rows::fail(c, &id, &reason, now.unix_timestamp()).await? {
-                        let details = serde_json::json!({"serial": serial, "error": reason});
-                        audit::record(
-                            log,
-                            now,
-                            Event::new(None, "request.failed", Some(&id), details),
-                        );
-                    }
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                if rows::fail(c, &id, &reason, now.unix_timestamp()).await? {
+                    let details = serde_json::json!({"serial": serial, "error": reason});
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(None, "request.failed", Some(&id), details),
+                    );
+                }
+                Ok(())
+            }))
             .await;
         match result {
             Ok(()) => Error::refused(
@@ -235,18 +231,16 @@ impl Ra {
         let (id, serial) = (intent.request_id.clone(), intent.serial.clone());
         let result = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    rows::attempt_failed(c, &id, &message, next.unix_timestamp()).await?;
-                    // A failure is audited when an approval meets it; reconciliation retries only
-                    // log, so a long CA outage does not fill the audit log with the same failure.
-                    if audit_failure {
-                        let details = serde_json::json!({"serial": serial, "error": message, "attempts": attempts});
-                        audit::record(log, now, Event::new(None, "issuance.failed", Some(&id), details));
-                    }
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                rows::attempt_failed(c, &id, &message, next.unix_timestamp()).await?;
+                // A failure is audited when an approval meets it; reconciliation retries only
+                // log, so a long CA outage does not fill the audit log with the same failure.
+                if audit_failure {
+                    let details = serde_json::json!({"serial": serial, "error": message, "attempts": attempts});
+                    audit::record(log, now, Event::new(None, "issuance.failed", Some(&id), details));
+                }
+                Ok(())
+            }))
             .await;
         if let Err(e) = result {
             tracing::error!(request = %intent.request_id, error = %e, "could not record a failed issuance attempt");

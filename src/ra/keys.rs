@@ -7,10 +7,10 @@
 
 use crate::audit::{self, Event};
 use crate::error::Result;
+use crate::store::job;
 use crate::store::{certificates, keys as rows, meta, Store};
 use crate::x509::key;
 use time::OffsetDateTime;
-use x509_parser::prelude::FromDer;
 
 /// `instance_meta` key recording which key identity the stored fingerprints use.
 pub const META_KEY: &str = "key_identity";
@@ -21,8 +21,11 @@ const PAGE: i64 = 500;
 /// What [`rekey`] changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Rekeyed {
+    /// Requests whose key fingerprint changed.
     pub requests: usize,
+    /// Certificates whose key fingerprint changed.
     pub certificates: usize,
+    /// Key blocks carried over to the new fingerprint.
     pub blocks_carried: usize,
     /// Live certificates of blocked keys, revoked for keyCompromise.
     pub revoked: Vec<String>,
@@ -93,21 +96,17 @@ pub async fn rekey(store: &Store, now: OffsetDateTime) -> Result<Rekeyed> {
             }
             new_keys.extend(changes.iter().map(|c| c.new.clone()));
             done.blocks_carried += store
-                .write(move |c, _| {
-                    Box::pin(async move {
-                        let mut carried = 0;
-                        for ch in &changes {
-                            match &ch.spki {
-                                Some(spki) => {
-                                    rows::set_request_key(c, &ch.id, spki, &ch.new).await?
-                                }
-                                None => rows::set_certificate_key(c, &ch.id, &ch.new).await?,
-                            }
-                            carried += usize::from(rows::carry_block(c, &ch.old, &ch.new).await?);
+                .write(job!(|c, _| {
+                    let mut carried = 0;
+                    for ch in &changes {
+                        match &ch.spki {
+                            Some(spki) => rows::set_request_key(c, &ch.id, spki, &ch.new).await?,
+                            None => rows::set_certificate_key(c, &ch.id, &ch.new).await?,
                         }
-                        Ok(carried)
-                    })
-                })
+                        carried += usize::from(rows::carry_block(c, &ch.old, &ch.new).await?);
+                    }
+                    Ok(carried)
+                }))
                 .await?;
         }
     }
@@ -115,39 +114,37 @@ pub async fn rekey(store: &Store, now: OffsetDateTime) -> Result<Rekeyed> {
     new_keys.dedup();
     let summary = done.clone();
     done.revoked = store
-        .write(move |c, log| {
-            Box::pin(async move {
-                let ts = now.unix_timestamp();
-                let mut revoked = Vec::new();
-                for k in &new_keys {
-                    if certificates::is_key_blocked(c, k).await?.is_none() {
-                        continue;
-                    }
-                    for serial in certificates::live_with_key(c, k).await? {
-                        if certificates::revoke(c, &serial, "keyCompromise", ts, None).await? {
-                            let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": k,
-                                "found_by": "canonical key identity"});
-                            audit::record(log, now, Event::new(None, "certificate.revoked", Some(&serial), details));
-                            revoked.push(serial);
-                        }
+        .write(job!(|c, log| {
+            let ts = now.unix_timestamp();
+            let mut revoked = Vec::new();
+            for k in &new_keys {
+                if certificates::is_key_blocked(c, k).await?.is_none() {
+                    continue;
+                }
+                for serial in certificates::live_with_key(c, k).await? {
+                    if certificates::revoke(c, &serial, "keyCompromise", ts, None).await? {
+                        let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": k,
+                            "found_by": "canonical key identity"});
+                        audit::record(log, now, Event::new(None, "certificate.revoked", Some(&serial), details));
+                        revoked.push(serial);
                     }
                 }
-                let changed = summary.requests + summary.certificates + summary.blocks_carried
-                    + revoked.len();
-                if meta::get(c, META_KEY).await?.as_deref() != Some(CANONICAL) {
-                    meta::set(c, META_KEY, CANONICAL).await?;
-                }
-                // A new database, or one whose keys were all canonical already, changes nothing
-                // worth an entry.
-                if changed > 0 {
-                    let details = serde_json::json!({"identity": CANONICAL, "requests": summary.requests,
-                        "certificates": summary.certificates, "blocks_carried": summary.blocks_carried,
-                        "revoked": revoked});
-                    audit::record(log, now, Event::new(None, "keys.rekeyed", None, details));
-                }
-                Ok(revoked)
-            })
-        })
+            }
+            let changed = summary.requests + summary.certificates + summary.blocks_carried
+                + revoked.len();
+            if meta::get(c, META_KEY).await?.as_deref() != Some(CANONICAL) {
+                meta::set(c, META_KEY, CANONICAL).await?;
+            }
+            // A new database, or one whose keys were all canonical already, changes nothing
+            // worth an entry.
+            if changed > 0 {
+                let details = serde_json::json!({"identity": CANONICAL, "requests": summary.requests,
+                    "certificates": summary.certificates, "blocks_carried": summary.blocks_carried,
+                    "revoked": revoked});
+                audit::record(log, now, Event::new(None, "keys.rekeyed", None, details));
+            }
+            Ok(revoked)
+        }))
         .await?;
     if done != Rekeyed::default() {
         tracing::info!(
@@ -162,6 +159,6 @@ pub async fn rekey(store: &Store, now: OffsetDateTime) -> Result<Rekeyed> {
 }
 
 fn certificate_identity(der: &[u8]) -> Option<String> {
-    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
-    key::identity(cert.public_key().raw).ok()
+    let cert = crate::x509::certificate::read(der).ok()?;
+    key::identity(&cert.spki).ok()
 }

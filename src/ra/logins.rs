@@ -4,6 +4,7 @@
 
 use super::{rfc3339, Ra};
 use crate::audit::{self, Event};
+use crate::store::job;
 use std::net::IpAddr;
 use time::OffsetDateTime;
 
@@ -209,12 +210,12 @@ impl Ra {
         let now = self.now();
         let result = self
             .store()
-            .write(move |_, log| {
+            .write(job!(|_, log| {
                 for e in events {
                     audit::record(log, now, e);
                 }
-                Box::pin(async { Ok(()) })
-            })
+                Ok(())
+            }))
             .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "could not audit failed logins");

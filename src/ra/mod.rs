@@ -1,28 +1,43 @@
 //! The RA's decisions: who may do what, vetting, the request state machine with four-eyes
 //! approval, and issuance orchestration. The HTTP layer and the CLI both call into this module.
+//!
+//! Rooms: `subscribers` and `email` (vetting), `requests` and `approvals` (the request state
+//! machine), `issuance` (intents and reconciliation), `revocation`, `revocation_requests`
+//! (four-eyes revocation) and `self_revocation`, `publish` (the CRL publisher and its cache),
+//! `ocsp` (the responder and its cache), `certificates`, `blocklist` and `keys` (key blocks and
+//! fingerprints), `operators` and `logins` (who may do what), `root` (the root CA's duties), and
+//! `config` ([`RaConfig`], given whole to [`Ra::new`]).
 
+pub mod approvals;
 pub mod blocklist;
 pub mod certificates;
+pub mod config;
+mod email;
 pub mod issuance;
 pub mod keys;
 pub mod logins;
 pub mod ocsp;
 pub mod operators;
+pub mod publish;
 pub mod requests;
 pub mod revocation;
+pub mod revocation_requests;
 pub mod root;
+pub mod self_revocation;
 pub mod subscribers;
 
 use crate::audit::{self, Event};
 use crate::ca::UpstreamCa;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::Store;
 use crate::x509::profile::Profiles;
 use rand::RngCore;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+pub use config::RaConfig;
 pub use operators::{Operator, Role};
 
 /// The registration authority service. Cheap to clone.
@@ -38,83 +53,71 @@ struct Inner {
     clock: SharedClock,
     tokens: operators::TokenCache,
     logins: logins::LoginLimit,
-    crl: tokio::sync::Mutex<revocation::CrlState>,
-    crl_generation: std::sync::atomic::AtomicU64,
-    observed_status_version: std::sync::atomic::AtomicI64,
-    crl_validity: std::sync::OnceLock<time::Duration>,
-    public_url: std::sync::OnceLock<String>,
-    ocsp: tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>>,
-    ocsp_cache: ocsp::ResponseCache,
-    self_revocations: revocation::RateLimit,
-    /// The embedded CA, for the root's own duties (ARL, issuing CA certificate); none with a
-    /// remote CA.
-    embedded: std::sync::OnceLock<Arc<crate::ca::local::LocalCa>>,
+    config: RaConfig,
+    crl: publish::CrlPublisher,
+    ocsp: ocsp::OcspResponder,
+    self_revocations: self_revocation::RateLimit,
     arl: tokio::sync::Mutex<Option<root::CachedArl>>,
-    arl_settings: std::sync::OnceLock<root::ArlSettings>,
     root_warned: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Ra {
+    /// An RA over `store`, signing with `ca`, issuing under `profiles`, on `clock`'s time, and
+    /// configured by `config` once and for all.
     pub fn new(
         store: Store,
         ca: Arc<dyn UpstreamCa>,
         profiles: Profiles,
         clock: SharedClock,
+        mut config: RaConfig,
     ) -> Self {
+        config.public_url = config
+            .public_url
+            .map(|url| url.trim_end_matches('/').to_string());
+        let delta_urls = match &config.public_url {
+            Some(base) => vec![format!("{base}/crl/{}-delta.crl", ca.issuing_id())],
+            None => Vec::new(),
+        };
         Ra {
             inner: Arc::new(Inner {
+                crl: publish::CrlPublisher::new(
+                    store.clone(),
+                    ca.clone(),
+                    clock.clone(),
+                    config.crl_validity,
+                    delta_urls,
+                ),
+                ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone(), config.ocsp_cache_bytes),
+                config,
                 store,
                 ca,
                 profiles,
                 clock,
                 tokens: Default::default(),
                 logins: Default::default(),
-                crl: Default::default(),
-                observed_status_version: std::sync::atomic::AtomicI64::new(-1),
-                crl_validity: Default::default(),
-                crl_generation: Default::default(),
-                public_url: Default::default(),
-                ocsp: Default::default(),
-                ocsp_cache: Default::default(),
                 self_revocations: Default::default(),
-                embedded: Default::default(),
                 arl: Default::default(),
-                arl_settings: Default::default(),
                 root_warned: Default::default(),
             }),
         }
     }
 
-    /// Set the base URL relying parties reach this RA at (CRL and CA certificate URLs in issued
-    /// certificates are built from it). Only the first call has an effect.
-    pub fn set_public_url(&self, url: &str) {
-        let _ = self
-            .inner
-            .public_url
-            .set(url.trim_end_matches('/').to_string());
+    /// The configuration this RA was built with.
+    pub fn config(&self) -> &RaConfig {
+        &self.inner.config
     }
 
-    /// The public URL, once set.
+    /// The base URL relying parties reach this RA at, if it has one.
     pub fn public_url(&self) -> Option<&str> {
-        self.inner.public_url.get().map(String::as_str)
-    }
-
-    /// The embedded CA behind this RA (its root duties run here). Only the first call counts.
-    pub fn set_embedded_ca(&self, ca: Arc<crate::ca::local::LocalCa>) {
-        let _ = self.inner.embedded.set(ca);
+        self.inner.config.public_url.as_deref()
     }
 
     pub(crate) fn embedded_ca(&self) -> Option<Arc<crate::ca::local::LocalCa>> {
-        self.inner.embedded.get().cloned()
-    }
-
-    /// ARL validity and warning margin. Only the first call counts.
-    pub fn set_arl_settings(&self, settings: root::ArlSettings) {
-        let _ = self.inner.arl_settings.set(settings);
+        self.inner.config.embedded_ca.clone()
     }
 
     pub(crate) fn arl_settings(&self) -> root::ArlSettings {
-        self.inner.arl_settings.get().copied().unwrap_or_default()
+        self.inner.config.arl
     }
 
     pub(crate) fn arl_cache(&self) -> &tokio::sync::Mutex<Option<root::CachedArl>> {
@@ -128,7 +131,7 @@ impl Ra {
     /// (CRL, caIssuers, OCSP) URLs for certificates of the issuing CA; empty until a public URL
     /// is set.
     pub(crate) fn publication_urls(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
-        match self.inner.public_url.get() {
+        match self.public_url() {
             Some(base) => {
                 let id = self.ca().issuing_id();
                 (
@@ -142,52 +145,22 @@ impl Ra {
         }
     }
 
-    /// Where the issuing CA's delta CRL is published (the full CRL's freshestCRL); empty until a
-    /// public URL is set.
-    pub(crate) fn delta_crl_urls(&self) -> Vec<String> {
-        match self.inner.public_url.get() {
-            Some(base) => vec![format!("{base}/crl/{}-delta.crl", self.ca().issuing_id())],
-            None => Vec::new(),
-        }
-    }
-
-    pub(crate) fn ocsp_state(
-        &self,
-    ) -> &tokio::sync::Mutex<Option<std::sync::Arc<ocsp::ResponderState>>> {
+    pub(crate) fn ocsp_responder(&self) -> &ocsp::OcspResponder {
         &self.inner.ocsp
     }
 
-    pub(crate) fn self_revocation_limit(&self) -> &revocation::RateLimit {
+    pub(crate) fn self_revocation_limit(&self) -> &self_revocation::RateLimit {
         &self.inner.self_revocations
     }
 
-    pub(crate) fn ocsp_cache(&self) -> &ocsp::ResponseCache {
-        &self.inner.ocsp_cache
-    }
-
-    pub(crate) fn crl_cache(&self) -> &tokio::sync::Mutex<revocation::CrlState> {
+    pub(crate) fn crl_publisher(&self) -> &publish::CrlPublisher {
         &self.inner.crl
     }
 
-    pub(crate) fn observed_status_version(&self) -> &std::sync::atomic::AtomicI64 {
-        &self.inner.observed_status_version
-    }
-
-    /// Set how long CRLs are valid (nextUpdate - thisUpdate). Only the first call has an effect.
-    pub fn set_crl_validity(&self, validity: time::Duration) {
-        let _ = self.inner.crl_validity.set(validity);
-    }
-
-    pub(crate) fn crl_validity(&self) -> time::Duration {
-        self.inner
-            .crl_validity
-            .get()
-            .copied()
-            .unwrap_or(revocation::CRL_VALIDITY)
-    }
-
-    pub(crate) fn crl_generation(&self) -> &std::sync::atomic::AtomicU64 {
-        &self.inner.crl_generation
+    /// The status generation, which moves whenever a certificate status changes (see
+    /// `publish::CrlPublisher`).
+    pub(crate) fn status_generation(&self) -> u64 {
+        self.inner.crl.generation()
     }
 
     pub(crate) fn tokens(&self) -> &operators::TokenCache {
@@ -198,22 +171,22 @@ impl Ra {
         &self.inner.logins
     }
 
+    /// The database.
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
 
-    pub(crate) fn ca_handle(&self) -> Arc<dyn UpstreamCa> {
-        self.inner.ca.clone()
-    }
-
+    /// The CA that signs for this RA.
     pub fn ca(&self) -> &dyn UpstreamCa {
         self.inner.ca.as_ref()
     }
 
+    /// The certificate profiles.
     pub fn profiles(&self) -> &Profiles {
         &self.inner.profiles
     }
 
+    /// The time now, by the RA's clock.
     pub fn now(&self) -> OffsetDateTime {
         self.inner.clock.now()
     }
@@ -270,16 +243,17 @@ impl Ra {
         let (now, event) = (self.now(), Event::new(actor, action, target, details));
         let result = self
             .store()
-            .write(move |_, log| {
+            .write(job!(|_, log| {
                 audit::record(log, now, event);
-                Box::pin(async { Ok(()) })
-            })
+                Ok(())
+            }))
             .await;
         if let Err(e) = result {
             tracing::error!(error = %e, action, "could not audit a refused attempt");
         }
     }
 
+    /// A page of the audit log: up to `limit` (1 to 1000) entries after entry `after`; auditors only.
     pub async fn audit_page(
         &self,
         op: &Operator,
@@ -292,6 +266,7 @@ impl Ra {
         audit::page(&mut c, after, limit.clamp(1, 1000)).await
     }
 
+    /// Walk the audit hash chain and say whether it is intact; auditors only.
     pub async fn audit_verify(&self, op: &Operator) -> Result<audit::Verdict> {
         self.authorize(op, Role::Auditor, "audit.verify", None)
             .await?;

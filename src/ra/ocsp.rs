@@ -3,8 +3,10 @@
 
 use super::Ra;
 use crate::audit::{self, Event};
+use crate::ca::UpstreamCa;
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
+use crate::store::{job, Store};
 use crate::x509::freshness::Freshness;
 use crate::x509::ocsp::{self, IssuerHashes, Query, Responder, Status};
 use crate::x509::revocation::Reason;
@@ -15,6 +17,7 @@ use time::{Duration, OffsetDateTime};
 
 /// Validity of a responder certificate, and when it is replaced.
 pub const RESPONDER_VALIDITY: Duration = Duration::days(7);
+/// How long before a responder certificate expires it is replaced.
 pub const RESPONDER_RENEW_BEFORE: Duration = Duration::days(2);
 /// nextUpdate of a response: how long a relying party may cache it.
 pub const RESPONSE_VALIDITY: Duration = Duration::hours(1);
@@ -32,7 +35,8 @@ pub const DEFAULT_CACHE_MB: u64 = 64;
 /// answer found in the old one moves into the young one, and when the young one is full the old
 /// one is dropped and the young one becomes old. A hit costs one lock and one lookup.
 pub(crate) struct ResponseCache {
-    capacity: std::sync::OnceLock<u64>,
+    /// The most bytes kept, both generations together.
+    capacity: u64,
     generations: std::sync::Mutex<Generations>,
 }
 
@@ -55,6 +59,7 @@ struct Cached {
 /// signed.
 #[derive(Debug, Clone)]
 pub struct OcspAnswer {
+    /// The DER OCSP response.
     pub der: Bytes,
     /// None for answers that must not be served again: errors, nonced or `unknown` answers.
     pub freshness: Option<Freshness>,
@@ -96,25 +101,18 @@ impl Generations {
     }
 }
 
-impl Default for ResponseCache {
-    fn default() -> Self {
+impl ResponseCache {
+    /// An empty cache that keeps at most `capacity` bytes.
+    fn new(capacity: u64) -> Self {
         ResponseCache {
-            capacity: std::sync::OnceLock::new(),
+            capacity,
             generations: std::sync::Mutex::new(Generations::default()),
         }
-    }
-}
-
-impl ResponseCache {
-    /// Set the memory the cache may use, in bytes; only a call before its first use has an
-    /// effect.
-    pub(crate) fn set_capacity(&self, bytes: u64) {
-        let _ = self.capacity.set(bytes);
     }
 
     /// The most bytes one generation holds.
     fn half(&self) -> u64 {
-        *self.capacity.get_or_init(|| DEFAULT_CACHE_MB << 20) / 2
+        self.capacity / 2
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
@@ -166,46 +164,60 @@ impl ResponseCache {
     }
 }
 
-pub(crate) struct ResponderState {
+/// The delegated responder's key and certificate, and the issuer hashes requests name.
+struct ResponderState {
     responder: Responder,
     issuer: IssuerHashes,
 }
 
-impl Ra {
-    /// Set the memory kept for signed OCSP responses, in bytes (default [`DEFAULT_CACHE_MB`]
-    /// MiB). Only a call before the first OCSP request
-    /// has an effect.
-    pub fn set_ocsp_cache_bytes(&self, bytes: u64) {
-        self.ocsp_cache().set_capacity(bytes);
+/// The OCSP responder: its delegated signing certificate (issued on first use and renewed before
+/// it expires) and the cache of signed answers. One per RA.
+pub(crate) struct OcspResponder {
+    store: Store,
+    ca: Arc<dyn UpstreamCa>,
+    /// Held while the responder certificate is checked and, when due, replaced.
+    state: tokio::sync::Mutex<Option<Arc<ResponderState>>>,
+    cache: ResponseCache,
+}
+
+impl OcspResponder {
+    /// A responder whose answer cache keeps at most `cache_bytes`.
+    pub(crate) fn new(store: Store, ca: Arc<dyn UpstreamCa>, cache_bytes: u64) -> Self {
+        OcspResponder {
+            store,
+            ca,
+            state: Default::default(),
+            cache: ResponseCache::new(cache_bytes),
+        }
     }
 
     async fn responder(&self, now: OffsetDateTime) -> Result<Arc<ResponderState>> {
-        let mut state = self.ocsp_state().lock().await;
+        let mut state = self.state.lock().await;
         if let Some(s) = state.as_ref() {
             // Keep it while it is not due for renewal, or while no renewal could last longer
             // (the issuing CA itself ends within the renewal window).
             let due = now + RESPONDER_RENEW_BEFORE >= s.responder.not_after;
-            let cannot_extend = s.responder.not_after >= self.ca().max_not_after();
+            let cannot_extend = s.responder.not_after >= self.ca.max_not_after();
             if now < s.responder.not_after && (!due || cannot_extend) {
                 return Ok(s.clone());
             }
         }
         let not_after = now + RESPONDER_VALIDITY;
         let (key, cert) = self
-            .ca()
+            .ca
             .issue_ocsp_responder(now - Duration::minutes(5), not_after)
             .await
             .map_err(|e| Error::Upstream(e.to_string()))?;
-        let not_after = not_after.min(self.ca().max_not_after());
+        let not_after = not_after.min(self.ca.max_not_after());
         let responder = Responder::new(&key, &cert, not_after)?;
-        let issuer = IssuerHashes::from_cert_der(&self.ca().chain()[0].der)?;
+        let issuer = IssuerHashes::from_cert_der(&self.ca.chain()[0].der)?;
         let fingerprint = crate::x509::sha256_hex(&cert);
-        self.store()
-            .write(move |_, log| {
+        self.store
+            .write(job!(|_, log| {
                 let details = serde_json::json!({"certificate_sha256": fingerprint, "not_after": super::rfc3339(not_after.unix_timestamp())});
                 audit::record(log, now, Event::new(None, "ocsp.responder_issued", None, details));
-                Box::pin(async { Ok(()) })
-            })
+                Ok(())
+            }))
             .await?;
         let fresh = Arc::new(ResponderState { responder, issuer });
         *state = Some(fresh.clone());
@@ -216,19 +228,20 @@ impl Ra {
     /// `malformedRequest`, failures `internalError`. Responses to requests without a nonce are
     /// kept signed and served again until a certificate status changes or they are
     /// [`RESPONSE_REUSE`] old; those alone carry a [`Freshness`] for HTTP caches.
-    pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
-        let now = self.now();
-        let generation = self
-            .crl_generation()
-            .load(std::sync::atomic::Ordering::SeqCst);
-        if let Some(answer) = self.ocsp_cache().get(request, generation, now) {
+    /// `generation` is the status generation at `now`: a cached answer of another is stale.
+    pub(crate) async fn answer(
+        &self,
+        request: &[u8],
+        now: OffsetDateTime,
+        generation: u64,
+    ) -> OcspAnswer {
+        if let Some(answer) = self.cache.get(request, generation, now) {
             return answer;
         }
-        match self.ocsp_answer(request, now).await {
+        match self.signed_answer(request, now).await {
             Ok(answer) => {
                 if answer.freshness.is_some() {
-                    self.ocsp_cache()
-                        .put(request, generation, now, answer.clone());
+                    self.cache.put(request, generation, now, answer.clone());
                 }
                 answer
             }
@@ -241,7 +254,7 @@ impl Ra {
 
     /// The signed response; with its freshness when it may be served again (no nonce to echo,
     /// no unknown serial).
-    async fn ocsp_answer(&self, request: &[u8], now: OffsetDateTime) -> Result<OcspAnswer> {
+    async fn signed_answer(&self, request: &[u8], now: OffsetDateTime) -> Result<OcspAnswer> {
         let state = self.responder(now).await?;
         let Some(query) = ocsp::parse(request, &state.issuer) else {
             return Ok(OcspAnswer::once(ocsp::malformed()));
@@ -264,7 +277,7 @@ impl Ra {
     }
 
     async fn statuses(&self, query: &Query) -> Result<Vec<Status>> {
-        let mut c = self.store().read().await?;
+        let mut c = self.store.read().await?;
         let mut out = Vec::with_capacity(query.questions.len());
         for q in &query.questions {
             if !q.ours {
@@ -273,7 +286,7 @@ impl Ra {
             }
             // Only certificates this CA issued are ever "good".
             let status = match rows::get(&mut c, &q.serial).await? {
-                Some(cert) if cert.ca_id == self.ca().issuing_id() => match cert.status.as_str() {
+                Some(cert) if cert.ca_id == self.ca.issuing_id() => match cert.status.as_str() {
                     "valid" => Status::Good,
                     "on-hold" | "revoked" => Status::Revoked {
                         at: OffsetDateTime::from_unix_timestamp(
@@ -294,6 +307,19 @@ impl Ra {
     }
 }
 
+impl Ra {
+    /// Answer a DER OCSP request with a DER OCSP response. Never fails: malformed requests get
+    /// `malformedRequest`, failures `internalError`. Responses to requests without a nonce are
+    /// kept signed and served again until a certificate status changes or they are
+    /// [`RESPONSE_REUSE`] old; those alone carry a [`Freshness`] for HTTP caches.
+    pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
+        let now = self.now();
+        self.ocsp_responder()
+            .answer(request, now, self.status_generation())
+            .await
+    }
+}
+
 trait ToVecOrEmpty {
     fn to_vec_or_empty(&self) -> Vec<u8>;
 }
@@ -310,9 +336,8 @@ mod tests {
 
     #[test]
     fn response_cache_stays_within_its_memory_bound() {
-        let cache = ResponseCache::default();
         let cap = 256 * 1024;
-        cache.set_capacity(cap);
+        let cache = ResponseCache::new(cap);
         let now = OffsetDateTime::now_utc();
         let answer = OcspAnswer::once(vec![0x30; 1000]);
         // Forty times the bound in distinct requests, as an unauthenticated client can send.
@@ -326,8 +351,7 @@ mod tests {
 
     #[test]
     fn answers_asked_for_stay_while_others_make_room() {
-        let cache = ResponseCache::default();
-        cache.set_capacity(256 * 1024);
+        let cache = ResponseCache::new(256 * 1024);
         let now = OffsetDateTime::now_utc();
         let der = OcspAnswer::once(vec![0x30; 1000]);
         cache.put(b"popular", 1, now, der.clone());
@@ -343,7 +367,7 @@ mod tests {
 
     #[test]
     fn response_cache_honours_status_generation_and_reuse_window() {
-        let cache = ResponseCache::default();
+        let cache = ResponseCache::new(DEFAULT_CACHE_MB << 20);
         let now = OffsetDateTime::now_utc();
         let answer = OcspAnswer {
             der: Bytes::from_static(&[1, 2, 3]),

@@ -4,6 +4,7 @@
 use super::{new_id, rfc3339, Ra};
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::{self, operators as rows, AuditLog, Conn, Store};
 use base64::Engine;
 use rand::RngCore;
@@ -15,17 +16,26 @@ use zeroize::Zeroizing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+/// What an operator may do; an operator holds one or more roles.
 pub enum Role {
+    /// Registers subscribers and their evidence, submits requests.
     Clerk,
+    /// Approves or rejects requests.
     Approver,
+    /// Revokes, holds and releases certificates.
     Revoker,
+    /// Manages operators and the blocklist.
     Admin,
+    /// Grants attributes (the attribute authority).
     Aa,
+    /// Reads and verifies the audit log.
     Auditor,
+    /// Runs verifications.
     Verifier,
 }
 
 impl Role {
+    /// Every role.
     pub const ALL: [Role; 7] = [
         Role::Clerk,
         Role::Approver,
@@ -36,6 +46,7 @@ impl Role {
         Role::Verifier,
     ];
 
+    /// The role's name, as in the API and the database.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Clerk => "clerk",
@@ -48,6 +59,7 @@ impl Role {
         }
     }
 
+    /// The role named `s`, or `invalid_role`.
     pub fn parse(s: &str) -> Result<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
             Error::invalid(
@@ -67,29 +79,41 @@ impl fmt::Display for Role {
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Operator {
+    /// Operator identifier.
     pub id: String,
+    /// Display name.
     pub name: String,
+    /// The roles held.
     pub roles: Vec<Role>,
 }
 
 impl Operator {
+    /// Whether the operator holds `role`.
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// An operator as the API shows it.
 pub struct OperatorView {
+    /// Operator identifier.
     pub id: String,
+    /// Display name.
     pub name: String,
+    /// The roles held.
     pub roles: Vec<Role>,
+    /// When it was created, RFC 3339.
     pub created_at: String,
+    /// Whether it has been disabled (its tokens no longer work).
     pub disabled: bool,
 }
 
 /// A newly created operator and its token, which is shown once and never stored.
 pub struct NewOperator {
+    /// The operator as created.
     pub view: OperatorView,
+    /// Its API token.
     pub token: Zeroizing<String>,
 }
 
@@ -307,11 +331,9 @@ pub async fn create(
         Via::Host
     };
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                create_in(c, log, now, created_by.as_deref(), via, &name, &roles).await
-            })
-        })
+        .write(job!(|c, log| {
+            create_in(c, log, now, created_by.as_deref(), via, &name, &roles).await
+        }))
         .await
 }
 
@@ -360,25 +382,23 @@ pub async fn bootstrap_admin(
     now: OffsetDateTime,
 ) -> Result<Option<Zeroizing<String>>> {
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                if admins(c).await? != Admins::Never {
-                    return Ok(None);
-                }
-                // "admin", unless an operator already took that name (say, a clerk).
-                let mut name = "admin".to_string();
-                let mut n = 1;
-                while rows::by_name_ignoring_case(c, &name).await?.is_some() {
-                    n += 1;
-                    name = format!("admin-{n}");
-                }
-                Ok(Some(
-                    create_in(c, log, now, None, Via::Bootstrap, &name, &[Role::Admin])
-                        .await?
-                        .token,
-                ))
-            })
-        })
+        .write(job!(|c, log| {
+            if admins(c).await? != Admins::Never {
+                return Ok(None);
+            }
+            // "admin", unless an operator already took that name (say, a clerk).
+            let mut name = "admin".to_string();
+            let mut n = 1;
+            while rows::by_name_ignoring_case(c, &name).await?.is_some() {
+                n += 1;
+                name = format!("admin-{n}");
+            }
+            Ok(Some(
+                create_in(c, log, now, None, Via::Bootstrap, &name, &[Role::Admin])
+                    .await?
+                    .token,
+            ))
+        }))
         .await
 }
 
@@ -426,6 +446,7 @@ impl Ra {
         Err(Error::Unauthenticated)
     }
 
+    /// Create an operator with `roles`; admins only. The token is in the answer, once.
     pub async fn create_operator(
         &self,
         by: &Operator,
@@ -444,6 +465,7 @@ impl Ra {
         .await
     }
 
+    /// Every operator; admins only.
     pub async fn list_operators(&self, by: &Operator) -> Result<Vec<OperatorView>> {
         self.authorize(by, Role::Admin, "operator.list", None)
             .await?;
@@ -451,6 +473,7 @@ impl Ra {
         Ok(rows::list(&mut c).await?.into_iter().map(view).collect())
     }
 
+    /// Disable an operator, so its tokens stop working; admins only.
     pub async fn disable_operator(&self, by: &Operator, id: &str) -> Result<()> {
         self.authorize(by, Role::Admin, "operator.disable", Some(id))
             .await?;
@@ -466,27 +489,25 @@ impl Ra {
         let id = target.clone();
         let result = self
             .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if !rows::disable(c, &id, now.unix_timestamp()).await? {
-                        if rows::list(c).await?.iter().any(|o| o.id == id) {
-                            return Err(Error::conflict(
-                                "already_disabled",
-                                "the operator is already disabled",
-                            ));
-                        }
-                        return Err(Error::NotFound("operator"));
+            .write(job!(|c, log| {
+                if !rows::disable(c, &id, now.unix_timestamp()).await? {
+                    if rows::list(c).await?.iter().any(|o| o.id == id) {
+                        return Err(Error::conflict(
+                            "already_disabled",
+                            "the operator is already disabled",
+                        ));
                     }
-                    let event = Event::new(
-                        Some(&by),
-                        "operator.disabled",
-                        Some(&id),
-                        serde_json::json!({}),
-                    );
-                    audit::record(log, now, event);
-                    Ok(())
-                })
-            })
+                    return Err(Error::NotFound("operator"));
+                }
+                let event = Event::new(
+                    Some(&by),
+                    "operator.disabled",
+                    Some(&id),
+                    serde_json::json!({}),
+                );
+                audit::record(log, now, event);
+                Ok(())
+            }))
             .await;
         // Again after the commit: a call that looked the token up meanwhile may have cached it.
         self.tokens().forget(&target);

@@ -16,10 +16,10 @@ use super::{new_id, rfc3339, Operator, Ra, Role};
 use crate::audit::{self, Event};
 use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
-use crate::store::requests::{self as rows, ApprovalRow, IntentRow, NewRequest, RequestRow};
+use crate::store::job;
+use crate::store::requests::{self as rows, ApprovalRow, NewRequest, RequestRow};
 use crate::store::{certificates, subscribers, Conn};
 use crate::x509::csr::CheckedCsr;
-use crate::x509::key::CheckedKey;
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage, Profile};
 use crate::x509::serial::Serial;
 use crate::x509::subject::{SubjectSpec, VettedIdentity};
@@ -30,48 +30,74 @@ use time::{Duration, OffsetDateTime};
 /// what the CA will sign.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Template {
+    /// The subject to certify.
     pub subject: SubjectSpec,
+    /// Key usages.
     pub key_usage: Vec<KeyUsage>,
+    /// Extended key usages.
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// Validity in days.
     pub validity_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// One approval of a request.
 pub struct ApprovalView {
+    /// The approving operator.
     pub operator: String,
+    /// When, RFC 3339.
     pub at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// A certificate request as the API shows it.
 pub struct RequestView {
+    /// Request identifier.
     pub id: String,
+    /// One of [`STATUSES`].
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The serial reserved or issued, once approved.
     pub serial: Option<String>,
+    /// The subscriber it is for.
     pub subscriber_id: String,
+    /// The profile asked for.
     pub profile: String,
     /// The subject DN the certificate will carry (RFC 4514).
     pub subject: String,
+    /// E-mail addresses for the subjectAltName.
     pub subject_alt_emails: Vec<String>,
+    /// SHA-256 of the canonical SubjectPublicKeyInfo, hex.
     pub key_sha256: String,
+    /// Validity in days.
     pub validity_days: u32,
+    /// Approvals needed, from the profile.
     pub required_approvals: i64,
+    /// Approvals given.
     pub approvals: Vec<ApprovalView>,
+    /// The operator who submitted it.
     pub requested_by: String,
+    /// When it was submitted, RFC 3339.
     pub created_at: String,
+    /// When it expires unless decided, RFC 3339.
     pub expires_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// When it was approved or rejected, RFC 3339.
     pub decided_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Who rejected it.
     pub rejected_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it was rejected.
     pub reject_reason: Option<String>,
     /// Why the CA refused to sign (`failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Who cancelled it.
     pub cancelled_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it was cancelled.
     pub cancel_reason: Option<String>,
     /// Signing attempts that failed while the CA was unavailable (approved requests).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,11 +107,15 @@ pub struct RequestView {
 /// Why an approved request is not issued yet.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuanceView {
+    /// CA attempts that failed so far.
     pub failed_attempts: i64,
+    /// The last attempt's error.
     pub last_error: String,
+    /// When the next attempt is due, RFC 3339.
     pub next_attempt_at: String,
 }
 
+/// Every request status.
 pub const STATUSES: [&str; 7] = [
     "pending",
     "approved",
@@ -95,6 +125,7 @@ pub const STATUSES: [&str; 7] = [
     "failed",
     "cancelled",
 ];
+/// Most characters in a rejection or cancellation reason.
 pub const MAX_REASON_CHARS: usize = 1000;
 
 /// The vetted identity of a subscriber as of `today`, or why it cannot support a request.
@@ -140,14 +171,14 @@ fn check_key_for_profile(csr: &CheckedCsr, profile: &Profile) -> Result<()> {
     Ok(())
 }
 
-fn no_valid_evidence() -> Error {
+pub(super) fn no_valid_evidence() -> Error {
     Error::refused(
         "evidence_expired",
         "none of the subscriber's identity evidence is still valid; add current evidence to the subscriber first",
     )
 }
 
-fn blocked_key(reason: String) -> Error {
+pub(super) fn blocked_key(reason: String) -> Error {
     Error::refused(
         "blocked_key",
         format!("this public key is blocked ({reason})"),
@@ -161,22 +192,8 @@ async fn refuse_if_blocked(conn: &mut Conn, key_sha256: &str) -> Result<()> {
     }
 }
 
-/// A decision's reason (rejection, cancellation).
-fn check_reason(reason: &str) -> Result<String> {
-    super::free_text("reason", reason, MAX_REASON_CHARS, true)
-}
-
-/// What an approval did.
-enum Approval {
-    /// The request was not pending for this approver any more (or never was); see why separately.
-    NotApplied,
-    /// Counted; more approvals are needed.
-    Counted,
-    /// The last required approval: the request is approved and this intent recorded.
-    Intent(IntentRow),
-}
-
 impl Ra {
+    /// Submit a request for `subscriber_id` under a profile, with a PKCS#10 CSR; clerks only.
     pub async fn submit_request(
         &self,
         op: &Operator,
@@ -271,26 +288,24 @@ impl Ra {
         );
         let required = i64::from(profile.required_approvals);
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    let row = NewRequest {
-                        id: &rid,
-                        subscriber_id: &sid,
-                        profile: &pname,
-                        csr_der: &csr.der,
-                        spki_der: &csr.key.spki_der,
-                        key_sha256: &csr.key.fingerprint,
-                        template_json: &template_json,
-                        required_approvals: required,
-                        requested_by: &requester,
-                        created_at: now.unix_timestamp(),
-                        expires_at: expires.unix_timestamp(),
-                    };
-                    rows::insert(c, &row).await?;
-                    audit::record(log, now, event);
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                let row = NewRequest {
+                    id: &rid,
+                    subscriber_id: &sid,
+                    profile: &pname,
+                    csr_der: &csr.der,
+                    spki_der: &csr.key.spki_der,
+                    key_sha256: &csr.key.fingerprint,
+                    template_json: &template_json,
+                    required_approvals: required,
+                    requested_by: &requester,
+                    created_at: now.unix_timestamp(),
+                    expires_at: expires.unix_timestamp(),
+                };
+                rows::insert(c, &row).await?;
+                audit::record(log, now, event);
+                Ok(())
+            }))
             .await?;
         Ok(id)
     }
@@ -326,51 +341,12 @@ impl Ra {
         })
     }
 
-    /// Withdraw an approved request that is not issued (the CA is down for good, the applicant
-    /// withdrew, the approval was a mistake). Admins only; audited with the reason.
-    pub async fn cancel(&self, op: &Operator, id: &str, reason: &str) -> Result<RequestView> {
-        self.authorize(op, Role::Admin, "request.cancel", Some(id))
-            .await?;
-        let reason = check_reason(reason)?;
-        let now = self.now();
-        let (rid, by) = (id.to_string(), op.id.clone());
-        let cancelled = self
-            .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if !rows::cancel(c, &rid, &by, &reason).await? {
-                        return Ok(false);
-                    }
-                    let details = serde_json::json!({"reason": reason});
-                    audit::record(
-                        log,
-                        now,
-                        Event::new(Some(&by), "request.cancelled", Some(&rid), details),
-                    );
-                    Ok(true)
-                })
-            })
-            .await?;
-        if !cancelled {
-            let req = self.load_request(id).await?;
-            let what = match req.status.as_str() {
-                "issued" => "issued; revoke its certificate instead".to_string(),
-                "pending" => "pending; reject it instead".to_string(),
-                other => other.to_string(),
-            };
-            return Err(Error::conflict(
-                "not_approved",
-                format!("only an approved request that is not issued can be cancelled; this one is {what}"),
-            ));
-        }
-        self.request(op, id).await
-    }
-
     async fn may_read_requests(&self, op: &Operator, target: Option<&str>) -> Result<()> {
         self.authorize_any(op, &crate::ra::subscribers::READERS, "request.read", target)
             .await
     }
 
+    /// One request.
     pub async fn request(&self, op: &Operator, id: &str) -> Result<RequestView> {
         self.may_read_requests(op, Some(id)).await?;
         let mut c = self.store().read().await?;
@@ -380,6 +356,7 @@ impl Ra {
         self.view(&mut c, row).await
     }
 
+    /// Requests, oldest first, optionally of one status and of one subscriber.
     pub async fn list_requests(
         &self,
         op: &Operator,
@@ -412,7 +389,11 @@ impl Ra {
         self.view_with(r, approvals)
     }
 
-    fn view_with(&self, r: RequestRow, approvals: Vec<ApprovalRow>) -> Result<RequestView> {
+    pub(super) fn view_with(
+        &self,
+        r: RequestRow,
+        approvals: Vec<ApprovalRow>,
+    ) -> Result<RequestView> {
         let template: Template = serde_json::from_str(&r.template_json).map_err(Error::internal)?;
         let status = if r.status == "pending" && r.expires_at <= self.now().unix_timestamp() {
             "expired".to_string()
@@ -458,270 +439,5 @@ impl Ra {
             cancel_reason: r.cancel_reason,
             issuance,
         })
-    }
-
-    /// Persist the expiry of one overdue request (if it still is pending) and say so.
-    async fn expire(&self, op: &Operator, id: &str, now: OffsetDateTime) -> Error {
-        let (by, id) = (op.id.clone(), id.to_string());
-        let result = self
-            .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if rows::expire(c, &id, now.unix_timestamp()).await? {
-                        audit::record(
-                            log,
-                            now,
-                            Event::new(
-                                Some(&by),
-                                "request.expired",
-                                Some(&id),
-                                serde_json::json!({}),
-                            ),
-                        );
-                    }
-                    Ok(())
-                })
-            })
-            .await;
-        match result {
-            Ok(()) => Error::conflict(
-                "request_expired",
-                "the request expired before it was decided",
-            ),
-            Err(e) => e,
-        }
-    }
-
-    /// Why a decision on `req` cannot be taken now, if it cannot.
-    async fn undecidable(
-        &self,
-        op: &Operator,
-        req: &RequestRow,
-        now: OffsetDateTime,
-    ) -> Option<Error> {
-        if req.status == "pending" && req.expires_at <= now.unix_timestamp() {
-            return Some(self.expire(op, &req.id, now).await);
-        }
-        if req.status != "pending" {
-            return Some(Error::conflict(
-                "not_pending",
-                format!("the request is {}, not pending", req.status),
-            ));
-        }
-        None
-    }
-
-    async fn load_request(&self, id: &str) -> Result<RequestRow> {
-        let mut c = self.store().read().await?;
-        rows::get(&mut c, id)
-            .await?
-            .ok_or(Error::NotFound("request"))
-    }
-
-    pub async fn approve(&self, op: &Operator, id: &str) -> Result<RequestView> {
-        self.authorize(op, Role::Approver, "request.approve", Some(id))
-            .await?;
-        let now = self.now();
-        let ts = now.unix_timestamp();
-        let today = crate::ra::subscribers::format_date(now.date());
-        let decision = {
-            let mut c = self.store().read().await?;
-            rows::get_for_decision(&mut c, id, &today)
-                .await?
-                .ok_or(Error::NotFound("request"))?
-        };
-        let req = decision.request;
-        if let Some(e) = self.undecidable(op, &req, now).await {
-            return Err(e);
-        }
-        // Policy is re-checked at decision time: evidence may have lapsed, the key may be blocked.
-        let refusal = if req.requested_by == op.id {
-            Some(Error::forbidden(
-                "self_approval",
-                "the operator who submitted a request cannot approve it",
-            ))
-        } else if decision.has_valid_evidence == 0 {
-            Some(no_valid_evidence())
-        } else if let Some(reason) = decision.blocked_reason {
-            Some(blocked_key(reason))
-        } else {
-            // A weak-key list imported after submission. The key rules are checked again too:
-            // they may have grown since (new weak-key checks).
-            let listed = match CheckedKey::from_spki(&req.spki_der) {
-                Ok(key) => {
-                    let mut c = self.store().read().await?;
-                    super::blocklist::refuse_if_listed(&mut c, &key).await
-                }
-                Err(e) => Err(e),
-            };
-            listed.err()
-        };
-        if let Some(e) = refusal {
-            let details = serde_json::json!({"error": e.code(), "message": e.to_string()});
-            self.audit_refusal(Some(&op.id), "request.approval_refused", Some(id), details)
-                .await;
-            return Err(e);
-        }
-        let template: Template =
-            serde_json::from_str(&req.template_json).map_err(Error::internal)?;
-        let not_after = (now + Duration::days(i64::from(template.validity_days)))
-            .min(self.ca().max_not_after());
-        let intent = IntentRow {
-            serial: Serial::random().to_string(),
-            request_id: id.to_string(),
-            key_sha256: req.key_sha256.clone(),
-            ca_id: self.ca().issuing_id().to_string(),
-            not_before: ts,
-            not_after: not_after.unix_timestamp(),
-            created_at: ts,
-            attempts: 0,
-        };
-        let (rid, approver, required, day) = (
-            id.to_string(),
-            op.id.clone(),
-            req.required_approvals,
-            today.clone(),
-        );
-        let outcome = self
-            .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    // The compare-and-set: counts only while the request is pending, unexpired and
-                    // not the approver's own, and only once per approver.
-                    if !rows::add_approval_if_open(c, &rid, &approver, ts, &day).await? {
-                        return Ok(Approval::NotApplied);
-                    }
-                    let count = if required == 1 { 1 } else { rows::count_approvals(c, &rid).await? };
-                    let details = serde_json::json!({"approvals": count, "required": required});
-                    audit::record(log, now, Event::new(Some(&approver), "request.approved", Some(&rid), details));
-                    if count < required {
-                        return Ok(Approval::Counted);
-                    }
-                    if !rows::transition(c, &rid, "pending", "approved", ts).await? {
-                        // Cannot happen: the approval above saw it pending in this transaction.
-                        return Err(Error::internal("request left pending inside its own transaction"));
-                    }
-                    rows::insert_intent(c, &intent).await?;
-                    let details = serde_json::json!({"serial": intent.serial, "key_sha256": intent.key_sha256, "ca": intent.ca_id});
-                    audit::record(log, now, Event::new(Some(&approver), "issuance.intent", Some(&rid), details));
-                    Ok(Approval::Intent(intent))
-                })
-            })
-            .await?;
-        match outcome {
-            Approval::NotApplied => Err(self.why_not_applied(op, id, now).await),
-            Approval::Counted => self.request(op, id).await,
-            Approval::Intent(intent) => {
-                let issued = self.complete_issuance(&intent, Some(req.clone())).await?;
-                if !issued || req.required_approvals > 1 {
-                    return self.request(op, id).await;
-                }
-                // With one required approval, this approval is the only one: the view is known
-                // without reading it back.
-                let issued = RequestRow {
-                    status: "issued".into(),
-                    serial: Some(intent.serial),
-                    decided_at: Some(ts),
-                    ..req
-                };
-                let approvals = vec![ApprovalRow {
-                    approver_id: op.id.clone(),
-                    approved_at: ts,
-                }];
-                self.view_with(issued, approvals)
-            }
-        }
-    }
-
-    /// An approval changed nothing: say why, from the request as it is now.
-    async fn why_not_applied(&self, op: &Operator, id: &str, now: OffsetDateTime) -> Error {
-        let today = crate::ra::subscribers::format_date(now.date());
-        let decision = match self.store().read().await {
-            Ok(mut c) => match rows::get_for_decision(&mut c, id, &today).await {
-                Ok(Some(d)) => d,
-                Ok(None) => return Error::NotFound("request"),
-                Err(e) => return e,
-            },
-            Err(e) => return e,
-        };
-        if let Some(e) = self.undecidable(op, &decision.request, now).await {
-            return e;
-        }
-        // The policy changed between the pre-check and the compare-and-set.
-        let refusal = if decision.has_valid_evidence == 0 {
-            Some(no_valid_evidence())
-        } else {
-            decision.blocked_reason.map(blocked_key)
-        };
-        if let Some(e) = refusal {
-            let details = serde_json::json!({"error": e.code(), "message": e.to_string()});
-            self.audit_refusal(Some(&op.id), "request.approval_refused", Some(id), details)
-                .await;
-            return e;
-        }
-        Error::conflict(
-            "already_approved",
-            "this operator has already approved the request",
-        )
-    }
-
-    pub async fn reject(&self, op: &Operator, id: &str, reason: &str) -> Result<RequestView> {
-        self.authorize(op, Role::Approver, "request.reject", Some(id))
-            .await?;
-        let reason = check_reason(reason)?;
-        let now = self.now();
-        let req = self.load_request(id).await?;
-        if let Some(e) = self.undecidable(op, &req, now).await {
-            return Err(e);
-        }
-        let (rid, by) = (id.to_string(), op.id.clone());
-        let rejected = self
-            .store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if !rows::reject(c, &rid, &by, &reason, now.unix_timestamp()).await? {
-                        return Ok(false);
-                    }
-                    let details = serde_json::json!({"reason": reason});
-                    audit::record(
-                        log,
-                        now,
-                        Event::new(Some(&by), "request.rejected", Some(&rid), details),
-                    );
-                    Ok(true)
-                })
-            })
-            .await?;
-        if !rejected {
-            return Err(self.why_not_applied(op, id, now).await);
-        }
-        self.request(op, id).await
-    }
-
-    /// Move every overdue pending request to `expired`. Returns how many were expired.
-    pub async fn expire_overdue(&self) -> Result<usize> {
-        let now = self.now();
-        self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    let ids = rows::overdue(c, now.unix_timestamp(), 1000).await?;
-                    for id in &ids {
-                        if rows::expire(c, id, now.unix_timestamp()).await? {
-                            audit::record(
-                                log,
-                                now,
-                                Event::new(
-                                    None,
-                                    "request.expired",
-                                    Some(id),
-                                    serde_json::json!({}),
-                                ),
-                            );
-                        }
-                    }
-                    Ok(ids.len())
-                })
-            })
-            .await
     }
 }

@@ -2,9 +2,11 @@
 //! Vouch keeps the document's type, number, issuer, validity and optionally the SHA-256 of a scan;
 //! never the scan itself.
 
+use super::email::check_email;
 use super::{new_id, rfc3339, Operator, Ra, Role};
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
+use crate::store::job;
 use crate::store::subscribers::{self as rows, EvidenceRow, SubscriberRow};
 use crate::x509::profile::SubscriberKind;
 use crate::x509::subject::{checked_name, is_printable_string, UB_NAME};
@@ -12,6 +14,7 @@ use serde::Serialize;
 use time::{Date, OffsetDateTime};
 use unicode_normalization::UnicodeNormalization;
 
+/// Most pieces of identity evidence given when a subscriber is registered.
 pub const MAX_IDENTIFIERS: usize = 16;
 
 /// Roles that may read subscribers and requests.
@@ -20,50 +23,78 @@ pub const READERS: [Role; 4] = [Role::Clerk, Role::Approver, Role::Admin, Role::
 /// Input for a new subscriber, as the clerk typed it.
 #[derive(Debug, Clone)]
 pub struct NewSubscriber {
+    /// `person` or `organisation`.
     pub kind: String,
+    /// Name, as certified.
     pub name: String,
+    /// E-mail address.
     pub email: Option<String>,
+    /// Organisation (of a person).
     pub organisation: Option<String>,
+    /// Identity evidence the clerk examined.
     pub identifiers: Vec<NewEvidence>,
 }
 
 #[derive(Debug, Clone)]
+/// A piece of identity evidence a clerk examined.
 pub struct NewEvidence {
+    /// Type of document (passport, national-id, ...).
     pub doc_type: String,
+    /// Its number.
     pub number: String,
+    /// Who issued it.
     pub issuer: String,
+    /// Its last valid day, YYYY-MM-DD.
     pub valid_until: String,
+    /// SHA-256 of a scan of it, hex; never the scan.
     pub document_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// A piece of identity evidence as the API shows it.
 pub struct EvidenceView {
     #[serde(rename = "type")]
+    /// Type of document.
     pub doc_type: String,
+    /// Its number.
     pub number: String,
+    /// Who issued it.
     pub issuer: String,
+    /// Its last valid day, YYYY-MM-DD.
     pub valid_until: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// SHA-256 of a scan of it, hex.
     pub document_sha256: Option<String>,
     /// Whether this evidence can support a request today.
     pub valid: bool,
+    /// The clerk who recorded it.
     pub recorded_by: String,
+    /// When, RFC 3339.
     pub recorded_at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// A subscriber as the API shows it.
 pub struct SubscriberView {
+    /// Subscriber identifier.
     pub id: String,
+    /// `person` or `organisation`.
     pub kind: String,
+    /// Name.
     pub name: String,
+    /// E-mail address.
     pub email: Option<String>,
+    /// Organisation.
     pub organisation: Option<String>,
+    /// Identity evidence.
     pub identifiers: Vec<EvidenceView>,
+    /// The clerk who registered it.
     pub created_by: String,
+    /// When, RFC 3339.
     pub created_at: String,
 }
 
-fn field(name: &str, msg: impl Into<String>) -> Error {
+pub(super) fn field(name: &str, msg: impl Into<String>) -> Error {
     Error::invalid("invalid_field", format!("{name}: {}", msg.into()))
 }
 
@@ -88,89 +119,7 @@ fn text(name: &str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-/// RFC 5321 §4.5.3.1: local part at most 64 octets, domain at most 255, and a forward-path of
-/// at most 256 octets with its angle brackets, so 254 for the address.
-const MAX_EMAIL: usize = 254;
-const MAX_LOCAL_PART: usize = 64;
-
-/// An address for an rfc822Name: IA5 (ASCII) only, as a plain `local@domain` mailbox with a
-/// dot-atom local part and a host name of letters, digits and hyphens. The `email_address`
-/// crate parses it (RFC 5322 / 5321); the narrower rules here are what relying parties and
-/// RFC 5280 §4.2.1.6 expect of a certificate's rfc822Name.
-fn check_email(email: &str) -> Result<()> {
-    let bad = |msg: String| Err(field("email", msg));
-    if let Some((i, c)) = email.chars().enumerate().find(|(_, c)| !c.is_ascii()) {
-        return bad(format!(
-            "contains the non-ASCII character U+{:04X} at position {}; an rfc822Name is ASCII \
-             only (write an internationalised domain in its xn-- form)",
-            c as u32,
-            i + 1
-        ));
-    }
-    if let Some((i, c)) = email
-        .chars()
-        .enumerate()
-        .find(|(_, c)| c.is_ascii_control() || *c == ' ')
-    {
-        return bad(format!(
-            "contains U+{:04X} at position {}; an address has no spaces or control characters",
-            c as u32,
-            i + 1
-        ));
-    }
-    if email.len() > MAX_EMAIL {
-        return bad(format!(
-            "is {} characters; RFC 5321 allows at most {MAX_EMAIL}",
-            email.len()
-        ));
-    }
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return bad("must be an address like name@example.org".into());
-    };
-    if local.len() > MAX_LOCAL_PART {
-        return bad(format!(
-            "the part before @ is {} characters; RFC 5321 allows at most {MAX_LOCAL_PART}",
-            local.len()
-        ));
-    }
-    if local.starts_with('"') {
-        return bad("quoted local parts are not accepted; use name@example.org".into());
-    }
-    let options = email_address::Options::default()
-        .with_required_tld()
-        .without_domain_literal()
-        .without_display_text();
-    if let Err(e) = email_address::EmailAddress::parse_with_options(email, options) {
-        let why = match e {
-            email_address::Error::DomainTooFew => {
-                "the domain must have at least two labels, like example.org".to_string()
-            }
-            email_address::Error::UnsupportedDomainLiteral => {
-                "an address literal such as [192.0.2.1] is not accepted; use a host name"
-                    .to_string()
-            }
-            other => other.to_string().trim_end_matches('.').to_lowercase(),
-        };
-        return bad(format!("is not a valid address: {why}"));
-    }
-    // Host names: letters, digits and hyphens (RFC 1035 §2.3.1, RFC 5321 §4.1.2).
-    if let Some(c) = domain
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.')))
-    {
-        return bad(format!(
-            "the domain contains {c:?}; a host name has only letters, digits, hyphens and dots"
-        ));
-    }
-    if domain
-        .split('.')
-        .any(|l| l.starts_with('-') || l.ends_with('-'))
-    {
-        return bad("a domain label must not start or end with a hyphen".into());
-    }
-    Ok(())
-}
-
+/// A date field `name` as YYYY-MM-DD.
 pub fn parse_date(name: &str, s: &str) -> Result<Date> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(s, &fmt).map_err(|_| field(name, "must be a date YYYY-MM-DD"))
@@ -272,6 +221,7 @@ fn view(s: SubscriberRow, evidence: Vec<EvidenceRow>, today: Date) -> Subscriber
 }
 
 impl Ra {
+    /// Register a subscriber with their identity evidence; clerks only.
     pub async fn register_subscriber(
         &self,
         op: &Operator,
@@ -327,16 +277,14 @@ impl Ra {
                 "organisation": input.organisation, "evidence": summary}),
         );
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    rows::insert(c, &subscriber).await?;
-                    for e in &evidence {
-                        rows::insert_evidence(c, &subscriber.id, e).await?;
-                    }
-                    audit::record(log, now, event);
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                rows::insert(c, &subscriber).await?;
+                for e in &evidence {
+                    rows::insert_evidence(c, &subscriber.id, e).await?;
+                }
+                audit::record(log, now, event);
+                Ok(())
+            }))
             .await?;
         Ok(id)
     }
@@ -389,26 +337,25 @@ impl Ra {
         );
         let id = subscriber_id.to_string();
         self.store()
-            .write(move |c, log| {
-                Box::pin(async move {
-                    if rows::get(c, &id).await?.is_none() {
-                        return Err(Error::NotFound("subscriber"));
-                    }
-                    if rows::evidence(c, &id).await?.len() >= MAX_IDENTIFIERS {
-                        return Err(field(
-                            "identifiers",
-                            format!("at most {MAX_IDENTIFIERS} per subscriber"),
-                        ));
-                    }
-                    rows::insert_evidence(c, &id, &row).await?;
-                    audit::record(log, now, event);
-                    Ok(())
-                })
-            })
+            .write(job!(|c, log| {
+                if rows::get(c, &id).await?.is_none() {
+                    return Err(Error::NotFound("subscriber"));
+                }
+                if rows::evidence(c, &id).await?.len() >= MAX_IDENTIFIERS {
+                    return Err(field(
+                        "identifiers",
+                        format!("at most {MAX_IDENTIFIERS} per subscriber"),
+                    ));
+                }
+                rows::insert_evidence(c, &id, &row).await?;
+                audit::record(log, now, event);
+                Ok(())
+            }))
             .await?;
         self.subscriber(op, subscriber_id).await
     }
 
+    /// One subscriber, with their evidence.
     pub async fn subscriber(&self, op: &Operator, id: &str) -> Result<SubscriberView> {
         self.authorize_read(op, Some(id)).await?;
         let mut c = self.store().read().await?;
@@ -419,6 +366,8 @@ impl Ra {
         Ok(view(s, evidence, self.now().date()))
     }
 
+    /// Subscribers whose name, e-mail address, organisation or evidence number contains `q`
+    /// (ignoring case), newest first.
     pub async fn search_subscribers(
         &self,
         op: &Operator,
@@ -531,62 +480,6 @@ mod tests {
             let err = s.check().unwrap_err();
             assert_eq!(err.code(), "invalid_field");
             assert!(err.to_string().starts_with(expected), "{err}");
-        }
-    }
-
-    #[test]
-    fn email_addresses() {
-        let long_local = format!("{}@example.org", "a".repeat(64));
-        let label = "d".repeat(63);
-        let long_domain = format!("a@{label}.{label}.{label}.{}.org", "d".repeat(56));
-        assert_eq!(long_domain.len(), 254);
-        for good in [
-            "li.wei@example.org",
-            "LI.Wei+tag@Mail.Example.ORG",
-            "o'brien@example.ie",
-            "x_y-z@sub-1.example.co.uk",
-            "a@xn--fiqs8s.cn",
-            &long_local,
-            &long_domain,
-        ] {
-            assert!(check_email(good).is_ok(), "{good}: {:?}", check_email(good));
-        }
-        let too_long_local = format!("{}@example.org", "a".repeat(65));
-        let too_long = format!("a{long_domain}");
-        let long_label = format!("a@{}.org", "d".repeat(64));
-        for (bad, why) in [
-            ("not-an-email", "like name@example.org"),
-            ("a@b.c\r\nBcc: x@y.z", "U+000D at position 6"),
-            ("li wei@example.org", "U+0020 at position 3"),
-            (
-                "李伟@example.org",
-                "non-ASCII character U+674E at position 1",
-            ),
-            ("li@例子.中国", "non-ASCII character U+4F8B at position 4"),
-            ("li@localhost", "at least two labels"),
-            ("li@[192.0.2.1]", "address literal"),
-            ("\"li wei\"@example.org", "U+0020"),
-            ("\"li\"@example.org", "quoted local parts"),
-            ("Li Wei <li@example.org>", "U+0020"),
-            ("li..wei@example.org", "not a valid address"),
-            (".li@example.org", "not a valid address"),
-            ("li@example..org", "not a valid address"),
-            ("li@-example.org", "not a valid address"),
-            ("li@exa_mple.org", "the domain contains '_'"),
-            ("li@example.org.", "not a valid address"),
-            ("@example.org", "not a valid address"),
-            ("li@", "not a valid address"),
-            (&too_long_local, "the part before @ is 65 characters"),
-            (&too_long, "is 255 characters; RFC 5321 allows at most 254"),
-            (&long_label, "sub-domain is too long"),
-        ] {
-            let err = check_email(bad).unwrap_err();
-            assert_eq!(err.code(), "invalid_field");
-            let msg = err.to_string();
-            assert!(
-                msg.starts_with("email: ") && msg.contains(why),
-                "{bad}: {msg}"
-            );
         }
     }
 

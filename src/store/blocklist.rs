@@ -98,13 +98,11 @@ mod tests {
         let (first, second) = store
             .write({
                 let entries = entries.clone();
-                move |c, _| {
-                    Box::pin(async move {
-                        let first = insert(c, &entries[..BATCH + 1], "a", 1).await?;
-                        let second = insert(c, &entries, "b", 2).await?;
-                        Ok((first, second))
-                    })
-                }
+                crate::store::job!(|c, _| {
+                    let first = insert(c, &entries[..BATCH + 1], "a", 1).await?;
+                    let second = insert(c, &entries, "b", 2).await?;
+                    Ok((first, second))
+                })
             })
             .await
             .unwrap();

@@ -18,6 +18,33 @@ pub mod requests;
 pub mod subscribers;
 mod writer;
 
+pub use writer::Committed;
+
+/// A write job for [`Store::write`], written as a plain closure body:
+///
+/// ```ignore
+/// store.write(job!(|c, log| {
+///     rows::insert(c, &row).await?;
+///     audit::record(log, now, event);
+///     Ok(())
+/// })).await?;
+/// ```
+///
+/// `c` is the transaction's connection and `log` the job's audit entries; the closure moves what
+/// it uses. It stands for `move |c, log| Box::pin(async move { … })`: Rust's async closures
+/// cannot yet promise a `Send` future, which the writer task needs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_job {
+    (|$c:pat_param, $log:pat_param| $body:block) => {
+        move |$c, $log| ::std::boxed::Box::pin(async move $body)
+    };
+    (|$c:pat_param, $log:pat_param| $body:expr) => {
+        move |$c, $log| ::std::boxed::Box::pin(async move { $body })
+    };
+}
+pub use crate::__store_job as job;
+
 use crate::error::{Error, Result};
 use audit::NewEntry;
 use futures_util::future::BoxFuture;
@@ -365,12 +392,10 @@ impl Store {
     /// Readiness: an (empty) write transaction commits through the writer, and a pooled read
     /// answers.
     pub async fn ready(&self) -> Result<()> {
-        self.write(|c, _| {
-            Box::pin(async move {
-                certificates::status_version(c).await?;
-                Ok(())
-            })
-        })
+        self.write(job!(|c, _| {
+            certificates::status_version(c).await?;
+            Ok(())
+        }))
         .await?;
         let mut c = self.read().await?;
         certificates::status_version(&mut c).await?;

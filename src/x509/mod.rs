@@ -2,6 +2,7 @@
 //! crypto crates only.
 
 pub mod aia;
+pub mod certificate;
 pub mod cms;
 pub mod crl;
 pub mod csr;

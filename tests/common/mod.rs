@@ -25,7 +25,7 @@ use vouch::ca::local::{CaOptions, LocalCa};
 use vouch::ca::UpstreamCa;
 use vouch::clock::{SharedClock, SystemClock};
 use vouch::datadir::DataDir;
-use vouch::ra::Ra;
+use vouch::ra::{Ra, RaConfig};
 use vouch::store::{Database, Store};
 use vouch::x509::profile::Profiles;
 
@@ -157,11 +157,14 @@ impl TestApp {
             }
         };
         let profiles = Profiles::load_dir(&data.profiles_dir()).expect("profiles");
-        let ra = Ra::new(store, ca, profiles, opts.clock);
-        if let Some(local) = embedded {
-            ra.set_embedded_ca(local);
-        }
-        let server = app::serve(ra.clone(), "127.0.0.1:0".parse().unwrap(), None)
+        let listener = app::bind("127.0.0.1:0".parse().unwrap(), None).expect("bind");
+        let config = RaConfig {
+            public_url: Some(listener.url()),
+            embedded_ca: embedded,
+            ..Default::default()
+        };
+        let ra = Ra::new(store, ca, profiles, opts.clock, config);
+        let server = app::serve_on(listener, ra.clone(), Default::default())
             .await
             .expect("serve");
         TestApp {

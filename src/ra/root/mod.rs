@@ -13,6 +13,7 @@ use crate::ca::root::{Publication, RootKey};
 use crate::ca::CrlEntry;
 use crate::error::{Error, Result};
 use crate::store::ca::{self as rows, ArlRow};
+use crate::store::job;
 use crate::store::Store;
 use crate::x509::revocation::Reason;
 use crate::x509::serial::Serial;
@@ -34,9 +35,9 @@ pub const DEFAULT_ARL_WARN_DAYS: u16 = 14;
 const ISSUING: &str = "issuing";
 
 pub(crate) fn serial_of(der: &[u8]) -> Result<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
+    let cert = crate::x509::certificate::read(der)
         .map_err(|e| Error::internal(format!("CA certificate: {e}")))?;
-    Ok(hex::encode(cert.raw_serial()))
+    Ok(hex::encode(cert.serial))
 }
 
 /// Record the issuing CA certificate in use, so that revoking the issuing CA lists it.
@@ -44,12 +45,10 @@ pub async fn record_issuing(store: &Store, der: &[u8], now: OffsetDateTime) -> R
     let serial = serial_of(der)?;
     let der = der.to_vec();
     store
-        .write(move |c, _| {
-            Box::pin(async move {
-                rows::record(c, &serial, ISSUING, &der, now.unix_timestamp()).await?;
-                Ok(())
-            })
-        })
+        .write(job!(|c, _| {
+            rows::record(c, &serial, ISSUING, &der, now.unix_timestamp()).await?;
+            Ok(())
+        }))
         .await
 }
 
@@ -71,15 +70,13 @@ pub async fn sign_arl(
     validity: Duration,
 ) -> Result<ArlRow> {
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                let arl = sign_in(c, &root, now, validity).await?;
-                // Every instance re-reads what it publishes within a second or so.
-                crate::store::certificates::bump_status_version(c).await?;
-                audit::record(log, now, arl_event(&arl, None));
-                Ok(arl)
-            })
-        })
+        .write(job!(|c, log| {
+            let arl = sign_in(c, &root, now, validity).await?;
+            // Every instance re-reads what it publishes within a second or so.
+            crate::store::certificates::bump_status_version(c).await?;
+            audit::record(log, now, arl_event(&arl, None));
+            Ok(arl)
+        }))
         .await
 }
 
@@ -180,29 +177,27 @@ pub async fn reissue_issuing(
     });
     let recorded = new.clone();
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                // Checked again here, in the transaction that records the new certificate: a
-                // revocation committed since the check above must not be outrun.
-                if rows::list(c, ISSUING)
-                    .await?
-                    .iter()
-                    .any(|r| r.revoked_at.is_some())
-                {
-                    return Err(Error::conflict(
-                        "issuing_ca_revoked",
-                        "the issuing CA was revoked meanwhile: it is not re-issued",
-                    ));
-                }
-                rows::record(c, &new_serial, ISSUING, &recorded, now.unix_timestamp()).await?;
-                audit::record(
-                    log,
-                    now,
-                    Event::new(None, "ca.issuing_reissued", Some("issuing"), details),
-                );
-                Ok(())
-            })
-        })
+        .write(job!(|c, log| {
+            // Checked again here, in the transaction that records the new certificate: a
+            // revocation committed since the check above must not be outrun.
+            if rows::list(c, ISSUING)
+                .await?
+                .iter()
+                .any(|r| r.revoked_at.is_some())
+            {
+                return Err(Error::conflict(
+                    "issuing_ca_revoked",
+                    "the issuing CA was revoked meanwhile: it is not re-issued",
+                ));
+            }
+            rows::record(c, &new_serial, ISSUING, &recorded, now.unix_timestamp()).await?;
+            audit::record(
+                log,
+                now,
+                Event::new(None, "ca.issuing_reissued", Some("issuing"), details),
+            );
+            Ok(())
+        }))
         .await?;
     ca.replace_issuing(&new)?;
     Ok(new)
@@ -211,8 +206,11 @@ pub async fn reissue_issuing(
 /// What revoking the issuing CA did.
 #[derive(Debug, Serialize)]
 pub struct IssuingRevocation {
+    /// The issuing CA certificates revoked, hex serials.
     pub serials: Vec<String>,
+    /// The RFC 5280 reason.
     pub reason: String,
+    /// The number of the ARL that lists them.
     pub arl_number: i64,
 }
 
@@ -243,36 +241,34 @@ pub async fn revoke_issuing(
     }
     record_issuing(store, &ca.issuing_der(), now).await?;
     store
-        .write(move |c, log| {
-            Box::pin(async move {
-                let at = now.unix_timestamp();
-                let serials = rows::revoke_all(c, ISSUING, reason.as_str(), at).await?;
-                if serials.is_empty() {
-                    return Err(Error::conflict(
-                        "already_revoked",
-                        "the issuing CA is already revoked",
-                    ));
-                }
-                crate::store::certificates::bump_status_version(c).await?;
-                let arl = sign_in(c, &root, now, validity).await?;
-                audit::record(
-                    log,
-                    now,
-                    Event::new(
-                        None,
-                        "ca.issuing_revoked",
-                        Some("issuing"),
-                        serde_json::json!({"serials": serials, "reason": reason.as_str()}),
-                    ),
-                );
-                audit::record(log, now, arl_event(&arl, Some("issuing CA revoked")));
-                Ok(IssuingRevocation {
-                    serials,
-                    reason: reason.as_str().to_string(),
-                    arl_number: arl.number,
-                })
+        .write(job!(|c, log| {
+            let at = now.unix_timestamp();
+            let serials = rows::revoke_all(c, ISSUING, reason.as_str(), at).await?;
+            if serials.is_empty() {
+                return Err(Error::conflict(
+                    "already_revoked",
+                    "the issuing CA is already revoked",
+                ));
+            }
+            crate::store::certificates::bump_status_version(c).await?;
+            let arl = sign_in(c, &root, now, validity).await?;
+            audit::record(
+                log,
+                now,
+                Event::new(
+                    None,
+                    "ca.issuing_revoked",
+                    Some("issuing"),
+                    serde_json::json!({"serials": serials, "reason": reason.as_str()}),
+                ),
+            );
+            audit::record(log, now, arl_event(&arl, Some("issuing CA revoked")));
+            Ok(IssuingRevocation {
+                serials,
+                reason: reason.as_str().to_string(),
+                arl_number: arl.number,
             })
-        })
+        }))
         .await
 }
 
@@ -323,14 +319,14 @@ pub async fn move_root_key(
         "arl_next_update": crate::ra::rfc3339(arl.next_update),
     });
     store
-        .write(move |_, log| {
+        .write(job!(|_, log| {
             audit::record(
                 log,
                 now,
                 Event::new(None, "ca.root_key_moved", Some("root"), details),
             );
-            Box::pin(async { Ok(()) })
-        })
+            Ok(())
+        }))
         .await?;
     std::fs::remove_file(&inside)
         .map_err(|e| Error::internal(format!("removing {}: {e}", inside.display())))?;
@@ -347,10 +343,13 @@ pub async fn move_root_key(
 pub struct RootStatus {
     /// "online" (the key is in the data directory) or "offline".
     pub root_key: &'static str,
+    /// The published ARL, if any.
     pub arl: Option<ArlStatus>,
     /// The issuing CA certificate in use.
     pub issuing_serial: String,
+    /// The ARL URLs the issuing CA certificate names.
     pub issuing_crl_urls: Vec<String>,
+    /// The root certificate URLs the issuing CA certificate names.
     pub issuing_ca_issuers_urls: Vec<String>,
     /// Set when the issuing CA has been revoked: its reason.
     pub issuing_revoked: Option<String>,
@@ -359,9 +358,13 @@ pub struct RootStatus {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// The published ARL.
 pub struct ArlStatus {
+    /// Its ARL number.
     pub number: i64,
+    /// thisUpdate, RFC 3339.
     pub this_update: String,
+    /// nextUpdate, RFC 3339.
     pub next_update: String,
     /// "ok", "expiring" (within the warning margin) or "expired".
     pub state: &'static str,

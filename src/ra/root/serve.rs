@@ -33,8 +33,11 @@ pub(crate) struct CachedArl {
 /// The ARL as served: its DER and what HTTP caches need to know of it.
 #[derive(Debug)]
 pub struct PublishedArl {
+    /// Its ARL number.
     pub number: i64,
+    /// The ARL, DER.
     pub der: bytes::Bytes,
+    /// thisUpdate, nextUpdate and digest, for HTTP caches.
     pub freshness: crate::x509::freshness::Freshness,
 }
 
@@ -75,9 +78,7 @@ impl crate::ra::Ra {
         let Some(ca) = self.embedded_ca() else {
             return Err(Error::NotFound("ARL"));
         };
-        let generation = self
-            .crl_generation()
-            .load(std::sync::atomic::Ordering::SeqCst);
+        let generation = self.status_generation();
         let mut cached = self.arl_cache().lock().await;
         let now = self.now();
         if let Some(c) = cached.as_ref() {

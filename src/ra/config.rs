@@ -1,0 +1,44 @@
+//! What an [`Ra`](super::Ra) is configured with. It arrives whole at construction
+//! ([`Ra::new`](super::Ra::new)); nothing is set later, so no setting depends on call order.
+
+use super::root::ArlSettings;
+use crate::ca::local::LocalCa;
+use std::sync::Arc;
+use time::Duration;
+
+/// The settings of one RA. [`RaConfig::default`] is a server with no public URL (certificates
+/// name no CRL, OCSP or CA-certificate URLs), 24-hour CRLs, the default ARL settings, no embedded
+/// CA and a 64 MiB OCSP answer cache.
+#[derive(Clone)]
+pub struct RaConfig {
+    /// The base URL relying parties reach this RA at: issued certificates name their CRL, OCSP and
+    /// CA-certificate URLs under it (a trailing `/` is dropped). `app::start` fills in the address
+    /// it listens on when none is given.
+    pub public_url: Option<String>,
+    /// Whether `public_url` was given by the operator (`--public-url`) rather than taken from the
+    /// listening address: only a given one is reason to re-issue a CA certificate that names other
+    /// URLs.
+    pub public_url_given: bool,
+    /// How long a full CRL is valid (nextUpdate - thisUpdate).
+    pub crl_validity: Duration,
+    /// ARL validity and warning margin.
+    pub arl: ArlSettings,
+    /// The embedded CA, for the root's own duties (ARL, issuing CA certificate); none with a
+    /// remote CA.
+    pub embedded_ca: Option<Arc<LocalCa>>,
+    /// Memory kept for signed OCSP answers, in bytes.
+    pub ocsp_cache_bytes: u64,
+}
+
+impl Default for RaConfig {
+    fn default() -> Self {
+        RaConfig {
+            public_url: None,
+            public_url_given: false,
+            crl_validity: super::publish::CRL_VALIDITY,
+            arl: ArlSettings::default(),
+            embedded_ca: None,
+            ocsp_cache_bytes: super::ocsp::DEFAULT_CACHE_MB << 20,
+        }
+    }
+}
