@@ -169,13 +169,13 @@ fn check_csr(
     match result {
         Err(e) => prop_assert!(typed(&e), "untyped error: {e:?}"),
         Ok(csr) => {
-            let req = X509Req::from_der(&csr.der).expect("accepted CSR re-parses");
+            let req = X509Req::from_der(csr.der()).expect("accepted CSR re-parses");
             let key = req.public_key().unwrap();
             prop_assert!(
                 req.verify(&key).unwrap(),
                 "accepted CSR's signature verifies"
             );
-            let again = CheckedKey::from_spki(&csr.key.spki_der);
+            let again = CheckedKey::from_spki(csr.key().spki_der());
             prop_assert!(again.is_ok(), "accepted key re-checks: {:?}", again.err());
             prop_assert!(
                 keys.iter().any(|k| k.public_eq(&key)),

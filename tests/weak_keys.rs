@@ -169,7 +169,7 @@ fn badkeys_and_roca_detect_agree_with_our_verdicts() {
     // badkeys names keys by the SHA-256 of their SubjectPublicKeyInfo, as our blocklist does.
     for (name, key) in &keys[..2] {
         let checked = CheckedKey::from_spki(&key.public_key_to_der().unwrap()).unwrap();
-        assert_eq!(spki[&format!("{name}.pem")], checked.fingerprint);
+        assert_eq!(spki[&format!("{name}.pem")], checked.fingerprint());
     }
 
     // roca-detect prints one JSON line per fingerprinted key, and a summary on stderr.

@@ -265,10 +265,10 @@ pub async fn import(
 
 /// Refuse a key that an imported blocklist names, by its SPKI hash or (RSA) its Debian hash.
 pub(crate) async fn refuse_if_listed(conn: &mut Conn, key: &CheckedKey) -> Result<()> {
-    let mut entries = vec![spki_blocklist_entry(&key.fingerprint)];
-    if key.key_type == KeyType::Rsa {
-        if let Some(modulus) = rsa_modulus(&key.spki_der) {
-            entries.push(debian_weak_key_hash(&modulus, key.bits));
+    let mut entries = vec![spki_blocklist_entry(key.fingerprint())];
+    if key.key_type() == KeyType::Rsa {
+        if let Some(modulus) = rsa_modulus(key.spki_der()) {
+            entries.push(debian_weak_key_hash(&modulus, key.bits()));
         }
     }
     match rows::find(conn, &entries).await? {

@@ -149,17 +149,19 @@ async fn vetted(
 }
 
 fn check_key_for_profile(csr: &CheckedCsr, profile: &Profile) -> Result<()> {
-    if !profile.key_types.contains(&csr.key.key_type) {
+    if !profile.key_types.contains(&csr.key().key_type()) {
         return Err(Error::refused(
             "key_type_not_allowed",
             format!(
                 "profile {} does not accept {} keys",
                 profile.name,
-                csr.key.key_type.as_str()
+                csr.key().key_type().as_str()
             ),
         ));
     }
-    if csr.key.key_type == crate::x509::key::KeyType::Rsa && csr.key.bits < profile.rsa_min_bits {
+    if csr.key().key_type() == crate::x509::key::KeyType::Rsa
+        && csr.key().bits() < profile.rsa_min_bits
+    {
         return Err(Error::refused(
             "weak_key",
             format!(
@@ -239,8 +241,8 @@ impl Ra {
         let (subscriber, identifier) = {
             let mut c = self.store().read().await?;
             let vetted = vetted(&mut c, subscriber_id, now.date()).await?;
-            refuse_if_blocked(&mut c, &csr.key.fingerprint).await?;
-            super::blocklist::refuse_if_listed(&mut c, &csr.key).await?;
+            refuse_if_blocked(&mut c, csr.key().fingerprint()).await?;
+            super::blocklist::refuse_if_listed(&mut c, csr.key()).await?;
             vetted
         };
         if subscriber.kind != profile.subscriber_kind.as_str() {
@@ -278,7 +280,7 @@ impl Ra {
             "request.submitted",
             Some(&id),
             serde_json::json!({"subscriber": subscriber_id, "profile": profile.name, "subject": template.subject.display(),
-                "key_sha256": csr.key.fingerprint, "key_type": csr.key.key_type.as_str(), "key_bits": csr.key.bits}),
+                "key_sha256": csr.key().fingerprint(), "key_type": csr.key().key_type().as_str(), "key_bits": csr.key().bits()}),
         );
         let (rid, sid, pname, requester) = (
             id.clone(),
@@ -293,9 +295,9 @@ impl Ra {
                     id: &rid,
                     subscriber_id: &sid,
                     profile: &pname,
-                    csr_der: &csr.der,
-                    spki_der: &csr.key.spki_der,
-                    key_sha256: &csr.key.fingerprint,
+                    csr_der: csr.der(),
+                    spki_der: csr.key().spki_der(),
+                    key_sha256: csr.key().fingerprint(),
                     template_json: &template_json,
                     required_approvals: required,
                     requested_by: &requester,
@@ -321,7 +323,7 @@ impl Ra {
         let (crl_urls, ca_issuers_urls, ocsp_urls) = self.publication_urls();
         let order = IssueOrder {
             serial: Serial::random(),
-            spki_der: csr.key.spki_der.clone(),
+            spki_der: csr.key().spki_der().to_vec(),
             subject: template.subject.clone(),
             not_before: now,
             not_after: (now + Duration::days(i64::from(template.validity_days)))

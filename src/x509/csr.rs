@@ -130,11 +130,13 @@ fn pem_body(pem: &str) -> Result<Vec<u8>> {
     Ok(der)
 }
 
-/// A CSR whose signature verified with its own key and whose key passed the key rules.
+/// A CSR whose signature verified with its own key and whose key passed the key rules. Only
+/// [`CheckedCsr::from_pem`] and [`CheckedCsr::from_der`] build one, so holding a `CheckedCsr`
+/// means the checks ran.
 #[derive(Debug, Clone)]
 pub struct CheckedCsr {
-    pub der: Vec<u8>,
-    pub key: CheckedKey,
+    der: Vec<u8>,
+    key: CheckedKey,
 }
 
 impl CheckedCsr {
@@ -152,10 +154,22 @@ impl CheckedCsr {
         Self::from_der(&der)
     }
 
+    /// A DER request, checked: well-formed PKCS#10 v1 with nothing after it, a SHA-2 signature
+    /// that verifies with the request's own key, and a key that passes [`CheckedKey::from_spki`].
     pub fn from_der(der: &[u8]) -> Result<Self> {
         let req = X509Req::from_der(der)
             .map_err(|_| Error::invalid("bad_csr", "csr is not a well-formed PKCS#10 request"))?;
         Self::check(&req, der)
+    }
+
+    /// The request as received (DER).
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The request's public key, checked.
+    pub fn key(&self) -> &CheckedKey {
+        &self.key
     }
 
     /// `req` and `der` are the same request, parsed by OpenSSL and as bytes.
@@ -240,7 +254,7 @@ pub(crate) mod tests {
     fn accepts_p384_key_signed_with_sha256() {
         let csr = CheckedCsr::from_pem(&csr_pem(&ec_key(Nid::SECP384R1), MessageDigest::sha256()))
             .unwrap();
-        assert_eq!(csr.key.bits, 384);
+        assert_eq!(csr.key().bits(), 384);
     }
 
     #[test]
@@ -297,7 +311,7 @@ pub(crate) mod tests {
                 }
             }
             if let Ok(csr) = CheckedCsr::from_der(&m) {
-                assert!(CheckedKey::from_spki(&csr.key.spki_der).is_ok());
+                assert!(CheckedKey::from_spki(csr.key().spki_der()).is_ok());
             }
         }
     }

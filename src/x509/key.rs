@@ -45,15 +45,15 @@ impl KeyType {
 /// A public key that passed the RA's key rules. Only [`CheckedKey::from_spki`] builds one.
 #[derive(Debug, Clone)]
 pub struct CheckedKey {
-    pub key_type: KeyType,
+    key_type: KeyType,
     /// Modulus size for RSA, field size for EC.
-    pub bits: u32,
+    bits: u32,
     /// The canonical SubjectPublicKeyInfo, DER (see the module documentation), whatever encoding
     /// the key arrived in.
-    pub spki_der: Vec<u8>,
+    spki_der: Vec<u8>,
     /// SHA-256 of the canonical SubjectPublicKeyInfo: the key's identity for blocking and reuse
     /// checks.
-    pub fingerprint: String,
+    fingerprint: String,
 }
 
 pub const RSA_MAX_BITS: u32 = 8192;
@@ -121,6 +121,28 @@ impl CheckedKey {
                 format!("{what} keys are not accepted; use ECDSA P-256/P-384 or RSA"),
             )),
         }
+    }
+
+    /// The key's type.
+    pub fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+
+    /// Modulus size for RSA, field size for EC.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// The canonical SubjectPublicKeyInfo, DER (see the module documentation), whatever encoding
+    /// the key arrived in.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// Lowercase hex SHA-256 of the canonical SubjectPublicKeyInfo: the key's identity for
+    /// blocking and reuse checks.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     fn canonical(key_type: KeyType, bits: u32, spki_der: Vec<u8>) -> Self {
