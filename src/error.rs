@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+/// The domain error: every fallible operation in the RA answers one of these.
 #[derive(Debug, Error)]
 pub enum Error {
     /// Input that is malformed or fails a field rule.
@@ -10,11 +11,13 @@ pub enum Error {
     /// Well-formed input that the RA's policy refuses (weak key, expired evidence, ...).
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    /// No such thing (the name says what: "request", "certificate", ...).
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The action conflicts with the current state (already approved, not pending, ...).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// No credentials, or credentials that do not name a live operator or subscriber.
     #[error("missing or invalid credentials")]
     Unauthenticated,
     /// Too many calls of a kind in a short time; try again later.
@@ -30,17 +33,66 @@ pub enum Error {
     /// The upstream CA failed; the request keeps its recorded intent and is retried.
     #[error("upstream CA: {0}")]
     Upstream(String),
+    /// The database failed. `store` classifies the failure (see [`DatabaseError`]); nothing
+    /// outside `store` sees the database driver's own error type.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(DatabaseError),
     /// The machine, not Vouch: a file or directory that cannot be read or written, a port in
     /// use, a database that does not answer. The message says what is wrong and what to do.
     #[error("{0}")]
     Environment(String),
+    /// A fault in Vouch itself or in data it wrote; logged, never shown to clients in detail.
     #[error("internal: {0}")]
     Internal(String),
 }
 
+/// What kind of database failure an [`Error::Database`] is. The store decides, from the driver's
+/// error, when it converts it; callers switch on the kind, never on driver types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseErrorKind {
+    /// A unique constraint refused the row: someone else got there first.
+    UniqueViolation,
+    /// Anything else (connection lost, a constraint other than uniqueness, a bad query, ...).
+    Other,
+}
+
+/// A database failure as the domain sees it: its kind, and the driver's message for the log.
+#[derive(Debug, Clone)]
+pub struct DatabaseError {
+    kind: DatabaseErrorKind,
+    message: String,
+}
+
+impl DatabaseError {
+    /// A failure of `kind`, described by `message` (logged, not sent to clients).
+    pub fn new(kind: DatabaseErrorKind, message: impl Into<String>) -> Self {
+        DatabaseError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> DatabaseErrorKind {
+        self.kind
+    }
+
+    /// True when a unique constraint refused the row (someone else got there first).
+    pub fn is_unique_violation(&self) -> bool {
+        self.kind == DatabaseErrorKind::UniqueViolation
+    }
+}
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DatabaseError {}
+
 impl Error {
+    /// Input that is malformed or fails a field rule ([`Error::Invalid`]).
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Error::Invalid {
             code,
@@ -48,6 +100,7 @@ impl Error {
         }
     }
 
+    /// Well-formed input that policy refuses ([`Error::Refused`]).
     pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
         Error::Refused {
             code,
@@ -55,6 +108,7 @@ impl Error {
         }
     }
 
+    /// An action that conflicts with the current state ([`Error::Conflict`]).
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Error::Conflict {
             code,
@@ -62,6 +116,7 @@ impl Error {
         }
     }
 
+    /// An action this operator may not take ([`Error::Forbidden`]).
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Error::Forbidden {
             code,
@@ -69,6 +124,7 @@ impl Error {
         }
     }
 
+    /// A fault in Vouch itself ([`Error::Internal`]).
     pub fn internal(message: impl std::fmt::Display) -> Self {
         Error::Internal(message.to_string())
     }
@@ -99,6 +155,7 @@ impl Error {
     }
 }
 
+/// A result whose error is the domain [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What an I/O error means to the person running Vouch, and what to do about it.

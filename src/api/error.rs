@@ -29,7 +29,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::RateLimited(_) | Error::LoginsLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-        Error::Database(db) if crate::store::is_unique_violation(db) => StatusCode::CONFLICT,
+        Error::Database(db) if db.is_unique_violation() => StatusCode::CONFLICT,
         Error::Database(_) | Error::Environment(_) | Error::Internal(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
@@ -45,7 +45,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(&self.0);
         let (code, message) = match &self.0 {
-            Error::Database(db) if crate::store::is_unique_violation(db) => {
+            Error::Database(db) if db.is_unique_violation() => {
                 ("conflict", "the record already exists".to_string())
             }
             Error::Database(_) | Error::Environment(_) | Error::Internal(_) => {

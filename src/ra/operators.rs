@@ -5,7 +5,7 @@ use super::{new_id, rfc3339, Ra};
 use crate::audit::{self, Event};
 use crate::error::{Error, Result};
 use crate::store::job;
-use crate::store::{self, operators as rows, AuditLog, Conn, Store};
+use crate::store::{operators as rows, AuditLog, Conn, Store};
 use base64::Engine;
 use rand::RngCore;
 use serde::Serialize;
@@ -289,9 +289,7 @@ pub async fn create_in(
     )
     .await
     {
-        Err(Error::Database(e)) if store::is_unique_violation(&e) => {
-            return Err(name_taken(name, name))
-        }
+        Err(Error::Database(e)) if e.is_unique_violation() => return Err(name_taken(name, name)),
         other => other?,
     }
     audit::record(

@@ -66,7 +66,7 @@ impl Ra {
         self.store()
             .write(job!(|c, log| {
                 match rows::insert_revocation_request(c, &row).await {
-                    Err(Error::Database(e)) if crate::store::is_unique_violation(&e) => {
+                    Err(Error::Database(e)) if e.is_unique_violation() => {
                         return Err(Error::conflict("revocation_pending", "a revocation of this certificate awaits approval"))
                     }
                     other => other?,

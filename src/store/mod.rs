@@ -12,12 +12,14 @@ pub mod audit;
 pub mod blocklist;
 pub mod ca;
 pub mod certificates;
+mod error;
 pub mod keys;
 pub mod operators;
 pub mod requests;
 pub mod subscribers;
 mod writer;
 
+pub use error::is_unique_violation;
 pub use writer::Committed;
 
 /// A write job for [`Store::write`], written as a plain closure body:
@@ -420,11 +422,6 @@ fn restrict_permissions(path: &Path) {
             let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
         }
     }
-}
-
-/// True when `e` is a unique-constraint violation (someone else got there first).
-pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// PostgreSQL session advisory locks (on the connection that takes them, until it unlocks or
