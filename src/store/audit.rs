@@ -1,84 +1,13 @@
+//! The audit log's tables: `audit_log` (the entries), `audit_head` (the newest entry's number and
+//! hash) and the `audit.*` marks in `instance_meta`. Only SQL lives here; the hashing and linking
+//! are [`crate::audit::chain`]'s.
+
 use super::Conn;
+use crate::audit::chain;
 use crate::error::Result;
 use futures_util::TryStreamExt;
-use sha2::{Digest, Sha256};
 
-/// prev_hash of the first entry.
-pub const GENESIS: [u8; 32] = [0u8; 32];
-const DOMAIN: &[u8] = b"vouch-audit-v1";
-
-/// An entry waiting for its place in the chain.
-#[derive(Debug, Clone)]
-pub struct NewEntry {
-    /// Microseconds since the Unix epoch.
-    pub at: i64,
-    pub actor: Option<String>,
-    pub action: String,
-    pub target: Option<String>,
-    pub details: String,
-}
-
-fn put(h: &mut Sha256, field: Option<&[u8]>) {
-    match field {
-        Some(bytes) => {
-            h.update((bytes.len() as u64).to_be_bytes());
-            h.update(bytes);
-        }
-        None => h.update(u64::MAX.to_be_bytes()),
-    }
-}
-
-/// The hash that links an entry to its predecessor. Every field is length-prefixed, so field
-/// boundaries are unambiguous.
-pub fn row_hash(
-    prev: &[u8],
-    seq: i64,
-    at: i64,
-    actor: Option<&str>,
-    action: &str,
-    target: Option<&str>,
-    details: &str,
-) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(DOMAIN);
-    put(&mut h, Some(prev));
-    h.update(seq.to_be_bytes());
-    h.update(at.to_be_bytes());
-    put(&mut h, actor.map(str::as_bytes));
-    put(&mut h, Some(action.as_bytes()));
-    put(&mut h, target.map(str::as_bytes));
-    put(&mut h, Some(details.as_bytes()));
-    h.finalize().to_vec()
-}
-
-fn chain(start: &(i64, Vec<u8>), entries: &[NewEntry]) -> Vec<AuditRow> {
-    let (mut seq, mut prev) = start.clone();
-    let mut rows = Vec::with_capacity(entries.len());
-    for e in entries {
-        seq += 1;
-        let hash = row_hash(
-            &prev,
-            seq,
-            e.at,
-            e.actor.as_deref(),
-            &e.action,
-            e.target.as_deref(),
-            &e.details,
-        );
-        rows.push(AuditRow {
-            seq,
-            at: e.at,
-            actor: e.actor.clone(),
-            action: e.action.clone(),
-            target: e.target.clone(),
-            details: e.details.clone(),
-            prev_hash: prev,
-            hash: hash.clone(),
-        });
-        prev = hash;
-    }
-    rows
-}
+pub use crate::audit::chain::{NewEntry, GENESIS};
 
 /// Append `entries` to the chain inside the current write transaction and return the new head.
 /// The head row moves by compare-and-set from `cached` (what this writer last committed); if
@@ -93,7 +22,7 @@ pub(crate) async fn append_batch(
         None => head(conn).await?.unwrap_or((0, GENESIS.to_vec())),
     };
     for attempt in 0..2 {
-        let rows = chain(&start, entries);
+        let rows = chain::link(&start, entries);
         let last = rows
             .last()
             .map(|r| (r.seq, r.hash.clone()))
@@ -143,11 +72,11 @@ pub(crate) async fn append_batch(
                 for r in chunk {
                     q = q
                         .bind(r.seq)
-                        .bind(r.at)
-                        .bind(&r.actor)
-                        .bind(&r.action)
-                        .bind(&r.target)
-                        .bind(&r.details)
+                        .bind(r.entry.at)
+                        .bind(&r.entry.actor)
+                        .bind(&r.entry.action)
+                        .bind(&r.entry.target)
+                        .bind(&r.entry.details)
                         .bind(&r.prev_hash)
                         .bind(&r.hash);
                 }
@@ -164,18 +93,28 @@ pub(crate) async fn append_batch(
     ))
 }
 
+/// One stored entry of `audit_log`.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRow {
+    /// The entry's number, from 1.
     pub seq: i64,
+    /// Microseconds since the Unix epoch.
     pub at: i64,
+    /// Operator id, or None for the system itself and unauthenticated callers.
     pub actor: Option<String>,
+    /// The action string.
     pub action: String,
+    /// What it happened to.
     pub target: Option<String>,
+    /// JSON text.
     pub details: String,
+    /// The hash of the entry before.
     pub prev_hash: Vec<u8>,
+    /// This entry's hash ([`chain::entry_hash`]).
     pub hash: Vec<u8>,
 }
 
+/// The chain head `(seq, hash)`, or None before the first entry.
 pub async fn head(conn: &mut Conn) -> Result<Option<(i64, Vec<u8>)>> {
     Ok(
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -236,6 +175,7 @@ pub async fn add_mark(conn: &mut Conn, key: &str, value: &str) -> Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// Up to `limit` entries after entry `after_seq`, oldest first.
 pub async fn page(conn: &mut Conn, after_seq: i64, limit: i64) -> Result<Vec<AuditRow>> {
     Ok(sqlx::query_as(
         "SELECT seq, at, actor, action, target, details, prev_hash, hash FROM audit_log \
