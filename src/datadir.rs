@@ -4,8 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::store::Database;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -146,15 +145,4 @@ impl DataDir {
     }
 }
 
-/// Create a new file readable by the owner only and write `bytes` to it. Fails if it exists.
-pub fn write_secret_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io(format!("creating {}", path.display()), &e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(format!("writing {}", path.display()), &e))
-}
+pub use crate::ca::files::write_secret_file;

@@ -2,8 +2,9 @@
 //! loaded into zeroize-on-drop holders. Certificates are built with rcgen from the SPKI taken out of
 //! the CSR (never from the CSR's signature algorithm: rcgen #448).
 
-use super::{CaCertificate, CaError, CrlOrder, IssueOrder, UpstreamCa};
-use crate::datadir::write_secret_file;
+use super::files::{check_key_file_mode, paths, pem_to_der, write_public_file, write_secret_file};
+use super::key::{crl_algorithm, CaKey};
+use super::{CaCertificate, CaChain, CaError, CrlOrder, IssueOrder, UpstreamCa};
 use crate::x509::crl;
 use crate::x509::key_identifier;
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
@@ -12,92 +13,21 @@ use async_trait::async_trait;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData,
-    SanType, SerialNumber, SignatureAlgorithm, SigningKey, SubjectPublicKeyInfo,
+    SanType, SerialNumber, SigningKey, SubjectPublicKeyInfo,
 };
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use zeroize::{Zeroize, Zeroizing};
 
+pub use super::key::{CaKeyAlgorithm, CaOptions};
+
+/// Id of the root CA certificate (`/ca/root.pem`).
 pub const ROOT_ID: &str = "root";
+/// Id of the issuing CA certificate (`/ca/issuing.pem`).
 pub const ISSUING_ID: &str = "issuing";
 
-/// Algorithm of the CA keys generated at init.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaKeyAlgorithm {
-    P256,
-    P384,
-}
-
-impl FromStr for CaKeyAlgorithm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "p256" | "p-256" | "ec-p256" => Ok(CaKeyAlgorithm::P256),
-            "p384" | "p-384" | "ec-p384" => Ok(CaKeyAlgorithm::P384),
-            other => Err(format!(
-                "unknown CA key algorithm {other:?} (use p256 or p384)"
-            )),
-        }
-    }
-}
-
-impl CaKeyAlgorithm {
-    fn rcgen(self) -> &'static SignatureAlgorithm {
-        match self {
-            CaKeyAlgorithm::P256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-            CaKeyAlgorithm::P384 => &rcgen::PKCS_ECDSA_P384_SHA384,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct CaOptions {
-    pub algorithm: CaKeyAlgorithm,
-    /// Organisation named in the CA certificates.
-    pub organisation: String,
-}
-
-impl Default for CaOptions {
-    fn default() -> Self {
-        CaOptions {
-            algorithm: CaKeyAlgorithm::P256,
-            organisation: "Vouch".to_string(),
-        }
-    }
-}
-
-/// A CA private key that wipes its encoding when dropped.
-pub(crate) struct CaKey(pub(crate) KeyPair);
-
-impl Drop for CaKey {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
-
-impl PublicKeyData for CaKey {
-    fn der_bytes(&self) -> &[u8] {
-        self.0.der_bytes()
-    }
-    fn algorithm(&self) -> &'static SignatureAlgorithm {
-        self.0.algorithm()
-    }
-}
-
-impl SigningKey for CaKey {
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        self.0.sign(msg)
-    }
-}
-
-impl std::fmt::Debug for CaKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CaKey([secret])")
-    }
-}
-
+/// The embedded CA, loaded: the issuing key in hand, and the chain it serves.
 pub struct LocalCa {
     /// The CA directory (`<data-dir>/ca`).
     dir: PathBuf,
@@ -109,24 +39,8 @@ pub struct LocalCa {
     /// How the issuing key signs (CRLs are encoded here, not by rcgen).
     crl_algorithm: crl::SignatureAlgorithm,
     /// Issuing CA certificate then root; the issuing one is replaced when it is re-issued.
-    chain: std::sync::RwLock<Arc<Vec<CaCertificate>>>,
+    chain: std::sync::RwLock<Arc<CaChain>>,
     issuing_not_after: OffsetDateTime,
-}
-
-struct Paths {
-    root_key: PathBuf,
-    root_cert: PathBuf,
-    issuing_key: PathBuf,
-    issuing_cert: PathBuf,
-}
-
-fn paths(dir: &Path) -> Paths {
-    Paths {
-        root_key: dir.join("root.key"),
-        root_cert: dir.join("root.pem"),
-        issuing_key: dir.join("issuing.key"),
-        issuing_cert: dir.join("issuing.pem"),
-    }
 }
 
 fn ca_err(context: &str) -> impl Fn(rcgen::Error) -> crate::error::Error + '_ {
@@ -134,6 +48,7 @@ fn ca_err(context: &str) -> impl Fn(rcgen::Error) -> crate::error::Error + '_ {
 }
 
 impl LocalCa {
+    /// Whether `dir` holds a complete CA.
     pub fn exists(dir: &Path) -> bool {
         paths(dir).issuing_cert.exists()
     }
@@ -225,6 +140,7 @@ impl LocalCa {
         Ok(())
     }
 
+    /// Load the CA in `dir`: the issuing key (refused if others can read it) and the chain.
     pub fn load(dir: &Path) -> crate::error::Result<Self> {
         use crate::error::Error;
         let p = paths(dir);
@@ -261,16 +177,16 @@ impl LocalCa {
             issuing_key_id,
             issuing_name_der,
             crl_algorithm,
-            chain: std::sync::RwLock::new(Arc::new(vec![
+            chain: std::sync::RwLock::new(Arc::new(CaChain::new(
                 CaCertificate {
                     id: ISSUING_ID.to_string(),
                     der: issuing_der,
                 },
-                CaCertificate {
+                vec![CaCertificate {
                     id: ROOT_ID.to_string(),
                     der: root_der,
-                },
-            ])),
+                }],
+            ))),
             issuing_not_after,
         })
     }
@@ -301,16 +217,16 @@ impl LocalCa {
                 ))
             }
         };
-        super::root::RootKey::load(&path, &self.chain_now()[1].der)
+        super::root::RootKey::load(&path, &self.chain_now().root().der)
     }
 
-    fn chain_now(&self) -> Arc<Vec<CaCertificate>> {
+    fn chain_now(&self) -> Arc<CaChain> {
         self.chain.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The issuing CA certificate now in use (DER).
     pub fn issuing_der(&self) -> Vec<u8> {
-        self.chain_now()[0].der.clone()
+        self.chain_now().issuing().der.clone()
     }
 
     /// Put a re-issued issuing CA certificate (same key and subject) in place: written next to
@@ -352,9 +268,7 @@ impl LocalCa {
             .and_then(|d| d.sync_all())
             .map_err(Error::internal)?;
         let mut chain = self.chain.write().unwrap_or_else(|p| p.into_inner());
-        let mut next = chain.as_ref().clone();
-        next[0].der = der.to_vec();
-        *chain = Arc::new(next);
+        *chain = Arc::new(chain.with_issuing_der(der.to_vec()));
         Ok(())
     }
 
@@ -477,16 +391,6 @@ impl LocalCa {
     }
 }
 
-/// Write a certificate file and flush it to disk.
-fn write_public_file(path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path)
-        .map_err(|e| crate::error::Error::internal(format!("creating {}: {e}", path.display())))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| crate::error::Error::internal(format!("writing {}: {e}", path.display())))
-}
-
 fn ca_name(organisation: &str, cn: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(
@@ -495,38 +399,6 @@ fn ca_name(organisation: &str, cn: &str) -> DistinguishedName {
     );
     dn.push(DnType::CommonName, DnValue::Utf8String(cn.to_string()));
     dn
-}
-
-/// How a CA key signs CRLs (encoded here, not by rcgen).
-pub(crate) fn crl_algorithm(key: &KeyPair) -> crate::error::Result<crl::SignatureAlgorithm> {
-    if key.algorithm() == &rcgen::PKCS_ECDSA_P256_SHA256 {
-        Ok(crl::SignatureAlgorithm::EcdsaSha256)
-    } else if key.algorithm() == &rcgen::PKCS_ECDSA_P384_SHA384 {
-        Ok(crl::SignatureAlgorithm::EcdsaSha384)
-    } else {
-        Err(crate::error::Error::internal(
-            "CA keys must be ECDSA P-256 or P-384",
-        ))
-    }
-}
-
-pub(crate) fn pem_to_der(pem: &str) -> crate::error::Result<Vec<u8>> {
-    let x = openssl::x509::X509::from_pem(pem.as_bytes()).map_err(crate::error::Error::internal)?;
-    x.to_der().map_err(crate::error::Error::internal)
-}
-
-/// Refuse to run with a CA key that others can read.
-pub(crate) fn check_key_file_mode(path: &Path) -> crate::error::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| crate::error::Error::internal(format!("{}: {e}", path.display())))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(crate::error::Error::internal(format!(
-            "{} is accessible by group or others; chmod 600 it",
-            path.display()
-        )));
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -543,7 +415,7 @@ impl UpstreamCa for LocalCa {
         Self::params(order).map(|_| ())
     }
 
-    fn chain(&self) -> Arc<Vec<CaCertificate>> {
+    fn chain(&self) -> Arc<CaChain> {
         self.chain_now()
     }
 

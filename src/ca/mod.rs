@@ -1,6 +1,8 @@
 //! The upstream CA boundary. The RA decides *what* to certify and hands the CA an [`IssueOrder`];
 //! adapters (the embedded `local` CA today; remote CAs later) turn it into a signed certificate.
 
+pub mod files;
+pub mod key;
 pub mod local;
 pub mod root;
 
@@ -51,7 +53,52 @@ pub struct CrlOrder {
 pub struct CaCertificate {
     /// Short stable id used in URLs (`/ca/{id}.pem`).
     pub id: String,
+    /// The certificate, DER.
     pub der: Vec<u8>,
+}
+
+/// The chain above issued certificates: the issuing CA first, then up to the root. Never empty:
+/// it is built from the issuing CA's certificate and those above it, so `chain[0]`,
+/// [`CaChain::issuing`] and [`CaChain::root`] always name a certificate. It reads as a slice
+/// (`iter()`, indexing) through `Deref`.
+#[derive(Debug, Clone)]
+pub struct CaChain(Vec<CaCertificate>);
+
+impl CaChain {
+    /// The chain of `issuing` and the certificates `above` it, nearest first.
+    pub fn new(issuing: CaCertificate, above: Vec<CaCertificate>) -> CaChain {
+        let mut certs = Vec::with_capacity(1 + above.len());
+        certs.push(issuing);
+        certs.extend(above);
+        CaChain(certs)
+    }
+
+    /// The issuing CA's certificate.
+    pub fn issuing(&self) -> &CaCertificate {
+        // Never empty: `new` always puts the issuing certificate first.
+        &self.0[0]
+    }
+
+    /// The last certificate: the root (the issuing CA itself when nothing is above it).
+    pub fn root(&self) -> &CaCertificate {
+        // Never empty: `new` always puts the issuing certificate first.
+        &self.0[self.0.len() - 1]
+    }
+
+    /// The same chain with the issuing CA's certificate replaced by `der` (a re-issue: same id,
+    /// key and subject).
+    pub fn with_issuing_der(&self, der: Vec<u8>) -> CaChain {
+        let mut next = self.clone();
+        next.0[0].der = der;
+        next
+    }
+}
+
+impl std::ops::Deref for CaChain {
+    type Target = [CaCertificate];
+    fn deref(&self) -> &[CaCertificate] {
+        &self.0
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +123,10 @@ pub trait UpstreamCa: Send + Sync + 'static {
     fn check(&self, _order: &IssueOrder) -> Result<(), CaError> {
         Ok(())
     }
-    /// The chain above issued certificates: the issuing CA first, then up to the root. The
+    /// The chain above issued certificates: the issuing CA first, then up to the root. Never
+    /// empty ([`CaChain`] cannot be): callers may take `chain()[0]` or `chain().issuing()`. The
     /// issuing CA's certificate may be re-issued (same key and subject) while running.
-    fn chain(&self) -> std::sync::Arc<Vec<CaCertificate>>;
+    fn chain(&self) -> std::sync::Arc<CaChain>;
     /// Latest notAfter an issued certificate may have (the issuing CA's own notAfter).
     fn max_not_after(&self) -> OffsetDateTime;
     /// Sign a CRL for the issuing CA; returns its DER.

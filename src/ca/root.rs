@@ -6,7 +6,8 @@
 //! for a ceremony (`--root-key FILE`); either way it is read into a zeroize-on-drop holder, only
 //! for as long as the command needs it.
 
-use super::local::{check_key_file_mode, CaKey};
+use super::files::check_key_file_mode;
+use super::key::CaKey;
 use crate::error::{Error, Result};
 use crate::x509::crl::{self, CrlEntry};
 use crate::x509::key_identifier;
@@ -132,7 +133,7 @@ impl RootKey {
         }
         let name_der = cert.subject().as_raw().to_vec();
         let key_id = key_identifier(&cert.public_key().subject_public_key.data);
-        let algorithm = super::local::crl_algorithm(&key.0)?;
+        let algorithm = super::key::crl_algorithm(&key.0)?;
         let issuer = Issuer::from_ca_cert_der(&root_cert_der.to_vec().into(), key)
             .map_err(|e| Error::internal(format!("loading the root CA: {e}")))?;
         Ok(RootKey {
@@ -343,7 +344,7 @@ fn same_ca(old: &x509_parser::certificate::X509Certificate<'_>, new_der: &[u8]) 
 fn read_cert(path: &Path) -> Result<Vec<u8>> {
     let pem = std::fs::read_to_string(path)
         .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
-    super::local::pem_to_der(&pem)
+    super::files::pem_to_der(&pem)
 }
 
 #[cfg(test)]

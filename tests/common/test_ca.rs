@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use vouch::ca::local::LocalCa;
-use vouch::ca::{CaCertificate, CaError, CrlOrder, IssueOrder, UpstreamCa};
+use vouch::ca::{CaChain, CaError, CrlOrder, IssueOrder, UpstreamCa};
 
 /// How the test CA behaves.
 #[derive(Clone, Copy, PartialEq)]
@@ -98,7 +98,7 @@ impl UpstreamCa for TestCa {
         }
         self.inner.check(order)
     }
-    fn chain(&self) -> std::sync::Arc<Vec<CaCertificate>> {
+    fn chain(&self) -> std::sync::Arc<CaChain> {
         self.inner.chain()
     }
     fn max_not_after(&self) -> time::OffsetDateTime {
