@@ -315,6 +315,63 @@ mod tests {
         );
     }
 
+    /// The encoder's exact output for a spread of inputs (every reason, invalidity dates, removals,
+    /// times on both sides of 2050, both algorithms, long lists): a change of encoding shows here.
+    #[test]
+    fn encoding_is_stable() {
+        let serial = |n: u64| Serial::parse(&format!("4{n:031x}")).unwrap();
+        let reasons = [
+            Reason::Unspecified,
+            Reason::KeyCompromise,
+            Reason::CaCompromise,
+            Reason::AffiliationChanged,
+            Reason::Superseded,
+            Reason::CessationOfOperation,
+            Reason::CertificateHold,
+            Reason::PrivilegeWithdrawn,
+            Reason::AaCompromise,
+        ];
+        let entries: Vec<CrlEntry> = (0..300u64)
+            .map(|n| CrlEntry {
+                serial: serial(n),
+                revoked_at: datetime!(2049-12-31 23:59:59 UTC) + time::Duration::hours(n as i64),
+                reason: reasons[n as usize % reasons.len()],
+                invalidity_date: (n % 4 == 1)
+                    .then(|| datetime!(2026-01-02 03:04:05 UTC) + time::Duration::days(n as i64)),
+            })
+            .collect();
+        let removed: Vec<CrlRemoval> = (0..5u64)
+            .map(|n| CrlRemoval {
+                serial: serial(1000 + n),
+                at: datetime!(2026-11-26 09:30 UTC),
+            })
+            .collect();
+        let urls = [
+            "http://ra.example/crl/issuing-delta.crl".to_string(),
+            "https://other.example/d.crl".to_string(),
+        ];
+        let name = name();
+        let mut all = Vec::new();
+        for (e, r, delta, u) in [
+            (&entries[..0], &removed[..0], None, &urls[..0]),
+            (&entries[..1], &removed[..0], None, &urls[..]),
+            (&entries[..], &removed[..0], None, &urls[..1]),
+            (&entries[..7], &removed[..], Some(299), &urls[..0]),
+            (&entries[..0], &removed[..2], Some(u64::MAX), &urls[..0]),
+        ] {
+            let mut c = content(e, r, delta, u, &name);
+            all.extend(tbs(&c));
+            c.algorithm = SignatureAlgorithm::EcdsaSha384;
+            c.number = 0x80;
+            all.extend(tbs(&c));
+            all.extend(assemble(&tbs(&c), c.algorithm, &[1, 2, 3]));
+        }
+        assert_eq!(
+            crate::x509::sha256_hex(&all),
+            "77b1a12c1ebf098f2cc78de526f6b25fe0c1e9a78eb4ac631e7f37164fa381b7"
+        );
+    }
+
     #[test]
     fn full_crl_points_at_the_delta_and_omits_an_empty_list() {
         let name = name();
