@@ -5,8 +5,40 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Where the data directory is when `--data-dir` is not given.
 pub const DEFAULT_DATA_DIR: &str = "./vouch-data";
+/// Where `vouch serve` listens when `--listen` is not given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Longest public base URL accepted: it is written into every certificate's extensions.
+const MAX_PUBLIC_URL_LEN: usize = 200;
+
+/// Check a public base URL (`--public-url`): an absolute `http://` or `https://` URL, as the
+/// `url` crate (the WHATWG URL standard) parses it, whose host comes right after the `//`
+/// (a letter, digit or `[`), in printable ASCII of at most 200 characters. The URL is used as
+/// written, never re-serialised: the `url` crate only checks it.
+pub fn check_public_url(url: &str) -> Result<()> {
+    let bad = || {
+        Error::invalid(
+            "invalid_public_url",
+            "--public-url must be an http:// or https:// URL",
+        )
+    };
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    if !host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
+        || url.len() > MAX_PUBLIC_URL_LEN
+        || !url.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(bad());
+    }
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.has_host() => Ok(()),
+        _ => Err(bad()),
+    }
+}
 
 /// `--listen`: `ADDR:PORT`, `[V6]:PORT`, `HOST:PORT` (resolved now; an IPv4 address is preferred
 /// when the name has both) or a port alone (`8081`, meaning 127.0.0.1:8081).
@@ -178,6 +210,38 @@ pub fn default_max_connections(open_files: Option<u64>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_urls_are_http_or_https_with_a_host() {
+        for ok in [
+            "http://ra.example.org/",
+            "https://ra.example.org:8443/vouch",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080/",
+        ] {
+            assert!(check_public_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "ra.example.org",
+            "ftp://ra.example.org/",
+            "HTTP://ra.example.org/",
+            "http://",
+            "http:///path",
+            "http://-ra.example.org/",
+            "http://ra example.org/",
+            "http://ra.example.org:99999/",
+            "http://[::1/",
+        ] {
+            let e = check_public_url(bad).unwrap_err();
+            assert_eq!(e.code(), "invalid_public_url", "{bad}");
+            assert_eq!(
+                e.to_string(),
+                "--public-url must be an http:// or https:// URL"
+            );
+        }
+        assert!(check_public_url(&format!("http://a.org/{}", "x".repeat(190))).is_err());
+    }
 
     #[test]
     fn default_connection_cap_fits_the_descriptor_limit() {

@@ -6,6 +6,7 @@
 use crate::ca::local::{CaKeyAlgorithm, CaOptions};
 use crate::client;
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::check_public_url;
 use crate::config::DEFAULT_DATA_DIR;
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
@@ -213,24 +214,6 @@ async fn warn_if_no_admin(store: &Store, data: &DataDir) -> Result<()> {
 
 fn days(n: u16) -> time::Duration {
     time::Duration::days(i64::from(n))
-}
-
-fn check_public_url(url: &str) -> Result<()> {
-    let host = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .unwrap_or("");
-    let ok = host.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '[')
-        && url.len() <= 200
-        && url.chars().all(|c| c.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "invalid_public_url",
-            "--public-url must be an http:// or https:// URL",
-        ))
-    }
 }
 
 fn lock_data_dir(data: &DataDir) -> Result<std::fs::File> {

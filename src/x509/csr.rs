@@ -65,6 +65,13 @@ fn check_pss_hashes(alg: &x509_parser::x509::AlgorithmIdentifier<'_>) -> Result<
 const PEM_LABELS: [&str; 2] = ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"];
 
 /// The DER inside a PEM CSR, read strictly (RFC 7468 §2, without explanatory text).
+///
+/// Written here rather than with the `pem` crate (which [`crate::x509::pem_encode`] uses): its
+/// reader is lenient where this one must refuse, and would answer other errors. It skips text
+/// before and after the block, accepts RFC 1421 headers, and reads everything before a blank
+/// line as headers, so a request whose base64 has a blank line in it (accepted here, as
+/// whitespace) would be refused as a bad header; each refusal below names what is wrong in the
+/// applicant's terms.
 fn pem_body(pem: &str) -> Result<Vec<u8>> {
     let bad = |msg: String| Error::invalid("bad_csr", msg);
     let text = pem.trim_start();
