@@ -3,7 +3,9 @@
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 
+/// Where the time comes from. Everything that needs "now" asks one, so tests can move it.
 pub trait Clock: Send + Sync + 'static {
+    /// The time now.
     fn now(&self) -> OffsetDateTime;
 }
 
@@ -22,10 +24,12 @@ impl Clock for SystemClock {
 pub struct ManualClock(Arc<Mutex<OffsetDateTime>>);
 
 impl ManualClock {
+    /// A clock standing at `start`.
     pub fn new(start: OffsetDateTime) -> Self {
         Self(Arc::new(Mutex::new(start)))
     }
 
+    /// Move the clock forward by `by`.
     pub fn advance(&self, by: time::Duration) {
         let mut now = self
             .0
@@ -44,6 +48,7 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock shared across the server.
 pub type SharedClock = Arc<dyn Clock>;
 
 #[cfg(test)]

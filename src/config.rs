@@ -76,18 +76,25 @@ pub fn parse_listen(s: &str) -> std::result::Result<SocketAddr, String> {
         .ok_or_else(|| format!("{host:?} resolves to no address"))
 }
 
+/// The certificate and key `vouch serve` answers TLS with.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
+    /// The certificate chain, PEM.
     pub cert: PathBuf,
+    /// The private key, PEM.
     pub key: PathBuf,
 }
 
+/// What `vouch serve` needs to start, checked before anything starts.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// The data directory.
     pub data_dir: PathBuf,
+    /// The address to listen on.
     pub listen: SocketAddr,
     /// Explicit permission to serve plain HTTP on a non-loopback address.
     pub insecure_http: bool,
+    /// TLS, when the server answers HTTPS.
     pub tls: Option<TlsFiles>,
 }
 
@@ -142,8 +149,11 @@ pub struct Limits {
 pub const FD_HEADROOM: u64 = 256;
 /// The most connections served by default, whatever the descriptor limit.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default time allowed for a request's headers to arrive.
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Default time an idle connection is kept open.
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Default time allowed for a whole request.
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 
 impl Limits {
@@ -158,6 +168,7 @@ impl Limits {
         self.max_connections + self.reserved_connections()
     }
 
+    /// Refuse limits that are zero or out of their range, naming the flag.
     pub fn validate(&self) -> Result<()> {
         for (name, d) in [
             ("header-read-timeout-secs", self.header_read_timeout),

@@ -7,6 +7,7 @@ use crate::store::Database;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+/// A data directory, and the database its RA uses.
 #[derive(Debug, Clone)]
 pub struct DataDir {
     root: PathBuf,
@@ -22,6 +23,7 @@ struct FileConfig {
 }
 
 impl DataDir {
+    /// The data directory at `root`, using `vouch.db` in it unless told otherwise.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         DataDir {
             root: root.into(),
@@ -60,6 +62,7 @@ impl DataDir {
         }
     }
 
+    /// `<data-dir>/vouch.toml`.
     pub fn config_file(&self) -> PathBuf {
         self.root.join("vouch.toml")
     }
@@ -71,6 +74,7 @@ impl DataDir {
             .unwrap_or_else(|| Database::Sqlite(self.database()))
     }
 
+    /// The directory itself.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -87,10 +91,12 @@ impl DataDir {
         }
     }
 
+    /// `<data-dir>/ca`: the embedded CA's keys and certificates.
     pub fn ca_dir(&self) -> PathBuf {
         self.root.join("ca")
     }
 
+    /// `<data-dir>/profiles`: the certificate profiles.
     pub fn profiles_dir(&self) -> PathBuf {
         self.root.join("profiles")
     }

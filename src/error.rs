@@ -7,16 +7,31 @@ use thiserror::Error;
 pub enum Error {
     /// Input that is malformed or fails a field rule.
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid {
+        /// The machine-readable code clients switch on.
+        code: &'static str,
+        /// What is wrong, for a person.
+        message: String,
+    },
     /// Well-formed input that the RA's policy refuses (weak key, expired evidence, ...).
     #[error("{message}")]
-    Refused { code: &'static str, message: String },
+    Refused {
+        /// The machine-readable code clients switch on.
+        code: &'static str,
+        /// What is wrong, for a person.
+        message: String,
+    },
     /// No such thing (the name says what: "request", "certificate", ...).
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The action conflicts with the current state (already approved, not pending, ...).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        /// The machine-readable code clients switch on.
+        code: &'static str,
+        /// What is wrong, for a person.
+        message: String,
+    },
     /// No credentials, or credentials that do not name a live operator or subscriber.
     #[error("missing or invalid credentials")]
     Unauthenticated,
@@ -26,10 +41,18 @@ pub enum Error {
     /// Too many failed logins from one source: refused without looking at the credentials until
     /// the source's window closes.
     #[error("too many failed logins from this address; try again in {retry_after_secs} s")]
-    LoginsLimited { retry_after_secs: u64 },
+    LoginsLimited {
+        /// Seconds until the source may try again (Retry-After).
+        retry_after_secs: u64,
+    },
     /// Authenticated, but this operator may not do this.
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Forbidden {
+        /// The machine-readable code clients switch on.
+        code: &'static str,
+        /// What is wrong, for a person.
+        message: String,
+    },
     /// The upstream CA failed; the request keeps its recorded intent and is retried.
     #[error("upstream CA: {0}")]
     Upstream(String),

@@ -122,6 +122,7 @@ pub async fn check(store: &Store, now: OffsetDateTime) -> Result<Option<Break>> 
 /// What an acknowledgement did.
 #[derive(Debug, Clone)]
 pub struct Acknowledgement {
+    /// The breaks acknowledged.
     pub breaks: Vec<Break>,
     /// (old head entry, new head entry) when the head record was set to the last entry; the old
     /// one is None when the head record was missing.

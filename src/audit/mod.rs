@@ -17,13 +17,16 @@ use time::OffsetDateTime;
 pub struct Event {
     /// Operator id, or None for the system itself and unauthenticated callers.
     pub actor: Option<String>,
+    /// The documented action string (`request.submitted`, ...).
     pub action: &'static str,
     /// What it happened to: a request, subscriber, certificate serial, operator id.
     pub target: Option<String>,
+    /// What else an auditor needs to know, as JSON.
     pub details: serde_json::Value,
 }
 
 impl Event {
+    /// An event by `actor` (None for the system), of `action`, on `target`.
     pub fn new(
         actor: Option<&str>,
         action: &'static str,
@@ -57,12 +60,19 @@ pub fn record(log: &mut AuditLog, now: OffsetDateTime, event: Event) {
 /// What an audit entry looks like to an auditor.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
+    /// The entry's number, from 1.
     pub seq: i64,
+    /// When it happened, RFC 3339.
     pub at: String,
+    /// Operator id, or None for the system itself and unauthenticated callers.
     pub actor: Option<String>,
+    /// The action string.
     pub action: String,
+    /// What it happened to.
     pub target: Option<String>,
+    /// The details, as JSON.
     pub details: serde_json::Value,
+    /// The entry's hash, lowercase hex.
     pub hash: String,
 }
 
@@ -88,6 +98,7 @@ impl From<AuditRow> for Entry {
     }
 }
 
+/// Up to `limit` entries after entry `after_seq`, oldest first.
 pub async fn page(conn: &mut Conn, after_seq: i64, limit: i64) -> Result<Vec<Entry>> {
     Ok(rows::page(conn, after_seq, limit)
         .await?
@@ -103,19 +114,29 @@ pub enum Verdict {
     /// Every entry links to the one before and the head matches the last entry, except at breaks
     /// an admin has acknowledged (`vouch audit acknowledge`), which are listed.
     Intact {
+        /// How many entries the chain holds.
         entries: i64,
+        /// The last entry's hash, lowercase hex.
         head: String,
+        /// The acknowledged breaks.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         acknowledged: Vec<Break>,
     },
     /// The first place where the chain breaks that nobody has acknowledged.
-    Broken { seq: i64, problem: String },
+    Broken {
+        /// The entry where it breaks.
+        seq: i64,
+        /// What is wrong there.
+        problem: String,
+    },
 }
 
 /// A place where the chain does not hold: the entry it names and what is wrong there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Break {
+    /// The entry where the chain breaks.
     pub seq: i64,
+    /// What is wrong there.
     pub problem: String,
 }
 

@@ -16,12 +16,19 @@ use time::OffsetDateTime;
 /// recorded before the CA is called.
 #[derive(Debug, Clone)]
 pub struct IssueOrder {
+    /// The serial the RA reserved and recorded.
     pub serial: Serial,
+    /// The canonical SubjectPublicKeyInfo to certify, DER.
     pub spki_der: Vec<u8>,
+    /// The subject DN and subjectAltName entries.
     pub subject: SubjectSpec,
+    /// Validity start.
     pub not_before: OffsetDateTime,
+    /// Validity end.
     pub not_after: OffsetDateTime,
+    /// keyUsage bits.
     pub key_usage: Vec<KeyUsage>,
+    /// extendedKeyUsage purposes.
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
     /// CRL Distribution Point URLs.
     pub crl_urls: Vec<String>,
@@ -36,9 +43,13 @@ pub use crate::x509::crl::{CrlEntry, CrlRemoval};
 /// A CRL for the issuing CA: a full CRL, or a delta CRL when `delta_base` is set.
 #[derive(Debug, Clone)]
 pub struct CrlOrder {
+    /// The CRL number.
     pub number: u64,
+    /// thisUpdate.
     pub this_update: OffsetDateTime,
+    /// nextUpdate.
     pub next_update: OffsetDateTime,
+    /// The revoked and held certificates.
     pub entries: Vec<CrlEntry>,
     /// removeFromCRL entries (delta CRLs only).
     pub removed: Vec<CrlRemoval>,
@@ -101,6 +112,7 @@ impl std::ops::Deref for CaChain {
     }
 }
 
+/// How an upstream CA says no.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
     /// The order itself cannot be signed (e.g. a key the CA cannot encode).
@@ -111,6 +123,7 @@ pub enum CaError {
     Unavailable(String),
 }
 
+/// One interface to any CA that signs for the RA: the embedded CA today, remote CAs later.
 #[async_trait]
 pub trait UpstreamCa: Send + Sync + 'static {
     /// Id of the issuing CA (used in URLs and stored with each certificate).

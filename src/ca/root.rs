@@ -31,6 +31,7 @@ pub struct Publication {
 }
 
 impl Publication {
+    /// The URLs the root's certificates carry when the RA publishes under `base_url` (which has passed [`crate::config::check_public_url`]). The URLs are built from the text as given, not re-serialised by the `url` crate, so certificates name the URL the operator typed.
     pub fn under(base_url: &str) -> Publication {
         let base = base_url.trim_end_matches('/');
         Publication {

@@ -73,6 +73,7 @@ pub async fn find(conn: &mut Conn, entries: &[String]) -> Result<Option<(String,
     Ok(q.fetch_optional(conn).await?)
 }
 
+/// How many entries the blocklists hold.
 pub async fn count(conn: &mut Conn) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM key_blocklist")
         .fetch_one(conn)

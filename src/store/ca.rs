@@ -3,13 +3,20 @@
 use super::Conn;
 use crate::error::Result;
 
+/// A CA certificate the root has issued.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CaCertificateRow {
+    /// The serial (hex).
     pub serial: String,
+    /// The CA it certifies (`issuing`).
     pub ca_id: String,
+    /// The certificate, DER.
     pub der: Vec<u8>,
+    /// When it was recorded (Unix seconds).
     pub recorded_at: i64,
+    /// When it was revoked (Unix seconds).
     pub revoked_at: Option<i64>,
+    /// The revocation reason's name.
     pub reason: Option<String>,
 }
 
@@ -34,6 +41,7 @@ pub async fn record(
     Ok(r.rows_affected() == 1)
 }
 
+/// Every certificate recorded for `ca_id`.
 pub async fn list(conn: &mut Conn, ca_id: &str) -> Result<Vec<CaCertificateRow>> {
     Ok(sqlx::query_as(
         "SELECT serial, ca_id, der, recorded_at, revoked_at, reason FROM ca_certificates \
@@ -79,11 +87,16 @@ pub async fn revoke_all(
     Ok(serials)
 }
 
+/// A signed ARL (the root's CRL of CA certificates).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ArlRow {
+    /// Its CRL number.
     pub number: i64,
+    /// thisUpdate (Unix seconds).
     pub this_update: i64,
+    /// nextUpdate (Unix seconds).
     pub next_update: i64,
+    /// The ARL, DER.
     pub der: Vec<u8>,
 }
 
@@ -96,6 +109,7 @@ pub async fn current_arl(conn: &mut Conn) -> Result<Option<ArlRow>> {
     .await?)
 }
 
+/// Store a signed ARL.
 pub async fn insert_arl(conn: &mut Conn, arl: &ArlRow) -> Result<()> {
     sqlx::query("INSERT INTO arls (number, this_update, next_update, der) VALUES ($1, $2, $3, $4)")
         .bind(arl.number)

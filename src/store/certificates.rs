@@ -1,28 +1,49 @@
+//! The `certificates` table (issued certificates, their status and revocation) and
+//! `blocked_keys` (keys refused for new requests), with the status version that stamps each
+//! change for CRL and OCSP caches.
+
 use super::Conn;
 use crate::error::Result;
 
+/// An issued certificate as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CertificateRow {
+    /// The serial (hex).
     pub serial: String,
+    /// The request it was issued for.
     pub request_id: String,
+    /// The subscriber it certifies.
     pub subscriber_id: String,
+    /// The CA that signed it.
     pub ca_id: String,
+    /// The certificate profile's name.
     pub profile: String,
+    /// The subject, as text.
     pub subject: String,
+    /// The certified key's identity.
     pub key_sha256: String,
+    /// Validity start (Unix seconds).
     pub not_before: i64,
+    /// Validity end (Unix seconds).
     pub not_after: i64,
+    /// The certificate, DER.
     pub der: Vec<u8>,
+    /// `valid`, `on-hold` or `revoked`.
     pub status: String,
+    /// When it was stored (Unix seconds).
     pub issued_at: i64,
+    /// When it was revoked or put on hold (Unix seconds).
     #[sqlx(default)]
     pub revoked_at: Option<i64>,
+    /// The revocation reason's name.
     #[sqlx(default)]
     pub revocation_reason: Option<String>,
+    /// When the key is believed compromised (Unix seconds).
     #[sqlx(default)]
     pub invalidity_date: Option<i64>,
 }
 
+/// Store an issued certificate.
 pub async fn insert(conn: &mut Conn, c: &CertificateRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO certificates (serial, request_id, subscriber_id, ca_id, profile, subject, key_sha256, \
@@ -45,6 +66,7 @@ pub async fn insert(conn: &mut Conn, c: &CertificateRow) -> Result<()> {
     Ok(())
 }
 
+/// The certificate `serial`.
 pub async fn get(conn: &mut Conn, serial: &str) -> Result<Option<CertificateRow>> {
     Ok(sqlx::query_as(
         "SELECT serial, request_id, subscriber_id, ca_id, profile, subject, key_sha256, not_before, not_after, \
@@ -55,6 +77,7 @@ pub async fn get(conn: &mut Conn, serial: &str) -> Result<Option<CertificateRow>
     .await?)
 }
 
+/// How many certificates were issued for a request.
 pub async fn count_for_request(conn: &mut Conn, request_id: &str) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM certificates WHERE request_id = $1")
@@ -64,6 +87,7 @@ pub async fn count_for_request(conn: &mut Conn, request_id: &str) -> Result<i64>
     )
 }
 
+/// The reason a key is blocked, if it is.
 pub async fn is_key_blocked(conn: &mut Conn, key_sha256: &str) -> Result<Option<String>> {
     Ok(
         sqlx::query_scalar("SELECT reason FROM blocked_keys WHERE key_sha256 = $1")
@@ -206,11 +230,16 @@ pub async fn live_with_key(conn: &mut Conn, key_sha256: &str) -> Result<Vec<Stri
     .await?)
 }
 
+/// A revoked or held certificate, as its CRL entry needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RevokedRow {
+    /// The serial (hex).
     pub serial: String,
+    /// When it was revoked or held (Unix seconds).
     pub revoked_at: i64,
+    /// The reason's name.
     pub revocation_reason: String,
+    /// When the key is believed compromised (Unix seconds).
     pub invalidity_date: Option<i64>,
 }
 
@@ -225,13 +254,20 @@ pub async fn revoked(conn: &mut Conn, ca_id: &str) -> Result<Vec<RevokedRow>> {
     .await?)
 }
 
+/// A certificate whose status changed, as a delta CRL needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ChangedRow {
+    /// The serial (hex).
     pub serial: String,
+    /// Its status now.
     pub status: String,
+    /// When it was revoked or held (Unix seconds).
     pub revoked_at: Option<i64>,
+    /// The reason's name.
     pub revocation_reason: Option<String>,
+    /// When the key is believed compromised (Unix seconds).
     pub invalidity_date: Option<i64>,
+    /// When its status last changed (Unix seconds).
     pub status_changed_at: Option<i64>,
 }
 
@@ -258,21 +294,34 @@ pub async fn next_crl_number(conn: &mut Conn, ca_id: &str) -> Result<i64> {
     .await?)
 }
 
+/// A four-eyes revocation request.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RevocationRequestRow {
+    /// The revocation request's id.
     pub id: String,
+    /// The certificate to revoke.
     pub serial: String,
+    /// The revocation reason's name.
     pub reason: String,
+    /// When the key is believed compromised (Unix seconds).
     pub invalidity_date: Option<i64>,
+    /// The requester's comment.
     pub comment: Option<String>,
+    /// `pending`, `approved` or `rejected`.
     pub status: String,
+    /// The requesting operator.
     pub requested_by: String,
+    /// When it was requested (Unix seconds).
     pub created_at: i64,
+    /// The operator who decided it.
     pub decided_by: Option<String>,
+    /// When it was decided (Unix seconds).
     pub decided_at: Option<i64>,
+    /// Why it was rejected.
     pub reject_reason: Option<String>,
 }
 
+/// Record a pending revocation request (one pending per certificate: a second is a unique violation).
 pub async fn insert_revocation_request(conn: &mut Conn, r: &RevocationRequestRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO revocation_requests (id, serial, reason, invalidity_date, comment, status, requested_by, created_at) \
@@ -290,6 +339,7 @@ pub async fn insert_revocation_request(conn: &mut Conn, r: &RevocationRequestRow
     Ok(())
 }
 
+/// The revocation request `id`.
 pub async fn revocation_request(conn: &mut Conn, id: &str) -> Result<Option<RevocationRequestRow>> {
     Ok(sqlx::query_as(
         "SELECT id, serial, reason, invalidity_date, comment, status, requested_by, created_at, decided_by, \

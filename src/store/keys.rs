@@ -55,6 +55,7 @@ pub async fn set_request_key(
     Ok(())
 }
 
+/// Store a certificate's canonical key fingerprint.
 pub async fn set_certificate_key(conn: &mut Conn, serial: &str, sha256: &str) -> Result<()> {
     sqlx::query("UPDATE certificates SET key_sha256 = $1 WHERE serial = $2")
         .bind(sha256)

@@ -56,6 +56,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// A database connection (either engine, through sqlx's `Any` driver).
 pub type Conn = AnyConnection;
 /// Audit entries a write job adds; they are chained and stored with the job's changes.
 pub type AuditLog = Vec<NewEntry>;
@@ -91,6 +92,7 @@ impl Database {
         ))
     }
 
+    /// True for PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self, Database::Postgres(_))
     }
@@ -166,6 +168,7 @@ mod tests {
     }
 }
 
+/// The database: a read pool and the one writer task that batches write jobs. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     writer: tokio::sync::mpsc::Sender<writer::Queued>,
@@ -332,6 +335,7 @@ impl Store {
         })
     }
 
+    /// True when the database is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.postgres
     }
@@ -438,6 +442,7 @@ pub mod advisory {
             .await?)
     }
 
+    /// Release the session lock `key` taken on this connection.
     pub async fn unlock(conn: &mut Conn, key: i64) -> Result<()> {
         sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(key)
@@ -452,6 +457,7 @@ pub mod meta {
     use super::Conn;
     use crate::error::Result;
 
+    /// The setting `key`, if it is set.
     pub async fn get(conn: &mut Conn, key: &str) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT value FROM instance_meta WHERE key = $1")
@@ -461,6 +467,7 @@ pub mod meta {
         )
     }
 
+    /// Set `key` (once: a key already set is a unique violation).
     pub async fn put(conn: &mut Conn, key: &str, value: &str) -> Result<()> {
         sqlx::query("INSERT INTO instance_meta (key, value) VALUES ($1, $2)")
             .bind(key)

@@ -1,15 +1,25 @@
+//! The `operators` table: RA operators, their roles, their token hashes and whether they are
+//! disabled.
+
 use super::Conn;
 use crate::error::Result;
 
+/// An RA operator.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OperatorRow {
+    /// The operator's id.
     pub id: String,
+    /// The operator's name (unique regardless of case).
     pub name: String,
+    /// The operator's roles, comma-separated.
     pub roles: String,
+    /// When the operator was created (Unix seconds).
     pub created_at: i64,
+    /// When the operator was disabled (Unix seconds).
     pub disabled_at: Option<i64>,
 }
 
+/// Record an operator with the hash of their token (a taken name is a unique violation).
 pub async fn insert(
     conn: &mut Conn,
     id: &str,
@@ -33,6 +43,7 @@ pub async fn insert(
     Ok(())
 }
 
+/// The operator whose token hashes to `token_hash`.
 pub async fn by_token_hash(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<OperatorRow>> {
     Ok(sqlx::query_as(
         "SELECT id, name, roles, created_at, disabled_at FROM operators WHERE token_hash = $1",
@@ -52,6 +63,7 @@ pub async fn by_name_ignoring_case(conn: &mut Conn, name: &str) -> Result<Option
     .await?)
 }
 
+/// Every operator, by name.
 pub async fn list(conn: &mut Conn) -> Result<Vec<OperatorRow>> {
     Ok(sqlx::query_as(
         "SELECT id, name, roles, created_at, disabled_at FROM operators ORDER BY name",
@@ -60,12 +72,14 @@ pub async fn list(conn: &mut Conn) -> Result<Vec<OperatorRow>> {
     .await?)
 }
 
+/// How many operators there are.
 pub async fn count(conn: &mut Conn) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM operators")
         .fetch_one(conn)
         .await?)
 }
 
+/// Disable an operator; false when already disabled or unknown.
 pub async fn disable(conn: &mut Conn, id: &str, now: i64) -> Result<bool> {
     let r =
         sqlx::query("UPDATE operators SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")

@@ -1,67 +1,113 @@
+//! The `requests` table and what hangs off it: approvals, issuance intents (the serial and order
+//! recorded before the CA is called), and the queries behind the request state machine.
+
 use super::Conn;
 use crate::error::Result;
 
+/// A certificate request as stored, with its issuance intent's progress when it has one.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RequestRow {
+    /// The request's id.
     pub id: String,
+    /// The subscriber the certificate is for.
     pub subscriber_id: String,
+    /// The certificate profile's name.
     pub profile: String,
+    /// SHA-256 of the canonical SubjectPublicKeyInfo (the key's identity).
     pub key_sha256: String,
+    /// The certificate contents decided at submission (subject, validity), JSON.
     pub template_json: String,
+    /// The request's state (`pending`, `approved`, `issued`, `rejected`, ...).
     pub status: String,
+    /// Approvals needed before it is approved.
     pub required_approvals: i64,
+    /// The operator who submitted it.
     pub requested_by: String,
+    /// When it was submitted (Unix seconds).
     pub created_at: i64,
+    /// When a pending request expires (Unix seconds).
     pub expires_at: i64,
+    /// When it left `pending` (Unix seconds).
     pub decided_at: Option<i64>,
+    /// The operator who rejected it.
     pub rejected_by: Option<String>,
+    /// Why it was rejected.
     pub reject_reason: Option<String>,
+    /// The canonical SubjectPublicKeyInfo, DER.
     pub spki_der: Vec<u8>,
     /// Set once the certificate is stored.
     pub serial: Option<String>,
     /// Why the CA refused the order (`failed`).
     pub failure: Option<String>,
+    /// The operator who cancelled it.
     pub cancelled_by: Option<String>,
+    /// Why it was cancelled.
     pub cancel_reason: Option<String>,
     /// Failed signing attempts of the issuance intent, if there is one.
     pub attempts: Option<i64>,
+    /// The last signing error of the intent.
     pub last_error: Option<String>,
+    /// When the intent is next tried (Unix seconds).
     pub next_attempt_at: Option<i64>,
 }
 
+/// One approval of a request.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApprovalRow {
+    /// The approving operator.
     pub approver_id: String,
+    /// When (Unix seconds).
     pub approved_at: i64,
 }
 
+/// An issuance intent: the serial and order recorded before the CA is called.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IntentRow {
+    /// The reserved serial (hex).
     pub serial: String,
+    /// The approved request.
     pub request_id: String,
+    /// The certified key's identity.
     pub key_sha256: String,
+    /// The CA asked to sign.
     pub ca_id: String,
+    /// Validity start (Unix seconds).
     pub not_before: i64,
+    /// Validity end (Unix seconds).
     pub not_after: i64,
+    /// When the intent was recorded (Unix seconds).
     pub created_at: i64,
     /// Failed signing attempts so far.
     pub attempts: i64,
 }
 
+/// A request to insert, as submitted (status `pending`).
 pub struct NewRequest<'a> {
+    /// The new request's id.
     pub id: &'a str,
+    /// The subscriber the certificate is for.
     pub subscriber_id: &'a str,
+    /// The certificate profile's name.
     pub profile: &'a str,
+    /// The CSR as received, DER.
     pub csr_der: &'a [u8],
+    /// The canonical SubjectPublicKeyInfo, DER.
     pub spki_der: &'a [u8],
+    /// The key's identity.
     pub key_sha256: &'a str,
+    /// The certificate contents decided at submission, JSON.
     pub template_json: &'a str,
+    /// Approvals needed.
     pub required_approvals: i64,
+    /// The submitting operator.
     pub requested_by: &'a str,
+    /// Submission time (Unix seconds).
     pub created_at: i64,
+    /// Expiry of the pending request (Unix seconds).
     pub expires_at: i64,
 }
 
+/// Insert a new pending request.
 pub async fn insert(conn: &mut Conn, r: &NewRequest<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO requests (id, subscriber_id, profile, csr_der, spki_der, key_sha256, template_json, status, \
@@ -92,6 +138,7 @@ const COLUMNS: &str = "r.id, r.subscriber_id, r.profile, r.key_sha256, r.templat
 const JOINED: &str = "requests r LEFT JOIN certificates c ON c.request_id = r.id \
     LEFT JOIN issuance_intents i ON i.request_id = r.id";
 
+/// The request `id`.
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<RequestRow>> {
     Ok(
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM {JOINED} WHERE r.id = $1"))
@@ -101,6 +148,7 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<RequestRow>> {
     )
 }
 
+/// Requests, oldest first, optionally only those in `status` or of `subscriber_id`.
 pub async fn list(
     conn: &mut Conn,
     status: Option<&str>,
@@ -123,13 +171,16 @@ pub async fn list(
 /// subscriber still have evidence valid on `today` (YYYY-MM-DD), and is the key blocked?
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DecisionRow {
+    /// The request.
     #[sqlx(flatten)]
     pub request: RequestRow,
     /// 1 or 0 (an integer: the engines disagree on the type of EXISTS).
     pub has_valid_evidence: i64,
+    /// Why its key is blocked, if it is.
     pub blocked_reason: Option<String>,
 }
 
+/// The request `id` with what a decision re-checks (see [`DecisionRow`]).
 pub async fn get_for_decision(
     conn: &mut Conn,
     id: &str,
@@ -148,6 +199,7 @@ pub async fn get_for_decision(
     .await?)
 }
 
+/// The approvals of a request, oldest first.
 pub async fn approvals(conn: &mut Conn, request_id: &str) -> Result<Vec<ApprovalRow>> {
     Ok(sqlx::query_as(
         "SELECT approver_id, approved_at FROM approvals WHERE request_id = $1 ORDER BY approved_at, approver_id",
@@ -184,6 +236,7 @@ pub async fn add_approval_if_open(
     Ok(r.rows_affected() == 1)
 }
 
+/// How many approvals a request has.
 pub async fn count_approvals(conn: &mut Conn, request_id: &str) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM approvals WHERE request_id = $1")
@@ -219,6 +272,7 @@ pub async fn transition(conn: &mut Conn, id: &str, from: &str, to: &str, now: i6
     Ok(r.rows_affected() == 1)
 }
 
+/// pending -> rejected, by `by` for `reason`. Returns false when the request was not pending.
 pub async fn reject(conn: &mut Conn, id: &str, by: &str, reason: &str, now: i64) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE requests SET status = 'rejected', decided_at = $1, rejected_by = $2, reject_reason = $3 \
@@ -244,6 +298,7 @@ pub async fn overdue(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<String
     .await?)
 }
 
+/// Record an issuance intent.
 pub async fn insert_intent(conn: &mut Conn, i: &IntentRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO issuance_intents (serial, request_id, key_sha256, ca_id, not_before, not_after, created_at) \

@@ -1,28 +1,48 @@
+//! The `subscribers` table (vetted people and organisations) and their `evidence` (identity
+//! documents seen, with validity dates), and the subscriber search.
+
 use super::Conn;
 use crate::error::Result;
 
+/// A vetted subscriber.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SubscriberRow {
+    /// The subscriber's id.
     pub id: String,
+    /// `person` or `organisation`.
     pub kind: String,
+    /// The vetted name.
     pub name: String,
+    /// The vetted email address.
     pub email: Option<String>,
+    /// The organisation a person belongs to.
     pub organisation: Option<String>,
+    /// The operator who vetted them.
     pub created_by: String,
+    /// When they were recorded (Unix seconds).
     pub created_at: i64,
 }
 
+/// An identity document seen when vetting.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EvidenceRow {
+    /// The kind of document (`passport`, `national-id`, ...).
     pub doc_type: String,
+    /// The document's number.
     pub number: String,
+    /// Who issued the document.
     pub issuer: String,
+    /// The document's expiry (YYYY-MM-DD).
     pub valid_until: String,
+    /// SHA-256 of a scan of the document, if one was kept.
     pub document_sha256: Option<String>,
+    /// The operator who saw it.
     pub recorded_by: String,
+    /// When it was recorded (Unix seconds).
     pub recorded_at: i64,
 }
 
+/// Record a subscriber.
 pub async fn insert(conn: &mut Conn, s: &SubscriberRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO subscribers (id, kind, name, email, organisation, created_by, created_at) \
@@ -40,6 +60,7 @@ pub async fn insert(conn: &mut Conn, s: &SubscriberRow) -> Result<()> {
     Ok(())
 }
 
+/// Record a document seen for `subscriber_id`.
 pub async fn insert_evidence(conn: &mut Conn, subscriber_id: &str, e: &EvidenceRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO evidence (subscriber_id, doc_type, number, issuer, valid_until, document_sha256, recorded_by, recorded_at) \
@@ -60,6 +81,7 @@ pub async fn insert_evidence(conn: &mut Conn, subscriber_id: &str, e: &EvidenceR
 
 const COLUMNS: &str = "id, kind, name, email, organisation, created_by, created_at";
 
+/// The subscriber `id`.
 pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<SubscriberRow>> {
     Ok(
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM subscribers WHERE id = $1"))
@@ -69,6 +91,7 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<SubscriberRow>> {
     )
 }
 
+/// The documents recorded for a subscriber, in the order recorded.
 pub async fn evidence(conn: &mut Conn, subscriber_id: &str) -> Result<Vec<EvidenceRow>> {
     Ok(sqlx::query_as(
         "SELECT doc_type, number, issuer, valid_until, document_sha256, recorded_by, recorded_at \

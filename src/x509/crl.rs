@@ -34,9 +34,13 @@ use x509_cert::Version;
 /// One revoked (or held) certificate.
 #[derive(Debug, Clone)]
 pub struct CrlEntry {
+    /// The certificate's serial.
     pub serial: Serial,
+    /// When it was revoked or put on hold (revocationDate).
     pub revoked_at: OffsetDateTime,
+    /// Why (reasonCode; omitted for unspecified).
     pub reason: Reason,
+    /// When the key is believed compromised (invalidityDate).
     pub invalidity_date: Option<OffsetDateTime>,
 }
 
@@ -44,6 +48,7 @@ pub struct CrlEntry {
 /// hold): reasonCode removeFromCRL.
 #[derive(Debug, Clone)]
 pub struct CrlRemoval {
+    /// The certificate's serial.
     pub serial: Serial,
     /// When the status changed.
     pub at: OffsetDateTime,
@@ -52,7 +57,9 @@ pub struct CrlRemoval {
 /// The signature algorithm of the CA key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureAlgorithm {
+    /// ecdsa-with-SHA256 (a P-256 key).
     EcdsaSha256,
+    /// ecdsa-with-SHA384 (a P-384 key).
     EcdsaSha384,
 }
 
@@ -72,14 +79,19 @@ impl SignatureAlgorithm {
 /// Everything in a TBSCertList.
 #[derive(Debug, Clone)]
 pub struct CrlContent<'a> {
+    /// How the CA key signs.
     pub algorithm: SignatureAlgorithm,
     /// The issuing CA's subject Name, DER.
     pub issuer_name_der: &'a [u8],
     /// The issuing CA's subjectKeyIdentifier (authorityKeyIdentifier).
     pub key_id: &'a [u8],
+    /// The CRL number.
     pub number: u64,
+    /// thisUpdate.
     pub this_update: OffsetDateTime,
+    /// nextUpdate.
     pub next_update: OffsetDateTime,
+    /// The revoked and held certificates.
     pub entries: &'a [CrlEntry],
     /// removeFromCRL entries; only allowed in a delta CRL.
     pub removed: &'a [CrlRemoval],

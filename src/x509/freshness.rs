@@ -4,6 +4,7 @@
 
 use time::OffsetDateTime;
 
+/// When a signed document (CRL, OCSP answer) was made and runs out, and its hash, with the HTTP headers that say so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Freshness {
     /// thisUpdate, whole seconds (as encoded in the DER).
@@ -16,7 +17,9 @@ pub struct Freshness {
     /// the quoted hex SHA-256 (ETag), thisUpdate and nextUpdate as IMF-fixdates (Last-Modified,
     /// Expires). Serving an answer again then formats nothing but its max-age.
     pub etag: bytes::Bytes,
+    /// thisUpdate as an IMF-fixdate (Last-Modified).
     pub last_modified: bytes::Bytes,
+    /// nextUpdate as an IMF-fixdate (Expires).
     pub expires: bytes::Bytes,
 }
 

@@ -22,17 +22,22 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
+/// The key types the RA accepts, by their names in profiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum KeyType {
+    /// ECDSA on P-256.
     #[serde(rename = "ec-p256")]
     EcP256,
+    /// ECDSA on P-384.
     #[serde(rename = "ec-p384")]
     EcP384,
+    /// RSA.
     #[serde(rename = "rsa")]
     Rsa,
 }
 
 impl KeyType {
+    /// The name in profiles (`ec-p256`, `ec-p384`, `rsa`).
     pub fn as_str(self) -> &'static str {
         match self {
             KeyType::EcP256 => "ec-p256",
@@ -56,6 +61,7 @@ pub struct CheckedKey {
     fingerprint: String,
 }
 
+/// Largest RSA modulus accepted, in bits.
 pub const RSA_MAX_BITS: u32 = 8192;
 
 impl CheckedKey {

@@ -27,9 +27,13 @@ const SHA256: &str = "2.16.840.1.101.3.4.2.1";
 /// What the RA knows about one serial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
+    /// Issued by this CA and not revoked.
     Good,
+    /// Revoked or on hold, since `at`, for `reason`.
     Revoked {
+        /// When it was revoked or put on hold.
         at: OffsetDateTime,
+        /// Why.
         reason: Reason,
     },
     /// Not a certificate this CA issued (or asked about under another issuer).
@@ -39,16 +43,20 @@ pub enum Status {
 /// One question in a request: which certificate, and whether it names our issuing CA.
 #[derive(Debug, Clone)]
 pub struct Question {
+    /// The CertID as asked.
     pub cert_id: CertId,
     /// Lowercase hex of the serial's DER content octets.
     pub serial: String,
+    /// Whether it names our issuing CA.
     pub ours: bool,
 }
 
 /// A parsed request: its questions and its nonce (echoed in the response).
 #[derive(Debug, Clone)]
 pub struct Query {
+    /// What is asked, in order.
     pub questions: Vec<Question>,
+    /// The request's nonce, if it sent one.
     pub nonce: Option<Vec<u8>>,
 }
 
@@ -67,6 +75,7 @@ pub struct IssuerHashes {
 }
 
 impl IssuerHashes {
+    /// The hashes of the issuing CA certificate `der`.
     pub fn from_cert_der(der: &[u8]) -> Result<Self> {
         let cert = Certificate::from_der(der).map_err(Error::internal)?;
         Ok(IssuerHashes {
@@ -145,10 +154,12 @@ pub struct Responder {
     key: SigningKey,
     cert: Certificate,
     key_hash: Vec<u8>,
+    /// When the responder's certificate expires.
     pub not_after: OffsetDateTime,
 }
 
 impl Responder {
+    /// A responder from its key (PKCS#8 DER) and certificate (DER).
     pub fn new(
         pkcs8_der: &Zeroizing<Vec<u8>>,
         cert_der: &[u8],

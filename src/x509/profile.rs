@@ -7,14 +7,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Whom a profile certifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriberKind {
+    /// A natural person.
     Person,
+    /// An organisation.
     Organisation,
 }
 
 impl SubscriberKind {
+    /// The name in profiles and records.
     pub fn as_str(self) -> &'static str {
         match self {
             SubscriberKind::Person => "person",
@@ -22,6 +26,7 @@ impl SubscriberKind {
         }
     }
 
+    /// The kind named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "person" => Some(SubscriberKind::Person),
@@ -31,23 +36,35 @@ impl SubscriberKind {
     }
 }
 
+/// keyUsage bits a profile may set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum KeyUsage {
+    /// digitalSignature.
     DigitalSignature,
+    /// nonRepudiation (contentCommitment).
     NonRepudiation,
+    /// keyEncipherment.
     KeyEncipherment,
+    /// dataEncipherment.
     DataEncipherment,
+    /// keyAgreement.
     KeyAgreement,
 }
 
+/// extendedKeyUsage purposes a profile may set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ExtendedKeyUsage {
+    /// id-kp-clientAuth.
     ClientAuth,
+    /// id-kp-serverAuth.
     ServerAuth,
+    /// id-kp-emailProtection.
     EmailProtection,
+    /// id-kp-codeSigning.
     CodeSigning,
+    /// id-kp-timeStamping.
     TimeStamping,
 }
 
@@ -55,29 +72,45 @@ pub enum ExtendedKeyUsage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectField {
+    /// commonName: the subscriber's name.
     CommonName,
+    /// organizationName: the subscriber's organisation.
     Organisation,
+    /// serialNumber: the number of an identifier with valid evidence.
     SerialNumber,
 }
 
+/// One certificate profile, as written in `profiles/<name>.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    /// The profile's name (what requests name).
     pub name: String,
+    /// What it is for, for operators.
     #[serde(default)]
     pub description: String,
+    /// Whom it certifies.
     pub subscriber_kind: SubscriberKind,
+    /// How long its certificates are valid.
     pub validity_days: u32,
+    /// The key types it accepts.
     pub key_types: Vec<KeyType>,
+    /// Smallest RSA modulus it accepts (default 2048).
     #[serde(default = "default_rsa_min_bits")]
     pub rsa_min_bits: u32,
+    /// Approvals a request needs (default 1).
     #[serde(default = "default_required_approvals")]
     pub required_approvals: u32,
+    /// How long a request waits for approval.
     pub request_expiry_hours: u32,
+    /// keyUsage of its certificates.
     pub key_usage: Vec<KeyUsage>,
+    /// extendedKeyUsage of its certificates.
     #[serde(default)]
     pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// The subject DN attributes, filled from the vetted record.
     pub subject: Vec<SubjectField>,
+    /// Whether the subscriber's email goes into subjectAltName.
     #[serde(default)]
     pub email_in_san: bool,
     /// Revocations of certificates of this profile need a second revoker's approval.
@@ -94,6 +127,7 @@ fn default_required_approvals() -> u32 {
 }
 
 impl Profile {
+    /// Read and check a profile from its TOML text.
     pub fn parse(text: &str) -> Result<Self> {
         let profile: Profile =
             toml::from_str(text).map_err(|e| Error::invalid("bad_profile", e.to_string()))?;
@@ -175,10 +209,12 @@ impl Profiles {
         Ok(Profiles(map))
     }
 
+    /// The profile `name`.
     pub fn get(&self, name: &str) -> Option<&Profile> {
         self.0.get(name)
     }
 
+    /// The profiles' names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }

@@ -2,16 +2,26 @@
 
 use crate::error::{Error, Result};
 
+/// An RFC 5280 CRLReason the RA records (removeFromCRL is for delta CRLs only: [`REMOVE_FROM_CRL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// unspecified (0).
     Unspecified,
+    /// keyCompromise (1).
     KeyCompromise,
+    /// cACompromise (2).
     CaCompromise,
+    /// affiliationChanged (3).
     AffiliationChanged,
+    /// superseded (4).
     Superseded,
+    /// cessationOfOperation (5).
     CessationOfOperation,
+    /// certificateHold (6): on hold, may be released.
     CertificateHold,
+    /// privilegeWithdrawn (9).
     PrivilegeWithdrawn,
+    /// aACompromise (10).
     AaCompromise,
 }
 
@@ -46,6 +56,7 @@ impl Reason {
         }
     }
 
+    /// The ASN.1 name (`keyCompromise`, ...).
     pub fn as_str(self) -> &'static str {
         NAMES
             .iter()

@@ -5,15 +5,18 @@ use crate::error::{Error, Result};
 use rand::RngCore;
 use std::fmt;
 
+/// Length of the serials the RA makes, in bytes.
 pub const SERIAL_BYTES: usize = 16;
 
 /// Longest serial accepted from a client, in hex digits (32 bytes; RFC 5280 allows 20).
 pub const MAX_CLIENT_SERIAL_DIGITS: usize = 64;
 
+/// A certificate serial the RA made: 16 random bytes, positive, without a leading zero byte.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Serial([u8; SERIAL_BYTES]);
 
 impl Serial {
+    /// A fresh random serial.
     pub fn random() -> Self {
         let mut bytes = [0u8; SERIAL_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -23,6 +26,7 @@ impl Serial {
         Serial(bytes)
     }
 
+    /// The serial's bytes (the DER INTEGER's content octets).
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

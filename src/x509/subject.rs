@@ -13,11 +13,15 @@ use unicode_security::mixed_script::AugmentedScriptSet;
 /// X.520 upper bound for commonName, organizationName and serialNumber.
 pub const UB_NAME: usize = 64;
 
+/// A DN attribute the RA certifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DnAttr {
+    /// commonName (CN).
     CommonName,
+    /// organizationName (O).
     Organisation,
+    /// serialNumber.
     SerialNumber,
 }
 
@@ -31,6 +35,7 @@ impl DnAttr {
     }
 }
 
+/// The certified identity: subject DN attributes and subjectAltName entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectSpec {
     /// DN attributes in order, most significant first.
@@ -41,14 +46,18 @@ pub struct SubjectSpec {
 
 /// The parts of a vetted subscriber record a profile may certify.
 pub struct VettedIdentity<'a> {
+    /// The vetted name.
     pub name: &'a str,
+    /// The organisation, for a person who belongs to one.
     pub organisation: Option<&'a str>,
+    /// The vetted email address.
     pub email: Option<&'a str>,
     /// Number of the first identifier whose evidence is still valid.
     pub identifier: Option<&'a str>,
 }
 
 impl SubjectSpec {
+    /// The identity `profile` certifies for `who`; refused when a value breaks the name rules.
     pub fn build(profile: &Profile, who: &VettedIdentity<'_>) -> Result<Self> {
         let mut dn = Vec::new();
         // Order: O before CN (most significant first), then serialNumber.

@@ -34,9 +34,11 @@ const ROCA_GENERATOR: u32 = 65537;
 pub enum Weakness {
     /// The smallest prime factor found.
     SmallFactor(u32),
+    /// The ROCA fingerprint (CVE-2017-15361).
     Roca,
     /// Fermat's method succeeded in this round (1-based).
     Fermat {
+        /// The round, from 1.
         round: u32,
     },
 }
@@ -51,6 +53,7 @@ impl Weakness {
         }
     }
 
+    /// What is wrong with the key, for the applicant.
     pub fn reason(self) -> String {
         match self {
             Weakness::SmallFactor(p) => format!("RSA modulus is divisible by the small prime {p}"),
