@@ -4,6 +4,7 @@
 //! registration decisions, `ca` talks to the upstream CA, `x509` does DER-level work, `store` is the
 //! only place that runs SQL and `audit` keeps the hash-chained log.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod app;
