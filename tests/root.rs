@@ -628,14 +628,12 @@ async fn a_reissue_on_a_database_bound_by_the_old_certificate_moves_the_binding_
     // A database from before re-issuing existed: bound by the issuing CA certificate's hash only.
     app.ra
         .store()
-        .write(|c, _| {
-            Box::pin(async move {
-                sqlx::query("DELETE FROM instance_meta WHERE key = 'issuing_ca_key_sha256'")
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            })
-        })
+        .write(vouch::store::job!(|c, _| {
+            sqlx::query("DELETE FROM instance_meta WHERE key = 'issuing_ca_key_sha256'")
+                .execute(&mut *c)
+                .await?;
+            Ok(())
+        }))
         .await
         .unwrap();
     let (ok, out) =
