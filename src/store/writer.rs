@@ -8,8 +8,8 @@
 //! savepoint and its audit entries dropped: it alone gets the error, and the other jobs of its
 //! batch commit. The whole batch rolls back only when a savepoint cannot be set, released or
 //! rolled back to (the connection is gone), or when the audit append or the commit fails; jobs
-//! that had not run yet are then run in the next batch. On PostgreSQL the savepoint is what keeps a failed statement from spoiling the
-//! whole transaction.
+//! that had not run yet are then run in the next batch. On PostgreSQL the savepoint is also what
+//! keeps a failed statement from spoiling the whole transaction.
 //!
 //! Across instances sharing a PostgreSQL database, every write transaction first takes one
 //! transaction-scoped advisory lock: batches from all instances commit one after another, as they
