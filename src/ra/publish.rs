@@ -49,9 +49,9 @@ struct DeltaBase {
     this_update: OffsetDateTime,
 }
 
+/// What only the signer touches, under the signing lock: the delta base and the kept list.
 #[derive(Default)]
-struct CrlState {
-    current: Option<std::sync::Arc<CachedCrl>>,
+struct SigningState {
     base: Option<DeltaBase>,
     entries: Option<Listed>,
 }
@@ -136,8 +136,12 @@ pub(crate) struct CrlPublisher {
     validity: Duration,
     /// Where the delta CRL is published (the full CRL's freshestCRL).
     delta_urls: Vec<String>,
+    /// The CRLs signed last. Read without waiting for a signing in progress; its lock is held
+    /// only to read or replace the `Arc`.
+    current: std::sync::Mutex<Option<Arc<CachedCrl>>>,
     /// Held from the decision to re-sign until the new CRLs are cached: one signing at a time.
-    state: tokio::sync::Mutex<CrlState>,
+    /// Callers that find fresh CRLs in `current` never take it.
+    signing: tokio::sync::Mutex<SigningState>,
     /// Moves on every certificate status change; cached CRLs and OCSP answers of an older
     /// generation are stale.
     generation: AtomicU64,
@@ -159,7 +163,8 @@ impl CrlPublisher {
             clock,
             validity,
             delta_urls,
-            state: Default::default(),
+            current: Default::default(),
+            signing: Default::default(),
             generation: Default::default(),
             observed_status_version: AtomicI64::new(-1),
         }
@@ -196,16 +201,41 @@ impl CrlPublisher {
         if ca_id != self.ca.issuing_id() {
             return Err(Error::NotFound("CRL"));
         }
-        let mut state = self.state.lock().await;
+        if let Some(fresh) = self.fresh() {
+            return Ok(fresh);
+        }
+        let mut state = self.signing.lock().await;
+        // Another caller may have signed while this one waited for the lock.
+        if let Some(fresh) = self.fresh() {
+            return Ok(fresh);
+        }
+        let fresh = Arc::new(self.sign(ca_id, &mut state).await?);
+        *self.current_slot() = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// The cached CRLs, if they are of the current status generation and not yet due for
+    /// re-signing (at half the delta's validity, so a fresh delta is always there to fetch).
+    fn fresh(&self) -> Option<Arc<CachedCrl>> {
+        let current = self.current_slot().clone()?;
+        let due = current.this_update + delta_validity(self.validity) / 2;
+        (current.generation == self.generation() && self.clock.now() < due).then_some(current)
+    }
+
+    fn current_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<CachedCrl>>> {
+        // A panic while the lock was held cannot leave the Option half-written: use it as is.
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sign a new full and delta CRL pair, under the signing lock.
+    async fn sign(&self, ca_id: &str, state: &mut SigningState) -> Result<CachedCrl> {
         let now = self.clock.now();
         let validity = self.validity;
+        // Read before the status version below: a change after this point moves the generation
+        // again, so the CRLs signed now are never taken for newer than they are.
         let generation = self.generation();
-        if let Some(c) = state.current.as_ref() {
-            // Re-signed at half the delta's validity, so a fresh delta is always there to fetch.
-            if c.generation == generation && now < c.this_update + delta_validity(validity) / 2 {
-                return Ok(c.clone());
-            }
-        }
         // With no base yet, the full CRL signed now becomes the base, and the delta takes the next
         // number. The numbers and the status version are taken in one write job, so across
         // instances a higher CRL number always goes with an equal or later version; the rows are
@@ -360,16 +390,14 @@ impl CrlPublisher {
         } else {
             Some(base)
         };
-        let fresh = Arc::new(CachedCrl {
+        Ok(CachedCrl {
             generation,
             this_update: now,
             full_freshness,
             delta_freshness,
             full: full_der.into(),
             delta: delta_der.into(),
-        });
-        state.current = Some(fresh.clone());
-        Ok(fresh)
+        })
     }
 }
 
