@@ -3,6 +3,7 @@
 
 use super::caching::{cached_response, no_store_response, validated_response};
 use super::error::{error_response, ApiError};
+use crate::ra::readiness::Readiness;
 use crate::ra::Ra;
 use crate::x509::pem_encode;
 use axum::body::Bytes;
@@ -36,26 +37,16 @@ pub async fn healthz() -> &'static str {
 /// audit chain's head is sound or its breaks acknowledged), 503 otherwise, so a load balancer stops
 /// sending it traffic. `/healthz` only says the process is alive.
 pub async fn readyz(State(ra): State<Ra>) -> Response {
-    let checks = async {
-        ra.store().ready().await?;
-        crate::audit::health::check(ra.store(), ra.now()).await
-    };
-    match tokio::time::timeout(std::time::Duration::from_secs(2), checks).await {
-        Ok(Ok(None)) => {
-            // The root CA's state is news for operators, not a reason to stop serving: relying
-            // parties still need this instance's OCSP answers and CRLs.
+    match ra.readiness().await {
+        Readiness::Ready { root } => {
             let mut body = serde_json::json!({"status": "ready"});
-            match ra.root_status().await {
-                Ok(Some(root)) => {
-                    body["warnings"] = serde_json::json!(root.warnings);
-                    body["root_ca"] = serde_json::json!(root);
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "could not read the root CA's state"),
+            if let Some(root) = root {
+                body["warnings"] = serde_json::json!(root.warnings);
+                body["root_ca"] = serde_json::json!(root);
             }
             axum::Json(body).into_response()
         }
-        Ok(Ok(Some(b))) => (
+        Readiness::AuditChainBroken(b) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({
                 "error": "audit_chain_broken",
@@ -69,15 +60,12 @@ pub async fn readyz(State(ra): State<Ra>) -> Response {
             })),
         )
             .into_response(),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "not ready");
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "the database is not reachable",
-            )
-        }
-        Err(_) => error_response(
+        Readiness::DatabaseUnreachable => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database is not reachable",
+        ),
+        Readiness::TimedOut => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             "the database did not answer within 2 s",

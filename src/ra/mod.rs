@@ -19,6 +19,7 @@ pub mod logins;
 pub mod ocsp;
 pub mod operators;
 pub mod publish;
+pub mod readiness;
 pub mod requests;
 pub mod revocation;
 pub mod revocation_requests;
