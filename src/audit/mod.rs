@@ -2,8 +2,11 @@
 //! same transaction as the change it records, as an entry whose hash covers the previous entry's
 //! hash. A head row keeps the newest (seq, hash) so that entries cut off the end are noticed too.
 
+pub mod action;
 pub mod chain;
 pub mod health;
+
+pub use action::Action;
 
 use crate::error::Result;
 use crate::store::audit::{self as rows, AuditRow};
