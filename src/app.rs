@@ -136,7 +136,7 @@ async fn bind_ca(store: &Store, ca: &LocalCa, now: time::OffsetDateTime) -> Resu
             crate::audit::record(
                 log,
                 now,
-                crate::audit::Event::new(None, "ca.bound", None, details),
+                crate::audit::Event::new(None, crate::audit::Action::CaBound, None, details),
             );
             Ok((None, bound_now))
         }))

@@ -662,7 +662,12 @@ async fn block_key(store: &vouch::store::Store, n: usize) -> vouch::error::Resul
 }
 
 fn key_event(n: usize) -> vouch::audit::Event {
-    vouch::audit::Event::new(None, "test.event", Some(&n.to_string()), json!({}))
+    vouch::audit::Event::new(
+        None,
+        vouch::audit::Action::KeyBlocked,
+        Some(&n.to_string()),
+        json!({}),
+    )
 }
 
 /// Jobs queued behind a busy writer run in one batch; every third inserts key 0 again, a unique

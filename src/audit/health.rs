@@ -11,7 +11,7 @@
 //! head record itself was damaged (missing, or behind the last entry) it is set to the last entry,
 //! so that appends work again.
 
-use super::{rows, Break, Event, Walk, ACKNOWLEDGED};
+use super::{rows, Action, Break, Event, Walk};
 use crate::error::{Error, Result};
 use crate::store::job;
 use crate::store::{Conn, Store};
@@ -106,7 +106,7 @@ pub async fn check(store: &Store, now: OffsetDateTime) -> Result<Option<Break>> 
                 super::record(
                     log,
                     now,
-                    Event::new(None, "audit.chain_broken", None, details),
+                    Event::new(None, Action::AuditChainBroken, None, details),
                 );
             }
             Ok(())
@@ -200,7 +200,11 @@ pub async fn acknowledge(
                     "from": from, "to": to, "hash": hex::encode(hash),
                 })),
             });
-            super::record(log, now, Event::new(None, ACKNOWLEDGED, None, details));
+            super::record(
+                log,
+                now,
+                Event::new(None, Action::AuditAcknowledged, None, details),
+            );
             Ok(Some(Acknowledgement {
                 breaks,
                 head_moved: head_moved.map(|(from, to, _)| (from, to)),

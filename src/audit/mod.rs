@@ -2,8 +2,11 @@
 //! same transaction as the change it records, as an entry whose hash covers the previous entry's
 //! hash. A head row keeps the newest (seq, hash) so that entries cut off the end are noticed too.
 
+pub mod action;
 pub mod chain;
 pub mod health;
+
+pub use action::Action;
 
 use crate::error::Result;
 use crate::store::audit::{self as rows, AuditRow};
@@ -17,8 +20,8 @@ use time::OffsetDateTime;
 pub struct Event {
     /// Operator id, or None for the system itself and unauthenticated callers.
     pub actor: Option<String>,
-    /// The documented action string (`request.submitted`, ...).
-    pub action: &'static str,
+    /// What happened; its documented string (`request.submitted`, ...) is what the log stores.
+    pub action: Action,
     /// What it happened to: a request, subscriber, certificate serial, operator id.
     pub target: Option<String>,
     /// What else an auditor needs to know, as JSON.
@@ -29,7 +32,7 @@ impl Event {
     /// An event by `actor` (None for the system), of `action`, on `target`.
     pub fn new(
         actor: Option<&str>,
-        action: &'static str,
+        action: Action,
         target: Option<&str>,
         details: serde_json::Value,
     ) -> Self {
@@ -51,7 +54,7 @@ pub fn record(log: &mut AuditLog, now: OffsetDateTime, event: Event) {
     log.push(NewEntry {
         at: micros(now),
         actor: event.actor,
-        action: event.action.to_string(),
+        action: event.action.as_str().to_string(),
         target: event.target,
         details: event.details.to_string(),
     });
@@ -140,9 +143,6 @@ pub struct Break {
     pub problem: String,
 }
 
-/// The action of the entry that acknowledges breaks; its details list them under `breaks`.
-pub const ACKNOWLEDGED: &str = "audit.acknowledged";
-
 /// Most breaks collected in one walk; past this the walk stops (the verdict names the first).
 const MAX_BREAKS: usize = 1000;
 
@@ -189,7 +189,7 @@ impl Walk {
     }
 
     pub(crate) fn feed(&mut self, row: &AuditRow) {
-        if row.action == ACKNOWLEDGED {
+        if row.action == Action::AuditAcknowledged.as_str() {
             if let Ok(details) = serde_json::from_str::<serde_json::Value>(&row.details) {
                 let listed = details["breaks"].as_array().into_iter().flatten();
                 self.acknowledged

@@ -5,7 +5,7 @@
 
 use super::requests::{blocked_key, no_valid_evidence, RequestView, Template, MAX_REASON_CHARS};
 use super::{Operator, Ra, Role};
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
 use crate::store::job;
 use crate::store::requests::{self as rows, ApprovalRow, IntentRow, RequestRow};
@@ -47,7 +47,7 @@ impl Ra {
                 audit::record(
                     log,
                     now,
-                    Event::new(Some(&by), "request.cancelled", Some(&rid), details),
+                    Event::new(Some(&by), Action::RequestCancelled, Some(&rid), details),
                 );
                 Ok(true)
             }))
@@ -79,7 +79,7 @@ impl Ra {
                         now,
                         Event::new(
                             Some(&by),
-                            "request.expired",
+                            Action::RequestExpired,
                             Some(&id),
                             serde_json::json!({}),
                         ),
@@ -165,8 +165,13 @@ impl Ra {
         };
         if let Some(e) = refusal {
             let details = serde_json::json!({"error": e.code(), "message": e.to_string()});
-            self.audit_refusal(Some(&op.id), "request.approval_refused", Some(id), details)
-                .await;
+            self.audit_refusal(
+                Some(&op.id),
+                Action::RequestApprovalRefused,
+                Some(id),
+                details,
+            )
+            .await;
             return Err(e);
         }
         let template: Template =
@@ -199,7 +204,7 @@ impl Ra {
                 }
                 let count = if required == 1 { 1 } else { rows::count_approvals(c, &rid).await? };
                 let details = serde_json::json!({"approvals": count, "required": required});
-                audit::record(log, now, Event::new(Some(&approver), "request.approved", Some(&rid), details));
+                audit::record(log, now, Event::new(Some(&approver), Action::RequestApproved, Some(&rid), details));
                 if count < required {
                     return Ok(Approval::Counted);
                 }
@@ -209,7 +214,7 @@ impl Ra {
                 }
                 rows::insert_intent(c, &intent).await?;
                 let details = serde_json::json!({"serial": intent.serial, "key_sha256": intent.key_sha256, "ca": intent.ca_id});
-                audit::record(log, now, Event::new(Some(&approver), "issuance.intent", Some(&rid), details));
+                audit::record(log, now, Event::new(Some(&approver), Action::IssuanceIntent, Some(&rid), details));
                 Ok(Approval::Intent(intent))
             }))
             .await?;
@@ -260,8 +265,13 @@ impl Ra {
         };
         if let Some(e) = refusal {
             let details = serde_json::json!({"error": e.code(), "message": e.to_string()});
-            self.audit_refusal(Some(&op.id), "request.approval_refused", Some(id), details)
-                .await;
+            self.audit_refusal(
+                Some(&op.id),
+                Action::RequestApprovalRefused,
+                Some(id),
+                details,
+            )
+            .await;
             return e;
         }
         Error::conflict(
@@ -291,7 +301,7 @@ impl Ra {
                 audit::record(
                     log,
                     now,
-                    Event::new(Some(&by), "request.rejected", Some(&rid), details),
+                    Event::new(Some(&by), Action::RequestRejected, Some(&rid), details),
                 );
                 Ok(true)
             }))
@@ -313,7 +323,12 @@ impl Ra {
                         audit::record(
                             log,
                             now,
-                            Event::new(None, "request.expired", Some(id), serde_json::json!({})),
+                            Event::new(
+                                None,
+                                Action::RequestExpired,
+                                Some(id),
+                                serde_json::json!({}),
+                            ),
                         );
                     }
                 }

@@ -9,7 +9,7 @@
 //!   `Modulus=<HEX>\n`, for RSA keys of one size (from the file name `blacklist.RSA-<bits>` or
 //!   given).
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
 use crate::store::job;
 use crate::store::{blocklist as rows, Conn, Store};
@@ -240,7 +240,7 @@ pub async fn import(
                 now,
                 Event::new(
                     by.as_deref(),
-                    "blocklist.imported",
+                    Action::BlocklistImported,
                     Some(&list.name),
                     serde_json::json!({
                         "file_sha256": list.file_sha256,

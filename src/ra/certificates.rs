@@ -126,7 +126,7 @@ impl Ra {
                 if rows::block_key(c, &key, &reason, Some(&by), now.unix_timestamp()).await? {
                     let event = crate::audit::Event::new(
                         Some(&by),
-                        "key.blocked",
+                        crate::audit::Action::KeyBlocked,
                         Some(&key),
                         serde_json::json!({"reason": reason}),
                     );

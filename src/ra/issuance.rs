@@ -8,7 +8,7 @@
 
 use super::requests::Template;
 use super::Ra;
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
 use crate::store::certificates::{self, CertificateRow};
@@ -134,7 +134,7 @@ impl Ra {
         };
         let event = Event::new(
             None,
-            "certificate.issued",
+            Action::CertificateIssued,
             Some(&intent.serial),
             serde_json::json!({"request": intent.request_id, "subscriber": req.subscriber_id, "profile": req.profile,
                 "subject": subject, "ca": intent.ca_id}),
@@ -161,7 +161,7 @@ impl Ra {
                         let ts = now.unix_timestamp();
                         certificates::revoke(c, &row.serial, "keyCompromise", ts, None).await?;
                         let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": row.key_sha256});
-                        audit::record(log, now, Event::new(None, "certificate.revoked", Some(&row.serial), details));
+                        audit::record(log, now, Event::new(None, Action::CertificateRevoked, Some(&row.serial), details));
                         return Ok((true, true));
                     }
                     return Ok((true, false));
@@ -174,7 +174,7 @@ impl Ra {
                     audit::record(log, now, event);
                     certificates::revoke(c, &row.serial, "cessationOfOperation", ts, None).await?;
                     let details = serde_json::json!({"reason": "cessationOfOperation", "cancelled_request": row.request_id});
-                    audit::record(log, now, Event::new(None, "certificate.revoked", Some(&row.serial), details));
+                    audit::record(log, now, Event::new(None, Action::CertificateRevoked, Some(&row.serial), details));
                     return Ok((false, true));
                 }
                 Ok((false, false))
@@ -204,7 +204,7 @@ impl Ra {
                     audit::record(
                         log,
                         now,
-                        Event::new(None, "request.failed", Some(&id), details),
+                        Event::new(None, Action::RequestFailed, Some(&id), details),
                     );
                 }
                 Ok(())
@@ -237,7 +237,7 @@ impl Ra {
                 // log, so a long CA outage does not fill the audit log with the same failure.
                 if audit_failure {
                     let details = serde_json::json!({"serial": serial, "error": message, "attempts": attempts});
-                    audit::record(log, now, Event::new(None, "issuance.failed", Some(&id), details));
+                    audit::record(log, now, Event::new(None, Action::IssuanceFailed, Some(&id), details));
                 }
                 Ok(())
             }))

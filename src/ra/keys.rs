@@ -5,7 +5,7 @@
 //! every stored fingerprint to the canonical one, once per database, carries blocks over, and
 //! revokes the live certificates of blocked keys that the old fingerprints hid.
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::error::Result;
 use crate::store::job;
 use crate::store::{certificates, keys as rows, meta, Store};
@@ -125,7 +125,7 @@ pub async fn rekey(store: &Store, now: OffsetDateTime) -> Result<Rekeyed> {
                     if certificates::revoke(c, &serial, "keyCompromise", ts, None).await? {
                         let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": k,
                             "found_by": "canonical key identity"});
-                        audit::record(log, now, Event::new(None, "certificate.revoked", Some(&serial), details));
+                        audit::record(log, now, Event::new(None, Action::CertificateRevoked, Some(&serial), details));
                         revoked.push(serial);
                     }
                 }
@@ -141,7 +141,7 @@ pub async fn rekey(store: &Store, now: OffsetDateTime) -> Result<Rekeyed> {
                 let details = serde_json::json!({"identity": CANONICAL, "requests": summary.requests,
                     "certificates": summary.certificates, "blocks_carried": summary.blocks_carried,
                     "revoked": revoked});
-                audit::record(log, now, Event::new(None, "keys.rekeyed", None, details));
+                audit::record(log, now, Event::new(None, Action::KeysRekeyed, None, details));
             }
             Ok(revoked)
         }))

@@ -3,7 +3,7 @@
 //! at, and the audit log gets one row per source and window instead of one per failure.
 
 use super::{rfc3339, Ra};
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::store::job;
 use std::net::IpAddr;
 use time::OffsetDateTime;
@@ -42,7 +42,7 @@ impl WindowSummary {
     fn event(&self) -> Event {
         Event::new(
             None,
-            "auth.failed",
+            Action::AuthFailed,
             None,
             serde_json::json!({
                 "source": source_name(self.source),
@@ -100,7 +100,7 @@ impl LoginLimit {
         if first {
             events.push(Event::new(
                 None,
-                "auth.failed",
+                Action::AuthFailed,
                 None,
                 serde_json::json!({"reason": reason, "request": request,
                                    "source": source_name(source), "failures": 1}),

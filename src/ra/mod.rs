@@ -27,7 +27,7 @@ pub mod root;
 pub mod self_revocation;
 pub mod subscribers;
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::ca::UpstreamCa;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -217,7 +217,7 @@ impl Ra {
         let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         self.audit_refusal(
             Some(&op.id),
-            "access.forbidden",
+            Action::AccessForbidden,
             target,
             serde_json::json!({"attempted": action, "required_roles": names, "operator": op.name}),
         )
@@ -237,7 +237,7 @@ impl Ra {
     pub async fn audit_refusal(
         &self,
         actor: Option<&str>,
-        action: &'static str,
+        action: Action,
         target: Option<&str>,
         details: serde_json::Value,
     ) {
@@ -250,7 +250,7 @@ impl Ra {
             }))
             .await;
         if let Err(e) = result {
-            tracing::error!(error = %e, action, "could not audit a refused attempt");
+            tracing::error!(error = %e, %action, "could not audit a refused attempt");
         }
     }
 

@@ -2,7 +2,7 @@
 //! certificate that the CA issues for a fresh key and that is renewed before it expires.
 
 use super::Ra;
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::ca::UpstreamCa;
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
@@ -215,7 +215,7 @@ impl OcspResponder {
         self.store
             .write(job!(|_, log| {
                 let details = serde_json::json!({"certificate_sha256": fingerprint, "not_after": super::rfc3339(not_after.unix_timestamp())});
-                audit::record(log, now, Event::new(None, "ocsp.responder_issued", None, details));
+                audit::record(log, now, Event::new(None, Action::OcspResponderIssued, None, details));
                 Ok(())
             }))
             .await?;

@@ -2,7 +2,7 @@
 //! 256 bits of CSPRNG output; only their SHA-256 is stored.
 
 use super::{new_id, rfc3339, Ra};
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
 use crate::store::job;
 use crate::store::{operators as rows, AuditLog, Conn, Store};
@@ -297,7 +297,7 @@ pub async fn create_in(
         now,
         Event::new(
             created_by,
-            "operator.created",
+            Action::OperatorCreated,
             Some(&id),
             serde_json::json!({"name": name, "roles": roles, "via": via.as_str()}),
         ),
@@ -499,7 +499,7 @@ impl Ra {
                 }
                 let event = Event::new(
                     Some(&by),
-                    "operator.disabled",
+                    Action::OperatorDisabled,
                     Some(&id),
                     serde_json::json!({}),
                 );

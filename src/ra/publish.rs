@@ -4,7 +4,7 @@
 //! its lock and the status generation that the OCSP responder's cache follows too.
 
 use super::Ra;
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::ca::{CrlEntry, CrlOrder, CrlRemoval, UpstreamCa};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
@@ -376,7 +376,11 @@ impl CrlPublisher {
         });
         self.store
             .write(job!(|_, log| {
-                audit::record(log, now, Event::new(None, "crl.signed", Some(&ca), details));
+                audit::record(
+                    log,
+                    now,
+                    Event::new(None, Action::CrlSigned, Some(&ca), details),
+                );
                 Ok(())
             }))
             .await?;

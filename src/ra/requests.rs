@@ -13,7 +13,7 @@
 
 use super::subscribers::evidence_valid;
 use super::{new_id, rfc3339, Operator, Ra, Role};
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
 use crate::store::job;
@@ -211,7 +211,7 @@ impl Ra {
         if let Err(e @ (Error::Invalid { .. } | Error::Refused { .. })) = &outcome {
             self.audit_refusal(
                 Some(&op.id),
-                "request.refused",
+                Action::RequestRefused,
                 Some(subscriber_id),
                 serde_json::json!({"profile": profile_name, "error": e.code(), "message": e.to_string()}),
             )
@@ -277,7 +277,7 @@ impl Ra {
         let expires = now + Duration::hours(i64::from(profile.request_expiry_hours));
         let event = Event::new(
             Some(&op.id),
-            "request.submitted",
+            Action::RequestSubmitted,
             Some(&id),
             serde_json::json!({"subscriber": subscriber_id, "profile": profile.name, "subject": template.subject.display(),
                 "key_sha256": csr.key().fingerprint(), "key_type": csr.key().key_type().as_str(), "key_bits": csr.key().bits()}),

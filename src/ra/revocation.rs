@@ -4,7 +4,7 @@
 //! [`super::self_revocation`], CRL publication in [`super::publish`].
 
 use super::{Operator, Ra, Role};
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
 use crate::store::job;
@@ -76,12 +76,12 @@ pub(super) async fn revoke_in(
 ) -> Result<Option<Vec<String>>> {
     let ts = now.unix_timestamp();
     let action = if rows::revoke(c, target, reason.as_str(), ts, invalidity).await? {
-        "certificate.revoked"
+        Action::CertificateRevoked
     } else if reason == Reason::KeyCompromise
         && rows::escalate_to_key_compromise(c, target, invalidity, ts).await?
     {
         // RFC 5280 5.3.1: a revoked certificate's reason may change to keyCompromise.
-        "certificate.revocation_updated"
+        Action::CertificateRevocationUpdated
     } else {
         return Ok(None);
     };
@@ -98,7 +98,7 @@ pub(super) async fn revoke_in(
             audit::record(
                 log,
                 now,
-                Event::new(Some(by), "key.blocked", Some(key), details),
+                Event::new(Some(by), Action::KeyBlocked, Some(key), details),
             );
         }
         for other in rows::live_with_key(c, key).await? {
@@ -108,7 +108,7 @@ pub(super) async fn revoke_in(
                 audit::record(
                     log,
                     now,
-                    Event::new(Some(by), "certificate.revoked", Some(&other), details),
+                    Event::new(Some(by), Action::CertificateRevoked, Some(&other), details),
                 );
                 others.push(other);
             }
@@ -254,9 +254,9 @@ impl Ra {
                 };
                 if changed {
                     let event = if hold {
-                        "certificate.held"
+                        Action::CertificateHeld
                     } else {
-                        "certificate.released"
+                        Action::CertificateReleased
                     };
                     audit::record(
                         log,

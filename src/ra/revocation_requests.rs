@@ -4,7 +4,7 @@
 
 use super::revocation::{check_comment, revoke_in, RevocationOutcome};
 use super::{Operator, Ra, Role};
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
 use crate::store::{job, Committed};
@@ -72,7 +72,7 @@ impl Ra {
                     other => other?,
                 }
                 let details = serde_json::json!({"serial": row.serial, "reason": row.reason, "invalidity_date": row.invalidity_date, "comment": row.comment});
-                audit::record(log, now, Event::new(Some(&row.requested_by), "revocation.requested", Some(&row.id), details));
+                audit::record(log, now, Event::new(Some(&row.requested_by), Action::RevocationRequested, Some(&row.id), details));
                 Ok(())
             }))
             .await?;
@@ -138,7 +138,7 @@ impl Ra {
             );
             self.audit_refusal(
                 Some(&op.id),
-                "revocation.approval_refused",
+                Action::RevocationApprovalRefused,
                 Some(id),
                 serde_json::json!({"error": e.code()}),
             )
@@ -178,7 +178,7 @@ impl Ra {
                     now,
                     Event::new(
                         Some(&by),
-                        "revocation.approved",
+                        Action::RevocationApproved,
                         Some(&rid),
                         serde_json::json!({"serial": serial}),
                     ),
@@ -235,7 +235,7 @@ impl Ra {
                     now,
                     Event::new(
                         Some(&by),
-                        "revocation.rejected",
+                        Action::RevocationRejected,
                         Some(&rid),
                         serde_json::json!({"reason": why}),
                     ),

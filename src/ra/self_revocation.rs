@@ -96,8 +96,13 @@ impl Ra {
         };
         if !crate::x509::cms::signed_by(body, &cert.der)? {
             let details = serde_json::json!({"serial": serial, "error": "not_key_holder"});
-            self.audit_refusal(None, "revocation.by_key_refused", Some(&serial), details)
-                .await;
+            self.audit_refusal(
+                None,
+                crate::audit::Action::RevocationByKeyRefused,
+                Some(&serial),
+                details,
+            )
+            .await;
             return Err(Error::forbidden(
                 "not_key_holder",
                 "the statement is not signed with this certificate's key",

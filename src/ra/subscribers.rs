@@ -4,7 +4,7 @@
 
 use super::email::check_email;
 use super::{new_id, rfc3339, Operator, Ra, Role};
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
 use crate::store::job;
 use crate::store::subscribers::{self as rows, EvidenceRow, SubscriberRow};
@@ -233,7 +233,7 @@ impl Ra {
             Ok(kind) => kind,
             Err(e) => {
                 let details = serde_json::json!({"error": e.code(), "message": e.to_string()});
-                self.audit_refusal(Some(&op.id), "subscriber.refused", None, details)
+                self.audit_refusal(Some(&op.id), Action::SubscriberRefused, None, details)
                     .await;
                 return Err(e);
             }
@@ -271,7 +271,7 @@ impl Ra {
             .collect();
         let event = Event::new(
             Some(&op.id),
-            "subscriber.registered",
+            Action::SubscriberRegistered,
             Some(&id),
             serde_json::json!({"kind": kind.as_str(), "name": input.name, "email": input.email,
                 "organisation": input.organisation, "evidence": summary}),
@@ -312,7 +312,7 @@ impl Ra {
             let details = serde_json::json!({"error": err.code(), "message": err.to_string()});
             self.audit_refusal(
                 Some(&op.id),
-                "subscriber.refused",
+                Action::SubscriberRefused,
                 Some(subscriber_id),
                 details,
             )
@@ -331,7 +331,7 @@ impl Ra {
         };
         let event = Event::new(
             Some(&op.id),
-            "subscriber.evidence_added",
+            Action::SubscriberEvidenceAdded,
             Some(subscriber_id),
             serde_json::json!({"type": row.doc_type, "number": row.number, "issuer": row.issuer, "valid_until": row.valid_until}),
         );

@@ -246,13 +246,13 @@ async fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::super::{job, Store};
-    use crate::audit::{self, Event, Verdict};
+    use crate::audit::{self, Action, Event, Verdict};
     use crate::error::Error;
 
     fn event(n: usize) -> Event {
         Event::new(
             None,
-            "test.event",
+            Action::KeyBlocked,
             Some(&n.to_string()),
             serde_json::json!({}),
         )

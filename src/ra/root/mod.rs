@@ -7,7 +7,7 @@
 //! serves the last ARL the ceremony signed and says, in `/readyz` and its log, when that ARL
 //! nears its nextUpdate.
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Action, Event};
 use crate::ca::local::LocalCa;
 use crate::ca::root::{Publication, RootKey};
 use crate::ca::CrlEntry;
@@ -83,7 +83,7 @@ pub async fn sign_arl(
 fn arl_event(arl: &ArlRow, cause: Option<&str>) -> Event {
     Event::new(
         None,
-        "ca.arl_signed",
+        Action::CaArlSigned,
         Some("root"),
         serde_json::json!({
             "number": arl.number,
@@ -194,7 +194,7 @@ pub async fn reissue_issuing(
             audit::record(
                 log,
                 now,
-                Event::new(None, "ca.issuing_reissued", Some("issuing"), details),
+                Event::new(None, Action::CaIssuingReissued, Some("issuing"), details),
             );
             Ok(())
         }))
@@ -257,7 +257,7 @@ pub async fn revoke_issuing(
                 now,
                 Event::new(
                     None,
-                    "ca.issuing_revoked",
+                    Action::CaIssuingRevoked,
                     Some("issuing"),
                     serde_json::json!({"serials": serials, "reason": reason.as_str()}),
                 ),
@@ -323,7 +323,7 @@ pub async fn move_root_key(
             audit::record(
                 log,
                 now,
-                Event::new(None, "ca.root_key_moved", Some("root"), details),
+                Event::new(None, Action::CaRootKeyMoved, Some("root"), details),
             );
             Ok(())
         }))

@@ -1,0 +1,212 @@
+//! The audit actions: one variant per kind of entry the RA records, named by the documented
+//! action string that is stored in the log (and covered by each entry's hash). The strings are
+//! part of the interface: docs/API.md ("Audit actions") lists every one, and a test here holds
+//! the enum and that list to each other.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Declares [`Action`], its strings and the list of all variants from one table, so the three
+/// cannot drift apart.
+macro_rules! actions {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal,)+) => {
+        /// What an audit entry records. [`Action::as_str`] is the string stored in the log.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl Action {
+            /// Every action, in the order of the documented list.
+            pub const ALL: &'static [Action] = &[$(Action::$variant,)+];
+
+            /// The documented action string, exactly as stored in the log.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    /// At the first start on a database: the data directory's issuing CA key is bound to it
+    /// (actor null).
+    CaBound = "ca.bound",
+    /// An operator was created (API, `vouch operator create`, or the bootstrap admin of
+    /// `vouch init`).
+    OperatorCreated = "operator.created",
+    /// An operator was disabled.
+    OperatorDisabled = "operator.disabled",
+    /// A subscriber was registered.
+    SubscriberRegistered = "subscriber.registered",
+    /// Registering a subscriber or adding evidence to one was refused for a bad field.
+    SubscriberRefused = "subscriber.refused",
+    /// Evidence records were added to a subscriber.
+    SubscriberEvidenceAdded = "subscriber.evidence_added",
+    /// A certificate request was accepted, pending approval.
+    RequestSubmitted = "request.submitted",
+    /// A certificate request was refused (400 or 422).
+    RequestRefused = "request.refused",
+    /// An operator's approval of a request was counted.
+    RequestApproved = "request.approved",
+    /// An approval was refused: `self_approval`, `evidence_expired` or `blocked_key`.
+    RequestApprovalRefused = "request.approval_refused",
+    /// The last approval is in: the issuance intent (reserved serial) was committed before the CA
+    /// is asked to sign.
+    IssuanceIntent = "issuance.intent",
+    /// The CA could not sign when an approval asked it to; the intent stays for reconciliation
+    /// (actor null).
+    IssuanceFailed = "issuance.failed",
+    /// A certificate was issued and stored (actor null).
+    CertificateIssued = "certificate.issued",
+    /// A pending request was rejected.
+    RequestRejected = "request.rejected",
+    /// A pending request past its expiry was stored as expired (by the sweep, a listing, an
+    /// approval or a rejection).
+    RequestExpired = "request.expired",
+    /// The CA refused an approved request's order for good; the request is failed (actor null).
+    RequestFailed = "request.failed",
+    /// An admin cancelled an approved request that was not issued.
+    RequestCancelled = "request.cancelled",
+    /// The start-up re-keying changed key fingerprints or revoked siblings of blocked keys
+    /// (actor null).
+    KeysRekeyed = "keys.rekeyed",
+    /// A key was added to the block list (by an admin, or by a keyCompromise revocation).
+    KeyBlocked = "key.blocked",
+    /// A certificate was revoked (directly, by an approved revocation request, by propagation of
+    /// keyCompromise, by self-revocation, by the start-up re-keying, or at issuance of a blocked key).
+    CertificateRevoked = "certificate.revoked",
+    /// A revoked certificate's reason was changed to keyCompromise.
+    CertificateRevocationUpdated = "certificate.revocation_updated",
+    /// A four-eyes revocation request was made.
+    RevocationRequested = "revocation.requested",
+    /// A revocation request was approved (the revocation follows in the same transaction).
+    RevocationApproved = "revocation.approved",
+    /// A revocation request was rejected.
+    RevocationRejected = "revocation.rejected",
+    /// An approval of a revocation request was refused (`self_approval`).
+    RevocationApprovalRefused = "revocation.approval_refused",
+    /// A self-revocation was refused because the caller did not prove the key.
+    RevocationByKeyRefused = "revocation.by_key_refused",
+    /// A valid certificate was put on hold.
+    CertificateHeld = "certificate.held",
+    /// A certificate on hold was released.
+    CertificateReleased = "certificate.released",
+    /// A CRL was signed (actor null).
+    CrlSigned = "crl.signed",
+    /// The CA issued this instance's OCSP responder certificate (actor null).
+    OcspResponderIssued = "ocsp.responder_issued",
+    /// The issuing CA certificate was re-issued by the root (`vouch ca reissue-issuing`, or at
+    /// start when the root key is in the data directory).
+    CaIssuingReissued = "ca.issuing_reissued",
+    /// The root signed an ARL.
+    CaArlSigned = "ca.arl_signed",
+    /// The root revoked the issuing CA's certificates (`vouch ca revoke-issuing`).
+    CaIssuingRevoked = "ca.issuing_revoked",
+    /// The root key was moved out of the data directory (`vouch ca move-root-key`).
+    CaRootKeyMoved = "ca.root_key_moved",
+    /// Failed bearer-token authentications: the first of a window, then a summary of the window.
+    AuthFailed = "auth.failed",
+    /// An operator lacked the role an operation needs.
+    AccessForbidden = "access.forbidden",
+    /// A key block list file was imported (`vouch keys import-blocklist`).
+    BlocklistImported = "blocklist.imported",
+    /// The running server found a break in the audit chain (actor null).
+    AuditChainBroken = "audit.chain_broken",
+    /// An admin acknowledged breaks in the audit chain (`vouch audit acknowledge`); the details
+    /// list them under `breaks`.
+    AuditAcknowledged = "audit.acknowledged",
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names no [`Action`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAction(pub String);
+
+impl fmt::Display for UnknownAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown audit action {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownAction {}
+
+impl FromStr for Action {
+    type Err = UnknownAction;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Action::ALL
+            .iter()
+            .copied()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| UnknownAction(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action;
+    use std::collections::BTreeSet;
+
+    /// The actions listed in docs/API.md's "Audit actions" table, in its order.
+    fn documented() -> Vec<String> {
+        let api = include_str!("../../docs/API.md");
+        let start = api
+            .find("#### Audit actions")
+            .expect("docs/API.md has an \"Audit actions\" section");
+        api[start..]
+            .lines()
+            .skip(1)
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| {
+                let first = l.trim_start_matches('|').split('|').next()?.trim();
+                let name = first.strip_prefix('`')?.strip_suffix('`')?;
+                Some(name.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_enum_and_the_documented_list_agree() {
+        let documented = documented();
+        let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(
+            documented, names,
+            "docs/API.md's audit action table and audit::Action must list the same strings, in \
+             the same order"
+        );
+        let distinct: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            names.len(),
+            "an action string is used twice"
+        );
+    }
+
+    #[test]
+    fn strings_are_the_stored_ones() {
+        // Stored in every database and covered by the hash chain: these never change.
+        assert_eq!(Action::RequestApproved.as_str(), "request.approved");
+        assert_eq!(Action::CertificateRevoked.as_str(), "certificate.revoked");
+        assert_eq!(Action::CaArlSigned.as_str(), "ca.arl_signed");
+        assert_eq!(Action::AuditAcknowledged.as_str(), "audit.acknowledged");
+        assert_eq!(Action::AccessForbidden.to_string(), "access.forbidden");
+    }
+
+    #[test]
+    fn every_string_parses_back_to_its_action() {
+        for a in Action::ALL {
+            assert_eq!(a.as_str().parse::<Action>(), Ok(*a));
+        }
+        assert!("test.event".parse::<Action>().is_err());
+        assert!("Request.Approved".parse::<Action>().is_err());
+    }
+}
