@@ -18,5 +18,6 @@ pub mod datadir;
 pub mod error;
 pub mod ra;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod x509;

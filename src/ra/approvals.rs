@@ -7,6 +7,7 @@ use super::requests::{blocked_key, no_valid_evidence, RequestView, Template, MAX
 use super::{Operator, Ra, Role};
 use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
+use crate::state::RequestState;
 use crate::store::job;
 use crate::store::requests::{self as rows, ApprovalRow, IntentRow, RequestRow};
 use crate::x509::key::CheckedKey;
@@ -54,9 +55,9 @@ impl Ra {
             .await?;
         if !cancelled {
             let req = self.load_request(id).await?;
-            let what = match req.status.as_str() {
-                "issued" => "issued; revoke its certificate instead".to_string(),
-                "pending" => "pending; reject it instead".to_string(),
+            let what = match req.status {
+                RequestState::Issued => "issued; revoke its certificate instead".to_string(),
+                RequestState::Pending => "pending; reject it instead".to_string(),
                 other => other.to_string(),
             };
             return Err(Error::conflict(
@@ -104,10 +105,10 @@ impl Ra {
         req: &RequestRow,
         now: OffsetDateTime,
     ) -> Option<Error> {
-        if req.status == "pending" && req.expires_at <= now.unix_timestamp() {
+        if req.status == RequestState::Pending && req.expires_at <= now.unix_timestamp() {
             return Some(self.expire(op, &req.id, now).await);
         }
-        if req.status != "pending" {
+        if req.status != RequestState::Pending {
             return Some(Error::conflict(
                 "not_pending",
                 format!("the request is {}, not pending", req.status),
@@ -208,7 +209,7 @@ impl Ra {
                 if count < required {
                     return Ok(Approval::Counted);
                 }
-                if !rows::transition(c, &rid, "pending", "approved", ts).await? {
+                if !rows::transition(c, &rid, RequestState::Pending, RequestState::Approved, ts).await? {
                     // Cannot happen: the approval above saw it pending in this transaction.
                     return Err(Error::internal("request left pending inside its own transaction"));
                 }
@@ -229,7 +230,7 @@ impl Ra {
                 // With one required approval, this approval is the only one: the view is known
                 // without reading it back.
                 let issued = RequestRow {
-                    status: "issued".into(),
+                    status: RequestState::Issued,
                     serial: Some(intent.serial),
                     decided_at: Some(ts),
                     ..req

@@ -2,6 +2,7 @@
 
 use super::{rfc3339, Operator, Ra};
 use crate::error::{Error, Result};
+use crate::state::CertificateStatus;
 use crate::store::certificates as rows;
 use crate::store::job;
 use crate::x509::{pem_encode, serial::Serial};
@@ -55,10 +56,13 @@ impl Ra {
         let row = rows::get(&mut c, &serial)
             .await?
             .ok_or(Error::NotFound("certificate"))?;
-        let status = if row.status == "valid" && row.not_after < self.now().unix_timestamp() {
+        // Expiry is not a stored status: a valid certificate past its notAfter shows as expired.
+        let status = if row.status == CertificateStatus::Valid
+            && row.not_after < self.now().unix_timestamp()
+        {
             "expired".to_string()
         } else {
-            row.status
+            row.status.to_string()
         };
         let chain_pem = self
             .ca()

@@ -11,6 +11,7 @@ use super::Ra;
 use crate::audit::{self, Action, Event};
 use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
+use crate::state::{CertificateStatus, RequestState};
 use crate::store::certificates::{self, CertificateRow};
 use crate::store::job;
 use crate::store::requests::{self as rows, IntentRow, RequestRow};
@@ -67,7 +68,7 @@ impl Ra {
         let audit_failure = approved.is_some();
         let req = match approved {
             Some(r) => RequestRow {
-                status: "approved".into(),
+                status: RequestState::Approved,
                 ..r
             },
             None => {
@@ -77,7 +78,7 @@ impl Ra {
                     .ok_or(Error::NotFound("request"))?
             }
         };
-        if req.status != "approved" {
+        if req.status != RequestState::Approved {
             return Ok(false);
         }
         let template: Template =
@@ -126,7 +127,7 @@ impl Ra {
             not_before: intent.not_before,
             not_after: intent.not_after,
             der,
-            status: "valid".into(),
+            status: CertificateStatus::Valid,
             issued_at: now.unix_timestamp(),
             revoked_at: None,
             revocation_reason: None,
@@ -147,8 +148,8 @@ impl Ra {
                 if rows::transition(
                     c,
                     &row.request_id,
-                    "approved",
-                    "issued",
+                    RequestState::Approved,
+                    RequestState::Issued,
                     now.unix_timestamp(),
                 )
                 .await?
@@ -165,7 +166,7 @@ impl Ra {
                         return Ok((true, true));
                     }
                     return Ok((true, false));
-                } else if rows::status(c, &row.request_id).await?.as_deref() == Some("cancelled") {
+                } else if rows::status(c, &row.request_id).await? == Some(RequestState::Cancelled) {
                     // An admin cancelled the request while the CA was signing. The certificate
                     // exists all the same: it is recorded, so nobody has one we do not know
                     // of, and revoked at once.

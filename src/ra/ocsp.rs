@@ -5,6 +5,7 @@ use super::Ra;
 use crate::audit::{self, Action, Event};
 use crate::ca::UpstreamCa;
 use crate::error::{Error, Result};
+use crate::state::CertificateStatus;
 use crate::store::certificates as rows;
 use crate::store::{job, Store};
 use crate::x509::freshness::Freshness;
@@ -286,9 +287,9 @@ impl OcspResponder {
             }
             // Only certificates this CA issued are ever "good".
             let status = match rows::get(&mut c, &q.serial).await? {
-                Some(cert) if cert.ca_id == self.ca.issuing_id() => match cert.status.as_str() {
-                    "valid" => Status::Good,
-                    "on-hold" | "revoked" => Status::Revoked {
+                Some(cert) if cert.ca_id == self.ca.issuing_id() => match cert.status {
+                    CertificateStatus::Valid => Status::Good,
+                    CertificateStatus::OnHold | CertificateStatus::Revoked => Status::Revoked {
                         at: OffsetDateTime::from_unix_timestamp(
                             cert.revoked_at.unwrap_or(cert.issued_at),
                         )
@@ -297,7 +298,6 @@ impl OcspResponder {
                             cert.revocation_reason.as_deref().unwrap_or("unspecified"),
                         )?,
                     },
-                    _ => Status::Unknown,
                 },
                 _ => Status::Unknown,
             };

@@ -75,11 +75,11 @@ enum FullRows {
 fn change_of(r: &rows::ChangedRow) -> Result<(Serial, Option<CrlEntry>)> {
     let serial = parse_serial(&r.serial)?;
     match (
-        r.status.as_str(),
+        r.status.is_revoked_or_held(),
         r.revoked_at,
         r.revocation_reason.as_deref(),
     ) {
-        ("revoked" | "on-hold", Some(at), Some(reason)) => Ok((
+        (true, Some(at), Some(reason)) => Ok((
             serial.clone(),
             Some(CrlEntry {
                 serial,

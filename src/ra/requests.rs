@@ -16,6 +16,7 @@ use super::{new_id, rfc3339, Operator, Ra, Role};
 use crate::audit::{self, Action, Event};
 use crate::ca::{CaError, IssueOrder};
 use crate::error::{Error, Result};
+use crate::state::RequestState;
 use crate::store::job;
 use crate::store::requests::{self as rows, ApprovalRow, NewRequest, RequestRow};
 use crate::store::{certificates, subscribers, Conn};
@@ -54,8 +55,8 @@ pub struct ApprovalView {
 pub struct RequestView {
     /// Request identifier.
     pub id: String,
-    /// One of [`STATUSES`].
-    pub status: String,
+    /// The request's state; a pending request past its expiry shows as `expired`.
+    pub status: RequestState,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The serial reserved or issued, once approved.
     pub serial: Option<String>,
@@ -115,16 +116,6 @@ pub struct IssuanceView {
     pub next_attempt_at: String,
 }
 
-/// Every request status.
-pub const STATUSES: [&str; 7] = [
-    "pending",
-    "approved",
-    "issued",
-    "rejected",
-    "expired",
-    "failed",
-    "cancelled",
-];
 /// Most characters in a rejection or cancellation reason.
 pub const MAX_REASON_CHARS: usize = 1000;
 
@@ -367,14 +358,16 @@ impl Ra {
         limit: i64,
     ) -> Result<Vec<RequestView>> {
         self.may_read_requests(op, None).await?;
-        if let Some(s) = status {
-            if !STATUSES.contains(&s) {
-                return Err(Error::invalid(
-                    "invalid_field",
-                    format!("status must be one of {}", STATUSES.join(", ")),
-                ));
-            }
-        }
+        let status = status
+            .map(|s| {
+                RequestState::parse(s).ok_or_else(|| {
+                    Error::invalid(
+                        "invalid_field",
+                        format!("status must be one of {}", RequestState::names()),
+                    )
+                })
+            })
+            .transpose()?;
         // Persist any expiry that is due, so that status filters agree with what a single
         // request shows.
         self.expire_overdue().await?;
@@ -397,13 +390,14 @@ impl Ra {
         approvals: Vec<ApprovalRow>,
     ) -> Result<RequestView> {
         let template: Template = serde_json::from_str(&r.template_json).map_err(Error::internal)?;
-        let status = if r.status == "pending" && r.expires_at <= self.now().unix_timestamp() {
-            "expired".to_string()
-        } else {
-            r.status
-        };
+        let status =
+            if r.status == RequestState::Pending && r.expires_at <= self.now().unix_timestamp() {
+                RequestState::Expired
+            } else {
+                r.status
+            };
         let issuance = match (r.attempts, r.last_error, r.next_attempt_at) {
-            (Some(n), Some(error), Some(next)) if n > 0 && status == "approved" => {
+            (Some(n), Some(error), Some(next)) if n > 0 && status == RequestState::Approved => {
                 Some(IssuanceView {
                     failed_attempts: n,
                     last_error: error,

@@ -6,6 +6,7 @@
 use super::{Operator, Ra, Role};
 use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
+use crate::state::CertificateStatus;
 use crate::store::certificates as rows;
 use crate::store::job;
 use crate::x509::revocation::Reason;
@@ -159,7 +160,7 @@ impl Ra {
                 .await?
                 .ok_or(Error::NotFound("certificate"))?
         };
-        if cert.status == "revoked" && reason != Reason::KeyCompromise {
+        if cert.status == CertificateStatus::Revoked && reason != Reason::KeyCompromise {
             return Err(already_revoked());
         }
         let needs_approval = self
@@ -193,7 +194,7 @@ impl Ra {
         self.status_changed();
         Ok(RevocationOutcome {
             serial,
-            status: "revoked".into(),
+            status: CertificateStatus::Revoked.to_string(),
             reason: Some(reason.as_str().into()),
             also_revoked,
             id: None,
@@ -282,7 +283,12 @@ impl Ra {
         self.status_changed();
         Ok(RevocationOutcome {
             serial,
-            status: if hold { "on-hold" } else { "valid" }.into(),
+            status: if hold {
+                CertificateStatus::OnHold
+            } else {
+                CertificateStatus::Valid
+            }
+            .to_string(),
             reason: hold.then(|| "certificateHold".to_string()),
             also_revoked: Vec::new(),
             id: None,

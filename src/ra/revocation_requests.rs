@@ -6,6 +6,7 @@ use super::revocation::{check_comment, revoke_in, RevocationOutcome};
 use super::{Operator, Ra, Role};
 use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
+use crate::state::RevocationRequestState;
 use crate::store::certificates as rows;
 use crate::store::{job, Committed};
 use crate::x509::revocation::Reason;
@@ -22,7 +23,7 @@ pub struct RevocationRequestView {
     /// The RFC 5280 reason asked for.
     pub reason: String,
     /// pending | approved | rejected
-    pub status: String,
+    pub status: RevocationRequestState,
     /// The revoker who asked.
     pub requested_by: String,
     /// When it was asked, RFC 3339.
@@ -55,7 +56,7 @@ impl Ra {
             reason: reason.as_str().to_string(),
             invalidity_date: invalidity,
             comment,
-            status: "pending".into(),
+            status: RevocationRequestState::Pending,
             requested_by: op.id.clone(),
             created_at: now.unix_timestamp(),
             decided_by: None,
@@ -125,7 +126,7 @@ impl Ra {
                 .await?
                 .ok_or(Error::NotFound("revocation request"))?
         };
-        if req.status != "pending" {
+        if req.status != RevocationRequestState::Pending {
             return Err(Error::conflict(
                 "not_pending",
                 format!("the revocation request is {}", req.status),
@@ -161,7 +162,7 @@ impl Ra {
                 if !rows::decide_revocation_request(
                     c,
                     &rid,
-                    "approved",
+                    RevocationRequestState::Approved,
                     &by,
                     now.unix_timestamp(),
                     None,
@@ -221,7 +222,7 @@ impl Ra {
                 if !rows::decide_revocation_request(
                     c,
                     &rid,
-                    "rejected",
+                    RevocationRequestState::Rejected,
                     &by,
                     now.unix_timestamp(),
                     Some(&why),

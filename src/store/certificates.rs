@@ -4,6 +4,7 @@
 
 use super::Conn;
 use crate::error::Result;
+use crate::state::{CertificateStatus, RevocationRequestState};
 
 /// An issued certificate as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -29,7 +30,8 @@ pub struct CertificateRow {
     /// The certificate, DER.
     pub der: Vec<u8>,
     /// `valid`, `on-hold` or `revoked`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CertificateStatus,
     /// When it was stored (Unix seconds).
     pub issued_at: i64,
     /// When it was revoked or put on hold (Unix seconds).
@@ -59,7 +61,7 @@ pub async fn insert(conn: &mut Conn, c: &CertificateRow) -> Result<()> {
     .bind(c.not_before)
     .bind(c.not_after)
     .bind(&c.der)
-    .bind(&c.status)
+    .bind(c.status.as_str())
     .bind(c.issued_at)
     .execute(conn)
     .await?;
@@ -260,7 +262,8 @@ pub struct ChangedRow {
     /// The serial (hex).
     pub serial: String,
     /// Its status now.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CertificateStatus,
     /// When it was revoked or held (Unix seconds).
     pub revoked_at: Option<i64>,
     /// The reason's name.
@@ -308,7 +311,8 @@ pub struct RevocationRequestRow {
     /// The requester's comment.
     pub comment: Option<String>,
     /// `pending`, `approved` or `rejected`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: RevocationRequestState,
     /// The requesting operator.
     pub requested_by: String,
     /// When it was requested (Unix seconds).
@@ -354,7 +358,7 @@ pub async fn revocation_request(conn: &mut Conn, id: &str) -> Result<Option<Revo
 pub async fn decide_revocation_request(
     conn: &mut Conn,
     id: &str,
-    to: &str,
+    to: RevocationRequestState,
     by: &str,
     at: i64,
     reject_reason: Option<&str>,
@@ -364,7 +368,7 @@ pub async fn decide_revocation_request(
          WHERE id = $1 AND status = 'pending' AND ($2 = 'rejected' OR requested_by <> $3)",
     )
     .bind(id)
-    .bind(to)
+    .bind(to.as_str())
     .bind(by)
     .bind(at)
     .bind(reject_reason)

@@ -3,6 +3,7 @@
 
 use super::Conn;
 use crate::error::Result;
+use crate::state::RequestState;
 
 /// A certificate request as stored, with its issuance intent's progress when it has one.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -17,8 +18,9 @@ pub struct RequestRow {
     pub key_sha256: String,
     /// The certificate contents decided at submission (subject, validity), JSON.
     pub template_json: String,
-    /// The request's state (`pending`, `approved`, `issued`, `rejected`, ...).
-    pub status: String,
+    /// The request's state.
+    #[sqlx(try_from = "String")]
+    pub status: RequestState,
     /// Approvals needed before it is approved.
     pub required_approvals: i64,
     /// The operator who submitted it.
@@ -151,7 +153,7 @@ pub async fn get(conn: &mut Conn, id: &str) -> Result<Option<RequestRow>> {
 /// Requests, oldest first, optionally only those in `status` or of `subscriber_id`.
 pub async fn list(
     conn: &mut Conn,
-    status: Option<&str>,
+    status: Option<RequestState>,
     subscriber_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<RequestRow>> {
@@ -160,7 +162,7 @@ pub async fn list(
          WHERE ($1 IS NULL OR r.status = $1) AND ($2 IS NULL OR r.subscriber_id = $2) \
          ORDER BY r.created_at, r.id LIMIT $3"
     ))
-    .bind(status)
+    .bind(status.map(RequestState::as_str))
     .bind(subscriber_id)
     .bind(limit)
     .fetch_all(conn)
@@ -259,14 +261,20 @@ pub async fn expire(conn: &mut Conn, id: &str, now: i64) -> Result<bool> {
 }
 
 /// Compare-and-set the status. Returns false when the request was not in `from`.
-pub async fn transition(conn: &mut Conn, id: &str, from: &str, to: &str, now: i64) -> Result<bool> {
+pub async fn transition(
+    conn: &mut Conn,
+    id: &str,
+    from: RequestState,
+    to: RequestState,
+    now: i64,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE requests SET status = $1, decided_at = COALESCE(decided_at, $2) WHERE id = $3 AND status = $4",
     )
-    .bind(to)
+    .bind(to.as_str())
     .bind(now)
     .bind(id)
-    .bind(from)
+    .bind(from.as_str())
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -357,13 +365,12 @@ pub async fn attempt_failed(
 }
 
 /// The status of a request, if it exists.
-pub async fn status(conn: &mut Conn, id: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT status FROM requests WHERE id = $1")
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
+pub async fn status(conn: &mut Conn, id: &str) -> Result<Option<RequestState>> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM requests WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    status.map(|s| s.parse()).transpose()
 }
 
 /// approved -> failed, with the CA's reason. Returns false when the request was not approved.
