@@ -128,6 +128,28 @@ fn date_time(t: OffsetDateTime) -> Result<der::DateTime> {
     .map_err(encoding)
 }
 
+/// The invalidityDate extension's value (RFC 5280 5.3.2): a GeneralizedTime, written from its
+/// digits because der's `DateTime` starts at 1970, while an invalidity date is any past date the
+/// revoker gives; one from before 1970 must not make every later CRL unsignable.
+fn invalidity_date(t: OffsetDateTime) -> Result<der::asn1::Any> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    if !(0..=9999).contains(&t.year()) {
+        return Err(Error::internal(
+            "an invalidity date outside the years 0 to 9999",
+        ));
+    }
+    let digits = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    der::asn1::Any::new(der::Tag::GeneralizedTime, digits.into_bytes()).map_err(encoding)
+}
+
 /// RFC 5280 Time: UTCTime through 2049, GeneralizedTime from 2050.
 fn rfc5280_time(t: OffsetDateTime) -> Result<Time> {
     let at = date_time(t)?;
@@ -167,8 +189,11 @@ fn push_entry(
         exts.push(extension(ID_CE_CRL_REASONS, false, &crl_reason(code)?)?);
     }
     if let Some(t) = invalidity {
-        let date = GeneralizedTime::from_date_time(date_time(t)?);
-        exts.push(extension(ID_CE_INVALIDITY_DATE, false, &date)?);
+        exts.push(extension(
+            ID_CE_INVALIDITY_DATE,
+            false,
+            &invalidity_date(t)?,
+        )?);
     }
     RevokedCert {
         // Serials are positive with the top bit clear: the INTEGER's content is their bytes.
@@ -422,13 +447,56 @@ mod tests {
         );
     }
 
+    /// An invalidity date is any past date: one before 1970 (where der's DateTime starts) and one
+    /// in year 1 still encode, as GeneralizedTime, and read back.
+    #[test]
+    fn invalidity_dates_before_1970_encode() {
+        let name = name();
+        let entries: Vec<CrlEntry> = [
+            datetime!(1969-12-31 23:59:59 UTC),
+            datetime!(0001-01-01 0:00 UTC),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(n, t)| CrlEntry {
+            serial: Serial::parse(&format!("5{n:031x}")).unwrap(),
+            revoked_at: datetime!(2026-11-29 05:00 UTC),
+            reason: Reason::KeyCompromise,
+            invalidity_date: Some(t),
+        })
+        .collect();
+        let tbs = tbs(&content(&entries, &[], None, &[], &name)).unwrap();
+        for digits in [&b"19691231235959Z"[..], &b"00010101000000Z"[..]] {
+            let mut want = vec![0x18, 15];
+            want.extend_from_slice(digits);
+            assert!(tbs.windows(want.len()).any(|w| w == want), "{digits:?}");
+        }
+        let der = assemble(&tbs, SignatureAlgorithm::EcdsaSha256, &[0x30, 0]);
+        let (_, crl) = x509_parser::parse_x509_crl(&der).expect("the CRL parses");
+        let years: Vec<i32> = crl
+            .iter_revoked_certificates()
+            .map(|r| {
+                r.extensions()
+                    .iter()
+                    .find_map(|e| match e.parsed_extension() {
+                        x509_parser::extensions::ParsedExtension::InvalidityDate(t) => {
+                            Some(t.to_datetime().year())
+                        }
+                        _ => None,
+                    })
+                    .expect("an invalidity date")
+            })
+            .collect();
+        assert_eq!(years, vec![1969, 1]);
+    }
+
     #[test]
     fn full_crl_points_at_the_delta_and_omits_an_empty_list() {
         let name = name();
         let urls = vec!["http://ra.example/crl/issuing-delta.crl".to_string()];
         let tbs = tbs(&content(&[], &[], None, &urls, &name)).unwrap();
         let der = assemble(&tbs, SignatureAlgorithm::EcdsaSha256, &[0x30, 0]);
-        let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der)
+        let (_, crl) = x509_parser::parse_x509_crl(&der)
             .map_err(|e| e.to_string())
             .unwrap();
         assert_eq!(crl.iter_revoked_certificates().count(), 0);
