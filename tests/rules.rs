@@ -282,6 +282,10 @@ async fn an_operator_may_do_only_what_its_roles_allow() {
 async fn a_disabled_operators_token_stops_working() {
     let app = TestApp::spawn().await;
     let (clerk, _) = app.clerk_and_approver().await;
+    // The clerk's token works, so it is in the token cache when the clerk is disabled: disabling
+    // must evict it, not only stop it being found in the database.
+    let (status, _) = app.get(&clerk, "/api/v1/requests").await;
+    assert_eq!(status, StatusCode::OK);
     let (_, ops) = app.get(&app.admin, "/api/v1/operators").await;
     let clerk_id = ops["operators"]
         .as_array()
