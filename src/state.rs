@@ -2,8 +2,9 @@
 //! four-eyes revocation requests. `ra` decides the transitions; `store` decodes rows into these
 //! types, so they live here, depending on nothing but the domain error.
 //!
-//! Each state is stored and shown as the string its `as_str` gives: the strings in the
-//! migrations' CHECK constraints and in the API's JSON. A stored string that names no state is an
+//! Each state is stored and shown as the string its `as_str` gives: for requests and revocation
+//! requests the strings in the migrations' CHECK constraints (certificates' `status` column has
+//! none; its values are listed in migration 0002's header), and in the API's JSON. A stored string that names no state is an
 //! internal error (the database holds something Vouch never wrote).
 
 use crate::error::Error;

@@ -51,7 +51,8 @@ actions! {
     RequestRefused = "request.refused",
     /// An operator's approval of a request was counted.
     RequestApproved = "request.approved",
-    /// An approval was refused: `self_approval`, `evidence_expired` or `blocked_key`.
+    /// An approval was refused: `self_approval`, `evidence_expired`, `blocked_key`, or the key
+    /// checked again at approval (`weak_key`, `unsupported_key_size`, `bad_csr`).
     RequestApprovalRefused = "request.approval_refused",
     /// The last approval is in: the issuance intent (reserved serial) was committed before the CA
     /// is asked to sign.

@@ -134,3 +134,20 @@ impl Ra {
         self.revoked_outcome(serial, reason, revoked)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twenty_go_ahead_at_once_and_the_next_is_refused() {
+        let limit = RateLimit::default();
+        for n in 0..SELF_REVOCATIONS_PER_SECOND {
+            assert!(limit.allow(), "attempt {n} of a burst was refused");
+        }
+        assert!(
+            !limit.allow(),
+            "a 21st attempt within the second went ahead"
+        );
+    }
+}
