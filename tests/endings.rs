@@ -205,3 +205,49 @@ async fn a_cancellation_during_signing_leaves_no_unknown_certificate() {
     );
     app.stop().await;
 }
+
+/// The key is blocked while the CA is signing: the certificate the CA made is recorded and, in
+/// the same write, revoked for keyCompromise.
+#[tokio::test]
+async fn a_key_blocked_during_signing_leaves_its_certificate_revoked() {
+    let (app, ca) = spawn(Mode::Slow).await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let id = app.pending(&clerk).await;
+    let (_, req) = app.get(&clerk, &format!("/api/v1/requests/{id}")).await;
+    let key = req["key_sha256"].as_str().unwrap().to_string();
+    let approving = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/requests/{id}/approve")),
+            approver.clone(),
+        );
+        tokio::spawn(async move {
+            split(client.post(url).bearer_auth(token).send().await.unwrap()).await
+        })
+    };
+    ca.entered.notified().await;
+    let (status, body) = app
+        .post(
+            &app.admin,
+            "/api/v1/blocked-keys",
+            json!({"key_sha256": key, "reason": "reported stolen"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    ca.release.notify_one();
+    let (status, body) = approving.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "issued", "{body}");
+    let serial = body["serial"]
+        .as_str()
+        .expect("the certificate is recorded");
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(
+        (cert["status"].as_str(), cert["revocation_reason"].as_str()),
+        (Some("revoked"), Some("keyCompromise")),
+        "{cert}"
+    );
+    app.stop().await;
+}

@@ -84,7 +84,10 @@ async fn begin(conn: &mut Conn, postgres: bool) -> Result<()> {
             .execute(&mut *conn)
             .await?;
     } else {
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        // The first job's savepoint goes with BEGIN, in the same round trip (see run_batch).
+        sqlx::query("BEGIN IMMEDIATE; SAVEPOINT job")
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -177,21 +180,37 @@ async fn run_batch(
     let mut entries: Vec<NewEntry> = Vec::new();
     let mut done: Vec<(oneshot::Sender<Result<Output>>, Result<Output>)> =
         Vec::with_capacity(batch.len());
-    let mut rest = batch.into_iter();
+    let mut rest = batch.into_iter().peekable();
     let mut fatal: Option<String> = None;
-    for q in rest.by_ref() {
+    // Whether a savepoint for the next job is already set. On SQLite every statement is a round
+    // trip to the connection's worker thread inside the serialised section, so the savepoints
+    // ride along with other statements: the first job's with BEGIN, each next job's with the
+    // release of the one before, and the last job's is released by COMMIT. A rolled-back
+    // savepoint stays set, as if just set, for the next job. PostgreSQL's prepared statements
+    // take one command at a time: there each job sets and releases its own.
+    let mut set = !postgres;
+    while let Some(q) = rest.next() {
         let mark = entries.len();
-        if let Err(e) = sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
-            fatal = Some(e.to_string());
-            done.push((q.reply, Err(e.into())));
-            break;
+        if !set {
+            if let Err(e) = sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
+                fatal = Some(e.to_string());
+                done.push((q.reply, Err(e.into())));
+                break;
+            }
         }
         let outcome = (q.job)(conn, &mut entries).await;
-        let undo = match &outcome {
-            Ok(_) => "RELEASE SAVEPOINT job",
-            Err(_) => "ROLLBACK TO SAVEPOINT job",
+        let undo = match (&outcome, postgres) {
+            (Err(_), _) => Some("ROLLBACK TO SAVEPOINT job"),
+            (Ok(_), true) => Some("RELEASE SAVEPOINT job"),
+            (Ok(_), false) if rest.peek().is_some() => Some("RELEASE SAVEPOINT job; SAVEPOINT job"),
+            (Ok(_), false) => None,
         };
-        if let Err(e) = sqlx::query(undo).execute(&mut *conn).await {
+        set = !postgres;
+        let undone = match undo {
+            Some(sql) => sqlx::query(sql).execute(&mut *conn).await.map(|_| ()),
+            None => Ok(()),
+        };
+        if let Err(e) = undone {
             fatal = Some(e.to_string());
             done.push((q.reply, Err(e.into())));
             break;
