@@ -617,7 +617,7 @@ mod crl {
             delta_base: i.delta_base,
             freshest_urls: &i.urls,
         };
-        let tbs = tbs(&content).unwrap();
+        let tbs = tbs(&content);
         let md = if i.sha384 {
             MessageDigest::sha384()
         } else {

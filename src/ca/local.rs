@@ -286,8 +286,7 @@ impl LocalCa {
             removed: &order.removed,
             delta_base: order.delta_base,
             freshest_urls: &order.freshest_urls,
-        })
-        .map_err(|e| CaError::Refused(e.to_string()))?;
+        });
         let signature = self
             .issuer
             .key()

@@ -165,7 +165,7 @@ impl RootKey {
             removed: &[],
             delta_base: None,
             freshest_urls: &[],
-        })?;
+        });
         use rcgen::SigningKey;
         let signature = self
             .issuer
