@@ -32,6 +32,7 @@ pub struct Rekeyed {
 }
 
 /// One stored fingerprint to change.
+#[derive(Clone)]
 struct Change {
     id: String,
     spki: Option<Vec<u8>>,

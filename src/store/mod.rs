@@ -341,19 +341,26 @@ impl Store {
     }
 
     /// Run `job` in a write transaction, batched with other writers' jobs; returns once its
-    /// changes and audit entries are durably committed. See [`writer`] for the job contract.
+    /// changes and audit entries are durably committed. See [`writer`] for the job contract: a job
+    /// does database work only, since on SQLite it runs again (a fresh clone) when a job batched
+    /// before it fails at the database and the batch is rolled back.
     pub async fn write<T, F>(&self, job: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut Conn, &'c mut AuditLog) -> BoxFuture<'c, Result<T>>
+            + Clone
             + Send
             + 'static,
     {
-        let (queued, reply) = writer::queued(Box::new(move |conn, log| {
-            Box::pin(async move {
-                job(conn, log)
-                    .await
-                    .map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)
+        // A job may run more than once (see the writer's job contract), so each run gets a clone.
+        let (queued, reply) = writer::queued(Box::new(move || -> writer::Job {
+            let job = job.clone();
+            Box::new(move |conn, log| {
+                Box::pin(async move {
+                    job(conn, log)
+                        .await
+                        .map(|v| Box::new(v) as Box<dyn std::any::Any + Send>)
+                })
             })
         }));
         self.writer
