@@ -163,6 +163,22 @@ fn the_back_off_doubles_up_to_an_hour() {
     assert_eq!(minutes, [0, 1, 2, 4, 8, 16, 32, 60, 60, 60]);
 }
 
+/// Approve request `id` in a task of its own, so the test can act while the CA signs.
+fn approve_in_background(
+    app: &TestApp,
+    id: &str,
+    approver: &str,
+) -> tokio::task::JoinHandle<(StatusCode, serde_json::Value)> {
+    let (client, url, token) = (
+        app.client.clone(),
+        app.url(&format!("/api/v1/requests/{id}/approve")),
+        approver.to_string(),
+    );
+    tokio::spawn(
+        async move { split(client.post(url).bearer_auth(token).send().await.unwrap()).await },
+    )
+}
+
 /// An admin cancels while the CA is signing: the certificate the CA made is recorded (nobody may
 /// hold a certificate the RA does not know of) and revoked at once.
 #[tokio::test]
@@ -170,16 +186,7 @@ async fn a_cancellation_during_signing_leaves_no_unknown_certificate() {
     let (app, ca) = spawn(Mode::Slow).await;
     let (clerk, approver) = app.clerk_and_approver().await;
     let id = app.pending(&clerk).await;
-    let approving = {
-        let (client, url, token) = (
-            app.client.clone(),
-            app.url(&format!("/api/v1/requests/{id}/approve")),
-            approver.clone(),
-        );
-        tokio::spawn(async move {
-            split(client.post(url).bearer_auth(token).send().await.unwrap()).await
-        })
-    };
+    let approving = approve_in_background(&app, &id, &approver);
     ca.entered.notified().await;
     let (status, shown) = app
         .post(
@@ -215,16 +222,7 @@ async fn a_key_blocked_during_signing_leaves_its_certificate_revoked() {
     let id = app.pending(&clerk).await;
     let (_, req) = app.get(&clerk, &format!("/api/v1/requests/{id}")).await;
     let key = req["key_sha256"].as_str().unwrap().to_string();
-    let approving = {
-        let (client, url, token) = (
-            app.client.clone(),
-            app.url(&format!("/api/v1/requests/{id}/approve")),
-            approver.clone(),
-        );
-        tokio::spawn(async move {
-            split(client.post(url).bearer_auth(token).send().await.unwrap()).await
-        })
-    };
+    let approving = approve_in_background(&app, &id, &approver);
     ca.entered.notified().await;
     let (status, body) = app
         .post(
