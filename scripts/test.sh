@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages: OpenSSL (CLI and headers), curl, pkg-config, Python venv support, and the
-# relying parties of tests/relying.rs: a JDK (javac), NSS (vfychain, certutil), GnuTLS (certtool).
+# relying parties of tests/relying.rs: a JDK (javac), NSS (vfychain, certutil), GnuTLS (certtool),
+# and Bouncy Castle's jars for the attribute certificate checks of tests/common/ac_tools.rs.
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
@@ -18,15 +19,18 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v javac >/dev/null || missing+=(default-jdk-headless)
 command -v vfychain >/dev/null || missing+=(libnss3-tools)
 command -v certtool >/dev/null || missing+=(gnutls-bin)
+[ -f /usr/share/java/bcprov.jar ] || missing+=(libbcprov-java)
+[ -f /usr/share/java/bcpkix.jar ] || missing+=(libbcpkix-java)
+[ -f /usr/share/java/bcutil.jar ] || missing+=(libbcutil-java)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-# Python checkers (pkilint, cryptography, badkeys, roca-detect) in a project-local venv.
+# Python checkers (pkilint, cryptography, badkeys, roca-detect, asn1crypto) in a project-local venv.
 VENV="${VOUCH_TEST_VENV:-$PWD/.venv}"
-if ! "$VENV/bin/python" -c 'import pkilint, cryptography, badkeys, roca.detect' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import pkilint, cryptography, badkeys, roca.detect, asn1crypto' 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
 fi

@@ -2,6 +2,7 @@
 //! the integration tests and the benchmark alike.
 
 use crate::api;
+use crate::ca::aa::AttributeAuthority;
 use crate::ca::local::{CaOptions, LocalCa};
 use crate::clock::SharedClock;
 use crate::config::{Limits, TlsFiles};
@@ -66,7 +67,12 @@ pub async fn initialise(
         }
         let store = Store::connect(&data.database_target()).await?;
         let prepared = async {
-            let bound_now = bind_ca(&store, &LocalCa::load(&data.ca_dir())?, clock.now()).await?;
+            let local = LocalCa::load(&data.ca_dir())?;
+            let bound_now = bind_ca(&store, &local, clock.now()).await?;
+            if !AttributeAuthority::exists(&data.ca_dir()) && local.root_key_online() {
+                let root = local.root_key(None)?;
+                crate::ra::root::issue_aa(&store, &data.ca_dir(), &root, None, clock.now()).await?;
+            }
             crate::ra::keys::rekey(&store, clock.now()).await?;
             Ok::<_, Error>(bound_now)
         }
@@ -169,9 +175,9 @@ async fn reissued_from(c: &mut crate::store::Conn, recorded: &str, spki: &[u8]) 
     Ok(false)
 }
 
-/// Give the issuing CA certificate its ARL distribution point and the root's caIssuers under
-/// `public_url` (re-issuing it with the same key), for `vouch init --public-url`: needs the root
-/// key in the data directory.
+/// Give the issuing CA certificate and the attribute authority's certificate their ARL
+/// distribution point and the root's caIssuers under `public_url` (re-issuing them with the same
+/// keys), for `vouch init --public-url`: needs the root key in the data directory.
 pub async fn publish_root_at(data: &DataDir, public_url: &str, clock: &SharedClock) -> Result<()> {
     use crate::ca::root::Publication;
     let store = crate::startup::open_store(data).await?;
@@ -182,6 +188,17 @@ pub async fn publish_root_at(data: &DataDir, public_url: &str, clock: &SharedClo
         if Publication::of(&ca.issuing_der())? != expected {
             let root = ca.root_key(None)?;
             crate::ra::root::reissue_issuing(&store, &ca, &root, &expected, clock.now()).await?;
+        }
+        let aa_dir = data.ca_dir();
+        let aa_named = match AttributeAuthority::exists(&aa_dir) {
+            true => Some(Publication::of(
+                AttributeAuthority::load(&aa_dir)?.certificate_der(),
+            )?),
+            false => None,
+        };
+        if aa_named.as_ref() != Some(&expected) {
+            let root = ca.root_key(None)?;
+            crate::ra::root::issue_aa(&store, &aa_dir, &root, Some(&expected), clock.now()).await?;
         }
         Ok(())
     }
@@ -198,11 +215,59 @@ pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Resul
     bind_ca(&store, &ca, clock.now()).await?;
     crate::ra::keys::rekey(&store, clock.now()).await?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;
+    let attribute_authority = attribute_authority(
+        &store,
+        &ca,
+        &data.ca_dir(),
+        config.public_url.as_deref(),
+        config.public_url_given,
+        clock.now(),
+    )
+    .await?;
     let config = RaConfig {
         embedded_ca: Some(ca.clone()),
+        attribute_authority,
+        attribute_names: data.attribute_names()?,
         ..config
     };
     Ok(Ra::new(store, ca, profiles, clock, config))
+}
+
+/// The data directory's attribute authority, made now if it has none and the root key is in the
+/// data directory; its certificate re-issued (same key) when it names no ARL, or another one than
+/// an explicitly given public URL's, and the root key is there. Without the root key, an AA that
+/// is missing is reported and the server runs without one (grants answer `aa_unavailable`).
+pub async fn attribute_authority(
+    store: &Store,
+    ca: &LocalCa,
+    ca_dir: &std::path::Path,
+    public_url: Option<&str>,
+    explicit_url: bool,
+    now: time::OffsetDateTime,
+) -> Result<Option<Arc<AttributeAuthority>>> {
+    use crate::ca::root::Publication;
+    let expected = public_url.map(Publication::under);
+    if !AttributeAuthority::exists(ca_dir) {
+        if !ca.root_key_online() {
+            tracing::warn!(
+                "the data directory has no attribute authority (ca/aa.pem) and the root key is \
+                 offline: attribute certificates cannot be granted until `vouch ca issue-aa \
+                 --root-key FILE` is run"
+            );
+            return Ok(None);
+        }
+        let root = ca.root_key(None)?;
+        crate::ra::root::issue_aa(store, ca_dir, &root, expected.as_ref(), now).await?;
+    } else if let Some(expected) = &expected {
+        let current = AttributeAuthority::load(ca_dir)?;
+        let found = Publication::of(current.certificate_der())?;
+        if found != *expected && (explicit_url || found.crl_urls.is_empty()) && ca.root_key_online()
+        {
+            let root = ca.root_key(None)?;
+            crate::ra::root::issue_aa(store, ca_dir, &root, Some(expected), now).await?;
+        }
+    }
+    Ok(Some(Arc::new(AttributeAuthority::load(ca_dir)?)))
 }
 
 /// Bind `listen`, open `data` and serve it, under `limits`; see [`bind`] and [`serve_on`]. The
@@ -437,6 +502,9 @@ fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {
             }
             if let Err(e) = ra.expire_overdue().await {
                 tracing::warn!(error = %e, "expiry sweep failed");
+            }
+            if let Err(e) = ra.expire_grants().await {
+                tracing::warn!(error = %e, "attribute grant expiry sweep failed");
             }
             // Intents younger than a minute may still be in flight in an approve call.
             if let Err(e) = ra.reconcile(time::Duration::minutes(1)).await {

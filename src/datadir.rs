@@ -20,6 +20,7 @@ pub struct DataDir {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database_url: Option<String>,
+    attribute_namespace: Option<String>,
 }
 
 impl DataDir {
@@ -44,22 +45,35 @@ impl DataDir {
             let db = Database::from_url(url)?;
             return Ok(self.with_database(db));
         }
+        match self.file_config()?.database_url {
+            Some(url) => Ok(self.with_database(Database::from_url(&url)?)),
+            None => Ok(self),
+        }
+    }
+
+    /// How role and application names become URIs in attribute certificates: the
+    /// `attribute_namespace` of `<data-dir>/vouch.toml`, or [`crate::x509::ac::DEFAULT_NAMESPACE`].
+    pub fn attribute_names(&self) -> Result<crate::x509::ac::AttributeNames> {
+        match self.file_config()?.attribute_namespace {
+            Some(ns) => crate::x509::ac::AttributeNames::new(&ns),
+            None => Ok(Default::default()),
+        }
+    }
+
+    /// The settings of `<data-dir>/vouch.toml` (all unset when there is none).
+    fn file_config(&self) -> Result<FileConfig> {
         let file = self.config_file();
         if !file.exists() {
-            return Ok(self);
+            return Ok(FileConfig::default());
         }
         let text = std::fs::read_to_string(&file)
             .map_err(|e| Error::io(format!("reading {}", file.display()), &e))?;
-        let config: FileConfig = toml::from_str(&text).map_err(|e| {
+        toml::from_str(&text).map_err(|e| {
             Error::invalid(
                 "invalid_config",
                 format!("{}: {}", file.display(), e.message()),
             )
-        })?;
-        match config.database_url {
-            Some(url) => Ok(self.with_database(Database::from_url(&url)?)),
-            None => Ok(self),
-        }
+        })
     }
 
     /// `<data-dir>/vouch.toml`.

@@ -136,6 +136,23 @@ states! {
     }
 }
 
+states! {
+    /// An attribute certificate grant's state, when its profile asks for approvals (see
+    /// [`crate::ra::attributes`]).
+    GrantState("grant state") {
+        /// Awaiting approvals by other `aa` operators; it expires at its `expires_at`.
+        Pending = "pending",
+        /// Approved and its attribute certificate issued.
+        Granted = "granted",
+        /// An approver rejected it.
+        Rejected = "rejected",
+        /// It was still pending at its expiry.
+        Expired = "expired",
+        /// It could not be issued when approved (the holder certificate was no longer valid).
+        Failed = "failed",
+    }
+}
+
 impl CertificateStatus {
     /// True when the certificate is revoked or on hold: it has a CRL entry and OCSP answers
     /// "revoked".
@@ -190,6 +207,7 @@ mod tests {
         round_trips(RequestState::ALL);
         round_trips(CertificateStatus::ALL);
         round_trips(RevocationRequestState::ALL);
+        round_trips(GrantState::ALL);
         assert_eq!(CertificateStatus::OnHold.as_str(), "on-hold");
     }
 
@@ -231,6 +249,21 @@ mod tests {
                 .map(|s| s.as_str())
                 .collect();
             assert_eq!(list, ours);
+        }
+    }
+
+    #[test]
+    fn grant_states_and_ac_statuses_are_the_migrations_check_lists() {
+        for sql in [
+            include_str!("../migrations/sqlite/0011_attribute_certificates.sql"),
+            include_str!("../migrations/postgres/0011_attribute_certificates.sql"),
+        ] {
+            let ours: Vec<_> = GrantState::ALL.iter().map(|s| s.as_str()).collect();
+            assert_eq!(check_list(sql), ours);
+            // Attribute certificates have the identity certificates' statuses.
+            let acs = &sql[sql.find("CREATE TABLE attribute_certificates").unwrap()..];
+            let ours: Vec<_> = CertificateStatus::ALL.iter().map(|s| s.as_str()).collect();
+            assert_eq!(check_list(acs), ours);
         }
     }
 

@@ -178,7 +178,8 @@ async fn audit_verify_names_an_edited_entry() {
     let (_dir, data) = populated_data_dir();
     let (code, out, _) = run(&["audit", "verify"], &data);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("intact: 6 entries"), "{out}");
+    // ca.bound, ca.aa_issued, the bootstrap admin and four operators.
+    assert!(out.contains("intact: 7 entries"), "{out}");
     tamper(
         &data.join("vouch.db"),
         "UPDATE audit_log SET details = '{\"name\":\"mallory\"}' WHERE seq = 3",
@@ -207,12 +208,12 @@ async fn audit_verify_notices_entries_cut_off_the_end() {
     let (_dir, data) = populated_data_dir();
     tamper(
         &data.join("vouch.db"),
-        "DELETE FROM audit_log WHERE seq = 6",
+        "DELETE FROM audit_log WHERE seq = 7",
     )
     .await;
     let (code, out, _) = run(&["audit", "verify"], &data);
     assert_eq!(code, 1);
-    assert!(out.contains("entries 6 to 6 are missing"), "{out}");
+    assert!(out.contains("entries 7 to 7 are missing"), "{out}");
 }
 
 #[tokio::test]

@@ -616,6 +616,7 @@ mod crl {
             removed: &i.removed,
             delta_base: i.delta_base,
             freshest_urls: &i.urls,
+            attribute_certs_url: None,
         };
         let tbs = tbs(&content);
         let md = if i.sha384 {

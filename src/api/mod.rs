@@ -1,11 +1,12 @@
 //! HTTP: routes, extractors, JSON shapes and the error mapping. Handlers parse, call `ra`, render.
 //!
 //! One file per group of routes: `subscribers`, `requests`, `certificates`, `revocations`,
-//! `operators` and `audit` under `/api/v1` (bearer token); `public` for what relying parties and
+//! `attributes`, `operators` and `audit` under `/api/v1` (bearer token); `public` for what relying parties and
 //! probes fetch without one. `extract` turns bad input into our JSON errors, `error` maps domain
 //! errors to statuses once, `caching` serves signed documents with HTTP caching, and `listener`
 //! accepts connections under the configured limits.
 
+mod attributes;
 mod audit;
 pub mod caching;
 mod certificates;
@@ -69,6 +70,19 @@ pub fn router(ra: Ra) -> Router {
         .route("/blocked-keys", post(revocations::block_key))
         .route("/operators", post(operators::create).get(operators::list))
         .route("/operators/{id}/disable", post(operators::disable))
+        .route(
+            "/attribute-certificates",
+            post(attributes::grant).get(attributes::list),
+        )
+        .route("/attribute-certificates/{serial}", get(attributes::show))
+        .route(
+            "/attribute-certificates/{serial}/revoke",
+            post(attributes::revoke),
+        )
+        .route("/attribute-grants", get(attributes::grants))
+        .route("/attribute-grants/{id}", get(attributes::grant_status))
+        .route("/attribute-grants/{id}/approve", post(attributes::approve))
+        .route("/attribute-grants/{id}/reject", post(attributes::reject))
         .route("/audit", get(audit::audit_page))
         .route("/audit/verify", get(audit::audit_verify));
     Router::new()

@@ -21,8 +21,8 @@ pub async fn about() -> axum::Json<serde_json::Value> {
         "authentication": "Authorization: Bearer <operator token> on /api/v1",
         "health": "/healthz",
         "ready": "/readyz",
-        "ca_certificates": ["/ca/root.pem", "/ca/issuing.pem"],
-        "crls": ["/crl/issuing.crl", "/crl/issuing-delta.crl", "/crl/root.crl"],
+        "ca_certificates": ["/ca/root.pem", "/ca/issuing.pem", "/ca/aa.pem", "/ca/aa-chain.pem"],
+        "crls": ["/crl/issuing.crl", "/crl/issuing-delta.crl", "/crl/root.crl", "/crl/aa.crl"],
         "ocsp": "/ocsp",
         "docs": "docs/API.md (HTTP API and command line) and docs/OPERATIONS.md in the Vouch source",
     }))
@@ -74,9 +74,32 @@ pub async fn readyz(State(ra): State<Ra>) -> Response {
 }
 
 /// `GET /ca/{id}.pem` (PEM) and `GET /ca/{id}.cer` (DER, what Windows fetches from AIA
-/// caIssuers): the public CA certificates, `root` and `issuing`, with an ETag (304 when it
-/// matches).
+/// caIssuers): the public CA certificates, `root` and `issuing`, and the attribute authority's,
+/// `aa` (with `GET /ca/aa-chain.pem`: the AA certificate, then the root), with an ETag (304 when
+/// it matches).
 pub async fn ca_pem(State(ra): State<Ra>, Path(file): Path<String>, req: Request) -> Response {
+    if let Some(aa) = ra.aa_certificate() {
+        let aa_id = crate::ca::aa::AA_ID;
+        let root = ra.ca().chain().root().der.clone();
+        let body = match file.strip_prefix(aa_id) {
+            Some(".pem") => Some((pem_encode("CERTIFICATE", aa), "application/x-pem-file")),
+            Some("-chain.pem") => Some((
+                pem_encode("CERTIFICATE", aa) + &pem_encode("CERTIFICATE", &root),
+                "application/x-pem-file",
+            )),
+            _ => None,
+        };
+        if let Some((body, kind)) = body {
+            return validated_response(req.headers(), Bytes::from(body), kind);
+        }
+        if file == format!("{aa_id}.cer") {
+            return validated_response(
+                req.headers(),
+                Bytes::from(aa.to_vec()),
+                "application/pkix-cert",
+            );
+        }
+    }
     let chain = ra.ca().chain();
     let find = |id: &str| chain.iter().find(|c| c.id == id);
     if let Some(c) = file.strip_suffix(".pem").and_then(find) {
@@ -146,12 +169,19 @@ pub async fn ocsp_get(State(ra): State<Ra>, Path(encoded): Path<String>, req: Re
 }
 
 /// `GET /crl/{ca}.crl`: the CA's current full CRL; `GET /crl/{ca}-delta.crl`: its delta CRL;
-/// `GET /crl/root.crl`: the root's ARL (the CRL of CA certificates). All DER, with caching headers
+/// `GET /crl/root.crl`: the root's ARL (the CRL of CA certificates); `GET /crl/aa.crl`: the
+/// attribute authority's CRL of attribute certificates. All DER, with caching headers
 /// from their thisUpdate and nextUpdate.
 pub async fn crl(State(ra): State<Ra>, Path(file): Path<String>, req: Request) -> Response {
     let Some(name) = file.strip_suffix(".crl") else {
         return error_response(StatusCode::NOT_FOUND, "not_found", "no such CRL");
     };
+    if name == crate::ca::aa::AA_ID {
+        return match ra.ac_crl().await {
+            Ok((der, f)) => cached_response(req.headers(), der, PKIX_CRL, &f, ra.now()),
+            Err(e) => ApiError(e).into_response(),
+        };
+    }
     if name == crate::ca::local::ROOT_ID {
         return match ra.arl().await {
             Ok(arl) => cached_response(

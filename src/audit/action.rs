@@ -108,6 +108,28 @@ actions! {
     CaIssuingRevoked = "ca.issuing_revoked",
     /// The root key was moved out of the data directory (`vouch ca move-root-key`).
     CaRootKeyMoved = "ca.root_key_moved",
+    /// The root issued the attribute authority's certificate (`vouch init`, at start when the root key is in the data directory, or `vouch ca issue-aa`).
+    CaAaIssued = "ca.aa_issued",
+    /// An attribute certificate was issued: at once, or at its grant's last approval.
+    AttributeIssued = "attribute.issued",
+    /// An attribute grant was recorded, awaiting approval by another `aa` operator (the AC profile asks for it).
+    AttributeGrantRequested = "attribute.grant_requested",
+    /// An approval of an attribute grant was counted.
+    AttributeGrantApproved = "attribute.grant_approved",
+    /// An attribute grant was rejected.
+    AttributeGrantRejected = "attribute.grant_rejected",
+    /// An attribute grant was still pending at its expiry.
+    AttributeGrantExpired = "attribute.grant_expired",
+    /// An attribute grant could not be issued at its last approval: the holder certificate was no longer valid.
+    AttributeGrantFailed = "attribute.grant_failed",
+    /// A grant was refused for a bad field, a profile rule or a holder certificate that is not valid.
+    AttributeRefused = "attribute.refused",
+    /// An attribute certificate was revoked, on its own or with its holder certificate (the details say which).
+    AttributeRevoked = "attribute.revoked",
+    /// An attribute certificate was put on hold with its holder certificate.
+    AttributeHeld = "attribute.held",
+    /// An attribute certificate was released from hold with its holder certificate.
+    AttributeReleased = "attribute.released",
     /// Failed bearer-token authentications: the first of a window, then a summary of the window.
     AuthFailed = "auth.failed",
     /// An operator lacked the role an operation needs.

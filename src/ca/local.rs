@@ -286,6 +286,7 @@ impl LocalCa {
             removed: &order.removed,
             delta_base: order.delta_base,
             freshest_urls: &order.freshest_urls,
+            attribute_certs_url: None,
         });
         let signature = self
             .issuer

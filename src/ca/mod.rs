@@ -1,6 +1,7 @@
 //! The upstream CA boundary. The RA decides *what* to certify and hands the CA an [`IssueOrder`];
 //! adapters (the embedded `local` CA today; remote CAs later) turn it into a signed certificate.
 
+pub mod aa;
 pub mod files;
 pub mod key;
 pub mod local;

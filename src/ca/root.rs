@@ -18,6 +18,7 @@ use rcgen::{
 use std::path::Path;
 use time::OffsetDateTime;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
 /// Where relying parties find the root's ARL and certificate, under the RA's public URL.
@@ -91,6 +92,7 @@ pub struct RootKey {
     name_der: Vec<u8>,
     key_id: Vec<u8>,
     algorithm: crl::SignatureAlgorithm,
+    not_after: OffsetDateTime,
 }
 
 impl std::fmt::Debug for RootKey {
@@ -135,6 +137,7 @@ impl RootKey {
         let name_der = cert.subject().as_raw().to_vec();
         let key_id = key_identifier(&cert.public_key().subject_public_key.data);
         let algorithm = super::key::crl_algorithm(&key.0)?;
+        let not_after = cert.validity().not_after.to_datetime();
         let issuer = Issuer::from_ca_cert_der(&root_cert_der.to_vec().into(), key)
             .map_err(|e| Error::internal(format!("loading the root CA: {e}")))?;
         Ok(RootKey {
@@ -142,6 +145,7 @@ impl RootKey {
             name_der,
             key_id,
             algorithm,
+            not_after,
         })
     }
 
@@ -165,6 +169,7 @@ impl RootKey {
             removed: &[],
             delta_base: None,
             freshest_urls: &[],
+            attribute_certs_url: None,
         });
         use rcgen::SigningKey;
         let signature = self
@@ -239,6 +244,67 @@ impl RootKey {
             .to_vec();
         same_ca(&old, &new)?;
         Ok(new)
+    }
+}
+
+impl RootKey {
+    /// The algorithm of the root's key (a new attribute authority key is made alike).
+    pub fn key_algorithm(&self) -> super::key::CaKeyAlgorithm {
+        match self.algorithm {
+            crl::SignatureAlgorithm::EcdsaSha256 => super::key::CaKeyAlgorithm::P256,
+            crl::SignatureAlgorithm::EcdsaSha384 => super::key::CaKeyAlgorithm::P384,
+        }
+    }
+
+    /// The root's subject organisation (organizationName), for the names of what it certifies.
+    pub fn organisation(&self) -> Option<String> {
+        let (_, name) = x509_parser::x509::X509Name::from_der(&self.name_der).ok()?;
+        let o = name.iter_organization().next()?;
+        o.as_str().ok().map(str::to_string)
+    }
+
+    /// A certificate for the attribute authority's key `aa_spki_der`: subject `name`, valid from
+    /// `not_before` to `not_after` (cut at the root's own notAfter), basicConstraints cA=false and
+    /// keyUsage digitalSignature, both critical (RFC 5755 4.5: an AA is not a CA), key
+    /// identifiers, and `publication`'s ARL and caIssuers when given.
+    pub fn issue_aa(
+        &self,
+        aa_spki_der: &[u8],
+        name: DistinguishedName,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        publication: Option<&Publication>,
+    ) -> Result<Vec<u8>> {
+        let spki = SubjectPublicKeyInfo::from_der(aa_spki_der)
+            .map_err(|e| Error::internal(format!("attribute authority key: {e}")))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name;
+        params.not_before = not_before;
+        params.not_after = not_after.min(self.not_after);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.serial_number = Some(SerialNumber::from_slice(
+            crate::x509::serial::Serial::random().as_bytes(),
+        ));
+        let (_, key) = x509_parser::x509::SubjectPublicKeyInfo::from_der(aa_spki_der)
+            .map_err(|e| Error::internal(format!("attribute authority key: {e}")))?;
+        params.key_identifier_method =
+            KeyIdMethod::PreSpecified(key_identifier(&key.subject_public_key.data));
+        params.use_authority_key_identifier_extension = true;
+        if let Some(publication) = publication {
+            params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: publication.crl_urls.clone(),
+            }];
+            params.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                crate::x509::aia::encode(&[], &publication.ca_issuers_urls),
+            )];
+        }
+        Ok(params
+            .signed_by(&spki, &self.issuer)
+            .map_err(|e| Error::internal(format!("signing the attribute authority: {e}")))?
+            .der()
+            .to_vec())
     }
 }
 

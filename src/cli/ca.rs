@@ -70,6 +70,19 @@ pub(super) enum CaCommand {
         #[arg(long, env = "VOUCH_PUBLIC_URL")]
         public_url: String,
     },
+    /// Issue the attribute authority's certificate with the root key (a new AA key and
+    /// certificate when the data directory has none; else a new certificate for the AA's key):
+    /// the ceremony for a root kept offline. Restart the server to use it.
+    IssueAa {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
+        root: RootKeyArg,
+        /// Base URL relying parties reach this RA at: the AA certificate then names the root's
+        /// ARL and certificate under it.
+        #[arg(long, env = "VOUCH_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
     /// Move the root key out of the data directory into a new file (0600), after signing a fresh
     /// ARL for the server to publish meanwhile: the offline root for an existing directory.
     MoveRootKey {
@@ -243,6 +256,34 @@ pub(super) async fn ca_command(command: CaCommand, clock: SharedClock) -> Result
                 "re-issued the issuing CA certificate: serial {}, ARL at {}/crl/root.crl",
                 root::serial_of(&der)?,
                 public_url.trim_end_matches('/')
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CaCommand::IssueAa {
+            data,
+            root: key,
+            public_url,
+        } => {
+            if let Some(url) = &public_url {
+                check_public_url(url)?;
+            }
+            let data = data.resolve()?;
+            let _lock = lock_data_dir(&data)?;
+            let (store, ca) = open_ca(&data).await?;
+            let done = async {
+                let key = ca.root_key(key.root_key.as_deref())?;
+                let publication = public_url
+                    .as_deref()
+                    .map(crate::ca::root::Publication::under);
+                root::issue_aa(&store, &data.ca_dir(), &key, publication.as_ref(), now).await
+            }
+            .await;
+            store.close().await;
+            let der = done?;
+            println!(
+                "issued the attribute authority certificate: serial {}, in {}",
+                root::serial_of(&der)?,
+                data.ca_dir().join("aa.pem").display()
             );
             Ok(ExitCode::SUCCESS)
         }

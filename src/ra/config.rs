@@ -2,13 +2,15 @@
 //! ([`Ra::new`](super::Ra::new)); nothing is set later, so no setting depends on call order.
 
 use super::root::ArlSettings;
+use crate::ca::aa::AttributeAuthority;
 use crate::ca::local::LocalCa;
+use crate::x509::ac::AttributeNames;
 use std::sync::Arc;
 use time::Duration;
 
 /// The settings of one RA. [`RaConfig::default`] is a server with no public URL (certificates
 /// name no CRL, OCSP or CA-certificate URLs), 24-hour CRLs, the default ARL settings, no embedded
-/// CA and a 64 MiB OCSP answer cache.
+/// CA, a 64 MiB OCSP answer cache, no attribute authority and the default attribute namespace.
 #[derive(Clone)]
 pub struct RaConfig {
     /// The base URL relying parties reach this RA at: issued certificates name their CRL, OCSP and
@@ -28,6 +30,11 @@ pub struct RaConfig {
     pub embedded_ca: Option<Arc<LocalCa>>,
     /// Memory kept for signed OCSP answers, in bytes.
     pub ocsp_cache_bytes: u64,
+    /// The attribute authority (signs attribute certificates and the AC CRL); none when the data
+    /// directory has none yet (the root key offline when it was first needed).
+    pub attribute_authority: Option<Arc<AttributeAuthority>>,
+    /// How role and application names become URIs (`attribute_namespace` in `vouch.toml`).
+    pub attribute_names: AttributeNames,
 }
 
 impl Default for RaConfig {
@@ -39,6 +46,8 @@ impl Default for RaConfig {
             arl: ArlSettings::default(),
             embedded_ca: None,
             ocsp_cache_bytes: super::ocsp::DEFAULT_CACHE_MB << 20,
+            attribute_authority: None,
+            attribute_names: AttributeNames::default(),
         }
     }
 }

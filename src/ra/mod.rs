@@ -3,12 +3,14 @@
 //!
 //! Rooms: `subscribers` and `email` (vetting), `requests` and `approvals` (the request state
 //! machine), `issuance` (intents and reconciliation), `revocation`, `revocation_requests`
-//! (four-eyes revocation) and `self_revocation`, `publish` (the CRL publisher and its cache),
+//! (four-eyes revocation) and `self_revocation`, `attributes` (the attribute authority's grants,
+//! attribute certificates and the AC CRL), `publish` (the CRL publisher and its cache),
 //! `ocsp` (the responder and its cache), `certificates`, `blocklist` and `keys` (key blocks and
 //! fingerprints), `operators` and `logins` (who may do what), `root` (the root CA's duties), and
 //! `config` ([`RaConfig`], given whole to [`Ra::new`]).
 
 pub mod approvals;
+pub mod attributes;
 pub mod blocklist;
 pub mod certificates;
 pub mod config;
@@ -56,6 +58,7 @@ struct Inner {
     logins: logins::LoginLimit,
     config: RaConfig,
     crl: publish::CrlPublisher,
+    ac_crl: attributes::crl::AcCrlPublisher,
     ocsp: ocsp::OcspResponder,
     self_revocations: self_revocation::RateLimit,
     arl: tokio::sync::Mutex<Option<root::CachedArl>>,
@@ -88,6 +91,7 @@ impl Ra {
                     config.crl_validity,
                     delta_urls,
                 ),
+                ac_crl: Default::default(),
                 ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone(), config.ocsp_cache_bytes),
                 config,
                 store,
@@ -152,6 +156,10 @@ impl Ra {
 
     pub(crate) fn self_revocation_limit(&self) -> &self_revocation::RateLimit {
         &self.inner.self_revocations
+    }
+
+    pub(crate) fn ac_crl_publisher(&self) -> &attributes::crl::AcCrlPublisher {
+        &self.inner.ac_crl
     }
 
     pub(crate) fn crl_publisher(&self) -> &publish::CrlPublisher {

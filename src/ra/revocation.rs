@@ -1,8 +1,10 @@
 //! Revocation: revoke (with an RFC 5280 reason, optional invalidity date), hold and release, and
 //! keyCompromise propagation (the key is blocked and every other live certificate with it
-//! revoked). Four-eyes revocation is in [`super::revocation_requests`], self-revocation in
+//! revoked). A holder certificate's attribute certificates follow it (revoked, held, released)
+//! in the same transaction. Four-eyes revocation is in [`super::revocation_requests`], self-revocation in
 //! [`super::self_revocation`], CRL publication in [`super::publish`].
 
+use super::attributes::{follow_holder, HolderChange};
 use super::{Operator, Ra, Role};
 use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
@@ -92,6 +94,9 @@ pub(super) async fn revoke_in(
         now,
         Event::new(Some(by), action, Some(target), details),
     );
+    // Its attribute certificates become unusable with it, in this transaction.
+    let change = HolderChange::Revoked(reason, invalidity);
+    follow_holder(c, log, now, by, target, change).await?;
     let mut others = Vec::new();
     if reason == Reason::KeyCompromise {
         if rows::block_key(c, key, "keyCompromise", Some(by), ts).await? {
@@ -111,6 +116,7 @@ pub(super) async fn revoke_in(
                     now,
                     Event::new(Some(by), Action::CertificateRevoked, Some(&other), details),
                 );
+                follow_holder(c, log, now, by, &other, change).await?;
                 others.push(other);
             }
         }
@@ -254,6 +260,12 @@ impl Ra {
                     rows::release(c, &target, now.unix_timestamp()).await?
                 };
                 if changed {
+                    let change = if hold {
+                        HolderChange::Held
+                    } else {
+                        HolderChange::Released
+                    };
+                    follow_holder(c, log, now, &by, &target, change).await?;
                     let event = if hold {
                         Action::CertificateHeld
                     } else {

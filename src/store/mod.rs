@@ -8,6 +8,7 @@
 //!   transaction-scoped advisory lock, so write batches from all instances are serialised and the
 //!   audit chain stays one chain. Reads use a pool.
 
+pub mod attributes;
 pub mod audit;
 pub mod blocklist;
 pub mod ca;

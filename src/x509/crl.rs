@@ -84,6 +84,20 @@ pub struct CrlContent<'a> {
     pub delta_base: Option<u64>,
     /// freshestCRL URLs (where the delta CRL is), for a full CRL.
     pub freshest_urls: &'a [String],
+    /// Some(URL) makes this a CRL of attribute certificates: a critical issuingDistributionPoint
+    /// naming the URL (the one the attribute certificates' cRLDistributionPoints give) with
+    /// onlyContainsAttributeCerts (RFC 5280 5.2.5).
+    pub attribute_certs_url: Option<&'a str>,
+}
+
+/// The value of a cRLDistributionPoints (or freshestCRL) extension: one DistributionPoint whose
+/// fullName lists the URIs.
+pub(super) fn distribution_points(urls: &[String]) -> Vec<u8> {
+    let mut names = Vec::new();
+    for url in urls {
+        push_tlv(&mut names, 0x86, url.as_bytes());
+    }
+    tlv(0x30, &tlv(0x30, &tlv(0xa0, &tlv(0xa0, &names))))
 }
 
 const OID_AUTHORITY_KEY_ID: [u8; 3] = [0x55, 0x1d, 0x23];
@@ -92,8 +106,10 @@ const OID_DELTA_CRL_INDICATOR: [u8; 3] = [0x55, 0x1d, 0x1b];
 const OID_FRESHEST_CRL: [u8; 3] = [0x55, 0x1d, 0x2e];
 const OID_REASON_CODE: [u8; 3] = [0x55, 0x1d, 0x15];
 const OID_INVALIDITY_DATE: [u8; 3] = [0x55, 0x1d, 0x18];
+const OID_ISSUING_DISTRIBUTION_POINT: [u8; 3] = [0x55, 0x1d, 0x1c];
 
-fn extension(out: &mut Vec<u8>, oid: &[u8], critical: bool, value: &[u8]) {
+/// Append one Extension (critical flag written only when true: DER omits a DEFAULT value).
+pub(super) fn extension(out: &mut Vec<u8>, oid: &[u8], critical: bool, value: &[u8]) {
     let mut ext = tlv(0x06, oid);
     if critical {
         ext.extend_from_slice(&[0x01, 0x01, 0xff]);
@@ -107,7 +123,8 @@ fn two(out: &mut Vec<u8>, n: u8) {
     out.push(b'0' + n % 10);
 }
 
-fn time_digits(t: OffsetDateTime, four_digit_year: bool) -> Vec<u8> {
+/// The digits of a UTCTime (two-digit year) or GeneralizedTime (four), seconds and `Z`.
+pub(super) fn time_digits(t: OffsetDateTime, four_digit_year: bool) -> Vec<u8> {
     let t = t.to_offset(time::UtcOffset::UTC);
     let mut s = Vec::with_capacity(15);
     let year = t.year();
@@ -218,13 +235,24 @@ pub fn tbs(c: &CrlContent<'_>) -> Vec<u8> {
         extension(&mut exts, &OID_DELTA_CRL_INDICATOR, true, &uint(base));
     }
     if !c.freshest_urls.is_empty() {
-        // CRLDistributionPoints syntax: one DistributionPoint whose fullName lists the URIs.
-        let mut names = Vec::new();
-        for url in c.freshest_urls {
-            push_tlv(&mut names, 0x86, url.as_bytes());
-        }
-        let point = tlv(0x30, &tlv(0xa0, &tlv(0xa0, &names)));
-        extension(&mut exts, &OID_FRESHEST_CRL, false, &tlv(0x30, &point));
+        extension(
+            &mut exts,
+            &OID_FRESHEST_CRL,
+            false,
+            &distribution_points(c.freshest_urls),
+        );
+    }
+    if let Some(url) = c.attribute_certs_url {
+        // IssuingDistributionPoint: distributionPoint [0] fullName [0] the URI, then
+        // onlyContainsAttributeCerts [5] TRUE.
+        let mut idp = tlv(0xa0, &tlv(0xa0, &tlv(0x86, url.as_bytes())));
+        idp.extend_from_slice(&[0x85, 0x01, 0xff]);
+        extension(
+            &mut exts,
+            &OID_ISSUING_DISTRIBUTION_POINT,
+            true,
+            &tlv(0x30, &idp),
+        );
     }
     push_tlv(&mut body, 0xa0, &tlv(0x30, &exts));
     let mut out = Vec::with_capacity(body.len() + 8);
@@ -274,6 +302,7 @@ mod tests {
             removed,
             delta_base,
             freshest_urls: urls,
+            attribute_certs_url: None,
         }
     }
 

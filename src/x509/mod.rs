@@ -1,6 +1,7 @@
 //! DER-level work: CSR checks, certificate profiles, serial numbers and subject names, CRLs and
 //! OCSP. Depends on crypto crates only.
 
+pub mod ac;
 pub mod aia;
 pub mod certificate;
 pub mod cms;

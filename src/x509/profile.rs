@@ -1,5 +1,7 @@
 //! Certificate profiles as data (`profiles/*.toml`): what a certificate of a kind looks like, which
-//! keys it accepts and how many approvals it needs.
+//! keys it accepts and how many approvals it needs; and attribute certificate profiles (`kind =
+//! "attribute"`): which roles in which applications may be granted, for how long, revocable or
+//! short-lived, and with how many approvals.
 
 use crate::error::{Error, Result};
 use crate::x509::key::KeyType;
@@ -142,12 +144,7 @@ impl Profile {
                 format!("profile {:?}: {m}", self.name),
             ))
         };
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !valid_profile_name(&self.name) {
             return bad("name must be non-empty [A-Za-z0-9_-]");
         }
         if !(1..=3650).contains(&self.validity_days) {
@@ -175,15 +172,162 @@ impl Profile {
     }
 }
 
-/// The loaded set of profiles, by name.
+/// How relying parties learn that an attribute certificate was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AcRevocationMode {
+    /// Listed on the AC CRL (`/crl/aa.crl`), named by cRLDistributionPoints.
+    Crl,
+    /// Short-lived, with noRevAvail: relying parties do not check revocation.
+    NoRevAvail,
+}
+
+/// Longest an attribute certificate profile may allow, in hours (two years).
+pub const MAX_AC_HOURS: u32 = 24 * 731;
+
+/// Longest a short-lived (noRevAvail) attribute certificate may be valid, in hours: what cannot be
+/// revoked must end soon.
+pub const MAX_NO_REV_AVAIL_HOURS: u32 = 24 * 7;
+
+/// An attribute certificate profile, as written in `profiles/<name>.toml` with `kind =
+/// "attribute"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeProfile {
+    /// The profile's name (what grants name).
+    pub name: String,
+    /// What it is for, for operators.
+    #[serde(default)]
+    pub description: String,
+    /// The longest validity of its ACs, in hours.
+    pub max_validity_hours: u32,
+    /// Revocable on the AC CRL, or short-lived with noRevAvail.
+    pub revocation: AcRevocationMode,
+    /// The roles it may grant.
+    pub allowed_roles: Vec<String>,
+    /// The applications (targets) it may grant them in.
+    pub allowed_targets: Vec<String>,
+    /// Approvals by other `aa` operators before the AC is issued (0: issued at once).
+    #[serde(default)]
+    pub required_approvals: u32,
+    /// How long a grant waits for its approvals.
+    #[serde(default = "default_grant_expiry_hours")]
+    pub grant_expiry_hours: u32,
+}
+
+fn default_grant_expiry_hours() -> u32 {
+    168
+}
+
+impl AttributeProfile {
+    fn check(&self) -> Result<()> {
+        let bad = |m: &str| {
+            Err(Error::invalid(
+                "bad_profile",
+                format!("profile {:?}: {m}", self.name),
+            ))
+        };
+        if !valid_profile_name(&self.name) {
+            return bad("name must be non-empty [A-Za-z0-9_-]");
+        }
+        if !(1..=MAX_AC_HOURS).contains(&self.max_validity_hours) {
+            return bad("max_validity_hours must be 1..=17544 (two years)");
+        }
+        if self.revocation == AcRevocationMode::NoRevAvail
+            && self.max_validity_hours > MAX_NO_REV_AVAIL_HOURS
+        {
+            return bad("a no-rev-avail profile is short-lived: max_validity_hours at most 168");
+        }
+        if self.allowed_roles.is_empty() || self.allowed_targets.is_empty() {
+            return bad("allowed_roles and allowed_targets must not be empty");
+        }
+        for name in self.allowed_roles.iter().chain(&self.allowed_targets) {
+            if crate::x509::ac::check_name("profile", name).is_err() {
+                return bad(&format!(
+                    "{name:?} is not a role or application name (a-z, 0-9, '.', '_', '-')"
+                ));
+            }
+        }
+        if self.required_approvals > 10 {
+            return bad("required_approvals must be 0..=10");
+        }
+        if !(1..=24 * 365).contains(&self.grant_expiry_hours) {
+            return bad("grant_expiry_hours must be 1..=8760");
+        }
+        Ok(())
+    }
+}
+
+fn valid_profile_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// What one profile file holds.
+#[derive(Debug, Clone)]
+pub enum AnyProfile {
+    /// A certificate profile (no `kind`, or `kind = "certificate"`).
+    Certificate(Profile),
+    /// An attribute certificate profile (`kind = "attribute"`).
+    Attribute(AttributeProfile),
+}
+
+impl AnyProfile {
+    /// Read and check a profile of either kind from its TOML text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| Error::invalid("bad_profile", e.to_string()))?;
+        let kind = match table.remove("kind") {
+            None => "certificate".to_string(),
+            Some(toml::Value::String(k)) => k,
+            Some(_) => return Err(Error::invalid("bad_profile", "kind must be a string")),
+        };
+        let rest = toml::Value::Table(table);
+        match kind.as_str() {
+            "certificate" => {
+                let p: Profile = rest
+                    .try_into()
+                    .map_err(|e: toml::de::Error| Error::invalid("bad_profile", e.to_string()))?;
+                p.check()?;
+                Ok(AnyProfile::Certificate(p))
+            }
+            "attribute" => {
+                let p: AttributeProfile = rest
+                    .try_into()
+                    .map_err(|e: toml::de::Error| Error::invalid("bad_profile", e.to_string()))?;
+                p.check()?;
+                Ok(AnyProfile::Attribute(p))
+            }
+            other => Err(Error::invalid(
+                "bad_profile",
+                format!("kind {other:?}: use \"certificate\" or \"attribute\""),
+            )),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            AnyProfile::Certificate(p) => &p.name,
+            AnyProfile::Attribute(p) => &p.name,
+        }
+    }
+}
+
+/// The loaded set of profiles, by name: certificate profiles and attribute certificate profiles
+/// (one namespace: a name means one profile).
 #[derive(Debug, Clone, Default)]
-pub struct Profiles(BTreeMap<String, Profile>);
+pub struct Profiles {
+    certificates: BTreeMap<String, Profile>,
+    attributes: BTreeMap<String, AttributeProfile>,
+}
 
 impl Profiles {
     /// Load every `*.toml` in `dir`. Any bad file stops the load: a server must not start with a
     /// profile silently missing.
     pub fn load_dir(dir: &Path) -> Result<Self> {
-        let mut map = BTreeMap::new();
+        let mut all = Profiles::default();
         let entries = std::fs::read_dir(dir).map_err(|e| {
             Error::internal(format!("reading profiles from {}: {e}", dir.display()))
         })?;
@@ -194,29 +338,47 @@ impl Profiles {
             }
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
-            let profile = Profile::parse(&text)
+            let profile = AnyProfile::parse(&text)
                 .map_err(|e| Error::internal(format!("profile {}: {e}", path.display())))?;
-            if map.insert(profile.name.clone(), profile).is_some() {
+            let name = profile.name().to_string();
+            if all.certificates.contains_key(&name) || all.attributes.contains_key(&name) {
                 return Err(Error::internal(format!(
                     "duplicate profile name in {}",
                     path.display()
                 )));
             }
+            match profile {
+                AnyProfile::Certificate(p) => all.certificates.insert(name, p).map(|_| ()),
+                AnyProfile::Attribute(p) => all.attributes.insert(name, p).map(|_| ()),
+            };
         }
-        if map.is_empty() {
-            return Err(Error::internal(format!("no profiles in {}", dir.display())));
+        if all.certificates.is_empty() {
+            return Err(Error::internal(format!(
+                "no certificate profiles in {}",
+                dir.display()
+            )));
         }
-        Ok(Profiles(map))
+        Ok(all)
     }
 
-    /// The profile `name`.
+    /// The certificate profile `name`.
     pub fn get(&self, name: &str) -> Option<&Profile> {
-        self.0.get(name)
+        self.certificates.get(name)
     }
 
-    /// The profiles' names, in order.
+    /// The certificate profiles' names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.certificates.keys().map(String::as_str)
+    }
+
+    /// The attribute certificate profile `name`.
+    pub fn attribute(&self, name: &str) -> Option<&AttributeProfile> {
+        self.attributes.get(name)
+    }
+
+    /// The attribute certificate profiles' names, in order.
+    pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
+        self.attributes.keys().map(String::as_str)
     }
 }
 
@@ -234,6 +396,18 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "organisation-signing.toml",
         include_str!("../../pki/profiles/organisation-signing.toml"),
     ),
+    (
+        "application-role.toml",
+        include_str!("../../pki/profiles/application-role.toml"),
+    ),
+    (
+        "application-role-approved.toml",
+        include_str!("../../pki/profiles/application-role-approved.toml"),
+    ),
+    (
+        "short-lived-role.toml",
+        include_str!("../../pki/profiles/short-lived-role.toml"),
+    ),
 ];
 
 #[cfg(test)]
@@ -243,9 +417,34 @@ mod tests {
     #[test]
     fn built_in_profiles_parse() {
         for (file, text) in BUILT_IN {
-            let p = Profile::parse(text).unwrap_or_else(|e| panic!("{file}: {e}"));
-            assert_eq!(format!("{}.toml", p.name), *file);
+            let p = AnyProfile::parse(text).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(format!("{}.toml", p.name()), *file);
         }
+    }
+
+    #[test]
+    fn attribute_profiles_are_checked() {
+        let base = include_str!("../../pki/profiles/application-role.toml");
+        let AnyProfile::Attribute(p) = AnyProfile::parse(base).unwrap() else {
+            panic!("not an attribute profile");
+        };
+        assert_eq!(p.revocation, AcRevocationMode::Crl);
+        assert!(p.allowed_roles.iter().any(|r| r == "approver"));
+        assert!(p.allowed_targets.iter().any(|t| t == "permits"));
+        assert_eq!(p.required_approvals, 0);
+        // A short-lived profile cannot live long; names must be names; kinds are known.
+        let long = base.replace("revocation = \"crl\"", "revocation = \"no-rev-avail\"");
+        assert!(AnyProfile::parse(&long).is_err());
+        let bad_role = base.replace("\"approver\"", "\"Approver\"");
+        assert!(AnyProfile::parse(&bad_role).is_err());
+        assert!(AnyProfile::parse(&base.replace("\"attribute\"", "\"thing\"")).is_err());
+        assert!(AnyProfile::parse(&format!("{base}\nbogus = 1\n")).is_err());
+        // A certificate profile may say its kind.
+        let cert = format!("kind = \"certificate\"\n{}", BUILT_IN[0].1);
+        assert!(matches!(
+            AnyProfile::parse(&cert),
+            Ok(AnyProfile::Certificate(_))
+        ));
     }
 
     #[test]

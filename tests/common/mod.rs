@@ -4,6 +4,7 @@
 //! own, dropped when the app stops; otherwise SQLite in the data directory.
 #![allow(dead_code)]
 
+pub mod ac_tools;
 pub mod relying;
 pub mod test_ca;
 
@@ -147,6 +148,17 @@ impl TestApp {
             .await
             .expect("store");
         let local = LocalCa::load(&data.ca_dir()).expect("ca");
+        let listener = app::bind("127.0.0.1:0".parse().unwrap(), None).expect("bind");
+        let attribute_authority = app::attribute_authority(
+            &store,
+            &local,
+            &data.ca_dir(),
+            Some(&listener.url()),
+            false,
+            opts.clock.now(),
+        )
+        .await
+        .expect("attribute authority");
         // The embedded CA also does the root's duties (ARL, issuing CA certificate), as in
         // `app::open`; a wrapped CA stands for a remote one, which has its own.
         let (ca, embedded): (Arc<dyn UpstreamCa>, _) = match opts.wrap_ca {
@@ -157,10 +169,10 @@ impl TestApp {
             }
         };
         let profiles = Profiles::load_dir(&data.profiles_dir()).expect("profiles");
-        let listener = app::bind("127.0.0.1:0".parse().unwrap(), None).expect("bind");
         let config = RaConfig {
             public_url: Some(listener.url()),
             embedded_ca: embedded,
+            attribute_authority,
             ..Default::default()
         };
         let ra = Ra::new(store, ca, profiles, opts.clock, config);

@@ -449,3 +449,44 @@ pub async fn status(
         warnings,
     })
 }
+
+/// Give the data directory's CA directory `ca_dir` an attribute authority certificate issued by
+/// `root` with `publication`'s URLs: a new AA (key and certificate) when there is none, else a
+/// new certificate for the AA's key. Audited as `ca.aa_issued`. Returns the certificate (DER).
+pub async fn issue_aa(
+    store: &Store,
+    ca_dir: &Path,
+    root: &RootKey,
+    publication: Option<&Publication>,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>> {
+    use crate::ca::aa::AttributeAuthority;
+    let created = !AttributeAuthority::exists(ca_dir);
+    let der = if created {
+        AttributeAuthority::create(ca_dir, root, publication, now)?
+    } else {
+        AttributeAuthority::reissue(ca_dir, root, publication, now)?
+    };
+    let details = serde_json::json!({
+        "serial": serial_of(&der)?,
+        "new_key": created,
+        "crl_urls": publication.map(|p| p.crl_urls.clone()).unwrap_or_default(),
+        "sha256": crate::x509::sha256_hex(&der),
+    });
+    store
+        .write(job!(|_, log| {
+            audit::record(
+                log,
+                now,
+                Event::new(
+                    None,
+                    Action::CaAaIssued,
+                    Some(crate::ca::aa::AA_ID),
+                    details,
+                ),
+            );
+            Ok(())
+        }))
+        .await?;
+    Ok(der)
+}

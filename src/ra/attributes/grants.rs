@@ -1,0 +1,607 @@
+//! Grants: checking one against its AC profile and the holder certificate, issuing the AC at once
+//! or recording a grant that waits for approvals by other `aa` operators, the approvals,
+//! rejections and expiry of those grants.
+
+use super::{
+    check_holder, unix, AcView, Grant, GrantInput, GrantOutcome, GrantView, DEFAULT_PROFILE,
+    NOT_BEFORE_SKEW,
+};
+use crate::audit::{self, Action, Event};
+use crate::ca::aa::AcOrder;
+use crate::error::{Error, Result};
+use crate::ra::revocation::{parse_time, serial_of};
+use crate::ra::{new_id, rfc3339, Operator, Ra, Role};
+use crate::state::{CertificateStatus, GrantState};
+use crate::store::attributes::{self as rows, AcRow, GrantRow};
+use crate::store::certificates as certs;
+use crate::store::job;
+use crate::x509::ac::{self, AcRevocation};
+use crate::x509::profile::{AcRevocationMode, AttributeProfile};
+use crate::x509::serial::Serial;
+use time::{Duration, OffsetDateTime};
+
+impl Ra {
+    /// Check a grant against the profile and the holder certificate as they are now.
+    async fn check_grant(
+        &self,
+        input: &GrantInput,
+        now: OffsetDateTime,
+    ) -> Result<(Grant, AttributeProfile)> {
+        let profile_name = input.profile.as_deref().unwrap_or(DEFAULT_PROFILE);
+        let profile = self
+            .profiles()
+            .attribute(profile_name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.profiles().attribute_names().collect();
+                Error::refused(
+                    "unknown_profile",
+                    format!(
+                        "no attribute certificate profile {profile_name:?}; the profiles are: {}",
+                        known.join(", ")
+                    ),
+                )
+            })?
+            .clone();
+        let list = |field: &str,
+                    items: &[String],
+                    allowed: Option<&[String]>|
+         -> Result<Vec<String>> {
+            if items.len() > ac::MAX_ITEMS {
+                return Err(Error::invalid(
+                    "invalid_field",
+                    format!("{field}: at most {} entries", ac::MAX_ITEMS),
+                ));
+            }
+            let mut out: Vec<String> = Vec::with_capacity(items.len());
+            for item in items {
+                match allowed {
+                    Some(allowed) => {
+                        ac::check_name(field, item)?;
+                        if !allowed.contains(item) {
+                            let code = if field == "roles" {
+                                "role_not_allowed"
+                            } else {
+                                "target_not_allowed"
+                            };
+                            return Err(Error::forbidden(
+                                code,
+                                format!(
+                                    "{field}: {item:?} is not allowed by the profile {:?} (allowed: {})",
+                                    profile.name,
+                                    allowed.join(", ")
+                                ),
+                            ));
+                        }
+                    }
+                    None => ac::check_group(item)?,
+                }
+                if !out.contains(item) {
+                    out.push(item.clone());
+                }
+            }
+            Ok(out)
+        };
+        if input.roles.is_empty() {
+            return Err(Error::invalid(
+                "invalid_field",
+                "roles: at least one role is required",
+            ));
+        }
+        if input.targets.is_empty() {
+            return Err(Error::invalid(
+                "invalid_field",
+                "targets: at least one application is required",
+            ));
+        }
+        let roles = list("roles", &input.roles, Some(&profile.allowed_roles))?;
+        let targets = list("targets", &input.targets, Some(&profile.allowed_targets))?;
+        let groups = list("groups", &input.groups, None)?;
+        let holder_serial = serial_of(&input.holder_serial)?;
+        let holder = {
+            let mut c = self.store().read().await?;
+            certs::get(&mut c, &holder_serial).await?
+        }
+        .ok_or(Error::NotFound("holder certificate"))?;
+        check_holder(&holder, now)?;
+        let now_s = now.replace_nanosecond(0).map_err(Error::internal)?;
+        let not_before = match &input.not_before {
+            Some(t) => parse_time("not_before", t)?,
+            None => now_s,
+        };
+        let not_after = parse_time("not_after", &input.not_after)?;
+        if not_before < now - NOT_BEFORE_SKEW {
+            return Err(Error::invalid(
+                "invalid_field",
+                "not_before is in the past: an attribute certificate cannot say a role was held before it was granted",
+            ));
+        }
+        if not_after <= not_before || not_after <= now {
+            return Err(Error::invalid(
+                "invalid_field",
+                "not_after must be in the future and after not_before",
+            ));
+        }
+        let too_long = |m: String| Err(Error::refused("lifetime_too_long", m));
+        let max = Duration::hours(i64::from(profile.max_validity_hours));
+        if not_after - not_before > max {
+            return too_long(format!(
+                "the profile {:?} allows at most {} hours",
+                profile.name, profile.max_validity_hours
+            ));
+        }
+        if not_after.unix_timestamp() > holder.not_after {
+            return too_long(format!(
+                "not_after is after the holder certificate's notAfter ({})",
+                rfc3339(holder.not_after)
+            ));
+        }
+        let aa = self.attribute_authority()?;
+        if not_after > aa.not_after() {
+            return too_long(format!(
+                "not_after is after the attribute authority certificate's notAfter ({})",
+                rfc3339(aa.not_after().unix_timestamp())
+            ));
+        }
+        Ok((
+            Grant {
+                holder_serial,
+                profile: profile.name.clone(),
+                roles,
+                groups,
+                targets,
+                not_before: not_before.unix_timestamp(),
+                not_after: not_after.unix_timestamp(),
+            },
+            profile,
+        ))
+    }
+
+    /// Grant roles in applications to the holder of an identity certificate: the AC is issued at
+    /// once, or, when its profile asks for approvals, a pending grant is recorded. Role `aa`.
+    pub async fn grant_attributes(
+        &self,
+        op: &Operator,
+        input: &GrantInput,
+    ) -> Result<GrantOutcome> {
+        self.authorize(op, Role::Aa, "attribute.grant", Some(&input.holder_serial))
+            .await?;
+        self.attribute_authority()?;
+        let now = self.now();
+        let (grant, profile) = match self.check_grant(input, now).await {
+            Ok(g) => g,
+            Err(e) => {
+                if !matches!(
+                    e,
+                    Error::Database(_) | Error::Internal(_) | Error::Environment(_)
+                ) {
+                    self.audit_refusal(
+                        Some(&op.id),
+                        Action::AttributeRefused,
+                        Some(&input.holder_serial),
+                        serde_json::json!({"error": e.code(), "message": e.to_string()}),
+                    )
+                    .await;
+                }
+                return Err(e);
+            }
+        };
+        if profile.required_approvals == 0 {
+            let view = self.issue_ac(&op.id, &grant, &profile, None, now).await?;
+            return Ok(GrantOutcome::Issued(Box::new(view)));
+        }
+        let row = GrantRow {
+            id: new_id("grant"),
+            holder_serial: grant.holder_serial.clone(),
+            profile: profile.name.clone(),
+            grant_json: serde_json::to_string(&grant).map_err(Error::internal)?,
+            status: GrantState::Pending,
+            required_approvals: i64::from(profile.required_approvals),
+            requested_by: op.id.clone(),
+            created_at: now.unix_timestamp(),
+            expires_at: (now + Duration::hours(i64::from(profile.grant_expiry_hours)))
+                .unix_timestamp(),
+            decided_by: None,
+            decided_at: None,
+            reason: None,
+            serial: None,
+        };
+        let (stored, by) = (row.clone(), op.id.clone());
+        let details = serde_json::json!({
+            "holder_serial": grant.holder_serial, "profile": profile.name, "roles": grant.roles,
+            "targets": grant.targets, "groups": grant.groups,
+            "required_approvals": profile.required_approvals,
+        });
+        self.store()
+            .write(job!(|c, log| {
+                rows::insert_grant(c, &stored).await?;
+                audit::record(
+                    log,
+                    now,
+                    Event::new(
+                        Some(&by),
+                        Action::AttributeGrantRequested,
+                        Some(&stored.id),
+                        details,
+                    ),
+                );
+                Ok(())
+            }))
+            .await?;
+        Ok(GrantOutcome::Pending(Box::new(
+            self.grant_view(&row).await?,
+        )))
+    }
+
+    /// Sign the AC for `grant` and store it, in one transaction that checks again that the holder
+    /// certificate is valid (a revocation committed meanwhile wins) and, for a grant with
+    /// approvals, counts the last one.
+    async fn issue_ac(
+        &self,
+        by: &str,
+        grant: &Grant,
+        profile: &AttributeProfile,
+        approval: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<AcView> {
+        let aa = self.attribute_authority()?.clone();
+        let holder = {
+            let mut c = self.store().read().await?;
+            certs::get(&mut c, &grant.holder_serial).await?
+        }
+        .ok_or(Error::NotFound("holder certificate"))?;
+        let holder_info = x509_parser::parse_x509_certificate(&holder.der)
+            .map_err(|e| Error::internal(format!("stored certificate: {e}")))?
+            .1;
+        let names = &self.config().attribute_names;
+        let role_uris: Vec<String> = grant.roles.iter().map(|r| names.role_uri(r)).collect();
+        let target_uris: Vec<String> = grant.targets.iter().map(|t| names.target_uri(t)).collect();
+        let crl_urls = self.ac_crl_urls();
+        let revocation = match profile.revocation {
+            AcRevocationMode::Crl => AcRevocation::Crl(&crl_urls),
+            AcRevocationMode::NoRevAvail => AcRevocation::NoRevAvail,
+        };
+        let serial = Serial::random();
+        let der = aa.sign_ac(&AcOrder {
+            serial: &serial,
+            holder_issuer_der: holder_info.issuer().as_raw(),
+            holder_serial: holder_info.raw_serial(),
+            not_before: unix(grant.not_before)?,
+            not_after: unix(grant.not_after)?,
+            role_uris: &role_uris,
+            groups: &grant.groups,
+            target_uris: &target_uris,
+            revocation,
+        })?;
+        let row = AcRow {
+            serial: hex::encode(serial.as_bytes()),
+            holder_serial: grant.holder_serial.clone(),
+            profile: profile.name.clone(),
+            roles_json: serde_json::to_string(&grant.roles).map_err(Error::internal)?,
+            groups_json: serde_json::to_string(&grant.groups).map_err(Error::internal)?,
+            targets_json: serde_json::to_string(&grant.targets).map_err(Error::internal)?,
+            not_before: grant.not_before,
+            not_after: grant.not_after,
+            revocable: i64::from(profile.revocation == AcRevocationMode::Crl),
+            der,
+            status: CertificateStatus::Valid,
+            held_with_holder: 0,
+            grant_id: approval.map(str::to_string),
+            granted_by: by.to_string(),
+            issued_at: now.unix_timestamp(),
+            revoked_at: None,
+            revocation_reason: None,
+            invalidity_date: None,
+        };
+        let (stored, roles, targets, by) = (
+            row.clone(),
+            grant.roles.clone(),
+            grant.targets.clone(),
+            by.to_string(),
+        );
+        let grant_id = approval.map(str::to_string);
+        let details = serde_json::json!({
+            "holder_serial": row.holder_serial, "profile": row.profile, "roles": grant.roles,
+            "groups": grant.groups, "targets": grant.targets, "not_before": rfc3339(row.not_before),
+            "not_after": rfc3339(row.not_after), "grant_id": grant_id,
+        });
+        let issued = self
+            .store()
+            .write(job!(|c, log| {
+                let holder = certs::get(c, &stored.holder_serial).await?;
+                if let Err(e) = holder
+                    .as_ref()
+                    .map_or(Err(Error::NotFound("holder certificate")), |h| {
+                        check_holder(h, now)
+                    })
+                {
+                    if let Some(id) = &grant_id {
+                        rows::decide_grant(
+                            c,
+                            id,
+                            GrantState::Failed,
+                            Some(&by),
+                            now.unix_timestamp(),
+                            Some(&e.to_string()),
+                            None,
+                        )
+                        .await?;
+                        audit::record(
+                            log,
+                            now,
+                            Event::new(
+                                Some(&by),
+                                Action::AttributeGrantFailed,
+                                Some(id),
+                                serde_json::json!({"error": e.code(), "message": e.to_string()}),
+                            ),
+                        );
+                    }
+                    return Ok(Err(e));
+                }
+                if let Some(id) = &grant_id {
+                    if !rows::decide_grant(
+                        c,
+                        id,
+                        GrantState::Granted,
+                        Some(&by),
+                        now.unix_timestamp(),
+                        None,
+                        Some(&stored.serial),
+                    )
+                    .await?
+                    {
+                        return Ok(Err(Error::conflict(
+                            "not_pending",
+                            "the grant is no longer pending",
+                        )));
+                    }
+                }
+                rows::insert(c, &stored, &roles, &targets).await?;
+                audit::record(
+                    log,
+                    now,
+                    Event::new(
+                        Some(&by),
+                        Action::AttributeIssued,
+                        Some(&stored.serial),
+                        details,
+                    ),
+                );
+                Ok(Ok(()))
+            }))
+            .await?;
+        issued?;
+        self.ac_view(&row)
+    }
+
+    /// Approve a pending grant (role `aa`, never the granter); the last approval issues the AC.
+    pub async fn approve_grant(&self, op: &Operator, id: &str) -> Result<GrantView> {
+        self.authorize(op, Role::Aa, "attribute.grant_approve", Some(id))
+            .await?;
+        let row = self.load_grant(id).await?;
+        let now = self.now();
+        self.refuse_unless_pending(op, &row, now).await?;
+        if row.requested_by == op.id {
+            self.audit_refusal(
+                Some(&op.id),
+                Action::AccessForbidden,
+                Some(id),
+                serde_json::json!({"attempted": "attribute.grant_approve", "reason": "own_grant"}),
+            )
+            .await;
+            return Err(Error::forbidden(
+                "self_approval",
+                "the granter cannot approve their own grant; another aa operator must",
+            ));
+        }
+        let grant: Grant = serde_json::from_str(&row.grant_json).map_err(Error::internal)?;
+        let profile = self
+            .profiles()
+            .attribute(&row.profile)
+            .cloned()
+            .ok_or_else(|| {
+                Error::conflict(
+                    "unknown_profile",
+                    format!(
+                        "the grant's profile {:?} is no longer configured",
+                        row.profile
+                    ),
+                )
+            })?;
+        let (gid, by) = (row.id.clone(), op.id.clone());
+        let counted = self
+            .store()
+            .write(job!(|c, log| {
+                let Some(n) = rows::approve_grant(c, &gid, &by, now.unix_timestamp()).await? else {
+                    return Ok(None);
+                };
+                audit::record(
+                    log,
+                    now,
+                    Event::new(
+                        Some(&by),
+                        Action::AttributeGrantApproved,
+                        Some(&gid),
+                        serde_json::json!({"approvals": n}),
+                    ),
+                );
+                Ok(Some(n))
+            }))
+            .await?;
+        let Some(n) = counted else {
+            return Err(Error::conflict(
+                "already_approved",
+                "this operator's approval is already counted, or the grant is no longer pending",
+            ));
+        };
+        if n >= row.required_approvals {
+            self.issue_ac(&op.id, &grant, &profile, Some(&row.id), now)
+                .await?;
+        }
+        let row = self.load_grant(id).await?;
+        self.grant_view(&row).await
+    }
+
+    /// Reject a pending grant (role `aa`; the granter may withdraw their own).
+    pub async fn reject_grant(&self, op: &Operator, id: &str, reason: &str) -> Result<GrantView> {
+        self.authorize(op, Role::Aa, "attribute.grant_reject", Some(id))
+            .await?;
+        let reason = crate::ra::free_text("reason", reason, 1000, true)?;
+        let row = self.load_grant(id).await?;
+        let now = self.now();
+        self.refuse_unless_pending(op, &row, now).await?;
+        let (gid, by) = (row.id.clone(), op.id.clone());
+        let moved = self
+            .store()
+            .write(job!(|c, log| {
+                let moved = rows::decide_grant(
+                    c,
+                    &gid,
+                    GrantState::Rejected,
+                    Some(&by),
+                    now.unix_timestamp(),
+                    Some(&reason),
+                    None,
+                )
+                .await?;
+                if moved {
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(
+                            Some(&by),
+                            Action::AttributeGrantRejected,
+                            Some(&gid),
+                            serde_json::json!({"reason": reason}),
+                        ),
+                    );
+                }
+                Ok(moved)
+            }))
+            .await?;
+        if !moved {
+            return Err(Error::conflict(
+                "not_pending",
+                "the grant is no longer pending",
+            ));
+        }
+        let row = self.load_grant(id).await?;
+        self.grant_view(&row).await
+    }
+
+    async fn load_grant(&self, id: &str) -> Result<GrantRow> {
+        let mut c = self.store().read().await?;
+        rows::grant(&mut c, id)
+            .await?
+            .ok_or(Error::NotFound("grant"))
+    }
+
+    /// Refuse a decision on a grant that is not pending; a pending one past its expiry is expired
+    /// now (and audited).
+    async fn refuse_unless_pending(
+        &self,
+        op: &Operator,
+        row: &GrantRow,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        if row.status != GrantState::Pending {
+            return Err(Error::conflict(
+                "not_pending",
+                format!("the grant is {}", row.status),
+            ));
+        }
+        if row.expires_at <= now.unix_timestamp() {
+            self.expire_grant(Some(&op.id), &row.id, now).await?;
+            return Err(Error::conflict(
+                "grant_expired",
+                format!("the grant expired at {}", rfc3339(row.expires_at)),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn expire_grant(&self, by: Option<&str>, id: &str, now: OffsetDateTime) -> Result<bool> {
+        let (gid, by) = (id.to_string(), by.map(str::to_string));
+        self.store()
+            .write(job!(|c, log| {
+                let moved = rows::decide_grant(
+                    c,
+                    &gid,
+                    GrantState::Expired,
+                    None,
+                    now.unix_timestamp(),
+                    Some("still pending at its expiry"),
+                    None,
+                )
+                .await?;
+                if moved {
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(
+                            by.as_deref(),
+                            Action::AttributeGrantExpired,
+                            Some(&gid),
+                            serde_json::json!({}),
+                        ),
+                    );
+                }
+                Ok(moved)
+            }))
+            .await
+    }
+
+    /// Expire every grant still pending past its expiry (the background upkeep calls this).
+    pub async fn expire_grants(&self) -> Result<usize> {
+        let now = self.now();
+        let overdue = {
+            let mut c = self.store().read().await?;
+            rows::overdue_grants(&mut c, now.unix_timestamp()).await?
+        };
+        let mut n = 0;
+        for id in overdue {
+            if self.expire_grant(None, &id, now).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// A grant (roles `aa`, `auditor`).
+    pub async fn grant_status(&self, op: &Operator, id: &str) -> Result<GrantView> {
+        self.authorize_any(op, &[Role::Aa, Role::Auditor], "attribute.read", Some(id))
+            .await?;
+        let row = self.load_grant(id).await?;
+        self.grant_view(&row).await
+    }
+
+    /// Grants, pending ones by default (roles `aa`, `auditor`).
+    pub async fn grants(
+        &self,
+        op: &Operator,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<GrantView>> {
+        self.authorize_any(op, &[Role::Aa, Role::Auditor], "attribute.read", None)
+            .await?;
+        let status = match status {
+            None | Some("pending") => Some(GrantState::Pending),
+            Some("all") => None,
+            Some(s) => Some(GrantState::parse(s).ok_or_else(|| {
+                Error::invalid(
+                    "invalid_field",
+                    format!("status: one of all, {}", GrantState::names()),
+                )
+            })?),
+        };
+        let rows = {
+            let mut c = self.store().read().await?;
+            rows::grants(&mut c, status, limit.clamp(1, 1000)).await?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.grant_view(row).await?);
+        }
+        Ok(out)
+    }
+}
