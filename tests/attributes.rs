@@ -394,12 +394,12 @@ async fn every_bad_grant_is_a_clear_4xx() {
         ),
         (
             with(&|b| b["roles"] = json!(["superuser"])),
-            StatusCode::FORBIDDEN,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "role_not_allowed",
         ),
         (
             with(&|b| b["targets"] = json!(["payroll"])),
-            StatusCode::FORBIDDEN,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "target_not_allowed",
         ),
         (
@@ -767,4 +767,200 @@ async fn acs_follow_their_holder_and_the_ac_crl_says_so() {
         .count();
     assert_eq!(with_holder, 2);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_grant_left_pending_expires_and_can_no_longer_be_approved() {
+    let clock = vouch::clock::ManualClock::new(OffsetDateTime::now_utc());
+    let app = TestApp::spawn_with(common::Options {
+        clock: std::sync::Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    let c = cast(&app).await;
+    let mut body = approver_grant(&c.holder);
+    body["profile"] = json!("application-role-approved");
+    let (status, pending) = grant(&app, &c.aa, body.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
+    let id = pending["id"].as_str().unwrap().to_string();
+    let (_, untouched) = grant(&app, &c.aa, body).await;
+    let untouched = untouched["id"].as_str().unwrap().to_string();
+    // The profile's grant_expiry_hours is 168.
+    clock.advance(Duration::hours(169));
+    let (status, refused) = app
+        .post_empty(&c.aa2, &format!("/api/v1/attribute-grants/{id}/approve"))
+        .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (StatusCode::CONFLICT, Some("grant_expired")),
+        "{refused}"
+    );
+    let (_, shown) = app
+        .get(&c.aa, &format!("/api/v1/attribute-grants/{id}"))
+        .await;
+    assert_eq!(shown["status"], "expired");
+    assert_eq!(shown["approvals"], json!([]));
+    // The upkeep's sweep expires the other one, once.
+    assert_eq!(app.ra.expire_grants().await.unwrap(), 1);
+    assert_eq!(app.ra.expire_grants().await.unwrap(), 0);
+    let (_, shown) = app
+        .get(&c.aa, &format!("/api/v1/attribute-grants/{untouched}"))
+        .await;
+    assert_eq!(shown["status"], "expired");
+    let entries = app.audit_entries().await;
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "attribute.grant_expired" && e["target"] == id.as_str()));
+    app.stop().await;
+}
+
+/// Runs a `vouch` command, failing the test with its output if it fails.
+fn vouch_ok(args: &[&str], env: &[(&str, String)]) -> String {
+    let mut cmd = Command::new(common::BIN);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (ok, out) = run(&mut cmd);
+    assert!(ok, "vouch {args:?}: {out}");
+    out
+}
+
+#[tokio::test]
+async fn an_offline_root_issues_the_attribute_authority_in_a_ceremony() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let key = tmp.path().join("root.key");
+    let pg = match common::postgres_server() {
+        Some(server) => Some(common::PgDatabase::create(&server).await),
+        None => None,
+    };
+    let mut env = vec![("VOUCH_DATA_DIR", data.display().to_string())];
+    if let Some(pg) = &pg {
+        env.push(("VOUCH_DATABASE_URL", pg.url()));
+    }
+    let base = "http://ra.example.gov:8080";
+    // init makes the AA while the root key is still in the directory, then moves the key out.
+    let out = vouch_ok(
+        &[
+            "init",
+            "--public-url",
+            base,
+            "--root-key-out",
+            key.to_str().unwrap(),
+        ],
+        &env,
+    );
+    let admin = out.lines().last().unwrap().trim().to_string();
+    let aa_cert = |dir: &std::path::Path| {
+        openssl::x509::X509::from_pem(&std::fs::read(dir.join("ca/aa.pem")).unwrap()).unwrap()
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(data.join("ca/aa.key")), 0o600);
+    let made = aa_cert(&data);
+    let text = String::from_utf8(made.to_text().unwrap()).unwrap();
+    assert!(text.contains(&format!("URI:{base}/crl/root.crl")), "{text}");
+
+    // A directory without an AA (made before there were any) and the root offline: the server
+    // runs, says what to do, and grants answer aa_unavailable.
+    std::fs::remove_file(data.join("ca/aa.pem")).unwrap();
+    std::fs::remove_file(data.join("ca/aa.key")).unwrap();
+    let env_pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let served = common::serve_process(&data, &[], &env_pairs);
+    let url = format!("http://{}", served.addr);
+    let client = reqwest::Client::new();
+    let ready: Value = client
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let warnings = ready["warnings"].to_string();
+    assert!(warnings.contains("vouch ca issue-aa"), "{ready}");
+    let resp = client.get(format!("{url}/ca/aa.pem")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let (status, op) = common::split(
+        client
+            .post(format!("{url}/api/v1/operators"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "erin", "roles": ["aa"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{op}");
+    let (status, refused) = common::split(
+        client
+            .post(format!("{url}/api/v1/attribute-certificates"))
+            .bearer_auth(op["token"].as_str().unwrap())
+            .json(
+                &json!({"holder_serial": "1234", "roles": ["approver"], "targets": ["permits"],
+                          "not_after": in_days(10)}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (StatusCode::CONFLICT, Some("aa_unavailable")),
+        "{refused}"
+    );
+    drop(served);
+
+    // The ceremony, with the server stopped; the next start serves the AA.
+    let out = vouch_ok(
+        &[
+            "ca",
+            "issue-aa",
+            "--root-key",
+            key.to_str().unwrap(),
+            "--public-url",
+            base,
+        ],
+        &env,
+    );
+    assert!(
+        out.contains("issued the attribute authority certificate"),
+        "{out}"
+    );
+    assert_eq!(mode(data.join("ca/aa.key")), 0o600);
+    let served = common::serve_process(&data, &[], &env_pairs);
+    let url = format!("http://{}", served.addr);
+    let pem = client
+        .get(format!("{url}/ca/aa.pem"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        pem.as_bytes(),
+        std::fs::read(data.join("ca/aa.pem")).unwrap()
+    );
+    let root = std::fs::read(data.join("ca/root.pem")).unwrap();
+    let root = openssl::x509::X509::from_pem(&root).unwrap();
+    assert!(aa_cert(&data).verify(&root.public_key().unwrap()).unwrap());
+    let ready: Value = client
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !ready["warnings"].to_string().contains("issue-aa"),
+        "{ready}"
+    );
+    drop(served);
+    if let Some(pg) = pg {
+        pg.drop_database().await;
+    }
 }

@@ -63,7 +63,7 @@ impl Ra {
                             } else {
                                 "target_not_allowed"
                             };
-                            return Err(Error::forbidden(
+                            return Err(Error::refused(
                                 code,
                                 format!(
                                     "{field}: {item:?} is not allowed by the profile {:?} (allowed: {})",
@@ -186,7 +186,10 @@ impl Ra {
             }
         };
         if profile.required_approvals == 0 {
-            let view = self.issue_ac(&op.id, &grant, &profile, None, now).await?;
+            let view = self
+                .issue_ac(&op.id, &grant, &profile, None, now)
+                .await?
+                .ok_or_else(|| Error::internal("an AC without approvals was not stored"))?;
             return Ok(GrantOutcome::Issued(Box::new(view)));
         }
         let row = GrantRow {
@@ -233,16 +236,18 @@ impl Ra {
     }
 
     /// Sign the AC for `grant` and store it, in one transaction that checks again that the holder
-    /// certificate is valid (a revocation committed meanwhile wins) and, for a grant with
-    /// approvals, counts the last one.
+    /// certificate is valid (a revocation committed meanwhile wins). For a grant with approvals
+    /// (`approval`: its id and how many it needs), the same transaction counts this operator's
+    /// approval first, and the AC is stored only when that was the last one needed: None when
+    /// more are needed.
     async fn issue_ac(
         &self,
         by: &str,
         grant: &Grant,
         profile: &AttributeProfile,
-        approval: Option<&str>,
+        approval: Option<(&str, i64)>,
         now: OffsetDateTime,
-    ) -> Result<AcView> {
+    ) -> Result<Option<AcView>> {
         let aa = self.attribute_authority()?.clone();
         let holder = {
             let mut c = self.store().read().await?;
@@ -285,7 +290,7 @@ impl Ra {
             der,
             status: CertificateStatus::Valid,
             held_with_holder: 0,
-            grant_id: approval.map(str::to_string),
+            grant_id: approval.map(|(id, _)| id.to_string()),
             granted_by: by.to_string(),
             issued_at: now.unix_timestamp(),
             revoked_at: None,
@@ -298,7 +303,8 @@ impl Ra {
             grant.targets.clone(),
             by.to_string(),
         );
-        let grant_id = approval.map(str::to_string);
+        let grant_id = approval.map(|(id, _)| id.to_string());
+        let required = approval.map_or(0, |(_, n)| n);
         let details = serde_json::json!({
             "holder_serial": row.holder_serial, "profile": row.profile, "roles": grant.roles,
             "groups": grant.groups, "targets": grant.targets, "not_before": rfc3339(row.not_before),
@@ -307,6 +313,29 @@ impl Ra {
         let issued = self
             .store()
             .write(job!(|c, log| {
+                if let Some(id) = &grant_id {
+                    let at = now.unix_timestamp();
+                    let Some(n) = rows::approve_grant(c, id, &by, at).await? else {
+                        return Ok(Err(Error::conflict(
+                            "already_approved",
+                            "this operator's approval is already counted, or the grant is no \
+                             longer pending",
+                        )));
+                    };
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(
+                            Some(&by),
+                            Action::AttributeGrantApproved,
+                            Some(id),
+                            serde_json::json!({"approvals": n, "required": required}),
+                        ),
+                    );
+                    if n < required {
+                        return Ok(Ok(false));
+                    }
+                }
                 let holder = certs::get(c, &stored.holder_serial).await?;
                 if let Err(e) = holder
                     .as_ref()
@@ -367,11 +396,13 @@ impl Ra {
                         details,
                     ),
                 );
-                Ok(Ok(()))
+                Ok(Ok(true))
             }))
             .await?;
-        issued?;
-        self.ac_view(&row)
+        match issued? {
+            true => self.ac_view(&row).map(Some),
+            false => Ok(None),
+        }
     }
 
     /// Approve a pending grant (role `aa`, never the granter); the last approval issues the AC.
@@ -408,36 +439,9 @@ impl Ra {
                     ),
                 )
             })?;
-        let (gid, by) = (row.id.clone(), op.id.clone());
-        let counted = self
-            .store()
-            .write(job!(|c, log| {
-                let Some(n) = rows::approve_grant(c, &gid, &by, now.unix_timestamp()).await? else {
-                    return Ok(None);
-                };
-                audit::record(
-                    log,
-                    now,
-                    Event::new(
-                        Some(&by),
-                        Action::AttributeGrantApproved,
-                        Some(&gid),
-                        serde_json::json!({"approvals": n}),
-                    ),
-                );
-                Ok(Some(n))
-            }))
+        let approval = Some((row.id.as_str(), row.required_approvals));
+        self.issue_ac(&op.id, &grant, &profile, approval, now)
             .await?;
-        let Some(n) = counted else {
-            return Err(Error::conflict(
-                "already_approved",
-                "this operator's approval is already counted, or the grant is no longer pending",
-            ));
-        };
-        if n >= row.required_approvals {
-            self.issue_ac(&op.id, &grant, &profile, Some(&row.id), now)
-                .await?;
-        }
         let row = self.load_grant(id).await?;
         self.grant_view(&row).await
     }

@@ -209,15 +209,22 @@ impl crate::ra::Ra {
             return Ok(None);
         };
         let expected = self.root_publication();
-        status(
+        let mut status = status(
             self.store(),
             &ca,
             expected.as_ref(),
             self.now(),
             self.arl_settings().warn,
         )
-        .await
-        .map(Some)
+        .await?;
+        if self.aa_certificate().is_none() {
+            status.warnings.push(
+                "there is no attribute authority (ca/aa.pem): attribute certificates cannot be \
+                 granted; run `vouch ca issue-aa --root-key FILE` with the server stopped"
+                    .to_string(),
+            );
+        }
+        Ok(Some(status))
     }
 
     /// Periodic root upkeep: sign the next ARL when due (root online), and log the root's
