@@ -124,6 +124,14 @@ async fn a_granted_role_reads_the_same_in_bouncy_castle_asn1crypto_and_vouch() {
         "{shown}"
     );
     assert!(shown.contains("Vouch Attribute Authority"), "{shown}");
+    // pkilint finds nothing wrong with the AA certificate (it has no linter for ACs themselves).
+    let (_, lint) = run(Command::new(common::venv_bin("lint_pkix_cert"))
+        .arg("lint")
+        .arg(&aa_path));
+    assert!(
+        !lint.contains("(ERROR)") && !lint.contains("(FATAL)") && !lint.contains("Traceback"),
+        "{lint}"
+    );
 
     // OpenSSL reads the DER strictly, and it round-trips byte for byte.
     let ac_path = dir.path().join("ac.der");

@@ -759,3 +759,72 @@ async fn a_job_that_refuses_after_a_failed_statement_leaves_its_batch_intact() {
 async fn a_job_with_a_database_error_leaves_its_batch_intact() {
     a_failed_statement_leaves_its_batch_intact(false).await;
 }
+
+/// The serials an AC CRL (DER) lists, lower-case hex.
+fn crl_serials(der: &[u8]) -> Vec<String> {
+    let crl = openssl::x509::X509Crl::from_der(der).unwrap();
+    crl.get_revoked()
+        .map(|r| {
+            r.iter()
+                .map(|e| {
+                    let hex = e.serial_number().to_bn().unwrap().to_hex_str().unwrap();
+                    hex.to_lowercase()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_ac_revoked_on_one_instance_is_on_the_others_ac_crl_within_5_s() {
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.serve("a"), cluster.serve("b"));
+    let api = Api::new();
+    let admin = &cluster.admin;
+    let clerk = api.operator(&a, admin, "clerk", &["clerk"]).await;
+    let approver = api.operator(&b, admin, "approver", &["approver"]).await;
+    let aa = api.operator(&a, admin, "erin", &["aa"]).await;
+    let revoker = api.operator(&a, admin, "revoker", &["revoker"]).await;
+    let id = api.pending(&a, &clerk, &p256_csr()).await;
+    let path = format!("/api/v1/requests/{id}/approve");
+    let (status, out) = api.call(&b, &approver, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let holder = out["serial"].as_str().unwrap().to_string();
+    let not_after = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let not_after = not_after
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let grant = json!({"holder_serial": holder, "roles": ["approver"], "targets": ["permits"],
+                       "not_after": not_after});
+    let (status, ac) = api
+        .call(&a, &aa, "/api/v1/attribute-certificates", Some(grant))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ac}");
+    let serial = ac["serial"].as_str().unwrap().to_string();
+    // Both instances serve the same AA (each gave its certificate its own address, as neither was
+    // told a public URL; the key is one); B signs (and keeps) an AC CRL without the AC.
+    let fetch = |node: &Served, path: &str| {
+        let url = format!("http://{}{path}", node.addr);
+        async move { reqwest::get(url).await.unwrap().bytes().await.unwrap() }
+    };
+    let key = |pem: &[u8]| {
+        let cert = openssl::x509::X509::from_pem(pem).unwrap();
+        cert.public_key().unwrap().public_key_to_der().unwrap()
+    };
+    let (aa_a, aa_b) = (fetch(&a, "/ca/aa.pem").await, fetch(&b, "/ca/aa.pem").await);
+    assert_eq!(key(&aa_a), key(&aa_b));
+    assert!(crl_serials(&fetch(&b, "/crl/aa.crl").await).is_empty());
+    let path = format!("/api/v1/attribute-certificates/{serial}/revoke");
+    let body = json!({"reason": "privilegeWithdrawn"});
+    let (status, out) = api.call(&a, &revoker, &path, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let start = Instant::now();
+    while !crl_serials(&fetch(&b, "/crl/aa.crl").await).contains(&serial) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "B's AC CRL still lacks the AC 5 s after its revocation on A"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cluster.finish().await;
+}
