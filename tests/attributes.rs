@@ -120,7 +120,7 @@ async fn a_granted_role_reads_the_same_in_bouncy_castle_asn1crypto_and_vouch() {
         "{shown}"
     );
     assert!(
-        shown.contains("X509v3 Key Usage: critical\n                Digital Signature\n"),
+        shown.contains("X509v3 Key Usage: critical\n                Digital Signature, CRL Sign\n"),
         "{shown}"
     );
     assert!(shown.contains("Vouch Attribute Authority"), "{shown}");

@@ -1,5 +1,6 @@
 //! The attribute authority: a key of its own beside the CA keys (`ca/aa.key`, 0600) and a
-//! certificate the embedded root issued (`ca/aa.pem`: cA=false, digitalSignature; RFC 5755 4.5).
+//! certificate the embedded root issued (`ca/aa.pem`: cA=false, digitalSignature and
+//! cRLSign for the AC CRL; RFC 5755 4.5).
 //! It signs attribute certificates and the AC CRL itself, whichever CA signs identity
 //! certificates.
 

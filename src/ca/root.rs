@@ -265,7 +265,7 @@ impl RootKey {
 
     /// A certificate for the attribute authority's key `aa_spki_der`: subject `name`, valid from
     /// `not_before` to `not_after` (cut at the root's own notAfter), basicConstraints cA=false and
-    /// keyUsage digitalSignature, both critical (RFC 5755 4.5: an AA is not a CA), key
+    /// keyUsage digitalSignature and cRLSign, both critical (RFC 5755 4.5: an AA is not a CA), key
     /// identifiers, and `publication`'s ARL and caIssuers when given.
     pub fn issue_aa(
         &self,
@@ -282,7 +282,9 @@ impl RootKey {
         params.not_before = not_before;
         params.not_after = not_after.min(self.not_after);
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        // cRLSign too: the AA signs the AC CRL, and relying parties that check a CRL's issuer
+        // (Bouncy Castle's PKIX revocation checks do) want it asserted (RFC 5280 4.2.1.3).
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign];
         params.serial_number = Some(SerialNumber::from_slice(
             crate::x509::serial::Serial::random().as_bytes(),
         ));

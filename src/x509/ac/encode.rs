@@ -129,6 +129,8 @@ pub fn tbs(c: &AcContent<'_>) -> Vec<u8> {
     );
     match c.revocation {
         AcRevocation::NoRevAvail => extension(&mut exts, &OID_NO_REV_AVAIL, false, &[0x05, 0x00]),
+        // GeneralNames cannot be empty: without a URL (no public URL known) there is no pointer.
+        AcRevocation::Crl([]) => {}
         AcRevocation::Crl(urls) => extension(
             &mut exts,
             &OID_CRL_DISTRIBUTION_POINTS,
