@@ -569,9 +569,22 @@ async fn issue_over_http(base: &str, admin: &str, dir: &Path) -> (PathBuf, PathB
 async fn nothing_is_issued_once_the_issuing_ca_is_revoked() {
     let app = TestApp::spawn().await;
     let (clerk, approver) = app.clerk_and_approver().await;
+    let holder = app.issue(&clerk, &approver, &p256_csr()).await;
     let pending = app.pending(&clerk).await;
     let (ok, out) = run_ca(ca_cmd(&app).args(["revoke-issuing", "--reason", "cACompromise"])).await;
     assert!(ok, "{out}");
+    // No role is granted to the holder of a certificate whose issuer is revoked.
+    let aa = app.operator("aa1", &["aa"]).await;
+    let not_after = time::OffsetDateTime::now_utc() + time::Duration::days(10);
+    let grant = serde_json::json!({"holder_serial": holder, "roles": ["approver"],
+        "targets": ["permits"],
+        "not_after": not_after.format(&time::format_description::well_known::Rfc3339).unwrap()});
+    let (status, body) = app.post(&aa, "/api/v1/attribute-certificates", grant).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("holder_not_valid")),
+        "{body}"
+    );
     // A request approved now ends, with the reason, instead of waiting for ever.
     let (status, body) = app
         .post_empty(&approver, &format!("/api/v1/requests/{pending}/approve"))

@@ -103,6 +103,14 @@ impl Ra {
         }
         .ok_or(Error::NotFound("holder certificate"))?;
         check_holder(&holder, now)?;
+        if holder.ca_id == self.ca().issuing_id() {
+            if let Some(why) = self.issuing_ca_revocation().await? {
+                return Err(Error::conflict(
+                    "holder_not_valid",
+                    format!("the holder certificate's issuer is revoked: {why}"),
+                ));
+            }
+        }
         let now_s = now.replace_nanosecond(0).map_err(Error::internal)?;
         let not_before = match &input.not_before {
             Some(t) => parse_time("not_before", t)?,
