@@ -1226,7 +1226,7 @@ async fn bad_attribute_input_is_refused_by_the_client_or_with_the_servers_messag
 
     // Caught by the command line, before anything is sent (exit 2): no --role, a relative
     // time in a unit it does not know, a time that is not RFC 3339, a list without a filter,
-    // --der without --out.
+    // --der without --out, an --out file that exists.
     let out = as_op(&app, d, &aa, &grant(&holder, &["--not-after", "+30d"])).await;
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(
@@ -1266,6 +1266,29 @@ async fn bad_attribute_input_is_refused_by_the_client_or_with_the_servers_messag
     let out = as_op(&app, d, &aa, &["attribute", "show", "01", "--der"]).await;
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--out"), "{}", out.stderr);
+    // An --out file that exists is refused before the AC is issued, not after.
+    let taken = d.join("taken.ac.pem");
+    std::fs::write(&taken, "mine").unwrap();
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &grant(
+            &holder,
+            &[
+                "--role",
+                "approver",
+                "--not-after",
+                "+30d",
+                "--out",
+                taken.to_str().unwrap(),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "mine");
     // Only the helper's own auditor reached the server.
     assert_eq!(app.audit_entries().await.len(), before + 1);
 

@@ -59,8 +59,8 @@ pub enum AttributeCommand {
         /// a second aa operator's approval).
         #[arg(long, value_name = "NAME")]
         profile: Option<String>,
-        /// Also write the AC to FILE (`-` for stdout): PEM (ATTRIBUTE CERTIFICATE), DER with
-        /// --der. Not written while the grant awaits approval.
+        /// Also write the AC to FILE: PEM (ATTRIBUTE CERTIFICATE), DER with --der; `-` writes it
+        /// to stdout instead of the fields. Not written while the grant awaits approval.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Write --out as DER instead of PEM.
@@ -77,8 +77,8 @@ pub enum AttributeCommand {
     Show {
         /// Serial number (hex) of the attribute certificate.
         serial: String,
-        /// Also write the AC to FILE (`-` for stdout): PEM (ATTRIBUTE CERTIFICATE), DER with
-        /// --der.
+        /// Also write the AC to FILE: PEM (ATTRIBUTE CERTIFICATE), DER with --der; `-` writes it
+        /// to stdout instead of the fields.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Write --out as DER instead of PEM.
@@ -258,6 +258,15 @@ async fn dispatch(command: AttributeCommand) -> Outcome {
             if let Some(p) = profile {
                 body["profile"] = Value::String(p);
             }
+            // An --out that would be refused is refused before the AC is issued.
+            if let Some(out) = out.as_deref() {
+                if !force && out != Path::new("-") && out.symlink_metadata().is_ok() {
+                    return Err(Failure::local(format!(
+                        "{} exists; give another --out or --force to overwrite it",
+                        out.display()
+                    )));
+                }
+            }
             let answer = Client::new(&conn)?
                 .post(&["api", "v1", "attribute-certificates"], &body)
                 .await?;
@@ -275,7 +284,17 @@ async fn dispatch(command: AttributeCommand) -> Outcome {
                     grant_fields(&answer.value).print();
                 }
             } else {
-                written(&answer, out.as_deref(), der, force, conn.json)?;
+                written(&answer, out.as_deref(), der, force, conn.json).map_err(|e| match e {
+                    // The AC exists now: say which, so that it can be fetched again.
+                    Failure::Local(m) => {
+                        let serial = output::text(&answer.value["serial"]).unwrap_or_default();
+                        Failure::local(format!(
+                            "{m}; the attribute certificate {serial} was issued: `vouch \
+                             attribute show {serial} --out FILE` writes it"
+                        ))
+                    }
+                    other => other,
+                })?;
             }
         }
         AttributeCommand::Show {
