@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# From an empty data directory to a verified, then revoked, certificate, with the `vouch` client.
+# From an empty data directory to a verified certificate and an attribute certificate granting its
+# holder a role, then both revoked, with the `vouch` client.
 # Run it from the repository root: bash scripts/walkthrough.sh
 set -euo pipefail
 
@@ -93,14 +94,31 @@ openssl verify -crl_check_all -CAfile data/ca/root.pem -untrusted chain.pem -CRL
 openssl x509 -in li-wei.pem -noout -subject -serial -ext keyUsage,extendedKeyUsage,subjectAltName
 vouch ocsp check li-wei.pem
 
-# 7. The revoker revokes it; the new CRL and the OCSP responder both say so.
+# 7. A role in an application: the admin adds erin, who grants attribute certificates (role aa).
+#    She grants Li Wei's certificate the role approver in the application permits, in the group
+#    planning-bureau, for 30 days (+30d: vouch counts from now). OpenSSL reads the RFC 5755 AC:
+#    the role attribute, the validity (GeneralizedTime), the group, the targeting extension; the
+#    role and application URIs are in the DER it writes out.
+vouch operator add "${ADMIN[@]}" --name erin --role aa | tail -n 1 > erin.token
+vouch attribute grant --token-file erin.token --holder "$SERIAL" --role approver \
+  --target permits --group planning-bureau --not-after +30d --out li-wei-approver.ac.pem \
+  | tee granted.txt
+AC=$(field serial < granted.txt)
+openssl asn1parse -i -in li-wei-approver.ac.pem -out li-wei-approver.ac.der \
+  | grep -E 'GENERALIZEDTIME|:role|:id-aca-group|:planning-bureau|AC Targeting'
+grep -a -o 'urn:vouch:[a-z:-]*' li-wei-approver.ac.der
+
+# 8. The revoker revokes the certificate; the new CRL and the OCSP responder both say so. The
+#    attribute certificate followed its holder: the auditor reads it revoked.
 vouch cert revoke "$SERIAL" --reason keyCompromise --token-file carol.token
 vouch crl get --pem --out crl.pem --force
 cat crl.pem arl.pem > crls.pem
 refused openssl verify -crl_check_all -CAfile data/ca/root.pem -untrusted chain.pem \
   -CRLfile crls.pem li-wei.pem
 refused vouch ocsp check li-wei.pem
+vouch attribute show "$AC" --token-file dave.token | tee ac.txt
+[ "$(field status < ac.txt)" = revoked ] || { echo "the AC is not revoked" >&2; exit 1; }
 
-# 8. The auditor reads the last entries over the API; on the host, the hash chain is checked.
+# 9. The auditor reads the last entries over the API; on the host, the hash chain is checked.
 vouch audit tail -n 4 --token-file dave.token
 vouch audit verify --data-dir data

@@ -540,6 +540,17 @@ fn connection_refused_and_missing_tokens_are_usage_errors() {
         "{}",
         out.stderr
     );
+    let out = vouch_in(
+        dir.path(),
+        &["crl", "get", "--ca", "aa", "--delta", "--out", "x.crl"],
+        &[],
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("--delta goes with --ca issuing"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -712,5 +723,630 @@ async fn hold_release_reject_and_more_evidence_from_the_client() {
     assert_eq!(ids.len(), 2);
     assert_eq!(ids[1]["number"], "E:1234567");
     assert_eq!(ids[1]["issuer"], "Exit and Entry Administration");
+    app.stop().await;
+}
+
+/// Run `vouch` in `cwd` with only the given client variables set, without blocking the runtime
+/// that serves the test app.
+async fn vouch_async(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args).current_dir(cwd).env("VOUCH_LOG", "warn");
+    for v in CLIENT_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().await.expect("run vouch");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+/// `vouch` with VOUCH_URL set to the app and the given operator's token.
+async fn as_op(app: &TestApp, cwd: &Path, token: &str, args: &[&str]) -> Out {
+    vouch_async(
+        cwd,
+        args,
+        &[("VOUCH_URL", app.base.as_str()), ("VOUCH_TOKEN", token)],
+    )
+    .await
+}
+
+/// What OpenSSL reads in an AC file: its ASN.1 dump (the role attribute, the validity as
+/// GeneralizedTime, the targeting extension) and the role and application URIs in the DER it
+/// wrote out (asn1parse does not print the content of the IMPLICIT [6] URIs).
+fn asn1parse(file: &Path, der: bool) -> (String, Vec<String>) {
+    let out = file.with_extension("asn1.der");
+    let mut args = vec![
+        "asn1parse",
+        "-i",
+        "-in",
+        file.to_str().unwrap(),
+        "-out",
+        out.to_str().unwrap(),
+    ];
+    if der {
+        args.extend(["-inform", "DER"]);
+    }
+    let (ok, text) = openssl(&args);
+    assert!(ok, "openssl asn1parse: {text}");
+    assert!(
+        text.contains(":role") && text.contains(":X509v3 AC Targeting"),
+        "{text}"
+    );
+    assert_eq!(text.matches("GENERALIZEDTIME").count(), 2, "{text}");
+    let bytes = String::from_utf8_lossy(&std::fs::read(&out).unwrap()).into_owned();
+    let uris = bytes
+        .match_indices("urn:vouch:")
+        .map(|(i, _)| {
+            bytes[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || matches!(c, ':' | '-'))
+                .collect()
+        })
+        .collect();
+    (text, uris)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_certificates_granted_shown_listed_and_revoked_with_the_client() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let aa = app.operator("erin", &["aa"]).await;
+    let revoker = app.operator("carol", &["revoker"]).await;
+    let auditor = app.operator("dave", &["auditor"]).await;
+    let holder = app.issue(&clerk, &approver, &common::p256_csr()).await;
+    let other = app.issue(&clerk, &approver, &common::p256_csr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // Granted at once: the AC's fields as `key: value` lines, its PEM in the --out file, which
+    // OpenSSL reads: the role and application URIs, the validity as GeneralizedTime.
+    let pem = d.join("li-wei-approver.ac.pem");
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &[
+            "attribute",
+            "grant",
+            "--holder",
+            &holder,
+            "--role",
+            "approver",
+            "--target",
+            "permits",
+            "--group",
+            "planning-bureau",
+            "--not-after",
+            "+30d",
+            "--out",
+            pem.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let serial = out.field("serial");
+    assert_eq!(out.field("status"), "valid");
+    assert_eq!(out.field("holder_serial"), holder);
+    assert_eq!(out.field("roles"), "approver");
+    assert_eq!(out.field("groups"), "planning-bureau");
+    assert_eq!(out.field("targets"), "permits");
+    assert_eq!(out.field("role_uris"), "urn:vouch:role:approver");
+    assert_eq!(out.field("target_uris"), "urn:vouch:app:permits");
+    assert_eq!(out.field("profile"), "application-role");
+    assert_eq!(out.field("revocation"), "crl");
+    assert_eq!(out.field("file"), pem.to_str().unwrap());
+    // +30d is 30 days from now, to the second, give or take the test's own run time.
+    let not_after = time::OffsetDateTime::parse(
+        &out.field("not_after"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expected = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    assert!(
+        (expected - not_after).abs() < time::Duration::minutes(2),
+        "{not_after}"
+    );
+    let text = std::fs::read_to_string(&pem).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN ATTRIBUTE CERTIFICATE-----\n"),
+        "{text}"
+    );
+    let (dump, uris) = asn1parse(&pem, false);
+    assert_eq!(uris, ["urn:vouch:role:approver", "urn:vouch:app:permits"]);
+    assert!(dump.contains(":planning-bureau"), "{dump}");
+
+    // show: the same AC (an auditor may read it); --out writes it again, DER with --der, and an
+    // existing file is kept unless --force.
+    let out = as_op(&app, d, &auditor, &["attribute", "show", &serial, "--json"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let shown = out.json();
+    assert_eq!(shown["pem"].as_str().unwrap(), text);
+    let copy = d.join("copy.ac.pem");
+    let copy_arg = copy.to_str().unwrap();
+    let out = as_op(
+        &app,
+        d,
+        &auditor,
+        &["attribute", "show", &serial, "--out", copy_arg],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("status"), "valid");
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
+    let out = as_op(
+        &app,
+        d,
+        &auditor,
+        &["attribute", "show", &serial, "--out", copy_arg, "--der"],
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
+    let out = as_op(
+        &app,
+        d,
+        &auditor,
+        &[
+            "attribute",
+            "show",
+            &serial,
+            "--out",
+            copy_arg,
+            "--der",
+            "--force",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let der = std::fs::read(&copy).unwrap();
+    assert_eq!(der[0], 0x30, "DER: a SEQUENCE");
+    let (_, uris) = asn1parse(&copy, true);
+    assert_eq!(uris, ["urn:vouch:role:approver", "urn:vouch:app:permits"]);
+    // --out - writes the PEM alone to stdout.
+    let out = as_op(&app, d, &aa, &["attribute", "show", &serial, "--out", "-"]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (0, text.as_str()));
+
+    // A second AC, for another holder, a reviewer in office automation.
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &[
+            "attribute",
+            "grant",
+            "--holder",
+            &other,
+            "--role",
+            "reviewer",
+            "--role",
+            "signer",
+            "--target",
+            "office-automation",
+            "--not-after",
+            "+12h",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let second = out.json();
+    assert_eq!(second["roles"], serde_json::json!(["reviewer", "signer"]));
+    let second = second["serial"].as_str().unwrap().to_string();
+
+    // list by holder and by role: each finds its own AC.
+    let out = as_op(
+        &app,
+        d,
+        &revoker,
+        &["attribute", "list", "--holder", &holder, "--json"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let listed = out.json()["attribute_certificates"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["serial"], serial.as_str());
+    let out = as_op(&app, d, &aa, &["attribute", "list", "--role", "reviewer"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    assert!(
+        rows[0].starts_with("SERIAL") && rows[0].contains("HOLDER_SERIAL"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        rows[1].starts_with(&second) && rows[1].contains("reviewer, signer"),
+        "{}",
+        out.stdout
+    );
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &[
+            "attribute",
+            "list",
+            "--role",
+            "approver",
+            "--target",
+            "permits",
+        ],
+    )
+    .await;
+    assert!(
+        out.stdout.contains(&serial) && !out.stdout.contains(&second),
+        "{}",
+        out.stdout
+    );
+
+    // Revoked on its own by a revoker (an aa operator may not); the AC CRL lists it.
+    let revoke = [
+        "attribute",
+        "revoke",
+        &serial,
+        "--reason",
+        "privilegeWithdrawn",
+    ];
+    let out = as_op(&app, d, &aa, &revoke).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("vouch: forbidden: "),
+        "{}",
+        out.stderr
+    );
+    let mut with_comment = revoke.to_vec();
+    with_comment.extend(["--comment", "moved to another bureau"]);
+    let out = as_op(&app, d, &revoker, &with_comment).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("status"), "revoked");
+    assert_eq!(out.field("revocation_reason"), "privilegeWithdrawn");
+    let out = as_op(&app, d, &revoker, &revoke).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("vouch: already_revoked: "),
+        "{}",
+        out.stderr
+    );
+    let out = as_op(&app, d, &auditor, &["attribute", "show", &serial]).await;
+    assert_eq!(out.field("status"), "revoked");
+    let crl = d.join("aa.crl");
+    let out = vouch_async(
+        d,
+        &[
+            "crl",
+            "get",
+            "--ca",
+            "aa",
+            "--out",
+            crl.to_str().unwrap(),
+            "--url",
+            &app.base,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("crl"), "aa.crl");
+    assert_eq!(out.field("entries"), "1");
+    let (ok, listed) = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crl.to_str().unwrap(),
+        "-noout",
+        "-text",
+    ]);
+    assert!(ok, "{listed}");
+    assert!(listed.contains(&serial.to_uppercase()), "{listed}");
+
+    // The AA certificate, public; with --chain the root follows, and OpenSSL verifies the AC
+    // CRL with them.
+    let aa_pem = d.join("aa-chain.pem");
+    let out = vouch_async(
+        d,
+        &[
+            "attribute",
+            "aa-cert",
+            "--chain",
+            "--out",
+            aa_pem.to_str().unwrap(),
+            "--url",
+            &app.base,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("certificates"), "2");
+    let (ok, verified) = openssl(&[
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crl.to_str().unwrap(),
+        "-noout",
+        "-CAfile",
+        aa_pem.to_str().unwrap(),
+    ]);
+    assert!(ok && verified.contains("verify OK"), "{verified}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_four_eyes_grant_waits_for_a_second_aa_operator() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let erin = app.operator("erin", &["aa"]).await;
+    let frank = app.operator("frank", &["aa"]).await;
+    let auditor = app.operator("dave", &["auditor"]).await;
+    let holder = app.issue(&clerk, &approver, &common::p256_csr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pem = d.join("pending.ac.pem");
+    let grant = [
+        "attribute",
+        "grant",
+        "--holder",
+        &holder,
+        "--role",
+        "signer",
+        "--target",
+        "permits",
+        "--not-after",
+        "+7d",
+        "--profile",
+        "application-role-approved",
+    ];
+
+    // 202: the grant's id and status; --out is not written, and the note says why.
+    let mut with_out = grant.to_vec();
+    with_out.extend(["--out", pem.to_str().unwrap()]);
+    let out = as_op(&app, d, &erin, &with_out).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = out.field("id");
+    assert!(id.starts_with("grant_"), "{id}");
+    assert_eq!(out.field("status"), "pending");
+    assert_eq!(out.field("approvals"), "0 of 1");
+    assert!(
+        out.stderr.contains("the grant awaits approval"),
+        "{}",
+        out.stderr
+    );
+    assert!(!pem.exists());
+    let out = as_op(&app, d, &auditor, &["attribute", "grants"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains(" pending ") && l.contains("0 of 1")),
+        "{}",
+        out.stdout
+    );
+
+    // The granter's own approval is refused: exit 1 with the server's code and message.
+    let out = as_op(&app, d, &erin, &["attribute", "approve", &id]).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim(),
+        "vouch: self_approval: the granter cannot approve their own grant; another aa operator must"
+    );
+    // A second aa operator's approval issues the AC.
+    let out = as_op(&app, d, &frank, &["attribute", "approve", &id]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("status"), "granted");
+    assert!(
+        out.field("approvals").starts_with("1 of 1 ("),
+        "{}",
+        out.stdout
+    );
+    let serial = out.field("serial");
+    let out = as_op(
+        &app,
+        d,
+        &auditor,
+        &["attribute", "grant-status", &id, "--json"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["serial"], serial.as_str());
+    let out = as_op(
+        &app,
+        d,
+        &erin,
+        &["attribute", "show", &serial, "--out", pem.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("grant_id"), id);
+    assert_eq!(out.field("profile"), "application-role-approved");
+    let (_, uris) = asn1parse(&pem, false);
+    assert_eq!(uris, ["urn:vouch:role:signer", "urn:vouch:app:permits"]);
+    let out = as_op(&app, d, &frank, &["attribute", "approve", &id]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("vouch: not_pending: "),
+        "{}",
+        out.stderr
+    );
+
+    // Another grant, rejected with a reason: final.
+    let out = as_op(&app, d, &erin, &grant).await;
+    let id = out.field("id");
+    let out = as_op(
+        &app,
+        d,
+        &frank,
+        &["attribute", "reject", &id, "--reason", "not in the bureau"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.field("status"), "rejected");
+    assert_eq!(out.field("reason"), "not in the bureau");
+    let out = as_op(
+        &app,
+        d,
+        &auditor,
+        &["attribute", "grants", "--status", "all", "--json"],
+    )
+    .await;
+    let all = out.json()["grants"].as_array().unwrap().clone();
+    // (Oldest first, but both were made within the same second.)
+    let mut states: Vec<&str> = all.iter().map(|g| g["status"].as_str().unwrap()).collect();
+    states.sort_unstable();
+    assert_eq!(states, ["granted", "rejected"], "{all:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_attribute_input_is_refused_by_the_client_or_with_the_servers_message() {
+    let app = TestApp::spawn().await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let aa = app.operator("erin", &["aa"]).await;
+    let holder = app.issue(&clerk, &approver, &common::p256_csr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let before = app.audit_entries().await.len();
+    fn grant<'a>(holder: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "attribute",
+            "grant",
+            "--holder",
+            holder,
+            "--target",
+            "permits",
+        ];
+        args.extend(more);
+        args
+    }
+
+    // Caught by the command line, before anything is sent (exit 2): no --role, a relative
+    // time in a unit it does not know, a time that is not RFC 3339, a list without a filter,
+    // --der without --out, an --out file that exists.
+    let out = as_op(&app, d, &aa, &grant(&holder, &["--not-after", "+30d"])).await;
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("required arguments were not provided")
+            && out.stderr.contains("--role"),
+        "{}",
+        out.stderr
+    );
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &grant(&holder, &["--role", "approver", "--not-after", "+1w"]),
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("+30d, +12h"), "{}", out.stderr);
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &grant(
+            &holder,
+            &["--role", "approver", "--not-after", "next month"],
+        ),
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("not an RFC 3339 time"),
+        "{}",
+        out.stderr
+    );
+    let out = as_op(&app, d, &aa, &["attribute", "list"]).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--holder"), "{}", out.stderr);
+    let out = as_op(&app, d, &aa, &["attribute", "show", "01", "--der"]).await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--out"), "{}", out.stderr);
+    // An --out file that exists is refused before the AC is issued, not after.
+    let taken = d.join("taken.ac.pem");
+    std::fs::write(&taken, "mine").unwrap();
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &grant(
+            &holder,
+            &[
+                "--role",
+                "approver",
+                "--not-after",
+                "+30d",
+                "--out",
+                taken.to_str().unwrap(),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "mine");
+    // Only the helper's own auditor reached the server.
+    assert_eq!(app.audit_entries().await.len(), before + 1);
+
+    // Refused by the server (exit 1, its code and message): an unknown holder, a role the
+    // profile does not allow, a validity that ended, an unknown AC, an unknown grant status.
+    let valid = ["--role", "approver", "--not-after", "+30d"];
+    let out = as_op(&app, d, &aa, &grant("0badc0de", &valid)).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim(),
+        "vouch: not_found: holder certificate not found"
+    );
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &grant(&holder, &["--role", "mayor", "--not-after", "+30d"]),
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("vouch: role_not_allowed: ") && out.stderr.contains("\"mayor\""),
+        "{}",
+        out.stderr
+    );
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &grant(
+            &holder,
+            &["--role", "approver", "--not-after", "2020-01-01T00:00:00Z"],
+        ),
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.trim(),
+        "vouch: invalid_field: not_after must be in the future and after not_before"
+    );
+    let out = as_op(
+        &app,
+        d,
+        &aa,
+        &["attribute", "show", "00000000000000000000000000000001"],
+    )
+    .await;
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.trim(),
+        "vouch: not_found: attribute certificate not found"
+    );
+    let out = as_op(&app, d, &aa, &["attribute", "grants", "--status", "lost"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("vouch: invalid_field: "),
+        "{}",
+        out.stderr
+    );
     app.stop().await;
 }

@@ -1,8 +1,8 @@
 //! The README's walkthrough is a test: the README shows scripts/walkthrough.sh as it is, and the
 //! script runs, against the built binary on a port its server picks (port 0: no port is chosen
-//! and released beforehand, for another test to take), to a verified, then revoked certificate
-//! and an intact audit log. Its failure paths (a server that does not start, a directory that is
-//! not its own) are tested too.
+//! and released beforehand, for another test to take), to a verified certificate and an
+//! attribute certificate for its holder, then both revoked, and an intact audit log. Its failure
+//! paths (a server that does not start, a directory that is not its own) are tested too.
 
 mod common;
 
@@ -138,16 +138,52 @@ async fn readme_walkthrough_runs() {
     );
     let revoked = at("revoked (keyCompromise, ").expect(&stdout);
     assert!(good < revoked, "{stdout}");
+    // The attribute certificate as OpenSSL read it: two GeneralizedTimes (its validity), the
+    // role attribute with its group, the targeting extension, and the role and application
+    // URIs in its DER.
+    let asn1: Vec<&String> = lines.iter().filter(|l| l.contains(" prim: ")).collect();
+    assert_eq!(
+        asn1.iter()
+            .filter(|l| l.contains(" GENERALIZEDTIME :"))
+            .count(),
+        2,
+        "{stdout}"
+    );
+    for part in [
+        " OBJECT :role",
+        " UTF8STRING :planning-bureau",
+        " OBJECT :X509v3 AC Targeting",
+    ] {
+        assert!(asn1.iter().any(|l| l.ends_with(part)), "{part}: {stdout}");
+    }
+    let role = at("urn:vouch:role:approver").expect(&stdout);
+    assert_eq!(lines[role + 1], "urn:vouch:app:permits", "{stdout}");
+    assert!(has("role_uris: urn:vouch:role:approver"), "{stdout}");
+    // After the revocation, the auditor reads the AC revoked with its holder certificate.
+    let ac_revoked = at("revocation_reason: keyCompromise").expect(&stdout);
+    assert!(role < revoked && revoked < ac_revoked, "{stdout}");
+    assert!(
+        lines[revoked..ac_revoked]
+            .iter()
+            .any(|l| l == "status: revoked"),
+        "{stdout}"
+    );
     // OpenSSL refused the revoked certificate with the new CRL.
     assert!(
         format!("{stdout}{stderr}").contains("certificate revoked"),
         "{stdout}{stderr}"
     );
-    // The auditor saw the revocation, and the chain is intact.
+    // The auditor saw the revocation, the AC's with it, and the chain is intact.
     assert!(
         lines
             .iter()
             .any(|l| l.contains(" certificate.revoked ") && l.contains("keyCompromise")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" attribute.revoked ") && l.contains("with_holder")),
         "{stdout}"
     );
     assert!(at("audit log intact: ").is_some(), "{stdout}");

@@ -84,6 +84,10 @@ enum Command {
     /// Issued certificates: show, download, revoke, hold, release (client of a running server).
     #[command(subcommand)]
     Cert(client::certificates::CertCommand),
+    /// Attribute certificates: roles in applications, granted, approved, shown, revoked (client
+    /// of a running server).
+    #[command(subcommand)]
+    Attribute(client::attributes::AttributeCommand),
     /// Download the published CRLs (client of a running server).
     #[command(subcommand)]
     Crl(client::certificates::CrlCommand),
@@ -179,6 +183,7 @@ async fn run(cli: Cli, operators_over_api: bool) -> Result<ExitCode> {
         Command::Subscriber(command) => Ok(client::subscribers::run(command).await),
         Command::Request(command) => Ok(client::requests::run(command).await),
         Command::Cert(command) => Ok(client::certificates::run(command).await),
+        Command::Attribute(command) => Ok(client::attributes::run(command).await),
         Command::Crl(command) => Ok(client::certificates::run_crl(command).await),
         Command::Ocsp(command) => Ok(client::ocsp::run(command).await),
         Command::Audit(command) => audit_command(command, clock).await,

@@ -1,5 +1,5 @@
 //! `vouch cert show|get|revoke|hold|release` and `vouch crl get`: issued certificates, their
-//! status, and the published CRLs.
+//! status, and the published CRLs (the issuing CA's, the root's ARL, the attribute authority's).
 
 use super::output::{self, Fields};
 use super::{finish, write_output, Answer, Client, Connection, Failure, Outcome};
@@ -83,6 +83,8 @@ pub enum CrlCa {
     Issuing,
     /// The root's ARL (CRL of CA certificates).
     Root,
+    /// The attribute authority's CRL of attribute certificates.
+    Aa,
 }
 
 /// `vouch crl`: the published CRLs.
@@ -261,9 +263,10 @@ async fn crl(command: CrlCommand) -> Outcome {
         (CrlCa::Issuing, false) => "issuing.crl",
         (CrlCa::Issuing, true) => "issuing-delta.crl",
         (CrlCa::Root, false) => "root.crl",
-        (CrlCa::Root, true) => {
+        (CrlCa::Aa, false) => "aa.crl",
+        (CrlCa::Root | CrlCa::Aa, true) => {
             return Err(Failure::local(
-                "the root publishes no delta CRL: --delta goes with --ca issuing",
+                "only the issuing CA publishes a delta CRL: --delta goes with --ca issuing",
             ))
         }
     };

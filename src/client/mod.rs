@@ -1,11 +1,13 @@
 //! `vouch` as a client of a running server, for operators and scripts: the connection options,
 //! the HTTP client and the errors every command group shares. One file per command group
-//! (`subscriber`, `request`, `cert` and `crl`, `ocsp`, `operator`, `audit`); `output` prints.
+//! (`subscriber`, `request`, `cert` and `crl`, `ocsp`, `operator`, `audit`, `attribute`); `output`
+//! prints.
 //!
 //! Exit status of every client command: 0 done, 1 the server refused (its error code and message
 //! are printed as `vouch: CODE: MESSAGE`), 2 a usage, file or connection error. `ocsp check` has
 //! its own: 0 good, 1 revoked or unknown, 2 no verified answer.
 
+pub mod attributes;
 pub mod audit;
 pub mod certificates;
 pub mod ocsp;
@@ -326,6 +328,8 @@ fn api_failure(status: StatusCode, body: &[u8]) -> Failure {
 
 /// A JSON answer: the text as it came (for `--json`) and its parsed value.
 pub struct Answer {
+    /// The HTTP status (a success: 200, 201 or 202).
+    pub status: StatusCode,
     /// The body as the server sent it.
     pub raw: String,
     /// The body parsed.
@@ -413,7 +417,7 @@ impl Client {
                 shown(&url)
             ))
         })?;
-        Ok(Answer { raw, value })
+        Ok(Answer { status, raw, value })
     }
 
     /// GET a JSON resource under the server URL.
