@@ -69,10 +69,7 @@ pub async fn initialise(
         let prepared = async {
             let local = LocalCa::load(&data.ca_dir())?;
             let bound_now = bind_ca(&store, &local, clock.now()).await?;
-            if !AttributeAuthority::exists(&data.ca_dir()) && local.root_key_online() {
-                let root = local.root_key(None)?;
-                crate::ra::root::issue_aa(&store, &data.ca_dir(), &root, None, clock.now()).await?;
-            }
+            attribute_authority(&store, &local, &data.ca_dir(), None, false, clock.now()).await?;
             crate::ra::keys::rekey(&store, clock.now()).await?;
             Ok::<_, Error>(bound_now)
         }
@@ -233,10 +230,12 @@ pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Resul
     Ok(Ra::new(store, ca, profiles, clock, config))
 }
 
-/// The data directory's attribute authority, made now if it has none and the root key is in the
-/// data directory; its certificate re-issued (same key) when it names no ARL, or another one than
-/// an explicitly given public URL's, and the root key is there. Without the root key, an AA that
-/// is missing is reported and the server runs without one (grants answer `aa_unavailable`).
+/// The data directory's attribute authority, checked against the one the database is bound to
+/// (`aa_mismatch` when it is another: every instance must hold a copy of the same one). Made now
+/// when the directory has none, the database names none and the root key is in the directory;
+/// its certificate re-issued (same key) when it names no ARL, or another one than an explicitly
+/// given public URL's, and the root key is there. An AA that is missing and cannot be made here
+/// is reported and the server runs without one (grants answer `aa_unavailable`).
 pub async fn attribute_authority(
     store: &Store,
     ca: &LocalCa,
@@ -246,8 +245,17 @@ pub async fn attribute_authority(
     now: time::OffsetDateTime,
 ) -> Result<Option<Arc<AttributeAuthority>>> {
     use crate::ca::root::Publication;
+    use crate::ra::root::{bind_aa, bound_aa, issue_aa};
     let expected = public_url.map(Publication::under);
     if !AttributeAuthority::exists(ca_dir) {
+        if bound_aa(store).await?.is_some() {
+            tracing::warn!(
+                "the database has an attribute authority but this data directory has no copy of \
+                 it: copy ca/aa.key and ca/aa.pem from another instance; until then attribute \
+                 certificates cannot be granted here"
+            );
+            return Ok(None);
+        }
         if !ca.root_key_online() {
             tracing::warn!(
                 "the data directory has no attribute authority (ca/aa.pem) and the root key is \
@@ -257,14 +265,27 @@ pub async fn attribute_authority(
             return Ok(None);
         }
         let root = ca.root_key(None)?;
-        crate::ra::root::issue_aa(store, ca_dir, &root, expected.as_ref(), now).await?;
-    } else if let Some(expected) = &expected {
+        match issue_aa(store, ca_dir, &root, expected.as_ref(), now).await {
+            Ok(_) => {}
+            // Another instance made the deployment's AA meanwhile: ours was removed again.
+            Err(e) if e.code() == "aa_mismatch" => {
+                tracing::warn!(error = %e, "no attribute authority on this instance");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
         let current = AttributeAuthority::load(ca_dir)?;
-        let found = Publication::of(current.certificate_der())?;
-        if found != *expected && (explicit_url || found.crl_urls.is_empty()) && ca.root_key_online()
-        {
-            let root = ca.root_key(None)?;
-            crate::ra::root::issue_aa(store, ca_dir, &root, Some(expected), now).await?;
+        bind_aa(store, current.certificate_der()).await?;
+        if let Some(expected) = &expected {
+            let found = Publication::of(current.certificate_der())?;
+            if found != *expected
+                && (explicit_url || found.crl_urls.is_empty())
+                && ca.root_key_online()
+            {
+                let root = ca.root_key(None)?;
+                issue_aa(store, ca_dir, &root, Some(expected), now).await?;
+            }
         }
     }
     Ok(Some(Arc::new(AttributeAuthority::load(ca_dir)?)))

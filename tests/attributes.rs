@@ -737,31 +737,46 @@ async fn acs_follow_their_holder_and_the_ac_crl_says_so() {
         StatusCode::FORBIDDEN,
         "revoking takes the revoker role"
     );
-    let (status, _) = app
-        .post(
-            &c.revoker,
-            &format!("/api/v1/certificates/{}/revoke", c.holder),
-            json!({"reason": "keyCompromise"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let revoke_holder = |reason: &'static str| {
+        let (app, revoker, holder) = (&app, c.revoker.clone(), c.holder.clone());
+        async move {
+            let path = format!("/api/v1/certificates/{holder}/revoke");
+            let (status, _) = app.post(&revoker, &path, json!({ "reason": reason })).await;
+            assert_eq!(status, StatusCode::OK, "{reason}");
+        }
+    };
+    let reason_of = |serial: String| {
+        let (app, aa) = (&app, c.aa.clone());
+        async move {
+            let path = format!("/api/v1/attribute-certificates/{serial}");
+            let (_, view) = app.get(&aa, &path).await;
+            view["revocation_reason"].as_str().unwrap().to_string()
+        }
+    };
+    revoke_holder("superseded").await;
     for s in &serials {
         assert_eq!(status_of(&app, &c.aa, s).await, "revoked");
     }
-    let (_, second_now) = app
-        .get(
-            &c.aa,
-            &format!("/api/v1/attribute-certificates/{}", serials[1]),
-        )
-        .await;
-    assert_eq!(second_now["revocation_reason"], "keyCompromise");
+    assert_eq!(reason_of(serials[1].clone()).await, "superseded");
+    // The holder's key turns out compromised: its ACs take the reason with it.
+    revoke_holder("keyCompromise").await;
+    for s in &serials {
+        assert_eq!(reason_of(s.clone()).await, "keyCompromise", "{s}");
+    }
     let crl = ac_crl_text(&app, dir.path()).await;
+    // Every listed AC now says keyCompromise (the noRevAvail one is not listed).
+    assert_eq!(crl.matches("Key Compromise").count(), 2, "{crl}");
     assert!(
-        crl.contains("Privilege Withdrawn") && crl.contains("Key Compromise"),
+        !crl.contains("Superseded") && !crl.contains("Privilege Withdrawn"),
         "{crl}"
     );
     let entries = app.audit_entries().await;
-    for action in ["attribute.held", "attribute.released", "attribute.revoked"] {
+    for action in [
+        "attribute.held",
+        "attribute.released",
+        "attribute.revoked",
+        "attribute.revocation_updated",
+    ] {
         assert!(
             entries.iter().filter(|e| e["action"] == action).count() >= 2,
             "{action}"
@@ -870,10 +885,27 @@ async fn an_offline_root_issues_the_attribute_authority_in_a_ceremony() {
     let text = String::from_utf8(made.to_text().unwrap()).unwrap();
     assert!(text.contains(&format!("URI:{base}/crl/root.crl")), "{text}");
 
-    // A directory without an AA (made before there were any) and the root offline: the server
-    // runs, says what to do, and grants answer aa_unavailable.
+    // A deployment from before attribute authorities (no AA files, no binding in the database)
+    // with the root offline: the server runs, says what to do, and grants answer aa_unavailable.
     std::fs::remove_file(data.join("ca/aa.pem")).unwrap();
     std::fs::remove_file(data.join("ca/aa.key")).unwrap();
+    let unbind = "DELETE FROM instance_meta WHERE key = 'attribute_authority_key_sha256'";
+    match &pg {
+        Some(pg) => {
+            use sqlx::Connection;
+            let mut db = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
+            sqlx::query(unbind).execute(&mut db).await.unwrap();
+        }
+        None => {
+            use sqlx::ConnectOptions;
+            let mut db = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(data.join("vouch.db"))
+                .connect()
+                .await
+                .unwrap();
+            sqlx::query(unbind).execute(&mut db).await.unwrap();
+        }
+    }
     let env_pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let served = common::serve_process(&data, &[], &env_pairs);
     let url = format!("http://{}", served.addr);
@@ -971,4 +1003,65 @@ async fn an_offline_root_issues_the_attribute_authority_in_a_ceremony() {
     if let Some(pg) = pg {
         pg.drop_database().await;
     }
+}
+
+#[tokio::test]
+async fn an_approved_grant_starts_at_its_approval_and_one_that_ran_out_fails() {
+    let clock = vouch::clock::ManualClock::new(OffsetDateTime::now_utc());
+    let app = TestApp::spawn_with(common::Options {
+        clock: std::sync::Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    let c = cast(&app).await;
+    let start = clock_now(&app);
+    let body = json!({"holder_serial": c.holder, "roles": ["approver"], "targets": ["permits"],
+                      "profile": "application-role-approved",
+                      "not_after": rfc3339(start + Duration::hours(3))});
+    let (_, first) = grant(&app, &c.aa, body.clone()).await;
+    let (_, second) = grant(&app, &c.aa, body).await;
+    let (first, second) = (
+        first["id"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+    );
+
+    // Approved an hour later: the AC says the role is held from the approval, not from the grant.
+    clock.advance(Duration::hours(1));
+    let (status, granted) = app
+        .post_empty(&c.aa2, &format!("/api/v1/attribute-grants/{first}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{granted}");
+    let serial = granted["serial"].as_str().unwrap();
+    let (_, acv) = app
+        .get(&c.aa, &format!("/api/v1/attribute-certificates/{serial}"))
+        .await;
+    let not_before = OffsetDateTime::parse(acv["not_before"].as_str().unwrap(), &Rfc3339).unwrap();
+    assert_eq!(
+        not_before,
+        (start + Duration::hours(1)).replace_nanosecond(0).unwrap()
+    );
+
+    // Approved after its not_after: nothing is issued, the grant fails with the reason.
+    clock.advance(Duration::hours(3));
+    let (status, refused) = app
+        .post_empty(
+            &c.aa2,
+            &format!("/api/v1/attribute-grants/{second}/approve"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let (_, shown) = app
+        .get(&c.aa, &format!("/api/v1/attribute-grants/{second}"))
+        .await;
+    assert_eq!(shown["status"], "failed", "{shown}");
+    assert!(
+        shown["reason"].as_str().unwrap().contains("not_after"),
+        "{shown}"
+    );
+    assert!(shown.get("serial").is_none(), "{shown}");
+    app.stop().await;
+}
+
+fn clock_now(app: &TestApp) -> OffsetDateTime {
+    app.ra.now()
 }

@@ -616,7 +616,7 @@ mod crl {
             removed: &i.removed,
             delta_base: i.delta_base,
             freshest_urls: &i.urls,
-            attribute_certs_url: None,
+            attribute_certs: None,
         };
         let tbs = tbs(&content);
         let md = if i.sha384 {

@@ -828,3 +828,67 @@ async fn an_ac_revoked_on_one_instance_is_on_the_others_ac_crl_within_5_s() {
     }
     cluster.finish().await;
 }
+
+#[tokio::test]
+async fn every_instance_signs_with_the_deployments_attribute_authority() {
+    let cluster = Cluster::new().await;
+    // A copy of the CA without the AA's files (say, taken before there were any): the instance
+    // does not make an AA of its own, and says what to copy.
+    let bare = cluster.data("bare");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(cluster.data("b"))
+        .arg(&bare)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_file(bare.join("ca/aa.key")).unwrap();
+    std::fs::remove_file(bare.join("ca/aa.pem")).unwrap();
+    let node = cluster.serve("bare");
+    let resp = reqwest::get(format!("http://{}/ca/aa.pem", node.addr))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let ready: Value = reqwest::get(format!("http://{}/readyz", node.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ready["warnings"].to_string().contains("copy ca/aa.key"),
+        "{ready}"
+    );
+    assert!(!bare.join("ca/aa.key").exists());
+    drop(node);
+
+    // An AA of another deployment's making is refused at start.
+    let other = cluster.dir.path().join("other");
+    let (code, out, err) = Command::new(BIN)
+        .args(["init", "--data-dir"])
+        .arg(&other)
+        .output()
+        .map(|o| {
+            (
+                o.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&o.stdout).to_string(),
+                String::from_utf8_lossy(&o.stderr).to_string(),
+            )
+        })
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    for file in ["aa.key", "aa.pem"] {
+        std::fs::copy(other.join("ca").join(file), bare.join("ca").join(file)).unwrap();
+    }
+    let (code, out, err) = vouch(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &bare,
+        &cluster.db.url(),
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("aa_mismatch") || err.contains("attribute authority"),
+        "{err}"
+    );
+    cluster.finish().await;
+}

@@ -571,14 +571,25 @@ async fn nothing_is_issued_once_the_issuing_ca_is_revoked() {
     let (clerk, approver) = app.clerk_and_approver().await;
     let holder = app.issue(&clerk, &approver, &p256_csr()).await;
     let pending = app.pending(&clerk).await;
-    let (ok, out) = run_ca(ca_cmd(&app).args(["revoke-issuing", "--reason", "cACompromise"])).await;
-    assert!(ok, "{out}");
-    // No role is granted to the holder of a certificate whose issuer is revoked.
     let aa = app.operator("aa1", &["aa"]).await;
     let not_after = time::OffsetDateTime::now_utc() + time::Duration::days(10);
     let grant = serde_json::json!({"holder_serial": holder, "roles": ["approver"],
         "targets": ["permits"],
         "not_after": not_after.format(&time::format_description::well_known::Rfc3339).unwrap()});
+    let (status, ac) = app
+        .post(&aa, "/api/v1/attribute-certificates", grant.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ac}");
+    let (ok, out) = run_ca(ca_cmd(&app).args(["revoke-issuing", "--reason", "cACompromise"])).await;
+    assert!(ok, "{out}");
+    // The holder's attribute certificate ended with the issuing CA; no new one is granted.
+    let path = format!(
+        "/api/v1/attribute-certificates/{}",
+        ac["serial"].as_str().unwrap()
+    );
+    let (_, after) = app.get(&aa, &path).await;
+    assert_eq!(after["status"], "revoked", "{after}");
+    assert_eq!(after["revocation_reason"], "cACompromise", "{after}");
     let (status, body) = app.post(&aa, "/api/v1/attribute-certificates", grant).await;
     assert_eq!(
         (status, body["error"].as_str()),

@@ -126,6 +126,9 @@ actions! {
     AttributeRefused = "attribute.refused",
     /// An attribute certificate was revoked, on its own or with its holder certificate (the details say which).
     AttributeRevoked = "attribute.revoked",
+    /// A revoked attribute certificate's reason became keyCompromise with its holder
+    /// certificate's.
+    AttributeRevocationUpdated = "attribute.revocation_updated",
     /// An attribute certificate was put on hold with its holder certificate.
     AttributeHeld = "attribute.held",
     /// An attribute certificate was released from hold with its holder certificate.

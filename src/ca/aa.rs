@@ -154,6 +154,17 @@ impl AttributeAuthority {
         Ok(der)
     }
 
+    /// Remove the AA that [`AttributeAuthority::create`] just made in `dir` (the database turned
+    /// out bound to another one): the certificate first, so that what is left is never a
+    /// certificate without its key.
+    pub fn remove(dir: &Path) -> Result<()> {
+        for path in [cert_path(dir), key_path(dir)] {
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::internal(format!("removing {}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+
     /// Replace the AA certificate with `der` (a new certificate for the same key and subject,
     /// e.g. naming the ARL once the public URL is known). The old file is kept as
     /// `aa-<serial>.pem`.
@@ -253,15 +264,15 @@ impl AttributeAuthority {
         Ok(ac::encode::assemble(&tbs, self.algorithm, &signature))
     }
 
-    /// Sign the AC CRL: entries of revoked and held ACs, issuingDistributionPoint `url` with
-    /// onlyContainsAttributeCerts.
+    /// Sign the AC CRL: entries of revoked and held ACs, an issuingDistributionPoint with
+    /// onlyContainsAttributeCerts naming `urls` (where it is published, when known).
     pub fn sign_crl(
         &self,
         number: u64,
         this_update: OffsetDateTime,
         next_update: OffsetDateTime,
         entries: &[crl::CrlEntry],
-        url: &str,
+        urls: &[String],
     ) -> Result<Vec<u8>> {
         let tbs = crl::tbs(&crl::CrlContent {
             algorithm: self.algorithm,
@@ -274,7 +285,7 @@ impl AttributeAuthority {
             removed: &[],
             delta_base: None,
             freshest_urls: &[],
-            attribute_certs_url: Some(url),
+            attribute_certs: Some(urls),
         });
         let signature = self
             .key

@@ -286,7 +286,7 @@ impl LocalCa {
             removed: &order.removed,
             delta_base: order.delta_base,
             freshest_urls: &order.freshest_urls,
-            attribute_certs_url: None,
+            attribute_certs: None,
         });
         let signature = self
             .issuer

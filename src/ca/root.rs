@@ -169,7 +169,7 @@ impl RootKey {
             removed: &[],
             delta_base: None,
             freshest_urls: &[],
-            attribute_certs_url: None,
+            attribute_certs: None,
         });
         use rcgen::SigningKey;
         let signature = self

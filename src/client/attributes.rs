@@ -592,7 +592,7 @@ fn grant_fields(g: &Value) -> Fields {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(output::text)
+        .filter_map(|a| output::text(&a["operator"]))
         .collect();
     let mut line = approval_count(g);
     if !by.is_empty() {

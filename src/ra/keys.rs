@@ -7,9 +7,11 @@
 
 use crate::audit::{self, Action, Event};
 use crate::error::Result;
+use crate::ra::attributes::{follow_holder, HolderChange};
 use crate::store::job;
 use crate::store::{certificates, keys as rows, meta, Store};
 use crate::x509::key;
+use crate::x509::revocation::Reason;
 use time::OffsetDateTime;
 
 /// `instance_meta` key recording which key identity the stored fingerprints use.
@@ -127,6 +129,8 @@ pub async fn rekey(store: &Store, now: OffsetDateTime) -> Result<Rekeyed> {
                         let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": k,
                             "found_by": "canonical key identity"});
                         audit::record(log, now, Event::new(None, Action::CertificateRevoked, Some(&serial), details));
+                        let change = HolderChange::Revoked(Reason::KeyCompromise, None);
+                        follow_holder(c, log, now, None, &serial, change).await?;
                         revoked.push(serial);
                     }
                 }

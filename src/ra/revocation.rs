@@ -94,9 +94,14 @@ pub(super) async fn revoke_in(
         now,
         Event::new(Some(by), action, Some(target), details),
     );
-    // Its attribute certificates become unusable with it, in this transaction.
+    // Its attribute certificates become unusable with it (or take keyCompromise with it), in
+    // this transaction.
     let change = HolderChange::Revoked(reason, invalidity);
-    follow_holder(c, log, now, by, target, change).await?;
+    let followed = match action {
+        Action::CertificateRevocationUpdated => HolderChange::KeyCompromised(invalidity),
+        _ => change,
+    };
+    follow_holder(c, log, now, Some(by), target, followed).await?;
     let mut others = Vec::new();
     if reason == Reason::KeyCompromise {
         if rows::block_key(c, key, "keyCompromise", Some(by), ts).await? {
@@ -116,7 +121,7 @@ pub(super) async fn revoke_in(
                     now,
                     Event::new(Some(by), Action::CertificateRevoked, Some(&other), details),
                 );
-                follow_holder(c, log, now, by, &other, change).await?;
+                follow_holder(c, log, now, Some(by), &other, change).await?;
                 others.push(other);
             }
         }
@@ -265,7 +270,7 @@ impl Ra {
                     } else {
                         HolderChange::Released
                     };
-                    follow_holder(c, log, now, &by, &target, change).await?;
+                    follow_holder(c, log, now, Some(&by), &target, change).await?;
                     let event = if hold {
                         Action::CertificateHeld
                     } else {

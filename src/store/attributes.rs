@@ -187,6 +187,57 @@ pub async fn revoke_with_holder(
     Ok(serials)
 }
 
+/// A revoked holder's revoked ACs take the reason keyCompromise (and the invalidity date, when
+/// given), as their holder certificate did; returns their serials.
+pub async fn escalate_with_holder(
+    conn: &mut Conn,
+    holder: &str,
+    invalidity: Option<i64>,
+    at: i64,
+) -> Result<Vec<String>> {
+    let serials = serials_where(
+        conn,
+        holder,
+        "status = 'revoked' AND revocation_reason <> 'keyCompromise'",
+    )
+    .await?;
+    if !serials.is_empty() {
+        sqlx::query(
+            "UPDATE attribute_certificates SET revocation_reason = 'keyCompromise', \
+             invalidity_date = COALESCE($2, invalidity_date), status_changed_at = $3 \
+             WHERE holder_serial = $1 AND status = 'revoked' AND revocation_reason <> 'keyCompromise'",
+        )
+        .bind(holder)
+        .bind(invalidity)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+        bump_status_version(conn).await?;
+    }
+    Ok(serials)
+}
+
+/// Revoke every live AC whose holder certificate the CA `ca_id` issued (that CA was revoked);
+/// returns their serials.
+pub async fn revoke_of_ca(
+    conn: &mut Conn,
+    ca_id: &str,
+    reason: &str,
+    at: i64,
+) -> Result<Vec<String>> {
+    let serials: Vec<String> = sqlx::query_scalar(
+        "SELECT a.serial FROM attribute_certificates a JOIN certificates c ON c.serial = a.holder_serial \
+         WHERE c.ca_id = $1 AND a.status IN ('valid', 'on-hold') ORDER BY a.serial",
+    )
+    .bind(ca_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for serial in &serials {
+        revoke(conn, serial, reason, at, None).await?;
+    }
+    Ok(serials)
+}
+
 /// Put every valid AC of a holder certificate on hold with it; returns their serials.
 pub async fn hold_with_holder(conn: &mut Conn, holder: &str, at: i64) -> Result<Vec<String>> {
     let serials = serials_where(conn, holder, "status = 'valid'").await?;
@@ -353,10 +404,11 @@ pub async fn approve_grant(conn: &mut Conn, id: &str, by: &str, at: i64) -> Resu
     Ok(Some(n))
 }
 
-/// The operators who approved a grant, in order.
-pub async fn grant_approvers(conn: &mut Conn, id: &str) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT approver_id FROM attribute_grant_approvals WHERE grant_id = $1 ORDER BY approved_at, approver_id",
+/// The operators who approved a grant and when, in order.
+pub async fn grant_approvers(conn: &mut Conn, id: &str) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT approver_id, approved_at FROM attribute_grant_approvals WHERE grant_id = $1 \
+         ORDER BY approved_at, approver_id",
     )
     .bind(id)
     .fetch_all(conn)

@@ -84,10 +84,10 @@ pub struct CrlContent<'a> {
     pub delta_base: Option<u64>,
     /// freshestCRL URLs (where the delta CRL is), for a full CRL.
     pub freshest_urls: &'a [String],
-    /// Some(URL) makes this a CRL of attribute certificates: a critical issuingDistributionPoint
-    /// naming the URL (the one the attribute certificates' cRLDistributionPoints give) with
-    /// onlyContainsAttributeCerts (RFC 5280 5.2.5).
-    pub attribute_certs_url: Option<&'a str>,
+    /// Some(URLs) makes this a CRL of attribute certificates: a critical issuingDistributionPoint
+    /// with onlyContainsAttributeCerts (RFC 5280 5.2.5), naming the URLs (those the attribute
+    /// certificates' cRLDistributionPoints give) when there are any.
+    pub attribute_certs: Option<&'a [String]>,
 }
 
 /// The value of a cRLDistributionPoints (or freshestCRL) extension: one DistributionPoint whose
@@ -242,10 +242,17 @@ pub fn tbs(c: &CrlContent<'_>) -> Vec<u8> {
             &distribution_points(c.freshest_urls),
         );
     }
-    if let Some(url) = c.attribute_certs_url {
-        // IssuingDistributionPoint: distributionPoint [0] fullName [0] the URI, then
-        // onlyContainsAttributeCerts [5] TRUE.
-        let mut idp = tlv(0xa0, &tlv(0xa0, &tlv(0x86, url.as_bytes())));
+    if let Some(urls) = c.attribute_certs {
+        // IssuingDistributionPoint: distributionPoint [0] fullName [0] the URIs (left out without
+        // any: GeneralNames cannot be empty), then onlyContainsAttributeCerts [5] TRUE.
+        let mut idp = Vec::new();
+        if !urls.is_empty() {
+            let mut names = Vec::new();
+            for url in urls {
+                push_tlv(&mut names, 0x86, url.as_bytes());
+            }
+            idp = tlv(0xa0, &tlv(0xa0, &names));
+        }
         idp.extend_from_slice(&[0x85, 0x01, 0xff]);
         extension(
             &mut exts,
@@ -302,7 +309,7 @@ mod tests {
             removed,
             delta_base,
             freshest_urls: urls,
-            attribute_certs_url: None,
+            attribute_certs: None,
         }
     }
 

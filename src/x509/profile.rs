@@ -173,7 +173,7 @@ impl Profile {
 }
 
 /// How relying parties learn that an attribute certificate was revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AcRevocationMode {
     /// Listed on the AC CRL (`/crl/aa.crl`), named by cRLDistributionPoints.

@@ -67,15 +67,16 @@ impl Ra {
         // Read before the rows: a change after this moves the generation again.
         let generation = self.status_generation();
         let now = self.now();
-        let number = self
+        // The number and the entries are taken in one write transaction (write transactions of
+        // all instances run one after another), so a higher number never lists less.
+        let (number, revoked) = self
             .store()
-            .write(job!(|c, _| next_crl_number(c, AA_ID).await))
+            .write(job!(|c, _| {
+                let number = next_crl_number(c, AA_ID).await?;
+                Ok((number, rows::revoked(c).await?))
+            }))
             .await?;
         let number = u64::try_from(number).map_err(Error::internal)?;
-        let revoked = {
-            let mut c = self.store().read().await?;
-            rows::revoked(&mut c).await?
-        };
         let unix = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
         let entries = revoked
             .iter()
@@ -89,12 +90,8 @@ impl Ra {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let url = match self.ac_crl_urls().into_iter().next() {
-            Some(url) => url,
-            None => format!("/crl/{AA_ID}.crl"),
-        };
         let next_update = now + self.config().crl_validity;
-        let der = aa.sign_crl(number, now, next_update, &entries, &url)?;
+        let der = aa.sign_crl(number, now, next_update, &entries, &self.ac_crl_urls())?;
         let freshness = Freshness::of(&der, now, next_update);
         let details = serde_json::json!({"number": number, "entries": entries.len()});
         self.store()

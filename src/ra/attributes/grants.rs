@@ -20,6 +20,71 @@ use crate::x509::profile::{AcRevocationMode, AttributeProfile};
 use crate::x509::serial::Serial;
 use time::{Duration, OffsetDateTime};
 
+/// Role or application names: each a name the profile allows; duplicates dropped.
+fn allowed_names(
+    field: &str,
+    items: &[String],
+    allowed: &[String],
+    profile: &str,
+) -> Result<Vec<String>> {
+    if items.is_empty() {
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("{field}: at least one is required"),
+        ));
+    }
+    if items.len() > ac::MAX_ITEMS {
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("{field}: at most {} entries", ac::MAX_ITEMS),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        ac::check_name(field, item)?;
+        if !allowed.contains(item) {
+            let code = if field == "roles" {
+                "role_not_allowed"
+            } else {
+                "target_not_allowed"
+            };
+            return Err(Error::refused(
+                code,
+                format!(
+                    "{field}: {item:?} is not allowed by the profile {profile:?} (allowed: {})",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Group names, in NFC, duplicates dropped.
+fn group_names(items: &[String]) -> Result<Vec<String>> {
+    if items.len() > ac::MAX_ITEMS {
+        return Err(Error::invalid(
+            "invalid_field",
+            format!("groups: at most {} entries", ac::MAX_ITEMS),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let name = ac::check_group(item)?;
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+fn too_long<T>(message: String) -> Result<T> {
+    Err(Error::refused("lifetime_too_long", message))
+}
+
 impl Ra {
     /// Check a grant against the profile and the holder certificate as they are now.
     async fn check_grant(
@@ -28,89 +93,23 @@ impl Ra {
         now: OffsetDateTime,
     ) -> Result<(Grant, AttributeProfile)> {
         let profile_name = input.profile.as_deref().unwrap_or(DEFAULT_PROFILE);
-        let profile = self
-            .profiles()
-            .attribute(profile_name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self.profiles().attribute_names().collect();
-                Error::refused(
-                    "unknown_profile",
-                    format!(
-                        "no attribute certificate profile {profile_name:?}; the profiles are: {}",
-                        known.join(", ")
-                    ),
-                )
-            })?
-            .clone();
-        let list = |field: &str,
-                    items: &[String],
-                    allowed: Option<&[String]>|
-         -> Result<Vec<String>> {
-            if items.len() > ac::MAX_ITEMS {
-                return Err(Error::invalid(
-                    "invalid_field",
-                    format!("{field}: at most {} entries", ac::MAX_ITEMS),
-                ));
-            }
-            let mut out: Vec<String> = Vec::with_capacity(items.len());
-            for item in items {
-                match allowed {
-                    Some(allowed) => {
-                        ac::check_name(field, item)?;
-                        if !allowed.contains(item) {
-                            let code = if field == "roles" {
-                                "role_not_allowed"
-                            } else {
-                                "target_not_allowed"
-                            };
-                            return Err(Error::refused(
-                                code,
-                                format!(
-                                    "{field}: {item:?} is not allowed by the profile {:?} (allowed: {})",
-                                    profile.name,
-                                    allowed.join(", ")
-                                ),
-                            ));
-                        }
-                    }
-                    None => ac::check_group(item)?,
-                }
-                if !out.contains(item) {
-                    out.push(item.clone());
-                }
-            }
-            Ok(out)
-        };
-        if input.roles.is_empty() {
-            return Err(Error::invalid(
-                "invalid_field",
-                "roles: at least one role is required",
-            ));
-        }
-        if input.targets.is_empty() {
-            return Err(Error::invalid(
-                "invalid_field",
-                "targets: at least one application is required",
-            ));
-        }
-        let roles = list("roles", &input.roles, Some(&profile.allowed_roles))?;
-        let targets = list("targets", &input.targets, Some(&profile.allowed_targets))?;
-        let groups = list("groups", &input.groups, None)?;
+        let profile = self.attribute_profile(profile_name, |known| {
+            Error::refused(
+                "unknown_profile",
+                format!(
+                    "no attribute certificate profile {profile_name:?}; the profiles are: {known}"
+                ),
+            )
+        })?;
+        let roles = allowed_names("roles", &input.roles, &profile.allowed_roles, &profile.name)?;
+        let targets = allowed_names(
+            "targets",
+            &input.targets,
+            &profile.allowed_targets,
+            &profile.name,
+        )?;
+        let groups = group_names(&input.groups)?;
         let holder_serial = serial_of(&input.holder_serial)?;
-        let holder = {
-            let mut c = self.store().read().await?;
-            certs::get(&mut c, &holder_serial).await?
-        }
-        .ok_or(Error::NotFound("holder certificate"))?;
-        check_holder(&holder, now)?;
-        if holder.ca_id == self.ca().issuing_id() {
-            if let Some(why) = self.issuing_ca_revocation().await? {
-                return Err(Error::conflict(
-                    "holder_not_valid",
-                    format!("the holder certificate's issuer is revoked: {why}"),
-                ));
-            }
-        }
         let now_s = now.replace_nanosecond(0).map_err(Error::internal)?;
         let not_before = match &input.not_before {
             Some(t) => parse_time("not_before", t)?,
@@ -123,13 +122,67 @@ impl Ra {
                 "not_before is in the past: an attribute certificate cannot say a role was held before it was granted",
             ));
         }
+        let grant = Grant {
+            holder_serial,
+            profile: profile.name.clone(),
+            revocation: profile.revocation,
+            roles,
+            groups,
+            targets,
+            not_before: not_before.unix_timestamp(),
+            not_after: not_after.unix_timestamp(),
+        };
+        self.check_validity(&grant, &profile, now).await?;
+        Ok((grant, profile))
+    }
+
+    /// The AC profile `name`, or the error `missing` makes of the list of known ones.
+    fn attribute_profile(
+        &self,
+        name: &str,
+        missing: impl FnOnce(String) -> Error,
+    ) -> Result<AttributeProfile> {
+        match self.profiles().attribute(name) {
+            Some(p) => Ok(p.clone()),
+            None => Err(missing(
+                self.profiles()
+                    .attribute_names()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+        }
+    }
+
+    /// What must hold whenever an AC is issued for `grant`: the holder certificate valid now (its
+    /// issuing CA not revoked), the validity in the future and within the profile's limit, the
+    /// holder's notAfter and the AA's.
+    async fn check_validity(
+        &self,
+        grant: &Grant,
+        profile: &AttributeProfile,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let holder = {
+            let mut c = self.store().read().await?;
+            certs::get(&mut c, &grant.holder_serial).await?
+        }
+        .ok_or(Error::NotFound("holder certificate"))?;
+        check_holder(&holder, now)?;
+        if holder.ca_id == self.ca().issuing_id() {
+            if let Some(why) = self.issuing_ca_revocation().await? {
+                return Err(Error::conflict(
+                    "holder_not_valid",
+                    format!("the holder certificate's issuer is revoked: {why}"),
+                ));
+            }
+        }
+        let (not_before, not_after) = (unix(grant.not_before)?, unix(grant.not_after)?);
         if not_after <= not_before || not_after <= now {
             return Err(Error::invalid(
                 "invalid_field",
                 "not_after must be in the future and after not_before",
             ));
         }
-        let too_long = |m: String| Err(Error::refused("lifetime_too_long", m));
         let max = Duration::hours(i64::from(profile.max_validity_hours));
         if not_after - not_before > max {
             return too_long(format!(
@@ -137,7 +190,7 @@ impl Ra {
                 profile.name, profile.max_validity_hours
             ));
         }
-        if not_after.unix_timestamp() > holder.not_after {
+        if grant.not_after > holder.not_after {
             return too_long(format!(
                 "not_after is after the holder certificate's notAfter ({})",
                 rfc3339(holder.not_after)
@@ -150,18 +203,48 @@ impl Ra {
                 rfc3339(aa.not_after().unix_timestamp())
             ));
         }
-        Ok((
-            Grant {
-                holder_serial,
-                profile: profile.name.clone(),
-                roles,
-                groups,
-                targets,
-                not_before: not_before.unix_timestamp(),
-                not_after: not_after.unix_timestamp(),
-            },
-            profile,
-        ))
+        Ok(())
+    }
+
+    /// A grant as it is issued at its last approval, `now`: it starts no earlier than now (an AC
+    /// does not say a role was held before it was approved), and everything checked when it was
+    /// made is checked again against the profile as it is now (same revocation mode, roles and
+    /// applications still allowed, validity within the limit and the holder's).
+    async fn grant_at_approval(
+        &self,
+        grant: &Grant,
+        now: OffsetDateTime,
+    ) -> Result<(Grant, AttributeProfile)> {
+        let profile = self.attribute_profile(&grant.profile, |_| {
+            Error::conflict(
+                "unknown_profile",
+                format!(
+                    "the grant's profile {:?} is no longer configured",
+                    grant.profile
+                ),
+            )
+        })?;
+        if profile.revocation != grant.revocation {
+            return Err(Error::conflict(
+                "profile_changed",
+                format!(
+                    "the profile {:?} changed its revocation mode since the grant was made; make a new grant",
+                    profile.name
+                ),
+            ));
+        }
+        allowed_names("roles", &grant.roles, &profile.allowed_roles, &profile.name)?;
+        allowed_names(
+            "targets",
+            &grant.targets,
+            &profile.allowed_targets,
+            &profile.name,
+        )?;
+        let now_s = now.replace_nanosecond(0).map_err(Error::internal)?;
+        let mut at_approval = grant.clone();
+        at_approval.not_before = grant.not_before.max(now_s.unix_timestamp());
+        self.check_validity(&at_approval, &profile, now).await?;
+        Ok((at_approval, profile))
     }
 
     /// Grant roles in applications to the holder of an identity certificate: the AC is issued at
@@ -434,24 +517,40 @@ impl Ra {
             ));
         }
         let grant: Grant = serde_json::from_str(&row.grant_json).map_err(Error::internal)?;
-        let profile = self
-            .profiles()
-            .attribute(&row.profile)
-            .cloned()
-            .ok_or_else(|| {
-                Error::conflict(
-                    "unknown_profile",
-                    format!(
-                        "the grant's profile {:?} is no longer configured",
-                        row.profile
-                    ),
-                )
-            })?;
+        let (grant, profile) = match self.grant_at_approval(&grant, now).await {
+            Ok(checked) => checked,
+            Err(e @ (Error::Database(_) | Error::Internal(_) | Error::Environment(_))) => {
+                return Err(e)
+            }
+            // What no later approval can mend: the grant ends, with the reason.
+            Err(e) => {
+                self.fail_grant(&op.id, &row.id, &e, now).await?;
+                return Err(e);
+            }
+        };
         let approval = Some((row.id.as_str(), row.required_approvals));
         self.issue_ac(&op.id, &grant, &profile, approval, now)
             .await?;
         let row = self.load_grant(id).await?;
         self.grant_view(&row).await
+    }
+
+    /// pending -> failed, with the error that ended it; audited.
+    async fn fail_grant(&self, by: &str, id: &str, e: &Error, now: OffsetDateTime) -> Result<()> {
+        let (gid, by, reason) = (id.to_string(), by.to_string(), e.to_string());
+        let details = serde_json::json!({"error": e.code(), "message": reason});
+        self.store()
+            .write(job!(|c, log| {
+                let at = now.unix_timestamp();
+                let failed = GrantState::Failed;
+                if rows::decide_grant(c, &gid, failed, Some(&by), at, Some(&reason), None).await? {
+                    let event =
+                        Event::new(Some(&by), Action::AttributeGrantFailed, Some(&gid), details);
+                    audit::record(log, now, event);
+                }
+                Ok(())
+            }))
+            .await
     }
 
     /// Reject a pending grant (role `aa`; the granter may withdraw their own).

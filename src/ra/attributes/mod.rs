@@ -16,6 +16,7 @@ mod certificates;
 pub(crate) mod crl;
 mod grants;
 
+use super::requests::ApprovalView;
 use super::{rfc3339, Ra};
 use crate::audit::{self, Action, Event};
 use crate::ca::aa::AttributeAuthority;
@@ -24,6 +25,7 @@ use crate::state::{CertificateStatus, GrantState};
 use crate::store::attributes::{self as rows, AcRow, GrantRow};
 use crate::store::certificates as certs;
 use crate::store::{AuditLog, Conn};
+use crate::x509::profile::AcRevocationMode;
 use crate::x509::revocation::Reason;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -65,6 +67,9 @@ pub struct GrantInput {
 struct Grant {
     holder_serial: String,
     profile: String,
+    /// The profile's revocation mode when the grant was made: an approval under a profile that
+    /// changed it is refused rather than issuing what the granter did not ask for.
+    revocation: AcRevocationMode,
     roles: Vec<String>,
     groups: Vec<String>,
     targets: Vec<String>,
@@ -143,8 +148,8 @@ pub struct GrantView {
     pub not_after: String,
     /// Approvals needed.
     pub required_approvals: i64,
-    /// Operators (ids) who approved.
-    pub approvals: Vec<String>,
+    /// Who approved (operator ids) and when, as requests show theirs.
+    pub approvals: Vec<ApprovalView>,
     /// The granting operator (id).
     pub requested_by: String,
     /// When the grant was made.
@@ -247,7 +252,13 @@ impl Ra {
             not_before: rfc3339(grant.not_before),
             not_after: rfc3339(grant.not_after),
             required_approvals: row.required_approvals,
-            approvals,
+            approvals: approvals
+                .into_iter()
+                .map(|(operator, at)| ApprovalView {
+                    operator,
+                    at: rfc3339(at),
+                })
+                .collect(),
             requested_by: row.requested_by.clone(),
             created_at: rfc3339(row.created_at),
             expires_at: rfc3339(row.expires_at),
@@ -289,9 +300,11 @@ fn check_holder(holder: &certs::CertificateRow, now: OffsetDateTime) -> Result<(
 
 /// What happened to a holder certificate, carried over to its ACs.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum HolderChange {
+pub(crate) enum HolderChange {
     /// Revoked with this reason and invalidity date.
     Revoked(Reason, Option<i64>),
+    /// Already revoked, its reason now keyCompromise (with this invalidity date, if given).
+    KeyCompromised(Option<i64>),
     /// Put on hold.
     Held,
     /// Released from hold.
@@ -299,12 +312,12 @@ pub(super) enum HolderChange {
 }
 
 /// Carry a holder certificate's status change over to its ACs, inside the same write job;
-/// audited per AC. Returns the ACs changed.
-pub(super) async fn follow_holder(
+/// audited per AC (actor `by`; none for the server's own changes). Returns the ACs changed.
+pub(crate) async fn follow_holder(
     c: &mut Conn,
     log: &mut AuditLog,
     now: OffsetDateTime,
-    by: &str,
+    by: Option<&str>,
     holder: &str,
     change: HolderChange,
 ) -> Result<Vec<String>> {
@@ -314,6 +327,11 @@ pub(super) async fn follow_holder(
             rows::revoke_with_holder(c, holder, reason.as_str(), at, invalidity).await?,
             Action::AttributeRevoked,
             serde_json::json!({"reason": reason.as_str(), "with_holder": holder}),
+        ),
+        HolderChange::KeyCompromised(invalidity) => (
+            rows::escalate_with_holder(c, holder, invalidity, at).await?,
+            Action::AttributeRevocationUpdated,
+            serde_json::json!({"reason": "keyCompromise", "with_holder": holder}),
         ),
         HolderChange::Held => (
             rows::hold_with_holder(c, holder, at).await?,
@@ -330,8 +348,34 @@ pub(super) async fn follow_holder(
         audit::record(
             log,
             now,
-            Event::new(Some(by), action, Some(serial), details.clone()),
+            Event::new(by, action, Some(serial), details.clone()),
         );
     }
     Ok(changed)
+}
+
+/// Revoke the ACs of every holder certificate the CA `ca_id` issued, inside the write job that
+/// revokes that CA; audited per AC. Returns the ACs revoked.
+pub(crate) async fn follow_issuing_ca(
+    c: &mut Conn,
+    log: &mut AuditLog,
+    now: OffsetDateTime,
+    ca_id: &str,
+    reason: Reason,
+) -> Result<Vec<String>> {
+    let revoked = rows::revoke_of_ca(c, ca_id, reason.as_str(), now.unix_timestamp()).await?;
+    let details = serde_json::json!({"reason": reason.as_str(), "with_issuing_ca": ca_id});
+    for serial in &revoked {
+        audit::record(
+            log,
+            now,
+            Event::new(
+                None,
+                Action::AttributeRevoked,
+                Some(serial),
+                details.clone(),
+            ),
+        );
+    }
+    Ok(revoked)
 }

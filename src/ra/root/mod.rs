@@ -251,6 +251,8 @@ pub async fn revoke_issuing(
                 ));
             }
             crate::store::certificates::bump_status_version(c).await?;
+            // The attribute certificates of its holders end with it.
+            crate::ra::attributes::follow_issuing_ca(c, log, now, ISSUING, reason).await?;
             let arl = sign_in(c, &root, now, validity).await?;
             audit::record(
                 log,
@@ -450,9 +452,64 @@ pub async fn status(
     })
 }
 
+/// The `instance_meta` key naming the deployment's attribute authority: the SHA-256 of its
+/// SubjectPublicKeyInfo. Every instance on a database signs ACs with that one key.
+pub const AA_KEY_META: &str = "attribute_authority_key_sha256";
+
+/// The SHA-256 of a certificate's SubjectPublicKeyInfo, hex.
+fn key_of(der: &[u8]) -> Result<String> {
+    let cert = crate::x509::certificate::read(der)
+        .map_err(|e| Error::internal(format!("attribute authority certificate: {e}")))?;
+    Ok(crate::x509::sha256_hex(&cert.spki))
+}
+
+/// The attribute authority key the database is bound to, if any.
+pub async fn bound_aa(store: &Store) -> Result<Option<String>> {
+    let mut c = store.read().await?;
+    crate::store::meta::get(&mut c, AA_KEY_META).await
+}
+
+/// Bind the database to the attribute authority whose certificate is `der` (when it is bound to
+/// none yet), or check that it is the one bound: `aa_mismatch` when the database names another
+/// (a data directory that made an AA of its own instead of receiving a copy of the deployment's).
+pub async fn bind_aa(store: &Store, der: &[u8]) -> Result<()> {
+    let key = key_of(der)?;
+    let mine = key.clone();
+    let recorded = store
+        .write(job!(|c, _| {
+            use crate::store::meta;
+            match meta::get(c, AA_KEY_META).await? {
+                Some(recorded) => Ok(recorded),
+                None => {
+                    meta::put(c, AA_KEY_META, &mine).await?;
+                    Ok(mine)
+                }
+            }
+        }))
+        .await?;
+    if recorded != key {
+        return Err(aa_mismatch(&recorded, &key));
+    }
+    Ok(())
+}
+
+fn aa_mismatch(recorded: &str, mine: &str) -> Error {
+    Error::invalid(
+        "aa_mismatch",
+        format!(
+            "this database belongs to the attribute authority {recorded} (key SHA-256), but the \
+             data directory holds {mine}; give every instance a copy of the same ca/aa.key and \
+             ca/aa.pem"
+        ),
+    )
+}
+
 /// Give the data directory's CA directory `ca_dir` an attribute authority certificate issued by
 /// `root` with `publication`'s URLs: a new AA (key and certificate) when there is none, else a
-/// new certificate for the AA's key. Audited as `ca.aa_issued`. Returns the certificate (DER).
+/// new certificate for the AA's key; the database is bound to the AA's key ([`bind_aa`]). A new AA
+/// is refused when the database is bound to another one (copy that one's files instead), and one
+/// that lost a race with another instance making its own is removed again. Audited as
+/// `ca.aa_issued`. Returns the certificate (DER).
 pub async fn issue_aa(
     store: &Store,
     ca_dir: &Path,
@@ -462,14 +519,26 @@ pub async fn issue_aa(
 ) -> Result<Vec<u8>> {
     use crate::ca::aa::AttributeAuthority;
     let created = !AttributeAuthority::exists(ca_dir);
+    if created {
+        if let Some(recorded) = bound_aa(store).await? {
+            return Err(aa_mismatch(&recorded, "none"));
+        }
+    }
     let der = if created {
         AttributeAuthority::create(ca_dir, root, publication, now)?
     } else {
         AttributeAuthority::reissue(ca_dir, root, publication, now)?
     };
+    if let Err(e) = bind_aa(store, &der).await {
+        if created {
+            AttributeAuthority::remove(ca_dir)?;
+        }
+        return Err(e);
+    }
     let details = serde_json::json!({
         "serial": serial_of(&der)?,
         "new_key": created,
+        "key_sha256": key_of(&der)?,
         "crl_urls": publication.map(|p| p.crl_urls.clone()).unwrap_or_default(),
         "sha256": crate::x509::sha256_hex(&der),
     });

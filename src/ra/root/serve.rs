@@ -219,8 +219,10 @@ impl crate::ra::Ra {
         .await?;
         if self.aa_certificate().is_none() {
             status.warnings.push(
-                "there is no attribute authority (ca/aa.pem): attribute certificates cannot be \
-                 granted; run `vouch ca issue-aa --root-key FILE` with the server stopped"
+                "there is no attribute authority here (ca/aa.pem): attribute certificates cannot \
+                 be granted; copy ca/aa.key and ca/aa.pem from another instance on this \
+                 database, or, if none has one, run `vouch ca issue-aa --root-key FILE` with the \
+                 server stopped"
                     .to_string(),
             );
         }

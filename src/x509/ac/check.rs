@@ -430,6 +430,79 @@ mod tests {
         }
     }
 
+    /// Replace field `index` of acinfo (0 version, 1 holder, 2 issuer, ..., 6 attributes, 7
+    /// extensions) by what `edit` makes of its whole TLV.
+    fn edit_field(info: &mut Vec<u8>, index: usize, edit: impl FnOnce(&[u8]) -> Vec<u8>) {
+        use crate::x509::der::{tlv, Reader};
+        let mut outer = Reader::new(info);
+        let mut r = Reader::new(outer.read(0x30, "acinfo").unwrap());
+        let mut fields = Vec::new();
+        while !r.is_empty() {
+            fields.push(r.any().unwrap().whole.to_vec());
+        }
+        fields[index] = edit(&fields[index]);
+        *info = tlv(0x30, &fields.concat());
+    }
+
+    #[test]
+    fn what_rfc_5755_forbids_is_malformed() {
+        use crate::x509::der::{tlv, Reader};
+        let f = fixture();
+        let content = |whole: &[u8]| Reader::new(whole).any().unwrap().content.to_vec();
+        type Edit = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+        let cases: Vec<(&str, Edit)> = vec![
+            // v1Form: the GeneralNames without the [0] V2Form around them.
+            ("v1Form", Box::new(move |whole| content(whole))),
+            // V2Form with a baseCertificateID after issuerName.
+            (
+                "v2Form extra",
+                Box::new(move |whole| {
+                    let mut body = content(whole);
+                    body.extend(tlv(0xa0, &tlv(0x02, &[1])));
+                    tlv(0xa0, &body)
+                }),
+            ),
+        ];
+        for (what, edit) in cases {
+            let der = make(&f, |info| edit_field(info, 2, &*edit));
+            let r = check(
+                &der,
+                &f.holder_der,
+                &f.aa_der,
+                at(datetime!(2026-03-01 0:00 UTC)),
+            );
+            assert!(
+                matches!(r.problems[..], [AcProblem::Malformed(_)]),
+                "{what}: {:?}",
+                r.problems
+            );
+        }
+        let attribute_cases: Vec<(&str, Edit)> = vec![
+            ("no attributes", Box::new(|_| tlv(0x30, &[]))),
+            (
+                "an attribute twice",
+                Box::new(|whole| {
+                    let body = Reader::new(whole).any().unwrap().content.to_vec();
+                    tlv(0x30, &[body.clone(), body].concat())
+                }),
+            ),
+        ];
+        for (what, edit) in attribute_cases {
+            let der = make(&f, |info| edit_field(info, 6, &*edit));
+            let r = check(
+                &der,
+                &f.holder_der,
+                &f.aa_der,
+                at(datetime!(2026-03-01 0:00 UTC)),
+            );
+            assert!(
+                matches!(r.problems[..], [AcProblem::Malformed(_)]),
+                "{what}: {:?}",
+                r.problems
+            );
+        }
+    }
+
     #[test]
     fn an_unknown_critical_extension_refuses() {
         use crate::x509::der::{tlv, Reader};

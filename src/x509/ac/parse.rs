@@ -40,8 +40,11 @@ pub struct AttributeCertificate {
     pub role_uris: Vec<String>,
     /// The group attribute's string values.
     pub groups: Vec<String>,
-    /// targetName and targetGroup URIs; None when there is no targetInformation (any target).
+    /// targetName URIs; None when there is no targetInformation (any target).
     pub target_uris: Option<Vec<String>>,
+    /// targetGroup URIs (a group of targets: whether an application belongs to one is the
+    /// relying party's knowledge, so they never match a target here).
+    pub target_group_uris: Vec<String>,
     /// Whether noRevAvail is present.
     pub no_rev_avail: bool,
     /// cRLDistributionPoints URIs.
@@ -199,7 +202,7 @@ pub fn parse(der: &[u8]) -> Result<AttributeCertificate, DerError> {
     }
     let serial = r.read(0x02, "serialNumber")?.to_vec();
     positive_integer(&serial, "serialNumber")?;
-    if serial.len() > 20 + usize::from(serial[0] == 0) {
+    if serial.len() > 20 {
         return bad("serialNumber longer than 20 octets");
     }
     let mut validity = Reader::new(r.read(0x30, "attrCertValidityPeriod")?);
@@ -216,6 +219,7 @@ pub fn parse(der: &[u8]) -> Result<AttributeCertificate, DerError> {
         role_uris: Vec::new(),
         groups: Vec::new(),
         target_uris: None,
+        target_group_uris: Vec::new(),
         no_rev_avail: false,
         crl_urls: Vec::new(),
         authority_key_id: None,
@@ -232,48 +236,69 @@ pub fn parse(der: &[u8]) -> Result<AttributeCertificate, DerError> {
     Ok(ac)
 }
 
+/// Holder ::= SEQUENCE { baseCertificateID [0], entityName [1], objectDigestInfo [2] }, each
+/// optional; only baseCertificateID names a certificate here.
 fn holder(content: &[u8]) -> Result<Option<BaseCertificateId>, DerError> {
     let mut r = Reader::new(content);
-    let Some(base) = r.optional(0xa0)? else {
+    let base = r.optional(0xa0)?;
+    r.optional(0xa1)?;
+    r.optional(0xa2)?;
+    r.finish("holder")?;
+    let Some(base) = base else {
         return Ok(None);
     };
+    // IssuerSerial ::= SEQUENCE { issuer GeneralNames, serial, issuerUID OPTIONAL }.
     let mut base = Reader::new(base);
     let issuer_names = directory_names(base.read(0x30, "baseCertificateID issuer")?)?;
     let serial = base.read(0x02, "baseCertificateID serial")?.to_vec();
     positive_integer(&serial, "baseCertificateID serial")?;
+    base.optional(0x03)?;
+    base.finish("baseCertificateID")?;
     Ok(Some(BaseCertificateId {
         issuer_names,
         serial,
     }))
 }
 
+/// AttCertIssuer: v2Form [0] V2Form with issuerName only (RFC 5755 4.2.3: v1Form, and the
+/// baseCertificateID and objectDigestInfo of V2Form, MUST NOT be used).
 fn issuer(r: &mut Reader<'_>) -> Result<Option<Vec<u8>>, DerError> {
     let issuer = r.any()?;
-    let names = match issuer.tag {
-        // v2Form [0] V2Form { issuerName GeneralNames OPTIONAL, ... }.
-        0xa0 => {
-            let mut v2 = Reader::new(issuer.content);
-            match v2.optional(0x30)? {
-                Some(names) => names,
-                None => return Ok(None),
-            }
-        }
-        // v1Form GeneralNames (RFC 5755 4.2.3: must not be used, but readable).
-        0x30 => issuer.content,
-        _ => return bad("issuer is neither v1Form nor v2Form"),
-    };
+    if issuer.tag != 0xa0 {
+        return bad("issuer is not v2Form");
+    }
+    let mut v2 = Reader::new(issuer.content);
+    let names = v2.read(0x30, "v2Form issuerName")?;
+    v2.finish("v2Form (only issuerName may be present)")?;
     Ok(directory_names(names)?.into_iter().next())
 }
 
 fn attributes(content: &[u8], ac: &mut AttributeCertificate) -> Result<(), DerError> {
     let mut r = Reader::new(content);
+    if r.is_empty() {
+        return bad("attributes: at least one is required (RFC 5755 4.2.7)");
+    }
+    let mut seen: Vec<&[u8]> = Vec::new();
     while !r.is_empty() {
         let mut attr = Reader::new(r.read(0x30, "Attribute")?);
         let oid = attr.read(0x06, "attribute type")?;
         let mut values = Reader::new(attr.read(0x31, "attribute values")?);
         attr.finish("Attribute")?;
+        if seen.contains(&oid) {
+            return bad(format!("attribute {} appears twice", oid_string(oid)));
+        }
+        seen.push(oid);
+        if values.is_empty() {
+            return bad("an attribute without values");
+        }
+        let mut previous: &[u8] = &[];
         while !values.is_empty() {
             let value = values.any()?;
+            // DER SET OF: the encodings in ascending order (X.690 11.6).
+            if value.whole < previous {
+                return bad("attribute values are not in DER order");
+            }
+            previous = value.whole;
             if oid == OID_ROLE {
                 ac.role_uris.extend(role(value.content, value.tag)?);
             } else if oid == OID_GROUP {
@@ -344,7 +369,9 @@ fn extensions(content: &[u8], ac: &mut AttributeCertificate) -> Result<(), DerEr
         }
         seen.push(oid);
         if oid == OID_TARGET_INFORMATION {
-            ac.target_uris = Some(targets(value)?);
+            let (names, groups) = targets(value)?;
+            ac.target_uris = Some(names);
+            ac.target_group_uris = groups;
         } else if oid == OID_NO_REV_AVAIL {
             if value != [0x05, 0x00] {
                 return bad("noRevAvail is not NULL");
@@ -364,23 +391,26 @@ fn extensions(content: &[u8], ac: &mut AttributeCertificate) -> Result<(), DerEr
     Ok(())
 }
 
-/// SEQUENCE OF Targets; Target ::= CHOICE { targetName [0], targetGroup [1], targetCert [2] }.
-fn targets(value: &[u8]) -> Result<Vec<String>, DerError> {
+/// SEQUENCE OF Targets; Target ::= CHOICE { targetName [0], targetGroup [1], targetCert [2] }:
+/// the targetName URIs, and the targetGroup URIs.
+fn targets(value: &[u8]) -> Result<(Vec<String>, Vec<String>), DerError> {
     let mut outer = Reader::new(value);
     let all = outer.read(0x30, "targetInformation")?;
     outer.finish("targetInformation")?;
     let mut all = Reader::new(all);
-    let mut out = Vec::new();
+    let (mut names, mut groups) = (Vec::new(), Vec::new());
     while !all.is_empty() {
         let mut targets = Reader::new(all.read(0x30, "Targets")?);
         while !targets.is_empty() {
             let target = targets.any()?;
-            if target.tag == 0xa0 || target.tag == 0xa1 {
-                out.extend(uris(target.content, "targetName")?);
+            match target.tag {
+                0xa0 => names.extend(uris(target.content, "targetName")?),
+                0xa1 => groups.extend(uris(target.content, "targetGroup")?),
+                _ => {}
             }
         }
     }
-    Ok(out)
+    Ok((names, groups))
 }
 
 fn crl_urls(value: &[u8]) -> Result<Vec<String>, DerError> {
