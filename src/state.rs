@@ -268,6 +268,17 @@ mod tests {
     }
 
     #[test]
+    fn status_history_statuses_are_the_migrations_check_list() {
+        for sql in [
+            include_str!("../migrations/sqlite/0012_status_history.sql"),
+            include_str!("../migrations/postgres/0012_status_history.sql"),
+        ] {
+            let ours: Vec<_> = CertificateStatus::ALL.iter().map(|s| s.as_str()).collect();
+            assert_eq!(check_list(sql), ours);
+        }
+    }
+
+    #[test]
     fn certificate_statuses_are_the_ones_the_migrations_name() {
         // The certificates table has no CHECK on status; migration 0002 documents the values and
         // 0001 gives the default.

@@ -459,12 +459,21 @@ async fn the_service_runs_under_a_role_that_cannot_change_audit_rows() {
     assert_eq!(status, StatusCode::OK, "{out}");
     let (status, _) = api.call(&a, "", "/crl/issuing.crl", None).await;
     assert_eq!(status, StatusCode::OK);
-    // The role itself cannot edit or delete audit rows, even with the triggers gone.
+    // The role itself cannot edit or delete audit rows, even with the triggers gone, nor the
+    // status history the revocation appended to.
     let mut app = sqlx::PgConnection::connect(&app_url).await.unwrap();
+    let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM status_history WHERE serial = $1")
+        .bind(&serial)
+        .fetch_one(&mut app)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 1);
     for stmt in [
         "UPDATE audit_log SET action = 'x' WHERE seq = 1",
         "DELETE FROM audit_log WHERE seq = 1",
         "TRUNCATE audit_log",
+        "UPDATE status_history SET status = 'valid'",
+        "DELETE FROM status_history",
     ] {
         let err = sqlx::query(stmt).execute(&mut app).await.unwrap_err();
         assert!(

@@ -1,9 +1,11 @@
 //! The attribute authority's tables (migration 0011): attribute certificates with their status,
 //! the role and application names they carry (one row each, for lookups), and grants awaiting a
 //! second operator with their approvals. Every AC status change moves the shared status counter,
-//! so that every instance re-signs its AC CRL.
+//! so that every instance re-signs its AC CRL, and is appended to `status_history`
+//! ([`super::history`]) in the same transaction.
 
 use super::certificates::bump_status_version;
+use super::history::{self, HistoryKind};
 use super::Conn;
 use crate::error::Result;
 use crate::state::{CertificateStatus, GrantState};
@@ -159,8 +161,17 @@ pub async fn revoke(
     let changed = r.rows_affected() == 1;
     if changed {
         bump_status_version(conn).await?;
+        history::record(conn, HistoryKind::Attribute, serial, at).await?;
     }
     Ok(changed)
+}
+
+/// Append the change just made at `at` to the history of each of `serials`.
+async fn record_all(conn: &mut Conn, serials: &[String], at: i64) -> Result<()> {
+    for serial in serials {
+        history::record(conn, HistoryKind::Attribute, serial, at).await?;
+    }
+    Ok(())
 }
 
 async fn serials_where(conn: &mut Conn, holder: &str, condition: &str) -> Result<Vec<String>> {
@@ -213,6 +224,7 @@ pub async fn escalate_with_holder(
         .execute(&mut *conn)
         .await?;
         bump_status_version(conn).await?;
+        record_all(conn, &serials, at).await?;
     }
     Ok(serials)
 }
@@ -252,6 +264,7 @@ pub async fn hold_with_holder(conn: &mut Conn, holder: &str, at: i64) -> Result<
         .execute(&mut *conn)
         .await?;
         bump_status_version(conn).await?;
+        record_all(conn, &serials, at).await?;
     }
     Ok(serials)
 }
@@ -271,6 +284,7 @@ pub async fn release_with_holder(conn: &mut Conn, holder: &str, at: i64) -> Resu
         .execute(&mut *conn)
         .await?;
         bump_status_version(conn).await?;
+        record_all(conn, &serials, at).await?;
     }
     Ok(serials)
 }

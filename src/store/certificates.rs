@@ -1,7 +1,9 @@
 //! The `certificates` table (issued certificates, their status and revocation) and
 //! `blocked_keys` (keys refused for new requests), with the status version that stamps each
-//! change for CRL and OCSP caches.
+//! change for CRL and OCSP caches. Each status change is also appended to `status_history`
+//! ([`super::history`]) in the same transaction.
 
+use super::history::{self, HistoryKind};
 use super::Conn;
 use crate::error::Result;
 use crate::state::{CertificateStatus, RevocationRequestState};
@@ -124,13 +126,20 @@ pub async fn block_key(
 /// at a time (SQLite's write lock; the advisory lock on PostgreSQL), so this is the next number.
 const NEXT_VERSION: &str = "(SELECT version + 1 FROM status_counter WHERE id = 1)";
 
-/// After a certificate took [`NEXT_VERSION`], move the counter to it. Only called when a status
-/// really changed, so a refused change writes nothing and drops no cache.
-async fn took_status_version(conn: &mut Conn, changed: bool) -> Result<bool> {
+/// After certificate `serial` took [`NEXT_VERSION`] at `at`, move the counter to it and append
+/// the change to its history. Only does so when a status really changed, so a refused change
+/// writes nothing and drops no cache.
+async fn took_status_version(
+    conn: &mut Conn,
+    changed: bool,
+    serial: &str,
+    at: i64,
+) -> Result<bool> {
     if changed {
         sqlx::query("UPDATE status_counter SET version = version + 1 WHERE id = 1")
-            .execute(conn)
+            .execute(&mut *conn)
             .await?;
+        history::record(conn, HistoryKind::Certificate, serial, at).await?;
     }
     Ok(changed)
 }
@@ -172,10 +181,11 @@ pub async fn revoke(
     .bind(invalidity)
     .execute(&mut *conn)
     .await?;
-    took_status_version(conn, r.rows_affected() == 1).await
+    took_status_version(conn, r.rows_affected() == 1, serial, at).await
 }
 
-/// A revoked certificate's reason becomes keyCompromise (the revocation time stays).
+/// A revoked certificate's reason becomes keyCompromise (the revocation time stays; its history
+/// records the change at `at`).
 pub async fn escalate_to_key_compromise(
     conn: &mut Conn,
     serial: &str,
@@ -192,7 +202,7 @@ pub async fn escalate_to_key_compromise(
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    took_status_version(conn, r.rows_affected() == 1).await
+    took_status_version(conn, r.rows_affected() == 1, serial, at).await
 }
 
 /// valid -> on-hold (certificateHold).
@@ -206,7 +216,7 @@ pub async fn hold(conn: &mut Conn, serial: &str, at: i64) -> Result<bool> {
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    took_status_version(conn, r.rows_affected() == 1).await
+    took_status_version(conn, r.rows_affected() == 1, serial, at).await
 }
 
 /// on-hold -> valid.
@@ -219,7 +229,7 @@ pub async fn release(conn: &mut Conn, serial: &str, at: i64) -> Result<bool> {
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    took_status_version(conn, r.rows_affected() == 1).await
+    took_status_version(conn, r.rows_affected() == 1, serial, at).await
 }
 
 /// Serials of live (valid or on-hold) certificates for a key.

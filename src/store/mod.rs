@@ -14,6 +14,7 @@ pub mod blocklist;
 pub mod ca;
 pub mod certificates;
 mod error;
+pub mod history;
 pub mod keys;
 pub mod operators;
 pub mod requests;
