@@ -225,6 +225,7 @@ pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Resul
         embedded_ca: Some(ca.clone()),
         attribute_authority,
         attribute_names: data.attribute_names()?,
+        tsa_anchors: data.tsa_anchors()?,
         ..config
     };
     Ok(Ra::new(store, ca, profiles, clock, config))

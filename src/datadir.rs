@@ -110,6 +110,44 @@ impl DataDir {
         self.root.join("ca")
     }
 
+    /// `<data-dir>/tsa`: the TSA certificates (PEM) whose RFC 3161 timestamps the verification
+    /// API trusts; optional.
+    pub fn tsa_dir(&self) -> PathBuf {
+        self.root.join("tsa")
+    }
+
+    /// The certificates (DER) of every `*.pem` in [`DataDir::tsa_dir`]; none without the
+    /// directory. A file that is not PEM certificates stops the start, naming it.
+    pub fn tsa_anchors(&self) -> Result<Vec<Vec<u8>>> {
+        let dir = self.tsa_dir();
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(format!("reading {}", dir.display()), &e))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| Error::io(format!("reading {}", dir.display()), &e))?
+                .path();
+            if path.extension().and_then(|e| e.to_str()) != Some("pem") {
+                continue;
+            }
+            let pem = std::fs::read(&path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), &e))?;
+            let certs = openssl::x509::X509::stack_from_pem(&pem).map_err(|_| {
+                Error::invalid(
+                    "invalid_config",
+                    format!("{}: not PEM certificates", path.display()),
+                )
+            })?;
+            for c in certs {
+                out.push(c.to_der().map_err(Error::internal)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// `<data-dir>/profiles`: the certificate profiles.
     pub fn profiles_dir(&self) -> PathBuf {
         self.root.join("profiles")

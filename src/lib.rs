@@ -20,4 +20,5 @@ pub mod ra;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod verify;
 pub mod x509;

@@ -1,7 +1,7 @@
 //! HTTP: routes, extractors, JSON shapes and the error mapping. Handlers parse, call `ra`, render.
 //!
 //! One file per group of routes: `subscribers`, `requests`, `certificates`, `revocations`,
-//! `attributes`, `operators` and `audit` under `/api/v1` (bearer token); `public` for what relying parties and
+//! `attributes`, `verify`, `operators` and `audit` under `/api/v1` (bearer token); `public` for what relying parties and
 //! probes fetch without one. `extract` turns bad input into our JSON errors, `error` maps domain
 //! errors to statuses once, `caching` serves signed documents with HTTP caching, and `listener`
 //! accepts connections under the configured limits.
@@ -18,6 +18,7 @@ mod public;
 mod requests;
 mod revocations;
 mod subscribers;
+mod verify;
 
 use crate::ra::Ra;
 use axum::extract::DefaultBodyLimit;
@@ -83,6 +84,10 @@ pub fn router(ra: Ra) -> Router {
         .route("/attribute-grants/{id}", get(attributes::grant_status))
         .route("/attribute-grants/{id}/approve", post(attributes::approve))
         .route("/attribute-grants/{id}/reject", post(attributes::reject))
+        .route(
+            "/verify",
+            post(verify::verify).layer(DefaultBodyLimit::max(verify::MAX_VERIFY_BODY_BYTES)),
+        )
         .route("/audit", get(audit::audit_page))
         .route("/audit/verify", get(audit::audit_verify));
     Router::new()

@@ -133,6 +133,10 @@ actions! {
     AttributeHeld = "attribute.held",
     /// An attribute certificate was released from hold with its holder certificate.
     AttributeReleased = "attribute.released",
+    /// A submission was verified (`POST /api/v1/verify`): the decision, reasons, signer serials, content SHA-256, application and role; never the content.
+    Verification = "verification.decided",
+    /// The CA issued a new receipt-signing certificate (first verification, or renewal).
+    ReceiptSignerIssued = "receipt.signer_issued",
     /// Failed bearer-token authentications: the first of a window, then a summary of the window.
     AuthFailed = "auth.failed",
     /// An operator lacked the role an operation needs.

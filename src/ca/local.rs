@@ -466,6 +466,53 @@ impl UpstreamCa for LocalCa {
         key.zeroize();
         Ok((pkcs8, cert.der().to_vec()))
     }
+
+    async fn issue_receipt_signer(
+        &self,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| CaError::Unavailable(format!("receipt key: {e}")))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(
+            DnType::CommonName,
+            DnValue::Utf8String("Vouch Verification Receipts".into()),
+        );
+        params.serial_number = Some(SerialNumber::from_slice(
+            crate::x509::serial::Serial::random().as_bytes(),
+        ));
+        params.not_before = not_before;
+        params.not_after = not_after.min(self.issuing_not_after);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.der_bytes()));
+        // extendedKeyUsage: Vouch's receipt purpose (a UUID arc, beyond rcgen's u64 arcs) and
+        // id-kp-emailProtection.
+        let mut purposes = crate::x509::der::tlv(0x06, &super::RECEIPT_SIGNING_EKU);
+        purposes.extend_from_slice(&crate::x509::der::tlv(
+            0x06,
+            &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04],
+        ));
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[2, 5, 29, 37],
+                crate::x509::der::tlv(0x30, &purposes),
+            ));
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| CaError::Unavailable(format!("signing the receipt signer: {e}")))?;
+        let pkcs8 = Zeroizing::new(key.serialize_der());
+        let mut key = key;
+        key.zeroize();
+        Ok((pkcs8, cert.der().to_vec()))
+    }
 }
 
 #[cfg(test)]

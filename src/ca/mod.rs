@@ -152,4 +152,24 @@ pub trait UpstreamCa: Send + Sync + 'static {
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError>;
+    /// Issue the certificate that signs verification receipts (extendedKeyUsage
+    /// [`RECEIPT_SIGNING_EKU`], and emailProtection so that `openssl cms -verify` accepts it
+    /// without `-purpose any`) for a fresh P-256 key; returns the key (PKCS#8 DER) and the
+    /// certificate (DER). A CA that cannot issue one says so.
+    async fn issue_receipt_signer(
+        &self,
+        _not_before: OffsetDateTime,
+        _not_after: OffsetDateTime,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
+        Err(CaError::Refused(
+            "this CA does not issue receipt-signing certificates".into(),
+        ))
+    }
 }
+
+/// The extendedKeyUsage purpose of Vouch's receipt-signing certificates,
+/// 2.25.176954097262662576915638773024967759201 (a UUID OID, X.667), as DER content octets.
+pub const RECEIPT_SIGNING_EKU: [u8; 20] = [
+    0x69, 0x82, 0x8a, 0xa0, 0x8f, 0xa5, 0xb2, 0xe4, 0xca, 0x92, 0xc3, 0x97, 0xe9, 0xd4, 0xdb, 0xcc,
+    0xad, 0xe8, 0xaa, 0x61,
+];

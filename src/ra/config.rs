@@ -35,6 +35,9 @@ pub struct RaConfig {
     pub attribute_authority: Option<Arc<AttributeAuthority>>,
     /// How role and application names become URIs (`attribute_namespace` in `vouch.toml`).
     pub attribute_names: AttributeNames,
+    /// The TSA certificates (DER) whose RFC 3161 timestamps the verification API trusts
+    /// (`<data-dir>/tsa/*.pem`).
+    pub tsa_anchors: Vec<Vec<u8>>,
 }
 
 impl Default for RaConfig {
@@ -48,6 +51,7 @@ impl Default for RaConfig {
             ocsp_cache_bytes: super::ocsp::DEFAULT_CACHE_MB << 20,
             attribute_authority: None,
             attribute_names: AttributeNames::default(),
+            tsa_anchors: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod ac_tools;
 pub mod relying;
+pub mod signing;
 pub mod test_ca;
 
 use openssl::ec::{EcGroup, EcKey};
@@ -109,6 +110,8 @@ pub struct Options {
     pub wrap_ca: Option<WrapCa>,
     /// Extra profile files (name, TOML) to install before start.
     pub extra_profiles: Vec<(String, String)>,
+    /// TSA certificates (PEM) to trust for signature timestamps (`<data-dir>/tsa/`).
+    pub tsa_anchors: Vec<String>,
 }
 
 impl Default for Options {
@@ -117,6 +120,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             wrap_ca: None,
             extra_profiles: Vec::new(),
+            tsa_anchors: Vec::new(),
         }
     }
 }
@@ -143,6 +147,10 @@ impl TestApp {
             .expect("bootstrap token");
         for (name, text) in &opts.extra_profiles {
             std::fs::write(data.profiles_dir().join(name), text).expect("write profile");
+        }
+        for (i, pem) in opts.tsa_anchors.iter().enumerate() {
+            std::fs::create_dir_all(data.tsa_dir()).expect("tsa dir");
+            std::fs::write(data.tsa_dir().join(format!("tsa-{i}.pem")), pem).expect("write TSA");
         }
         let store = Store::connect(&data.database_target())
             .await
@@ -173,6 +181,7 @@ impl TestApp {
             public_url: Some(listener.url()),
             embedded_ca: embedded,
             attribute_authority,
+            tsa_anchors: data.tsa_anchors().expect("TSA anchors"),
             ..Default::default()
         };
         let ra = Ra::new(store, ca, profiles, opts.clock, config);

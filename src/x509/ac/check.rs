@@ -124,9 +124,13 @@ fn signature_ok(ac: &AttributeCertificate, aa: &X509) -> bool {
     let Ok(key) = aa.public_key() else {
         return false;
     };
-    openssl::sign::Verifier::new(md, &key)
+    let ok = openssl::sign::Verifier::new(md, &key)
         .and_then(|mut v| v.verify_oneshot(&ac.signature, &ac.tbs))
-        .unwrap_or(false)
+        .unwrap_or(false);
+    // A failed verification may leave entries on the thread's OpenSSL error queue that the next
+    // OpenSSL user there (the database's TLS) would take for its own.
+    let _ = openssl::error::ErrorStack::get();
+    ok
 }
 
 /// Two Names equal as values: the same DER, or equal under OpenSSL's canonical comparison (case

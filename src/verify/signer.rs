@@ -1,0 +1,231 @@
+//! One signer of a submission against Vouch's records: its certificate (from the CMS, or Vouch's
+//! own by issuer and serial), its signature, the signing time, the chain to Vouch's issuing CA,
+//! the certificate's validity and status at that time, key usage, profile and role.
+
+use super::cms::{check_signature, find_certificate, SignedData, SignerId, SignerInfo};
+use super::{Policy, RequiredKeyUsage, RevocationInfo, SignerReport, TimePolicy};
+use crate::error::Result;
+use crate::ra::{rfc3339, Ra};
+use crate::state::CertificateStatus;
+use crate::store::certificates::{self as certs, CertificateRow};
+use crate::x509::ac::parse::hex_serial;
+use openssl::x509::X509;
+use time::OffsetDateTime;
+
+/// A certificate's status at a time, from Vouch's records: `good`, `revoked` or `on-hold`.
+/// A revocation after `t` does not count, except keyCompromise whose invalidity date is at or
+/// before `t`; a hold counts while it lasted.
+pub(super) async fn status_at(ra: &Ra, row: &CertificateRow, t: i64) -> Result<&'static str> {
+    if row.status == CertificateStatus::Revoked
+        && row.revocation_reason.as_deref() == Some("keyCompromise")
+        && row.invalidity_date.is_some_and(|d| d <= t)
+    {
+        return Ok("revoked");
+    }
+    let mut c = ra.store().read().await?;
+    let at = crate::store::history::status_at(
+        &mut c,
+        crate::store::history::HistoryKind::Certificate,
+        &row.serial,
+        t,
+    )
+    .await?;
+    Ok(match at.map(|h| h.status) {
+        Some(CertificateStatus::Revoked) => "revoked",
+        Some(CertificateStatus::OnHold) => "on-hold",
+        Some(CertificateStatus::Valid) | None => "good",
+    })
+}
+
+impl Ra {
+    /// Check one signer; the reasons it fails the policy are in the report.
+    pub(super) async fn check_signer(
+        &self,
+        sd: &SignedData,
+        info: &SignerInfo,
+        content: &[u8],
+        policy: &Policy,
+        caller_acs: &[Vec<u8>],
+        now: OffsetDateTime,
+    ) -> Result<SignerReport> {
+        let mut report = SignerReport {
+            serial: None,
+            subject: None,
+            subscriber_id: None,
+            profile: None,
+            certificate_status: "unknown",
+            revocation: None,
+            roles: Vec::new(),
+            signed_at: None,
+            time_source: None,
+            reasons: Vec::new(),
+        };
+        let Some(cert) = self.signer_certificate(info, sd).await? else {
+            report.reasons.push("signer_certificate_missing");
+            return Ok(report);
+        };
+        let der = cert.to_der().map_err(crate::error::Error::internal)?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| crate::error::Error::internal(format!("signer certificate: {e}")))?;
+        report.serial = Some(hex_serial(parsed.raw_serial()));
+        report.subject = Some(parsed.subject().to_string());
+        if let Err(p) = check_signature(info, &sd.content_type, content, &cert) {
+            report.reasons.push(p.code());
+        }
+        let Some((at, source)) = self.signing_time(info, policy, now, &mut report.reasons) else {
+            return Ok(report);
+        };
+        report.signed_at = Some(rfc3339(at.unix_timestamp()));
+        report.time_source = Some(source);
+        let t = at.unix_timestamp();
+        if t < parsed.validity().not_before.timestamp() {
+            report.reasons.push("certificate_not_yet_valid");
+        } else if t > parsed.validity().not_after.timestamp() {
+            report.reasons.push("certificate_expired");
+        }
+        for ku in &policy.key_usage {
+            let has = parsed.key_usage().ok().flatten().is_some_and(|k| match ku {
+                RequiredKeyUsage::DigitalSignature => k.value.digital_signature(),
+                RequiredKeyUsage::NonRepudiation => k.value.non_repudiation(),
+            });
+            if !has {
+                report.reasons.push(match ku {
+                    RequiredKeyUsage::DigitalSignature => "digital_signature_missing",
+                    RequiredKeyUsage::NonRepudiation => "non_repudiation_missing",
+                });
+            }
+        }
+        let row = self.own_certificate(&cert, &der).await?;
+        match &row {
+            None => {
+                report.reasons.push("unknown_ca");
+                if policy.profiles.is_some() {
+                    report.reasons.push("profile_not_allowed");
+                }
+            }
+            Some(row) => {
+                report.subscriber_id = Some(row.subscriber_id.clone());
+                report.profile = Some(row.profile.clone());
+                if self.issuing_ca_revocation().await?.is_some() {
+                    report.reasons.push("issuing_ca_revoked");
+                }
+                report.certificate_status = status_at(self, row, t).await?;
+                match report.certificate_status {
+                    "revoked" => report.reasons.push("certificate_revoked"),
+                    "on-hold" => report.reasons.push("certificate_on_hold"),
+                    _ => {}
+                }
+                if let (Some(when), Some(reason)) = (row.revoked_at, &row.revocation_reason) {
+                    report.revocation = Some(RevocationInfo {
+                        time: rfc3339(when),
+                        reason: reason.clone(),
+                        invalidity_date: row.invalidity_date.map(rfc3339),
+                    });
+                }
+                if let Some(allowed) = &policy.profiles {
+                    if !allowed.contains(&row.profile) {
+                        report.reasons.push("profile_not_allowed");
+                    }
+                }
+            }
+        }
+        if let (Some(role), Some(app)) = (&policy.role, &policy.application) {
+            let holder = row.as_ref().map(|r| r.serial.as_str());
+            let (roles, problems) = self
+                .roles_at(&der, holder, role, app, caller_acs, at)
+                .await?;
+            report.roles = roles;
+            report.reasons.extend(problems);
+        }
+        Ok(report)
+    }
+
+    /// The signer's certificate: among those the CMS carries, else Vouch's own by serial (when
+    /// the signer names Vouch's issuing CA).
+    async fn signer_certificate(&self, info: &SignerInfo, sd: &SignedData) -> Result<Option<X509>> {
+        if let Some(c) = find_certificate(&info.sid, &sd.certificates) {
+            return Ok(Some(c));
+        }
+        let SignerId::IssuerSerial { issuer, serial } = &info.sid else {
+            return Ok(None);
+        };
+        let issuing = self.ca().chain().issuing().der.clone();
+        let Ok((_, ca)) = x509_parser::parse_x509_certificate(&issuing) else {
+            return Ok(None);
+        };
+        if ca.subject().as_raw() != issuer.as_slice() {
+            return Ok(None);
+        }
+        let row = {
+            let mut c = self.store().read().await?;
+            certs::get(&mut c, &hex_serial(serial)).await?
+        };
+        Ok(row.and_then(|r| X509::from_der(&r.der).ok()))
+    }
+
+    /// Vouch's record of `cert`, when Vouch's issuing CA signed it and Vouch issued it (the
+    /// same DER is on record).
+    async fn own_certificate(&self, cert: &X509, der: &[u8]) -> Result<Option<CertificateRow>> {
+        let chain = self.ca().chain();
+        let Ok(issuing) = X509::from_der(&chain.issuing().der) else {
+            return Ok(None);
+        };
+        let signed_by_ours = issuing
+            .public_key()
+            .ok()
+            .is_some_and(|k| cert.verify(&k).unwrap_or(false))
+            && cert
+                .issuer_name()
+                .try_cmp(issuing.subject_name())
+                .is_ok_and(|o| o.is_eq());
+        crate::verify::cms::clear_openssl_errors();
+        if !signed_by_ours {
+            return Ok(None);
+        }
+        let serial = cert
+            .serial_number()
+            .to_bn()
+            .and_then(|b| b.to_hex_str().map(|h| h.to_lowercase()))
+            .map_err(crate::error::Error::internal)?;
+        let row = {
+            let mut c = self.store().read().await?;
+            certs::get(&mut c, &serial).await?
+        };
+        Ok(row.filter(|r| r.der == der))
+    }
+
+    /// The signing time and where it came from, or None (with the reason) when the policy's
+    /// source gives none.
+    fn signing_time(
+        &self,
+        info: &SignerInfo,
+        policy: &Policy,
+        now: OffsetDateTime,
+        reasons: &mut Vec<&'static str>,
+    ) -> Option<(OffsetDateTime, &'static str)> {
+        if let Some(token) = info.timestamp_tokens.first() {
+            let anchors = &self.config().tsa_anchors;
+            return match super::timestamp::check(token, &info.signature, anchors) {
+                Ok(t) => Some((t, "timestamp")),
+                Err(p) => {
+                    reasons.push(p.code());
+                    None
+                }
+            };
+        }
+        if policy.require_timestamp || policy.time == TimePolicy::Timestamp {
+            reasons.push("timestamp_required");
+            return None;
+        }
+        match policy.time {
+            TimePolicy::SigningTime => match info.signing_time {
+                Some(t) => Some((t, "signing-time")),
+                None => {
+                    reasons.push("signing_time_missing");
+                    None
+                }
+            },
+            _ => Some((now, "now")),
+        }
+    }
+}
