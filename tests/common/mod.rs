@@ -6,6 +6,7 @@
 
 pub mod ac_tools;
 pub mod relying;
+pub mod signing;
 pub mod test_ca;
 
 use openssl::ec::{EcGroup, EcKey};
