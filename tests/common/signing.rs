@@ -351,10 +351,11 @@ pub fn signature_sha256(cms_der: &[u8], signer_index: usize) -> Vec<u8> {
     hex::decode(json["sha256"].as_str().expect("sha256")).expect("hex")
 }
 
-/// asn1crypto's view of every SignerInfo (`add_timestamp.py show`): `{"signers": [{"sid",
-/// "digest_algorithm", "signature_algorithm", "signed_attrs", "signature_sha256",
-/// "unsigned_attrs": [{"oid", "name", "values": [DER hex]}] | null, "timestamps":
-/// [{"hash_algorithm", "message_imprint", "gen_time", "serial", "policy"}]}]}`.
+/// asn1crypto's view of every SignerInfo, in encoded order (`add_timestamp.py show`; its header
+/// documents the fields): `{"signers": [{"sid", "digest_algorithm", "signature_algorithm",
+/// "signed_attrs", "signature_sha256", "unsigned_attrs": [{"oid", "name", "values": [hex of the
+/// bytes as encoded]}] | null, "timestamps": [{"hash_algorithm", "message_imprint", "gen_time",
+/// "serial", "policy"}]}]}`.
 #[track_caller]
 pub fn cms_show(cms_der: &[u8]) -> serde_json::Value {
     let dir = tempdir();

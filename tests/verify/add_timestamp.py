@@ -14,12 +14,13 @@ encodings, not the order the signers were given to `openssl cms -sign` (OpenSSL 
     add_timestamp.py insert CMS.der INDEX TOKEN.der OUT.der
         Adds TOKEN.der (a TimeStampToken: a ContentInfo holding a SignedData over a TSTInfo) to the
         unsignedAttrs of SignerInfo INDEX as the attribute id-aa-signatureTimeStampToken
-        (1.2.840.113549.1.9.16.2.14, a SET holding the token), after any unsigned attributes the
+        (1.2.840.113549.1.9.16.2.14, a SET holding the token), besides any unsigned attributes the
         SignerInfo already has, and writes the ContentInfo to OUT.der. Only the containers of the
-        change are re-encoded (definite lengths, SET OFs sorted for DER: the SignerInfo may move
-        among the others, the new attribute among its unsigned attributes); everything else, the
-        signed attributes and the token among them, keeps its bytes, which the script checks
-        before writing. Prints {"index": the SignerInfo's position in OUT.der, "signers": count}.
+        change are encoded anew (definite lengths, SET OFs sorted for DER: the SignerInfo may move
+        among the others, the new attribute among its unsigned attributes); every other byte, the
+        signed attributes, the other SignerInfos and the token among them, is copied as it was,
+        which the script checks before writing. Prints {"index": the SignerInfo's position in
+        OUT.der, "signers": how many}.
 
     add_timestamp.py show CMS.der
         Prints one JSON object: {"signers": [SIGNER...]}, each SIGNER
@@ -30,10 +31,16 @@ encodings, not the order the signers were given to `openssl cms -sign` (OpenSSL 
             digest_algorithm, signature_algorithm   dotted OIDs
             signed_attrs     [dotted OID...] in encoded order, or null when absent
             signature_sha256 SHA-256 of the signature value, hex
-            unsigned_attrs   [{"oid", "name", "values": [DER hex...]}], or null when absent
+            unsigned_attrs   [{"oid", "name", "values": [hex of each value's bytes as encoded]}],
+                             or null when absent
             timestamps       for each id-aa-signatureTimeStampToken value, its TSTInfo:
                              {"hash_algorithm": dotted OID, "message_imprint": hex,
                               "gen_time": ISO 8601, "serial": decimal string, "policy": dotted OID}
+
+asn1crypto reads; the bytes are cut and joined with its TLV parser (asn1crypto.parser), never
+with `.dump()` of something parsed: asn1crypto re-checks every decoded descendant for changes on
+a dump, which takes minutes on a SignedData holding tokens and may re-encode (re-sort) parts it
+believes changed, e.g. the certificates SET of an OpenSSL timestamp token.
 
 Exit status: 0 on success, 2 when CMS.der (or TOKEN.der) cannot be parsed as what it should be,
 1 on any other failure.
@@ -43,19 +50,17 @@ import hashlib
 import json
 import sys
 
-from asn1crypto import cms, core, tsp  # noqa: F401 (tsp: TSTInfo inside tokens)
+from asn1crypto import cms, core, parser, tsp  # noqa: F401 (tsp: TSTInfo inside tokens)
 
+SIGNED_DATA = "1.2.840.113549.1.7.2"
+TST_INFO = "1.2.840.113549.1.9.16.1.4"
 TIMESTAMP_ATTR = "1.2.840.113549.1.9.16.2.14"
 PARSE_FAILURE = 2
-# What of a SignedData and of a SignerInfo a timestamp must leave alone.
-OUTSIDE_SIGNER_INFOS = (
-    "version",
-    "digest_algorithms",
-    "encap_content_info",
-    "certificates",
-    "crls",
-)
-SIGNED_PARTS = (
+
+UNIVERSAL, CONTEXT = 0, 2
+CONSTRUCTED = 1
+SEQUENCE, SET = 16, 17
+SIGNER_INFO_FIELDS = (
     "version",
     "sid",
     "digest_algorithm",
@@ -69,53 +74,133 @@ class ParseError(Exception):
     pass
 
 
+# The TLV layer: values as the byte strings they are encoded as.
+
+
+def tlv(data):
+    """(class, method, tag, contents) of the one value `data` is (no trailing bytes)."""
+    class_, method, tag, _header, contents, _trailer = parser.parse(data, strict=True)
+    return class_, method, tag, contents
+
+
+def children(contents):
+    """The encodings of the values one after another in `contents`."""
+    out, pointer = [], 0
+    while pointer < len(contents):
+        length = parser.peek(contents[pointer:])
+        out.append(contents[pointer : pointer + length])
+        pointer += length
+    return out
+
+
+def constructed(class_, tag, parts):
+    """A constructed value, definite length, holding `parts` as given."""
+    return parser.emit(class_, CONSTRUCTED, tag, b"".join(parts))
+
+
+class RawSignedData:
+    """A ContentInfo holding a SignedData, cut into the encodings of its parts."""
+
+    def __init__(self, data):
+        class_, _, tag, contents = tlv(data)
+        if (class_, tag) != (UNIVERSAL, SEQUENCE):
+            raise ValueError("the ContentInfo is not a SEQUENCE")
+        parts = children(contents)
+        if len(parts) != 2:
+            raise ValueError("the ContentInfo does not have two fields")
+        self.content_type = parts[0]
+        class_, _, tag, explicit = tlv(parts[1])
+        if (class_, tag) != (CONTEXT, 0):
+            raise ValueError("the ContentInfo's content is not [0]")
+        class_, _, tag, contents = tlv(explicit)
+        if (class_, tag) != (UNIVERSAL, SEQUENCE):
+            raise ValueError("the SignedData is not a SEQUENCE")
+        fields = children(contents)
+        class_, _, tag, contents = tlv(fields[-1])
+        if (class_, tag) != (UNIVERSAL, SET):
+            raise ValueError("signerInfos is not a SET")
+        # version, digestAlgorithms, encapContentInfo, [0] certificates, [1] crls
+        self.before_signer_infos = fields[:-1]
+        self.signer_infos = children(contents)
+
+    def encode(self, signer_infos):
+        signed_data = constructed(
+            UNIVERSAL,
+            SEQUENCE,
+            self.before_signer_infos + [constructed(UNIVERSAL, SET, sorted(signer_infos))],
+        )
+        return constructed(
+            UNIVERSAL, SEQUENCE, [self.content_type, constructed(CONTEXT, 0, [signed_data])]
+        )
+
+
+def signer_fields(signer_info):
+    """The SignerInfo's field encodings but unsignedAttrs, and its unsigned attributes' encodings
+    (None when absent)."""
+    _, _, _, contents = tlv(signer_info)
+    fields = children(contents)
+    class_, _, tag, contents = tlv(fields[-1])
+    if (class_, tag) == (CONTEXT, 1):
+        return fields[:-1], children(contents)
+    return fields, None
+
+
+def attribute_parts(attribute):
+    """(dotted OID, [each value's encoding]) of an Attribute."""
+    oid, values = children(tlv(attribute)[3])
+    return core.ObjectIdentifier.load(oid).dotted, children(tlv(values)[3])
+
+
+# Reading, with asn1crypto.
+
+
 def load_signed_data(path):
     with open(path, "rb") as f:
         return load_signed_data_bytes(f.read(), path)
 
 
 def load_signed_data_bytes(data, what="the CMS"):
-    """The ContentInfo and its SignedData, checked to decode in full first, so that a bad encoding
-    fails here. Each unsigned attribute is decoded from its own bytes: asn1crypto takes seconds
-    for `.native` over a SignedData holding tokens, and a dump of anything fully decoded re-checks
-    every descendant for changes, so what is returned is loaded afresh."""
+    """(RawSignedData, asn1crypto's SignedData), checked to decode in full, each unsigned
+    attribute on its own (`.native` over a SignedData holding tokens takes seconds)."""
     try:
-        check = cms.ContentInfo.load(data, strict=True)
-        if check["content_type"].dotted != "1.2.840.113549.1.7.2":
-            raise ParseError(f"content type {check['content_type'].dotted}, not signedData")
-        signed = check["content"]
-        for name in OUTSIDE_SIGNER_INFOS:
-            signed[name].native
-        for signer in signed["signer_infos"]:
-            for name in SIGNED_PARTS:
-                signer[name].native
-            if not isinstance(signer["unsigned_attrs"], core.Void):
-                for attr in signer["unsigned_attrs"]:
-                    if attr["type"].dotted == TIMESTAMP_ATTR:
-                        for value in attr["values"]:
-                            load_token(value.dump(), "a timestamp token already there")
-                    else:
-                        cms.CMSAttribute.load(attr.dump()).native
+        raw = RawSignedData(data)
         info = cms.ContentInfo.load(data, strict=True)
+        if info["content_type"].dotted != SIGNED_DATA:
+            raise ParseError(f"{what}: content type {info['content_type'].dotted}, not signedData")
+        signed = info["content"]
+        for name in ("version", "digest_algorithms", "encap_content_info", "certificates", "crls"):
+            signed[name].native
+        if len(signed["signer_infos"]) != len(raw.signer_infos):
+            raise ValueError("asn1crypto and the TLV parser count the SignerInfos differently")
+        for signer, encoded in zip(signed["signer_infos"], raw.signer_infos):
+            for name in SIGNER_INFO_FIELDS:
+                signer[name].native
+            for attribute in signer_fields(encoded)[1] or []:
+                oid, values = attribute_parts(attribute)
+                if oid == TIMESTAMP_ATTR:
+                    for value in values:
+                        load_token(value, "a timestamp token already there")
+                else:
+                    cms.CMSAttribute.load(attribute).native
     except ParseError:
         raise
     except Exception as e:  # asn1crypto raises ValueError, TypeError and others on bad input
         raise ParseError(f"{what}: not a CMS SignedData: {e}") from e
-    return info, info["content"]
+    return raw, signed
 
 
 def load_token(data, what="the token"):
-    """A TimeStampToken, checked to decode in full, freshly loaded."""
+    """A TimeStampToken (asn1crypto's ContentInfo), checked to decode in full."""
     try:
-        check = cms.ContentInfo.load(data, strict=True)
-        if check["content_type"].dotted != "1.2.840.113549.1.7.2":
+        token = cms.ContentInfo.load(data, strict=True)
+        if token["content_type"].dotted != SIGNED_DATA:
             raise ParseError(f"{what} is not a SignedData")
-        tst = check["content"]["encap_content_info"]
-        if tst["content_type"].dotted != "1.2.840.113549.1.9.16.1.4":
+        tst = token["content"]["encap_content_info"]
+        if tst["content_type"].dotted != TST_INFO:
             raise ParseError(f"{what} holds {tst['content_type'].dotted}, not a TSTInfo")
-        check.native
+        token.native
         tst["content"].parsed.native
-        return cms.ContentInfo.load(data, strict=True)
+        return token
     except ParseError:
         raise
     except Exception as e:
@@ -133,6 +218,9 @@ def signature_value(signer):
     return signer["signature"].native
 
 
+# The commands.
+
+
 def cmd_signature(path, index):
     _, signed = load_signed_data(path)
     sig = signature_value(signer_at(signed, int(index)))
@@ -145,60 +233,51 @@ def cmd_signature(path, index):
 
 def cmd_insert(path, index, token_path, out_path):
     index = int(index)
-    info, signed = load_signed_data(path)
+    raw, signed = load_signed_data(path)
+    signer_at(signed, index)
     with open(token_path, "rb") as f:
-        token_der = f.read()
-    token = load_token(token_der, token_path)
+        token = f.read()
+    load_token(token, token_path)
 
-    before = [s.dump() for s in signed["signer_infos"]]
-    before_outside = {name: signed[name].dump() for name in OUTSIDE_SIGNER_INFOS}
-
-    signer = signer_at(signed, index)
-    before_signed_parts = {name: signer[name].dump() for name in SIGNED_PARTS}
-    # The attributes already there, each loaded afresh from its bytes (see load_signed_data_bytes).
-    existing = signer["unsigned_attrs"]
-    attrs = []
-    if not isinstance(existing, core.Void):
-        attrs = [cms.CMSAttribute.load(a.dump()) for a in existing]
-    attrs.append(
-        cms.CMSAttribute({"type": TIMESTAMP_ATTR, "values": cms.SetOfContentInfo([token])})
+    fields, unsigned = signer_fields(raw.signer_infos[index])
+    attribute = constructed(
+        UNIVERSAL,
+        SEQUENCE,
+        [core.ObjectIdentifier(TIMESTAMP_ATTR).dump(), constructed(UNIVERSAL, SET, [token])],
     )
-    signer["unsigned_attrs"] = cms.CMSAttributes(attrs)
-    out = info.dump()
+    unsigned_attrs = constructed(CONTEXT, 1, sorted((unsigned or []) + [attribute]))
+    stamped = constructed(UNIVERSAL, SEQUENCE, fields + [unsigned_attrs])
+    others = raw.signer_infos[:index] + raw.signer_infos[index + 1 :]
+    out = raw.encode(others + [stamped])
 
-    # The result differs from the input only in that SignerInfo's unsignedAttrs (the SET OFs on
-    # the way, signerInfos among them, are sorted again for DER, so positions may change).
-    _, again = load_signed_data_bytes(out)
-    for name, der in before_outside.items():
-        assert again[name].dump() == der, f"{name} changed"
-    after = [s.dump() for s in again["signer_infos"]]
-    assert sorted(before[:index] + before[index + 1 :]) == sorted(
-        d for d in after if d in before
-    ), "another SignerInfo changed"
-    changed = [i for i, d in enumerate(after) if d not in before]
-    assert len(changed) == 1, "not exactly one SignerInfo changed"
-    stamped = again["signer_infos"][changed[0]]
-    for name, der in before_signed_parts.items():
-        assert stamped[name].dump() == der, f"{name} of the SignerInfo changed"
+    # The result differs from the input only in that SignerInfo's unsignedAttrs.
+    again, _ = load_signed_data_bytes(out, "the result")
+    assert again.content_type == raw.content_type
+    assert again.before_signer_infos == raw.before_signer_infos, "the SignedData changed"
+    assert sorted(again.signer_infos) == sorted(others + [stamped]), "a SignerInfo changed"
+    position = again.signer_infos.index(stamped)
+    assert signer_fields(again.signer_infos[position])[0] == fields, "the SignerInfo changed"
     tokens = [
-        v.dump()
-        for a in stamped["unsigned_attrs"]
-        if a["type"].dotted == TIMESTAMP_ATTR
-        for v in a["values"]
+        value
+        for attribute in signer_fields(again.signer_infos[position])[1]
+        for oid, values in [attribute_parts(attribute)]
+        if oid == TIMESTAMP_ATTR
+        for value in values
     ]
-    assert token_der in tokens, "the token did not keep its bytes"
+    assert token in tokens, "the token did not keep its bytes"
 
     with open(out_path, "wb") as f:
         f.write(out)
-    return {"index": changed[0], "signers": len(after)}
+    return {"index": position, "signers": len(again.signer_infos)}
 
 
-def sid_json(sid):
+def sid_json(sid, encoded):
+    """The SignerIdentifier `sid`, `encoded` as it is."""
     if sid.name == "issuer_and_serial_number":
         return {
             "type": sid.name,
             "issuer": sid.chosen["issuer"].human_friendly,
-            "issuer_der": sid.chosen["issuer"].dump().hex(),
+            "issuer_der": children(tlv(encoded)[3])[0].hex(),
             "serial": format(sid.chosen["serial_number"].native, "x"),
         }
     return {"type": sid.name, "key_id": sid.chosen.native.hex()}
@@ -216,13 +295,12 @@ def tst_json(token):
 
 
 def cmd_show(path):
-    _, signed = load_signed_data(path)
+    raw, signed = load_signed_data(path)
     signers = []
-    for s in signed["signer_infos"]:
+    for s, encoded in zip(signed["signer_infos"], raw.signer_infos):
         signed_attrs = s["signed_attrs"]
-        unsigned = s["unsigned_attrs"]
         entry = {
-            "sid": sid_json(s["sid"]),
+            "sid": sid_json(s["sid"], signer_fields(encoded)[0][1]),
             "digest_algorithm": s["digest_algorithm"]["algorithm"].dotted,
             "signature_algorithm": s["signature_algorithm"]["algorithm"].dotted,
             "signed_attrs": (
@@ -234,19 +312,21 @@ def cmd_show(path):
             "unsigned_attrs": None,
             "timestamps": [],
         }
-        if not isinstance(unsigned, core.Void):
+        unsigned = signer_fields(encoded)[1]
+        if unsigned is not None:
             entry["unsigned_attrs"] = []
-            for a in unsigned:
+            for attribute in unsigned:
+                oid, values = attribute_parts(attribute)
                 entry["unsigned_attrs"].append(
                     {
-                        "oid": a["type"].dotted,
-                        "name": a["type"].native,
-                        "values": [v.dump().hex() for v in a["values"]],
+                        "oid": oid,
+                        "name": cms.CMSAttributeType(oid).native,
+                        "values": [v.hex() for v in values],
                     }
                 )
-                if a["type"].dotted == TIMESTAMP_ATTR:
-                    for v in a["values"]:
-                        token = load_token(v.dump(), "a timestamp token")
+                if oid == TIMESTAMP_ATTR:
+                    for value in values:
+                        token = load_token(value, "a timestamp token")
                         entry["timestamps"].append(tst_json(token))
         signers.append(entry)
     return {"signers": signers}
@@ -260,20 +340,12 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 1
     func, _ = COMMANDS[argv[1]]
-    import shutil, time
-    t0 = time.time()
     try:
         result = func(*argv[2:])
-        if time.time() - t0 > 3 and argv[1] == "insert":
-            shutil.copy(argv[2], "/tmp/sigx/slow_in.der"); shutil.copy(argv[4], "/tmp/sigx/slow_tok.der"); open("/tmp/sigx/slow_idx", "w").write(argv[3])
-    except AssertionError:
-        shutil.copy(argv[2], "/tmp/sigx/fail_in.der"); shutil.copy(argv[4], "/tmp/sigx/fail_tok.der"); open("/tmp/sigx/fail_idx", "w").write(argv[3])
-        raise
     except ParseError as e:
         print(e, file=sys.stderr)
         return PARSE_FAILURE
-    if result is not None:
-        print(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
     return 0
 
 
