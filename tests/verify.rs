@@ -613,3 +613,66 @@ async fn unusable_input_is_a_4xx_and_never_a_500() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_receipt_is_checked_offline_by_vouch_receipt_verify() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (signer, _) = vouch_signer(&app, &c, &p256_key_pem(), "person-signing").await;
+    let cms = sign(&[&signer], SignOptions::default());
+    let (_, answer) = verify(&app, &c.verifier, json!({"cms": b64(&cms)})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, root_pem(&app).await).unwrap();
+    let run = |file: std::path::PathBuf| {
+        let root = root.clone();
+        async move {
+            let out = tokio::process::Command::new(common::BIN)
+                .args(["receipt", "verify"])
+                .arg(&file)
+                .arg("--root")
+                .arg(&root)
+                .output()
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.code(), text)
+        }
+    };
+    // The base64 of the answer's `receipt`, as an application keeps it.
+    let kept = dir.path().join("receipt.b64");
+    std::fs::write(&kept, answer["receipt"].as_str().unwrap()).unwrap();
+    let (code, out) = run(kept).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("receipt: valid") && out.contains("decision: accept"),
+        "{out}"
+    );
+    // A changed byte in the signed answer.
+    let mut der = base64::engine::general_purpose::STANDARD
+        .decode(answer["receipt"].as_str().unwrap())
+        .unwrap();
+    let at = der.windows(6).position(|w| w == b"accept").unwrap();
+    der[at] = b'A';
+    let tampered = dir.path().join("tampered.der");
+    std::fs::write(&tampered, &der).unwrap();
+    let (code, out) = run(tampered).await;
+    assert_eq!(code, Some(1), "{out}");
+    // A document the subscriber signed chains to the same root (given the issuing CA too), but
+    // is no receipt.
+    let issuing = app
+        .client
+        .get(app.url("/ca/issuing.pem"))
+        .send()
+        .await
+        .unwrap();
+    let both = root_pem(&app).await + &issuing.text().await.unwrap();
+    std::fs::write(&root, both).unwrap();
+    let not_a_receipt = dir.path().join("subscriber.der");
+    std::fs::write(&not_a_receipt, &cms).unwrap();
+    let (code, out) = run(not_a_receipt).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not for receipts"), "{out}");
+    app.stop().await;
+}

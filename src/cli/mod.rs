@@ -22,6 +22,7 @@ mod ca;
 mod init;
 mod keys;
 mod operator;
+mod receipt;
 mod serve;
 use audit::{audit_command, AuditCommand};
 use ca::{ca_command, CaCommand};
@@ -94,6 +95,9 @@ enum Command {
     /// Check a certificate's status with its OCSP responder.
     #[command(subcommand)]
     Ocsp(client::ocsp::OcspCommand),
+    /// Verification receipts: check one offline.
+    #[command(subcommand)]
+    Receipt(receipt::ReceiptCommand),
 }
 
 #[derive(Args)]
@@ -186,6 +190,7 @@ async fn run(cli: Cli, operators_over_api: bool) -> Result<ExitCode> {
         Command::Attribute(command) => Ok(client::attributes::run(command).await),
         Command::Crl(command) => Ok(client::certificates::run_crl(command).await),
         Command::Ocsp(command) => Ok(client::ocsp::run(command).await),
+        Command::Receipt(command) => receipt::run(command),
         Command::Audit(command) => audit_command(command, clock).await,
         Command::Operator(command) => operator_command(command, operators_over_api, clock).await,
         Command::Keys(command) => keys_command(command, clock).await,
