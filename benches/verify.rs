@@ -109,9 +109,21 @@ fn openssl_cms_loop(dir: &std::path::Path, n: usize) -> f64 {
                     let ok = std::process::Command::new("openssl")
                         .current_dir(dir)
                         .args([
-                            "cms", "-verify", "-inform", "DER", "-in", "doc.der", "-content",
-                            "content.bin", "-binary", "-CAfile", "root.pem", "-purpose", "any",
-                            "-out", "/dev/null",
+                            "cms",
+                            "-verify",
+                            "-inform",
+                            "DER",
+                            "-in",
+                            "doc.der",
+                            "-content",
+                            "content.bin",
+                            "-binary",
+                            "-CAfile",
+                            "root.pem",
+                            "-purpose",
+                            "any",
+                            "-out",
+                            "/dev/null",
                         ])
                         .stderr(std::process::Stdio::null())
                         .status()

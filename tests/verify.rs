@@ -676,3 +676,33 @@ async fn a_receipt_is_checked_offline_by_vouch_receipt_verify() {
     assert!(out.contains("not for receipts"), "{out}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_expired_attribute_certificate_gives_no_role() {
+    let clock = ManualClock::new(OffsetDateTime::now_utc());
+    let app = TestApp::spawn_with(common::Options {
+        clock: Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    let c = cast(&app).await;
+    let (signer, serial) = vouch_signer(&app, &c, &p256_key_pem(), "person-signing").await;
+    let not_after = (app.ra.now() + Duration::hours(12))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let grant = json!({"holder_serial": serial, "roles": ["approver"], "targets": ["permits"],
+                       "profile": "short-lived-role", "not_after": not_after});
+    let (status, ac) = app
+        .post(&c.aa, "/api/v1/attribute-certificates", grant)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ac}");
+    let body = json!({"cms": b64(&sign(&[&signer], SignOptions::default())),
+                      "policy": {"role": "approver", "application": "permits"}});
+    let (_, answer) = verify(&app, &c.verifier, body.clone()).await;
+    assert_eq!(answer["decision"], "accept", "{answer}");
+    // A day later (the signing time being now), the AC has run out.
+    clock.advance(Duration::days(1));
+    let (_, answer) = verify(&app, &c.verifier, body).await;
+    assert_eq!(answer["reasons"], json!(["ac_expired"]), "{answer}");
+    app.stop().await;
+}

@@ -60,7 +60,7 @@ struct Inner {
     crl: publish::CrlPublisher,
     ac_crl: attributes::crl::AcCrlPublisher,
     ocsp: ocsp::OcspResponder,
-    receipts: crate::verify::receipt::Receipts,
+    verify: crate::verify::VerifyState,
     self_revocations: self_revocation::RateLimit,
     arl: tokio::sync::Mutex<Option<root::CachedArl>>,
     root_warned: std::sync::Mutex<Option<std::time::Instant>>,
@@ -93,7 +93,7 @@ impl Ra {
                     delta_urls,
                 ),
                 ac_crl: Default::default(),
-                receipts: Default::default(),
+                verify: Default::default(),
                 ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone(), config.ocsp_cache_bytes),
                 config,
                 store,
@@ -160,8 +160,8 @@ impl Ra {
         &self.inner.self_revocations
     }
 
-    pub(crate) fn receipts(&self) -> &crate::verify::receipt::Receipts {
-        &self.inner.receipts
+    pub(crate) fn verify_state(&self) -> &crate::verify::VerifyState {
+        &self.inner.verify
     }
 
     pub(crate) fn ac_crl_publisher(&self) -> &attributes::crl::AcCrlPublisher {

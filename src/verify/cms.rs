@@ -8,7 +8,8 @@ use openssl::hash::{hash, MessageDigest};
 use openssl::x509::X509;
 use time::OffsetDateTime;
 
-/// Largest submission read (the CMS with its certificates, and detached content).
+/// Largest CMS read (with its certificates and attached content; detached content is bounded by
+/// the request body's limit).
 pub const MAX_CMS_BYTES: usize = 512 * 1024;
 
 const OID_SIGNED_DATA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];

@@ -20,6 +20,14 @@ use crate::store::job;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+/// What verifications keep between calls: the receipt signer, and whether the issuing CA is
+/// revoked (with the status generation it was read at).
+#[derive(Default)]
+pub(crate) struct VerifyState {
+    pub(crate) receipts: receipt::Receipts,
+    pub(crate) issuing_revoked: std::sync::Mutex<Option<(u64, bool)>>,
+}
+
 /// Most attribute certificates a caller may send with one submission.
 pub const MAX_CALLER_ACS: usize = 16;
 
@@ -260,7 +268,7 @@ impl Ra {
         use base64::Engine;
         let canonical = serde_json::to_vec(&serde_json::to_value(answer).map_err(Error::internal)?)
             .map_err(Error::internal)?;
-        let (signer, new_cert) = self.receipts().signer(self.ca(), now).await?;
+        let (signer, new_cert) = self.verify_state().receipts.signer(self.ca(), now).await?;
         if let Some(cert) = new_cert {
             let details = serde_json::json!({
                 "certificate_sha256": crate::x509::sha256_hex(&cert),
@@ -274,7 +282,7 @@ impl Ra {
                 }))
                 .await?;
         }
-        let der = signer.sign(&canonical)?;
+        let der = signer.sign(&canonical, now)?;
         Ok(base64::engine::general_purpose::STANDARD.encode(der))
     }
 

@@ -5,10 +5,12 @@
 
 use crate::ca::UpstreamCa;
 use crate::error::{Error, Result};
+use crate::x509::crl::time_digits;
+use crate::x509::der::{push_tlv, set_of, tlv, uint};
 use openssl::cms::{CMSOptions, CmsContentInfo};
-use openssl::pkey::{PKey, Private};
-use openssl::stack::Stack;
 use openssl::x509::X509;
+use p256::ecdsa::SigningKey;
+use p256::pkcs8::DecodePrivateKey;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -19,49 +21,89 @@ pub const SIGNER_RENEW_BEFORE: Duration = Duration::days(1);
 
 /// The receipt signer in use.
 pub(crate) struct ReceiptSigner {
-    key: PKey<Private>,
-    cert: X509,
-    chain: Stack<X509>,
+    key: SigningKey,
+    /// The signer's IssuerAndSerialNumber, DER.
+    issuer_and_serial: Vec<u8>,
+    /// The certificates every receipt carries (the signer's, then the CA chain), DER.
+    certificates: Vec<Vec<u8>>,
     /// Its certificate's notAfter.
     pub(crate) not_after: OffsetDateTime,
 }
 
+const OID_SIGNED_DATA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+const OID_DATA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+const OID_CONTENT_TYPE: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03];
+const OID_MESSAGE_DIGEST: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
+const OID_SIGNING_TIME: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05];
+const OID_SHA256: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+const OID_ECDSA_SHA256: [u8; 8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+
+fn attribute(oid: &[u8], value: Vec<u8>) -> Vec<u8> {
+    let mut body = tlv(0x06, oid);
+    body.extend_from_slice(&set_of(vec![value]));
+    tlv(0x30, &body)
+}
+
 impl ReceiptSigner {
-    /// The signer for the key (PKCS#8 DER) and certificate the CA issued, with the CA chain
-    /// (issuing CA first) carried in every receipt.
+    /// The signer for the P-256 key (PKCS#8 DER) and certificate the CA issued, with the CA
+    /// chain (issuing CA first) carried in every receipt.
     pub(crate) fn new(
         key: &[u8],
         cert: &[u8],
         chain: &[Vec<u8>],
         not_after: OffsetDateTime,
     ) -> Result<Self> {
-        let key = PKey::private_key_from_pkcs8(key).map_err(Error::internal)?;
-        let cert_x = X509::from_der(cert).map_err(Error::internal)?;
-        let mut stack = Stack::new().map_err(Error::internal)?;
-        for der in chain {
-            stack
-                .push(X509::from_der(der).map_err(Error::internal)?)
-                .map_err(Error::internal)?;
-        }
+        let key = SigningKey::from_pkcs8_der(key)
+            .map_err(|e| Error::internal(format!("receipt key: {e}")))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert)
+            .map_err(|e| Error::internal(format!("receipt certificate: {e}")))?;
+        let mut ias = parsed.issuer().as_raw().to_vec();
+        push_tlv(&mut ias, 0x02, parsed.raw_serial());
+        let mut certificates = vec![cert.to_vec()];
+        certificates.extend(chain.iter().cloned());
         Ok(ReceiptSigner {
             key,
-            cert: cert_x,
-            chain: stack,
+            issuer_and_serial: tlv(0x30, &ias),
+            certificates,
             not_after,
         })
     }
 
-    /// Sign `content` (attached, binary, with signed attributes): the receipt, DER.
-    pub(crate) fn sign(&self, content: &[u8]) -> Result<Vec<u8>> {
-        let cms = CmsContentInfo::sign(
-            Some(&self.cert),
-            Some(&self.key),
-            Some(&self.chain),
-            Some(content),
-            CMSOptions::BINARY,
-        )
-        .map_err(Error::internal)?;
-        cms.to_der().map_err(Error::internal)
+    /// Sign `content` at `now`: a CMS SignedData (RFC 5652; content attached, signed attributes
+    /// contentType, signingTime and messageDigest, ecdsa-with-SHA256), DER. Built here and signed
+    /// in Rust: OpenSSL 3's CMS signing spends more on looking its algorithms up than on signing.
+    pub(crate) fn sign(&self, content: &[u8], now: OffsetDateTime) -> Result<Vec<u8>> {
+        use p256::ecdsa::signature::Signer;
+        use sha2::Digest;
+        let sha256 = tlv(0x30, &tlv(0x06, &OID_SHA256));
+        let digest = sha2::Sha256::digest(content);
+        let attrs = set_of(vec![
+            attribute(&OID_CONTENT_TYPE, tlv(0x06, &OID_DATA)),
+            attribute(&OID_SIGNING_TIME, tlv(0x17, &time_digits(now, false))),
+            attribute(&OID_MESSAGE_DIGEST, tlv(0x04, &digest)),
+        ]);
+        let signature: p256::ecdsa::Signature = self.key.sign(&attrs);
+        let signature = signature.to_der();
+        let mut signed_attrs = attrs;
+        signed_attrs[0] = 0xa0; // [0] IMPLICIT SET OF
+        let mut info = uint(1);
+        info.extend_from_slice(&self.issuer_and_serial);
+        info.extend_from_slice(&sha256);
+        info.extend_from_slice(&signed_attrs);
+        info.extend_from_slice(&tlv(0x30, &tlv(0x06, &OID_ECDSA_SHA256)));
+        push_tlv(&mut info, 0x04, signature.as_bytes());
+        let mut certs = set_of(self.certificates.clone());
+        certs[0] = 0xa0; // [0] IMPLICIT CertificateSet
+        let mut encap = tlv(0x06, &OID_DATA);
+        push_tlv(&mut encap, 0xa0, &tlv(0x04, content));
+        let mut sd = uint(1);
+        sd.extend_from_slice(&set_of(vec![sha256]));
+        push_tlv(&mut sd, 0x30, &encap);
+        sd.extend_from_slice(&certs);
+        sd.extend_from_slice(&set_of(vec![tlv(0x30, &info)]));
+        let mut ci = tlv(0x06, &OID_SIGNED_DATA);
+        push_tlv(&mut ci, 0xa0, &tlv(0x30, &sd));
+        Ok(tlv(0x30, &ci))
     }
 }
 
@@ -99,7 +141,9 @@ impl Receipts {
 }
 
 /// Check a receipt (DER or PEM) against a root certificate (PEM): the signature, the chain to the
-/// root and the receipt purpose of the signer's certificate. Returns the signed JSON.
+/// root and the receipt purpose of the signer's certificate, all as of the time the receipt was
+/// signed (its signingTime attribute): a receipt outlives its signer's week-long certificate.
+/// Returns the signed JSON.
 pub fn verify_receipt(receipt: &[u8], root_pem: &[u8]) -> Result<serde_json::Value> {
     let bad = |m: &str| Error::refused("receipt_invalid", m.to_string());
     let mut cms = if receipt.starts_with(b"-----BEGIN") {
@@ -108,19 +152,25 @@ pub fn verify_receipt(receipt: &[u8], root_pem: &[u8]) -> Result<serde_json::Val
         CmsContentInfo::from_der(receipt)
     }
     .map_err(|_| bad("not a CMS SignedData"))?;
+    let sd =
+        crate::verify::cms::read(&cms.to_der().map_err(Error::internal)?).map_err(|e| bad(&e.0))?;
+    let signer = sd.signers.first().ok_or_else(|| bad("no signer"))?;
+    let signed_at = signer
+        .signing_time
+        .ok_or_else(|| bad("the receipt has no signing time"))?;
     let mut store = openssl::x509::store::X509StoreBuilder::new().map_err(Error::internal)?;
     for root in X509::stack_from_pem(root_pem).map_err(|_| bad("the root file is not PEM"))? {
         store.add_cert(root).map_err(Error::internal)?;
     }
+    let mut param = openssl::x509::verify::X509VerifyParam::new().map_err(Error::internal)?;
+    param.set_time(signed_at.unix_timestamp());
+    store.set_param(&param).map_err(Error::internal)?;
     let store = store.build();
     let mut out = Vec::new();
     cms.verify(None, Some(&store), None, Some(&mut out), CMSOptions::BINARY)
         .map_err(|_| bad("the receipt's signature or chain does not verify"))?;
     // The signer must hold the receipt purpose: a certificate that merely chains to the root
     // (a subscriber's, say) cannot sign receipts.
-    let sd =
-        crate::verify::cms::read(&cms.to_der().map_err(Error::internal)?).map_err(|e| bad(&e.0))?;
-    let signer = sd.signers.first().ok_or_else(|| bad("no signer"))?;
     let cert = crate::verify::cms::find_certificate(&signer.sid, &sd.certificates)
         .ok_or_else(|| bad("the signer's certificate is not in the receipt"))?;
     if !has_receipt_purpose(&cert.to_der().map_err(Error::internal)?) {

@@ -72,6 +72,14 @@ impl Ra {
         if let Err(p) = check_signature(info, &sd.content_type, content, &cert) {
             report.reasons.push(p.code());
         }
+        let serial = hex_serial(parsed.raw_serial());
+        let row = self.own_certificate(&serial, &der).await?;
+        if let Some(row) = &row {
+            report.subscriber_id = Some(row.subscriber_id.clone());
+            report.profile = Some(row.profile.clone());
+        }
+        // Without a signing time, no status at it: the report says whose certificate it is and
+        // why there is no time.
         let Some((at, source)) = self.signing_time(info, policy, now, &mut report.reasons) else {
             return Ok(report);
         };
@@ -95,7 +103,6 @@ impl Ra {
                 });
             }
         }
-        let row = self.own_certificate(&cert, &der).await?;
         match &row {
             None => {
                 report.reasons.push("unknown_ca");
@@ -104,9 +111,7 @@ impl Ra {
                 }
             }
             Some(row) => {
-                report.subscriber_id = Some(row.subscriber_id.clone());
-                report.profile = Some(row.profile.clone());
-                if self.issuing_ca_revocation().await?.is_some() {
+                if self.issuing_revoked_cached().await? {
                     report.reasons.push("issuing_ca_revoked");
                 }
                 report.certificate_status = status_at(self, row, t).await?;
@@ -163,35 +168,38 @@ impl Ra {
         Ok(row.and_then(|r| X509::from_der(&r.der).ok()))
     }
 
-    /// Vouch's record of `cert`, when Vouch's issuing CA signed it and Vouch issued it (the
-    /// same DER is on record).
-    async fn own_certificate(&self, cert: &X509, der: &[u8]) -> Result<Option<CertificateRow>> {
-        let chain = self.ca().chain();
-        let Ok(issuing) = X509::from_der(&chain.issuing().der) else {
-            return Ok(None);
-        };
-        let signed_by_ours = issuing
-            .public_key()
-            .ok()
-            .is_some_and(|k| cert.verify(&k).unwrap_or(false))
-            && cert
-                .issuer_name()
-                .try_cmp(issuing.subject_name())
-                .is_ok_and(|o| o.is_eq());
-        crate::verify::cms::clear_openssl_errors();
-        if !signed_by_ours {
-            return Ok(None);
-        }
-        let serial = cert
-            .serial_number()
-            .to_bn()
-            .and_then(|b| b.to_hex_str().map(|h| h.to_lowercase()))
-            .map_err(crate::error::Error::internal)?;
+    /// Vouch's record of the certificate `der` with serial `serial`: only a certificate Vouch
+    /// issued has its exact DER on record, so the records stand for the chain to Vouch's issuing
+    /// CA (checking its signature again would cost a P-256 verification per signer).
+    async fn own_certificate(&self, serial: &str, der: &[u8]) -> Result<Option<CertificateRow>> {
         let row = {
             let mut c = self.store().read().await?;
-            certs::get(&mut c, &serial).await?
+            certs::get(&mut c, serial).await?
         };
         Ok(row.filter(|r| r.der == der))
+    }
+
+    /// Whether the issuing CA is revoked, read once per status generation (revoking it moves
+    /// the status version, so a change is seen within about a second).
+    async fn issuing_revoked_cached(&self) -> Result<bool> {
+        let generation = self.status_generation();
+        if let Some((g, revoked)) = *self
+            .verify_state()
+            .issuing_revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            if g == generation {
+                return Ok(revoked);
+            }
+        }
+        let revoked = self.issuing_ca_revocation().await?.is_some();
+        *self
+            .verify_state()
+            .issuing_revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((generation, revoked));
+        Ok(revoked)
     }
 
     /// The signing time and where it came from, or None (with the reason) when the policy's

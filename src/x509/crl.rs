@@ -124,7 +124,7 @@ fn two(out: &mut Vec<u8>, n: u8) {
 }
 
 /// The digits of a UTCTime (two-digit year) or GeneralizedTime (four), seconds and `Z`.
-pub(super) fn time_digits(t: OffsetDateTime, four_digit_year: bool) -> Vec<u8> {
+pub(crate) fn time_digits(t: OffsetDateTime, four_digit_year: bool) -> Vec<u8> {
     let t = t.to_offset(time::UtcOffset::UTC);
     let mut s = Vec::with_capacity(15);
     let year = t.year();
