@@ -706,3 +706,120 @@ async fn an_expired_attribute_certificate_gives_no_role() {
     assert_eq!(answer["reasons"], json!(["ac_expired"]), "{answer}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_receipt_with_a_second_certificate_for_its_signer_is_refused() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (signer, _) = vouch_signer(&app, &c, &p256_key_pem(), "person-signing").await;
+    let dir = tempfile::tempdir().unwrap();
+    // A subscriber signs a fake answer, and adds a certificate of their own making that carries
+    // the receipt purpose under the same issuer and serial as theirs.
+    let cert = openssl::x509::X509::from_pem(signer.cert_pem.as_bytes()).unwrap();
+    let forger = openssl::pkey::PKey::private_key_from_pem(p256_key_pem().as_bytes()).unwrap();
+    let mut b = openssl::x509::X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    b.set_serial_number(cert.serial_number()).unwrap();
+    b.set_issuer_name(cert.issuer_name()).unwrap();
+    b.set_subject_name(cert.subject_name()).unwrap();
+    b.set_pubkey(&forger).unwrap();
+    b.set_not_before(cert.not_before()).unwrap();
+    b.set_not_after(cert.not_after()).unwrap();
+    let eku = openssl::x509::extension::ExtendedKeyUsage::new()
+        .other("2.25.176954097262662576915638773024967759201")
+        .email_protection()
+        .build()
+        .unwrap();
+    b.append_extension(eku).unwrap();
+    b.sign(&forger, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    let forged = b.build();
+    let answer = br#"{"decision":"accept","reasons":[]}"#;
+    let key = openssl::pkey::PKey::private_key_from_pem(signer.key_pem.as_bytes()).unwrap();
+    let mut extra = openssl::stack::Stack::new().unwrap();
+    extra.push(forged).unwrap();
+    let fake = openssl::cms::CmsContentInfo::sign(
+        Some(&cert),
+        Some(&key),
+        Some(&extra),
+        Some(answer),
+        openssl::cms::CMSOptions::BINARY,
+    )
+    .unwrap()
+    .to_der()
+    .unwrap();
+    let issuing = app
+        .client
+        .get(app.url("/ca/issuing.pem"))
+        .send()
+        .await
+        .unwrap();
+    let roots = root_pem(&app).await + &issuing.text().await.unwrap();
+    let refused = vouch::verify::receipt::verify_receipt(&fake, roots.as_bytes()).unwrap_err();
+    assert!(refused.to_string().contains("several"), "{refused}");
+    let _ = dir;
+    app.stop().await;
+}
+
+/// The same AC with its ECDSA signature in its other valid form, (r, n - s).
+fn malleate(ac_der: &[u8]) -> Vec<u8> {
+    use vouch::x509::der::{tlv, Reader};
+    let mut outer = Reader::new(ac_der);
+    let mut r = Reader::new(outer.read(0x30, "ac").unwrap());
+    let (tbs, alg) = (
+        r.any().unwrap().whole.to_vec(),
+        r.any().unwrap().whole.to_vec(),
+    );
+    let bits = r.read(0x03, "signature").unwrap();
+    let sig = openssl::ecdsa::EcdsaSig::from_der(&bits[1..]).unwrap();
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let mut order = openssl::bn::BigNum::new().unwrap();
+    let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+    group.order(&mut order, &mut ctx).unwrap();
+    let mut s = openssl::bn::BigNum::new().unwrap();
+    s.checked_sub(&order, sig.s()).unwrap();
+    let other =
+        openssl::ecdsa::EcdsaSig::from_private_components(sig.r().to_owned().unwrap(), s).unwrap();
+    let mut bits = vec![0];
+    bits.extend(other.to_der().unwrap());
+    tlv(0x30, &[tbs, alg, tlv(0x03, &bits)].concat())
+}
+
+#[tokio::test]
+async fn a_revoked_attribute_certificate_in_another_encoding_is_still_revoked() {
+    let app = TestApp::spawn().await;
+    let c = cast(&app).await;
+    let (signer, serial) = vouch_signer(&app, &c, &p256_key_pem(), "person-signing").await;
+    let body = json!({"holder_serial": serial, "roles": ["approver"], "targets": ["permits"],
+                      "not_after": in_days(30)});
+    let (_, ac) = app
+        .post(&c.aa, "/api/v1/attribute-certificates", body)
+        .await;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(ac["der"].as_str().unwrap())
+        .unwrap();
+    let other = malleate(&der);
+    assert_ne!(other, der);
+    let path = format!(
+        "/api/v1/attribute-certificates/{}/revoke",
+        ac["serial"].as_str().unwrap()
+    );
+    let (status, _) = app
+        .post(&c.revoker, &path, json!({"reason": "privilegeWithdrawn"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let cms = b64(&sign(&[&signer], SignOptions::default()));
+    let (_, answer) = verify(
+        &app,
+        &c.verifier,
+        json!({"cms": cms, "policy": {"role": "approver", "application": "permits",
+               "attribute_certificates": [b64(&other)]}}),
+    )
+    .await;
+    assert_eq!(answer["decision"], "reject", "{answer}");
+    assert!(
+        answer["reasons"].to_string().contains("ac_revoked"),
+        "{answer}"
+    );
+    app.stop().await;
+}

@@ -79,9 +79,12 @@ pub(super) async fn record(
 
 const COLUMNS: &str = "serial, at, status, reason, invalidity_date";
 
-/// The status `serial` had at time `at` (Unix seconds): the last change made at or before it (of
-/// changes in the same second, the last one made). None when its status had not changed by then:
-/// it was valid, if it was issued by then.
+/// The status `serial` had at time `at` (Unix seconds): of the changes stamped at or before it,
+/// the last one made. Changes to one serial are made one after another (write transactions are
+/// serialised), so the order they were made in is the order of their ids; their stamps come from
+/// the clocks of the instances that made them, which may disagree by a second or two, so the
+/// stamp only says which changes had happened by then. None when its status had not changed by
+/// then: it was valid, if it was issued by then.
 pub async fn status_at(
     conn: &mut Conn,
     kind: HistoryKind,
@@ -90,7 +93,7 @@ pub async fn status_at(
 ) -> Result<Option<HistoryRow>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM status_history WHERE kind = $1 AND serial = $2 AND at <= $3 \
-         ORDER BY at DESC, id DESC LIMIT 1"
+         ORDER BY id DESC LIMIT 1"
     ))
     .bind(kind.as_str())
     .bind(serial)
@@ -102,7 +105,7 @@ pub async fn status_at(
 /// Every status change of `serial`, oldest first.
 pub async fn history(conn: &mut Conn, kind: HistoryKind, serial: &str) -> Result<Vec<HistoryRow>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM status_history WHERE kind = $1 AND serial = $2 ORDER BY at, id"
+        "SELECT {COLUMNS} FROM status_history WHERE kind = $1 AND serial = $2 ORDER BY id"
     ))
     .bind(kind.as_str())
     .bind(serial)
@@ -149,12 +152,23 @@ mod tests {
                 add(c, Certificate, "0A", 300, "revoked").await?;
                 // The same serial as an AC is another certificate.
                 add(c, Attribute, "0A", 50, "revoked").await?;
+                // Two instances a second apart: released at 200 by one, held again after that
+                // by the other, whose clock says 199.
+                add(c, Certificate, "0B", 100, "on-hold").await?;
+                add(c, Certificate, "0B", 200, "valid").await?;
+                add(c, Certificate, "0B", 199, "on-hold").await?;
                 Ok(())
             }))
             .await
             .unwrap();
         let mut c = store.read().await.unwrap();
         let kind = HistoryKind::Certificate;
+        let later = status_at(&mut c, kind, "0B", 250).await.unwrap().unwrap();
+        assert_eq!(
+            later.status,
+            CertificateStatus::OnHold,
+            "the last change made wins"
+        );
         assert_eq!(status_at(&mut c, kind, "0A", 99).await.unwrap(), None);
         let held = status_at(&mut c, kind, "0A", 100).await.unwrap().unwrap();
         assert_eq!((held.at, held.status), (100, CertificateStatus::OnHold));
@@ -179,7 +193,7 @@ mod tests {
                 .unwrap()),
             Some((50, CertificateStatus::Revoked))
         );
-        assert_eq!(status_at(&mut c, kind, "0B", 1000).await.unwrap(), None);
+        assert_eq!(status_at(&mut c, kind, "0C", 1000).await.unwrap(), None);
         let all: Vec<_> = history(&mut c, kind, "0A")
             .await
             .unwrap()
@@ -195,6 +209,6 @@ mod tests {
                 (300, "revoked")
             ]
         );
-        assert!(history(&mut c, kind, "0B").await.unwrap().is_empty());
+        assert!(history(&mut c, kind, "0C").await.unwrap().is_empty());
     }
 }

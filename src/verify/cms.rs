@@ -78,6 +78,12 @@ fn bad<T>(msg: impl Into<String>) -> Result<T, DerError> {
 /// Read a SignedData from DER, PEM (`-----BEGIN CMS-----` or `PKCS7`) or BER (re-encoded by
 /// OpenSSL).
 pub fn read(input: &[u8]) -> Result<SignedData, DerError> {
+    // PEM may come with blank lines around it; DER is taken as it is (its last octet may well
+    // be a space's).
+    let input = match input.trim_ascii() {
+        pem if pem.starts_with(b"-----BEGIN") => pem,
+        _ => input,
+    };
     if input.is_empty() || input.len() > MAX_CMS_BYTES {
         return bad(format!("empty or larger than {MAX_CMS_BYTES} bytes"));
     }
@@ -264,6 +270,10 @@ fn attributes(content: &[u8]) -> Result<Vec<RawAttribute<'_>>, DerError> {
 /// UTCTime or GeneralizedTime (seconds, `Z`; GeneralizedTime may carry fractions, which are
 /// dropped).
 pub fn time_value(t: Tlv<'_>) -> Result<OffsetDateTime, DerError> {
+    // Times are ASCII: anything else is refused before the text is cut at byte positions.
+    if !t.content.is_ascii() {
+        return bad("a time with non-ASCII characters");
+    }
     let text = std::str::from_utf8(t.content).map_err(|_| DerError("bad time".into()))?;
     let digits = match t.tag {
         0x17 if text.len() == 13 => {
@@ -453,4 +463,50 @@ pub fn clear_openssl_errors() {
 /// SHA-256 of bytes, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     crate::x509::sha256_hex(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn time(tag: u8, text: &str) -> Result<OffsetDateTime, DerError> {
+        let whole = crate::x509::der::tlv(tag, text.as_bytes());
+        time_value(Tlv {
+            tag,
+            content: text.as_bytes(),
+            whole: &whole,
+        })
+    }
+
+    #[test]
+    fn times_are_read_strictly_and_never_panic() {
+        let t = time(0x17, "261129083000Z").unwrap();
+        assert_eq!(t.unix_timestamp(), 1_795_941_000);
+        assert_eq!(time(0x18, "20261129083000.25Z").unwrap(), t);
+        assert_eq!(time(0x17, "991231235959Z").unwrap().year(), 1999);
+        // A character of two bytes where a digit should be: refused, not cut in half.
+        for (tag, text) in [
+            (0x17, "1é3456789012Z"),
+            (0x18, "2026112908300é.5Z"),
+            (0x17, "261329083000Z"),
+            (0x17, "2611290830Z"),
+            (0x18, "20261129083000+0100"),
+            (0x04, "261129083000Z"),
+        ] {
+            assert!(time(tag, text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused_without_a_panic() {
+        for input in [
+            &b""[..],
+            b"\x30",
+            b"\x30\x80\x00\x00",
+            b"-----BEGIN CMS-----\n\xff",
+            &[0u8; 64],
+        ] {
+            assert!(read(input).is_err());
+        }
+    }
 }

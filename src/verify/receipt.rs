@@ -7,7 +7,6 @@ use crate::ca::UpstreamCa;
 use crate::error::{Error, Result};
 use crate::x509::crl::time_digits;
 use crate::x509::der::{push_tlv, set_of, tlv, uint};
-use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::x509::X509;
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::DecodePrivateKey;
@@ -144,20 +143,56 @@ impl Receipts {
 /// root and the receipt purpose of the signer's certificate, all as of the time the receipt was
 /// signed (its signingTime attribute): a receipt outlives its signer's week-long certificate.
 /// Returns the signed JSON.
+///
+/// Everything is checked here, on the one certificate that names the signer exactly (by issuer
+/// and serial bytes, or key identifier): OpenSSL's CMS verification picks its own signer
+/// certificate (issuer names compared canonically, certificates in their stored order), so a
+/// receipt could make it verify the signature with one certificate while the purpose is read
+/// from another.
 pub fn verify_receipt(receipt: &[u8], root_pem: &[u8]) -> Result<serde_json::Value> {
+    use crate::verify::cms;
     let bad = |m: &str| Error::refused("receipt_invalid", m.to_string());
-    let mut cms = if receipt.starts_with(b"-----BEGIN") {
-        CmsContentInfo::from_pem(receipt)
+    let trimmed = receipt.trim_ascii();
+    let der = if trimmed.starts_with(b"-----BEGIN") {
+        pem::parse(trimmed)
+            .map_err(|_| bad("not PEM"))?
+            .into_contents()
     } else {
-        CmsContentInfo::from_der(receipt)
-    }
-    .map_err(|_| bad("not a CMS SignedData"))?;
-    let sd =
-        crate::verify::cms::read(&cms.to_der().map_err(Error::internal)?).map_err(|e| bad(&e.0))?;
-    let signer = sd.signers.first().ok_or_else(|| bad("no signer"))?;
+        receipt.to_vec()
+    };
+    let sd = cms::parse(&der).map_err(|e| bad(&format!("not a DER CMS SignedData: {}", e.0)))?;
+    let [signer] = sd.signers.as_slice() else {
+        return Err(bad("a receipt has exactly one signer"));
+    };
+    let content = sd
+        .content
+        .as_deref()
+        .ok_or_else(|| bad("the receipt has no content"))?;
     let signed_at = signer
         .signing_time
         .ok_or_else(|| bad("the receipt has no signing time"))?;
+    let matching: Vec<&Vec<u8>> = sd
+        .certificates
+        .iter()
+        .filter(|c| cms::find_certificate(&signer.sid, std::slice::from_ref(*c)).is_some())
+        .collect();
+    let [cert_der] = matching.as_slice() else {
+        return Err(bad(
+            "the receipt names its signer's certificate no or several times",
+        ));
+    };
+    let cert = X509::from_der(cert_der).map_err(|_| bad("the signer's certificate"))?;
+    // The signer must hold the receipt purpose: a certificate that merely chains to the root
+    // (a subscriber's, say) cannot sign receipts.
+    if !has_receipt_purpose(cert_der) {
+        return Err(bad("the signer's certificate is not for receipts"));
+    }
+    cms::check_signature(signer, &sd.content_type, content, &cert).map_err(|p| {
+        bad(&format!(
+            "the receipt's signature does not hold ({})",
+            p.code()
+        ))
+    })?;
     let mut store = openssl::x509::store::X509StoreBuilder::new().map_err(Error::internal)?;
     for root in X509::stack_from_pem(root_pem).map_err(|_| bad("the root file is not PEM"))? {
         store.add_cert(root).map_err(Error::internal)?;
@@ -166,17 +201,21 @@ pub fn verify_receipt(receipt: &[u8], root_pem: &[u8]) -> Result<serde_json::Val
     param.set_time(signed_at.unix_timestamp());
     store.set_param(&param).map_err(Error::internal)?;
     let store = store.build();
-    let mut out = Vec::new();
-    cms.verify(None, Some(&store), None, Some(&mut out), CMSOptions::BINARY)
-        .map_err(|_| bad("the receipt's signature or chain does not verify"))?;
-    // The signer must hold the receipt purpose: a certificate that merely chains to the root
-    // (a subscriber's, say) cannot sign receipts.
-    let cert = crate::verify::cms::find_certificate(&signer.sid, &sd.certificates)
-        .ok_or_else(|| bad("the signer's certificate is not in the receipt"))?;
-    if !has_receipt_purpose(&cert.to_der().map_err(Error::internal)?) {
-        return Err(bad("the signer's certificate is not for receipts"));
+    let mut untrusted = openssl::stack::Stack::new().map_err(Error::internal)?;
+    for other in sd.certificates.iter().filter(|c| *c != *cert_der) {
+        if let Ok(c) = X509::from_der(other) {
+            untrusted.push(c).map_err(Error::internal)?;
+        }
     }
-    serde_json::from_slice(&out).map_err(|_| bad("the signed content is not JSON"))
+    let mut ctx = openssl::x509::X509StoreContext::new().map_err(Error::internal)?;
+    let chained = ctx
+        .init(&store, &cert, &untrusted, |c| c.verify_cert())
+        .unwrap_or(false);
+    cms::clear_openssl_errors();
+    if !chained {
+        return Err(bad("the signer's certificate does not chain to the root"));
+    }
+    serde_json::from_slice(content).map_err(|_| bad("the signed content is not JSON"))
 }
 
 /// Whether a certificate's extendedKeyUsage names the receipt purpose.

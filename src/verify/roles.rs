@@ -65,12 +65,13 @@ impl Ra {
             if candidates.iter().any(|(d, _)| d == der) {
                 continue;
             }
+            // Vouch's record by serial alone: an AC the AA signed is the one on record with its
+            // serial, whatever its bytes (an ECDSA signature has a second valid form, so a
+            // revoked AC must not pass for an unknown one by a change of encoding).
             let row = match ac::parse(der) {
                 Ok(parsed) => {
                     let mut c = self.store().read().await?;
-                    rows::get(&mut c, &parsed.serial_hex())
-                        .await?
-                        .filter(|r| &r.der == der)
+                    rows::get(&mut c, &parsed.serial_hex()).await?
                 }
                 Err(_) => None,
             };
