@@ -226,6 +226,7 @@ pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Resul
         attribute_authority,
         attribute_names: data.attribute_names()?,
         tsa_anchors: data.tsa_anchors()?,
+        trust_anchors: data.trust_anchors()?,
         ..config
     };
     Ok(Ra::new(store, ca, profiles, clock, config))

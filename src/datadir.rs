@@ -119,33 +119,18 @@ impl DataDir {
     /// The certificates (DER) of every `*.pem` in [`DataDir::tsa_dir`]; none without the
     /// directory. A file that is not PEM certificates stops the start, naming it.
     pub fn tsa_anchors(&self) -> Result<Vec<Vec<u8>>> {
-        let dir = self.tsa_dir();
-        if !dir.exists() {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(format!("reading {}", dir.display()), &e))?;
-        for entry in entries {
-            let path = entry
-                .map_err(|e| Error::io(format!("reading {}", dir.display()), &e))?
-                .path();
-            if path.extension().and_then(|e| e.to_str()) != Some("pem") {
-                continue;
-            }
-            let pem = std::fs::read(&path)
-                .map_err(|e| Error::io(format!("reading {}", path.display()), &e))?;
-            let certs = openssl::x509::X509::stack_from_pem(&pem).map_err(|_| {
-                Error::invalid(
-                    "invalid_config",
-                    format!("{}: not PEM certificates", path.display()),
-                )
-            })?;
-            for c in certs {
-                out.push(c.to_der().map_err(Error::internal)?);
-            }
-        }
-        Ok(out)
+        pem_certificates(&self.tsa_dir())
+    }
+
+    /// `<data-dir>/anchors`: root certificates (PEM) of other CAs whose subscribers' signatures
+    /// the verification API accepts; optional.
+    pub fn anchors_dir(&self) -> PathBuf {
+        self.root.join("anchors")
+    }
+
+    /// The certificates (DER) of every `*.pem` in [`DataDir::anchors_dir`].
+    pub fn trust_anchors(&self) -> Result<Vec<Vec<u8>>> {
+        pem_certificates(&self.anchors_dir())
     }
 
     /// `<data-dir>/profiles`: the certificate profiles.
@@ -204,3 +189,40 @@ impl DataDir {
 }
 
 pub use crate::ca::files::write_secret_file;
+
+/// The certificates (DER) of every `*.pem` in `dir`; none without the directory. A file that is
+/// not PEM certificates is an error naming it.
+fn pem_certificates(dir: &Path) -> Result<Vec<Vec<u8>>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), &e))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        paths.push(
+            entry
+                .map_err(|e| Error::io(format!("reading {}", dir.display()), &e))?
+                .path(),
+        );
+    }
+    paths.sort();
+    for path in paths {
+        if path.extension().and_then(|e| e.to_str()) != Some("pem") {
+            continue;
+        }
+        let pem = std::fs::read(&path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), &e))?;
+        let certs = openssl::x509::X509::stack_from_pem(&pem).map_err(|_| {
+            Error::invalid(
+                "invalid_config",
+                format!("{}: not PEM certificates", path.display()),
+            )
+        })?;
+        for c in certs {
+            out.push(c.to_der().map_err(Error::internal)?);
+        }
+    }
+    Ok(out)
+}

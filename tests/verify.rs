@@ -823,3 +823,109 @@ async fn a_revoked_attribute_certificate_in_another_encoding_is_still_revoked() 
     );
     app.stop().await;
 }
+
+/// A CRL of `ca` (DER) listing `revoked` (PEM certificates it issued), by `openssl ca -gencrl`.
+fn foreign_crl(ca: &common::signing::ForeignCa, revoked: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+    let cnf = format!(
+        "[ca]\ndefault_ca = c\n[c]\ndatabase = {db}\ncrlnumber = {num}\ncertificate = {root}\n\
+         private_key = {key}\ndefault_md = sha256\ndefault_crl_days = 7\n",
+        db = d.join("index.txt").display(),
+        num = d.join("crlnumber").display(),
+        root = ca.dir().join("root.pem").display(),
+        key = ca.dir().join("root.key").display(),
+    );
+    std::fs::write(d.join("ca.cnf"), cnf).unwrap();
+    let openssl = |args: &[&str]| {
+        let (ok, out) = common::run(
+            std::process::Command::new("openssl")
+                .current_dir(d)
+                .args(args),
+        );
+        assert!(ok, "openssl {args:?}: {out}");
+    };
+    for (i, pem) in revoked.iter().enumerate() {
+        let file = format!("r{i}.pem");
+        std::fs::write(d.join(&file), pem).unwrap();
+        openssl(&["ca", "-config", "ca.cnf", "-revoke", &file]);
+    }
+    openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
+    openssl(&[
+        "crl", "-in", "crl.pem", "-outform", "DER", "-out", "crl.der",
+    ]);
+    std::fs::read(d.join("crl.der")).unwrap()
+}
+
+#[tokio::test]
+async fn a_signer_of_a_configured_foreign_ca_is_checked_on_its_crl() {
+    use axum::routing::get;
+    // The foreign CA publishes its CRL on a small server of its own.
+    let crl: Arc<std::sync::Mutex<Vec<u8>>> = Default::default();
+    let served = crl.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = axum::Router::new().route(
+        "/foreign.crl",
+        get(move || {
+            let served = served.clone();
+            async move {
+                let body = served.lock().unwrap().clone();
+                if body.is_empty() {
+                    (axum::http::StatusCode::NOT_FOUND, Vec::new())
+                } else {
+                    (axum::http::StatusCode::OK, body)
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let ca = common::signing::ForeignCa::new("Province CA");
+    let extensions = format!(
+        "{}crlDistributionPoints=URI:http://127.0.0.1:{port}/foreign.crl\n",
+        common::signing::SIGNER_EXTENSIONS
+    );
+    let signer = ca.issue_with("Wang Fang", &p256_key_pem(), &extensions);
+    let other = ca.issue_with("Zhao Lei", &p256_key_pem(), &extensions);
+    let app = TestApp::spawn_with(common::Options {
+        trust_anchors: vec![ca.root_pem.clone()],
+        ..Default::default()
+    })
+    .await;
+    let c = cast(&app).await;
+    let body = json!({"cms": b64(&sign(&[&signer], SignOptions::default()))});
+
+    // No CRL where the certificate says: its status cannot be told.
+    let (_, answer) = verify(&app, &c.verifier, body.clone()).await;
+    assert_eq!(
+        answer["reasons"],
+        json!(["revocation_unavailable"]),
+        "{answer}"
+    );
+    // A CRL that lists someone else: good.
+    *crl.lock().unwrap() = foreign_crl(&ca, &[&other.cert_pem]);
+    let (_, answer) = verify(&app, &c.verifier, body.clone()).await;
+    assert_eq!(answer["decision"], "accept", "{answer}");
+    assert_eq!(answer["signer"]["certificate_status"], "good");
+    assert_eq!(answer["signer"]["profile"], Value::Null);
+    // The other signer is revoked (its CRL is the same one, kept meanwhile).
+    let other_body = json!({"cms": b64(&sign(&[&other], SignOptions::default()))});
+    let (_, answer) = verify(&app, &c.verifier, other_body).await;
+    assert_eq!(
+        answer["reasons"],
+        json!(["certificate_revoked"]),
+        "{answer}"
+    );
+    // A signer of a CA nobody configured is still unknown.
+    let (stranger, _) = common::signing::foreign_signer("Stranger");
+    let (_, answer) = verify(
+        &app,
+        &c.verifier,
+        json!({"cms": b64(&sign(&[&stranger], SignOptions::default()))}),
+    )
+    .await;
+    assert_eq!(answer["reasons"], json!(["unknown_ca"]), "{answer}");
+    app.stop().await;
+}

@@ -38,6 +38,9 @@ pub struct RaConfig {
     /// The TSA certificates (DER) whose RFC 3161 timestamps the verification API trusts
     /// (`<data-dir>/tsa/*.pem`).
     pub tsa_anchors: Vec<Vec<u8>>,
+    /// Root certificates (DER) of other CAs whose subscribers' signatures the verification API
+    /// accepts (`<data-dir>/anchors/*.pem`), their status read from the CRLs they name.
+    pub trust_anchors: Vec<Vec<u8>>,
 }
 
 impl Default for RaConfig {
@@ -52,6 +55,7 @@ impl Default for RaConfig {
             attribute_authority: None,
             attribute_names: AttributeNames::default(),
             tsa_anchors: Vec::new(),
+            trust_anchors: Vec::new(),
         }
     }
 }

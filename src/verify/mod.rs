@@ -7,6 +7,7 @@
 //! timestamps; `signer` checks one signer against Vouch's records; `roles` finds the attribute
 //! certificate that gives a signer a role; `receipt` signs answers and checks receipts.
 
+mod anchors;
 pub mod cms;
 pub mod receipt;
 mod roles;
@@ -26,6 +27,7 @@ use time::OffsetDateTime;
 pub(crate) struct VerifyState {
     pub(crate) receipts: receipt::Receipts,
     pub(crate) issuing_revoked: std::sync::Mutex<Option<(u64, bool)>>,
+    pub(crate) foreign_crls: anchors::ForeignCrls,
 }
 
 /// Most attribute certificates a caller may send with one submission.

@@ -105,7 +105,9 @@ impl Ra {
         }
         match &row {
             None => {
-                report.reasons.push("unknown_ca");
+                let foreign = self.foreign_status(&cert, &sd.certificates, at).await?;
+                report.certificate_status = foreign.status;
+                report.reasons.extend(foreign.reasons);
                 if policy.profiles.is_some() {
                     report.reasons.push("profile_not_allowed");
                 }

@@ -112,6 +112,8 @@ pub struct Options {
     pub extra_profiles: Vec<(String, String)>,
     /// TSA certificates (PEM) to trust for signature timestamps (`<data-dir>/tsa/`).
     pub tsa_anchors: Vec<String>,
+    /// Roots (PEM) of other CAs whose signers the verification API accepts (`<data-dir>/anchors/`).
+    pub trust_anchors: Vec<String>,
 }
 
 impl Default for Options {
@@ -121,6 +123,7 @@ impl Default for Options {
             wrap_ca: None,
             extra_profiles: Vec::new(),
             tsa_anchors: Vec::new(),
+            trust_anchors: Vec::new(),
         }
     }
 }
@@ -152,6 +155,11 @@ impl TestApp {
             std::fs::create_dir_all(data.tsa_dir()).expect("tsa dir");
             std::fs::write(data.tsa_dir().join(format!("tsa-{i}.pem")), pem).expect("write TSA");
         }
+        for (i, pem) in opts.trust_anchors.iter().enumerate() {
+            std::fs::create_dir_all(data.anchors_dir()).expect("anchors dir");
+            std::fs::write(data.anchors_dir().join(format!("root-{i}.pem")), pem)
+                .expect("write anchor");
+        }
         let store = Store::connect(&data.database_target())
             .await
             .expect("store");
@@ -182,6 +190,7 @@ impl TestApp {
             embedded_ca: embedded,
             attribute_authority,
             tsa_anchors: data.tsa_anchors().expect("TSA anchors"),
+            trust_anchors: data.trust_anchors().expect("trust anchors"),
             ..Default::default()
         };
         let ra = Ra::new(store, ca, profiles, opts.clock, config);

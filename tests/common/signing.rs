@@ -533,6 +533,11 @@ impl ForeignCa {
         self.issue_with(cn, key_pem, SIGNER_EXTENSIONS)
     }
 
+    /// Where its files are: `root.pem`, `root.key`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// [`ForeignCa::issue`] with other extensions: `extensions` is an `openssl x509 -extfile`
     /// (one `name=value` a line, as in [`SIGNER_EXTENSIONS`]).
     #[track_caller]
