@@ -8,8 +8,6 @@ use crate::error::{Error, Result};
 use crate::x509::crl::time_digits;
 use crate::x509::der::{push_tlv, set_of, tlv, uint};
 use openssl::x509::X509;
-use p256::ecdsa::SigningKey;
-use p256::pkcs8::DecodePrivateKey;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -20,7 +18,7 @@ pub const SIGNER_RENEW_BEFORE: Duration = Duration::days(1);
 
 /// The receipt signer in use.
 pub(crate) struct ReceiptSigner {
-    key: SigningKey,
+    key: openssl::ec::EcKey<openssl::pkey::Private>,
     /// The signer's IssuerAndSerialNumber, DER.
     issuer_and_serial: Vec<u8>,
     /// The certificates every receipt carries (the signer's, then the CA chain), DER.
@@ -52,7 +50,8 @@ impl ReceiptSigner {
         chain: &[Vec<u8>],
         not_after: OffsetDateTime,
     ) -> Result<Self> {
-        let key = SigningKey::from_pkcs8_der(key)
+        let key = openssl::pkey::PKey::private_key_from_pkcs8(key)
+            .and_then(|k| k.ec_key())
             .map_err(|e| Error::internal(format!("receipt key: {e}")))?;
         let (_, parsed) = x509_parser::parse_x509_certificate(cert)
             .map_err(|e| Error::internal(format!("receipt certificate: {e}")))?;
@@ -69,10 +68,10 @@ impl ReceiptSigner {
     }
 
     /// Sign `content` at `now`: a CMS SignedData (RFC 5652; content attached, signed attributes
-    /// contentType, signingTime and messageDigest, ecdsa-with-SHA256), DER. Built here and signed
-    /// in Rust: OpenSSL 3's CMS signing spends more on looking its algorithms up than on signing.
+    /// contentType, signingTime and messageDigest, ecdsa-with-SHA256), DER. Built here and
+    /// signed with OpenSSL's bare ECDSA: its CMS API spends more on looking its algorithms up
+    /// than on signing.
     pub(crate) fn sign(&self, content: &[u8], now: OffsetDateTime) -> Result<Vec<u8>> {
-        use p256::ecdsa::signature::Signer;
         use sha2::Digest;
         let sha256 = tlv(0x30, &tlv(0x06, &OID_SHA256));
         let digest = sha2::Sha256::digest(content);
@@ -81,8 +80,9 @@ impl ReceiptSigner {
             attribute(&OID_SIGNING_TIME, tlv(0x17, &time_digits(now, false))),
             attribute(&OID_MESSAGE_DIGEST, tlv(0x04, &digest)),
         ]);
-        let signature: p256::ecdsa::Signature = self.key.sign(&attrs);
-        let signature = signature.to_der();
+        let signature = openssl::ecdsa::EcdsaSig::sign(&sha2::Sha256::digest(&attrs), &self.key)
+            .and_then(|s| s.to_der())
+            .map_err(Error::internal)?;
         let mut signed_attrs = attrs;
         signed_attrs[0] = 0xa0; // [0] IMPLICIT SET OF
         let mut info = uint(1);
@@ -90,7 +90,7 @@ impl ReceiptSigner {
         info.extend_from_slice(&sha256);
         info.extend_from_slice(&signed_attrs);
         info.extend_from_slice(&tlv(0x30, &tlv(0x06, &OID_ECDSA_SHA256)));
-        push_tlv(&mut info, 0x04, signature.as_bytes());
+        push_tlv(&mut info, 0x04, &signature);
         let mut certs = set_of(self.certificates.clone());
         certs[0] = 0xa0; // [0] IMPLICIT CertificateSet
         let mut encap = tlv(0x06, &OID_DATA);
