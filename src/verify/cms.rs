@@ -460,11 +460,6 @@ pub fn clear_openssl_errors() {
     let _ = openssl::error::ErrorStack::get();
 }
 
-/// SHA-256 of bytes, hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    crate::x509::sha256_hex(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -254,7 +254,7 @@ impl Ra {
             time_source: first.as_ref().and_then(|s| s.time_source),
             signer: first,
             signers,
-            content_sha256: cms::sha256_hex(&content),
+            content_sha256: crate::x509::sha256_hex(&content),
             role: policy.role.clone(),
             application: policy.application.clone(),
             verified_at: rfc3339(now.unix_timestamp()),
