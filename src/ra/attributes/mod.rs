@@ -12,6 +12,7 @@
 //!    \--expires_at passed--> expired
 //! ```
 
+mod approvals;
 mod certificates;
 pub(crate) mod crl;
 mod grants;
