@@ -35,6 +35,15 @@ const OID_SIGNING_TIME: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0
 const OID_SHA256: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
 const OID_ECDSA_SHA256: [u8; 8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
 
+/// RFC 5652 11.3: signingTime as UTCTime through 2049, GeneralizedTime from 2050.
+fn signing_time(t: OffsetDateTime) -> Vec<u8> {
+    if t.year() < 2050 {
+        tlv(0x17, &time_digits(t, false))
+    } else {
+        tlv(0x18, &time_digits(t, true))
+    }
+}
+
 fn attribute(oid: &[u8], value: Vec<u8>) -> Vec<u8> {
     let mut body = tlv(0x06, oid);
     body.extend_from_slice(&set_of(vec![value]));
@@ -77,7 +86,7 @@ impl ReceiptSigner {
         let digest = sha2::Sha256::digest(content);
         let attrs = set_of(vec![
             attribute(&OID_CONTENT_TYPE, tlv(0x06, &OID_DATA)),
-            attribute(&OID_SIGNING_TIME, tlv(0x17, &time_digits(now, false))),
+            attribute(&OID_SIGNING_TIME, signing_time(now)),
             attribute(&OID_MESSAGE_DIGEST, tlv(0x04, &digest)),
         ]);
         let signature = openssl::ecdsa::EcdsaSig::sign(&sha2::Sha256::digest(&attrs), &self.key)
@@ -232,4 +241,23 @@ pub fn has_receipt_purpose(der: &[u8]) -> bool {
             }
             _ => false,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signing_time_is_utc_time_until_2049() {
+        use time::macros::datetime;
+        let (utc, gen) = (
+            super::signing_time(datetime!(2049-12-31 23:59:59 UTC)),
+            super::signing_time(datetime!(2050-01-01 00:00:00 UTC)),
+        );
+        assert_eq!(utc, [&[0x17, 13][..], b"491231235959Z"].concat());
+        assert_eq!(gen, [&[0x18, 15][..], b"20500101000000Z"].concat());
+        // The verifier reads both back.
+        for der in [utc, gen] {
+            let mut r = crate::x509::der::Reader::new(&der);
+            assert!(crate::verify::cms::time_value(r.any().unwrap()).is_ok());
+        }
+    }
 }
