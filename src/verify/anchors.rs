@@ -176,7 +176,7 @@ impl crate::ra::Ra {
     /// `revocation_unavailable` when a named CRL cannot be fetched or does not verify).
     pub(crate) async fn foreign_status(
         &self,
-        cert: &X509,
+        cert_der: &[u8],
         untrusted: &[Vec<u8>],
         at: OffsetDateTime,
     ) -> Result<ForeignStatus> {
@@ -188,7 +188,12 @@ impl crate::ra::Ra {
         if anchors.is_empty() {
             return Ok(unknown());
         }
-        let Some(chain) = chain_to_anchor(cert, untrusted, anchors, at)? else {
+        // A certificate OpenSSL cannot read chains to nothing.
+        let Ok(cert) = X509::from_der(cert_der) else {
+            crate::verify::cms::clear_openssl_errors();
+            return Ok(unknown());
+        };
+        let Some(chain) = chain_to_anchor(&cert, untrusted, anchors, at)? else {
             return Ok(unknown());
         };
         let at_asn1 =

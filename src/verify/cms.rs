@@ -4,8 +4,7 @@
 //! signer at a time, so that each is reported on its own.
 
 use crate::x509::der::{DerError, Reader, Tlv};
-use openssl::hash::{hash, MessageDigest};
-use openssl::x509::X509;
+use crate::x509::signature::{self, HashAlg};
 use time::OffsetDateTime;
 
 /// Largest CMS read (with its certificates and attached content; detached content is bounded by
@@ -340,7 +339,7 @@ impl SignatureProblem {
 
 /// The digest of an AlgorithmIdentifier naming SHA-256, SHA-384 or SHA-512 (parameters absent
 /// or NULL).
-pub fn digest_of(algorithm: &[u8]) -> Option<MessageDigest> {
+pub fn digest_of(algorithm: &[u8]) -> Option<HashAlg> {
     let mut r = Reader::new(algorithm);
     let mut seq = Reader::new(r.read(0x30, "AlgorithmIdentifier").ok()?);
     let oid = seq.read(0x06, "algorithm").ok()?;
@@ -356,15 +355,15 @@ pub fn digest_of(algorithm: &[u8]) -> Option<MessageDigest> {
     const RSA: [u8; 8] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
     let (prefix, last) = oid.split_at(oid.len().saturating_sub(1));
     match (prefix, last) {
-        (p, [1]) if p == SHA2 => Some(MessageDigest::sha256()),
-        (p, [2]) if p == SHA2 => Some(MessageDigest::sha384()),
-        (p, [3]) if p == SHA2 => Some(MessageDigest::sha512()),
-        (p, [2]) if p == ECDSA => Some(MessageDigest::sha256()),
-        (p, [3]) if p == ECDSA => Some(MessageDigest::sha384()),
-        (p, [4]) if p == ECDSA => Some(MessageDigest::sha512()),
-        (p, [11]) if p == RSA => Some(MessageDigest::sha256()),
-        (p, [12]) if p == RSA => Some(MessageDigest::sha384()),
-        (p, [13]) if p == RSA => Some(MessageDigest::sha512()),
+        (p, [1]) if p == SHA2 => Some(HashAlg::Sha256),
+        (p, [2]) if p == SHA2 => Some(HashAlg::Sha384),
+        (p, [3]) if p == SHA2 => Some(HashAlg::Sha512),
+        (p, [2]) if p == ECDSA => Some(HashAlg::Sha256),
+        (p, [3]) if p == ECDSA => Some(HashAlg::Sha384),
+        (p, [4]) if p == ECDSA => Some(HashAlg::Sha512),
+        (p, [11]) if p == RSA => Some(HashAlg::Sha256),
+        (p, [12]) if p == RSA => Some(HashAlg::Sha384),
+        (p, [13]) if p == RSA => Some(HashAlg::Sha512),
         _ => None,
     }
 }
@@ -384,19 +383,20 @@ fn bare_key_algorithm(algorithm: &[u8]) -> bool {
 
 /// Check one signer's signature over `content` with the certificate `cert`: the messageDigest and
 /// contentType attributes when there are signed attributes (the signature then covers them),
-/// else the signature over the content itself.
+/// else the signature over the content itself. `spki` is the certificate's
+/// SubjectPublicKeyInfo (DER).
 pub fn check_signature(
     signer: &SignerInfo,
     content_type: &[u8],
     content: &[u8],
-    cert: &X509,
+    spki: &[u8],
 ) -> Result<(), SignatureProblem> {
     let digest = digest_of(&signer.digest_algorithm).ok_or(SignatureProblem::Algorithm)?;
     let sig_digest = if bare_key_algorithm(&signer.signature_algorithm) {
         digest
     } else {
         let named = digest_of(&signer.signature_algorithm).ok_or(SignatureProblem::Algorithm)?;
-        if named.type_() != digest.type_() {
+        if named != digest {
             return Err(SignatureProblem::Algorithm);
         }
         named
@@ -409,22 +409,14 @@ pub fn check_signature(
             if ct.as_slice() != content_type {
                 return Err(SignatureProblem::ContentTypeMismatch);
             }
-            let actual = hash(digest, content).map_err(|_| SignatureProblem::Algorithm)?;
-            if actual.as_ref() != md.as_slice() {
+            if digest.digest(content) != md.as_slice() {
                 return Err(SignatureProblem::DigestMismatch);
             }
             attrs
         }
         None => content,
     };
-    let key = cert
-        .public_key()
-        .map_err(|_| SignatureProblem::BadSignature)?;
-    let ok = openssl::sign::Verifier::new(sig_digest, &key)
-        .and_then(|mut v| v.verify_oneshot(&signer.signature, signed))
-        .unwrap_or(false);
-    clear_openssl_errors();
-    if ok {
+    if signature::verify(spki, sig_digest, signed, &signer.signature) {
         Ok(())
     } else {
         Err(SignatureProblem::BadSignature)
@@ -432,8 +424,8 @@ pub fn check_signature(
 }
 
 /// The signer's certificate among `certificates` (DER): by issuer and serial, or by subject key
-/// identifier.
-pub fn find_certificate(sid: &SignerId, certificates: &[Vec<u8>]) -> Option<X509> {
+/// identifier. Returns its DER.
+pub fn find_certificate<'a>(sid: &SignerId, certificates: &'a [Vec<u8>]) -> Option<&'a [u8]> {
     certificates.iter().find_map(|der| {
         let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
         let matches = match sid {
@@ -445,11 +437,7 @@ pub fn find_certificate(sid: &SignerId, certificates: &[Vec<u8>]) -> Option<X509
                     x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) if k.0 == id.as_slice())
             }),
         };
-        if matches {
-            X509::from_der(der).ok()
-        } else {
-            None
-        }
+        matches.then_some(der.as_slice())
     })
 }
 

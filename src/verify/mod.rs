@@ -10,6 +10,7 @@
 mod anchors;
 pub mod cms;
 pub mod receipt;
+mod records;
 mod roles;
 mod signer;
 pub mod timestamp;
@@ -21,13 +22,14 @@ use crate::store::job;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// What verifications keep between calls: the receipt signer, and whether the issuing CA is
-/// revoked (with the status generation it was read at).
+/// What verifications keep between calls: the receipt signer, whether the issuing CA is revoked
+/// (with the status generation it was read at), and the records of the certificates checked.
 #[derive(Default)]
 pub(crate) struct VerifyState {
     pub(crate) receipts: receipt::Receipts,
     pub(crate) issuing_revoked: std::sync::Mutex<Option<(u64, bool)>>,
     pub(crate) foreign_crls: anchors::ForeignCrls,
+    pub(crate) records: records::Records,
 }
 
 /// Most attribute certificates a caller may send with one submission.
@@ -166,12 +168,17 @@ pub struct VerifyAnswer {
     pub receipt: String,
 }
 
+/// Base64 (standard alphabet, padded), line breaks and other ASCII white space allowed.
 fn decode(field: &'static str, text: &str) -> Result<Vec<u8>> {
     use base64::Engine;
-    let cleaned: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(cleaned)
-        .map_err(|_| Error::invalid("invalid_field", format!("{field}: not base64")))
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let decoded = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        let cleaned: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        engine.decode(cleaned)
+    } else {
+        engine.decode(text)
+    };
+    decoded.map_err(|_| Error::invalid("invalid_field", format!("{field}: not base64")))
 }
 
 impl Ra {
@@ -317,5 +324,20 @@ impl Ra {
                 Ok(())
             }))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_with_line_breaks_reads_as_without() {
+        let plain = super::decode("cms", "aGVsbG8gd29ybGQ=").unwrap();
+        assert_eq!(plain, b"hello world");
+        assert_eq!(
+            super::decode("cms", "aGVsbG8g\r\nd29y bGQ=\n").unwrap(),
+            plain
+        );
+        assert!(super::decode("cms", "aGVsbG8g\u{a0}d29ybGQ=").is_err());
+        assert!(super::decode("cms", "not base64!").is_err());
     }
 }

@@ -13,15 +13,8 @@ use time::OffsetDateTime;
 /// When a Vouch AC stopped being usable, by the records: revoked or held at that time (a hold
 /// that ended before `at` does not count; the history says).
 async fn unusable_since(ra: &Ra, row: &AcRow, at: i64) -> Result<Option<OffsetDateTime>> {
-    let mut c = ra.store().read().await?;
-    let then = crate::store::history::status_at(
-        &mut c,
-        crate::store::history::HistoryKind::Attribute,
-        &row.serial,
-        at,
-    )
-    .await?;
-    Ok(match then {
+    let history = ra.attribute_history(&row.serial).await?;
+    Ok(match super::records::status_at(&history, at) {
         Some(h) if h.status != CertificateStatus::Valid => {
             OffsetDateTime::from_unix_timestamp(h.at).ok()
         }

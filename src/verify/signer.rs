@@ -3,38 +3,32 @@
 //! the certificate's validity and status at that time, key usage, profile and role.
 
 use super::cms::{check_signature, find_certificate, SignedData, SignerId, SignerInfo};
+use super::records::{self, CertificateRecord};
 use super::{Policy, RequiredKeyUsage, RevocationInfo, SignerReport, TimePolicy};
 use crate::error::Result;
 use crate::ra::{rfc3339, Ra};
 use crate::state::CertificateStatus;
-use crate::store::certificates::{self as certs, CertificateRow};
+use crate::store::certificates as certs;
 use crate::x509::ac::parse::hex_serial;
-use openssl::x509::X509;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// A certificate's status at a time, from Vouch's records: `good`, `revoked` or `on-hold`.
 /// A revocation after `t` does not count, except keyCompromise whose invalidity date is at or
 /// before `t`; a hold counts while it lasted.
-pub(super) async fn status_at(ra: &Ra, row: &CertificateRow, t: i64) -> Result<&'static str> {
+fn status_at(record: &CertificateRecord, t: i64) -> &'static str {
+    let row = &record.row;
     if row.status == CertificateStatus::Revoked
         && row.revocation_reason.as_deref() == Some("keyCompromise")
         && row.invalidity_date.is_some_and(|d| d <= t)
     {
-        return Ok("revoked");
+        return "revoked";
     }
-    let mut c = ra.store().read().await?;
-    let at = crate::store::history::status_at(
-        &mut c,
-        crate::store::history::HistoryKind::Certificate,
-        &row.serial,
-        t,
-    )
-    .await?;
-    Ok(match at.map(|h| h.status) {
+    match records::status_at(&record.history, t).map(|h| h.status) {
         Some(CertificateStatus::Revoked) => "revoked",
         Some(CertificateStatus::OnHold) => "on-hold",
         Some(CertificateStatus::Valid) | None => "good",
-    })
+    }
 }
 
 impl Ra {
@@ -60,21 +54,21 @@ impl Ra {
             time_source: None,
             reasons: Vec::new(),
         };
-        let Some(cert) = self.signer_certificate(info, sd).await? else {
+        let Some(der) = self.signer_certificate(info, sd).await? else {
             report.reasons.push("signer_certificate_missing");
             return Ok(report);
         };
-        let der = cert.to_der().map_err(crate::error::Error::internal)?;
         let (_, parsed) = x509_parser::parse_x509_certificate(&der)
             .map_err(|e| crate::error::Error::internal(format!("signer certificate: {e}")))?;
         report.serial = Some(hex_serial(parsed.raw_serial()));
         report.subject = Some(parsed.subject().to_string());
-        if let Err(p) = check_signature(info, &sd.content_type, content, &cert) {
+        if let Err(p) = check_signature(info, &sd.content_type, content, parsed.public_key().raw) {
             report.reasons.push(p.code());
         }
         let serial = hex_serial(parsed.raw_serial());
-        let row = self.own_certificate(&serial, &der).await?;
-        if let Some(row) = &row {
+        let record = self.own_certificate(&serial, &der).await?;
+        let row = record.as_ref().map(|r| &r.row);
+        if let Some(row) = row {
             report.subscriber_id = Some(row.subscriber_id.clone());
             report.profile = Some(row.profile.clone());
         }
@@ -103,20 +97,21 @@ impl Ra {
                 });
             }
         }
-        match &row {
+        match &record {
             None => {
-                let foreign = self.foreign_status(&cert, &sd.certificates, at).await?;
+                let foreign = self.foreign_status(&der, &sd.certificates, at).await?;
                 report.certificate_status = foreign.status;
                 report.reasons.extend(foreign.reasons);
                 if policy.profiles.is_some() {
                     report.reasons.push("profile_not_allowed");
                 }
             }
-            Some(row) => {
+            Some(record) => {
+                let row = &record.row;
                 if self.issuing_revoked_cached().await? {
                     report.reasons.push("issuing_ca_revoked");
                 }
-                report.certificate_status = status_at(self, row, t).await?;
+                report.certificate_status = status_at(record, t);
                 match report.certificate_status {
                     "revoked" => report.reasons.push("certificate_revoked"),
                     "on-hold" => report.reasons.push("certificate_on_hold"),
@@ -137,7 +132,7 @@ impl Ra {
             }
         }
         if let (Some(role), Some(app)) = (&policy.role, &policy.application) {
-            let holder = row.as_ref().map(|r| r.serial.as_str());
+            let holder = row.map(|r| r.serial.as_str());
             let (roles, problems) = self
                 .roles_at(&der, holder, role, app, caller_acs, at)
                 .await?;
@@ -149,9 +144,13 @@ impl Ra {
 
     /// The signer's certificate: among those the CMS carries, else Vouch's own by serial (when
     /// the signer names Vouch's issuing CA).
-    async fn signer_certificate(&self, info: &SignerInfo, sd: &SignedData) -> Result<Option<X509>> {
+    async fn signer_certificate(
+        &self,
+        info: &SignerInfo,
+        sd: &SignedData,
+    ) -> Result<Option<Vec<u8>>> {
         if let Some(c) = find_certificate(&info.sid, &sd.certificates) {
-            return Ok(Some(c));
+            return Ok(Some(c.to_vec()));
         }
         let SignerId::IssuerSerial { issuer, serial } = &info.sid else {
             return Ok(None);
@@ -167,18 +166,19 @@ impl Ra {
             let mut c = self.store().read().await?;
             certs::get(&mut c, &hex_serial(serial)).await?
         };
-        Ok(row.and_then(|r| X509::from_der(&r.der).ok()))
+        Ok(row.map(|r| r.der))
     }
 
     /// Vouch's record of the certificate `der` with serial `serial`: only a certificate Vouch
     /// issued has its exact DER on record, so the records stand for the chain to Vouch's issuing
     /// CA (checking its signature again would cost a P-256 verification per signer).
-    async fn own_certificate(&self, serial: &str, der: &[u8]) -> Result<Option<CertificateRow>> {
-        let row = {
-            let mut c = self.store().read().await?;
-            certs::get(&mut c, serial).await?
-        };
-        Ok(row.filter(|r| r.der == der))
+    async fn own_certificate(
+        &self,
+        serial: &str,
+        der: &[u8],
+    ) -> Result<Option<Arc<CertificateRecord>>> {
+        let record = self.certificate_record(serial).await?;
+        Ok(record.filter(|r| r.row.der == der))
     }
 
     /// Whether the issuing CA is revoked, read once per status generation (revoking it moves

@@ -5,7 +5,6 @@
 
 use super::cms::{check_signature, digest_of, find_certificate, parse, time_value};
 use crate::x509::der::Reader;
-use openssl::hash::hash;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509StoreContext, X509};
@@ -52,15 +51,18 @@ pub fn check(
     let content = sd.content.as_deref().ok_or(Invalid)?;
     let (imprint_alg, imprint, gen_time) = tst_info(content).ok_or(Invalid)?;
     let digest = digest_of(&imprint_alg).ok_or(Invalid)?;
-    if hash(digest, signature).map_err(|_| Invalid)?.as_ref() != imprint.as_slice() {
+    if digest.digest(signature) != imprint {
         return Err(Invalid);
     }
     let signer = &sd.signers[0];
-    let cert = find_certificate(&signer.sid, &sd.certificates).ok_or(Invalid)?;
-    check_signature(signer, &sd.content_type, content, &cert).map_err(|_| Invalid)?;
-    if anchors.is_empty() || !time_stamping(&cert) {
+    let cert_der = find_certificate(&signer.sid, &sd.certificates).ok_or(Invalid)?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert_der).map_err(|_| Invalid)?;
+    check_signature(signer, &sd.content_type, content, parsed.public_key().raw)
+        .map_err(|_| Invalid)?;
+    if anchors.is_empty() || !time_stamping(&parsed) {
         return Err(Untrusted);
     }
+    let cert = X509::from_der(cert_der).map_err(|_| Invalid)?;
     let mut store = X509StoreBuilder::new().map_err(|_| Untrusted)?;
     for a in anchors {
         let a = X509::from_der(a).map_err(|_| Untrusted)?;
@@ -104,13 +106,7 @@ fn tst_info(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>, OffsetDateTime)> {
     Some((alg.whole.to_vec(), hashed, gen_time))
 }
 
-fn time_stamping(cert: &X509) -> bool {
-    let Ok(der) = cert.to_der() else {
-        return false;
-    };
-    let Ok((_, c)) = x509_parser::parse_x509_certificate(&der) else {
-        return false;
-    };
+fn time_stamping(c: &x509_parser::certificate::X509Certificate<'_>) -> bool {
     c.extensions().iter().any(|e| match e.parsed_extension() {
         x509_parser::extensions::ParsedExtension::ExtendedKeyUsage(eku) => {
             eku.time_stamping

@@ -14,6 +14,7 @@ pub mod ocsp;
 pub mod profile;
 pub mod revocation;
 pub mod serial;
+pub mod signature;
 pub mod subject;
 pub mod weak;
 

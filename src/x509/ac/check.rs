@@ -3,8 +3,7 @@
 //! problem found is reported, each as a typed reason with a stable code.
 
 use super::parse::{parse, AttributeCertificate};
-use openssl::hash::MessageDigest;
-use openssl::x509::X509;
+use crate::x509::signature::{self, HashAlg};
 use time::OffsetDateTime;
 
 /// Why an attribute certificate is not good for what was asked.
@@ -87,7 +86,7 @@ impl AcCheck {
     }
 }
 
-fn digest_of(algorithm: &[u8]) -> Option<MessageDigest> {
+fn digest_of(algorithm: &[u8]) -> Option<HashAlg> {
     // AlgorithmIdentifier: SEQUENCE { OID [, parameters] }, compared as whole encodings: ECDSA
     // identifiers have absent parameters, RSA ones NULL (RFC 5758 3.2, RFC 4055 5).
     const ECDSA: [u8; 7] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03];
@@ -105,32 +104,27 @@ fn digest_of(algorithm: &[u8]) -> Option<MessageDigest> {
         v
     };
     [
-        (ecdsa(2), MessageDigest::sha256()),
-        (ecdsa(3), MessageDigest::sha384()),
-        (ecdsa(4), MessageDigest::sha512()),
-        (rsa(11), MessageDigest::sha256()),
-        (rsa(12), MessageDigest::sha384()),
-        (rsa(13), MessageDigest::sha512()),
+        (ecdsa(2), HashAlg::Sha256),
+        (ecdsa(3), HashAlg::Sha384),
+        (ecdsa(4), HashAlg::Sha512),
+        (rsa(11), HashAlg::Sha256),
+        (rsa(12), HashAlg::Sha384),
+        (rsa(13), HashAlg::Sha512),
     ]
     .into_iter()
     .find(|(der, _)| der == algorithm)
     .map(|(_, md)| md)
 }
 
-fn signature_ok(ac: &AttributeCertificate, aa: &X509) -> bool {
+/// Whether the AC's signature holds for the AA's key (`aa_der`, the AA certificate).
+fn signature_ok(ac: &AttributeCertificate, aa_der: &[u8]) -> bool {
     let Some(md) = digest_of(&ac.signature_algorithm) else {
         return false;
     };
-    let Ok(key) = aa.public_key() else {
+    let Ok((_, aa)) = x509_parser::parse_x509_certificate(aa_der) else {
         return false;
     };
-    let ok = openssl::sign::Verifier::new(md, &key)
-        .and_then(|mut v| v.verify_oneshot(&ac.signature, &ac.tbs))
-        .unwrap_or(false);
-    // A failed verification may leave entries on the thread's OpenSSL error queue that the next
-    // OpenSSL user there (the database's TLS) would take for its own.
-    let _ = openssl::error::ErrorStack::get();
-    ok
+    signature::verify(aa.public_key().raw, md, &ac.tbs, &ac.signature)
 }
 
 /// Two Names equal as values: the same DER, or equal under OpenSSL's canonical comparison (case
@@ -211,9 +205,8 @@ pub fn check(ac_der: &[u8], holder_der: &[u8], aa_der: &[u8], expect: Expectatio
         }
     };
     let mut problems = Vec::new();
-    match X509::from_der(aa_der) {
-        Ok(aa) if signature_ok(&ac, &aa) => {}
-        _ => problems.push(AcProblem::Signature),
+    if !signature_ok(&ac, aa_der) {
+        problems.push(AcProblem::Signature);
     }
     if !issuer_ok(&ac, aa_der) {
         problems.push(AcProblem::Issuer);
