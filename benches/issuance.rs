@@ -56,6 +56,7 @@ fn raw_signing(ca: Arc<LocalCa>, n: usize, threads: usize) -> f64 {
     .unwrap();
     let now = time::OffsetDateTime::now_utc();
     let order = IssueOrder {
+        csr_der: Vec::new(),
         serial: Serial::random(),
         spki_der: spki,
         subject: SubjectSpec {

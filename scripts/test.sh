@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 # System packages: OpenSSL (CLI and headers), curl, pkg-config, Python venv support, and the
 # relying parties of tests/relying.rs: a JDK (javac), NSS (vfychain, certutil), GnuTLS (certtool),
-# and Bouncy Castle's jars for the attribute certificate checks of tests/common/ac_tools.rs.
+# Bouncy Castle's jars for the attribute certificate checks of tests/common/ac_tools.rs, and CFSSL
+# with the sqlite3 CLI (its certificate database) for the remote CA of tests/upstream.rs.
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
@@ -22,6 +23,8 @@ command -v certtool >/dev/null || missing+=(gnutls-bin)
 [ -f /usr/share/java/bcprov.jar ] || missing+=(libbcprov-java)
 [ -f /usr/share/java/bcpkix.jar ] || missing+=(libbcpkix-java)
 [ -f /usr/share/java/bcutil.jar ] || missing+=(libbcutil-java)
+command -v cfssl >/dev/null || missing+=(golang-cfssl)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
@@ -79,6 +82,6 @@ echo "=== integration suite on PostgreSQL ($VOUCH_TEST_POSTGRES) ==="
 cargo test --locked --test enrolment --test rules --test interop --test revocation --test ocsp \
     --test keys --test endings --test names --test hardening --test root --test relying \
     --test readme --test firstrun --test client --test history --test attributes --test verify \
-    --test integration_doc 2>&1 | tee -a "$log"
+    --test integration_doc --test upstream 2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"

@@ -221,7 +221,10 @@ pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Resul
         clock.now(),
     )
     .await?;
+    let upstreams =
+        crate::ca::upstreams::load(&data.upstream_file(), data.root(), &profiles).await?;
     let config = RaConfig {
+        upstreams,
         embedded_ca: Some(ca.clone()),
         attribute_authority,
         attribute_names: data.attribute_names()?,

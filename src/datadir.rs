@@ -1,6 +1,6 @@
 //! The data directory: `vouch.db` (SQLite, unless a PostgreSQL database is configured), `ca/`
-//! (embedded CA keys and certificates), `profiles/` (certificate profiles) and an optional
-//! `vouch.toml` (settings such as `database_url`). Created 0700; key files 0600.
+//! (embedded CA keys and certificates), `profiles/` (certificate profiles), an optional
+//! `vouch.toml` (settings such as `database_url`) and an optional `upstream.toml` (remote CAs). Created 0700; key files 0600.
 
 use crate::error::{Error, Result};
 use crate::store::Database;
@@ -108,6 +108,11 @@ impl DataDir {
     /// `<data-dir>/ca`: the embedded CA's keys and certificates.
     pub fn ca_dir(&self) -> PathBuf {
         self.root.join("ca")
+    }
+
+    /// `<data-dir>/upstream.toml`: the remote CAs and the profiles each signs; optional.
+    pub fn upstream_file(&self) -> PathBuf {
+        self.root.join("upstream.toml")
     }
 
     /// `<data-dir>/tsa`: the TSA certificates (PEM) whose RFC 3161 timestamps the verification

@@ -62,6 +62,10 @@ actions! {
     IssuanceFailed = "issuance.failed",
     /// A certificate was issued and stored (actor null).
     CertificateIssued = "certificate.issued",
+    /// A remote CA returned a certificate that does not match the approved order: not accepted,
+    /// never delivered, kept in the entry (base64 DER, SHA-256, the mismatch); the request fails
+    /// (actor null).
+    CertificateQuarantined = "certificate.quarantined",
     /// A pending request was rejected.
     RequestRejected = "request.rejected",
     /// A pending request past its expiry was stored as expired (by the sweep, a listing, an
@@ -79,6 +83,11 @@ actions! {
     /// A certificate was revoked (directly, by an approved revocation request, by propagation of
     /// keyCompromise, by self-revocation, by the start-up re-keying, or at issuance of a blocked key).
     CertificateRevoked = "certificate.revoked",
+    /// A revocation or hold of a certificate a remote CA issued was forwarded to that CA.
+    CertificateRevocationForwarded = "certificate.revocation_forwarded",
+    /// A revocation or hold of a certificate a remote CA issued could not be forwarded to that
+    /// CA (the CA's error in the details); the local status is revoked all the same.
+    CertificateRevocationForwardFailed = "certificate.revocation_forward_failed",
     /// A revoked certificate's reason was changed to keyCompromise.
     CertificateRevocationUpdated = "certificate.revocation_updated",
     /// A four-eyes revocation request was made.

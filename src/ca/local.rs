@@ -1,6 +1,9 @@
 //! The embedded CA: a root and an issuing CA whose keys live in the data directory (files 0600),
 //! loaded into zeroize-on-drop holders. Certificates are built with rcgen from the SPKI taken out of
-//! the CSR (never from the CSR's signature algorithm: rcgen #448).
+//! the CSR (never from the CSR's signature algorithm: rcgen #448). What only this CA does (CRLs,
+//! the OCSP responder's and the receipt signer's certificates) is in `services`.
+
+mod services;
 
 use super::files::{check_key_file_mode, paths, pem_to_der, write_public_file, write_secret_file};
 use super::key::{crl_algorithm, CaKey};
@@ -18,7 +21,7 @@ use rcgen::{
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 pub use super::key::{CaKeyAlgorithm, CaOptions};
 
@@ -424,94 +427,18 @@ impl UpstreamCa for LocalCa {
         self.issuing_not_after
     }
 
-    async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
-        self.sign_crl_now(order)
+    async fn revoke(
+        &self,
+        _serial: &str,
+        _reason: crate::x509::revocation::Reason,
+        _time: OffsetDateTime,
+    ) -> Result<(), CaError> {
+        // Vouch publishes this CA's status itself (CRL, OCSP) from its own records.
+        Ok(())
     }
 
-    async fn issue_ocsp_responder(
-        &self,
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
-    ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .map_err(|e| CaError::Unavailable(format!("OCSP key: {e}")))?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(
-            DnType::CommonName,
-            DnValue::Utf8String("Vouch OCSP Responder".into()),
-        );
-        params.serial_number = Some(SerialNumber::from_slice(
-            crate::x509::serial::Serial::random().as_bytes(),
-        ));
-        params.not_before = not_before;
-        params.not_after = not_after.min(self.issuing_not_after);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
-        params.use_authority_key_identifier_extension = true;
-        params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.der_bytes()));
-        // id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1): relying parties need not check this certificate.
-        params
-            .custom_extensions
-            .push(rcgen::CustomExtension::from_oid_content(
-                &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
-                vec![0x05, 0x00],
-            ));
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .map_err(|e| CaError::Unavailable(format!("signing OCSP responder: {e}")))?;
-        let pkcs8 = Zeroizing::new(key.serialize_der());
-        let mut key = key;
-        key.zeroize();
-        Ok((pkcs8, cert.der().to_vec()))
-    }
-
-    async fn issue_receipt_signer(
-        &self,
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
-    ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .map_err(|e| CaError::Unavailable(format!("receipt key: {e}")))?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(
-            DnType::CommonName,
-            DnValue::Utf8String("Vouch Verification Receipts".into()),
-        );
-        params.serial_number = Some(SerialNumber::from_slice(
-            crate::x509::serial::Serial::random().as_bytes(),
-        ));
-        params.not_before = not_before;
-        params.not_after = not_after.min(self.issuing_not_after);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::ContentCommitment,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        params.key_identifier_method = KeyIdMethod::PreSpecified(key_identifier(key.der_bytes()));
-        // extendedKeyUsage: Vouch's receipt purpose (a UUID arc, beyond rcgen's u64 arcs) and
-        // id-kp-emailProtection.
-        let mut purposes = crate::x509::der::tlv(0x06, &super::RECEIPT_SIGNING_EKU);
-        purposes.extend_from_slice(&crate::x509::der::tlv(
-            0x06,
-            &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04],
-        ));
-        params
-            .custom_extensions
-            .push(rcgen::CustomExtension::from_oid_content(
-                &[2, 5, 29, 37],
-                crate::x509::der::tlv(0x30, &purposes),
-            ));
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .map_err(|e| CaError::Unavailable(format!("signing the receipt signer: {e}")))?;
-        let pkcs8 = Zeroizing::new(key.serialize_der());
-        let mut key = key;
-        key.zeroize();
-        Ok((pkcs8, cert.der().to_vec()))
+    async fn release(&self, _serial: &str) -> Result<(), CaError> {
+        Ok(())
     }
 }
 
@@ -526,6 +453,7 @@ mod tests {
         IssueOrder {
             serial: Serial::random(),
             spki_der,
+            csr_der: Vec::new(),
             subject: SubjectSpec {
                 dn: vec![
                     (DnAttr::Organisation, "City".into()),

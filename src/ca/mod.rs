@@ -1,13 +1,19 @@
 //! The upstream CA boundary. The RA decides *what* to certify and hands the CA an [`IssueOrder`];
-//! adapters (the embedded `local` CA today; remote CAs later) turn it into a signed certificate.
+//! adapters (the embedded `local` CA, the `cfssl` remote signer) turn it into a signed certificate.
+//! [`UpstreamCa`] is what every CA does (issue, revoke); [`PublishingCa`] is what only the embedded
+//! CA does (CRLs, the OCSP responder's and the receipt signer's certificates).
 
 pub mod aa;
+pub mod cfssl;
 pub mod files;
 pub mod key;
 pub mod local;
 pub mod root;
+pub mod upstream_config;
+pub mod upstreams;
 
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
+use crate::x509::revocation::Reason;
 use crate::x509::serial::Serial;
 use crate::x509::subject::SubjectSpec;
 use async_trait::async_trait;
@@ -21,6 +27,9 @@ pub struct IssueOrder {
     pub serial: Serial,
     /// The canonical SubjectPublicKeyInfo to certify, DER.
     pub spki_der: Vec<u8>,
+    /// The subscriber's CSR as received (DER), for a CA that signs CSRs (a remote one: see
+    /// [`UpstreamCa::picks_serial`]); empty for the embedded CA, which certifies `spki_der`.
+    pub csr_der: Vec<u8>,
     /// The subject DN and subjectAltName entries.
     pub subject: SubjectSpec,
     /// Validity start.
@@ -124,12 +133,16 @@ pub enum CaError {
     Unavailable(String),
 }
 
-/// One interface to any CA that signs for the RA: the embedded CA today, remote CAs later.
+/// One interface to any CA that signs for the RA: the embedded CA, or a remote one (CFSSL).
+/// Issuance and revocation only: what only a CA whose keys Vouch holds can do is in
+/// [`PublishingCa`].
 #[async_trait]
 pub trait UpstreamCa: Send + Sync + 'static {
-    /// Id of the issuing CA (used in URLs and stored with each certificate).
+    /// Id of the CA (stored with each certificate it issues as `ca_id`; the embedded CA's is
+    /// also used in URLs).
     fn issuing_id(&self) -> &str;
-    /// Sign one certificate; returns its DER.
+    /// Sign one certificate; returns its DER. A remote CA may choose the serial and validity
+    /// itself (see [`UpstreamCa::picks_serial`]); the RA checks what comes back against `order`.
     async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError>;
     /// The checks `issue` would make on `order` before signing (encodings, names), without
     /// signing: run when a request is submitted, so that a request the CA would refuse is refused
@@ -143,6 +156,36 @@ pub trait UpstreamCa: Send + Sync + 'static {
     fn chain(&self) -> std::sync::Arc<CaChain>;
     /// Latest notAfter an issued certificate may have (the issuing CA's own notAfter).
     fn max_not_after(&self) -> OffsetDateTime;
+    /// Whether the CA picks the serial and the validity itself (a remote CA): then the
+    /// certificate is recorded under the serial it carries, and its validity must lie inside the
+    /// order's instead of matching it. The embedded CA signs exactly the order: false.
+    fn picks_serial(&self) -> bool {
+        false
+    }
+    /// Tell the CA that the certificate `serial` (lowercase hex, as stored) it issued is revoked
+    /// (or on hold, with [`Reason::CertificateHold`]) since `time`. The RA's own record is already
+    /// changed; a CA whose status the RA publishes itself (the embedded CA) has nothing to do.
+    async fn revoke(
+        &self,
+        serial: &str,
+        reason: Reason,
+        time: OffsetDateTime,
+    ) -> Result<(), CaError>;
+    /// Tell the CA that the hold on `serial` is lifted. A CA that cannot lift a hold says
+    /// `Refused`, and the RA keeps the hold.
+    async fn release(&self, _serial: &str) -> Result<(), CaError> {
+        Err(CaError::Refused(format!(
+            "the CA {} cannot release a certificate from hold",
+            self.issuing_id()
+        )))
+    }
+}
+
+/// What only a CA whose keys Vouch holds can do: sign the CRLs Vouch publishes, and issue the
+/// certificates of Vouch's own services (the delegated OCSP responder, the receipt signer).
+/// Only the embedded CA implements it; Vouch's CRL and OCSP answers cover its certificates only.
+#[async_trait]
+pub trait PublishingCa: UpstreamCa {
     /// Sign a CRL for the issuing CA; returns its DER.
     async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError>;
     /// Issue a delegated OCSP responder certificate (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) for
@@ -155,16 +198,12 @@ pub trait UpstreamCa: Send + Sync + 'static {
     /// Issue the certificate that signs verification receipts (extendedKeyUsage
     /// [`RECEIPT_SIGNING_EKU`], and emailProtection so that `openssl cms -verify` accepts it
     /// without `-purpose any`) for a fresh P-256 key; returns the key (PKCS#8 DER) and the
-    /// certificate (DER). A CA that cannot issue one says so.
+    /// certificate (DER).
     async fn issue_receipt_signer(
         &self,
-        _not_before: OffsetDateTime,
-        _not_after: OffsetDateTime,
-    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
-        Err(CaError::Refused(
-            "this CA does not issue receipt-signing certificates".into(),
-        ))
-    }
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError>;
 }
 
 /// The extendedKeyUsage purpose of Vouch's receipt-signing certificates,

@@ -1,7 +1,7 @@
 //! The `vouch` command line: the top-level flags, the arguments several commands share, and which
 //! file runs each command. The commands that work on a data directory have a file each beside
-//! this one (`serve`, `init` with `migrate`, `operator`, `audit`, `keys`, `ca`); the commands that
-//! talk to a running server live in `crate::client`.
+//! this one (`serve`, `init` with `migrate`, `operator`, `audit`, `keys`, `ca`, `upstream`); the
+//! commands that talk to a running server live in `crate::client`.
 
 use crate::ca::local::{CaKeyAlgorithm, CaOptions};
 use crate::client;
@@ -24,12 +24,14 @@ mod keys;
 mod operator;
 mod receipt;
 mod serve;
+mod upstream;
 use audit::{audit_command, AuditCommand};
 use ca::{ca_command, CaCommand};
 use init::{init, InitArgs};
 use keys::{keys_command, KeysCommand};
 use operator::{operator_command, OperatorCommand};
 use serve::{serve, ServeArgs};
+use upstream::{upstream_command, UpstreamCommand};
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +73,9 @@ enum Command {
     /// The embedded CA's root duties: its ARL, the issuing CA certificate, the offline root key.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Remote CAs (<data-dir>/upstream.toml): check that each one answers and show its chain.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Create or update the database schema, then exit (serve also does this at start).
     Migrate {
         #[command(flatten)]
@@ -194,6 +199,7 @@ async fn run(cli: Cli, operators_over_api: bool) -> Result<ExitCode> {
         Command::Audit(command) => audit_command(command, clock).await,
         Command::Operator(command) => operator_command(command, operators_over_api, clock).await,
         Command::Keys(command) => keys_command(command, clock).await,
+        Command::Upstream(command) => upstream_command(command).await,
     }
 }
 

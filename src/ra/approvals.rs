@@ -177,13 +177,15 @@ impl Ra {
         }
         let template: Template =
             serde_json::from_str(&req.template_json).map_err(Error::internal)?;
-        let not_after = (now + Duration::days(i64::from(template.validity_days)))
-            .min(self.ca().max_not_after());
+        // The profile picks the CA (upstream.toml), recorded with the intent.
+        let ca = self.ca_for_profile(&req.profile);
+        let not_after =
+            (now + Duration::days(i64::from(template.validity_days))).min(ca.max_not_after());
         let intent = IntentRow {
             serial: Serial::random().to_string(),
             request_id: id.to_string(),
             key_sha256: req.key_sha256.clone(),
-            ca_id: self.ca().issuing_id().to_string(),
+            ca_id: ca.issuing_id().to_string(),
             not_before: ts,
             not_after: not_after.unix_timestamp(),
             created_at: ts,
@@ -224,14 +226,14 @@ impl Ra {
             Approval::Counted => self.request(op, id).await,
             Approval::Intent(intent) => {
                 let issued = self.complete_issuance(&intent, Some(req.clone())).await?;
-                if !issued || req.required_approvals > 1 {
+                let Some(serial) = issued.filter(|_| req.required_approvals == 1) else {
                     return self.request(op, id).await;
-                }
+                };
                 // With one required approval, this approval is the only one: the view is known
                 // without reading it back.
                 let issued = RequestRow {
                     status: RequestState::Issued,
-                    serial: Some(intent.serial),
+                    serial: Some(serial),
                     decided_at: Some(ts),
                     ..req
                 };

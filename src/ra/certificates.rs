@@ -64,12 +64,16 @@ impl Ra {
         } else {
             row.status.to_string()
         };
+        // The chain of the CA that issued it (empty if that CA is no longer configured).
         let chain_pem = self
-            .ca()
-            .chain()
-            .iter()
-            .map(|c| pem_encode("CERTIFICATE", &c.der))
-            .collect::<String>();
+            .ca_by_id(&row.ca_id)
+            .map(|ca| {
+                ca.chain()
+                    .iter()
+                    .map(|c| pem_encode("CERTIFICATE", &c.der))
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
         Ok(CertificateView {
             serial: row.serial,
             status,

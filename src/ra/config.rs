@@ -41,6 +41,9 @@ pub struct RaConfig {
     /// Root certificates (DER) of other CAs whose subscribers' signatures the verification API
     /// accepts (`<data-dir>/anchors/*.pem`), their status read from the CRLs they name.
     pub trust_anchors: Vec<Vec<u8>>,
+    /// The remote CAs of `<data-dir>/upstream.toml` and the profiles each signs; none: the
+    /// embedded CA signs everything.
+    pub upstreams: crate::ca::upstreams::Upstreams,
 }
 
 impl Default for RaConfig {
@@ -56,6 +59,7 @@ impl Default for RaConfig {
             attribute_names: AttributeNames::default(),
             tsa_anchors: Vec::new(),
             trust_anchors: Vec::new(),
+            upstreams: Default::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::state::{CertificateStatus, RequestState};
 use crate::store::certificates::{self, CertificateRow};
 use crate::store::job;
 use crate::store::requests::{self as rows, IntentRow, RequestRow};
+use crate::x509::revocation::Reason;
 use crate::x509::serial::Serial;
 use time::OffsetDateTime;
 
@@ -45,6 +46,19 @@ fn check_issued(der: &[u8], order: &IssueOrder) -> Result<()> {
     Ok(())
 }
 
+/// Store the certificate `row`. A remote CA's serial first replaces the `reserved` one in the
+/// intent, which the certificate row references.
+async fn record(c: &mut crate::store::Conn, row: &CertificateRow, reserved: &str) -> Result<()> {
+    if row.serial != reserved
+        && !rows::record_issued_serial(c, &row.request_id, reserved, &row.serial).await?
+    {
+        return Err(Error::internal(
+            "the issuance intent changed while the CA was signing",
+        ));
+    }
+    certificates::insert(c, row).await
+}
+
 /// How long to wait before the next attempt after `attempts` failed ones: the first retry is left
 /// to reconciliation's own schedule (intents at least a minute old, every 30 s), then 1, 2, 4 ...
 /// minutes, at most an hour.
@@ -57,14 +71,15 @@ pub fn retry_delay(attempts: i64) -> time::Duration {
 }
 
 impl Ra {
-    /// Sign and store the certificate for `intent`. `approved` is the request as the caller last
-    /// saw it (as it was approved); without it, the request is read afresh. Returns whether this
-    /// call moved the request to `issued` (false: someone else did, or it was cancelled).
+    /// Sign and store the certificate for `intent`, by the CA it names. `approved` is the request
+    /// as the caller last saw it (as it was approved); without it, the request is read afresh.
+    /// Returns the serial of the certificate this call moved the request to `issued` with (None:
+    /// someone else did, or it was cancelled).
     pub(crate) async fn complete_issuance(
         &self,
         intent: &IntentRow,
         approved: Option<RequestRow>,
-    ) -> Result<bool> {
+    ) -> Result<Option<String>> {
         let audit_failure = approved.is_some();
         let req = match approved {
             Some(r) => RequestRow {
@@ -79,53 +94,64 @@ impl Ra {
             }
         };
         if req.status != RequestState::Approved {
-            return Ok(false);
+            return Ok(None);
         }
-        let template: Template =
-            serde_json::from_str(&req.template_json).map_err(Error::internal)?;
-        let ts = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
-        let (crl_urls, ca_issuers_urls, ocsp_urls) = self.publication_urls();
-        let order = IssueOrder {
-            serial: Serial::parse(&intent.serial)
-                .ok_or_else(|| Error::internal("stored serial is malformed"))?,
-            spki_der: req.spki_der.clone(),
-            subject: template.subject.clone(),
-            not_before: ts(intent.not_before)?,
-            not_after: ts(intent.not_after)?,
-            key_usage: template.key_usage.clone(),
-            extended_key_usage: template.extended_key_usage.clone(),
-            crl_urls,
-            ca_issuers_urls,
-            ocsp_urls,
+        let Some(ca) = self.ca_by_id(&intent.ca_id) else {
+            let e = Error::Upstream(format!(
+                "the CA {} this request was approved for is not configured (upstream.toml)",
+                intent.ca_id
+            ));
+            return Err(self.retry_later(intent, e, audit_failure).await);
         };
-        if let Some(reason) = self.issuing_ca_revocation().await? {
-            return Err(self.fail(intent, reason).await);
+        let order = self.order_for(intent, &req, ca.as_ref()).await?;
+        if self.is_embedded(ca.issuing_id()) {
+            if let Some(reason) = self.issuing_ca_revocation().await? {
+                return Err(self.fail(intent, reason, None).await);
+            }
         }
-        let der = match self.ca().issue(&order).await {
+        let der = match ca.issue(&order).await {
             Ok(der) => der,
-            Err(CaError::Refused(message)) => return Err(self.fail(intent, message).await),
+            Err(CaError::Refused(message)) => return Err(self.fail(intent, message, None).await),
             Err(CaError::Unavailable(message)) => {
                 return Err(self
                     .retry_later(intent, Error::Upstream(message), audit_failure)
                     .await)
             }
         };
-        if let Err(e) = check_issued(&der, &order) {
-            tracing::error!(request = %intent.request_id, error = %e, "the CA returned a certificate that does not match the order");
-            return Err(self.retry_later(intent, e, audit_failure).await);
-        }
+        let (serial, not_before, not_after) = if ca.picks_serial() {
+            match super::received::check(&der, &order, &intent.key_sha256, &ca.chain()) {
+                Ok(a) => (a.serial, a.not_before, a.not_after),
+                Err(why) => {
+                    // Another attempt would make another certificate: the request fails, and
+                    // the certificate is kept in the audit log, never delivered.
+                    tracing::error!(request = %intent.request_id, ca = %intent.ca_id, error = %why,
+                        "the CA returned a certificate that does not match the order; quarantined");
+                    let message = format!(
+                        "the CA {} returned a certificate that does not match the approved order: {why}",
+                        intent.ca_id
+                    );
+                    return Err(self.fail(intent, message, Some(&der)).await);
+                }
+            }
+        } else {
+            if let Err(e) = check_issued(&der, &order) {
+                tracing::error!(request = %intent.request_id, error = %e, "the CA returned a certificate that does not match the order");
+                return Err(self.retry_later(intent, e, audit_failure).await);
+            }
+            (intent.serial.clone(), intent.not_before, intent.not_after)
+        };
         let now = self.now();
-        let subject = template.subject.display();
+        let subject = order.subject.display();
         let row = CertificateRow {
-            serial: intent.serial.clone(),
+            serial: serial.clone(),
             request_id: intent.request_id.clone(),
             subscriber_id: req.subscriber_id.clone(),
             ca_id: intent.ca_id.clone(),
             profile: req.profile.clone(),
             subject: subject.clone(),
             key_sha256: intent.key_sha256.clone(),
-            not_before: intent.not_before,
-            not_after: intent.not_after,
+            not_before,
+            not_after,
             der,
             status: CertificateStatus::Valid,
             issued_at: now.unix_timestamp(),
@@ -133,13 +159,13 @@ impl Ra {
             revocation_reason: None,
             invalidity_date: None,
         };
-        let event = Event::new(
-            None,
-            Action::CertificateIssued,
-            Some(&intent.serial),
-            serde_json::json!({"request": intent.request_id, "subscriber": req.subscriber_id, "profile": req.profile,
-                "subject": subject, "ca": intent.ca_id}),
-        );
+        let mut details = serde_json::json!({"request": intent.request_id, "subscriber": req.subscriber_id, "profile": req.profile,
+            "subject": subject, "ca": intent.ca_id});
+        if serial != intent.serial {
+            details["reserved_serial"] = intent.serial.clone().into();
+        }
+        let event = Event::new(None, Action::CertificateIssued, Some(&serial), details);
+        let reserved = intent.serial.clone();
         let (issued, revoked) = self
             .store()
             .write(job!(|c, log| {
@@ -154,7 +180,7 @@ impl Ra {
                 )
                 .await?
                 {
-                    certificates::insert(c, &row).await?;
+                    record(c, &row, &reserved).await?;
                     audit::record(log, now, event);
                     // The key was blocked (keyCompromise) after approval: the certificate
                     // exists, so it is recorded, and revoked in the same breath.
@@ -163,33 +189,72 @@ impl Ra {
                         certificates::revoke(c, &row.serial, "keyCompromise", ts, None).await?;
                         let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": row.key_sha256});
                         audit::record(log, now, Event::new(None, Action::CertificateRevoked, Some(&row.serial), details));
-                        return Ok((true, true));
+                        return Ok((true, Some(Reason::KeyCompromise)));
                     }
-                    return Ok((true, false));
+                    return Ok((true, None));
                 } else if rows::status(c, &row.request_id).await? == Some(RequestState::Cancelled) {
                     // An admin cancelled the request while the CA was signing. The certificate
                     // exists all the same: it is recorded, so nobody has one we do not know
                     // of, and revoked at once.
                     let ts = now.unix_timestamp();
-                    certificates::insert(c, &row).await?;
+                    record(c, &row, &reserved).await?;
                     audit::record(log, now, event);
                     certificates::revoke(c, &row.serial, "cessationOfOperation", ts, None).await?;
                     let details = serde_json::json!({"reason": "cessationOfOperation", "cancelled_request": row.request_id});
                     audit::record(log, now, Event::new(None, Action::CertificateRevoked, Some(&row.serial), details));
-                    return Ok((false, true));
+                    return Ok((false, Some(Reason::CessationOfOperation)));
                 }
-                Ok((false, false))
+                Ok((false, None))
             }))
             .await?;
-        if revoked {
+        if let Some(reason) = revoked {
             self.status_changed();
+            self.forward_revocations(None, std::slice::from_ref(&serial), reason, now)
+                .await;
         }
-        Ok(issued)
+        Ok(issued.then_some(serial))
     }
 
-    /// The CA refused the order: no retry can succeed, so the request ends `failed` with the CA's
-    /// reason, audited. Returns the error for the caller.
-    async fn fail(&self, intent: &IntentRow, message: String) -> Error {
+    /// The order for `intent` as `ca` is to sign it: the approved template, the intent's serial
+    /// and validity, Vouch's publication URLs for the embedded CA, the CSR for a remote one.
+    async fn order_for(
+        &self,
+        intent: &IntentRow,
+        req: &RequestRow,
+        ca: &dyn crate::ca::UpstreamCa,
+    ) -> Result<IssueOrder> {
+        let template: Template =
+            serde_json::from_str(&req.template_json).map_err(Error::internal)?;
+        let ts = |t: i64| OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal);
+        let csr_der = if ca.picks_serial() {
+            let mut c = self.store().read().await?;
+            rows::csr_der(&mut c, &intent.request_id)
+                .await?
+                .ok_or(Error::NotFound("request"))?
+        } else {
+            Vec::new()
+        };
+        let (crl_urls, ca_issuers_urls, ocsp_urls) = self.order_urls(ca);
+        Ok(IssueOrder {
+            serial: Serial::parse(&intent.serial)
+                .ok_or_else(|| Error::internal("stored serial is malformed"))?,
+            spki_der: req.spki_der.clone(),
+            csr_der,
+            subject: template.subject,
+            not_before: ts(intent.not_before)?,
+            not_after: ts(intent.not_after)?,
+            key_usage: template.key_usage,
+            extended_key_usage: template.extended_key_usage,
+            crl_urls,
+            ca_issuers_urls,
+            ocsp_urls,
+        })
+    }
+
+    /// The CA refused the order, or returned a certificate that does not match it (`returned`,
+    /// quarantined: kept in the audit entry, never delivered): no retry can succeed, so the
+    /// request ends `failed` with the reason, audited. Returns the error for the caller.
+    async fn fail(&self, intent: &IntentRow, message: String, returned: Option<&[u8]>) -> Error {
         tracing::warn!(request = %intent.request_id, error = %message, "the CA refused the order; the request failed");
         let now = self.now();
         let (id, serial, reason) = (
@@ -197,10 +262,21 @@ impl Ra {
             intent.serial.clone(),
             message.clone(),
         );
+        let quarantined = returned.map(|der| {
+            use base64::Engine;
+            serde_json::json!({"ca": intent.ca_id, "reserved_serial": intent.serial, "error": message,
+                "certificate_sha256": crate::x509::sha256_hex(der),
+                "certificate": base64::engine::general_purpose::STANDARD.encode(der)})
+        });
         let result = self
             .store()
             .write(job!(|c, log| {
                 if rows::fail(c, &id, &reason, now.unix_timestamp()).await? {
+                    if let Some(details) = quarantined {
+                        let event =
+                            Event::new(None, Action::CertificateQuarantined, Some(&id), details);
+                        audit::record(log, now, event);
+                    }
                     let details = serde_json::json!({"serial": serial, "error": reason});
                     audit::record(
                         log,
@@ -212,6 +288,12 @@ impl Ra {
             }))
             .await;
         match result {
+            Ok(()) if returned.is_some() => Error::refused(
+                "ca_certificate_mismatch",
+                format!(
+                    "{message}; the certificate was not accepted and the request is now failed"
+                ),
+            ),
             Ok(()) => Error::refused(
                 "ca_refused",
                 format!("the CA refused to sign this request, which is now failed: {message}"),
@@ -261,8 +343,8 @@ impl Ra {
         let mut done = 0;
         for intent in intents {
             match self.complete_issuance(&intent, None).await {
-                Ok(true) => done += 1,
-                Ok(false) => {}
+                Ok(Some(_)) => done += 1,
+                Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(request = %intent.request_id, error = %e, "reconciliation could not complete issuance")
                 }

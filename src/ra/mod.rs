@@ -15,6 +15,7 @@ pub mod blocklist;
 pub mod certificates;
 pub mod config;
 mod email;
+mod forwarding;
 pub mod issuance;
 pub mod keys;
 pub mod logins;
@@ -22,6 +23,7 @@ pub mod ocsp;
 pub mod operators;
 pub mod publish;
 pub mod readiness;
+pub mod received;
 pub mod requests;
 pub mod revocation;
 pub mod revocation_requests;
@@ -30,7 +32,7 @@ pub mod self_revocation;
 pub mod subscribers;
 
 use crate::audit::{self, Action, Event};
-use crate::ca::UpstreamCa;
+use crate::ca::{PublishingCa, UpstreamCa};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::store::job;
@@ -51,7 +53,7 @@ pub struct Ra {
 
 struct Inner {
     store: Store,
-    ca: Arc<dyn UpstreamCa>,
+    ca: Arc<dyn PublishingCa>,
     profiles: Profiles,
     clock: SharedClock,
     tokens: operators::TokenCache,
@@ -71,7 +73,7 @@ impl Ra {
     /// configured by `config` once and for all.
     pub fn new(
         store: Store,
-        ca: Arc<dyn UpstreamCa>,
+        ca: Arc<dyn PublishingCa>,
         profiles: Profiles,
         clock: SharedClock,
         mut config: RaConfig,
@@ -152,6 +154,24 @@ impl Ra {
         }
     }
 
+    /// The publication URLs an order to `ca` carries: Vouch's own for the embedded CA, none for a
+    /// remote CA (its certificates name its own CRL and OCSP locations).
+    pub(crate) fn order_urls(
+        &self,
+        ca: &dyn UpstreamCa,
+    ) -> (Vec<String>, Vec<String>, Vec<String>) {
+        if self.is_embedded(ca.issuing_id()) {
+            self.publication_urls()
+        } else {
+            (Vec::new(), Vec::new(), Vec::new())
+        }
+    }
+
+    /// Whether `ca_id` names the embedded CA.
+    pub(crate) fn is_embedded(&self, ca_id: &str) -> bool {
+        ca_id == self.inner.ca.issuing_id()
+    }
+
     pub(crate) fn ocsp_responder(&self) -> &ocsp::OcspResponder {
         &self.inner.ocsp
     }
@@ -191,9 +211,28 @@ impl Ra {
         &self.inner.store
     }
 
-    /// The CA that signs for this RA.
-    pub fn ca(&self) -> &dyn UpstreamCa {
+    /// The embedded CA: it signs every profile no remote CA claims, and Vouch's own CRLs, OCSP
+    /// responder and receipt signer.
+    pub fn ca(&self) -> &dyn PublishingCa {
         self.inner.ca.as_ref()
+    }
+
+    /// The CA that signs `profile`: the remote CA of `upstream.toml` that claims it, else the
+    /// embedded CA.
+    pub fn ca_for_profile(&self, profile: &str) -> Arc<dyn UpstreamCa> {
+        match self.inner.config.upstreams.for_profile(profile) {
+            Some(ca) => ca.clone(),
+            None => self.inner.ca.clone(),
+        }
+    }
+
+    /// The CA with id `id` (the `ca_id` stored with intents and certificates): the embedded CA or
+    /// a remote one; None when no configured CA has that id (one removed from `upstream.toml`).
+    pub fn ca_by_id(&self, id: &str) -> Option<Arc<dyn UpstreamCa>> {
+        if id == self.inner.ca.issuing_id() {
+            return Some(self.inner.ca.clone());
+        }
+        self.inner.config.upstreams.by_id(id).cloned()
     }
 
     /// The certificate profiles.
@@ -246,7 +285,8 @@ impl Ra {
         ))
     }
 
-    /// Record a refused attempt in its own transaction. A failure to audit is logged, and does not
+    /// Record a refused attempt (or another event that changes nothing, such as a revocation
+    /// forwarded upstream) in its own transaction. A failure to audit is logged, and does not
     /// turn the refusal into a different error.
     pub async fn audit_refusal(
         &self,

@@ -3,7 +3,7 @@
 
 use super::Ra;
 use crate::audit::{self, Action, Event};
-use crate::ca::UpstreamCa;
+use crate::ca::PublishingCa;
 use crate::error::{Error, Result};
 use crate::state::CertificateStatus;
 use crate::store::certificates as rows;
@@ -175,7 +175,7 @@ struct ResponderState {
 /// it expires) and the cache of signed answers. One per RA.
 pub(crate) struct OcspResponder {
     store: Store,
-    ca: Arc<dyn UpstreamCa>,
+    ca: Arc<dyn PublishingCa>,
     /// Held while the responder certificate is checked and, when due, replaced.
     state: tokio::sync::Mutex<Option<Arc<ResponderState>>>,
     cache: ResponseCache,
@@ -183,7 +183,7 @@ pub(crate) struct OcspResponder {
 
 impl OcspResponder {
     /// A responder whose answer cache keeps at most `cache_bytes`.
-    pub(crate) fn new(store: Store, ca: Arc<dyn UpstreamCa>, cache_bytes: u64) -> Self {
+    pub(crate) fn new(store: Store, ca: Arc<dyn PublishingCa>, cache_bytes: u64) -> Self {
         OcspResponder {
             store,
             ca,

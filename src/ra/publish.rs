@@ -5,7 +5,7 @@
 
 use super::Ra;
 use crate::audit::{self, Action, Event};
-use crate::ca::{CrlEntry, CrlOrder, CrlRemoval, UpstreamCa};
+use crate::ca::{CrlEntry, CrlOrder, CrlRemoval, PublishingCa};
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
 use crate::store::certificates as rows;
@@ -130,7 +130,7 @@ fn parse_serial(s: &str) -> Result<Serial> {
 /// Signs and caches the issuing CA's CRLs; one per RA.
 pub(crate) struct CrlPublisher {
     store: Store,
-    ca: Arc<dyn UpstreamCa>,
+    ca: Arc<dyn PublishingCa>,
     clock: SharedClock,
     /// How long a full CRL is valid.
     validity: Duration,
@@ -152,7 +152,7 @@ pub(crate) struct CrlPublisher {
 impl CrlPublisher {
     pub(crate) fn new(
         store: Store,
-        ca: Arc<dyn UpstreamCa>,
+        ca: Arc<dyn PublishingCa>,
         clock: SharedClock,
         validity: Duration,
         delta_urls: Vec<String>,

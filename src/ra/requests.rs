@@ -259,10 +259,19 @@ impl Ra {
             extended_key_usage: profile.extended_key_usage.clone(),
             validity_days: profile.validity_days,
         };
-        if let Some(reason) = self.issuing_ca_revocation().await? {
-            return Err(Error::refused("ca_refused", reason));
+        let ca = self.ca_for_profile(&profile.name);
+        if self.is_embedded(ca.issuing_id()) {
+            if let Some(reason) = self.issuing_ca_revocation().await? {
+                return Err(Error::refused("ca_refused", reason));
+            }
         }
-        self.ca_would_sign(&csr, &template, now)?;
+        ca_would_sign(
+            ca.as_ref(),
+            self.order_urls(ca.as_ref()),
+            &csr,
+            &template,
+            now,
+        )?;
         let template_json = serde_json::to_string(&template).map_err(Error::internal)?;
         let id = new_id("req");
         let expires = now + Duration::hours(i64::from(profile.request_expiry_hours));
@@ -301,37 +310,6 @@ impl Ra {
             }))
             .await?;
         Ok(id)
-    }
-
-    /// Ask the CA whether it would sign this request as it stands (the encodings and names it
-    /// checks before signing), so that a request it would refuse never waits for approvers.
-    fn ca_would_sign(
-        &self,
-        csr: &CheckedCsr,
-        template: &Template,
-        now: OffsetDateTime,
-    ) -> Result<()> {
-        let (crl_urls, ca_issuers_urls, ocsp_urls) = self.publication_urls();
-        let order = IssueOrder {
-            serial: Serial::random(),
-            spki_der: csr.key().spki_der().to_vec(),
-            subject: template.subject.clone(),
-            not_before: now,
-            not_after: (now + Duration::days(i64::from(template.validity_days)))
-                .min(self.ca().max_not_after()),
-            key_usage: template.key_usage.clone(),
-            extended_key_usage: template.extended_key_usage.clone(),
-            crl_urls,
-            ca_issuers_urls,
-            ocsp_urls,
-        };
-        self.ca().check(&order).map_err(|e| match e {
-            CaError::Refused(m) => Error::refused(
-                "ca_refused",
-                format!("the CA would refuse to sign this request: {m}"),
-            ),
-            CaError::Unavailable(m) => Error::Upstream(m),
-        })
     }
 
     async fn may_read_requests(&self, op: &Operator, target: Option<&str>) -> Result<()> {
@@ -436,4 +414,36 @@ impl Ra {
             issuance,
         })
     }
+}
+
+/// Ask `ca` whether it would sign this request as it stands (the encodings and names it checks
+/// before signing), so that a request it would refuse never waits for approvers.
+fn ca_would_sign(
+    ca: &dyn crate::ca::UpstreamCa,
+    (crl_urls, ca_issuers_urls, ocsp_urls): (Vec<String>, Vec<String>, Vec<String>),
+    csr: &CheckedCsr,
+    template: &Template,
+    now: OffsetDateTime,
+) -> Result<()> {
+    let order = IssueOrder {
+        serial: Serial::random(),
+        spki_der: csr.key().spki_der().to_vec(),
+        csr_der: csr.der().to_vec(),
+        subject: template.subject.clone(),
+        not_before: now,
+        not_after: (now + Duration::days(i64::from(template.validity_days)))
+            .min(ca.max_not_after()),
+        key_usage: template.key_usage.clone(),
+        extended_key_usage: template.extended_key_usage.clone(),
+        crl_urls,
+        ca_issuers_urls,
+        ocsp_urls,
+    };
+    ca.check(&order).map_err(|e| match e {
+        CaError::Refused(m) => Error::refused(
+            "ca_refused",
+            format!("the CA would refuse to sign this request: {m}"),
+        ),
+        CaError::Unavailable(m) => Error::Upstream(m),
+    })
 }

@@ -37,6 +37,10 @@ pub struct RevocationOutcome {
     /// The revocation request awaiting a second revoker (status `pending-approval`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// Revocations recorded here that the remote CA which issued the certificate could not be
+    /// told of (each audited as `certificate.revocation_forward_failed`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream_errors: Vec<String>,
 }
 
 pub(super) fn serial_of(text: &str) -> Result<String> {
@@ -190,11 +194,15 @@ impl Ra {
                 revoke_in(c, log, now, &by, &target, &key, reason, invalidity, comment).await
             }))
             .await?;
-        self.revoked_outcome(serial, reason, revoked)
+        self.revoked_outcome(Some(&op.id), serial, reason, revoked)
+            .await
     }
 
-    pub(super) fn revoked_outcome(
+    /// What a committed revocation did, once the remote CAs that issued the revoked
+    /// certificates are told (see [`Ra::forward_revocations`]).
+    pub(super) async fn revoked_outcome(
         &self,
+        by: Option<&str>,
         serial: String,
         reason: Reason,
         revoked: Option<Vec<String>>,
@@ -203,12 +211,16 @@ impl Ra {
             return Err(already_revoked());
         };
         self.status_changed();
+        let mut all = vec![serial.clone()];
+        all.extend(also_revoked.iter().cloned());
+        let upstream_errors = self.forward_revocations(by, &all, reason, self.now()).await;
         Ok(RevocationOutcome {
             serial,
             status: CertificateStatus::Revoked.to_string(),
             reason: Some(reason.as_str().into()),
             also_revoked,
             id: None,
+            upstream_errors,
         })
     }
 
@@ -249,11 +261,29 @@ impl Ra {
         let serial = serial_of(serial)?;
         let comment = check_comment(comment)?;
         let now = self.now();
-        {
+        let cert = {
             let mut c = self.store().read().await?;
             rows::get(&mut c, &serial)
                 .await?
-                .ok_or(Error::NotFound("certificate"))?;
+                .ok_or(Error::NotFound("certificate"))?
+        };
+        // A remote CA lifts its hold first: one that cannot keeps the certificate on hold here
+        // too, so that Vouch never says valid where the CA says revoked.
+        if !hold && cert.status == CertificateStatus::OnHold && !self.is_embedded(&cert.ca_id) {
+            let ca = self.ca_by_id(&cert.ca_id).ok_or_else(|| {
+                Error::Upstream(format!(
+                    "the CA {} that issued this certificate is not configured (upstream.toml)",
+                    cert.ca_id
+                ))
+            })?;
+            if let Err(crate::ca::CaError::Refused(m) | crate::ca::CaError::Unavailable(m)) =
+                ca.release(&serial).await
+            {
+                return Err(Error::refused(
+                    "upstream_release_refused",
+                    format!("the hold stays: {m}"),
+                ));
+            }
         }
         let (by, target) = (op.id.clone(), serial.clone());
         let changed = self
@@ -298,7 +328,15 @@ impl Ra {
             ));
         }
         self.status_changed();
+        let upstream_errors = if hold {
+            let serials = std::slice::from_ref(&serial);
+            self.forward_revocations(Some(&op.id), serials, Reason::CertificateHold, now)
+                .await
+        } else {
+            Vec::new()
+        };
         Ok(RevocationOutcome {
+            upstream_errors,
             serial,
             status: if hold {
                 CertificateStatus::OnHold

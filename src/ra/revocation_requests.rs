@@ -83,6 +83,7 @@ impl Ra {
             reason: Some(reason.as_str().into()),
             also_revoked: Vec::new(),
             id: Some(id),
+            upstream_errors: Vec::new(),
         })
     }
 
@@ -200,7 +201,8 @@ impl Ra {
             }))
             .await?
             .into_result()?;
-        self.revoked_outcome(req.serial, reason, outcome)
+        self.revoked_outcome(Some(&op.id), req.serial, reason, outcome)
+            .await
     }
 
     /// A second revoker rejects a revocation request, with a reason.

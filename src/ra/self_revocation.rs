@@ -131,7 +131,7 @@ impl Ra {
             }))
             .await?
             .into_result()?;
-        self.revoked_outcome(serial, reason, revoked)
+        self.revoked_outcome(None, serial, reason, revoked).await
     }
 }
 

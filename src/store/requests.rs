@@ -345,6 +345,39 @@ pub async fn unfinished_intents(
     .await?)
 }
 
+/// The CSR of request `id` as it was received (DER), for a CA that signs CSRs.
+pub async fn csr_der(conn: &mut Conn, id: &str) -> Result<Option<Vec<u8>>> {
+    Ok(
+        sqlx::query_scalar("SELECT csr_der FROM requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Record that the CA issued `request_id`'s certificate under `issued` rather than the serial
+/// `reserved` in its intent (a remote CA picks its own): the intent's serial becomes `issued`, the
+/// reserved one is kept in `reserved_serial`. Run in the transaction that stores the certificate,
+/// before it (certificates.serial references the intent's). False if the intent does not hold
+/// `reserved` any more.
+pub async fn record_issued_serial(
+    conn: &mut Conn,
+    request_id: &str,
+    reserved: &str,
+    issued: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE issuance_intents SET serial = $3, reserved_serial = $2 \
+         WHERE request_id = $1 AND serial = $2",
+    )
+    .bind(request_id)
+    .bind(reserved)
+    .bind(issued)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Count a failed signing attempt of `request_id`'s intent, and when to try again.
 pub async fn attempt_failed(
     conn: &mut Conn,

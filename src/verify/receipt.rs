@@ -3,7 +3,7 @@
 //! before it expires, like the OCSP responder's). Anyone can check one with `openssl cms -verify
 //! -CAfile root.pem` (or `vouch receipt verify`).
 
-use crate::ca::UpstreamCa;
+use crate::ca::PublishingCa;
 use crate::error::{Error, Result};
 use crate::x509::crl::time_digits;
 use crate::x509::der::{push_tlv, set_of, tlv, uint};
@@ -134,7 +134,7 @@ impl Receipts {
     /// The signer to use at `now`, and the new certificate (DER) when one was issued now.
     pub(crate) async fn signer(
         &self,
-        ca: &dyn UpstreamCa,
+        ca: &dyn PublishingCa,
         now: OffsetDateTime,
     ) -> Result<(Arc<ReceiptSigner>, Option<Vec<u8>>)> {
         let mut state = self.state.lock().await;

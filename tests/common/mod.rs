@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod ac_tools;
+pub mod cfssl;
+pub mod fake_cfssl;
 pub mod relying;
 pub mod signing;
 pub mod test_ca;
@@ -24,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use vouch::app::{self, Server};
 use vouch::ca::local::{CaOptions, LocalCa};
-use vouch::ca::UpstreamCa;
+use vouch::ca::PublishingCa;
 use vouch::clock::{SharedClock, SystemClock};
 use vouch::datadir::DataDir;
 use vouch::ra::{Ra, RaConfig};
@@ -102,7 +104,7 @@ fn rand_bytes() -> [u8; 6] {
     b
 }
 
-pub type WrapCa = Box<dyn FnOnce(LocalCa) -> Arc<dyn UpstreamCa>>;
+pub type WrapCa = Box<dyn FnOnce(LocalCa) -> Arc<dyn PublishingCa>>;
 
 pub struct Options {
     pub clock: SharedClock,
@@ -114,6 +116,8 @@ pub struct Options {
     pub tsa_anchors: Vec<String>,
     /// Roots (PEM) of other CAs whose signers the verification API accepts (`<data-dir>/anchors/`).
     pub trust_anchors: Vec<String>,
+    /// The text of `<data-dir>/upstream.toml` (remote CAs), read as `vouch serve` reads it.
+    pub upstream_toml: Option<String>,
 }
 
 impl Default for Options {
@@ -124,6 +128,7 @@ impl Default for Options {
             extra_profiles: Vec::new(),
             tsa_anchors: Vec::new(),
             trust_anchors: Vec::new(),
+            upstream_toml: None,
         }
     }
 }
@@ -160,6 +165,9 @@ impl TestApp {
             std::fs::write(data.anchors_dir().join(format!("root-{i}.pem")), pem)
                 .expect("write anchor");
         }
+        if let Some(text) = &opts.upstream_toml {
+            std::fs::write(data.upstream_file(), text).expect("write upstream.toml");
+        }
         let store = Store::connect(&data.database_target())
             .await
             .expect("store");
@@ -177,7 +185,7 @@ impl TestApp {
         .expect("attribute authority");
         // The embedded CA also does the root's duties (ARL, issuing CA certificate), as in
         // `app::open`; a wrapped CA stands for a remote one, which has its own.
-        let (ca, embedded): (Arc<dyn UpstreamCa>, _) = match opts.wrap_ca {
+        let (ca, embedded): (Arc<dyn PublishingCa>, _) = match opts.wrap_ca {
             Some(wrap) => (wrap(local), None),
             None => {
                 let local = Arc::new(local);
@@ -185,7 +193,11 @@ impl TestApp {
             }
         };
         let profiles = Profiles::load_dir(&data.profiles_dir()).expect("profiles");
+        let upstreams = vouch::ca::upstreams::load(&data.upstream_file(), data.root(), &profiles)
+            .await
+            .expect("upstream CAs");
         let config = RaConfig {
+            upstreams,
             public_url: Some(listener.url()),
             embedded_ca: embedded,
             attribute_authority,

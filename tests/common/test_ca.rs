@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use vouch::ca::local::LocalCa;
-use vouch::ca::{CaChain, CaError, CrlOrder, IssueOrder, UpstreamCa};
+use vouch::ca::{CaChain, CaError, CrlOrder, IssueOrder, PublishingCa, UpstreamCa};
 
 /// How the test CA behaves.
 #[derive(Clone, Copy, PartialEq)]
@@ -104,6 +104,18 @@ impl UpstreamCa for TestCa {
     fn max_not_after(&self) -> time::OffsetDateTime {
         self.inner.max_not_after()
     }
+    async fn revoke(
+        &self,
+        serial: &str,
+        reason: vouch::x509::revocation::Reason,
+        time: time::OffsetDateTime,
+    ) -> Result<(), CaError> {
+        self.inner.revoke(serial, reason, time).await
+    }
+}
+
+#[async_trait]
+impl PublishingCa for TestCa {
     async fn sign_crl(&self, order: &CrlOrder) -> Result<Vec<u8>, CaError> {
         self.inner.sign_crl(order).await
     }
@@ -113,5 +125,12 @@ impl UpstreamCa for TestCa {
         not_after: time::OffsetDateTime,
     ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
         self.inner.issue_ocsp_responder(not_before, not_after).await
+    }
+    async fn issue_receipt_signer(
+        &self,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Vec<u8>), CaError> {
+        self.inner.issue_receipt_signer(not_before, not_after).await
     }
 }

@@ -1,0 +1,245 @@
+//! A CFSSL remote signer as an upstream CA (`kind = "cfssl"` in `upstream.toml`).
+//!
+//! - Issue: `POST /api/v1/cfssl/authsign` with CFSSL's authenticated request,
+//!   `{"token": base64(HMAC-SHA256(key, request)), "request": base64(request)}`, where `request`
+//!   is the JSON sign request: the subscriber's CSR (`certificate_request`), the CFSSL profile,
+//!   and the subject and hosts Vouch approved (`subject`, `hosts`: CFSSL takes the subject from the
+//!   CSR where the request leaves a field empty, which the RA's check of the result catches).
+//!   CFSSL picks the serial and the validity (from its profile).
+//! - Chain: `POST /api/v1/cfssl/info` gives the signer's certificate, read when the adapter is
+//!   made (at start, and by `vouch upstream check`).
+//! - Revoke: `POST /api/v1/cfssl/revoke` with the serial in decimal, the authority key id (hex)
+//!   and the reason's name. CFSSL's certificate database records the authority key id its signer
+//!   saw, which builds from 2016 on current Go leave empty, so a "not found" answer is retried
+//!   once with an empty one. CFSSL cannot lift a hold (no such endpoint): `release` is refused.
+//!
+//! Every call has a connect and a total timeout and reads at most [`MAX_RESPONSE_BYTES`]. An error
+//! is `Unavailable` when the CA could not be reached or failed (5xx), `Refused` with CFSSL's own
+//! message when it answered no (4xx, or `success: false`); both name the CA.
+
+mod wire;
+
+use super::upstream_config::CfsslSettings;
+use super::{CaCertificate, CaChain, CaError, IssueOrder, UpstreamCa};
+use crate::x509::revocation::Reason;
+use crate::x509::subject::DnAttr;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+pub use wire::MAX_RESPONSE_BYTES;
+
+/// How long a connection to CFSSL may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one call to CFSSL may take in all.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A CFSSL signer, with its certificate as `/info` gave it.
+pub struct CfsslCa {
+    id: String,
+    http: wire::Client,
+    auth_key: Zeroizing<Vec<u8>>,
+    cfssl_profile: Option<String>,
+    chain: Arc<CaChain>,
+    not_after: OffsetDateTime,
+    /// The signer's subjectKeyIdentifier, lowercase hex (the authority key id of what it signs).
+    key_id: String,
+}
+
+impl std::fmt::Debug for CfsslCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CfsslCa")
+            .field("id", &self.id)
+            .field("url", &self.http.base())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CfsslCa {
+    /// The CA `id` at `settings.url`: asks `/info` for its certificate.
+    pub async fn connect(id: &str, settings: &CfsslSettings) -> Result<CfsslCa, CaError> {
+        let http = wire::Client::new(id, settings.url.clone())?;
+        let body = serde_json::json!({
+            "label": "",
+            "profile": settings.cfssl_profile.clone().unwrap_or_default(),
+        });
+        let result = http.post("info", body.to_string().into_bytes()).await?;
+        let pem = result
+            .get("certificate")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| CaError::Refused(format!("the CA {id} sent no certificate in /info")))?;
+        let cert = openssl::x509::X509::from_pem(pem.as_bytes()).map_err(|e| {
+            CaError::Refused(format!(
+                "the CA {id} sent an unreadable certificate in /info: {e}"
+            ))
+        })?;
+        let der = cert
+            .to_der()
+            .map_err(|e| CaError::Refused(format!("the CA {id}'s certificate: {e}")))?;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| CaError::Refused(format!("the CA {id}'s certificate: {e}")))?;
+        let not_after = OffsetDateTime::from_unix_timestamp(
+            parsed.validity().not_after.timestamp(),
+        )
+        .map_err(|e| CaError::Refused(format!("the CA {id}'s certificate notAfter: {e}")))?;
+        let key_id = parsed
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                    Some(hex::encode(k.0))
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        let chain = CaChain::new(
+            CaCertificate {
+                id: id.to_string(),
+                der,
+            },
+            Vec::new(),
+        );
+        Ok(CfsslCa {
+            id: id.to_string(),
+            http,
+            auth_key: settings.auth_key.clone(),
+            cfssl_profile: settings.cfssl_profile.clone(),
+            chain: Arc::new(chain),
+            not_after,
+            key_id,
+        })
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        self.http.base()
+    }
+
+    /// CFSSL's sign request for `order`: the CSR, the profile, the approved subject (CN, O,
+    /// serialNumber) and the approved e-mail addresses as hosts (an empty list clears whatever
+    /// names the CSR asked for).
+    fn sign_request(&self, order: &IssueOrder) -> Result<serde_json::Value, CaError> {
+        let mut cn = None;
+        let mut serial_number = None;
+        let mut names = Vec::new();
+        for (attr, value) in &order.subject.dn {
+            let slot = match attr {
+                DnAttr::CommonName => &mut cn,
+                DnAttr::SerialNumber => &mut serial_number,
+                DnAttr::Organisation => {
+                    names.push(serde_json::json!({"O": value}));
+                    continue;
+                }
+            };
+            if slot.replace(value.clone()).is_some() {
+                return Err(CaError::Refused(format!(
+                    "the CA {} (CFSSL) cannot put two {attr:?} attributes in a subject",
+                    self.id
+                )));
+            }
+        }
+        if order.csr_der.is_empty() {
+            return Err(CaError::Refused(format!(
+                "the CA {} (CFSSL) signs CSRs, and the order has none",
+                self.id
+            )));
+        }
+        let csr = crate::x509::pem_encode("CERTIFICATE REQUEST", &order.csr_der);
+        Ok(serde_json::json!({
+            "certificate_request": csr,
+            "profile": self.cfssl_profile.clone().unwrap_or_default(),
+            "hosts": order.subject.emails,
+            "subject": {
+                "CN": cn.unwrap_or_default(),
+                "names": names,
+                "SerialNumber": serial_number.unwrap_or_default(),
+            },
+        }))
+    }
+
+    async fn revoke_with(
+        &self,
+        serial_dec: &str,
+        key_id: &str,
+        reason: Reason,
+    ) -> Result<(), CaError> {
+        let body = serde_json::json!({
+            "serial": serial_dec,
+            "authority_key_id": key_id,
+            "reason": reason.as_str(),
+        });
+        self.http
+            .post("revoke", body.to_string().into_bytes())
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl UpstreamCa for CfsslCa {
+    fn issuing_id(&self) -> &str {
+        &self.id
+    }
+
+    async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
+        let request = self.sign_request(order)?.to_string().into_bytes();
+        let token = wire::token(&self.auth_key, &request)
+            .map_err(|e| CaError::Unavailable(format!("HMAC for the CA {}: {e}", self.id)))?;
+        let body = wire::authenticated(&token, &request);
+        let result = self.http.post("authsign", body).await?;
+        let pem = result
+            .get("certificate")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| {
+                CaError::Unavailable(format!("the CA {} answered without a certificate", self.id))
+            })?;
+        let cert = openssl::x509::X509::from_pem(pem.as_bytes()).map_err(|e| {
+            CaError::Unavailable(format!(
+                "the CA {} sent an unreadable certificate: {e}",
+                self.id
+            ))
+        })?;
+        cert.to_der().map_err(|e| {
+            CaError::Unavailable(format!(
+                "the CA {} sent an unreadable certificate: {e}",
+                self.id
+            ))
+        })
+    }
+
+    fn check(&self, order: &IssueOrder) -> Result<(), CaError> {
+        self.sign_request(order).map(|_| ())
+    }
+
+    fn chain(&self) -> Arc<CaChain> {
+        self.chain.clone()
+    }
+
+    fn max_not_after(&self) -> OffsetDateTime {
+        self.not_after
+    }
+
+    fn picks_serial(&self) -> bool {
+        true
+    }
+
+    async fn revoke(
+        &self,
+        serial: &str,
+        reason: Reason,
+        _time: OffsetDateTime,
+    ) -> Result<(), CaError> {
+        // CFSSL records the revocation time itself (its database's CURRENT_TIMESTAMP).
+        let decimal = openssl::bn::BigNum::from_hex_str(serial)
+            .and_then(|n| n.to_dec_str().map(|s| s.to_string()))
+            .map_err(|_| CaError::Refused(format!("{serial} is not a hex serial")))?;
+        match self.revoke_with(&decimal, &self.key_id, reason).await {
+            Err(CaError::Refused(m)) if !self.key_id.is_empty() && m.contains("not found") => {
+                self.revoke_with(&decimal, "", reason).await
+            }
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! `<data-dir>/upstream.toml`: the remote CAs and the Vouch profiles each one signs, read at
+//! start and checked strictly. Without the file, the embedded CA signs every profile.
+//!
+//! ```toml
+//! [[ca]]
+//! id = "city-cfssl"               # stored with each certificate it issues
+//! kind = "cfssl"                  # "cmp" is recognised, but refused: no CMP adapter yet
+//! url = "http://127.0.0.1:8888"
+//! auth_key = "0123abcd…"          # hex HMAC key (or auth_key_file = "…")
+//! cfssl_profile = "default"       # optional
+//! profiles = ["person-signing"]   # the Vouch profiles this CA signs
+//! ```
+//!
+//! Every error names the file, the entry (its position and id) and the key. Keys are decoded into
+//! zeroize-on-drop buffers and never logged or shown.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use zeroize::{Zeroize, Zeroizing};
+
+/// Longest `upstream.toml` read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+/// Longest HMAC key accepted, in bytes (hex digits / 2).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// One `[[ca]]` entry, checked.
+#[derive(Debug)]
+pub struct CaEntry {
+    /// The CA's id (`ca_id` of the certificates it issues).
+    pub id: String,
+    /// The Vouch profiles it signs.
+    pub profiles: Vec<String>,
+    /// What kind of CA it is, and how to reach it.
+    pub kind: CaKind,
+}
+
+/// The kinds of remote CA.
+#[derive(Debug)]
+pub enum CaKind {
+    /// A CFSSL remote signer (`kind = "cfssl"`).
+    Cfssl(CfsslSettings),
+}
+
+/// How to reach a CFSSL signer.
+pub struct CfsslSettings {
+    /// The server's base URL (http or https), without a trailing `/`.
+    pub url: url::Url,
+    /// The HMAC-SHA256 key of its `auth_key` provider, decoded from hex.
+    pub auth_key: Zeroizing<Vec<u8>>,
+    /// The CFSSL signing profile to ask for (CFSSL's default profile when absent).
+    pub cfssl_profile: Option<String>,
+}
+
+impl std::fmt::Debug for CfsslSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CfsslSettings")
+            .field("url", &self.url.as_str())
+            .field("auth_key", &"(secret)")
+            .field("cfssl_profile", &self.cfssl_profile)
+            .finish()
+    }
+}
+
+/// The keys of a `kind = "cfssl"` entry besides `auth_key` (taken out first, so that the key is
+/// never copied into a string serde owns).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CfsslEntry {
+    id: String,
+    /// Read (it is "cfssl") before this struct is.
+    #[serde(rename = "kind")]
+    _kind: String,
+    url: String,
+    auth_key_file: Option<PathBuf>,
+    cfssl_profile: Option<String>,
+    profiles: Vec<String>,
+}
+
+/// Read `path` (relative `auth_key_file`s are taken from `data_dir`), with `known` the names of
+/// the certificate profiles. None when there is no file.
+pub fn load(
+    path: &Path,
+    data_dir: &Path,
+    known: &BTreeSet<String>,
+) -> Result<Option<Vec<CaEntry>>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), &e)),
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(invalid(format!(
+            "{}: {} bytes; at most {MAX_FILE_BYTES}",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), &e))?,
+    );
+    parse(&text, path, data_dir, known).map(Some)
+}
+
+fn invalid(message: String) -> Error {
+    Error::invalid("invalid_config", message)
+}
+
+/// Parse and check the text of `upstream.toml` (`file` names it in errors).
+pub fn parse(
+    text: &str,
+    file: &Path,
+    data_dir: &Path,
+    known: &BTreeSet<String>,
+) -> Result<Vec<CaEntry>> {
+    let file_name = file.display().to_string();
+    let mut doc: toml::Table = toml::from_str(text)
+        .map_err(|e| invalid(format!("{file_name}: {}", e.message().trim())))?;
+    let entries = match doc.remove("ca") {
+        None => Vec::new(),
+        Some(toml::Value::Array(a)) => a,
+        Some(_) => {
+            return Err(invalid(format!(
+                "{file_name}: `ca` must be an array of tables: write each CA as [[ca]]"
+            )))
+        }
+    };
+    if let Some(key) = doc.keys().next() {
+        return Err(invalid(format!(
+            "{file_name}: unknown key `{key}` at the top level; only [[ca]] entries are allowed"
+        )));
+    }
+    let mut out: Vec<CaEntry> = Vec::new();
+    let mut claimed: HashMap<String, String> = HashMap::new();
+    for (i, value) in entries.into_iter().enumerate() {
+        let toml::Value::Table(mut table) = value else {
+            return Err(invalid(format!(
+                "{file_name}: [[ca]] #{}: not a table",
+                i + 1
+            )));
+        };
+        let id = match table.get("id") {
+            Some(toml::Value::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let at = if id.is_empty() {
+            format!("{file_name}: [[ca]] #{}", i + 1)
+        } else {
+            format!("{file_name}: [[ca]] #{} (id \"{id}\")", i + 1)
+        };
+        // The key leaves the table before anything else can copy it.
+        let auth_key = take_secret(&mut table, "auth_key", &at)?;
+        let kind = match table.get("kind") {
+            Some(toml::Value::String(k)) => k.clone(),
+            Some(_) => return Err(invalid(format!("{at}: `kind` must be a string"))),
+            None => {
+                return Err(invalid(format!(
+                    "{at}: `kind` is missing (\"cfssl\" or \"cmp\")"
+                )))
+            }
+        };
+        let entry = match kind.as_str() {
+            "cfssl" => cfssl_entry(table, auth_key, &at, data_dir)?,
+            "cmp" => {
+                return Err(invalid(format!(
+                    "{at}: `kind` = \"cmp\": cmp adapter not available yet; only \"cfssl\" CAs \
+                     can be configured for now"
+                )))
+            }
+            other => {
+                return Err(invalid(format!(
+                "{at}: `kind` = \"{other}\" is not a CA kind; use \"cfssl\" (or, later, \"cmp\")"
+            )))
+            }
+        };
+        check_id(&entry.id, &at)?;
+        if out.iter().any(|e| e.id == entry.id) {
+            return Err(invalid(format!(
+                "{at}: `id` \"{}\" is used by an earlier entry; ids must be unique",
+                entry.id
+            )));
+        }
+        if entry.profiles.is_empty() {
+            return Err(invalid(format!(
+                "{at}: `profiles` is empty; name the Vouch profiles this CA signs"
+            )));
+        }
+        for p in &entry.profiles {
+            if !known.contains(p) {
+                let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                return Err(invalid(format!(
+                    "{at}: `profiles`: \"{p}\" is not a certificate profile (known: {})",
+                    names.join(", ")
+                )));
+            }
+            if let Some(other) = claimed.insert(p.clone(), entry.id.clone()) {
+                let whom = if other == entry.id {
+                    "this entry already".to_string()
+                } else {
+                    format!("the CA \"{other}\" already")
+                };
+                return Err(invalid(format!(
+                    "{at}: `profiles`: \"{p}\" is claimed by {whom}; a profile has one CA"
+                )));
+            }
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// Remove the string `key` from `table` into a zeroize-on-drop buffer, wiping the table's copy.
+fn take_secret(table: &mut toml::Table, key: &str, at: &str) -> Result<Option<Zeroizing<String>>> {
+    match table.remove(key) {
+        None => Ok(None),
+        Some(toml::Value::String(mut s)) => {
+            let out = Zeroizing::new(s.clone());
+            s.zeroize();
+            Ok(Some(out))
+        }
+        Some(_) => Err(invalid(format!(
+            "{at}: `{key}` must be a string of hex digits"
+        ))),
+    }
+}
+
+fn check_id(id: &str, at: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && id.as_bytes()[0].is_ascii_alphanumeric();
+    if !ok {
+        return Err(invalid(format!(
+            "{at}: `id` \"{id}\": 1 to 64 of a-z, 0-9, '-', '_', starting with a letter or digit"
+        )));
+    }
+    if id == super::local::ISSUING_ID || id == super::local::ROOT_ID {
+        return Err(invalid(format!(
+            "{at}: `id` \"{id}\" is the embedded CA's; choose another"
+        )));
+    }
+    Ok(())
+}
+
+fn cfssl_entry(
+    table: toml::Table,
+    auth_key: Option<Zeroizing<String>>,
+    at: &str,
+    data_dir: &Path,
+) -> Result<CaEntry> {
+    let e = CfsslEntry::deserialize(toml::Value::Table(table))
+        .map_err(|e| invalid(format!("{at}: {}", e.message().trim())))?;
+    let url =
+        base_url(&e.url).map_err(|why| invalid(format!("{at}: `url` \"{}\": {why}", e.url)))?;
+    let auth_key = match (auth_key, &e.auth_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(format!(
+                "{at}: give `auth_key` or `auth_key_file`, not both"
+            )))
+        }
+        (None, None) => {
+            return Err(invalid(format!(
+                "{at}: `auth_key` (hex) or `auth_key_file` is needed: CFSSL's authsign checks an \
+                 HMAC-SHA256 token"
+            )))
+        }
+        (Some(hex_key), None) => {
+            decode_key(&hex_key).map_err(|why| invalid(format!("{at}: `auth_key`: {why}")))?
+        }
+        (None, Some(path)) => {
+            let path = data_dir.join(path);
+            let text = read_key_file(&path).map_err(|why| {
+                invalid(format!("{at}: `auth_key_file` {}: {why}", path.display()))
+            })?;
+            decode_key(&text).map_err(|why| {
+                invalid(format!("{at}: `auth_key_file` {}: {why}", path.display()))
+            })?
+        }
+    };
+    if let Some(p) = &e.cfssl_profile {
+        if p.is_empty() || p.len() > 128 || p.chars().any(|c| c.is_control()) {
+            return Err(invalid(format!(
+                "{at}: `cfssl_profile`: 1 to 128 characters, no control characters"
+            )));
+        }
+    }
+    Ok(CaEntry {
+        id: e.id,
+        profiles: e.profiles,
+        kind: CaKind::Cfssl(CfsslSettings {
+            url,
+            auth_key,
+            cfssl_profile: e.cfssl_profile,
+        }),
+    })
+}
+
+/// An http(s) base URL without credentials, query or fragment; the trailing `/` dropped.
+fn base_url(text: &str) -> std::result::Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| e.to_string())?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("must be http:// or https://".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    if url.host_str().is_none() {
+        return Err("has no host".into());
+    }
+    let trimmed = url.as_str().trim_end_matches('/').to_string();
+    url::Url::parse(&trimmed).map_err(|e| e.to_string())
+}
+
+/// The key file's text: owner-only (0600), small.
+fn read_key_file(path: &Path) -> std::result::Result<Zeroizing<String>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err("is readable by group or others; chmod 600 it".into());
+    }
+    if meta.len() > (MAX_KEY_BYTES * 2 + 16) as u64 {
+        return Err(format!("{} bytes; too long for a key", meta.len()));
+    }
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| e.to_string())
+}
+
+/// Hex digits (surrounding whitespace ignored) to key bytes.
+fn decode_key(text: &str) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some((i, _)) = t.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "is not hex: a character that is not a hex digit at position {}",
+            i + 1
+        ));
+    }
+    if !t.len().is_multiple_of(2) {
+        return Err(format!(
+            "has {} hex digits; an even number is needed",
+            t.len()
+        ));
+    }
+    if t.len() / 2 > MAX_KEY_BYTES {
+        return Err(format!("is longer than {MAX_KEY_BYTES} bytes"));
+    }
+    hex::decode(t)
+        .map(Zeroizing::new)
+        .map_err(|_| "is not hex".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> BTreeSet<String> {
+        ["person-signing", "person-auth"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    fn parse_str(text: &str) -> Result<Vec<CaEntry>> {
+        parse(
+            text,
+            Path::new("/data/upstream.toml"),
+            Path::new("/data"),
+            &known(),
+        )
+    }
+
+    fn error(text: &str) -> String {
+        parse_str(text).unwrap_err().to_string()
+    }
+
+    const GOOD: &str = r#"
+        [[ca]]
+        id = "city-cfssl"
+        kind = "cfssl"
+        url = "http://127.0.0.1:8888/"
+        auth_key = "0123abcd"
+        cfssl_profile = "default"
+        profiles = ["person-signing"]
+    "#;
+
+    #[test]
+    fn a_good_entry_is_read_and_its_key_decoded() {
+        let entries = parse_str(GOOD).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].id, "city-cfssl");
+        let CaKind::Cfssl(s) = &entries[0].kind;
+        assert_eq!(s.url.as_str(), "http://127.0.0.1:8888/");
+        assert_eq!(&s.auth_key[..], &[0x01, 0x23, 0xab, 0xcd]);
+        assert_eq!(s.cfssl_profile.as_deref(), Some("default"));
+        assert!(
+            !format!("{s:?}").contains("0123abcd"),
+            "the key is not in Debug output"
+        );
+        assert!(parse_str("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_file_the_entry_and_the_key() {
+        let e = error(&GOOD.replace("cfssl_profile", "cfssl_profle"));
+        assert!(
+            e.contains("/data/upstream.toml: [[ca]] #1 (id \"city-cfssl\")"),
+            "{e}"
+        );
+        assert!(e.contains("cfssl_profle"), "{e}");
+        let e = error(&GOOD.replace("0123abcd", "0123abcz"));
+        assert!(e.contains("`auth_key`") && e.contains("not hex"), "{e}");
+        assert!(!e.contains("0123abc"), "the key is not echoed: {e}");
+        let e = error(&GOOD.replace("0123abcd", "0123abc"));
+        assert!(e.contains("even number"), "{e}");
+        let e = error(&GOOD.replace(
+            "auth_key = \"0123abcd\"",
+            "auth_key = \"0123abcd\"\nauth_key_file = \"k.hex\"",
+        ));
+        assert!(e.contains("not both"), "{e}");
+        let e = error(&GOOD.replace("person-signing", "nobody"));
+        assert!(e.contains("`profiles`") && e.contains("\"nobody\""), "{e}");
+        let e = error(&format!(
+            "{GOOD}{}",
+            GOOD.replace("person-signing", "person-auth")
+        ));
+        assert!(
+            e.contains("[[ca]] #2") && e.contains("used by an earlier entry"),
+            "{e}"
+        );
+        let e = error(&format!("{GOOD}{}", GOOD.replace("city-cfssl", "other")));
+        assert!(
+            e.contains("\"person-signing\" is claimed by the CA \"city-cfssl\""),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("\"cfssl\"", "\"cmp\""));
+        assert!(e.contains("cmp adapter not available yet"), "{e}");
+        let e = error(&GOOD.replace("\"cfssl\"", "\"acme\""));
+        assert!(e.contains("`kind`"), "{e}");
+        let e = error(&GOOD.replace("http://127.0.0.1:8888/", "ftp://x"));
+        assert!(e.contains("`url`"), "{e}");
+        let e = error(&GOOD.replace("city-cfssl", "issuing"));
+        assert!(e.contains("embedded CA"), "{e}");
+        let e = error(&format!("stray = 1\n{GOOD}"));
+        assert!(e.contains("unknown key `stray`"), "{e}");
+    }
+
+    #[test]
+    fn a_key_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.hex"), "00ff\n").unwrap();
+        let text = GOOD.replace("auth_key = \"0123abcd\"", "auth_key_file = \"k.hex\"");
+        let file = dir.path().join("upstream.toml");
+        std::fs::set_permissions(
+            dir.path().join("k.hex"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let e = parse(&text, &file, dir.path(), &known())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`auth_key_file`") && e.contains("chmod 600"),
+            "{e}"
+        );
+        std::fs::set_permissions(
+            dir.path().join("k.hex"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let entries = parse(&text, &file, dir.path(), &known()).unwrap();
+        let CaKind::Cfssl(s) = &entries[0].kind;
+        assert_eq!(&s.auth_key[..], &[0x00, 0xff]);
+    }
+}
