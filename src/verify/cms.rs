@@ -427,18 +427,36 @@ pub fn check_signature(
 /// identifier. Returns its DER.
 pub fn find_certificate<'a>(sid: &SignerId, certificates: &'a [Vec<u8>]) -> Option<&'a [u8]> {
     certificates.iter().find_map(|der| {
-        let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
         let matches = match sid {
-            SignerId::IssuerSerial { issuer, serial } => {
-                c.raw_serial() == serial.as_slice() && c.issuer().as_raw() == issuer.as_slice()
-            }
-            SignerId::KeyId(id) => c.extensions().iter().any(|e| {
+            // Read off the DER (no full parse of every certificate carried); the one found is
+            // parsed in full by its user, and one that does not parse is refused there.
+            SignerId::IssuerSerial { issuer, serial } => issuer_and_serial(der)
+                .is_some_and(|(i, s)| s == serial.as_slice() && i == issuer.as_slice()),
+            SignerId::KeyId(id) => {
+                let Ok((_, c)) = x509_parser::parse_x509_certificate(der) else {
+                    return None;
+                };
+                c.extensions().iter().any(|e| {
                 matches!(e.parsed_extension(),
                     x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) if k.0 == id.as_slice())
-            }),
+                })
+            }
         };
         matches.then_some(der.as_slice())
     })
+}
+
+/// A certificate's issuer Name (DER, with its tag) and serial (the INTEGER's content octets), as
+/// its TBSCertificate has them.
+fn issuer_and_serial(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut outer = Reader::new(der);
+    let mut cert = Reader::new(outer.read(0x30, "Certificate").ok()?);
+    let mut tbs = Reader::new(cert.read(0x30, "TBSCertificate").ok()?);
+    tbs.optional(0xa0).ok()?; // version
+    let serial = tbs.read(0x02, "serialNumber").ok()?;
+    tbs.read(0x30, "signature").ok()?;
+    let issuer = tbs.any().ok()?;
+    (issuer.tag == 0x30).then_some((issuer.whole, serial))
 }
 
 /// Drop what OpenSSL left on this thread's error queue after a check that failed. A failed

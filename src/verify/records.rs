@@ -50,6 +50,38 @@ fn history_bytes(h: &[HistoryRow]) -> usize {
 pub(crate) struct Records {
     certificates: moka::sync::Cache<String, Tagged<CertificateRecord>>,
     attribute_history: moka::sync::Cache<String, Tagged<Vec<HistoryRow>>>,
+    /// SHA-256 of (AA certificate, attribute certificate) pairs whose signature was seen to
+    /// hold: the same bytes verify the same way every time.
+    signatures_held: moka::sync::Cache<[u8; 32], ()>,
+}
+
+/// Most remembered attribute certificate signatures (32 bytes each, and moka's own overhead).
+const SIGNATURES_HELD: u64 = 65_536;
+
+impl Records {
+    /// Whether the attribute certificate `ac` (its DER `ac_der`) holds a valid signature of the
+    /// AA whose certificate is `aa_der`, remembered once it did.
+    pub(crate) fn ac_signature_holds(
+        &self,
+        ac: &crate::x509::ac::AttributeCertificate,
+        ac_der: &[u8],
+        aa_der: &[u8],
+    ) -> bool {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update((aa_der.len() as u64).to_be_bytes());
+        h.update(aa_der);
+        h.update(ac_der);
+        let key: [u8; 32] = h.finalize().into();
+        if self.signatures_held.contains_key(&key) {
+            return true;
+        }
+        let holds = crate::x509::ac::check::signature_ok(ac, aa_der);
+        if holds {
+            self.signatures_held.insert(key, ());
+        }
+        holds
+    }
 }
 
 impl Default for Records {
@@ -69,6 +101,7 @@ impl Default for Records {
                     weigh(k.len() + 64 + history_bytes(&v.value))
                 })
                 .build(),
+            signatures_held: moka::sync::Cache::new(SIGNATURES_HELD),
         }
     }
 }

@@ -84,7 +84,10 @@ impl Ra {
                 target_uri: Some(&target_uri),
                 revoked_at,
             };
-            let checked = ac::check(der, cert_der, &aa, expect);
+            let records = &self.verify_state().records;
+            let checked = ac::check_with(der, cert_der, &aa, expect, &mut |parsed| {
+                records.ac_signature_holds(parsed, der, &aa)
+            });
             let Some(parsed) = &checked.ac else {
                 let malformed = vec![AcProblem::Malformed(String::new()).code()];
                 problems.get_or_insert((true, malformed));

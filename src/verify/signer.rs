@@ -58,8 +58,11 @@ impl Ra {
             report.reasons.push("signer_certificate_missing");
             return Ok(report);
         };
-        let (_, parsed) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|e| crate::error::Error::internal(format!("signer certificate: {e}")))?;
+        // The certificate the signer names, unreadable: as good as none.
+        let Ok((_, parsed)) = x509_parser::parse_x509_certificate(&der) else {
+            report.reasons.push("signer_certificate_missing");
+            return Ok(report);
+        };
         report.serial = Some(hex_serial(parsed.raw_serial()));
         report.subject = Some(parsed.subject().to_string());
         if let Err(p) = check_signature(info, &sd.content_type, content, parsed.public_key().raw) {

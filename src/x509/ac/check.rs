@@ -117,7 +117,7 @@ fn digest_of(algorithm: &[u8]) -> Option<HashAlg> {
 }
 
 /// Whether the AC's signature holds for the AA's key (`aa_der`, the AA certificate).
-fn signature_ok(ac: &AttributeCertificate, aa_der: &[u8]) -> bool {
+pub fn signature_ok(ac: &AttributeCertificate, aa_der: &[u8]) -> bool {
     let Some(md) = digest_of(&ac.signature_algorithm) else {
         return false;
     };
@@ -195,6 +195,20 @@ fn holder_ok(ac: &AttributeCertificate, holder_der: &[u8]) -> bool {
 /// certificate is `aa_der`, at `expect.at`, for `expect.target_uri`. The AA certificate's own
 /// validity and status are the caller's to check (with its chain).
 pub fn check(ac_der: &[u8], holder_der: &[u8], aa_der: &[u8], expect: Expectation<'_>) -> AcCheck {
+    check_with(ac_der, holder_der, aa_der, expect, &mut |ac| {
+        signature_ok(ac, aa_der)
+    })
+}
+
+/// As [`check`], with the signature check given: `signature_holds` says whether the AC's
+/// signature holds for the AA's key (a caller may remember the answers of [`signature_ok`]).
+pub fn check_with(
+    ac_der: &[u8],
+    holder_der: &[u8],
+    aa_der: &[u8],
+    expect: Expectation<'_>,
+    signature_holds: &mut dyn FnMut(&AttributeCertificate) -> bool,
+) -> AcCheck {
     let ac = match parse(ac_der) {
         Ok(ac) => ac,
         Err(e) => {
@@ -205,7 +219,7 @@ pub fn check(ac_der: &[u8], holder_der: &[u8], aa_der: &[u8], expect: Expectatio
         }
     };
     let mut problems = Vec::new();
-    if !signature_ok(&ac, aa_der) {
+    if !signature_holds(&ac) {
         problems.push(AcProblem::Signature);
     }
     if !issuer_ok(&ac, aa_der) {

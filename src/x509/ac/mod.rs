@@ -25,7 +25,7 @@ pub mod parse;
 
 use crate::error::{Error, Result};
 
-pub use check::{check, AcCheck, AcProblem, Expectation};
+pub use check::{check, check_with, AcCheck, AcProblem, Expectation};
 pub use encode::{AcContent, AcRevocation};
 pub use parse::{parse, AttributeCertificate};
 
