@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cfssl::{upstream_toml, Cfssl, AUTH_KEY};
+use common::cfssl::{upstream_toml, write_private, Cfssl, AUTH_KEY};
 use common::{p256_csr, run, Options, TestApp, BIN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -25,6 +25,36 @@ async fn app_with(toml: String) -> TestApp {
         ..Options::default()
     })
     .await
+}
+
+/// A P-256 CSR whose subject has attributes Vouch never approves (C, ST, L, O, OU). Vouch ignores
+/// a CSR's subject; CFSSL copies into the certificate what the request leaves unset, so such a
+/// CSR is refused at submission when CFSSL would sign it.
+fn busy_csr() -> String {
+    let key = openssl::pkey::PKey::from_ec_key(
+        openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    for (k, v) in [
+        ("C", "NL"),
+        ("ST", "Noord-Holland"),
+        ("L", "Amsterdam"),
+        ("O", "Elsewhere"),
+        ("OU", "Nobody approved this"),
+        ("CN", "someone else"),
+    ] {
+        name.append_entry_by_text(k, v).unwrap();
+    }
+    let mut b = openssl::x509::X509ReqBuilder::new().unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_subject_name(&name.build()).unwrap();
+    b.sign(&key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    String::from_utf8(b.build().to_pem().unwrap()).unwrap()
 }
 
 /// Register a person and submit `profile` with a fresh key; returns the request id.
@@ -78,6 +108,17 @@ async fn enrols_through_cfssl_routes_by_profile_and_forwards_revocation() {
     let cfssl = Cfssl::start(dir.path(), SIGNING_USAGES, "8760h");
     // The normal flow: a clerk submits, a second operator approves; CFSSL signs.
     let (app, clerk, approver, id) = submitted_to("city-cfssl", &cfssl.url, AUTH_KEY).await;
+    // A CSR whose subject CFSSL would copy in is refused at submission, naming what to change.
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (status, refused) = app
+        .submit(&clerk, &sub, "person-signing", &busy_csr())
+        .await;
+    assert!(status.is_client_error(), "{status} {refused}");
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("copies a CSR's subject") && message.contains("C, ST, L, O, OU"),
+        "{refused}"
+    );
     let (status, body) = approve(&app, &approver, &id).await;
     assert_eq!(status, StatusCode::OK, "{body}\n{}", cfssl.log());
     assert_eq!(body["status"], "issued", "{body}");
@@ -97,7 +138,8 @@ async fn enrols_through_cfssl_routes_by_profile_and_forwards_revocation() {
     let pem = cert["pem"].as_str().unwrap();
     let x = openssl::x509::X509::from_pem(pem.as_bytes()).unwrap();
     let cert_serial = hex::encode(x.serial_number().to_bn().unwrap().to_vec());
-    assert_eq!(cert_serial, serial);
+    // Stored and shown with no leading zero digit, like every serial.
+    assert_eq!(cert_serial.trim_start_matches('0'), serial);
     std::fs::write(dir.path().join("leaf.pem"), pem).unwrap();
     let (ok, text) = run(Command::new("openssl")
         .args(["verify", "-purpose", "smimesign", "-CAfile"])
@@ -256,7 +298,7 @@ async fn a_certificate_that_does_not_match_the_order_is_quarantined() {
 
 /// `vouch init` a data directory, write `upstream.toml`, run `vouch upstream check`.
 fn check(data: &Path, toml: &str) -> (Option<i32>, String) {
-    std::fs::write(data.join("upstream.toml"), toml).unwrap();
+    write_private(&data.join("upstream.toml"), toml);
     let out = Command::new(BIN)
         .args(["upstream", "check", "--data-dir"])
         .arg(data)
@@ -316,11 +358,10 @@ async fn upstream_check_prints_each_ca_and_its_chain() {
     let (code, text) = check(&data, &toml);
     assert_eq!(code, Some(0), "{text}");
     // A server that cannot reach a configured CA does not start, and says which.
-    std::fs::write(
-        data.join("upstream.toml"),
-        upstream_toml("province-cfssl", &down, AUTH_KEY, &["person-auth"]),
-    )
-    .unwrap();
+    write_private(
+        &data.join("upstream.toml"),
+        &upstream_toml("province-cfssl", &down, AUTH_KEY, &["person-auth"]),
+    );
     let out = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
@@ -396,6 +437,24 @@ async fn upstream_toml_is_checked_strictly() {
         }
         assert!(!text.contains(AUTH_KEY), "the key is never printed: {text}");
     }
+    // A key written in a file others can read is refused (a key file must be private too).
+    std::fs::write(data.join("upstream.toml"), &good).unwrap();
+    std::fs::set_permissions(
+        data.join("upstream.toml"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["upstream", "check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("`auth_key` is written in a file group or others can read"),
+        "{text}"
+    );
     // Without the file, the embedded CA signs everything.
     std::fs::remove_file(data.join("upstream.toml")).unwrap();
     let out = Command::new(BIN)

@@ -120,6 +120,49 @@ impl CfsslCa {
     /// CFSSL's sign request for `order`: the CSR, the profile, the approved subject (CN, O,
     /// serialNumber) and the approved e-mail addresses as hosts (an empty list clears whatever
     /// names the CSR asked for).
+    /// CFSSL fills every subject attribute the request leaves unset (C, ST, L, O, OU, ...) from
+    /// the CSR's subject (its `csr_whitelist` does not stop that in the 1.2 builds), while Vouch
+    /// certifies the vetted subject only: a CSR whose subject has attribute types the approved
+    /// subject lacks is refused at submission, with what to change, rather than signed and
+    /// then quarantined.
+    fn check_csr_subject(&self, order: &IssueOrder) -> Result<(), CaError> {
+        use x509_parser::prelude::FromDer;
+        let (_, csr) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(&order.csr_der)
+                .map_err(|e| CaError::Refused(format!("the CSR cannot be read: {e}")))?;
+        let approved: Vec<String> = order
+            .subject
+            .dn
+            .iter()
+            .map(|(a, _)| a.oid().to_string())
+            .collect();
+        let mut extra: Vec<String> = Vec::new();
+        for attr in csr.certification_request_info.subject.iter_attributes() {
+            let oid = attr.attr_type().to_id_string();
+            if !approved.contains(&oid) {
+                let name = x509_parser::objects::oid2abbrev(
+                    attr.attr_type(),
+                    x509_parser::objects::oid_registry(),
+                )
+                .map(str::to_string)
+                .unwrap_or(oid);
+                if !extra.contains(&name) {
+                    extra.push(name);
+                }
+            }
+        }
+        if extra.is_empty() {
+            return Ok(());
+        }
+        Err(CaError::Refused(format!(
+            "the CA {} (CFSSL) copies a CSR's subject into the certificate, and this CSR's \
+             subject has {} which the approved subject does not: submit a CSR whose subject is \
+             empty or holds only the vetted name",
+            self.id,
+            extra.join(", ")
+        )))
+    }
+
     fn sign_request(&self, order: &IssueOrder) -> Result<serde_json::Value, CaError> {
         let mut cn = None;
         let mut serial_number = None;
@@ -146,6 +189,7 @@ impl CfsslCa {
                 self.id
             )));
         }
+        self.check_csr_subject(order)?;
         let csr = crate::x509::pem_encode("CERTIFICATE REQUEST", &order.csr_der);
         Ok(serde_json::json!({
             "certificate_request": csr,

@@ -101,7 +101,9 @@ pub fn load(
         std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), &e))?,
     );
-    parse(&text, path, data_dir, known).map(Some)
+    use std::os::unix::fs::PermissionsExt;
+    let private = meta.permissions().mode() & 0o077 == 0;
+    parse_file(&text, path, private, data_dir, known).map(Some)
 }
 
 fn invalid(message: String) -> Error {
@@ -112,6 +114,18 @@ fn invalid(message: String) -> Error {
 pub fn parse(
     text: &str,
     file: &Path,
+    data_dir: &Path,
+    known: &BTreeSet<String>,
+) -> Result<Vec<CaEntry>> {
+    parse_file(text, file, true, data_dir, known)
+}
+
+/// [`parse`], knowing whether the file is readable by its owner only (`private`): a key written
+/// in a file others can read is refused.
+fn parse_file(
+    text: &str,
+    file: &Path,
+    private: bool,
     data_dir: &Path,
     known: &BTreeSet<String>,
 ) -> Result<Vec<CaEntry>> {
@@ -152,6 +166,12 @@ pub fn parse(
         };
         // The key leaves the table before anything else can copy it.
         let auth_key = take_secret(&mut table, "auth_key", &at)?;
+        if auth_key.is_some() && !private {
+            return Err(invalid(format!(
+                "{at}: `auth_key` is written in a file group or others can read: chmod 600 \
+                 {file_name}, or keep the key in an `auth_key_file`"
+            )));
+        }
         let kind = match table.get("kind") {
             Some(toml::Value::String(k)) => k.clone(),
             Some(_) => return Err(invalid(format!("{at}: `kind` must be a string"))),

@@ -111,7 +111,9 @@ impl Ra {
             }
             Some(record) => {
                 let row = &record.row;
-                if self.issuing_revoked_cached().await? {
+                // The embedded issuing CA's revocation concerns its own certificates only (a
+                // remote CA's status is that CA's to publish).
+                if row.ca_id == self.ca().issuing_id() && self.issuing_revoked_cached().await? {
                     report.reasons.push("issuing_ca_revoked");
                 }
                 report.certificate_status = status_at(record, t);

@@ -79,7 +79,14 @@ impl Serial {
                 cleaned.len()
             ));
         }
-        Ok(cleaned)
+        // The canonical form has no leading zero digit (`openssl x509 -serial` prints whole
+        // octets, so a serial of a remote CA may come with one).
+        let trimmed = cleaned.trim_start_matches('0');
+        Ok(if trimmed.is_empty() {
+            "0".into()
+        } else {
+            trimmed.into()
+        })
     }
 }
 
@@ -128,6 +135,9 @@ mod tests {
     #[test]
     fn normalise_accepts_openssl_style() {
         assert_eq!(Serial::normalise("1A:2b:3C").as_deref(), Some("1a2b3c"));
+        // Whole octets, as openssl prints a serial whose first digit is 0: the same serial.
+        assert_eq!(Serial::normalise("0A:2b:3C").as_deref(), Some("a2b3c"));
+        assert_eq!(Serial::normalise("00:00").as_deref(), Some("0"));
         assert_eq!(Serial::normalise("xyz"), None);
         assert_eq!(Serial::normalise(""), None);
     }

@@ -33,6 +33,15 @@ impl DnAttr {
             DnAttr::SerialNumber => "serialNumber",
         }
     }
+
+    /// The attribute type's OID, dotted.
+    pub fn oid(self) -> &'static str {
+        match self {
+            DnAttr::CommonName => "2.5.4.3",
+            DnAttr::Organisation => "2.5.4.10",
+            DnAttr::SerialNumber => "2.5.4.5",
+        }
+    }
 }
 
 /// The certified identity: subject DN attributes and subjectAltName entries.

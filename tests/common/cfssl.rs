@@ -210,6 +210,14 @@ impl Drop for Cfssl {
     }
 }
 
+/// Write `upstream.toml` (or any file holding keys) readable by its owner only, as Vouch asks of
+/// a file with keys written in it.
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// `upstream.toml` text for one CFSSL CA `id` at `url` with `key` (hex), signing `profiles`.
 pub fn upstream_toml(id: &str, url: &str, key: &str, profiles: &[&str]) -> String {
     let profiles: Vec<String> = profiles.iter().map(|p| format!("\"{p}\"")).collect();

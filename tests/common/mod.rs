@@ -166,7 +166,7 @@ impl TestApp {
                 .expect("write anchor");
         }
         if let Some(text) = &opts.upstream_toml {
-            std::fs::write(data.upstream_file(), text).expect("write upstream.toml");
+            cfssl::write_private(&data.upstream_file(), text);
         }
         let store = Store::connect(&data.database_target())
             .await
