@@ -4,7 +4,9 @@
 # and the issuing CA's certificates in the CMS, made by `openssl cms -sign`), posted to
 # POST /api/v1/verify: signature, status at the signing time, a signed receipt and an audit entry
 # each; then the same with a role check through an attribute certificate. In the same run: the
-# server's CPU time per verification (from /proc), and the machine's P-256 limit by `openssl speed`.
+# server's CPU time per verification (from /proc), the machine's P-256 limit by `openssl speed`,
+# and `openssl cms -verify` of the same document (signature and chain to the root) in a loop,
+# two processes at a time, for what a relying party gets without Vouch.
 #   benches/wrk/verify.sh                      # 2 wrk threads, 32 connections, 10 s each
 #   DURATION=20 CONNECTIONS=64 benches/wrk/verify.sh
 set -euo pipefail
@@ -69,4 +71,20 @@ bench "verify (signature, status, receipt, audit)" "$WORK/plain.json"
 bench "verify with a role check (AC)            " "$WORK/role.json"
 SPEED=$(openssl speed -seconds 3 ecdsap256 2> /dev/null | awk '/ecdsa \(nistp256\)/ { print $NF }')
 echo "openssl speed ecdsap256: $SPEED verify/s per core; x $(nproc) cores / 3 operations per verification = $(python3 -c "print(round($SPEED * $(nproc) / 3))")/s"
+curl -sf "$BASE/ca/root.pem" > "$WORK/root.pem"
+cms_loop() {
+  local end=$((SECONDS + 5)) n=0
+  while [ $SECONDS -lt $end ]; do
+    openssl cms -verify -binary -inform DER -in "$WORK/doc.der" -content "$WORK/content.bin" \
+      -CAfile "$WORK/root.pem" -purpose any -out /dev/null 2> /dev/null || { echo "cms -verify failed" >&2; exit 1; }
+    n=$((n + 1))
+  done
+  echo "$n"
+}
+cms_loop > "$WORK/l1" &
+L1=$!
+cms_loop > "$WORK/l2" &
+wait "$L1" $!
+LOOPS=$(( $(cat "$WORK/l1") + $(cat "$WORK/l2") ))
+echo "openssl cms -verify in a loop (2 at a time, a process each): $((LOOPS / 5))/s"
 "$BIN" audit verify --data-dir "$WORK/d"
