@@ -230,6 +230,7 @@ pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Resul
         attribute_names: data.attribute_names()?,
         tsa_anchors: data.tsa_anchors()?,
         trust_anchors: data.trust_anchors()?,
+        issuance_journal: Some(data.issuance_journal_dir()),
         ..config
     };
     Ok(Ra::new(store, ca, profiles, clock, config))
@@ -519,7 +520,7 @@ fn spawn_audit_watch(ra: Ra, mut stop: watch::Receiver<bool>) {
 fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         // The first round waits a full period: at start the caller reconciles itself.
-        let period = Duration::from_secs(30);
+        let period = ra.config().retry.interval;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
@@ -532,9 +533,12 @@ fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {
             if let Err(e) = ra.expire_grants().await {
                 tracing::warn!(error = %e, "attribute grant expiry sweep failed");
             }
-            // Intents younger than a minute may still be in flight in an approve call.
-            if let Err(e) = ra.reconcile(time::Duration::minutes(1)).await {
+            // Young intents may still be in flight in an approve call.
+            if let Err(e) = ra.reconcile(ra.config().retry.min_age).await {
                 tracing::warn!(error = %e, "reconciliation failed");
+            }
+            if let Err(e) = ra.retry_forwards().await {
+                tracing::warn!(error = %e, "retrying revocation forwards failed");
             }
             if let Err(e) = ra.root_upkeep().await {
                 tracing::warn!(error = %e, "root CA upkeep failed");

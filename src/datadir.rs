@@ -115,6 +115,12 @@ impl DataDir {
         self.root.join("upstream.toml")
     }
 
+    /// `<data-dir>/issuance-journal`: remote CAs' answers kept until the database has recorded
+    /// them (see `ra::journal`).
+    pub fn issuance_journal_dir(&self) -> PathBuf {
+        self.root.join("issuance-journal")
+    }
+
     /// `<data-dir>/tsa`: the TSA certificates (PEM) whose RFC 3161 timestamps the verification
     /// API trusts; optional.
     pub fn tsa_dir(&self) -> PathBuf {

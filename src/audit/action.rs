@@ -86,8 +86,12 @@ actions! {
     /// A revocation or hold of a certificate a remote CA issued was forwarded to that CA.
     CertificateRevocationForwarded = "certificate.revocation_forwarded",
     /// A revocation or hold of a certificate a remote CA issued could not be forwarded to that
-    /// CA (the CA's error in the details); the local status is revoked all the same.
+    /// CA (the CA's error, the attempts and the next attempt in the details); the local status is
+    /// revoked all the same, and the forward stays queued and is retried.
     CertificateRevocationForwardFailed = "certificate.revocation_forward_failed",
+    /// A revocation or hold of a certificate a remote CA issued was found with no forward queued
+    /// (the start-up re-keying revoked it, or a process stopped before queueing) and was queued.
+    CertificateRevocationForwardQueued = "certificate.revocation_forward_queued",
     /// A revoked certificate's reason was changed to keyCompromise.
     CertificateRevocationUpdated = "certificate.revocation_updated",
     /// A four-eyes revocation request was made.

@@ -5,7 +5,12 @@
 //!   is the JSON sign request: the subscriber's CSR (`certificate_request`), the CFSSL profile,
 //!   and the subject and hosts Vouch approved (`subject`, `hosts`: CFSSL takes the subject from the
 //!   CSR where the request leaves a field empty, which the RA's check of the result catches).
-//!   CFSSL picks the serial and the validity (from its profile).
+//!   The request also carries the serial Vouch reserved for the request (`serial`, a JSON
+//!   number): a CFSSL profile with `"ClientProvidesSerialNumbers": true` signs under it, so every
+//!   attempt at one request asks for the same serial and CFSSL's certificate database refuses a
+//!   second certificate with it (a store error, code 11000, which is reported as "already
+//!   issued" and retried, never as a refusal). A profile without that setting ignores it and
+//!   picks a random serial. CFSSL picks the validity (from its profile).
 //! - Chain: `POST /api/v1/cfssl/info` gives the signer's certificate, read when the adapter is
 //!   made (at start, and by `vouch upstream check`).
 //! - Revoke: `POST /api/v1/cfssl/revoke` with the serial in decimal, the authority key id (hex)
@@ -33,7 +38,7 @@ pub use wire::MAX_RESPONSE_BYTES;
 
 /// How long a connection to CFSSL may take to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one call to CFSSL may take in all.
+/// How long one call to CFSSL may take in all, unless `timeout_secs` says otherwise.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A CFSSL signer, with its certificate as `/info` gave it.
@@ -60,7 +65,7 @@ impl std::fmt::Debug for CfsslCa {
 impl CfsslCa {
     /// The CA `id` at `settings.url`: asks `/info` for its certificate.
     pub async fn connect(id: &str, settings: &CfsslSettings) -> Result<CfsslCa, CaError> {
-        let http = wire::Client::new(id, settings.url.clone())?;
+        let http = wire::Client::new(id, settings.url.clone(), settings.timeout)?;
         let body = serde_json::json!({
             "label": "",
             "profile": settings.cfssl_profile.clone().unwrap_or_default(),
@@ -221,6 +226,33 @@ impl CfsslCa {
     }
 }
 
+/// The JSON text of `request` with the order's reserved serial as `serial`: a JSON number (Go's
+/// `big.Int`), which may exceed what a JSON library's numbers hold, so it is written as digits.
+fn with_serial(request: &serde_json::Value, order: &IssueOrder) -> Result<String, CaError> {
+    let decimal = openssl::bn::BigNum::from_slice(order.serial.as_bytes())
+        .and_then(|n| n.to_dec_str().map(|s| s.to_string()))
+        .map_err(|e| CaError::Refused(format!("the reserved serial: {e}")))?;
+    let text = request.to_string();
+    match text.strip_suffix('}') {
+        Some(body) if request.is_object() => Ok(format!("{body},\"serial\":{decimal}}}")),
+        _ => Err(CaError::Refused(
+            "the sign request is not a JSON object".into(),
+        )),
+    }
+}
+
+/// Whether a store error from CFSSL says the serial is already in its database (its SQLite,
+/// PostgreSQL and MySQL drivers' words for a unique-key violation).
+fn is_duplicate(message: &str) -> bool {
+    [
+        "UNIQUE constraint failed",
+        "duplicate key",
+        "Duplicate entry",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 #[async_trait]
 impl UpstreamCa for CfsslCa {
     fn issuing_id(&self) -> &str {
@@ -228,11 +260,24 @@ impl UpstreamCa for CfsslCa {
     }
 
     async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
-        let request = self.sign_request(order)?.to_string().into_bytes();
+        let request = with_serial(&self.sign_request(order)?, order)?.into_bytes();
         let token = wire::token(&self.auth_key, &request)
             .map_err(|e| CaError::Unavailable(format!("HMAC for the CA {}: {e}", self.id)))?;
         let body = wire::authenticated(&token, &request);
-        let result = self.http.post("authsign", body).await?;
+        let result = match self.http.post("authsign", body).await {
+            Err(CaError::Unavailable(m)) if is_duplicate(&m) => {
+                return Err(CaError::Unavailable(format!(
+                    "the CA {} already holds a certificate with serial {} (hex), the serial \
+                     reserved for this request: an earlier attempt was signed and its answer did \
+                     not reach Vouch; no second certificate is made. Put that certificate in the \
+                     issuance journal (docs/OPERATIONS.md, \"Upstream CAs\") or cancel the request \
+                     ({m})",
+                    self.id,
+                    hex::encode(order.serial.as_bytes())
+                )))
+            }
+            other => other?,
+        };
         let pem = result
             .get("certificate")
             .and_then(|c| c.as_str())

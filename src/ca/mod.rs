@@ -23,7 +23,8 @@ use time::OffsetDateTime;
 /// recorded before the CA is called.
 #[derive(Debug, Clone)]
 pub struct IssueOrder {
-    /// The serial the RA reserved and recorded.
+    /// The serial the RA reserved and recorded; also the order's idempotency key: every attempt
+    /// at one request carries the same.
     pub serial: Serial,
     /// The canonical SubjectPublicKeyInfo to certify, DER.
     pub spki_der: Vec<u8>,
@@ -144,6 +145,15 @@ pub trait UpstreamCa: Send + Sync + 'static {
     /// Sign one certificate; returns its DER. A remote CA may choose the serial and validity
     /// itself (see [`UpstreamCa::picks_serial`]); the RA checks what comes back against `order`.
     async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError>;
+    /// The certificate an earlier attempt at `order` made, if the CA can look it up by the
+    /// order's idempotency key (its reserved `serial`, the same for every attempt at one
+    /// request; a CMP adapter may key its transaction on it). Asked before a retry, so that an
+    /// attempt whose answer was lost is recovered rather than signed again. A CA without such a
+    /// lookup says None (CFSSL 1.2: see docs/OPERATIONS.md for the journal and the serial that
+    /// stand in for it).
+    async fn find_issued(&self, _order: &IssueOrder) -> Result<Option<Vec<u8>>, CaError> {
+        Ok(None)
+    }
     /// The checks `issue` would make on `order` before signing (encodings, names), without
     /// signing: run when a request is submitted, so that a request the CA would refuse is refused
     /// then, not after its approval. `Refused` only; a CA that cannot check locally says Ok.

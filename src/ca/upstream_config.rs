@@ -51,6 +51,9 @@ pub struct CfsslSettings {
     pub auth_key: Zeroizing<Vec<u8>>,
     /// The CFSSL signing profile to ask for (CFSSL's default profile when absent).
     pub cfssl_profile: Option<String>,
+    /// How long one call may take in all (`timeout_secs`, 1 to 300; default 30 s): a slower CA
+    /// is treated as unavailable, and the call retried later.
+    pub timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for CfsslSettings {
@@ -59,6 +62,7 @@ impl std::fmt::Debug for CfsslSettings {
             .field("url", &self.url.as_str())
             .field("auth_key", &"(secret)")
             .field("cfssl_profile", &self.cfssl_profile)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -75,6 +79,7 @@ struct CfsslEntry {
     url: String,
     auth_key_file: Option<PathBuf>,
     cfssl_profile: Option<String>,
+    timeout_secs: Option<u64>,
     profiles: Vec<String>,
 }
 
@@ -308,6 +313,11 @@ fn cfssl_entry(
             )));
         }
     }
+    let timeout = match e.timeout_secs {
+        None => crate::ca::cfssl::CALL_TIMEOUT,
+        Some(s @ 1..=300) => std::time::Duration::from_secs(s),
+        Some(_) => return Err(invalid(format!("{at}: `timeout_secs`: 1 to 300"))),
+    };
     Ok(CaEntry {
         id: e.id,
         profiles: e.profiles,
@@ -315,6 +325,7 @@ fn cfssl_entry(
             url,
             auth_key,
             cfssl_profile: e.cfssl_profile,
+            timeout,
         }),
     })
 }

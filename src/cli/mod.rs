@@ -73,7 +73,8 @@ enum Command {
     /// The embedded CA's root duties: its ARL, the issuing CA certificate, the offline root key.
     #[command(subcommand)]
     Ca(CaCommand),
-    /// Remote CAs (<data-dir>/upstream.toml): check that each one answers and show its chain.
+    /// Remote CAs (<data-dir>/upstream.toml): check that each one answers and show its chain;
+    /// list what waits for a CA (issuances and revocation forwards to retry).
     #[command(subcommand)]
     Upstream(UpstreamCommand),
     /// Create or update the database schema, then exit (serve also does this at start).

@@ -74,6 +74,27 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "VOUCH_OCSP_CACHE_MB", default_value_t = crate::ra::ocsp::DEFAULT_CACHE_MB,
           value_parser = clap::value_parser!(u64).range(1..=65536))]
     ocsp_cache_mb: u64,
+    /// How often, in seconds, failed CA calls are looked at again: issuance of approved requests
+    /// whose CA was down, slow or refused to store, and revocations not yet acknowledged by the
+    /// remote CA that issued the certificate.
+    #[arg(long, env = "VOUCH_RETRY_INTERVAL_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    retry_interval_secs: u64,
+    /// Seconds to wait after the second failed attempt at a CA call; the wait doubles after
+    /// each further failure (the first retry is at the next round).
+    #[arg(long, env = "VOUCH_RETRY_BACKOFF_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    retry_backoff_secs: u64,
+    /// The longest wait between attempts at a CA call, in seconds.
+    #[arg(long, env = "VOUCH_RETRY_BACKOFF_MAX_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=604800))]
+    retry_backoff_max_secs: u64,
+    /// Seconds an issuance intent is left to the approval that recorded it (which may still be
+    /// waiting for its CA) before the retry task completes it; also at start on PostgreSQL,
+    /// where another instance may be signing it.
+    #[arg(long, env = "VOUCH_RETRY_MIN_AGE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    retry_min_age_secs: u64,
     /// TLS certificate chain (PEM) to serve HTTPS.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -86,6 +107,7 @@ pub(super) struct ServeArgs {
 
 pub(super) async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCode> {
     let limits = limits(&args)?;
+    let retry = retry_schedule(&args)?;
     let config = ServeConfig {
         data_dir: args.data.data_dir.clone(),
         listen: args.listen,
@@ -113,6 +135,7 @@ pub(super) async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCod
             warn: days(args.arl_warn_days),
         },
         ocsp_cache_bytes: args.ocsp_cache_mb << 20,
+        retry,
         ..Default::default()
     };
     if args.public_url.is_none() && config.listen.ip().is_unspecified() {
@@ -151,7 +174,7 @@ pub(super) async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCod
     // On a shared database another instance may be signing an intent right now: leave young ones
     // to it, as the periodic reconciliation does.
     let min_age = if ra.store().is_postgres() {
-        time::Duration::minutes(1)
+        ra.config().retry.min_age
     } else {
         time::Duration::ZERO
     };
@@ -169,6 +192,22 @@ pub(super) async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCod
     server.wait().await.map_err(Error::internal)?;
     drop(lock);
     Ok(ExitCode::SUCCESS)
+}
+
+fn retry_schedule(args: &ServeArgs) -> Result<crate::ra::RetrySchedule> {
+    if args.retry_backoff_max_secs < args.retry_backoff_secs {
+        return Err(Error::invalid(
+            "invalid_field",
+            "--retry-backoff-max-secs must not be below --retry-backoff-secs",
+        ));
+    }
+    let secs = |s: u64| time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+    Ok(crate::ra::RetrySchedule {
+        interval: std::time::Duration::from_secs(args.retry_interval_secs),
+        backoff: secs(args.retry_backoff_secs),
+        backoff_max: secs(args.retry_backoff_max_secs),
+        min_age: secs(args.retry_min_age_secs),
+    })
 }
 
 fn limits(args: &ServeArgs) -> Result<Limits> {

@@ -46,6 +46,40 @@ pub struct CertificateView {
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The invalidity date given with its revocation, RFC 3339.
     pub invalidity_date: Option<String>,
+    /// Its revocation or hold not yet acknowledged by the remote CA that issued it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_forward: Option<ForwardView>,
+}
+
+/// A revocation or hold queued for the remote CA that issued the certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForwardView {
+    /// The CA to tell.
+    pub ca: String,
+    /// The reason to tell it (certificateHold: on hold).
+    pub reason: String,
+    /// When it was queued, RFC 3339.
+    pub queued_at: String,
+    /// Attempts that failed so far.
+    pub failed_attempts: i64,
+    /// The last attempt's error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the next attempt is due, RFC 3339.
+    pub next_attempt_at: String,
+}
+
+impl From<crate::store::upstream_queue::ForwardRow> for ForwardView {
+    fn from(f: crate::store::upstream_queue::ForwardRow) -> Self {
+        ForwardView {
+            ca: f.ca_id,
+            reason: f.reason,
+            queued_at: rfc3339(f.queued_at),
+            failed_attempts: f.attempts,
+            last_error: f.last_error,
+            next_attempt_at: rfc3339(f.next_attempt_at),
+        }
+    }
 }
 
 impl Ra {
@@ -56,6 +90,9 @@ impl Ra {
         let row = rows::get(&mut c, &serial)
             .await?
             .ok_or(Error::NotFound("certificate"))?;
+        let upstream_forward = crate::store::upstream_queue::pending_of(&mut c, &serial)
+            .await?
+            .map(ForwardView::from);
         // Expiry is not a stored status: a valid certificate past its notAfter shows as expired.
         let status = if row.status == CertificateStatus::Valid
             && row.not_after < self.now().unix_timestamp()
@@ -91,6 +128,7 @@ impl Ra {
             revoked_at: row.revoked_at.map(rfc3339),
             revocation_reason: row.revocation_reason,
             invalidity_date: row.invalidity_date.map(rfc3339),
+            upstream_forward,
         })
     }
 }

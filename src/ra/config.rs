@@ -44,6 +44,52 @@ pub struct RaConfig {
     /// The remote CAs of `<data-dir>/upstream.toml` and the profiles each signs; none: the
     /// embedded CA signs everything.
     pub upstreams: crate::ca::upstreams::Upstreams,
+    /// When failed CA calls (issuance, revocation forwards) are tried again.
+    pub retry: RetrySchedule,
+    /// Where the answers of remote CAs are kept until the database has recorded them
+    /// (`<data-dir>/issuance-journal`, see [`super::journal`]); none: not kept.
+    pub issuance_journal: Option<std::path::PathBuf>,
+}
+
+/// When failed calls to a CA are tried again: issuance intents of approved requests, and
+/// revocations to forward to a remote CA. The first retry is at the next round of the background
+/// task; then the wait is `backoff`, doubled after each further failure, at most `backoff_max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySchedule {
+    /// How often the background task looks for retries that are due (`--retry-interval-secs`).
+    pub interval: std::time::Duration,
+    /// The wait after the second failed attempt (`--retry-backoff-secs`).
+    pub backoff: Duration,
+    /// The longest wait (`--retry-backoff-max-secs`).
+    pub backoff_max: Duration,
+    /// Issuance intents younger than this are left to the approval that recorded them, which may
+    /// still be waiting for its CA (`--retry-min-age-secs`).
+    pub min_age: Duration,
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        RetrySchedule {
+            interval: std::time::Duration::from_secs(30),
+            backoff: Duration::minutes(1),
+            backoff_max: Duration::hours(1),
+            min_age: Duration::minutes(1),
+        }
+    }
+}
+
+impl RetrySchedule {
+    /// How long to wait before the next attempt after `attempts` failed ones: none after the
+    /// first (the next round takes it), then `backoff`, doubled each time, at most
+    /// `backoff_max`.
+    pub fn delay(&self, attempts: i64) -> Duration {
+        if attempts <= 1 {
+            return Duration::ZERO;
+        }
+        let factor = 1i64 << (attempts - 2).clamp(0, 30);
+        let seconds = self.backoff.whole_seconds().saturating_mul(factor);
+        Duration::seconds(seconds.min(self.backoff_max.whole_seconds()))
+    }
 }
 
 impl Default for RaConfig {
@@ -60,6 +106,26 @@ impl Default for RaConfig {
             tsa_anchors: Vec::new(),
             trust_anchors: Vec::new(),
             upstreams: Default::default(),
+            retry: RetrySchedule::default(),
+            issuance_journal: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_back_off_doubles_from_its_base_up_to_its_cap() {
+        let s = RetrySchedule {
+            backoff: Duration::seconds(5),
+            backoff_max: Duration::seconds(30),
+            ..RetrySchedule::default()
+        };
+        let waits: Vec<i64> = (1..=7).map(|n| s.delay(n).whole_seconds()).collect();
+        assert_eq!(waits, [0, 5, 10, 20, 30, 30, 30]);
+        // No overflow however many attempts failed.
+        assert_eq!(s.delay(i64::MAX).whole_seconds(), 30);
     }
 }

@@ -15,7 +15,6 @@ use crate::state::{CertificateStatus, RequestState};
 use crate::store::certificates::{self, CertificateRow};
 use crate::store::job;
 use crate::store::requests::{self as rows, IntentRow, RequestRow};
-use crate::x509::revocation::Reason;
 use crate::x509::serial::Serial;
 use time::OffsetDateTime;
 
@@ -59,15 +58,11 @@ async fn record(c: &mut crate::store::Conn, row: &CertificateRow, reserved: &str
     certificates::insert(c, row).await
 }
 
-/// How long to wait before the next attempt after `attempts` failed ones: the first retry is left
-/// to reconciliation's own schedule (intents at least a minute old, every 30 s), then 1, 2, 4 ...
-/// minutes, at most an hour.
+/// How long to wait before the next attempt after `attempts` failed ones, by the default
+/// schedule: the first retry is left to reconciliation's own rounds (intents at least a minute
+/// old, every 30 s), then 1, 2, 4 ... minutes, at most an hour (see [`super::RetrySchedule`]).
 pub fn retry_delay(attempts: i64) -> time::Duration {
-    if attempts <= 1 {
-        return time::Duration::ZERO;
-    }
-    let minutes = 1i64 << (attempts - 2).min(6);
-    time::Duration::minutes(minutes.min(60))
+    super::RetrySchedule::default().delay(attempts)
 }
 
 impl Ra {
@@ -93,7 +88,12 @@ impl Ra {
                     .ok_or(Error::NotFound("request"))?
             }
         };
-        if req.status != RequestState::Approved {
+        let remote = !self.is_embedded(&intent.ca_id);
+        let journaled = match remote {
+            true => self.journal().read(&intent.request_id)?,
+            false => None,
+        };
+        if !self.still_to_record(&req, intent, journaled.is_some()) {
             return Ok(None);
         }
         let Some(ca) = self.ca_by_id(&intent.ca_id) else {
@@ -104,18 +104,48 @@ impl Ra {
             return Err(self.retry_later(intent, e, audit_failure).await);
         };
         let order = self.order_for(intent, &req, ca.as_ref()).await?;
-        if self.is_embedded(ca.issuing_id()) {
-            if let Some(reason) = self.issuing_ca_revocation().await? {
-                return Err(self.fail(intent, reason, None).await);
+        let der = match journaled {
+            Some(der) => {
+                tracing::info!(request = %intent.request_id, ca = %intent.ca_id,
+                    "completing issuance with the CA's answer kept in the issuance journal");
+                der
             }
-        }
-        let der = match ca.issue(&order).await {
-            Ok(der) => der,
-            Err(CaError::Refused(message)) => return Err(self.fail(intent, message, None).await),
-            Err(CaError::Unavailable(message)) => {
-                return Err(self
-                    .retry_later(intent, Error::Upstream(message), audit_failure)
-                    .await)
+            None => {
+                if !remote {
+                    if let Some(reason) = self.issuing_ca_revocation().await? {
+                        return Err(self.fail(intent, reason, None).await);
+                    }
+                }
+                // A retry first asks the CA for what an earlier attempt may have made.
+                let answer = match audit_failure {
+                    true => ca.issue(&order).await,
+                    false => match ca.find_issued(&order).await {
+                        Ok(Some(der)) => Ok(der),
+                        Ok(None) => ca.issue(&order).await,
+                        Err(e) => Err(e),
+                    },
+                };
+                let der = match answer {
+                    Ok(der) => der,
+                    Err(CaError::Refused(message)) => {
+                        return Err(self.fail(intent, message, None).await)
+                    }
+                    Err(CaError::Unavailable(message)) => {
+                        return Err(self
+                            .retry_later(intent, Error::Upstream(message), audit_failure)
+                            .await)
+                    }
+                };
+                if remote {
+                    // Kept before anything else is done with it: if the database write below
+                    // fails or the process dies, reconciliation records this certificate
+                    // instead of asking the CA for another.
+                    if let Err(e) = self.journal().write(&intent.request_id, &der) {
+                        tracing::error!(request = %intent.request_id, error = %e,
+                            "could not keep the CA's answer in the issuance journal");
+                    }
+                }
+                der
             }
         };
         let (serial, not_before, not_after) = if ca.picks_serial() {
@@ -166,6 +196,9 @@ impl Ra {
         }
         let event = Event::new(None, Action::CertificateIssued, Some(&serial), details);
         let reserved = intent.serial.clone();
+        if remote {
+            super::faults::at(super::faults::Point::BeforeRecord).await;
+        }
         let (issued, revoked) = self
             .store()
             .write(job!(|c, log| {
@@ -189,9 +222,9 @@ impl Ra {
                         certificates::revoke(c, &row.serial, "keyCompromise", ts, None).await?;
                         let details = serde_json::json!({"reason": "keyCompromise", "blocked_key": row.key_sha256});
                         audit::record(log, now, Event::new(None, Action::CertificateRevoked, Some(&row.serial), details));
-                        return Ok((true, Some(Reason::KeyCompromise)));
+                        return Ok((true, true));
                     }
-                    return Ok((true, None));
+                    return Ok((true, false));
                 } else if rows::status(c, &row.request_id).await? == Some(RequestState::Cancelled) {
                     // An admin cancelled the request while the CA was signing. The certificate
                     // exists all the same: it is recorded, so nobody has one we do not know
@@ -202,14 +235,15 @@ impl Ra {
                     certificates::revoke(c, &row.serial, "cessationOfOperation", ts, None).await?;
                     let details = serde_json::json!({"reason": "cessationOfOperation", "cancelled_request": row.request_id});
                     audit::record(log, now, Event::new(None, Action::CertificateRevoked, Some(&row.serial), details));
-                    return Ok((false, Some(Reason::CessationOfOperation)));
+                    return Ok((false, true));
                 }
-                Ok((false, None))
+                Ok((false, false))
             }))
             .await?;
-        if let Some(reason) = revoked {
+        self.journal().remove(&intent.request_id);
+        if revoked {
             self.status_changed();
-            self.forward_revocations(None, std::slice::from_ref(&serial), reason, now)
+            self.forward_revocations(None, std::slice::from_ref(&serial))
                 .await;
         }
         Ok(issued.then_some(serial))
@@ -287,6 +321,9 @@ impl Ra {
                 Ok(())
             }))
             .await;
+        if result.is_ok() {
+            self.journal().remove(&intent.request_id);
+        }
         match result {
             Ok(()) if returned.is_some() => Error::refused(
                 "ca_certificate_mismatch",
@@ -307,7 +344,7 @@ impl Ra {
     async fn retry_later(&self, intent: &IntentRow, error: Error, audit_failure: bool) -> Error {
         let now = self.now();
         let attempts = intent.attempts + 1;
-        let next = now + retry_delay(attempts);
+        let next = now + self.config().retry.delay(attempts);
         tracing::warn!(request = %intent.request_id, error = %error, attempts,
             next_attempt = %super::rfc3339(next.unix_timestamp()), "issuance failed; the intent stays for reconciliation");
         let message = error.to_string();
@@ -334,13 +371,13 @@ impl Ra {
     /// Complete issuance intents older than `min_age` whose request is still `approved` and whose
     /// next attempt is due. Returns how many were completed.
     pub async fn reconcile(&self, min_age: time::Duration) -> Result<usize> {
+        let mut done = self.reconcile_journal().await?;
         let now = self.now();
         let cutoff = (now - min_age).unix_timestamp();
         let intents = {
             let mut c = self.store().read().await?;
             rows::unfinished_intents(&mut c, cutoff, now.unix_timestamp(), 100).await?
         };
-        let mut done = 0;
         for intent in intents {
             match self.complete_issuance(&intent, None).await {
                 Ok(Some(_)) => done += 1,

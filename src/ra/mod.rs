@@ -2,7 +2,9 @@
 //! approval, and issuance orchestration. The HTTP layer and the CLI both call into this module.
 //!
 //! Rooms: `subscribers` and `email` (vetting), `requests` and `approvals` (the request state
-//! machine), `issuance` (intents and reconciliation), `revocation`, `revocation_requests`
+//! machine), `issuance` (intents and reconciliation), `journal` (remote CAs' answers until they
+//! are recorded), `forwarding` (revocations told to remote CAs, queued until acknowledged),
+//! `faults` (crash points for tests, debug builds only), `revocation`, `revocation_requests`
 //! (four-eyes revocation) and `self_revocation`, `attributes` (the attribute authority's grants,
 //! attribute certificates and the AC CRL), `publish` (the CRL publisher and its cache),
 //! `ocsp` (the responder and its cache), `certificates`, `blocklist` and `keys` (key blocks and
@@ -15,8 +17,10 @@ pub mod blocklist;
 pub mod certificates;
 pub mod config;
 mod email;
+mod faults;
 mod forwarding;
 pub mod issuance;
+pub mod journal;
 pub mod keys;
 pub mod logins;
 pub mod ocsp;
@@ -42,7 +46,7 @@ use rand::RngCore;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-pub use config::RaConfig;
+pub use config::{RaConfig, RetrySchedule};
 pub use operators::{Operator, Role};
 
 /// The registration authority service. Cheap to clone.
@@ -66,6 +70,7 @@ struct Inner {
     self_revocations: self_revocation::RateLimit,
     arl: tokio::sync::Mutex<Option<root::CachedArl>>,
     root_warned: std::sync::Mutex<Option<std::time::Instant>>,
+    journal: journal::Journal,
 }
 
 impl Ra {
@@ -97,6 +102,7 @@ impl Ra {
                 ac_crl: Default::default(),
                 verify: Default::default(),
                 ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone(), config.ocsp_cache_bytes),
+                journal: journal::Journal::new(config.issuance_journal.clone()),
                 config,
                 store,
                 ca,
@@ -170,6 +176,11 @@ impl Ra {
     /// Whether `ca_id` names the embedded CA.
     pub(crate) fn is_embedded(&self, ca_id: &str) -> bool {
         ca_id == self.inner.ca.issuing_id()
+    }
+
+    /// Where remote CAs' answers are kept until recorded.
+    pub(crate) fn journal(&self) -> &journal::Journal {
+        &self.inner.journal
     }
 
     pub(crate) fn ocsp_responder(&self) -> &ocsp::OcspResponder {

@@ -108,11 +108,14 @@ pub struct RequestView {
 /// Why an approved request is not issued yet.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuanceView {
+    /// The CA asked to sign (`issuing` for the embedded CA, else an id from upstream.toml).
+    pub ca: String,
     /// CA attempts that failed so far.
     pub failed_attempts: i64,
     /// The last attempt's error.
     pub last_error: String,
-    /// When the next attempt is due, RFC 3339.
+    /// When the next attempt is due, RFC 3339 (the retry task takes it at its next round from
+    /// then).
     pub next_attempt_at: String,
 }
 
@@ -377,6 +380,7 @@ impl Ra {
         let issuance = match (r.attempts, r.last_error, r.next_attempt_at) {
             (Some(n), Some(error), Some(next)) if n > 0 && status == RequestState::Approved => {
                 Some(IssuanceView {
+                    ca: r.intent_ca_id.clone().unwrap_or_default(),
                     failed_attempts: n,
                     last_error: error,
                     next_attempt_at: rfc3339(next),

@@ -38,7 +38,8 @@ pub struct RevocationOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Revocations recorded here that the remote CA which issued the certificate could not be
-    /// told of (each audited as `certificate.revocation_forward_failed`).
+    /// told of yet (each audited as `certificate.revocation_forward_failed`; the forward stays
+    /// queued and is retried).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upstream_errors: Vec<String>,
 }
@@ -213,7 +214,7 @@ impl Ra {
         self.status_changed();
         let mut all = vec![serial.clone()];
         all.extend(also_revoked.iter().cloned());
-        let upstream_errors = self.forward_revocations(by, &all, reason, self.now()).await;
+        let upstream_errors = self.forward_revocations(by, &all).await;
         Ok(RevocationOutcome {
             serial,
             status: CertificateStatus::Revoked.to_string(),
@@ -330,8 +331,7 @@ impl Ra {
         self.status_changed();
         let upstream_errors = if hold {
             let serials = std::slice::from_ref(&serial);
-            self.forward_revocations(Some(&op.id), serials, Reason::CertificateHold, now)
-                .await
+            self.forward_revocations(Some(&op.id), serials).await
         } else {
             Vec::new()
         };

@@ -51,6 +51,8 @@ pub struct RequestRow {
     pub last_error: Option<String>,
     /// When the intent is next tried (Unix seconds).
     pub next_attempt_at: Option<i64>,
+    /// The CA the intent asks to sign.
+    pub intent_ca_id: Option<String>,
 }
 
 /// One approval of a request.
@@ -135,7 +137,7 @@ pub async fn insert(conn: &mut Conn, r: &NewRequest<'_>) -> Result<()> {
 const COLUMNS: &str = "r.id, r.subscriber_id, r.profile, r.key_sha256, r.template_json, r.status, \
     r.required_approvals, r.requested_by, r.created_at, r.expires_at, r.decided_at, r.rejected_by, \
     r.reject_reason, r.spki_der, c.serial, r.failure, r.cancelled_by, r.cancel_reason, \
-    i.attempts, i.last_error, i.next_attempt_at";
+    i.attempts, i.last_error, i.next_attempt_at, i.ca_id AS intent_ca_id";
 /// The tables [`COLUMNS`] reads, joined.
 const JOINED: &str = "requests r LEFT JOIN certificates c ON c.request_id = r.id \
     LEFT JOIN issuance_intents i ON i.request_id = r.id";
@@ -342,6 +344,17 @@ pub async fn unfinished_intents(
     .bind(now)
     .bind(limit)
     .fetch_all(conn)
+    .await?)
+}
+
+/// The issuance intent of request `id`, if it has one.
+pub async fn intent_of(conn: &mut Conn, id: &str) -> Result<Option<IntentRow>> {
+    Ok(sqlx::query_as(
+        "SELECT serial, request_id, key_sha256, ca_id, not_before, not_after, created_at, attempts \
+         FROM issuance_intents WHERE request_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
     .await?)
 }
 

@@ -94,8 +94,16 @@ impl Cfssl {
     /// A CA, a policy (profile `person` and the default: `usages` and `expiry` as given), a
     /// certificate database, and the server on a free port.
     pub fn start(dir: &Path, usages: &[&str], expiry: &str) -> Cfssl {
+        Cfssl::start_with(dir, usages, expiry, false)
+    }
+
+    /// As [`Cfssl::start`]; with `client_serials`, the profiles sign under the serial the request
+    /// carries (`ClientProvidesSerialNumbers`, as CFSSL 1.2 spells it in a profile: the field has
+    /// no JSON tag), so that its database refuses a second certificate for one serial.
+    pub fn start_with(dir: &Path, usages: &[&str], expiry: &str, client_serials: bool) -> Cfssl {
         let ca = make_test_ca(dir);
-        let profile = serde_json::json!({"auth_key": "vouch", "expiry": expiry, "usages": usages});
+        let profile = serde_json::json!({"auth_key": "vouch", "expiry": expiry, "usages": usages,
+            "ClientProvidesSerialNumbers": client_serials});
         let config = serde_json::json!({
             "signing": {"default": profile, "profiles": {"person": profile}},
             "auth_keys": {"vouch": {"type": "standard", "key": AUTH_KEY}},
@@ -192,6 +200,21 @@ impl Cfssl {
         let line = text.lines().next()?;
         let (status, reason) = line.split_once('|')?;
         Some((status.to_string(), reason.trim().parse().unwrap_or(-1)))
+    }
+
+    /// The certificate (PEM) with hex serial `serial` from CFSSL's database, as an operator reads
+    /// it to recover a certificate whose answer was lost.
+    pub fn certdb_pem(&self, serial: &str) -> String {
+        let decimal = openssl::bn::BigNum::from_hex_str(serial)
+            .unwrap()
+            .to_dec_str()
+            .unwrap()
+            .to_string();
+        let query =
+            format!("SELECT CAST(pem AS TEXT) FROM certificates WHERE serial_number = '{decimal}'");
+        let (ok, text) = run(Command::new("sqlite3").arg(&self.db).arg(query));
+        assert!(ok, "sqlite3: {text}");
+        text
     }
 
     /// How many certificates CFSSL's database holds.

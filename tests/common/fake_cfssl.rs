@@ -18,6 +18,17 @@ pub struct FakeCfssl {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// CFSSL's `/info`: the CA certificate `ca_pem`.
+pub fn info(ca_pem: String) -> axum::routing::MethodRouter {
+    axum::routing::post(move || {
+        let pem = ca_pem.clone();
+        async move {
+            axum::Json(json!({"success": true, "result": {"certificate": pem},
+                "errors": [], "messages": []}))
+        }
+    })
+}
+
 impl FakeCfssl {
     pub async fn start(ca: &TestCaFiles) -> FakeCfssl {
         let ca_pem = std::fs::read_to_string(&ca.cert).unwrap();
@@ -44,16 +55,7 @@ impl FakeCfssl {
         let signed = Arc::new(AtomicUsize::new(0));
         let counter = signed.clone();
         let app = axum::Router::new()
-            .route(
-                "/api/v1/cfssl/info",
-                axum::routing::post(move || {
-                    let pem = ca_pem.clone();
-                    async move {
-                        axum::Json(json!({"success": true, "result": {"certificate": pem},
-                            "errors": [], "messages": []}))
-                    }
-                }),
-            )
+            .route("/api/v1/cfssl/info", info(ca_pem))
             .route(
                 "/api/v1/cfssl/authsign",
                 axum::routing::post(move || {

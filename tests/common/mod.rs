@@ -6,8 +6,10 @@
 
 pub mod ac_tools;
 pub mod cfssl;
+pub mod database;
 pub mod fake_cfssl;
 pub mod relying;
+pub mod scripted_ca;
 pub mod signing;
 pub mod test_ca;
 
@@ -118,6 +120,8 @@ pub struct Options {
     pub trust_anchors: Vec<String>,
     /// The text of `<data-dir>/upstream.toml` (remote CAs), read as `vouch serve` reads it.
     pub upstream_toml: Option<String>,
+    /// When failed CA calls are retried (short periods for the fault tests).
+    pub retry: vouch::ra::RetrySchedule,
 }
 
 impl Default for Options {
@@ -129,6 +133,7 @@ impl Default for Options {
             tsa_anchors: Vec::new(),
             trust_anchors: Vec::new(),
             upstream_toml: None,
+            retry: Default::default(),
         }
     }
 }
@@ -203,6 +208,8 @@ impl TestApp {
             attribute_authority,
             tsa_anchors: data.tsa_anchors().expect("TSA anchors"),
             trust_anchors: data.trust_anchors().expect("trust anchors"),
+            retry: opts.retry,
+            issuance_journal: Some(data.issuance_journal_dir()),
             ..Default::default()
         };
         let ra = Ra::new(store, ca, profiles, opts.clock, config);

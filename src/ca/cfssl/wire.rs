@@ -36,11 +36,11 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the CA `id` at `base`.
-    pub fn new(id: &str, base: url::Url) -> Result<Client, CaError> {
+    /// A client for the CA `id` at `base` whose calls take at most `timeout` in all.
+    pub fn new(id: &str, base: url::Url, timeout: std::time::Duration) -> Result<Client, CaError> {
         let http = reqwest::Client::builder()
-            .connect_timeout(super::CONNECT_TIMEOUT)
-            .timeout(super::CALL_TIMEOUT)
+            .connect_timeout(super::CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| CaError::Unavailable(format!("HTTP client for the CA {id}: {e}")))?;
@@ -97,6 +97,14 @@ impl Client {
                 status.as_u16()
             )));
         }
+        if !status.is_success() && answer.as_ref().is_some_and(store_failed) {
+            // The CA's database failed (CFSSL signs, then stores; a failed store delivers
+            // nothing): not the order's fault; tried again later.
+            return Err(CaError::Unavailable(format!(
+                "the CA {id}'s certificate database failed (HTTP {} from {url}): {message}",
+                status.as_u16()
+            )));
+        }
         if !status.is_success() {
             return Err(CaError::Refused(format!(
                 "the CA {id} refused (HTTP {} from {url}): {message}",
@@ -140,6 +148,22 @@ fn without_url(e: reqwest::Error) -> String {
     } else {
         format!("{kind}: {}", clean(&detail))
     }
+}
+
+/// Whether CFSSL's answer is a failure of its certificate database (CertStoreError, codes
+/// 11000-11999, e.g. an insert refused for a serial it already holds), other than "record not
+/// found" (11200), which is an answer about the request.
+fn store_failed(answer: &serde_json::Value) -> bool {
+    answer
+        .get("errors")
+        .and_then(|e| e.as_array())
+        .is_some_and(|errors| {
+            errors.iter().any(|e| {
+                e.get("code")
+                    .and_then(|c| c.as_i64())
+                    .is_some_and(|c| (11000..12000).contains(&c) && c != 11200)
+            })
+        })
 }
 
 /// CFSSL's `errors[].message` (with its code), joined.

@@ -1,0 +1,549 @@
+//! The failure rules of issuance and revocation through a remote CA, each with its fault injected:
+//! the database write fails after the CA signed (a trigger makes the INSERT fail, as Boulder
+//! does), the CA's answer is lost before it was kept, `kill -9` of a real `vouch serve` between
+//! the CA's answer and the write, a slow CA, and a revocation forward the CA does not
+//! acknowledge. Real `cfssl serve` (Debian golang-cfssl) where the fault can be made from
+//! outside; a scripted stand-in where the CA itself must misbehave. Each test ends by counting:
+//! requests, certificates the CA issued (its own database), certificates Vouch recorded.
+
+mod common;
+
+use common::cfssl::{upstream_toml, write_private, Cfssl, AUTH_KEY};
+use common::database::{count, fail_certificate_inserts, heal_certificate_inserts, sql};
+use common::scripted_ca::{Mode, ScriptedCa};
+use common::{p256_csr, serve_process, Options, TestApp, BIN};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use vouch::store::Database;
+
+const SIGNING_USAGES: &[&str] = &[
+    "digital signature",
+    "content committment",
+    "email protection",
+];
+
+/// Short retry periods, so that the background task acts within the test.
+fn fast_retries() -> vouch::ra::RetrySchedule {
+    vouch::ra::RetrySchedule {
+        interval: Duration::from_millis(200),
+        backoff: time::Duration::seconds(1),
+        backoff_max: time::Duration::seconds(2),
+        min_age: time::Duration::ZERO,
+    }
+}
+
+/// An app with `upstream.toml` text `toml` retrying on `retry`, and a person-signing request
+/// submitted: (app, approver, request id). Tests that drive reconciliation themselves keep the
+/// default schedule, whose first round is 30 s away.
+async fn submitted_to(toml: String, retry: vouch::ra::RetrySchedule) -> (TestApp, String, String) {
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry,
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (status, req) = app
+        .submit(&clerk, &sub, "person-signing", &p256_csr())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap().to_string();
+    (app, approver, id)
+}
+
+/// `vouch upstream queue --json` on the app's data directory.
+fn queue(app: &TestApp) -> Value {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["upstream", "queue", "--json", "--data-dir"])
+        .arg(app.data.root())
+        .env("VOUCH_LOG", "warn");
+    if let Some(db) = &app.pg {
+        cmd.env("VOUCH_DATABASE_URL", db.url());
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Poll `check` until it holds (the background task acts on its own time); panics after 30 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < Duration::from_secs(30), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn journal_entries(data: &Path) -> Vec<String> {
+    match std::fs::read_dir(data.join("issuance-journal")) {
+        Ok(d) => d
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with(".pem"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A request approved through a real CFSSL (client serials) while the database fails every
+/// INSERT into `certificates`: CFSSL signed, Vouch recorded nothing, the request is still
+/// `approved` and the CA's answer is in the journal. (dir, CFSSL, app, approver, request id,
+/// database), the fault still in place.
+async fn signed_but_not_recorded() -> (tempfile::TempDir, Cfssl, TestApp, String, String, Database)
+{
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]);
+    let (app, approver, id) = submitted_to(toml, Default::default()).await;
+    let db = app.data.database_target();
+    fail_certificate_inserts(&db).await;
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert!(!status.is_success(), "{body}");
+    assert_eq!(cfssl.certdb_count(), 1, "{}", cfssl.log());
+    assert_eq!(count(&db, "certificates").await, 0);
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "approved", "{req}");
+    assert_eq!(journal_entries(app.data.root()), [format!("{id}.pem")]);
+    (dir, cfssl, app, approver, id, db)
+}
+
+#[tokio::test]
+async fn a_failed_database_write_after_the_ca_signed_is_recorded_from_the_journal() {
+    let (_dir, cfssl, app, approver, id, db) = signed_but_not_recorded().await;
+    // Reconciliation while the database still fails: the CA is not asked again.
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(cfssl.certdb_count(), 1);
+
+    heal_certificate_inserts(&db).await;
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "issued", "{req}");
+    let serial = req["serial"].as_str().unwrap();
+    // The certificate CFSSL holds is the one recorded, under the serial Vouch reserved.
+    assert_eq!(cfssl.certdb_status(serial), Some(("good".into(), 0)));
+    let entries = app.audit_entries().await;
+    let intent = entries
+        .iter()
+        .find(|e| e["action"] == "issuance.intent")
+        .unwrap();
+    assert_eq!(intent["details"]["serial"], serial, "the reserved serial");
+    assert!(journal_entries(app.data.root()).is_empty());
+    // Counts: one request, one certificate issued by the CA, one recorded.
+    assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(cfssl.certdb_count(), 1);
+    assert_eq!(count(&db, "certificates").await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_lost_before_the_journal_is_refused_as_a_duplicate_then_recovered() {
+    let (_dir, cfssl, app, approver, id, db) = signed_but_not_recorded().await;
+    // The answer is lost (as if the process died before keeping it).
+    std::fs::remove_file(app.data.issuance_journal_dir().join(format!("{id}.pem"))).unwrap();
+    heal_certificate_inserts(&db).await;
+    // The retry asks CFSSL for the same serial, and CFSSL refuses a second certificate.
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(cfssl.certdb_count(), 1, "no second certificate");
+    assert_eq!(count(&db, "certificates").await, 0);
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "approved", "{req}");
+    let issuance = &req["issuance"];
+    assert_eq!(issuance["ca"], "city-cfssl", "{req}");
+    assert_eq!(issuance["failed_attempts"], 1, "{req}");
+    let error = issuance["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("already holds a certificate") && error.contains("issuance journal"),
+        "{req}"
+    );
+    assert!(issuance["next_attempt_at"].as_str().is_some(), "{req}");
+    let listed = queue(&app);
+    assert_eq!(
+        listed["issuances"][0]["request_id"],
+        id.as_str(),
+        "{listed}"
+    );
+    assert_eq!(listed["issuances"][0]["last_error"], error);
+    // The operator recovers it from CFSSL's database into the journal, as OPERATIONS.md says.
+    let reserved = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e["action"] == "issuance.intent")
+        .unwrap()["details"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pem = cfssl.certdb_pem(&reserved);
+    std::fs::write(
+        app.data.issuance_journal_dir().join(format!("{id}.pem")),
+        pem,
+    )
+    .unwrap();
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "issued", "{req}");
+    assert_eq!(req["serial"], reserved.as_str());
+    assert_eq!(queue(&app)["issuances"], json!([]));
+    assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(cfssl.certdb_count(), 1);
+    assert_eq!(count(&db, "certificates").await, 1);
+    app.stop().await;
+}
+
+/// An HTTP call to a `vouch serve` process.
+async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let request = match body {
+        Some(b) => client.post(format!("{base}{path}")).json(&b),
+        None if path.ends_with("/approve") => client.post(format!("{base}{path}")),
+        None => client.get(format!("{base}{path}")),
+    };
+    common::split(request.bearer_auth(token).send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn kill_9_between_the_cas_answer_and_the_write_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let data = dir.path().join("data");
+    let pg = match common::postgres_server() {
+        Some(server) => Some(common::PgDatabase::create(&server).await),
+        None => None,
+    };
+    let db_env: Vec<(&str, String)> = pg
+        .iter()
+        .map(|db| ("VOUCH_DATABASE_URL", db.url()))
+        .collect();
+    let mut init = Command::new(BIN);
+    init.args(["init", "--data-dir"]).arg(&data);
+    for (k, v) in &db_env {
+        init.env(k, v);
+    }
+    let out = init.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let admin = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    write_private(
+        &data.join("upstream.toml"),
+        &upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+    );
+    let mut env: Vec<(&str, &str)> = db_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("VOUCH_TEST_FAULT", "pause-before-record"));
+    let mut served = serve_process(&data, &[], &env);
+    let base = format!("http://{}", served.addr);
+    let client = reqwest::Client::new();
+    let token = |name: &str, role: &str| {
+        let (client, base, admin) = (client.clone(), base.clone(), admin.clone());
+        let (name, role) = (name.to_string(), role.to_string());
+        async move {
+            let body = json!({"name": name, "roles": [role]});
+            let (status, op) = call(&client, &base, &admin, "/api/v1/operators", Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "{op}");
+            op["token"].as_str().unwrap().to_string()
+        }
+    };
+    let clerk = token("clerk1", "clerk").await;
+    let approver = token("approver1", "approver").await;
+    let person = json!({"kind": "person", "name": "Li Wei", "email": "li.wei@example.org",
+        "identifiers": [{"type": "national-id", "number": "110101199003070011",
+                         "issuer": "Public Security Bureau", "valid_until": "2099-12-31"}]});
+    let (status, sub) = call(&client, &base, &clerk, "/api/v1/subscribers", Some(person)).await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let request =
+        json!({"subscriber_id": sub["id"], "profile": "person-signing", "csr": p256_csr()});
+    let (status, req) = call(&client, &base, &clerk, "/api/v1/requests", Some(request)).await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap().to_string();
+    // Approve: CFSSL signs, the answer is kept, and the server stops before its database write.
+    let approving = {
+        let (client, base, approver, id) =
+            (client.clone(), base.clone(), approver.clone(), id.clone());
+        tokio::spawn(async move {
+            let path = format!("/api/v1/requests/{id}/approve");
+            let _ = client
+                .post(format!("{base}{path}"))
+                .bearer_auth(approver)
+                .send()
+                .await;
+        })
+    };
+    let start = Instant::now();
+    while journal_entries(&data).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the CA's answer was never kept"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cfssl.certdb_count(), 1);
+    // kill -9 (SIGKILL) by PID.
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    approving.abort();
+    let database = match &pg {
+        Some(db) => Database::Postgres(db.url()),
+        None => Database::Sqlite(data.join("vouch.db")),
+    };
+    assert_eq!(count(&database, "certificates").await, 0);
+    let _ = std::fs::remove_file(data.join("serve.lock"));
+    // Restart without the fault: the start-up reconciliation records the kept certificate.
+    let env: Vec<(&str, &str)> = db_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let served = serve_process(&data, &[], &env);
+    let base = format!("http://{}", served.addr);
+    let (_, req) = call(
+        &client,
+        &base,
+        &approver,
+        &format!("/api/v1/requests/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(req["status"], "issued", "{req}");
+    let serial = req["serial"].as_str().unwrap();
+    assert_eq!(cfssl.certdb_status(serial), Some(("good".into(), 0)));
+    let (status, cert) = call(
+        &client,
+        &base,
+        &approver,
+        &format!("/api/v1/certificates/{serial}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{cert}");
+    assert_eq!(cert["ca"], "city-cfssl");
+    assert!(journal_entries(&data).is_empty());
+    assert_eq!(count(&database, "requests").await, 1);
+    assert_eq!(cfssl.certdb_count(), 1);
+    assert_eq!(count(&database, "certificates").await, 1);
+    drop(served);
+    if let Some(db) = pg {
+        db.drop_database().await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_ca_times_out_and_the_retry_task_issues_once_it_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ScriptedCa::start(&common::cfssl::make_test_ca(dir.path())).await;
+    ca.set(Mode::Slow(Duration::from_secs(3)));
+    let toml = format!(
+        "{}timeout_secs = 1\n",
+        upstream_toml("slow-ca", &ca.url, AUTH_KEY, &["person-signing"])
+    );
+    let (app, approver, id) = submitted_to(toml, fast_retries()).await;
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"], "upstream_ca_error", "{body}");
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "approved", "{req}");
+    assert!(
+        req.get("serial").is_none_or(|s| s.is_null()),
+        "nothing marked issued: {req}"
+    );
+    assert_eq!(req["issuance"]["ca"], "slow-ca");
+    assert!(
+        req["issuance"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{req}"
+    );
+    assert!(
+        req["issuance"]["next_attempt_at"].as_str().is_some(),
+        "{req}"
+    );
+    let listed = queue(&app);
+    assert_eq!(listed["issuances"][0]["ca"], "slow-ca", "{listed}");
+    // The background task keeps trying while the CA stays slow, and counts the attempts.
+    let api = (&app, approver.clone(), id.clone());
+    eventually("a second failed attempt", || async {
+        let (_, req) = api
+            .0
+            .get(&api.1, &format!("/api/v1/requests/{}", api.2))
+            .await;
+        req["issuance"]["failed_attempts"].as_i64().unwrap_or(0) >= 2
+    })
+    .await;
+    assert_eq!(app.ra.certificate_count_for_request(&id).await.unwrap(), 0);
+    assert_eq!(ca.issued(), 0);
+    // The CA answers again: the retry task issues, once.
+    ca.set(Mode::Up);
+    eventually("issued by the retry task", || async {
+        let (_, req) = api
+            .0
+            .get(&api.1, &format!("/api/v1/requests/{}", api.2))
+            .await;
+        req["status"] == "issued"
+    })
+    .await;
+    assert_eq!(queue(&app)["issuances"], json!([]));
+    let db = app.data.database_target();
+    assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(ca.issued(), 1);
+    assert_eq!(count(&db, "certificates").await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_revocation_the_ca_does_not_acknowledge_is_queued_and_retried_until_it_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]);
+    let (app, approver, id) = submitted_to(toml, fast_retries()).await;
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let serial = body["serial"].as_str().unwrap().to_string();
+    cfssl.stop();
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let (status, body) = app
+        .post(
+            &revoker,
+            &format!("/api/v1/certificates/{serial}/revoke"),
+            json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    // Revoked here at once; the CA was not told, and the forward is queued.
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "revoked");
+    let errors = body["upstream_errors"].to_string();
+    assert!(
+        errors.contains("city-cfssl") && errors.contains("stays queued"),
+        "{body}"
+    );
+    let (_, cert) = app
+        .get(&revoker, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(cert["status"], "revoked");
+    assert_eq!(cert["upstream_forward"]["ca"], "city-cfssl", "{cert}");
+    assert_eq!(cert["upstream_forward"]["reason"], "keyCompromise");
+    assert!(
+        cert["upstream_forward"]["failed_attempts"]
+            .as_i64()
+            .unwrap()
+            >= 1
+    );
+    assert!(cert["upstream_forward"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("unreachable"));
+    let listed = queue(&app);
+    assert_eq!(
+        listed["revocation_forwards"][0]["serial"],
+        serial.as_str(),
+        "{listed}"
+    );
+    assert_eq!(cfssl.certdb_status(&serial), Some(("good".into(), 0)));
+    // The CA is back: the retry task forwards it, and the queue empties.
+    cfssl.restart();
+    let api = (&app, revoker.clone(), serial.clone());
+    eventually("the forward acknowledged", || async {
+        let (_, cert) = api
+            .0
+            .get(&api.1, &format!("/api/v1/certificates/{}", api.2))
+            .await;
+        cert.get("upstream_forward").is_none()
+    })
+    .await;
+    assert_eq!(cfssl.certdb_status(&serial), Some(("revoked".into(), 1)));
+    assert_eq!(queue(&app)["revocation_forwards"], json!([]));
+    let entries = app.audit_entries().await;
+    let of = |action: &str| -> Vec<Value> {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action && e["target"] == serial.as_str())
+            .cloned()
+            .collect()
+    };
+    let failed = of("certificate.revocation_forward_failed");
+    assert!(!failed.is_empty());
+    assert!(
+        failed[0]["details"]["next_attempt_at"].as_str().is_some(),
+        "{failed:?}"
+    );
+    let forwarded = of("certificate.revocation_forwarded");
+    assert_eq!(forwarded.len(), 1, "{entries:?}");
+    assert_eq!(
+        forwarded[0]["details"]["failed_attempts"].as_i64(),
+        Some(failed.len() as i64)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_revocation_no_forward_was_queued_for_is_found_and_forwarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ScriptedCa::start(&common::cfssl::make_test_ca(dir.path())).await;
+    let toml = upstream_toml("city-ca", &ca.url, AUTH_KEY, &["person-signing"]);
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (_, req) = app
+        .submit(&clerk, &sub, "person-signing", &p256_csr())
+        .await;
+    let (status, body) = app
+        .post_empty(
+            &approver,
+            &format!("/api/v1/requests/{}/approve", req["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let serial = body["serial"].as_str().unwrap().to_string();
+    // Revoked in the database by a path that does not forward (the start-up re-keying does this
+    // for blocked keys; so does a process that stops between the revocation and its forward).
+    let db = app.data.database_target();
+    sql(
+        &db,
+        &format!(
+            "UPDATE certificates SET status = 'revoked', revocation_reason = 'keyCompromise', \
+             revoked_at = 1700000000, status_version = status_version + 1 WHERE serial = '{serial}'"
+        ),
+    )
+    .await;
+    assert_eq!(ca.revoke_calls(), 0);
+    assert_eq!(app.ra.retry_forwards().await.unwrap(), 1);
+    assert_eq!(ca.revocation(&serial).as_deref(), Some("keyCompromise"));
+    let entries = app.audit_entries().await;
+    for action in [
+        "certificate.revocation_forward_queued",
+        "certificate.revocation_forwarded",
+    ] {
+        assert_eq!(
+            entries
+                .iter()
+                .filter(|e| e["action"] == action && e["target"] == serial.as_str())
+                .count(),
+            1,
+            "{action}: {entries:?}"
+        );
+    }
+    // Acknowledged: the next round has nothing to do.
+    assert_eq!(app.ra.retry_forwards().await.unwrap(), 0);
+    assert_eq!(ca.revoke_calls(), 1);
+    app.stop().await;
+}
