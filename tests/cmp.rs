@@ -197,3 +197,153 @@ fn p10cr_with_signature_protection_then_rr() {
         s.app.stop().await;
     });
 }
+
+#[test]
+fn ir_with_polling_and_implicit_confirm() {
+    in_netns("ir_with_polling_and_implicit_confirm", || async {
+        let keys = |pki: &Pki| {
+            format!(
+                "{}\nrequest = \"ir\"\nimplicit_confirm = true\nmax_poll_seconds = 60",
+                signature_keys(pki)
+            )
+        };
+        let options = [
+            "-accept_raverified",
+            "-poll_count",
+            "2",
+            "-check_after",
+            "1",
+            "-grant_implicitconf",
+        ];
+        let s = setup(None, &keys, &options).await;
+        s.issued().await;
+        let m = s.decoded();
+        // Two polls, then the certificate; implicit confirmation granted: no certConf.
+        assert_eq!(
+            bodies(&m),
+            ["genm", "ir", "pollReq", "pollReq"],
+            "{m:?}\n{}",
+            s.mock.log()
+        );
+        let ir = &m[1];
+        assert_eq!(ir["implicitConfirm"], true);
+        assert_eq!(ir["pop"], "raVerified");
+        assert_eq!(ir["certReqId"], 0);
+        assert_eq!(ir["subject"], true);
+        assert_eq!(
+            ir["extensions"],
+            json!(["2.5.29.15", "2.5.29.17", "2.5.29.37"]),
+            "keyUsage, subjectAltName, extendedKeyUsage of the profile"
+        );
+        // The template certifies the subscriber's key: its SPKI content.
+        let csr = openssl::x509::X509Req::from_pem(s.pki.subscriber_csr().as_bytes()).unwrap();
+        let spki = csr.public_key().unwrap().public_key_to_der().unwrap();
+        assert_eq!(hex::encode(&spki[2..]), ir["publicKey"].as_str().unwrap());
+        for poll in &m[2..] {
+            assert_eq!(poll["transactionID"], ir["transactionID"]);
+            assert_eq!(poll["certReqId"], 0);
+            assert!(poll["recipNonce"].is_string());
+        }
+        assert_ne!(m[2]["recipNonce"], m[3]["recipNonce"]);
+
+        // `vouch upstream check` reaches the CA with the same credentials and prints its chain.
+        let (ok, text) = run(Command::new(common::BIN)
+            .args(["upstream", "check", "--data-dir"])
+            .arg(s.app.data.root()));
+        assert!(ok, "{text}");
+        assert!(
+            text.contains("kind: cmp") && text.contains("status: ok"),
+            "{text}"
+        );
+        assert!(text.contains("City CMP Test CA"), "{text}");
+        s.app.stop().await;
+    });
+}
+
+#[test]
+fn pbm_protection_with_certconf() {
+    in_netns("pbm_protection_with_certconf", || async {
+        let keys = |_: &Pki| {
+            "protection = \"pbm\"\npbm_secret = \"correct horse\"\npbm_reference = \"vouch-ra\"\n\
+             request = \"cr\""
+                .to_string()
+        };
+        let s = setup(
+            Some(("vouch-ra", "correct horse")),
+            &keys,
+            &["-accept_raverified"],
+        )
+        .await;
+        s.issued().await;
+        let m = s.decoded();
+        assert_eq!(bodies(&m), ["genm", "cr", "certConf"], "{m:?}");
+        for msg in &m {
+            assert_eq!(msg["protectionAlg"], "1.2.840.113533.7.66.13", "PBM");
+            assert_eq!(msg["senderKID"], hex::encode("vouch-ra"));
+            assert_eq!(msg["extraCerts"], 0);
+        }
+        assert_eq!(m[1]["transactionID"], m[2]["transactionID"]);
+        s.app.stop().await;
+
+        // The wrong secret: the CA's answers do not check, and Vouch does not start with it.
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::make(dir.path());
+        let mock = MockCmp::start(&pki, Some(("vouch-ra", "another")), &[]);
+        let data = dir.path().join("data");
+        let (ok, text) = run(Command::new(common::BIN)
+            .args(["init", "--data-dir"])
+            .arg(&data));
+        assert!(ok, "{text}");
+        std::fs::write(
+            data.join("upstream.toml"),
+            upstream_toml(&pki, &mock.url, &keys(&pki)),
+        )
+        .unwrap();
+        let (ok, text) = run(Command::new(common::BIN)
+            .args(["upstream", "check", "--data-dir"])
+            .arg(&data));
+        assert!(!ok, "{text}");
+        assert!(text.contains("status: failed"), "{text}");
+    });
+}
+
+#[test]
+fn a_rejection_is_a_typed_audited_error() {
+    in_netns("a_rejection_is_a_typed_audited_error", || async {
+        let keys = |pki: &Pki| format!("{}\nrequest = \"p10cr\"", signature_keys(pki));
+        let options = [
+            "-pkistatus",
+            "2",
+            "-failure",
+            "9",
+            "-statusstring",
+            "the key is not acceptable",
+        ];
+        let s = setup(None, &keys, &options).await;
+        let (status, body, id) = s.approve().await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"], "ca_refused", "{body}");
+        let why = "the CA city-cmp rejected the p10cr: PKIStatus rejection, PKIFailureInfo \
+                   badPOP: \"the key is not acceptable\"";
+        assert!(body["message"].as_str().unwrap().contains(why), "{body}");
+        let (_, req) = s
+            .app
+            .get(&s.approver, &format!("/api/v1/requests/{id}"))
+            .await;
+        assert_eq!(req["status"], "failed", "{req}");
+        let failed = s.audit("request.failed").await;
+        assert_eq!(failed.len(), 1);
+        assert!(
+            failed[0]["details"]["error"]
+                .as_str()
+                .unwrap()
+                .contains(why),
+            "{failed:?}"
+        );
+        assert_eq!(
+            s.app.ra.certificate_count_for_request(&id).await.unwrap(),
+            0
+        );
+        s.app.stop().await;
+    });
+}
