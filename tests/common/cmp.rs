@@ -64,6 +64,28 @@ fn openssl(args: &[&str], dir: &Path) {
     assert!(ok, "openssl {args:?}: {text}");
 }
 
+/// Have the test CA sign `csr` with the extensions of `ext` for `days` into `out`.
+fn sign_by_ca(csr: &str, ext: &str, days: &str, out: &str, dir: &Path) {
+    let args = [
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        days,
+        "-extfile",
+        ext,
+        "-out",
+        out,
+    ];
+    openssl(&args, dir);
+}
+
 /// The test PKI's files (in one directory, names relative to it).
 pub struct Pki {
     pub dir: PathBuf,
@@ -72,8 +94,9 @@ pub struct Pki {
 impl Pki {
     /// A CA (`ca.pem`, `ca.key`), an RA certificate and key (`ra.pem`, `ra.key`, mode 0600) and
     /// the CMP server's (`srv.pem`, `srv.key`: OpenSSL leaves a self-signed signer out of
-    /// extraCerts) it issued, a subscriber key (`subscriber.key`) and the certificate the mock will return for
-    /// it (`leaf.pem`: CN=Li Wei, person@example.org, the person-signing profile's usages).
+    /// extraCerts) it issued, a subscriber key (`subscriber.key`) and the certificate the mock
+    /// will return for it (`leaf.pem`: CN=Li Wei, person@example.org, the person-signing
+    /// profile's usages).
     pub fn make(dir: &Path) -> Pki {
         let ec = [
             "-newkey",
@@ -118,26 +141,7 @@ impl Pki {
                 "req", "-new", "-subj", subject, "-keyout", &key, "-out", &csr,
             ];
             openssl(&[&req[..2], &ec[..], &req[2..]].concat(), dir);
-            openssl(
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    &csr,
-                    "-CA",
-                    "ca.pem",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-days",
-                    "30",
-                    "-extfile",
-                    "ra.ext",
-                    "-out",
-                    &cert,
-                ],
-                dir,
-            );
+            sign_by_ca(&csr, "ra.ext", "30", &cert, dir);
         }
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.join("ra.key"), std::fs::Permissions::from_mode(0o600))
@@ -174,26 +178,7 @@ impl Pki {
             ],
             dir,
         );
-        openssl(
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "leaf.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "700",
-                "-extfile",
-                "leaf.ext",
-                "-out",
-                "leaf.pem",
-            ],
-            dir,
-        );
+        sign_by_ca("leaf.csr", "leaf.ext", "700", "leaf.pem", dir);
         Pki {
             dir: dir.to_path_buf(),
         }

@@ -8,7 +8,6 @@ use crate::x509::der::{push_tlv, tlv, DerError, Reader};
 use crate::x509::profile::{ExtendedKeyUsage, KeyUsage};
 use crate::x509::subject::{DnAttr, SubjectSpec};
 use der::asn1::ObjectIdentifier;
-use time::OffsetDateTime;
 
 /// id-it-caCerts (RFC 9480 4.3): ask the CA for its certificates.
 pub const CA_CERTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.4.17");
@@ -44,24 +43,6 @@ pub fn name(subject: &SubjectSpec) -> Vec<u8> {
 /// p10cr: the subscriber's CSR as it signed it.
 pub fn p10cr(csr_der: &[u8]) -> Vec<u8> {
     BodyType::P10cr.wrap(csr_der)
-}
-
-fn time_choice(t: OffsetDateTime) -> Vec<u8> {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    if (1950..2050).contains(&t.year()) {
-        let text = format!(
-            "{:02}{:02}{:02}{:02}{:02}{:02}Z",
-            t.year() % 100,
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
-        tlv(0x17, text.as_bytes())
-    } else {
-        super::message::generalized_time(t)
-    }
 }
 
 fn extension(o: &'static str, critical: bool, value: &[u8]) -> Vec<u8> {
@@ -142,8 +123,8 @@ fn extensions(order: &IssueOrder) -> Vec<Vec<u8>> {
 pub fn cert_request(kind: BodyType, order: &IssueOrder) -> Vec<u8> {
     let mut template = Vec::new();
     let validity = [
-        tlv(0xa0, &time_choice(order.not_before)),
-        tlv(0xa1, &time_choice(order.not_after)),
+        tlv(0xa0, &super::message::x509_time(order.not_before)),
+        tlv(0xa1, &super::message::x509_time(order.not_after)),
     ]
     .concat();
     push_tlv(&mut template, 0xa4, &validity);

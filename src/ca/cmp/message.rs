@@ -122,17 +122,33 @@ pub fn oid(o: &ObjectIdentifier) -> Vec<u8> {
 
 /// GeneralizedTime, whole seconds, UTC.
 pub fn generalized_time(t: OffsetDateTime) -> Vec<u8> {
+    time_value(t, false)
+}
+
+/// A Time (RFC 5280 4.1.2.5): UTCTime from 1950 to 2049, else GeneralizedTime.
+pub fn x509_time(t: OffsetDateTime) -> Vec<u8> {
+    time_value(
+        t,
+        (1950..2050).contains(&t.to_offset(time::UtcOffset::UTC).year()),
+    )
+}
+
+fn time_value(t: OffsetDateTime, utc_time: bool) -> Vec<u8> {
     let t = t.to_offset(time::UtcOffset::UTC);
+    let (year, tag) = if utc_time {
+        (format!("{:02}", t.year() % 100), 0x17)
+    } else {
+        (format!("{:04}", t.year()), 0x18)
+    };
     let text = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-        t.year(),
+        "{year}{:02}{:02}{:02}{:02}{:02}Z",
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
         t.second()
     );
-    tlv(0x18, text.as_bytes())
+    tlv(tag, text.as_bytes())
 }
 
 impl Outgoing<'_> {

@@ -315,3 +315,121 @@ fn read_pem_file(path: &Path, secret: bool) -> std::result::Result<Vec<u8>, Stri
     }
     std::fs::read(path).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ca::upstream_config::{parse, CaKind};
+    use std::collections::BTreeSet;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// A data directory with an RA key and certificate (made by OpenSSL) and their entry.
+    fn setup() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap();
+        let key = openssl::pkey::PKey::from_ec_key(key).unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "RA").unwrap();
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let cert = b.build().to_pem().unwrap();
+        std::fs::write(dir.path().join("ra.pem"), &cert).unwrap();
+        std::fs::write(dir.path().join("root.pem"), &cert).unwrap();
+        let key_file = dir.path().join("ra.key");
+        std::fs::write(&key_file, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let text = "[[ca]]\nid = \"city-cmp\"\nkind = \"cmp\"\nurl = \"http://127.0.0.1:1/pkix\"\n\
+                    recipient = \"/O=City/CN=City CA\"\nra_certificate_file = \"ra.pem\"\n\
+                    ra_key_file = \"ra.key\"\ntrust_anchor_file = \"root.pem\"\n\
+                    profiles = [\"person-signing\"]\n"
+            .to_string();
+        (dir, text)
+    }
+
+    fn load(dir: &Path, text: &str) -> Result<Vec<crate::ca::upstream_config::CaEntry>, String> {
+        let known: BTreeSet<String> = ["person-signing".to_string()].into();
+        parse(text, &dir.join("upstream.toml"), dir, &known).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_signature_entry_is_read_with_its_defaults() {
+        let (dir, text) = setup();
+        let entries = load(dir.path(), &text).unwrap();
+        let CaKind::Cmp(s) = &entries[0].kind else {
+            panic!("a CMP entry")
+        };
+        assert_eq!(s.request, super::RequestKind::Ir);
+        assert!(!s.implicit_confirm && s.revocation);
+        assert_eq!(s.max_poll_seconds, 120);
+        assert!(s.recipient.is_some());
+        assert!(matches!(
+            s.protection,
+            super::ProtectionSettings::Signature { .. }
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_entry_and_the_key() {
+        let (dir, text) = setup();
+        let e = |t: &str| load(dir.path(), t).unwrap_err();
+        let at = "[[ca]] #1 (id \"city-cmp\")";
+        for (changed, want) in [
+            (format!("{text}colour = 1\n"), "unknown field `colour`"),
+            (
+                text.replace("recipient = \"/O=City/CN=City CA\"", "recipient = \"CN=x\""),
+                "`recipient`",
+            ),
+            (format!("{text}request = \"kur\"\n"), "`request` = \"kur\""),
+            (
+                format!("{text}protection = \"mac\"\n"),
+                "`protection` = \"mac\"",
+            ),
+            (
+                format!("{text}pbm_secret = \"s\"\n"),
+                "are for protection = \"pbm\"",
+            ),
+            (
+                text.replace("ra_key_file = \"ra.key\"\n", ""),
+                "needs `ra_certificate_file` and `ra_key_file`",
+            ),
+            (
+                text.replace(
+                    "ra_certificate_file = \"ra.pem\"\nra_key_file = \"ra.key\"\n",
+                    "",
+                ) + "protection = \"pbm\"\npbm_secret = \"s3cret\"\n",
+                "needs `pbm_reference`",
+            ),
+            (
+                format!("{text}max_poll_seconds = 99999\n"),
+                "`max_poll_seconds`",
+            ),
+            (text.replace("root.pem", "ra.key"), "`trust_anchor_file`"),
+        ] {
+            let got = e(&changed);
+            assert!(got.contains(at) && got.contains(want), "{want}: {got}");
+            assert!(!got.contains("s3cret"), "the secret is never shown: {got}");
+        }
+        std::fs::set_permissions(
+            dir.path().join("ra.key"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        let got = e(&text);
+        assert!(
+            got.contains("`ra_key_file`") && got.contains("chmod 600"),
+            "{got}"
+        );
+    }
+}

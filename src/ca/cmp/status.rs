@@ -2,11 +2,9 @@
 //! from certificate, revocation, poll and error answers, and turned into a [`CaError`] that names
 //! the CA, the request, the status, every failure bit and the CA's statusString.
 
+use crate::ca::cfssl::wire::clean;
 use crate::ca::CaError;
 use crate::x509::der::{DerError, Reader};
-
-/// Most characters of the CA's statusString kept.
-const MAX_TEXT_CHARS: usize = 500;
 
 /// PKIStatus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,16 +178,6 @@ pub fn free_text(content: &[u8]) -> Result<String, DerError> {
         parts.push(clean(s));
     }
     Ok(clean(&parts.join("; ")))
-}
-
-/// Text from the CA, safe to log and show: no control characters, bounded.
-pub fn clean(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_TEXT_CHARS)
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 /// The numbers of the bits set in a BIT STRING (content octets: unused-bit count, then bits).

@@ -3,6 +3,7 @@
 //! total timeouts, at most [`MAX_RESPONSE_BYTES`] read, no redirects followed; for https, the
 //! configured TLS trust anchor (else the system's roots).
 
+use crate::ca::cfssl::wire::{clean, read_bounded, without_url};
 use crate::ca::CaError;
 use std::time::Duration;
 
@@ -64,7 +65,7 @@ impl Transport {
             .body(message)
             .send()
             .await
-            .map_err(|e| unreachable(&describe(&e)))?;
+            .map_err(|e| unreachable(&without_url(e)))?;
         let status = response.status();
         let media = response
             .headers()
@@ -72,19 +73,7 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unreachable(&describe(&e)))?
-        {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(CaError::Unavailable(format!(
-                    "the CA {id} sent more than {MAX_RESPONSE_BYTES} bytes from {url}"
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_bounded(&mut response, MAX_RESPONSE_BYTES, id, url).await?;
         // A CMP server answers CMP errors with a PKIMessage whatever the HTTP status; anything
         // else is the HTTP server's own failure.
         if !media.eq_ignore_ascii_case(CONTENT_TYPE) {
@@ -92,31 +81,9 @@ impl Transport {
                 "the CA {id} answered HTTP {} with Content-Type \"{}\" from {url}, not a CMP \
                  message",
                 status.as_u16(),
-                super::status::clean(&media)
+                clean(&media)
             )));
         }
         Ok(bytes)
-    }
-}
-
-/// reqwest's error without the URL it would repeat.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    let mut source = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}: {}", super::status::clean(&detail))
     }
 }
