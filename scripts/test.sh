@@ -25,15 +25,18 @@ command -v certtool >/dev/null || missing+=(gnutls-bin)
 [ -f /usr/share/java/bcutil.jar ] || missing+=(libbcutil-java)
 command -v cfssl >/dev/null || missing+=(golang-cfssl)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
+command -v unshare >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-# Python checkers (pkilint, cryptography, badkeys, roca-detect, asn1crypto) in a project-local venv.
+# Python checkers (pkilint, cryptography, badkeys, roca-detect, asn1crypto, pyasn1-alt-modules) in
+# a project-local venv.
 VENV="${VOUCH_TEST_VENV:-$PWD/.venv}"
-if ! "$VENV/bin/python" -c 'import pkilint, cryptography, badkeys, roca.detect, asn1crypto' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import pkilint, cryptography, badkeys, roca.detect, asn1crypto, pyasn1_alt_modules' 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
 fi

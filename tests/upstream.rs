@@ -425,7 +425,16 @@ async fn upstream_toml_is_checked_strictly() {
         ),
         (
             good.replace("kind = \"cfssl\"", "kind = \"cmp\""),
-            &["cmp adapter not available yet"],
+            &["`auth_key` is not a key of a kind = \"cmp\" entry"],
+        ),
+        (
+            "[[ca]]\nid = \"city-cmp\"\nkind = \"cmp\"\nurl = \"http://127.0.0.1:9\"\n\
+             protection = \"pbm\"\npbm_secret = \"s\"\nprofiles = [\"person-signing\"]\n"
+                .to_string(),
+            &[
+                "[[ca]] #1 (id \"city-cmp\")",
+                "missing field `trust_anchor_file`",
+            ],
         ),
     ];
     for (toml, wants) in cases {

@@ -22,7 +22,7 @@
 //! is `Unavailable` when the CA could not be reached or failed (5xx), `Refused` with CFSSL's own
 //! message when it answered no (4xx, or `success: false`); both name the CA.
 
-mod wire;
+pub(crate) mod wire;
 
 use super::upstream_config::CfsslSettings;
 use super::{CaCertificate, CaChain, CaError, IssueOrder, UpstreamCa};

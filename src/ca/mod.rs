@@ -1,10 +1,12 @@
 //! The upstream CA boundary. The RA decides *what* to certify and hands the CA an [`IssueOrder`];
-//! adapters (the embedded `local` CA, the `cfssl` remote signer) turn it into a signed certificate.
+//! adapters (the embedded `local` CA, the `cfssl` remote signer, a `cmp` server) turn it into a
+//! signed certificate.
 //! [`UpstreamCa`] is what every CA does (issue, revoke); [`PublishingCa`] is what only the embedded
 //! CA does (CRLs, the OCSP responder's and the receipt signer's certificates).
 
 pub mod aa;
 pub mod cfssl;
+pub mod cmp;
 pub mod files;
 pub mod key;
 pub mod local;
@@ -134,7 +136,7 @@ pub enum CaError {
     Unavailable(String),
 }
 
-/// One interface to any CA that signs for the RA: the embedded CA, or a remote one (CFSSL).
+/// One interface to any CA that signs for the RA: the embedded CA, or a remote one (CFSSL, CMP).
 /// Issuance and revocation only: what only a CA whose keys Vouch holds can do is in
 /// [`PublishingCa`].
 #[async_trait]

@@ -4,7 +4,7 @@
 //! ```toml
 //! [[ca]]
 //! id = "city-cfssl"               # stored with each certificate it issues
-//! kind = "cfssl"                  # "cmp" is recognised, but refused: no CMP adapter yet
+//! kind = "cfssl"                  # or "cmp": its keys are in `ca::cmp::settings`
 //! url = "http://127.0.0.1:8888"
 //! auth_key = "0123abcd…"          # hex HMAC key (or auth_key_file = "…")
 //! cfssl_profile = "default"       # optional
@@ -41,6 +41,26 @@ pub struct CaEntry {
 pub enum CaKind {
     /// A CFSSL remote signer (`kind = "cfssl"`).
     Cfssl(CfsslSettings),
+    /// A CMP server (`kind = "cmp"`).
+    Cmp(Box<super::cmp::settings::CmpSettings>),
+}
+
+impl CaKind {
+    /// The kind's name in `upstream.toml`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CaKind::Cfssl(_) => "cfssl",
+            CaKind::Cmp(_) => "cmp",
+        }
+    }
+
+    /// The CA's URL.
+    pub fn url(&self) -> &url::Url {
+        match self {
+            CaKind::Cfssl(s) => &s.url,
+            CaKind::Cmp(s) => &s.url,
+        }
+    }
 }
 
 /// How to reach a CFSSL signer.
@@ -111,7 +131,7 @@ pub fn load(
     parse_file(&text, path, private, data_dir, known).map(Some)
 }
 
-fn invalid(message: String) -> Error {
+pub(crate) fn invalid(message: String) -> Error {
     Error::invalid("invalid_config", message)
 }
 
@@ -169,12 +189,19 @@ fn parse_file(
         } else {
             format!("{file_name}: [[ca]] #{} (id \"{id}\")", i + 1)
         };
-        // The key leaves the table before anything else can copy it.
+        // The secrets leave the table before anything else can copy them.
         let auth_key = take_secret(&mut table, "auth_key", &at)?;
         if auth_key.is_some() && !private {
             return Err(invalid(format!(
                 "{at}: `auth_key` is written in a file group or others can read: chmod 600 \
                  {file_name}, or keep the key in an `auth_key_file`"
+            )));
+        }
+        let pbm_secret = take_secret(&mut table, "pbm_secret", &at)?;
+        if pbm_secret.is_some() && !private {
+            return Err(invalid(format!(
+                "{at}: `pbm_secret` is written in a file group or others can read: chmod 600 \
+                 {file_name}, or keep the secret in a `pbm_secret_file`"
             )));
         }
         let kind = match table.get("kind") {
@@ -186,18 +213,23 @@ fn parse_file(
                 )))
             }
         };
+        let misplaced = match kind.as_str() {
+            "cfssl" => pbm_secret.is_some().then_some("pbm_secret"),
+            "cmp" => auth_key.is_some().then_some("auth_key"),
+            _ => None,
+        };
+        if let Some(key) = misplaced {
+            return Err(invalid(format!(
+                "{at}: `{key}` is not a key of a kind = \"{kind}\" entry"
+            )));
+        }
         let entry = match kind.as_str() {
             "cfssl" => cfssl_entry(table, auth_key, &at, data_dir)?,
-            "cmp" => {
-                return Err(invalid(format!(
-                    "{at}: `kind` = \"cmp\": cmp adapter not available yet; only \"cfssl\" CAs \
-                     can be configured for now"
-                )))
-            }
+            "cmp" => super::cmp::settings::cmp_entry(table, pbm_secret, &at, data_dir)?,
             other => {
                 return Err(invalid(format!(
-                "{at}: `kind` = \"{other}\" is not a CA kind; use \"cfssl\" (or, later, \"cmp\")"
-            )))
+                    "{at}: `kind` = \"{other}\" is not a CA kind; use \"cfssl\" or \"cmp\""
+                )))
             }
         };
         check_id(&entry.id, &at)?;
@@ -245,9 +277,7 @@ fn take_secret(table: &mut toml::Table, key: &str, at: &str) -> Result<Option<Ze
             s.zeroize();
             Ok(Some(out))
         }
-        Some(_) => Err(invalid(format!(
-            "{at}: `{key}` must be a string of hex digits"
-        ))),
+        Some(_) => Err(invalid(format!("{at}: `{key}` must be a string"))),
     }
 }
 
@@ -331,7 +361,7 @@ fn cfssl_entry(
 }
 
 /// An http(s) base URL without credentials, query or fragment; the trailing `/` dropped.
-fn base_url(text: &str) -> std::result::Result<url::Url, String> {
+pub(crate) fn base_url(text: &str) -> std::result::Result<url::Url, String> {
     let url = url::Url::parse(text).map_err(|e| e.to_string())?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err("must be http:// or https://".into());
@@ -350,7 +380,7 @@ fn base_url(text: &str) -> std::result::Result<url::Url, String> {
 }
 
 /// The key file's text: owner-only (0600), small.
-fn read_key_file(path: &Path) -> std::result::Result<Zeroizing<String>, String> {
+pub(crate) fn read_key_file(path: &Path) -> std::result::Result<Zeroizing<String>, String> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.permissions().mode() & 0o077 != 0 {
@@ -429,7 +459,9 @@ mod tests {
         let entries = parse_str(GOOD).unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].id, "city-cfssl");
-        let CaKind::Cfssl(s) = &entries[0].kind;
+        let CaKind::Cfssl(s) = &entries[0].kind else {
+            panic!("a CFSSL entry")
+        };
         assert_eq!(s.url.as_str(), "http://127.0.0.1:8888/");
         assert_eq!(&s.auth_key[..], &[0x01, 0x23, 0xab, 0xcd]);
         assert_eq!(s.cfssl_profile.as_deref(), Some("default"));
@@ -474,7 +506,7 @@ mod tests {
             "{e}"
         );
         let e = error(&GOOD.replace("\"cfssl\"", "\"cmp\""));
-        assert!(e.contains("cmp adapter not available yet"), "{e}");
+        assert!(e.contains("`auth_key` is not a key"), "{e}");
         let e = error(&GOOD.replace("\"cfssl\"", "\"acme\""));
         assert!(e.contains("`kind`"), "{e}");
         let e = error(&GOOD.replace("http://127.0.0.1:8888/", "ftp://x"));
@@ -510,7 +542,9 @@ mod tests {
         )
         .unwrap();
         let entries = parse(&text, &file, dir.path(), &known()).unwrap();
-        let CaKind::Cfssl(s) = &entries[0].kind;
+        let CaKind::Cfssl(s) = &entries[0].kind else {
+            panic!("a CFSSL entry")
+        };
         assert_eq!(&s.auth_key[..], &[0x00, 0xff]);
     }
 }

@@ -52,8 +52,20 @@ impl Upstreams {
     }
 }
 
+/// Reach the CA of `entry` (CFSSL: `/info`; CMP: a genm for its certificates).
+pub async fn connect(
+    entry: &upstream_config::CaEntry,
+) -> std::result::Result<Arc<dyn UpstreamCa>, CaError> {
+    Ok(match &entry.kind {
+        CaKind::Cfssl(settings) => {
+            Arc::new(super::cfssl::CfsslCa::connect(&entry.id, settings).await?)
+        }
+        CaKind::Cmp(settings) => Arc::new(super::cmp::CmpCa::connect(&entry.id, settings).await?),
+    })
+}
+
 /// Read `upstream.toml` at `file` (checked against the certificate profile names `profiles`) and
-/// reach each CA it names (CFSSL: its certificate from `/info`). No file: no remote CA. A CA that
+/// reach each CA it names (see [`connect`]). No file: no remote CA. A CA that
 /// cannot be reached stops the start, naming it.
 pub async fn load(
     file: &Path,
@@ -66,20 +78,16 @@ pub async fn load(
     };
     let mut out = Upstreams::none();
     for entry in entries {
-        let ca = match &entry.kind {
-            CaKind::Cfssl(settings) => super::cfssl::CfsslCa::connect(&entry.id, settings)
-                .await
-                .map_err(|e| {
-                    let (CaError::Refused(m) | CaError::Unavailable(m)) = e;
-                    Error::environment(format!(
-                        "{}: the CA {} cannot be used: {m} (`vouch upstream check` tests it)",
-                        file.display(),
-                        entry.id
-                    ))
-                })?,
-        };
-        tracing::info!(ca = %entry.id, url = %ca.url(), profiles = ?entry.profiles, "upstream CA ready");
-        out.add(Arc::new(ca), &entry.profiles);
+        let ca = connect(&entry).await.map_err(|e| {
+            let (CaError::Refused(m) | CaError::Unavailable(m)) = e;
+            Error::environment(format!(
+                "{}: the CA {} cannot be used: {m} (`vouch upstream check` tests it)",
+                file.display(),
+                entry.id
+            ))
+        })?;
+        tracing::info!(ca = %entry.id, kind = entry.kind.name(), url = %entry.kind.url(), profiles = ?entry.profiles, "upstream CA ready");
+        out.add(ca, &entry.profiles);
     }
     Ok(out)
 }

@@ -4,8 +4,8 @@
 //! database.
 
 use super::{open_store, DataDirArg};
-use crate::ca::upstream_config::{self, CaKind};
-use crate::ca::{CaError, UpstreamCa};
+use crate::ca::upstream_config;
+use crate::ca::CaError;
 use crate::error::Result;
 use crate::x509::profile::Profiles;
 use clap::Subcommand;
@@ -13,8 +13,9 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub(super) enum UpstreamCommand {
-    /// Check <data-dir>/upstream.toml and contact each CA it names (CFSSL: POST /api/v1/cfssl/info):
-    /// print each CA's id, kind, url, profiles, status and its chain (subject, issuer, notAfter of
+    /// Check <data-dir>/upstream.toml and contact each CA it names (CFSSL: POST /api/v1/cfssl/info;
+    /// CMP: a genm asking for the CA certificates, whose protected genp proves both sides'
+    /// credentials): print each CA's id, kind, url, profiles, status and its chain (subject, issuer, notAfter of
     /// each certificate). Exits 1 if any CA cannot be reached or used, 2 if the file is invalid,
     /// 0 otherwise (also without the file: then the embedded CA signs every profile).
     Check {
@@ -57,11 +58,10 @@ pub(super) async fn upstream_command(command: UpstreamCommand) -> Result<ExitCod
     let mut failed = 0;
     for entry in &entries {
         println!("ca {}", entry.id);
-        let CaKind::Cfssl(settings) = &entry.kind;
-        println!("  kind: cfssl");
-        println!("  url: {}", settings.url.as_str().trim_end_matches('/'));
+        println!("  kind: {}", entry.kind.name());
+        println!("  url: {}", entry.kind.url().as_str().trim_end_matches('/'));
         println!("  profiles: {}", entry.profiles.join(", "));
-        match crate::ca::cfssl::CfsslCa::connect(&entry.id, settings).await {
+        match crate::ca::upstreams::connect(entry).await {
             Ok(ca) => {
                 println!("  status: ok");
                 println!("  chain:");

@@ -6,6 +6,7 @@
 
 pub mod ac_tools;
 pub mod cfssl;
+pub mod cmp;
 pub mod database;
 pub mod fake_cfssl;
 pub mod relying;

@@ -72,19 +72,7 @@ impl Client {
             .await
             .map_err(|e| unreachable(&without_url(e)))?;
         let status = response.status();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unreachable(&without_url(e)))?
-        {
-            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(CaError::Unavailable(format!(
-                    "the CA {id} sent more than {MAX_RESPONSE_BYTES} bytes from {url}"
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_bounded(&mut response, MAX_RESPONSE_BYTES, id, &url).await?;
         let answer: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
         let message = answer.as_ref().and_then(error_message).unwrap_or_else(|| {
             clean(&String::from_utf8_lossy(
@@ -128,8 +116,33 @@ impl Client {
     }
 }
 
-/// reqwest's error without the URL it would repeat.
-fn without_url(e: reqwest::Error) -> String {
+/// The body of `response` from the CA `id` at `url`, at most `max` bytes (also used by the CMP
+/// transport).
+pub(crate) async fn read_bounded(
+    response: &mut reqwest::Response,
+    max: usize,
+    id: &str,
+    url: &str,
+) -> Result<Vec<u8>, CaError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        CaError::Unavailable(format!(
+            "the CA {id} is unreachable at {url}: {}",
+            without_url(e)
+        ))
+    })? {
+        if bytes.len() + chunk.len() > max {
+            return Err(CaError::Unavailable(format!(
+                "the CA {id} sent more than {max} bytes from {url}"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// reqwest's error without the URL it would repeat (also used by the CMP transport).
+pub(crate) fn without_url(e: reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -180,8 +193,9 @@ fn error_message(answer: &serde_json::Value) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// A message from the CA, safe to log and show: no control characters, bounded.
-fn clean(text: &str) -> String {
+/// A message from the CA, safe to log and show: no control characters, bounded (also used for a
+/// CMP CA's words).
+pub(crate) fn clean(text: &str) -> String {
     text.chars()
         .filter(|c| !c.is_control())
         .take(MAX_MESSAGE_CHARS)

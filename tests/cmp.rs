@@ -1,0 +1,348 @@
+//! Upstream CAs over CMP: OpenSSL's own CMP server (`openssl cmp -port`, its mock server mode)
+//! as the CA, Vouch's CMP adapter as the client. Enrolment with p10cr and with ir (signature
+//! protection by the RA's certificate), password-based MAC protection, polling, a rejection the
+//! mock is told to send surfacing as a typed, audited error, revocation with rr; the issued
+//! certificate verified by `openssl verify`, and every request Vouch sent decoded by an
+//! independent decoder (Python pyasn1-alt-modules, RFC 9480 `PKIMessage`, tests/cmp/decode.py).
+//!
+//! The mock binds every interface, so each test runs inside a private network namespace
+//! (`unshare --net`, loopback up: see `common::cmp::in_netns`), where the mock, a recording proxy
+//! and the in-process Vouch share 127.0.0.1. PostgreSQL is not reachable from there: these tests
+//! run on SQLite only (they are not in scripts/test.sh's PostgreSQL list).
+
+mod common;
+
+use common::cmp::{in_netns, signature_keys, upstream_toml, MockCmp, Pki, Recorder};
+use common::{run, venv_bin, Options, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::process::Command;
+
+/// The mock, the proxy in front of it, and a Vouch whose person-signing profile goes to it.
+struct Setup {
+    app: TestApp,
+    recorder: Recorder,
+    mock: MockCmp,
+    pki: Pki,
+    clerk: String,
+    approver: String,
+    _dir: tempfile::TempDir,
+}
+
+/// `keys`: the protection and request keys of the CMP entry, for the PKI made.
+async fn setup(
+    pbm: Option<(&str, &str)>,
+    keys: &dyn Fn(&Pki) -> String,
+    mock_options: &[&str],
+) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path());
+    let mock = MockCmp::start(&pki, pbm, mock_options);
+    let recorder = Recorder::start(&mock.url).await;
+    let keys = keys(&pki);
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(upstream_toml(&pki, &recorder.url, &keys)),
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    Setup {
+        app,
+        recorder,
+        mock,
+        pki,
+        clerk,
+        approver,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    /// Submit a person-signing request for the subscriber's key and approve it.
+    async fn approve(&self) -> (StatusCode, Value, String) {
+        let sub = self.app.person(&self.clerk, "Li Wei", "2099-12-31").await;
+        let (status, req) = self
+            .app
+            .submit(
+                &self.clerk,
+                &sub,
+                "person-signing",
+                &self.pki.subscriber_csr(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{req}");
+        let id = req["id"].as_str().unwrap().to_string();
+        let (status, body) = self
+            .app
+            .post_empty(&self.approver, &format!("/api/v1/requests/{id}/approve"))
+            .await;
+        (status, body, id)
+    }
+
+    /// Approve and expect the mock's certificate, verified by `openssl verify` against the
+    /// test CA; returns its serial.
+    async fn issued(&self) -> String {
+        let (status, body, _) = self.approve().await;
+        assert_eq!(status, StatusCode::OK, "{body}\n{}", self.mock.log());
+        assert_eq!(body["status"], "issued", "{body}");
+        let serial = body["serial"].as_str().unwrap().to_string();
+        assert_eq!(serial, self.pki.leaf_serial());
+        let (_, cert) = self
+            .app
+            .get(&self.approver, &format!("/api/v1/certificates/{serial}"))
+            .await;
+        assert_eq!(cert["ca"], "city-cmp", "{cert}");
+        let leaf = self.pki.path("issued.pem");
+        std::fs::write(&leaf, cert["pem"].as_str().unwrap()).unwrap();
+        let (ok, text) = run(Command::new("openssl")
+            .args(["verify", "-purpose", "smimesign", "-CAfile"])
+            .arg(self.pki.path("ca.pem"))
+            .arg(&leaf));
+        assert!(ok, "openssl verify: {text}");
+        serial
+    }
+
+    /// Every request Vouch sent so far, decoded by tests/cmp/decode.py.
+    fn decoded(&self) -> Vec<Value> {
+        let mut files = Vec::new();
+        for (i, bytes) in self.recorder.taken().iter().enumerate() {
+            let f = self.pki.path(&format!("request-{i}.der"));
+            std::fs::write(&f, bytes).unwrap();
+            files.push(f);
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmp/decode.py");
+        let (ok, text) = run(Command::new(venv_bin("python3")).arg(script).args(&files));
+        assert!(ok, "decode.py: {text}");
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    async fn audit(&self, action: &str) -> Vec<Value> {
+        self.app
+            .audit_entries()
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == action)
+            .collect()
+    }
+}
+
+fn bodies(messages: &[Value]) -> Vec<&str> {
+    messages
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn p10cr_with_signature_protection_then_rr() {
+    in_netns("p10cr_with_signature_protection_then_rr", || async {
+        let keys = |pki: &Pki| format!("{}\nrequest = \"p10cr\"", signature_keys(pki));
+        let s = setup(None, &keys, &[]).await;
+        let serial = s.issued().await;
+
+        // Revocation through Vouch, forwarded with rr: the mock accepts only the issuer and
+        // serial of its certificate.
+        let revoker = s.app.operator("revoker1", &["revoker"]).await;
+        let (status, body) = s
+            .app
+            .post(
+                &revoker,
+                &format!("/api/v1/certificates/{serial}/revoke"),
+                json!({"reason": "keyCompromise"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            body.get("upstream_errors").is_none(),
+            "{body}\n{}",
+            s.mock.log()
+        );
+        let forwarded = s.audit("certificate.revocation_forwarded").await;
+        assert_eq!(forwarded.len(), 1);
+        assert_eq!(forwarded[0]["details"]["ca"], "city-cmp");
+
+        let m = s.decoded();
+        assert_eq!(bodies(&m), ["genm", "p10cr", "certConf", "rr"], "{m:?}");
+        for msg in &m {
+            assert_eq!(msg["pvno"], 2);
+            assert_eq!(
+                msg["protectionAlg"], "1.2.840.10045.4.3.2",
+                "ECDSA with SHA-256"
+            );
+            assert_eq!(msg["protected"], true);
+            assert_eq!(msg["extraCerts"], 1, "the RA certificate");
+            assert_eq!(msg["sender"], "directoryName");
+            assert_eq!(msg["senderNonce"].as_str().unwrap().len(), 32);
+        }
+        // One transaction for p10cr and certConf, its own for rr; recipNonce chains them.
+        assert_eq!(m[1]["transactionID"], m[2]["transactionID"]);
+        assert_ne!(m[1]["transactionID"], m[3]["transactionID"]);
+        assert!(m[1]["recipNonce"].is_null());
+        assert!(m[2]["recipNonce"].is_string());
+        assert_ne!(m[1]["senderNonce"], m[2]["senderNonce"]);
+        // The CSR went as the subscriber signed it.
+        let csr = openssl::x509::X509Req::from_pem(s.pki.subscriber_csr().as_bytes()).unwrap();
+        let sent = hex::decode(m[1]["csr"].as_str().unwrap()).unwrap();
+        let sent = openssl::x509::X509Req::from_der(&sent).unwrap();
+        assert!(sent
+            .public_key()
+            .unwrap()
+            .public_eq(&csr.public_key().unwrap()));
+        assert_eq!(m[2]["statusInfo"], false, "accepted: no statusInfo");
+        assert_eq!(m[3]["serial"], serial.as_str());
+        assert_eq!(m[3]["reason"], 1, "keyCompromise");
+        assert_eq!(m[3]["issuer"], true);
+        s.app.stop().await;
+    });
+}
+
+#[test]
+fn ir_with_polling_and_implicit_confirm() {
+    in_netns("ir_with_polling_and_implicit_confirm", || async {
+        let keys = |pki: &Pki| {
+            format!(
+                "{}\nrequest = \"ir\"\nimplicit_confirm = true\nmax_poll_seconds = 60",
+                signature_keys(pki)
+            )
+        };
+        let options = [
+            "-accept_raverified",
+            "-poll_count",
+            "2",
+            "-check_after",
+            "1",
+            "-grant_implicitconf",
+        ];
+        let s = setup(None, &keys, &options).await;
+        s.issued().await;
+        let m = s.decoded();
+        // Two polls, then the certificate; implicit confirmation granted: no certConf.
+        assert_eq!(
+            bodies(&m),
+            ["genm", "ir", "pollReq", "pollReq"],
+            "{m:?}\n{}",
+            s.mock.log()
+        );
+        let ir = &m[1];
+        assert_eq!(ir["implicitConfirm"], true);
+        assert_eq!(ir["pop"], "raVerified");
+        assert_eq!(ir["certReqId"], 0);
+        assert_eq!(ir["subject"], true);
+        assert_eq!(
+            ir["extensions"],
+            json!(["2.5.29.15", "2.5.29.17", "2.5.29.37"]),
+            "keyUsage, subjectAltName, extendedKeyUsage of the profile"
+        );
+        // The template certifies the subscriber's key: its SPKI content.
+        let csr = openssl::x509::X509Req::from_pem(s.pki.subscriber_csr().as_bytes()).unwrap();
+        let spki = csr.public_key().unwrap().public_key_to_der().unwrap();
+        assert_eq!(hex::encode(&spki[2..]), ir["publicKey"].as_str().unwrap());
+        for poll in &m[2..] {
+            assert_eq!(poll["transactionID"], ir["transactionID"]);
+            assert_eq!(poll["certReqId"], 0);
+            assert!(poll["recipNonce"].is_string());
+        }
+        assert_ne!(m[2]["recipNonce"], m[3]["recipNonce"]);
+
+        // `vouch upstream check` reaches the CA with the same credentials and prints its chain.
+        let (ok, text) = run(Command::new(common::BIN)
+            .args(["upstream", "check", "--data-dir"])
+            .arg(s.app.data.root()));
+        assert!(ok, "{text}");
+        assert!(
+            text.contains("kind: cmp") && text.contains("status: ok"),
+            "{text}"
+        );
+        assert!(text.contains("City CMP Test CA"), "{text}");
+        s.app.stop().await;
+    });
+}
+
+#[test]
+fn pbm_protection_with_certconf() {
+    in_netns("pbm_protection_with_certconf", || async {
+        let keys = |_: &Pki| {
+            "protection = \"pbm\"\npbm_secret = \"correct horse\"\npbm_reference = \"vouch-ra\"\n\
+             request = \"cr\""
+                .to_string()
+        };
+        let s = setup(
+            Some(("vouch-ra", "correct horse")),
+            &keys,
+            &["-accept_raverified"],
+        )
+        .await;
+        s.issued().await;
+        let m = s.decoded();
+        assert_eq!(bodies(&m), ["genm", "cr", "certConf"], "{m:?}");
+        for msg in &m {
+            assert_eq!(msg["protectionAlg"], "1.2.840.113533.7.66.13", "PBM");
+            assert_eq!(msg["senderKID"], hex::encode("vouch-ra"));
+            assert_eq!(msg["extraCerts"], 0);
+        }
+        assert_eq!(m[1]["transactionID"], m[2]["transactionID"]);
+        s.app.stop().await;
+
+        // The wrong secret: the CA's answers do not check, and Vouch does not start with it.
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::make(dir.path());
+        let mock = MockCmp::start(&pki, Some(("vouch-ra", "another")), &[]);
+        let data = dir.path().join("data");
+        let (ok, text) = run(Command::new(common::BIN)
+            .args(["init", "--data-dir"])
+            .arg(&data));
+        assert!(ok, "{text}");
+        common::cfssl::write_private(
+            &data.join("upstream.toml"),
+            &upstream_toml(&pki, &mock.url, &keys(&pki)),
+        );
+        let (ok, text) = run(Command::new(common::BIN)
+            .args(["upstream", "check", "--data-dir"])
+            .arg(&data));
+        assert!(!ok, "{text}");
+        assert!(text.contains("status: failed"), "{text}");
+    });
+}
+
+#[test]
+fn a_rejection_is_a_typed_audited_error() {
+    in_netns("a_rejection_is_a_typed_audited_error", || async {
+        let keys = |pki: &Pki| format!("{}\nrequest = \"p10cr\"", signature_keys(pki));
+        let options = [
+            "-pkistatus",
+            "2",
+            "-failure",
+            "9",
+            "-statusstring",
+            "the key is not acceptable",
+        ];
+        let s = setup(None, &keys, &options).await;
+        let (status, body, id) = s.approve().await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"], "ca_refused", "{body}");
+        let why = "the CA city-cmp rejected the p10cr: PKIStatus rejection, PKIFailureInfo \
+                   badPOP: \"the key is not acceptable\"";
+        assert!(body["message"].as_str().unwrap().contains(why), "{body}");
+        let (_, req) = s
+            .app
+            .get(&s.approver, &format!("/api/v1/requests/{id}"))
+            .await;
+        assert_eq!(req["status"], "failed", "{req}");
+        let failed = s.audit("request.failed").await;
+        assert_eq!(failed.len(), 1);
+        assert!(
+            failed[0]["details"]["error"]
+                .as_str()
+                .unwrap()
+                .contains(why),
+            "{failed:?}"
+        );
+        assert_eq!(
+            s.app.ra.certificate_count_for_request(&id).await.unwrap(),
+            0
+        );
+        s.app.stop().await;
+    });
+}

@@ -1,0 +1,372 @@
+//! An `openssl cmp` mock server (OpenSSL's own CMP server mode) as the upstream CA of the CMP
+//! tests, with the PKI it needs made by the OpenSSL CLI: a test CA that also signs the server's
+//! answers, an RA certificate and key for Vouch, and the certificate the mock hands out (it always
+//! answers with its fixed `-rsp_cert`, so the test pre-signs the one it expects for the
+//! subscriber's key and approved subject). A recording proxy between Vouch and the mock keeps
+//! every request Vouch sends, for the independent decoder.
+//!
+//! The mock binds every interface: it may run only inside a private network namespace, which
+//! [`in_netns`] makes by re-running the test binary under `unshare --net`.
+
+use super::run;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Set in the environment of the test binary re-run inside the network namespace.
+pub const INNER: &str = "VOUCH_CMP_TEST_NETNS";
+
+/// Run `test` (an async test body) inside a private network namespace with loopback up: outside
+/// one, re-run this test binary for `name` only under `unshare --net` (PostgreSQL is not
+/// reachable there, so the inner run uses SQLite) and assert that it passed.
+pub fn in_netns<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if std::env::var_os(INNER).is_some() {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test());
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(&exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .env_remove("VOUCH_TEST_POSTGRES")
+        .output()
+        .expect("unshare (util-linux) and ip (iproute2), run as root");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{name} inside `unshare --net`:\n{text}"
+    );
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let (ok, text) = run(Command::new("openssl").args(args).current_dir(dir));
+    assert!(ok, "openssl {args:?}: {text}");
+}
+
+/// Have the test CA sign `csr` with the extensions of `ext` for `days` into `out`.
+fn sign_by_ca(csr: &str, ext: &str, days: &str, out: &str, dir: &Path) {
+    let args = [
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        days,
+        "-extfile",
+        ext,
+        "-out",
+        out,
+    ];
+    openssl(&args, dir);
+}
+
+/// The test PKI's files (in one directory, names relative to it).
+pub struct Pki {
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    /// A CA (`ca.pem`, `ca.key`), an RA certificate and key (`ra.pem`, `ra.key`, mode 0600) and
+    /// the CMP server's (`srv.pem`, `srv.key`: OpenSSL leaves a self-signed signer out of
+    /// extraCerts) it issued, a subscriber key (`subscriber.key`) and the certificate the mock
+    /// will return for it (`leaf.pem`: CN=Li Wei, person@example.org, the person-signing
+    /// profile's usages).
+    pub fn make(dir: &Path) -> Pki {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let ca = [
+            "req",
+            "-x509",
+            "-days",
+            "3650",
+            "-subj",
+            "/O=City Test/CN=City CMP Test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ];
+        openssl(&[&ca[..2], &ec[..], &ca[2..]].concat(), dir);
+        std::fs::write(
+            dir.join("ra.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        )
+        .unwrap();
+        for (name, subject) in [
+            ("ra", "/O=City Test/CN=Vouch RA"),
+            ("srv", "/O=City Test/CN=City CMP Server"),
+        ] {
+            let (key, csr, cert) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+            );
+            let req = [
+                "req", "-new", "-subj", subject, "-keyout", &key, "-out", &csr,
+            ];
+            openssl(&[&req[..2], &ec[..], &req[2..]].concat(), dir);
+            sign_by_ca(&csr, "ra.ext", "30", &cert, dir);
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("ra.key"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                "subscriber.key",
+            ],
+            dir,
+        );
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+             extendedKeyUsage=emailProtection\nsubjectAltName=email:person@example.org\n\
+             subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        )
+        .unwrap();
+        openssl(
+            &[
+                "req",
+                "-new",
+                "-key",
+                "subscriber.key",
+                "-subj",
+                "/CN=Li Wei",
+                "-out",
+                "leaf.csr",
+            ],
+            dir,
+        );
+        sign_by_ca("leaf.csr", "leaf.ext", "700", "leaf.pem", dir);
+        Pki {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// A CSR (PEM) for the subscriber's key, as a client would send it to Vouch.
+    pub fn subscriber_csr(&self) -> String {
+        let key = std::fs::read(self.path("subscriber.key")).unwrap();
+        let key = openssl::pkey::PKey::private_key_from_pem(&key).unwrap();
+        super::csr_for(
+            &key,
+            openssl::hash::MessageDigest::sha256(),
+            "ignored by the RA",
+        )
+    }
+
+    /// The serial of `leaf.pem`, lowercase hex.
+    /// The mock's certificate's serial, in Vouch's canonical form (no leading zero digit).
+    pub fn leaf_serial(&self) -> String {
+        let pem = std::fs::read(self.path("leaf.pem")).unwrap();
+        let x = openssl::x509::X509::from_pem(&pem).unwrap();
+        let hex = hex::encode(x.serial_number().to_bn().unwrap().to_vec());
+        hex.trim_start_matches('0').to_string()
+    }
+}
+
+/// A running `openssl cmp -port` mock server, killed by PID when dropped.
+pub struct MockCmp {
+    child: Child,
+    pub url: String,
+    log: PathBuf,
+}
+
+impl MockCmp {
+    /// The mock on a free port with the PKI's files and `extra` options (`-poll_count`, ...).
+    /// Signature protection: it signs with the server key and trusts the CA for Vouch's RA
+    /// certificate; with `pbm` = Some((reference, secret)) it uses that shared secret instead.
+    pub fn start(pki: &Pki, pbm: Option<(&str, &str)>, extra: &[&str]) -> MockCmp {
+        let port = super::cfssl::free_port();
+        let log = pki.path(&format!("mock-{port}.log"));
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(&pki.dir).args([
+            "cmp",
+            "-port",
+            &port.to_string(),
+            "-rsp_cert",
+            "leaf.pem",
+        ]);
+        match pbm {
+            None => {
+                cmd.args([
+                    "-srv_cert",
+                    "srv.pem",
+                    "-srv_key",
+                    "srv.key",
+                    "-srv_trusted",
+                    "ca.pem",
+                ]);
+            }
+            Some((reference, secret)) => {
+                cmd.args([
+                    "-srv_ref",
+                    reference,
+                    "-srv_secret",
+                    &format!("pass:{secret}"),
+                ]);
+            }
+        }
+        let child = cmd
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("openssl cmp");
+        let mut mock = MockCmp {
+            child,
+            url: format!("http://127.0.0.1:{port}/pkix/"),
+            log,
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = mock.child.try_wait().unwrap() {
+                panic!("openssl cmp exited ({status}): {}", mock.log());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the mock did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        mock
+    }
+
+    /// What the mock logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for MockCmp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A recording HTTP proxy on 127.0.0.1: each POST body is kept, forwarded to `target`, and the
+/// answer returned as it came.
+pub struct Recorder {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    pub async fn start(target: &str) -> Recorder {
+        let requests: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let (kept, target) = (requests.clone(), target.to_string());
+        let client = reqwest::Client::new();
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let (kept, target, client) = (kept.clone(), target.clone(), client.clone());
+            async move {
+                kept.lock().unwrap().push(body.to_vec());
+                let resp = client
+                    .post(&target)
+                    .header("content-type", "application/pkixcmp")
+                    .body(body.to_vec())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status().as_u16();
+                let media = resp
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                let bytes = resp.bytes().await.unwrap().to_vec();
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    [(axum::http::header::CONTENT_TYPE, media)],
+                    bytes,
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/pkix/", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Recorder {
+            url,
+            requests,
+            task,
+        }
+    }
+
+    /// The requests so far.
+    pub fn taken(&self) -> Vec<Vec<u8>> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `upstream.toml` for one CMP CA `city-cmp` at `url` signing person-signing, trusting the test
+/// CA, with `keys` (more `key = value` lines). Paths are absolute (into the PKI's directory).
+pub fn upstream_toml(pki: &Pki, url: &str, keys: &str) -> String {
+    format!(
+        "[[ca]]\nid = \"city-cmp\"\nkind = \"cmp\"\nurl = \"{url}\"\n\
+         recipient = \"/O=City Test/CN=City CMP Test CA\"\n\
+         trust_anchor_file = \"{}\"\n{keys}\nprofiles = [\"person-signing\"]\n",
+        pki.path("ca.pem").display()
+    )
+}
+
+/// The signature protection keys of `upstream.toml` for the PKI's RA credentials.
+pub fn signature_keys(pki: &Pki) -> String {
+    format!(
+        "protection = \"signature\"\nra_certificate_file = \"{}\"\nra_key_file = \"{}\"",
+        pki.path("ra.pem").display(),
+        pki.path("ra.key").display()
+    )
+}
