@@ -901,3 +901,88 @@ async fn every_instance_signs_with_the_deployments_attribute_authority() {
     );
     cluster.finish().await;
 }
+
+/// Every table the migrations create has a grant in docs/OPERATIONS.md, and every table the code
+/// UPDATEs (or upserts) has UPDATE: a new table, or a new UPDATE, without its grant would fail
+/// only on a deployment that follows the documented least privilege.
+#[test]
+fn the_documented_grants_cover_every_table_and_every_update() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for stmt in app_role_grants("vouch_app") {
+        let Some(rest) = stmt.strip_prefix("GRANT ") else {
+            continue;
+        };
+        let (privileges, rest) = rest.split_once(" ON ").unwrap();
+        let (objects, _) = rest.rsplit_once(" TO ").unwrap();
+        if objects.starts_with("SCHEMA") || objects.starts_with("SEQUENCE") {
+            continue;
+        }
+        for table in objects.split(',') {
+            let set = granted.entry(table.trim().to_string()).or_default();
+            set.extend(privileges.split(',').map(|p| p.trim().to_string()));
+        }
+    }
+    let words = |text: &str, before: &str, after: &str| -> Vec<String> {
+        text.match_indices(before)
+            .filter_map(|(i, _)| {
+                let rest = &text[i + before.len()..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                rest[name.len()..]
+                    .starts_with(after)
+                    .then_some(name)
+                    .filter(|n| !n.is_empty())
+            })
+            .collect()
+    };
+    let mut tables = BTreeSet::new();
+    for entry in std::fs::read_dir(root.join("migrations/postgres")).unwrap() {
+        let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        tables.extend(words(&sql, "CREATE TABLE ", " ("));
+        tables.extend(words(&sql, "CREATE TABLE IF NOT EXISTS ", " ("));
+    }
+    assert!(
+        tables.contains("certificates") && tables.len() > 10,
+        "{tables:?}"
+    );
+    for t in &tables {
+        let privileges = granted.get(t);
+        assert!(
+            privileges.is_some_and(|p| p.contains("SELECT")),
+            "docs/OPERATIONS.md grants nothing on {t}"
+        );
+    }
+    let mut sources = vec![root.join("src")];
+    let mut updated = BTreeSet::new();
+    while let Some(dir) = sources.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let code = std::fs::read_to_string(&path).unwrap();
+                updated.extend(words(&code, "UPDATE ", " SET"));
+                // INSERT ... ON CONFLICT ... DO UPDATE needs UPDATE as well.
+                for (i, _) in code.match_indices("DO UPDATE") {
+                    let before = &code[..i];
+                    if let Some(at) = before.rfind("INSERT INTO ") {
+                        updated.extend(words(&before[at..], "INSERT INTO ", " ("));
+                    }
+                }
+            }
+        }
+    }
+    // Set once by `vouch init` (the owner), before the service ever runs under its role.
+    updated.remove("instance_meta");
+    assert!(updated.contains("certificates"), "{updated:?}");
+    for t in &updated {
+        assert!(
+            granted.get(t).is_some_and(|p| p.contains("UPDATE")),
+            "the code updates {t}, and docs/OPERATIONS.md does not grant UPDATE on it"
+        );
+    }
+}
