@@ -256,14 +256,27 @@ impl Deployment {
         }
     }
 
+    /// `/readyz`, asked again while the answer is that the database did not answer in time (a
+    /// machine busy with other tests): the answers these tests look at are the others.
     async fn readyz(&self, run: &Running) -> (StatusCode, Value) {
-        let resp = self
-            .client
-            .get(format!("{}/readyz", run.base))
-            .send()
-            .await
-            .unwrap();
-        split(resp).await
+        for _ in 0..20 {
+            let resp = self
+                .client
+                .get(format!("{}/readyz", run.base))
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = split(resp).await;
+            let timed_out = body["error"] == "not_ready"
+                && body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("did not answer"));
+            if !timed_out {
+                return (status, body);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        panic!("the database never answered /readyz in time");
     }
 
     async fn add_operators(&self, run: &Running, prefix: &str, n: usize) {
@@ -483,7 +496,13 @@ async fn a_lost_head_record_is_repaired_by_the_acknowledgement() {
     let run = dep.start().await;
     let (status, body) = dep.readyz(&run).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert!(body["problem"].as_str().unwrap().contains("head"), "{body}");
+    assert!(
+        body["problem"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("head"),
+        "{body}"
+    );
     let (code, out) = dep
         .vouch(&["audit", "acknowledge", "--reason", "head lost"])
         .await;
