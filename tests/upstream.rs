@@ -289,6 +289,15 @@ async fn a_certificate_that_does_not_match_the_order_is_quarantined() {
     assert_eq!(quarantined[0]["target"], id.as_str());
     assert_eq!(quarantined[0]["details"]["ca"], "fake-ca");
     assert!(quarantined[0]["details"]["certificate"].as_str().is_some());
+    // It is valid at the CA for a key nobody approved: revoked there (superseded, 4), and the
+    // outcome is in the quarantine's entry.
+    let revoked = fake.revoked();
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0]["serial"], "2125315823", "0x7eadbeef in decimal");
+    assert_eq!(revoked[0]["reason"], "superseded", "{revoked:?}");
+    let upstream = &quarantined[0]["details"]["upstream_revocation"];
+    assert_eq!(upstream["serial"], "7eadbeef");
+    assert_eq!(upstream["revoked"], true, "{upstream}");
     assert!(audit_actions(&entries, "certificate.issued").is_empty());
     // Reconciliation does not ask again: the request is failed for good.
     assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);

@@ -2,7 +2,8 @@
 # directory and a free loopback port, stop it (by PID) on exit. Sets BIN, WORK, BASE, PID, and
 # defines `operator NAME ROLE` (prints the new operator's token) and a P-256 CSR at $WORK/r.csr.
 # VOUCH_BIN=/path/to/vouch uses that binary instead of building one. PIDs a script adds to STOP_PIDS
-# are stopped (SIGTERM) on exit as well.
+# are stopped (SIGTERM) on exit as well. A script that defines `before_serve` has the data directory
+# initialised first (`vouch init`) and that function run before the server starts.
 command -v wrk > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 if [ -n "${VOUCH_BIN:-}" ]; then
   BIN=$(realpath "$VOUCH_BIN")
@@ -20,6 +21,10 @@ cleanup() {
 trap cleanup EXIT
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
+if [ "$(type -t before_serve)" = function ]; then
+  "$BIN" init --data-dir "$WORK/d" > "$WORK/init.out"
+  before_serve
+fi
 "$BIN" serve --data-dir "$WORK/d" --listen "127.0.0.1:$PORT" > "$WORK/serve.out" 2> "$WORK/serve.log" &
 PID=$!
 until curl -sf "$BASE/healthz" > /dev/null; do sleep 0.2; done

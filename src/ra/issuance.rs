@@ -152,15 +152,17 @@ impl Ra {
             match super::received::check(&der, &order, &intent.key_sha256, &ca.chain()) {
                 Ok(a) => (a.serial, a.not_before, a.not_after),
                 Err(why) => {
-                    // Another attempt would make another certificate: the request fails, and
-                    // the certificate is kept in the audit log, never delivered.
+                    // Another attempt would make another certificate: the request fails, the
+                    // certificate is kept in the audit log, never delivered, and revoked at
+                    // the CA (it is valid there, for a subject or key nobody approved).
                     tracing::error!(request = %intent.request_id, ca = %intent.ca_id, error = %why,
                         "the CA returned a certificate that does not match the order; quarantined");
                     let message = format!(
                         "the CA {} returned a certificate that does not match the approved order: {why}",
                         intent.ca_id
                     );
-                    return Err(self.fail(intent, message, Some(&der)).await);
+                    let revoked = self.revoke_quarantined(ca.as_ref(), &der).await;
+                    return Err(self.fail(intent, message, Some((&der, revoked))).await);
                 }
             }
         } else {
@@ -285,10 +287,41 @@ impl Ra {
         })
     }
 
+    /// Revoke at the CA a certificate it returned that does not match the order (reason
+    /// superseded: the request it answered is failed). Returns the serial (hex) and what the CA
+    /// said, for the quarantine's audit entry.
+    async fn revoke_quarantined(
+        &self,
+        ca: &dyn crate::ca::UpstreamCa,
+        der: &[u8],
+    ) -> serde_json::Value {
+        use x509_parser::prelude::FromDer;
+        let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else {
+            return serde_json::json!({"revoked": false, "error": "the certificate cannot be read"});
+        };
+        let serial = crate::x509::ac::parse::hex_serial(cert.raw_serial());
+        let reason = crate::x509::revocation::Reason::Superseded;
+        match ca.revoke(&serial, reason, self.now()).await {
+            Ok(()) => serde_json::json!({"serial": serial, "revoked": true}),
+            Err(e) => {
+                tracing::error!(ca = %ca.issuing_id(), serial = %serial, error = %e,
+                    "could not revoke a quarantined certificate at its CA; revoke it there by hand");
+                serde_json::json!({"serial": serial, "revoked": false, "error": e.to_string()})
+            }
+        }
+    }
+
     /// The CA refused the order, or returned a certificate that does not match it (`returned`,
-    /// quarantined: kept in the audit entry, never delivered): no retry can succeed, so the
-    /// request ends `failed` with the reason, audited. Returns the error for the caller.
-    async fn fail(&self, intent: &IntentRow, message: String, returned: Option<&[u8]>) -> Error {
+    /// quarantined: kept in the audit entry, never delivered, with the outcome of its revocation
+    /// at the CA): no retry can succeed, so the request ends `failed` with the reason, audited.
+    /// The quarantine is audited even when the request was decided otherwise meanwhile.
+    /// Returns the error for the caller.
+    async fn fail(
+        &self,
+        intent: &IntentRow,
+        message: String,
+        returned: Option<(&[u8], serde_json::Value)>,
+    ) -> Error {
         tracing::warn!(request = %intent.request_id, error = %message, "the CA refused the order; the request failed");
         let now = self.now();
         let (id, serial, reason) = (
@@ -296,21 +329,23 @@ impl Ra {
             intent.serial.clone(),
             message.clone(),
         );
-        let quarantined = returned.map(|der| {
+        let was_returned = returned.is_some();
+        let quarantined = returned.map(|(der, revocation)| {
             use base64::Engine;
             serde_json::json!({"ca": intent.ca_id, "reserved_serial": intent.serial, "error": message,
                 "certificate_sha256": crate::x509::sha256_hex(der),
-                "certificate": base64::engine::general_purpose::STANDARD.encode(der)})
+                "certificate": base64::engine::general_purpose::STANDARD.encode(der),
+                "upstream_revocation": revocation})
         });
         let result = self
             .store()
             .write(job!(|c, log| {
+                if let Some(details) = quarantined {
+                    let event =
+                        Event::new(None, Action::CertificateQuarantined, Some(&id), details);
+                    audit::record(log, now, event);
+                }
                 if rows::fail(c, &id, &reason, now.unix_timestamp()).await? {
-                    if let Some(details) = quarantined {
-                        let event =
-                            Event::new(None, Action::CertificateQuarantined, Some(&id), details);
-                        audit::record(log, now, event);
-                    }
                     let details = serde_json::json!({"serial": serial, "error": reason});
                     audit::record(
                         log,
@@ -325,7 +360,7 @@ impl Ra {
             self.journal().remove(&intent.request_id);
         }
         match result {
-            Ok(()) if returned.is_some() => Error::refused(
+            Ok(()) if was_returned => Error::refused(
                 "ca_certificate_mismatch",
                 format!(
                     "{message}; the certificate was not accepted and the request is now failed"

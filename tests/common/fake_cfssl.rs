@@ -1,6 +1,7 @@
 //! A fake CFSSL for the tests that need a CA to misbehave: `/info` gives the test CA's
 //! certificate, `/authsign` answers success with a certificate the CA signed for another key than
-//! the one in the request. Listens on 127.0.0.1:0; stopped when dropped.
+//! the one in the request, `/revoke` records what it is asked to revoke. Listens on
+//! 127.0.0.1:0; stopped when dropped.
 
 use super::cfssl::TestCaFiles;
 use openssl::asn1::Asn1Time;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub struct FakeCfssl {
     pub url: String,
     signed: Arc<AtomicUsize>,
+    revoked: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -54,6 +56,8 @@ impl FakeCfssl {
         let wrong = String::from_utf8(b.build().to_pem().unwrap()).unwrap();
         let signed = Arc::new(AtomicUsize::new(0));
         let counter = signed.clone();
+        let revoked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let revocations = revoked.clone();
         let app = axum::Router::new()
             .route("/api/v1/cfssl/info", info(ca_pem))
             .route(
@@ -66,13 +70,34 @@ impl FakeCfssl {
                             "errors": [], "messages": []}))
                     }
                 }),
+            )
+            .route(
+                "/api/v1/cfssl/revoke",
+                axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+                    let revocations = revocations.clone();
+                    async move {
+                        revocations.lock().unwrap().push(body);
+                        axum::Json(json!({"success": true, "result": {}, "errors": [],
+                            "messages": []}))
+                    }
+                }),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeCfssl { url, signed, task }
+        FakeCfssl {
+            url,
+            signed,
+            revoked,
+            task,
+        }
+    }
+
+    /// The bodies of the revocations it was asked for.
+    pub fn revoked(&self) -> Vec<serde_json::Value> {
+        self.revoked.lock().unwrap().clone()
     }
 
     /// How many certificates it was asked to sign.
