@@ -120,7 +120,7 @@ async fn queue(data: DataDirArg, json: bool) -> Result<ExitCode> {
                 serde_json::json!({"request_id": i.request_id, "profile": i.profile, "ca": i.ca_id,
                     "serial": i.serial, "approved_at": rfc3339(i.created_at),
                     "failed_attempts": i.attempts, "last_error": i.last_error,
-                    "next_attempt_at": rfc3339(i.next_attempt_at)})
+                    "next_attempt_at": next_attempt(i.next_attempt_at, i.created_at)})
             })
             .collect();
         let forwards: Vec<_> = forwards
@@ -137,6 +137,11 @@ async fn queue(data: DataDirArg, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let none = |e: &Option<String>| e.clone().unwrap_or_else(|| "-".into());
+    /// When an intent is tried again: None before its first failed attempt (it is taken up at
+    /// the retry task's next round, not at a set time).
+    fn next_attempt(at: i64, approved: i64) -> Option<String> {
+        (at > approved).then(|| rfc3339(at))
+    }
     println!("pending issuances: {}", issuances.len());
     for i in &issuances {
         println!(
@@ -147,7 +152,8 @@ async fn queue(data: DataDirArg, json: bool) -> Result<ExitCode> {
             "    approved {}; failed attempts {}; next attempt {}",
             rfc3339(i.created_at),
             i.attempts,
-            rfc3339(i.next_attempt_at)
+            next_attempt(i.next_attempt_at, i.created_at)
+                .unwrap_or_else(|| "at the retry task's next round".into())
         );
         println!("    last error: {}", none(&i.last_error));
     }
