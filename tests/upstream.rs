@@ -361,6 +361,26 @@ async fn upstream_check_prints_each_ca_and_its_chain() {
         second.contains("status: failed") && second.contains("unreachable"),
         "{text}"
     );
+    // A wrong auth_key: /info answers all the same, the check asks authsign for nothing and
+    // says the key is refused (CFSSL's "invalid token"); nothing is signed.
+    let wrong = upstream_toml(
+        "city-cfssl",
+        &cfssl.url,
+        "00112233445566778899aabbccddeeff",
+        &["person-signing"],
+    );
+    let (code, text) = check(&data, &wrong);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("status: failed: the CA city-cfssl does not accept the auth_key")
+            && text.contains("invalid token"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("00112233445566778899"),
+        "the key is never printed: {text}"
+    );
+    assert_eq!(cfssl.certdb_count(), 0, "the checks signed nothing");
     assert!(!text.contains(AUTH_KEY), "the key is never printed");
     // Only the reachable one: success.
     let toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]);

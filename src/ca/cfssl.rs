@@ -259,6 +259,32 @@ impl UpstreamCa for CfsslCa {
         &self.id
     }
 
+    /// `/info` needs no authentication, so a wrong `auth_key` would show only when the first
+    /// approved request fails. Ask `authsign` for nothing (an empty CSR): CFSSL checks the token
+    /// before the request, so `invalid token` means the key is wrong, and any other refusal
+    /// (the empty CSR) that it is right. Nothing is signed.
+    async fn check_credentials(&self) -> Result<(), CaError> {
+        let request = serde_json::json!({
+            "certificate_request": "",
+            "profile": self.cfssl_profile.clone().unwrap_or_default(),
+        })
+        .to_string()
+        .into_bytes();
+        let token = wire::token(&self.auth_key, &request)
+            .map_err(|e| CaError::Unavailable(format!("HMAC for the CA {}: {e}", self.id)))?;
+        match self
+            .http
+            .post("authsign", wire::authenticated(&token, &request))
+            .await
+        {
+            Err(CaError::Refused(m)) if m.contains("invalid token") => Err(CaError::Refused(
+                format!("the CA {} does not accept the auth_key: {m}", self.id),
+            )),
+            Err(CaError::Unavailable(m)) => Err(CaError::Unavailable(m)),
+            Ok(_) | Err(CaError::Refused(_)) => Ok(()),
+        }
+    }
+
     async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
         let request = with_serial(&self.sign_request(order)?, order)?.into_bytes();
         let token = wire::token(&self.auth_key, &request)

@@ -183,6 +183,11 @@ pub trait UpstreamCa: Send + Sync + 'static {
         reason: Reason,
         time: OffsetDateTime,
     ) -> Result<(), CaError>;
+    /// Check that the CA accepts Vouch's credentials, where connecting does not show it (run by
+    /// `vouch upstream check`); signs nothing. Nothing to check by default.
+    async fn check_credentials(&self) -> Result<(), CaError> {
+        Ok(())
+    }
     /// Tell the CA that the hold on `serial` is lifted. A CA that cannot lift a hold says
     /// `Refused`, and the RA keeps the hold.
     async fn release(&self, _serial: &str) -> Result<(), CaError> {

@@ -61,7 +61,11 @@ pub(super) async fn upstream_command(command: UpstreamCommand) -> Result<ExitCod
         println!("  kind: {}", entry.kind.name());
         println!("  url: {}", entry.kind.url().as_str().trim_end_matches('/'));
         println!("  profiles: {}", entry.profiles.join(", "));
-        match crate::ca::upstreams::connect(entry).await {
+        let checked = match crate::ca::upstreams::connect(entry).await {
+            Ok(ca) => ca.check_credentials().await.map(|()| ca),
+            Err(e) => Err(e),
+        };
+        match checked {
             Ok(ca) => {
                 println!("  status: ok");
                 println!("  chain:");
