@@ -65,6 +65,34 @@ pub fn retry_delay(attempts: i64) -> time::Duration {
     super::RetrySchedule::default().delay(attempts)
 }
 
+/// The requests whose issuance this process is attempting now.
+#[derive(Default)]
+pub(crate) struct InFlight(std::sync::Mutex<std::collections::HashSet<String>>);
+
+/// One request's attempt; the request is free again when this is dropped.
+pub(crate) struct Claim<'a> {
+    set: &'a InFlight,
+    id: String,
+}
+
+impl InFlight {
+    /// Claim `request_id`, or None while another attempt at it runs.
+    pub(crate) fn claim(&self, request_id: &str) -> Option<Claim<'_>> {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(request_id.to_string()).then(|| Claim {
+            set: self,
+            id: request_id.to_string(),
+        })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut set = self.set.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.remove(&self.id);
+    }
+}
+
 impl Ra {
     /// Sign and store the certificate for `intent`, by the CA it names. `approved` is the request
     /// as the caller last saw it (as it was approved); without it, the request is read afresh.
@@ -75,6 +103,12 @@ impl Ra {
         intent: &IntentRow,
         approved: Option<RequestRow>,
     ) -> Result<Option<String>> {
+        // One attempt per request at a time in this process: an approval still waiting for a
+        // slow CA (a CFSSL timeout, CMP polling) is not joined by reconciliation's attempt, which
+        // for a CA that picks its serials would be a second certificate.
+        let Some(_claim) = self.issuing().claim(&intent.request_id) else {
+            return Ok(None);
+        };
         let audit_failure = approved.is_some();
         let req = match approved {
             Some(r) => RequestRow {
@@ -429,5 +463,21 @@ impl Ra {
     pub async fn certificate_count_for_request(&self, request_id: &str) -> Result<i64> {
         let mut c = self.store().read().await?;
         certificates::count_for_request(&mut c, request_id).await
+    }
+}
+
+#[cfg(test)]
+mod in_flight_tests {
+    #[test]
+    fn a_request_is_attempted_once_at_a_time() {
+        let set = super::InFlight::default();
+        let first = set.claim("req_1").unwrap();
+        assert!(set.claim("req_1").is_none(), "a second attempt waits");
+        assert!(set.claim("req_2").is_some(), "other requests go on");
+        drop(first);
+        assert!(
+            set.claim("req_1").is_some(),
+            "free again once the first ends"
+        );
     }
 }

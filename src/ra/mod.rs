@@ -67,6 +67,7 @@ struct Inner {
     ac_crl: attributes::crl::AcCrlPublisher,
     ocsp: ocsp::OcspResponder,
     verify: crate::verify::VerifyState,
+    issuing: issuance::InFlight,
     self_revocations: self_revocation::RateLimit,
     arl: tokio::sync::Mutex<Option<root::CachedArl>>,
     root_warned: std::sync::Mutex<Option<std::time::Instant>>,
@@ -101,6 +102,7 @@ impl Ra {
                 ),
                 ac_crl: Default::default(),
                 verify: Default::default(),
+                issuing: Default::default(),
                 ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone(), config.ocsp_cache_bytes),
                 journal: journal::Journal::new(config.issuance_journal.clone()),
                 config,
@@ -193,6 +195,10 @@ impl Ra {
 
     pub(crate) fn verify_state(&self) -> &crate::verify::VerifyState {
         &self.inner.verify
+    }
+
+    pub(crate) fn issuing(&self) -> &issuance::InFlight {
+        &self.inner.issuing
     }
 
     pub(crate) fn ac_crl_publisher(&self) -> &attributes::crl::AcCrlPublisher {
