@@ -344,10 +344,14 @@ impl UpstreamCa for CmpCa {
         let (cert, req_id, granted_implicit) = self.certificate(&mut t, got, expected).await?;
         let implicit = self.implicit_confirm && granted_implicit;
         if !same_key(&cert, &order.spki_der) {
-            let why = "the certificate certifies another public key";
-            if !implicit {
-                self.confirm(&mut t, &cert, &req_id, Some(why)).await?;
+            if implicit {
+                // Confirmed already, so valid at the CA: the RA's check of the returned
+                // certificate quarantines it and revokes it there (an rr), rather than leaving it
+                // valid and unknown.
+                return Ok(cert);
             }
+            let why = "the certificate certifies another public key";
+            self.confirm(&mut t, &cert, &req_id, Some(why)).await?;
             return Err(CaError::Refused(format!(
                 "the CA {} answered the {what} with a certificate for another public key \
                  (SHA-256 {}); it was rejected",
