@@ -3,13 +3,18 @@
 //! generation it was read at; every status change (made here, or on another instance and seen
 //! within about a second, as the OCSP responder's cache sees it) moves the generation, and an
 //! entry of an older one is read again. Only rows that exist are kept: a serial not on record may
-//! be issued at any moment, which moves no generation. Bounded by memory.
+//! be issued at any moment, which moves no generation. An entry is also read again after
+//! [`MAX_AGE`], so that an instance whose watch of other instances' changes cannot read the
+//! database does not answer from old records for long. Bounded by memory.
 
 use crate::error::Result;
 use crate::ra::Ra;
 use crate::store::certificates::{self as certs, CertificateRow};
 use crate::store::history::{self, HistoryKind, HistoryRow};
 use std::sync::Arc;
+
+/// Longest an entry is used, whatever the generation.
+pub(crate) const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Memory the cached records may take.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
@@ -30,13 +35,30 @@ pub(crate) fn status_at(history: &[HistoryRow], t: i64) -> Option<&HistoryRow> {
 
 struct Tagged<T> {
     generation: u64,
+    read_at: std::time::Instant,
     value: Arc<T>,
+}
+
+impl<T> Tagged<T> {
+    fn new(generation: u64, value: Arc<T>) -> Self {
+        Tagged {
+            generation,
+            read_at: std::time::Instant::now(),
+            value,
+        }
+    }
+
+    /// Still usable at `generation`.
+    fn fresh(&self, generation: u64) -> bool {
+        self.generation == generation && self.read_at.elapsed() < MAX_AGE
+    }
 }
 
 impl<T> Clone for Tagged<T> {
     fn clone(&self) -> Self {
         Tagged {
             generation: self.generation,
+            read_at: self.read_at,
             value: self.value.clone(),
         }
     }
@@ -118,7 +140,7 @@ impl Ra {
         // entry tagged with the older generation, so the next call reads again.
         let generation = self.status_generation();
         if let Some(hit) = records.certificates.get(serial) {
-            if hit.generation == generation {
+            if hit.fresh(generation) {
                 return Ok(Some(hit.value));
             }
         }
@@ -128,13 +150,9 @@ impl Ra {
         };
         let history = history::history(&mut c, HistoryKind::Certificate, serial).await?;
         let value = Arc::new(CertificateRecord { row, history });
-        records.certificates.insert(
-            serial.to_string(),
-            Tagged {
-                generation,
-                value: value.clone(),
-            },
-        );
+        records
+            .certificates
+            .insert(serial.to_string(), Tagged::new(generation, value.clone()));
         Ok(Some(value))
     }
 
@@ -143,7 +161,7 @@ impl Ra {
         let records = &self.verify_state().records;
         let generation = self.status_generation();
         if let Some(hit) = records.attribute_history.get(serial) {
-            if hit.generation == generation {
+            if hit.fresh(generation) {
                 return Ok(hit.value);
             }
         }
@@ -151,13 +169,9 @@ impl Ra {
             let mut c = self.store().read().await?;
             Arc::new(history::history(&mut c, HistoryKind::Attribute, serial).await?)
         };
-        records.attribute_history.insert(
-            serial.to_string(),
-            Tagged {
-                generation,
-                value: value.clone(),
-            },
-        );
+        records
+            .attribute_history
+            .insert(serial.to_string(), Tagged::new(generation, value.clone()));
         Ok(value)
     }
 }
@@ -175,6 +189,21 @@ mod tests {
             reason: None,
             invalidity_date: None,
         }
+    }
+
+    /// An entry serves its own generation only, and not past its age limit.
+    #[test]
+    fn entries_go_stale_with_the_generation_or_with_age() {
+        let t = Tagged::new(7, Arc::new(()));
+        assert!(t.fresh(7));
+        assert!(!t.fresh(8));
+        let old = Tagged {
+            read_at: std::time::Instant::now()
+                .checked_sub(MAX_AGE)
+                .expect("the clock is past its start"),
+            ..t
+        };
+        assert!(!old.fresh(7));
     }
 
     /// The last change made at or before the time counts, in the order made, not by stamp (two
