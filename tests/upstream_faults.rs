@@ -547,3 +547,50 @@ async fn a_revocation_no_forward_was_queued_for_is_found_and_forwarded() {
     assert_eq!(ca.revoke_calls(), 1);
     app.stop().await;
 }
+
+/// A CA that is down is asked once per reconciliation round, not once per waiting request: a
+/// down or slow CA would otherwise hold the round, and the upkeep after it, for a timeout per
+/// request. Its other requests wait for the next round, and all are issued once it is back.
+#[tokio::test]
+async fn a_ca_that_is_down_is_asked_once_per_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ScriptedCa::start(&common::cfssl::make_test_ca(dir.path())).await;
+    ca.set(Mode::Down);
+    // Rounds driven here (the background task's first round is an hour away); no back-off.
+    let retry = vouch::ra::RetrySchedule {
+        interval: Duration::from_secs(3600),
+        backoff: time::Duration::ZERO,
+        backoff_max: time::Duration::ZERO,
+        min_age: time::Duration::ZERO,
+    };
+    let toml = upstream_toml("down-ca", &ca.url, AUTH_KEY, &["person-signing"]);
+    let (app, approver, first) = submitted_to(toml, retry).await;
+    let clerk = app.operator("clerk2", &["clerk"]).await;
+    let sub = app.person(&clerk, "Wang Fang", "2099-12-31").await;
+    let (status, req) = app
+        .submit(&clerk, &sub, "person-signing", &p256_csr())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let second = req["id"].as_str().unwrap().to_string();
+    for id in [&first, &second] {
+        let (status, body) = app
+            .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    }
+    assert_eq!(ca.sign_calls(), 2, "each approval asked once");
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(
+        ca.sign_calls(),
+        3,
+        "one round, one call to the CA that is down"
+    );
+    ca.set(Mode::Up);
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 2);
+    assert_eq!(ca.issued(), 2);
+    for id in [&first, &second] {
+        let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+        assert_eq!(req["status"], "issued", "{req}");
+    }
+    app.stop().await;
+}

@@ -447,11 +447,21 @@ impl Ra {
             let mut c = self.store().read().await?;
             rows::unfinished_intents(&mut c, cutoff, now.unix_timestamp(), 100).await?
         };
+        // A CA that could not sign one intent is not asked again in this round: a CA that is
+        // down or slow would otherwise hold the round (and the upkeep after it) for a timeout per
+        // intent. Its other intents wait for the next round.
+        let mut unavailable = std::collections::HashSet::new();
         for intent in intents {
+            if unavailable.contains(&intent.ca_id) {
+                continue;
+            }
             match self.complete_issuance(&intent, None).await {
                 Ok(Some(_)) => done += 1,
                 Ok(None) => {}
                 Err(e) => {
+                    if matches!(e, Error::Upstream(_)) {
+                        unavailable.insert(intent.ca_id.clone());
+                    }
                     tracing::warn!(request = %intent.request_id, error = %e, "reconciliation could not complete issuance")
                 }
             }
