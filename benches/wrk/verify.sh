@@ -54,13 +54,15 @@ json.dump(plain, open(f"{w}/role.json", "w"))
 PY
 
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$PID/stat"; }
+# benches/wrk/post.lua posts the body, counting the answers that accept.
+export POST_PATH=/api/v1/verify MATCH='"decision":"accept"' TOKEN=$VERIFIER COUNT_WORD=accepted
 bench() { # LABEL BODY_FILE
   # Warm up: the receipt signer is issued on first use, caches fill.
-  BODY_FILE=$2 VERIFIER_TOKEN=$VERIFIER wrk -t1 -c4 -d1s -s benches/wrk/verify.lua "$BASE" > /dev/null
+  BODY_FILE=$2 wrk -t1 -c4 -d1s -s benches/wrk/post.lua "$BASE" > /dev/null
   local before after out
   before=$(cpu_ticks)
-  out=$(BODY_FILE=$2 VERIFIER_TOKEN=$VERIFIER \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s benches/wrk/verify.lua "$BASE" | tail -n 1)
+  out=$(BODY_FILE=$2 \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s benches/wrk/post.lua "$BASE" | tail -n 1)
   after=$(cpu_ticks)
   local accepted
   accepted=$(echo "$out" | awk '{ print $2 }' | tr -d ,)
