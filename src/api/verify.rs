@@ -3,9 +3,10 @@
 use super::error::ApiResult;
 use super::extract::{Auth, Body};
 use crate::ra::Ra;
-use crate::verify::{VerifyAnswer, VerifyRequest};
+use crate::verify::VerifyRequest;
 use axum::extract::State;
-use axum::Json;
+use axum::http::header;
+use axum::response::IntoResponse;
 
 /// Largest verification body: the CMS and the content in base64, and the caller's attribute
 /// certificates.
@@ -16,6 +17,7 @@ pub async fn verify(
     State(ra): State<Ra>,
     Auth(op): Auth,
     Body(req): Body<VerifyRequest>,
-) -> ApiResult<Json<VerifyAnswer>> {
-    Ok(Json(ra.verify(&op, &req).await?))
+) -> ApiResult<impl IntoResponse> {
+    let body = ra.verify_json(&op, &req).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

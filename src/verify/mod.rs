@@ -102,70 +102,71 @@ pub struct VerifyRequest {
 /// A signer's certificate revocation, as Vouch's records have it now.
 #[derive(Debug, Clone, Serialize)]
 pub struct RevocationInfo {
-    /// When it was revoked (or put on hold).
-    pub time: String,
-    /// The RFC 5280 reason.
-    pub reason: String,
     /// When the key is believed compromised.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalidity_date: Option<String>,
+    /// The RFC 5280 reason.
+    pub reason: String,
+    /// When it was revoked (or put on hold).
+    pub time: String,
 }
 
 /// One signer, as checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct SignerReport {
-    /// The certificate's serial (hex), when it was found.
-    pub serial: Option<String>,
-    /// The certificate's subject (RFC 4514), when it was found.
-    pub subject: Option<String>,
-    /// The subscriber the certificate was issued to (Vouch's certificates).
-    pub subscriber_id: Option<String>,
-    /// The profile it was issued under (Vouch's certificates).
-    pub profile: Option<String>,
     /// `good`, `revoked`, `on-hold` at the signing time, or `unknown` (not Vouch's).
     pub certificate_status: &'static str,
+    /// The profile it was issued under (Vouch's certificates).
+    pub profile: Option<String>,
+    /// Why this signer fails the policy (empty when it passes).
+    pub reasons: Vec<&'static str>,
     /// The revocation Vouch's records hold now, if any (it may be later than the signing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation: Option<RevocationInfo>,
     /// The roles held in the policy's application at the signing time.
     pub roles: Vec<String>,
+    /// The certificate's serial (hex), when it was found.
+    pub serial: Option<String>,
     /// The signing time used, RFC 3339.
     pub signed_at: Option<String>,
+    /// The certificate's subject (RFC 4514), when it was found.
+    pub subject: Option<String>,
+    /// The subscriber the certificate was issued to (Vouch's certificates).
+    pub subscriber_id: Option<String>,
     /// Where it came from: `timestamp`, `signing-time` or `now`.
     pub time_source: Option<&'static str>,
-    /// Why this signer fails the policy (empty when it passes).
-    pub reasons: Vec<&'static str>,
 }
 
-/// The decision.
+/// The decision. The fields of this struct and of those in it are declared in sorted order, so
+/// that serializing it gives the receipt's canonical JSON (keys sorted, no spaces) directly.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyAnswer {
+    /// The application the policy's role is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    /// SHA-256 of the signed content, hex.
+    pub content_sha256: String,
     /// `accept` or `reject`.
     pub decision: &'static str,
     /// Every reason any signer failed, in order, without repeats.
     pub reasons: Vec<&'static str>,
-    /// Every signer.
-    pub signers: Vec<SignerReport>,
-    /// The first signer.
-    pub signer: Option<SignerReport>,
-    /// The first signer's signing time.
-    pub signed_at: Option<String>,
-    /// Where the first signer's time came from.
-    pub time_source: Option<&'static str>,
-    /// SHA-256 of the signed content, hex.
-    pub content_sha256: String,
-    /// The role and application the policy asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    /// The application.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub application: Option<String>,
-    /// When Vouch verified, RFC 3339.
-    pub verified_at: String,
     /// The receipt: a CMS SignedData (base64 DER) over the canonical JSON of this answer without
     /// `receipt` (keys sorted, no spaces).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub receipt: String,
+    /// The role the policy asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The first signer's signing time.
+    pub signed_at: Option<String>,
+    /// The first signer.
+    pub signer: Option<SignerReport>,
+    /// Every signer.
+    pub signers: Vec<SignerReport>,
+    /// Where the first signer's time came from.
+    pub time_source: Option<&'static str>,
+    /// When Vouch verified, RFC 3339.
+    pub verified_at: String,
 }
 
 /// Base64 (standard alphabet, padded), line breaks and other ASCII white space allowed.
@@ -185,6 +186,24 @@ impl Ra {
     /// Verify a signed submission against a policy (role `verifier`): 200 with the decision for
     /// anything readable; only unusable input is an error.
     pub async fn verify(&self, op: &Operator, req: &VerifyRequest) -> Result<VerifyAnswer> {
+        let (mut answer, _, receipt) = self.verify_canonical(op, req).await?;
+        answer.receipt = receipt;
+        Ok(answer)
+    }
+
+    /// [`Ra::verify`] as the JSON body of the answer: the canonical JSON the receipt signs with
+    /// `receipt` added as its last member, so the answer is serialized once.
+    pub async fn verify_json(&self, op: &Operator, req: &VerifyRequest) -> Result<Vec<u8>> {
+        let (_, canonical, receipt) = self.verify_canonical(op, req).await?;
+        Ok(with_receipt(canonical, &receipt))
+    }
+
+    /// The answer (its `receipt` empty), its canonical JSON and the receipt over it (base64).
+    async fn verify_canonical(
+        &self,
+        op: &Operator,
+        req: &VerifyRequest,
+    ) -> Result<(VerifyAnswer, Vec<u8>, String)> {
         self.authorize(op, Role::Verifier, "verify", None).await?;
         let now = self.now();
         let policy = &req.policy;
@@ -250,7 +269,7 @@ impl Ra {
             }
         }
         let first = signers.first().cloned();
-        let mut answer = VerifyAnswer {
+        let answer = VerifyAnswer {
             decision: if reasons.is_empty() {
                 "accept"
             } else {
@@ -267,16 +286,15 @@ impl Ra {
             verified_at: rfc3339(now.unix_timestamp()),
             receipt: String::new(),
         };
-        answer.receipt = self.sign_receipt(&answer, now).await?;
+        let canonical = canonical_json(&answer)?;
+        let receipt = self.sign_receipt(&canonical, now).await?;
         self.audit_verification(op, &answer, now).await?;
-        Ok(answer)
+        Ok((answer, canonical, receipt))
     }
 
-    /// The receipt over `answer` (its `receipt` empty), base64 DER.
-    async fn sign_receipt(&self, answer: &VerifyAnswer, now: OffsetDateTime) -> Result<String> {
+    /// The receipt over an answer's canonical JSON, base64 DER.
+    async fn sign_receipt(&self, canonical: &[u8], now: OffsetDateTime) -> Result<String> {
         use base64::Engine;
-        let canonical = serde_json::to_vec(&serde_json::to_value(answer).map_err(Error::internal)?)
-            .map_err(Error::internal)?;
         let (signer, new_cert) = self.verify_state().receipts.signer(self.ca(), now).await?;
         if let Some(cert) = new_cert {
             let details = serde_json::json!({
@@ -291,7 +309,7 @@ impl Ra {
                 }))
                 .await?;
         }
-        let der = signer.sign(&canonical, now)?;
+        let der = signer.sign(canonical, now)?;
         Ok(base64::engine::general_purpose::STANDARD.encode(der))
     }
 
@@ -327,8 +345,82 @@ impl Ra {
     }
 }
 
+/// The canonical JSON of `answer` (keys sorted, no spaces; `receipt` left out while empty): the
+/// structs declare their fields in sorted order, so plain serialization gives it.
+fn canonical_json(answer: &VerifyAnswer) -> Result<Vec<u8>> {
+    serde_json::to_vec(answer).map_err(Error::internal)
+}
+
+/// `canonical` (a JSON object) with `"receipt": receipt` added as its last member.
+fn with_receipt(mut canonical: Vec<u8>, receipt: &str) -> Vec<u8> {
+    debug_assert_eq!(canonical.last(), Some(&b'}'));
+    canonical.pop();
+    canonical.extend_from_slice(b",\"receipt\":\"");
+    canonical.extend_from_slice(receipt.as_bytes());
+    canonical.extend_from_slice(b"\"}");
+    canonical
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn report(serial: &str, revoked: bool) -> SignerReport {
+        SignerReport {
+            certificate_status: if revoked { "revoked" } else { "good" },
+            profile: Some("person-signing".into()),
+            reasons: if revoked {
+                vec!["signer_revoked"]
+            } else {
+                vec![]
+            },
+            revocation: revoked.then(|| RevocationInfo {
+                invalidity_date: Some("2026-01-01T00:00:00Z".into()),
+                reason: "keyCompromise".into(),
+                time: "2026-01-02T00:00:00Z".into(),
+            }),
+            roles: vec!["approver".into()],
+            serial: Some(serial.into()),
+            signed_at: Some("2026-01-03T00:00:00Z".into()),
+            subject: Some("CN=A \"quoted\" name,O=\u{4e2d}".into()),
+            subscriber_id: None,
+            time_source: Some("now"),
+        }
+    }
+
+    #[test]
+    fn the_answer_serializes_to_its_canonical_form_and_the_receipt_splices_in() {
+        let signers = vec![report("01", false), report("02", true)];
+        let mut answer = VerifyAnswer {
+            application: Some("permits".into()),
+            content_sha256: "ab".repeat(32),
+            decision: "reject",
+            reasons: vec!["signer_revoked"],
+            receipt: String::new(),
+            role: Some("approver".into()),
+            signed_at: Some("2026-01-03T00:00:00Z".into()),
+            signer: signers.first().cloned(),
+            signers,
+            time_source: Some("now"),
+            verified_at: "2026-01-04T00:00:00Z".into(),
+        };
+        // The canonical form as a JSON library makes it: parsed into a map (keys sorted), written
+        // without spaces.
+        let sorted =
+            |v: &VerifyAnswer| serde_json::to_vec(&serde_json::to_value(v).unwrap()).unwrap();
+        let canonical = canonical_json(&answer).unwrap();
+        assert_eq!(canonical, sorted(&answer));
+        let body = with_receipt(canonical, "MIIB+/==");
+        answer.receipt = "MIIB+/==".into();
+        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(parsed, serde_json::to_value(&answer).unwrap());
+        answer.role = None;
+        answer.application = None;
+        answer.signer = None;
+        answer.receipt = String::new();
+        assert_eq!(canonical_json(&answer).unwrap(), sorted(&answer));
+    }
+
     #[test]
     fn base64_with_line_breaks_reads_as_without() {
         let plain = super::decode("cms", "aGVsbG8gd29ybGQ=").unwrap();
