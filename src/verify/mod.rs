@@ -173,12 +173,16 @@ pub struct VerifyAnswer {
 fn decode(field: &'static str, text: &str) -> Result<Vec<u8>> {
     use base64::Engine;
     let engine = &base64::engine::general_purpose::STANDARD;
-    let decoded = if text.bytes().any(|b| b.is_ascii_whitespace()) {
-        let cleaned: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        engine.decode(cleaned)
-    } else {
-        engine.decode(text)
-    };
+    // Most callers send one unbroken line: decode it as it is, and only when that fails look for
+    // white space to take out.
+    let decoded = engine.decode(text).or_else(|e| {
+        if text.bytes().any(|b| b.is_ascii_whitespace()) {
+            let cleaned: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+            engine.decode(cleaned)
+        } else {
+            Err(e)
+        }
+    });
     decoded.map_err(|_| Error::invalid("invalid_field", format!("{field}: not base64")))
 }
 
