@@ -5,10 +5,11 @@
 #   1. the embedded CA (profile person-auth), as benches/wrk/approve.sh;
 #   2. CFSSL (Debian golang-cfssl, `cfssl serve` with a certificate database, the profile taking
 #      Vouch's serials) behind `upstream.toml` for person-signing;
-#   3. CFSSL's own /api/v1/cfssl/authsign driven by wrk with the same CSR, no RA.
-# A CMP CA is not measured here: the only CMP server on this machine, `openssl cmp`'s mock, answers
-# every request with one fixed certificate (its -rsp_cert), so it can issue once, not thousands
-# of times (tests/cmp.rs covers the protocol).
+#   3. a CMP CA made of Bouncy Castle's CMP classes (tests/cmp/BcCmpCa.java, on Debian's
+#      libbcpkix-java; `openssl cmp`'s mock answers every request with one fixed certificate, so
+#      it cannot issue thousands) behind `upstream.toml` for a copy of person-signing named
+#      bench-cmp: ir, ip signed by the CA, certConf, pkiConf, signature protection both ways;
+#   4. CFSSL's own /api/v1/cfssl/authsign driven by wrk with the same CSR, no RA.
 #   benches/wrk/upstream.sh                    # 3000 requests each, 2 wrk threads, 32 connections
 #   REQUESTS=6000 DURATION=10 benches/wrk/upstream.sh
 set -euo pipefail
@@ -19,6 +20,10 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 AUTH_KEY=0123456789abcdef0123456789abcdef
 command -v cfssl > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-cfssl sqlite3; }
+[ -f /usr/share/java/bcpkix.jar ] && command -v javac > /dev/null || { apt-get update -qq &&
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless libbcprov-java libbcpkix-java libbcutil-java; }
+BC_CP=/usr/share/java/bcprov.jar:/usr/share/java/bcpkix.jar
+[ -f /usr/share/java/bcutil.jar ] && BC_CP=$BC_CP:/usr/share/java/bcutil.jar
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 before_serve() {
@@ -58,7 +63,41 @@ auth_key = "$AUTH_KEY"
 cfssl_profile = "person"
 profiles = ["person-signing"]
 TOML
+  cmp_ca
   chmod 600 "$WORK/d/upstream.toml"
+}
+
+cmp_ca() { # the Bouncy Castle CMP CA, its RA certificate for Vouch, and its upstream.toml entry
+  local c="$WORK/cmp"
+  mkdir -p "$c/classes"
+  javac -Xlint:-options -d "$c/classes" -cp "$BC_CP" tests/cmp/BcCmpCa.java
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/O=Bench/CN=Bench CMP CA" -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign -keyout "$c/ca.key" -out "$c/ca.pem" 2> /dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=Bench/CN=Vouch RA" \
+    -keyout "$c/ra.key" -out "$c/ra.csr" 2> /dev/null
+  printf 'keyUsage=critical,digitalSignature\n' > "$c/ra.ext"
+  openssl x509 -req -in "$c/ra.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -CAcreateserial -days 365 \
+    -extfile "$c/ra.ext" -out "$c/ra.pem" 2> /dev/null
+  chmod 600 "$c/ra.key"
+  java -cp "$c/classes:$BC_CP" BcCmpCa "$c/port" "$c/ca.pem" "$c/ca.key" > /dev/null 2> "$c/log" &
+  STOP_PIDS="$STOP_PIDS $!"
+  until [ -f "$c/port" ]; do sleep 0.1; done
+  sed 's/^name = .*/name = "bench-cmp"/' pki/profiles/person-signing.toml > "$WORK/d/profiles/bench-cmp.toml"
+  cat >> "$WORK/d/upstream.toml" <<TOML
+
+[[ca]]
+id = "bench-cmp"
+kind = "cmp"
+url = "http://127.0.0.1:$(cat "$c/port")/pkix"
+recipient = "/O=Bench/CN=Bench CMP CA"
+trust_anchor_file = "$c/ca.pem"
+protection = "signature"
+ra_certificate_file = "$c/ra.pem"
+ra_key_file = "$c/ra.key"
+request = "ir"
+profiles = ["bench-cmp"]
+TOML
 }
 
 # shellcheck source=serve.sh
@@ -75,9 +114,11 @@ approve() { # LABEL IDS_FILE
 }
 pending person-auth > "$WORK/embedded.ids"
 pending person-signing > "$WORK/cfssl.ids"
+pending bench-cmp > "$WORK/cmp.ids"
 echo "approve -> issued, vouch serve (release) on SQLite, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $REQUESTS pending requests each, $(nproc) cores"
 approve "embedded CA                        " "$WORK/embedded.ids"
 approve "CFSSL through Vouch                " "$WORK/cfssl.ids"
+approve "CMP (Bouncy Castle) through Vouch  " "$WORK/cmp.ids"
 python3 - "$WORK/r.csr" "$AUTH_KEY" > "$WORK/sign.json" <<'PY'
 import base64, hashlib, hmac, json, sys
 csr, key = open(sys.argv[1]).read(), bytes.fromhex(sys.argv[2])

@@ -208,41 +208,45 @@ fn java() -> Command {
     cmd
 }
 
-/// AcTool.java compiled once per test binary, into a directory of its own under the target
-/// directory (directories left by test processes that have ended are removed first). The `path`
-/// lint is off: bcprov's manifest puts jars on its Class-Path that Debian does not install
-/// (javax.mail and others), and javac warns about each.
+/// AcTool.java compiled once per test binary.
 fn ac_tool_classes() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("actool");
-        std::fs::create_dir_all(&base).expect("create the AcTool directory");
-        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
-            let pid = entry.file_name().to_string_lossy().to_string();
-            if !Path::new("/proc").join(&pid).exists() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
+    DIR.get_or_init(|| compile_java("actool", "tests/attributes/AcTool.java"))
+}
+
+/// `source` (a path in the repository) compiled against Bouncy Castle into a directory of its own
+/// under the target directory, `<name>/<pid>` (directories left by test processes that have ended
+/// are removed first); call it once per test binary. The `path` lint is off: bcprov's manifest
+/// puts jars on its Class-Path that Debian does not install (javax.mail and others), and javac
+/// warns about each.
+pub fn compile_java(name: &str, source: &str) -> PathBuf {
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&base).expect("create the classes directory");
+    for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().to_string();
+        if !Path::new("/proc").join(&pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
-        let dir = base.join(std::process::id().to_string());
-        let _ = std::fs::remove_dir_all(&dir);
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attributes/AcTool.java");
-        let out = run(
-            Command::new("javac")
-                .args(["--release", "17", "-Xlint:all,-path", "-Werror", "-cp"])
-                .arg(bc_classpath())
-                .arg("-d")
-                .arg(&dir)
-                .arg(&source),
-            "default-jdk-headless",
-        );
-        assert!(
-            out.code == Some(0),
-            "javac {}:\n{}",
-            source.display(),
-            out.all
-        );
-        dir
-    })
+    }
+    let dir = base.join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
+    let out = run(
+        Command::new("javac")
+            .args(["--release", "17", "-Xlint:all,-path", "-Werror", "-cp"])
+            .arg(bc_classpath())
+            .arg("-d")
+            .arg(&dir)
+            .arg(&source),
+        "default-jdk-headless",
+    );
+    assert!(
+        out.code == Some(0),
+        "javac {}:\n{}",
+        source.display(),
+        out.all
+    );
+    dir
 }
 
 /// The venv's python: `$VOUCH_TEST_VENV`, else `<repo>/.venv` (made by scripts/test.sh).

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod ac_tools;
+pub mod bc_cmp;
 pub mod cfssl;
 pub mod cmp;
 pub mod database;
