@@ -236,3 +236,32 @@ async fn the_application_cannot_edit_audit_rows() {
         .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_a_command_quietly() {
+    // `vouch … | head`: the reader closes the pipe before the command has printed.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let (code, _, err) = run(&["init"], &data);
+    assert_eq!(code, 0, "{err}");
+    let mut child = Command::new(BIN)
+        .args([
+            "operator",
+            "add",
+            "--name",
+            "clerk1",
+            "--role",
+            "clerk",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run vouch");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}

@@ -145,6 +145,7 @@ impl CaArgs {
 /// Run the command line: parse the arguments, start logging and the runtime, run the command
 /// and turn its result into the exit status (2 for an error the command did not handle).
 pub fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let matches = Cli::command().get_matches();
     // Whether `operator add|list` go to a server depends on where their options came from.
     let operators_over_api = client::operators::over_api(&matches);
@@ -164,6 +165,25 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `vouch … | head` closes our standard output early, and Rust's `println!` then panics. A command
+/// whose reader has gone has nothing left to say: end quietly with the status a shell gives a
+/// process killed by SIGPIPE (128 + 13), and leave every other panic to the default report.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Logs go to stderr: text, coloured only on a terminal (and not with NO_COLOR set), or JSON.
