@@ -92,6 +92,12 @@ actions! {
     /// A revocation or hold of a certificate a remote CA issued was found with no forward queued
     /// (the start-up re-keying revoked it, or a process stopped before queueing) and was queued.
     CertificateRevocationForwardQueued = "certificate.revocation_forward_queued",
+    /// An admin asked again for a revocation forward (failed, waiting for its next attempt, or
+    /// dropped); the retry task tries it at its next round.
+    CertificateRevocationForwardRetried = "certificate.revocation_forward_retried",
+    /// An admin gave up a revocation forward (the reason in the details): the remote CA is not
+    /// told; the certificate stays revoked here.
+    CertificateRevocationForwardDropped = "certificate.revocation_forward_dropped",
     /// A revoked certificate's reason was changed to keyCompromise.
     CertificateRevocationUpdated = "certificate.revocation_updated",
     /// A four-eyes revocation request was made.

@@ -18,6 +18,7 @@ pub mod certificates;
 pub mod config;
 mod email;
 mod faults;
+pub mod forward_admin;
 mod forwarding;
 pub mod issuance;
 pub mod journal;
