@@ -64,6 +64,7 @@ pub struct CmpCa {
     chain: Arc<CaChain>,
     not_after: OffsetDateTime,
     issuer_name: Vec<u8>,
+    crl: Option<super::remote_crl::CrlSource>,
 }
 
 impl std::fmt::Debug for CmpCa {
@@ -160,6 +161,11 @@ impl CmpCa {
             chain: Arc::new(chain::build(id, &[], &settings.trust_anchors)?),
             not_after: OffsetDateTime::UNIX_EPOCH,
             issuer_name: Vec::new(),
+            crl: settings
+                .crl_url
+                .clone()
+                .map(|u| super::remote_crl::CrlSource::new(id, u))
+                .transpose()?,
         };
         let mut t = Transaction::new(&ca, "genm");
         let got = t.send(body::genm_ca_certs(), false).await?;
@@ -385,6 +391,10 @@ impl UpstreamCa for CmpCa {
 
     fn picks_serial(&self) -> bool {
         true
+    }
+
+    fn crl_source(&self) -> Option<&super::remote_crl::CrlSource> {
+        self.crl.as_ref()
     }
 
     async fn revoke(

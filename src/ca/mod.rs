@@ -10,6 +10,7 @@ pub mod cmp;
 pub mod files;
 pub mod key;
 pub mod local;
+pub mod remote_crl;
 pub mod root;
 pub mod upstream_config;
 pub mod upstreams;
@@ -187,6 +188,11 @@ pub trait UpstreamCa: Send + Sync + 'static {
     /// `vouch upstream check`); signs nothing. Nothing to check by default.
     async fn check_credentials(&self) -> Result<(), CaError> {
         Ok(())
+    }
+    /// Where the CA publishes its CRL (`crl_url` in `upstream.toml`), read for the status of the
+    /// certificates it issued; None: not read (the embedded CA, whose status Vouch keeps itself).
+    fn crl_source(&self) -> Option<&remote_crl::CrlSource> {
+        None
     }
     /// Tell the CA that the hold on `serial` is lifted. A CA that cannot lift a hold says
     /// `Refused`, and the RA keeps the hold.
