@@ -150,12 +150,23 @@ impl Ra {
                         return Err(self.fail(intent, reason, None).await);
                     }
                 }
+                // A remote CA's answer is kept in the journal as soon as the adapter has it
+                // (before a CMP certConf), and again below for adapters that keep nothing.
+                let kept = std::sync::atomic::AtomicBool::new(false);
+                let keep = |der: &[u8]| match remote {
+                    true => self
+                        .journal()
+                        .write(&intent.request_id, der)
+                        .map(|()| kept.store(true, std::sync::atomic::Ordering::SeqCst))
+                        .map_err(|e| e.to_string()),
+                    false => Ok(()),
+                };
                 // A retry first asks the CA for what an earlier attempt may have made.
                 let answer = match audit_failure {
-                    true => ca.issue(&order).await,
+                    true => ca.issue_kept(&order, &keep).await,
                     false => match ca.find_issued(&order).await {
                         Ok(Some(der)) => Ok(der),
-                        Ok(None) => ca.issue(&order).await,
+                        Ok(None) => ca.issue_kept(&order, &keep).await,
                         Err(e) => Err(e),
                     },
                 };
@@ -170,7 +181,7 @@ impl Ra {
                             .await)
                     }
                 };
-                if remote {
+                if remote && !kept.load(std::sync::atomic::Ordering::SeqCst) {
                     // Kept before anything else is done with it: if the database write below
                     // fails or the process dies, reconciliation records this certificate
                     // instead of asking the CA for another.
