@@ -3,7 +3,8 @@
 //! retried on its own; a transient failure still is. An admin then asks for it again (`vouch
 //! upstream queue retry`) or gives it up (`vouch upstream queue drop --reason`), both audited;
 //! the certificate stays revoked here throughout, and a dropped forward stays listed by
-//! `vouch upstream queue --all`. Counts at the end: requests, certificates the CA issued,
+//! `vouch upstream queue --all`. An unreadable issuance journal entry is shown, never signed
+//! over, and has a way out too. Counts at the end: requests, certificates the CA issued,
 //! certificates Vouch recorded.
 
 mod common;
@@ -228,5 +229,74 @@ async fn a_refused_forward_fails_visibly_and_an_admin_retries_or_drops_it() {
     assert_eq!(count(&db, "requests").await, 3);
     assert_eq!(ca.issued(), 3);
     assert_eq!(count(&db, "certificates").await, 3);
+    app.stop().await;
+}
+
+/// An issuance journal entry that cannot be read is never signed over: the request stays
+/// approved, and its error names the file and the way out; once the file is removed, the CA is
+/// asked again and one certificate is recorded.
+#[tokio::test]
+async fn an_unreadable_journal_entry_is_shown_and_has_a_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ScriptedCa::start(&common::cfssl::make_test_ca(dir.path())).await;
+    let retry = vouch::ra::RetrySchedule {
+        interval: Duration::from_secs(3600),
+        backoff: time::Duration::ZERO,
+        backoff_max: time::Duration::ZERO,
+        min_age: time::Duration::ZERO,
+    };
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(upstream_toml(
+            "city-ca",
+            &ca.url,
+            AUTH_KEY,
+            &["person-signing"],
+        )),
+        retry,
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (_, req) = app
+        .submit(&clerk, &sub, "person-signing", &p256_csr())
+        .await;
+    let id = req["id"].as_str().unwrap().to_string();
+    ca.set(Mode::Down);
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let entry = app.data.issuance_journal_dir().join(format!("{id}.pem"));
+    std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    std::fs::write(&entry, "not a certificate\n").unwrap();
+    ca.set(Mode::Up);
+    let calls = ca.sign_calls();
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(ca.sign_calls(), calls, "not signed over the entry");
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "approved", "{req}");
+    let error = req["issuance"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&entry.display().to_string()) && error.contains("removed"),
+        "{req}"
+    );
+    let listed = queue_json(&app, false);
+    assert!(
+        listed["issuances"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not a certificate"),
+        "{listed}"
+    );
+    // The way out: the operator removes the file; the CA is asked again.
+    std::fs::remove_file(&entry).unwrap();
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "issued", "{req}");
+    let db = app.data.database_target();
+    assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(ca.issued(), 1);
+    assert_eq!(count(&db, "certificates").await, 1);
     app.stop().await;
 }

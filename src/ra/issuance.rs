@@ -124,7 +124,20 @@ impl Ra {
         };
         let remote = !self.is_embedded(&intent.ca_id);
         let journaled = match remote {
-            true => self.journal().read(&intent.request_id)?,
+            true => match self.journal().read(&intent.request_id) {
+                Ok(j) => j,
+                // Never asked to sign again over an entry that may hold its certificate; the
+                // error is shown with the request (and by `vouch upstream queue`) until the
+                // operator fixes or removes the file.
+                Err(e) => {
+                    let e = Error::Environment(format!(
+                        "{e}: the request waits until the file holds the certificate the CA \
+                         issued (PEM) or is removed (then the CA is asked again); see \
+                         docs/OPERATIONS.md, \"Upstream CAs\""
+                    ));
+                    return Err(self.retry_later(intent, e, audit_failure).await);
+                }
+            },
             false => None,
         };
         if !self.still_to_record(&req, intent, journaled.is_some()) {
