@@ -1,7 +1,8 @@
 //! Upstream CAs over CMP: OpenSSL's own CMP server (`openssl cmp -port`, its mock server mode)
 //! as the CA, Vouch's CMP adapter as the client. Enrolment with p10cr and with ir (signature
 //! protection by the RA's certificate), password-based MAC protection, polling, a rejection the
-//! mock is told to send surfacing as a typed, audited error, revocation with rr; the issued
+//! mock is told to send surfacing as a typed, audited error, revocation with rr, lost answers
+//! (to a certConf, an ir, an rr releasing a hold) that lose nothing; the issued
 //! certificate verified by `openssl verify`, and every request Vouch sent decoded by an
 //! independent decoder (Python pyasn1-alt-modules, RFC 9480 `PKIMessage`, tests/cmp/decode.py).
 //!
@@ -12,7 +13,9 @@
 
 mod common;
 
-use common::cmp::{in_netns, signature_keys, upstream_toml, MockCmp, Pki, Recorder, CERT_CONF, IR};
+use common::cmp::{
+    in_netns, signature_keys, upstream_toml, MockCmp, Pki, Recorder, CERT_CONF, IR, RR,
+};
 use common::{run, venv_bin, Options, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -423,6 +426,48 @@ fn a_retry_after_a_lost_ir_answer_is_the_same_transaction() {
             assert_eq!(m[2]["transactionID"], m[3]["transactionID"]);
             assert_ne!(m[0]["transactionID"], m[1]["transactionID"]);
             assert_ne!(m[1]["senderNonce"], m[2]["senderNonce"], "fresh nonces");
+            s.app.stop().await;
+        },
+    );
+}
+
+/// A release of a hold needs the CA (an rr with removeFromCRL): when its answer does not come,
+/// the hold stays and the answer is a 503 with `upstream_ca_unavailable` (not a refusal); the
+/// same release goes through once the CA answers.
+#[test]
+fn a_release_while_the_ca_is_unavailable_is_a_503_and_the_hold_stays() {
+    in_netns(
+        "a_release_while_the_ca_is_unavailable_is_a_503_and_the_hold_stays",
+        || async {
+            let keys = |pki: &Pki| format!("{}\nrequest = \"p10cr\"", signature_keys(pki));
+            let s = setup(None, &keys, &[]).await;
+            let serial = s.issued().await;
+            let revoker = s.app.operator("revoker1", &["revoker"]).await;
+            let path = |what: &str| format!("/api/v1/certificates/{serial}/{what}");
+            let (status, body) = s.app.post(&revoker, &path("hold"), json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            s.recorder.lose_answer_to(RR);
+            let (status, body) = s.app.post(&revoker, &path("release"), json!({})).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert_eq!(body["error"], "upstream_ca_unavailable", "{body}");
+            assert!(
+                body["message"].as_str().unwrap().contains("hold stays"),
+                "{body}"
+            );
+            let (_, cert) = s
+                .app
+                .get(&revoker, &format!("/api/v1/certificates/{serial}"))
+                .await;
+            assert_eq!(cert["status"], "on-hold", "{cert}");
+            let (status, body) = s.app.post(&revoker, &path("release"), json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{body}\n{}", s.mock.log());
+            assert_eq!(body["status"], "valid");
+            let m = s.decoded();
+            assert_eq!(
+                bodies(&m),
+                ["genm", "p10cr", "certConf", "rr", "rr", "rr"],
+                "{m:?}"
+            );
             s.app.stop().await;
         },
     );

@@ -271,19 +271,31 @@ impl Ra {
         // A remote CA lifts its hold first: one that cannot keeps the certificate on hold here
         // too, so that Vouch never says valid where the CA says revoked.
         if !hold && cert.status == CertificateStatus::OnHold && !self.is_embedded(&cert.ca_id) {
-            let ca = self.ca_by_id(&cert.ca_id).ok_or_else(|| {
-                Error::Upstream(format!(
-                    "the CA {} that issued this certificate is not configured (upstream.toml)",
-                    cert.ca_id
-                ))
-            })?;
-            if let Err(crate::ca::CaError::Refused(m) | crate::ca::CaError::Unavailable(m)) =
-                ca.release(&serial).await
-            {
-                return Err(Error::refused(
-                    "upstream_release_refused",
-                    format!("the hold stays: {m}"),
-                ));
+            let ca = self
+                .ca_by_id(&cert.ca_id)
+                .ok_or_else(|| Error::CaUnavailable {
+                    code: "upstream_ca_unavailable",
+                    message: format!(
+                        "the hold stays: the CA {} that issued this certificate is not configured \
+                     (upstream.toml)",
+                        cert.ca_id
+                    ),
+                })?;
+            match ca.release(&serial).await {
+                Ok(()) => {}
+                Err(crate::ca::CaError::Refused(m)) => {
+                    return Err(Error::refused(
+                        "upstream_release_refused",
+                        format!("the hold stays: {m}"),
+                    ))
+                }
+                // Not the CA's answer: the same release may succeed once it is back.
+                Err(crate::ca::CaError::Unavailable(m)) => {
+                    return Err(Error::CaUnavailable {
+                        code: "upstream_ca_unavailable",
+                        message: format!("the hold stays: {m}; try again once the CA is back"),
+                    })
+                }
             }
         }
         let (by, target) = (op.id.clone(), serial.clone());

@@ -321,9 +321,12 @@ pub fn body_tag(message: &[u8]) -> u8 {
     inner[header_len]
 }
 
-/// The body tags of ir and certConf.
+/// The body tag of ir.
 pub const IR: u8 = 0xa0;
+/// The body tag of certConf.
 pub const CERT_CONF: u8 = 0xb8;
+/// The body tag of rr.
+pub const RR: u8 = 0xab;
 
 impl Recorder {
     pub async fn start(target: &str) -> Recorder {
