@@ -7,7 +7,7 @@
 //! verification API rejects a document signed after the revocation, and nothing is forwarded
 //! back to the CA. A CRL that cannot be read, or is signed by another key under the CA's name,
 //! changes nothing (audited once as `upstream.crl_unreadable`), and never undoes what a good one
-//! recorded.
+//! recorded. A later CRL made by `openssl ca` gives the entries' reasons, which are recorded.
 
 mod common;
 
@@ -93,6 +93,43 @@ fn gencrl(dir: &Path, db: &Path, cert: &Path, key: &Path) -> Vec<u8> {
         .unwrap();
     assert!(out.status.success(), "cfssl gencrl: {out:?}");
     out.stdout
+}
+
+/// A CRL (PEM) of the CA `cert` / `key` by `openssl ca -gencrl`, listing each (certificate PEM,
+/// reason).
+fn openssl_crl(cert: &Path, key: &Path, revoked: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+    let cnf = format!(
+        "[ca]\ndefault_ca = c\n[c]\ndatabase = {db}\ncrlnumber = {num}\ncertificate = {cert}\n\
+         private_key = {key}\ndefault_md = sha256\ndefault_crl_days = 7\n",
+        db = d.join("index.txt").display(),
+        num = d.join("crlnumber").display(),
+        cert = cert.display(),
+        key = key.display(),
+    );
+    std::fs::write(d.join("ca.cnf"), cnf).unwrap();
+    let openssl = |args: &[&str]| {
+        let (ok, out) = run(Command::new("openssl").current_dir(d).args(args));
+        assert!(ok, "openssl {args:?}: {out}");
+    };
+    for (i, (pem, reason)) in revoked.iter().enumerate() {
+        let file = format!("r{i}.pem");
+        std::fs::write(d.join(&file), pem).unwrap();
+        openssl(&[
+            "ca",
+            "-config",
+            "ca.cnf",
+            "-revoke",
+            &file,
+            "-crl_reason",
+            reason,
+        ]);
+    }
+    openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
+    std::fs::read(d.join("crl.pem")).unwrap()
 }
 
 async fn verify_doc(app: &TestApp, verifier: &str, signer: &Signer) -> Value {
@@ -265,6 +302,23 @@ async fn a_revocation_made_at_cfssl_is_read_from_its_crl_and_reported() {
     assert_eq!(status_of(revoked.0.clone()).await["status"], "revoked");
     // Audited: no CRL, the wrong key, no CRL again (not each round of one failure).
     assert_eq!(unreadable(&app.audit_entries().await), 3);
+
+    // A later CRL (PEM, by `openssl ca` with the CA's key) gives reasons: the entry's reason is
+    // recorded; what was revoked stays as recorded.
+    crl.set(Some(openssl_crl(
+        &cfssl.ca.cert,
+        &cfssl.ca.key,
+        &[
+            (&revoked.1.cert_pem, "keyCompromise"),
+            (&kept.1.cert_pem, "superseded"),
+        ],
+    )));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 1));
+    let cert = status_of(kept.0.clone()).await;
+    assert_eq!(cert["status"], "revoked", "{cert}");
+    assert_eq!(cert["revocation_reason"], "superseded", "{cert}");
+    assert_eq!(status_of(revoked.0.clone()).await["status"], "revoked");
 
     let db = app.data.database_target();
     assert_eq!(count(&db, "requests").await, 2);
