@@ -7,7 +7,8 @@
 //! verification API rejects a document signed after the revocation, and nothing is forwarded
 //! back to the CA. A CRL that cannot be read, or is signed by another key under the CA's name,
 //! changes nothing (audited once as `upstream.crl_unreadable`), and never undoes what a good one
-//! recorded. A later CRL made by `openssl ca` gives the entries' reasons, which are recorded.
+//! recorded. A later CRL made by `openssl ca` gives the entries' reasons, which are recorded
+//! (keyCompromise also blocks the key).
 
 mod common;
 
@@ -304,24 +305,40 @@ async fn a_revocation_made_at_cfssl_is_read_from_its_crl_and_reported() {
     assert_eq!(unreadable(&app.audit_entries().await), 3);
 
     // A later CRL (PEM, by `openssl ca` with the CA's key) gives reasons: the entry's reason is
-    // recorded; what was revoked stays as recorded.
+    // recorded; what was revoked stays as recorded; keyCompromise blocks the key.
     crl.set(Some(openssl_crl(
         &cfssl.ca.cert,
         &cfssl.ca.key,
         &[
             (&revoked.1.cert_pem, "keyCompromise"),
-            (&kept.1.cert_pem, "superseded"),
+            (&kept.1.cert_pem, "keyCompromise"),
         ],
     )));
     let round = app.ra.read_upstream_crls().await.unwrap();
     assert_eq!((round.read, round.failed, round.recorded), (1, 0, 1));
     let cert = status_of(kept.0.clone()).await;
     assert_eq!(cert["status"], "revoked", "{cert}");
-    assert_eq!(cert["revocation_reason"], "superseded", "{cert}");
+    assert_eq!(cert["revocation_reason"], "keyCompromise", "{cert}");
     assert_eq!(status_of(revoked.0.clone()).await["status"], "revoked");
+    // A key the CA says is compromised is blocked here too.
+    let sub = app.person(&clerk, "Zhang San", "2099-12-31").await;
+    let (status, body) = app
+        .submit(
+            &clerk,
+            &sub,
+            "person-signing",
+            &csr_pem(&kept.1.key_pem, "ignored"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "blocked_key", "{body}");
 
     let db = app.data.database_target();
-    assert_eq!(count(&db, "requests").await, 2);
+    assert_eq!(
+        count(&db, "requests").await,
+        2,
+        "the blocked key's request was refused"
+    );
     assert_eq!(cfssl.certdb_count(), 2);
     assert_eq!(count(&db, "certificates").await, 2);
     app.stop().await;

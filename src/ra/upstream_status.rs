@@ -5,7 +5,8 @@
 //! [`Ra::read_upstream_crls`] when asked). A CRL is used only when it verifies with that CA's
 //! issuing certificate (see [`crate::ca::remote_crl`]) and is not older than the last one used.
 //! A certificate Vouch holds as valid (or on hold) that it lists is recorded as revoked (on hold
-//! for certificateHold) with the CRL entry's reason and revocationDate, audited as
+//! for certificateHold) with the CRL entry's reason and revocationDate (keyCompromise also blocks
+//! the key and revokes the other certificates with it, as a revocation here does), audited as
 //! `certificate.revoked_upstream` (actor null, the CA and the CRL in the details), so that
 //! `GET /certificates/{serial}` and the verification API say so; its forward is recorded as
 //! acknowledged (the CA knows). A CRL that cannot be read or does not verify changes nothing:
@@ -183,7 +184,8 @@ impl Ra {
         let by_serial: HashMap<&str, &RemoteRevocation> =
             entries.iter().map(|e| (e.serial.as_str(), e)).collect();
         let mut recorded = 0;
-        for (serial, status) in live {
+        let mut propagated = Vec::new();
+        for (serial, status, key) in live {
             let Some(entry) = by_serial.get(serial.as_str()).copied() else {
                 continue;
             };
@@ -208,7 +210,7 @@ impl Ra {
                         false => rows::revoke(c, &target, reason.as_str(), at, None).await?,
                     };
                     if !changed {
-                        return Ok(false);
+                        return Ok(None);
                     }
                     let event = Event::new(
                         None,
@@ -222,6 +224,17 @@ impl Ra {
                         false => HolderChange::Revoked(reason, None),
                     };
                     follow_holder(c, log, now, None, &target, change).await?;
+                    // A key the CA says is compromised is blocked here too, and the other
+                    // certificates with it are revoked, as for a keyCompromise revocation here.
+                    let others = match reason {
+                        Reason::KeyCompromise => {
+                            super::revocation::compromise_key(
+                                c, log, now, None, &target, &key, None,
+                            )
+                            .await?
+                        }
+                        _ => Vec::new(),
+                    };
                     // The CA told us: nothing to forward back to it.
                     if let Some(row) =
                         queue::queue(c, &target, &ca_id, now.unix_timestamp()).await?
@@ -229,10 +242,11 @@ impl Ra {
                         queue::acknowledge(c, &target, row.status_version, now.unix_timestamp())
                             .await?;
                     }
-                    Ok(true)
+                    Ok(Some(others))
                 }))
                 .await?;
-            if changed {
+            if let Some(others) = changed {
+                propagated.extend(others);
                 tracing::warn!(%serial, ca = %id, reason = entry.reason.as_str(),
                     "the CA's CRL lists a certificate Vouch held as valid; recorded as revoked");
                 recorded += 1;
@@ -241,6 +255,8 @@ impl Ra {
         if recorded > 0 {
             self.status_changed();
         }
+        // The others revoked with a compromised key are forwarded to the CAs that issued them.
+        self.forward_revocations(None, &propagated).await;
         Ok(recorded)
     }
 }
