@@ -50,7 +50,7 @@ pub(super) struct QueueArgs {
     )]
     database_url: Option<String>,
     /// Print JSON: {"issuances": [...], "revocation_forwards": [...]}.
-    #[arg(long, global = true)]
+    #[arg(long)]
     json: bool,
     /// List the revocation forwards the CA acknowledged and those an admin dropped too.
     #[arg(long)]
