@@ -343,3 +343,47 @@ async fn a_revocation_made_at_cfssl_is_read_from_its_crl_and_reported() {
     assert_eq!(count(&db, "certificates").await, 2);
     app.stop().await;
 }
+
+/// The background task reads the CRLs on its own: its first round (here after 200 ms) reads the
+/// CA's CRL, which is not there yet, and audits that.
+#[tokio::test]
+async fn the_background_task_reads_the_crls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_millis(200),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let start = std::time::Instant::now();
+    loop {
+        let entries = app.audit_entries().await;
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e["action"] == "upstream.crl_unreadable")
+        {
+            assert_eq!(e["details"]["ca"], "city-cfssl", "{e}");
+            assert!(
+                e["details"]["error"].as_str().unwrap().contains("404"),
+                "{e}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the background task never read the CRL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
