@@ -543,6 +543,9 @@ fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {
             if let Err(e) = ra.root_upkeep().await {
                 tracing::warn!(error = %e, "root CA upkeep failed");
             }
+            if let Err(e) = ra.read_upstream_crls_if_due().await {
+                tracing::warn!(error = %e, "reading the remote CAs' CRLs failed");
+            }
         }
     });
 }

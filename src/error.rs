@@ -56,6 +56,15 @@ pub enum Error {
     /// The upstream CA failed; the request keeps its recorded intent and is retried.
     #[error("upstream CA: {0}")]
     Upstream(String),
+    /// A remote CA that must take part in an action now (lifting a hold) could not be reached
+    /// or failed: nothing changed, and the action may be tried again once it is back.
+    #[error("{message}")]
+    CaUnavailable {
+        /// The machine-readable code clients switch on.
+        code: &'static str,
+        /// What is wrong, for a person.
+        message: String,
+    },
     /// The database failed. `store` classifies the failure (see [`DatabaseError`]); nothing
     /// outside `store` sees the database driver's own error type.
     #[error("database: {0}")]
@@ -168,7 +177,8 @@ impl Error {
             Error::Invalid { code, .. }
             | Error::Refused { code, .. }
             | Error::Conflict { code, .. }
-            | Error::Forbidden { code, .. } => code,
+            | Error::Forbidden { code, .. }
+            | Error::CaUnavailable { code, .. } => code,
             Error::NotFound(_) => "not_found",
             Error::Unauthenticated => "unauthorized",
             Error::RateLimited(_) | Error::LoginsLimited { .. } => "rate_limited",

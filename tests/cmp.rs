@@ -1,7 +1,8 @@
 //! Upstream CAs over CMP: OpenSSL's own CMP server (`openssl cmp -port`, its mock server mode)
 //! as the CA, Vouch's CMP adapter as the client. Enrolment with p10cr and with ir (signature
 //! protection by the RA's certificate), password-based MAC protection, polling, a rejection the
-//! mock is told to send surfacing as a typed, audited error, revocation with rr; the issued
+//! mock is told to send surfacing as a typed, audited error, revocation with rr, lost answers
+//! (to a certConf, an ir, an rr releasing a hold) that lose nothing; the issued
 //! certificate verified by `openssl verify`, and every request Vouch sent decoded by an
 //! independent decoder (Python pyasn1-alt-modules, RFC 9480 `PKIMessage`, tests/cmp/decode.py).
 //!
@@ -12,7 +13,9 @@
 
 mod common;
 
-use common::cmp::{in_netns, signature_keys, upstream_toml, MockCmp, Pki, Recorder};
+use common::cmp::{
+    in_netns, signature_keys, upstream_toml, MockCmp, Pki, Recorder, CERT_CONF, IR, RR,
+};
 use common::{run, venv_bin, Options, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -345,4 +348,127 @@ fn a_rejection_is_a_typed_audited_error() {
         );
         s.app.stop().await;
     });
+}
+
+/// The CA's answer is kept in the issuance journal before the certConf: when the answer to the
+/// certConf is lost (the CA has it, Vouch gets a 503), the request stays approved with the error,
+/// and the next round records the kept certificate without a second ir.
+#[test]
+fn a_lost_certconf_answer_loses_no_certificate() {
+    in_netns("a_lost_certconf_answer_loses_no_certificate", || async {
+        let keys = |pki: &Pki| format!("{}\nrequest = \"ir\"", signature_keys(pki));
+        let s = setup(None, &keys, &["-accept_raverified"]).await;
+        s.recorder.lose_answer_to(CERT_CONF);
+        let (status, body, id) = s.approve().await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        let journal = s.app.data.issuance_journal_dir().join(format!("{id}.pem"));
+        assert!(journal.exists(), "kept before the certConf");
+        let (_, req) = s
+            .app
+            .get(&s.approver, &format!("/api/v1/requests/{id}"))
+            .await;
+        assert_eq!(req["status"], "approved", "{req}");
+        assert!(
+            req.to_string().contains("issuance journal"),
+            "the error says the certificate is kept: {req}"
+        );
+        assert_eq!(s.app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
+        let (_, req) = s
+            .app
+            .get(&s.approver, &format!("/api/v1/requests/{id}"))
+            .await;
+        assert_eq!(req["status"], "issued", "{req}");
+        assert_eq!(req["serial"], s.pki.leaf_serial().as_str(), "{req}");
+        assert!(!journal.exists(), "removed once recorded");
+        assert_eq!(
+            s.app.ra.certificate_count_for_request(&id).await.unwrap(),
+            1
+        );
+        let m = s.decoded();
+        assert_eq!(
+            bodies(&m),
+            ["genm", "ir", "certConf"],
+            "no second ir: {m:?}"
+        );
+        s.app.stop().await;
+    });
+}
+
+/// When the answer to an ir is lost, the retry is the same transaction to the CA (the same
+/// transactionID, fresh nonces), so that a CA that remembers transactions can tell it from a new
+/// request; one certificate is recorded.
+#[test]
+fn a_retry_after_a_lost_ir_answer_is_the_same_transaction() {
+    in_netns(
+        "a_retry_after_a_lost_ir_answer_is_the_same_transaction",
+        || async {
+            let keys = |pki: &Pki| format!("{}\nrequest = \"ir\"", signature_keys(pki));
+            let s = setup(None, &keys, &["-accept_raverified"]).await;
+            s.recorder.lose_answer_to(IR);
+            let (status, body, id) = s.approve().await;
+            assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+            assert_eq!(s.app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
+            assert_eq!(
+                s.app.ra.certificate_count_for_request(&id).await.unwrap(),
+                1
+            );
+            let m = s.decoded();
+            assert_eq!(
+                bodies(&m),
+                ["genm", "ir", "ir", "certConf"],
+                "{m:?}\n{}",
+                s.mock.log()
+            );
+            assert_eq!(
+                m[1]["transactionID"], m[2]["transactionID"],
+                "one transaction"
+            );
+            assert_eq!(m[2]["transactionID"], m[3]["transactionID"]);
+            assert_ne!(m[0]["transactionID"], m[1]["transactionID"]);
+            assert_ne!(m[1]["senderNonce"], m[2]["senderNonce"], "fresh nonces");
+            s.app.stop().await;
+        },
+    );
+}
+
+/// A release of a hold needs the CA (an rr with removeFromCRL): when its answer does not come,
+/// the hold stays and the answer is a 503 with `upstream_ca_unavailable` (not a refusal); the
+/// same release goes through once the CA answers.
+#[test]
+fn a_release_while_the_ca_is_unavailable_is_a_503_and_the_hold_stays() {
+    in_netns(
+        "a_release_while_the_ca_is_unavailable_is_a_503_and_the_hold_stays",
+        || async {
+            let keys = |pki: &Pki| format!("{}\nrequest = \"p10cr\"", signature_keys(pki));
+            let s = setup(None, &keys, &[]).await;
+            let serial = s.issued().await;
+            let revoker = s.app.operator("revoker1", &["revoker"]).await;
+            let path = |what: &str| format!("/api/v1/certificates/{serial}/{what}");
+            let (status, body) = s.app.post(&revoker, &path("hold"), json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            s.recorder.lose_answer_to(RR);
+            let (status, body) = s.app.post(&revoker, &path("release"), json!({})).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            assert_eq!(body["error"], "upstream_ca_unavailable", "{body}");
+            assert!(
+                body["message"].as_str().unwrap().contains("hold stays"),
+                "{body}"
+            );
+            let (_, cert) = s
+                .app
+                .get(&revoker, &format!("/api/v1/certificates/{serial}"))
+                .await;
+            assert_eq!(cert["status"], "on-hold", "{cert}");
+            let (status, body) = s.app.post(&revoker, &path("release"), json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{body}\n{}", s.mock.log());
+            assert_eq!(body["status"], "valid");
+            let m = s.decoded();
+            assert_eq!(
+                bodies(&m),
+                ["genm", "p10cr", "certConf", "rr", "rr", "rr"],
+                "{m:?}"
+            );
+            s.app.stop().await;
+        },
+    );
 }

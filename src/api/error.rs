@@ -29,6 +29,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::RateLimited(_) | Error::LoginsLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+        Error::CaUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Database(db) if db.is_unique_violation() => StatusCode::CONFLICT,
         Error::Database(_) | Error::Environment(_) | Error::Internal(_) => {
             StatusCode::INTERNAL_SERVER_ERROR

@@ -92,6 +92,19 @@ actions! {
     /// A revocation or hold of a certificate a remote CA issued was found with no forward queued
     /// (the start-up re-keying revoked it, or a process stopped before queueing) and was queued.
     CertificateRevocationForwardQueued = "certificate.revocation_forward_queued",
+    /// An admin asked again for a revocation forward (failed, waiting for its next attempt, or
+    /// dropped); the retry task tries it at its next round.
+    CertificateRevocationForwardRetried = "certificate.revocation_forward_retried",
+    /// An admin gave up a revocation forward (the reason in the details): the remote CA is not
+    /// told; the certificate stays revoked here.
+    CertificateRevocationForwardDropped = "certificate.revocation_forward_dropped",
+    /// A remote CA's CRL lists a certificate Vouch held as valid (or on hold): recorded as
+    /// revoked (or on hold) with the CRL entry's reason and date (actor null; the CA, the CRL's
+    /// URL and thisUpdate in the details).
+    CertificateRevokedUpstream = "certificate.revoked_upstream",
+    /// A remote CA's CRL could not be read or did not verify (logged at each read, audited when
+    /// its reads start failing); nothing was changed, the status from its last good CRL stands.
+    UpstreamCrlUnreadable = "upstream.crl_unreadable",
     /// A revoked certificate's reason was changed to keyCompromise.
     CertificateRevocationUpdated = "certificate.revocation_updated",
     /// A four-eyes revocation request was made.

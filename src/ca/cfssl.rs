@@ -18,6 +18,10 @@
 //!   saw, which builds from 2016 on current Go leave empty, so a "not found" answer is retried
 //!   once with an empty one. CFSSL cannot lift a hold (no such endpoint): `release` is refused.
 //!
+//! - Status: CFSSL 1.2 serves no CRL of its own (its `/api/v1/cfssl/crl` signs a CRL from
+//!   a key sent in the request); `crl_url` names where the CA's CRL is published (from 1.3 on,
+//!   its `GET /api/v1/cfssl/crl`), read by `ra::upstream_status`.
+//!
 //! Every call has a connect and a total timeout and reads at most [`MAX_RESPONSE_BYTES`]. An error
 //! is `Unavailable` when the CA could not be reached or failed (5xx), `Refused` with CFSSL's own
 //! message when it answered no (4xx, or `success: false`); both name the CA.
@@ -51,6 +55,8 @@ pub struct CfsslCa {
     not_after: OffsetDateTime,
     /// The signer's subjectKeyIdentifier, lowercase hex (the authority key id of what it signs).
     key_id: String,
+    /// Where its CRL is read (`crl_url`).
+    crl: Option<super::remote_crl::CrlSource>,
 }
 
 impl std::fmt::Debug for CfsslCa {
@@ -114,6 +120,11 @@ impl CfsslCa {
             chain: Arc::new(chain),
             not_after,
             key_id,
+            crl: settings
+                .crl_url
+                .clone()
+                .map(|u| super::remote_crl::CrlSource::new(id, u))
+                .transpose()?,
         })
     }
 
@@ -338,6 +349,10 @@ impl UpstreamCa for CfsslCa {
 
     fn picks_serial(&self) -> bool {
         true
+    }
+
+    fn crl_source(&self) -> Option<&super::remote_crl::CrlSource> {
+        self.crl.as_ref()
     }
 
     async fn revoke(

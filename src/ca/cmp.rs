@@ -1,7 +1,8 @@
 //! A CMP server as an upstream CA (`kind = "cmp"` in `upstream.toml`): RFC 4210 as updated by
 //! RFC 9480, in the RFC 9483 lightweight profile, over HTTP (RFC 6712).
 //!
-//! - Issue: one transaction per attempt. `request = "ir"` (default) or `"cr"` sends a CRMF
+//! - Issue: every attempt at one request is the same transaction to the CA (its transactionID
+//!   derives from the CA and the reserved serial: see `transaction`). `request = "ir"` (default) or `"cr"` sends a CRMF
 //!   CertReqMsg whose template is the approved order (subject, validity, key, keyUsage,
 //!   extendedKeyUsage, subjectAltName), with proof of possession **raVerified**: the subscriber's
 //!   CSR signature covers the CSR, not the CRMF CertRequest, so it cannot be passed on as a CRMF
@@ -11,8 +12,9 @@
 //!   one, unless it applies its own policy. A `waiting` answer is polled (pollReq/pollRep) for as
 //!   long as the CA's checkAfter asks, at most `max_poll_seconds` in all. The certificate is
 //!   confirmed with certConf (pkiConf expected), unless implicit confirmation was asked for
-//!   (`implicit_confirm = true`) and the CA granted it. A certificate for another public key is
-//!   rejected in the certConf and refused.
+//!   (`implicit_confirm = true`) and the CA granted it; the certificate is handed to the RA's
+//!   `keep` (the issuance journal) before the certConf, so a lost or refused confirmation loses
+//!   nothing. A certificate for another public key is rejected in the certConf and refused.
 //! - Revoke: rr for the issuing CA's name and the serial, with the CRLReason in crlEntryDetails;
 //!   `release` sends an rr with removeFromCRL (how EJBCA lifts a hold; a CA without it refuses).
 //! - Chain: at start (and by `vouch upstream check`), a genm asks for the CA certificates
@@ -31,7 +33,7 @@ mod status;
 mod transaction;
 mod transport;
 
-use super::{CaChain, CaError, IssueOrder, UpstreamCa};
+use super::{CaChain, CaError, IssueOrder, Keep, UpstreamCa};
 use crate::x509::revocation::{Reason, REMOVE_FROM_CRL};
 use async_trait::async_trait;
 use message::BodyType;
@@ -64,6 +66,7 @@ pub struct CmpCa {
     chain: Arc<CaChain>,
     not_after: OffsetDateTime,
     issuer_name: Vec<u8>,
+    crl: Option<super::remote_crl::CrlSource>,
 }
 
 impl std::fmt::Debug for CmpCa {
@@ -160,6 +163,11 @@ impl CmpCa {
             chain: Arc::new(chain::build(id, &[], &settings.trust_anchors)?),
             not_after: OffsetDateTime::UNIX_EPOCH,
             issuer_name: Vec::new(),
+            crl: settings
+                .crl_url
+                .clone()
+                .map(|u| super::remote_crl::CrlSource::new(id, u))
+                .transpose()?,
         };
         let mut t = Transaction::new(&ca, "genm");
         let got = t.send(body::genm_ca_certs(), false).await?;
@@ -326,6 +334,10 @@ impl UpstreamCa for CmpCa {
     }
 
     async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
+        self.issue_kept(order, &|_| Ok(())).await
+    }
+
+    async fn issue_kept(&self, order: &IssueOrder, keep: &Keep<'_>) -> Result<Vec<u8>, CaError> {
         let (body, expected, what) = match self.request {
             RequestKind::P10cr => {
                 if order.csr_der.is_empty() {
@@ -339,7 +351,9 @@ impl UpstreamCa for CmpCa {
             RequestKind::Ir => (body::cert_request(BodyType::Ir, order), BodyType::Ip, "ir"),
             RequestKind::Cr => (body::cert_request(BodyType::Cr, order), BodyType::Cp, "cr"),
         };
-        let mut t = Transaction::new(self, what);
+        // Every attempt at one request is the same transaction to the CA (see `transaction`).
+        let id = transaction::issuance_transaction_id(&self.id, order.serial.as_bytes());
+        let mut t = Transaction::with_id(self, what, id);
         let got = t.send(body, self.implicit_confirm).await?;
         let (cert, req_id, granted_implicit) = self.certificate(&mut t, got, expected).await?;
         let implicit = self.implicit_confirm && granted_implicit;
@@ -359,8 +373,33 @@ impl UpstreamCa for CmpCa {
                 crate::x509::sha256_hex(&cert)
             )));
         }
-        if !implicit {
-            self.confirm(&mut t, &cert, &req_id, None).await?;
+        if implicit {
+            return Ok(cert);
+        }
+        // Kept before the certConf: from here on the CA may count it as issued.
+        if let Err(why) = keep(&cert) {
+            let reason = "the RA could not keep the certificate";
+            let rejected = self.confirm(&mut t, &cert, &req_id, Some(reason)).await;
+            return Err(CaError::Unavailable(format!(
+                "the certificate from the CA {} could not be kept ({why}), so it was rejected in \
+                 the certConf{}; a later attempt asks again",
+                self.id,
+                match rejected {
+                    Ok(()) => String::new(),
+                    Err(CaError::Refused(m) | CaError::Unavailable(m)) =>
+                        format!(" (which failed: {m})"),
+                }
+            )));
+        }
+        if let Err(CaError::Refused(m) | CaError::Unavailable(m)) =
+            self.confirm(&mut t, &cert, &req_id, None).await
+        {
+            return Err(CaError::Unavailable(format!(
+                "the certificate from the CA {} is kept in the issuance journal, but its \
+                 confirmation (certConf) failed: {m}; it is recorded from the journal at the next \
+                 round, without asking the CA again",
+                self.id
+            )));
         }
         Ok(cert)
     }
@@ -385,6 +424,10 @@ impl UpstreamCa for CmpCa {
 
     fn picks_serial(&self) -> bool {
         true
+    }
+
+    fn crl_source(&self) -> Option<&super::remote_crl::CrlSource> {
+        self.crl.as_ref()
     }
 
     async fn revoke(

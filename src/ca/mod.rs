@@ -10,6 +10,7 @@ pub mod cmp;
 pub mod files;
 pub mod key;
 pub mod local;
+pub mod remote_crl;
 pub mod root;
 pub mod upstream_config;
 pub mod upstreams;
@@ -125,6 +126,9 @@ impl std::ops::Deref for CaChain {
     }
 }
 
+/// What keeps a certificate a CA handed over (see [`UpstreamCa::issue_kept`]): Err with why not.
+pub type Keep<'a> = dyn Fn(&[u8]) -> Result<(), String> + Send + Sync + 'a;
+
 /// How an upstream CA says no.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
@@ -147,6 +151,16 @@ pub trait UpstreamCa: Send + Sync + 'static {
     /// Sign one certificate; returns its DER. A remote CA may choose the serial and validity
     /// itself (see [`UpstreamCa::picks_serial`]); the RA checks what comes back against `order`.
     async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError>;
+    /// As [`UpstreamCa::issue`], with `keep` called on the certificate as soon as the CA has
+    /// handed it over, before the adapter tells the CA it is accepted (CMP's certConf): the RA
+    /// keeps it in the issuance journal there, so that a confirmation that fails or a process
+    /// that dies after it cannot lose a certificate the CA counts as issued. A `keep` that fails
+    /// makes the adapter reject the certificate (CMP: certConf with a failure) and answer
+    /// `Unavailable`. An adapter with no confirmation step signs with `issue` (the default),
+    /// and the caller keeps the answer itself.
+    async fn issue_kept(&self, order: &IssueOrder, _keep: &Keep<'_>) -> Result<Vec<u8>, CaError> {
+        self.issue(order).await
+    }
     /// The certificate an earlier attempt at `order` made, if the CA can look it up by the
     /// order's idempotency key (its reserved `serial`, the same for every attempt at one
     /// request; a CMP adapter may key its transaction on it). Asked before a retry, so that an
@@ -187,6 +201,11 @@ pub trait UpstreamCa: Send + Sync + 'static {
     /// `vouch upstream check`); signs nothing. Nothing to check by default.
     async fn check_credentials(&self) -> Result<(), CaError> {
         Ok(())
+    }
+    /// Where the CA publishes its CRL (`crl_url` in `upstream.toml`), read for the status of the
+    /// certificates it issued; None: not read (the embedded CA, whose status Vouch keeps itself).
+    fn crl_source(&self) -> Option<&remote_crl::CrlSource> {
+        None
     }
     /// Tell the CA that the hold on `serial` is lifted. A CA that cannot lift a hold says
     /// `Refused`, and the RA keeps the hold.

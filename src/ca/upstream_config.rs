@@ -9,6 +9,7 @@
 //! auth_key = "0123abcd…"          # hex HMAC key (or auth_key_file = "…")
 //! cfssl_profile = "default"       # optional
 //! profiles = ["person-signing"]   # the Vouch profiles this CA signs
+//! crl_url = "http://ca.example.org/city.crl"  # optional: the CA's CRL, read for status
 //! ```
 //!
 //! Every error names the file, the entry (its position and id) and the key. Keys are decoded into
@@ -40,7 +41,7 @@ pub struct CaEntry {
 #[derive(Debug)]
 pub enum CaKind {
     /// A CFSSL remote signer (`kind = "cfssl"`).
-    Cfssl(CfsslSettings),
+    Cfssl(Box<CfsslSettings>),
     /// A CMP server (`kind = "cmp"`).
     Cmp(Box<super::cmp::settings::CmpSettings>),
 }
@@ -74,6 +75,9 @@ pub struct CfsslSettings {
     /// How long one call may take in all (`timeout_secs`, 1 to 300; default 30 s): a slower CA
     /// is treated as unavailable, and the call retried later.
     pub timeout: std::time::Duration,
+    /// Where the CA's CRL is read for the status of what it issued (`crl_url`; see
+    /// `ra::upstream_status`); none: not read.
+    pub crl_url: Option<url::Url>,
 }
 
 impl std::fmt::Debug for CfsslSettings {
@@ -83,6 +87,7 @@ impl std::fmt::Debug for CfsslSettings {
             .field("auth_key", &"(secret)")
             .field("cfssl_profile", &self.cfssl_profile)
             .field("timeout", &self.timeout)
+            .field("crl_url", &self.crl_url.as_ref().map(url::Url::as_str))
             .finish()
     }
 }
@@ -100,6 +105,7 @@ struct CfsslEntry {
     auth_key_file: Option<PathBuf>,
     cfssl_profile: Option<String>,
     timeout_secs: Option<u64>,
+    crl_url: Option<String>,
     profiles: Vec<String>,
 }
 
@@ -348,16 +354,37 @@ fn cfssl_entry(
         Some(s @ 1..=300) => std::time::Duration::from_secs(s),
         Some(_) => return Err(invalid(format!("{at}: `timeout_secs`: 1 to 300"))),
     };
+    let crl_url = e
+        .crl_url
+        .as_deref()
+        .map(|u| crl_url(u).map_err(|why| invalid(format!("{at}: `crl_url` \"{u}\": {why}"))))
+        .transpose()?;
     Ok(CaEntry {
         id: e.id,
         profiles: e.profiles,
-        kind: CaKind::Cfssl(CfsslSettings {
+        kind: CaKind::Cfssl(Box::new(CfsslSettings {
             url,
             auth_key,
             cfssl_profile: e.cfssl_profile,
             timeout,
-        }),
+            crl_url,
+        })),
     })
+}
+
+/// `crl_url`: where the CA publishes its CRL (http or https, no credentials; a query is kept).
+pub(crate) fn crl_url(text: &str) -> std::result::Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| e.to_string())?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("http or https only".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("no user or password in the URL".into());
+    }
+    if url.host_str().is_none() || url.fragment().is_some() {
+        return Err("a host and no fragment".into());
+    }
+    Ok(url)
 }
 
 /// An http(s) base URL without credentials, query or fragment; the trailing `/` dropped.

@@ -95,6 +95,11 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "VOUCH_RETRY_MIN_AGE_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     retry_min_age_secs: u64,
+    /// How often, in seconds, the CRL of each remote CA with a `crl_url` (upstream.toml) is read
+    /// for the status of the certificates it issued (checked at the retry task's rounds).
+    #[arg(long, env = "VOUCH_UPSTREAM_CRL_INTERVAL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    upstream_crl_interval_secs: u64,
     /// TLS certificate chain (PEM) to serve HTTPS.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -136,6 +141,7 @@ pub(super) async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCod
         },
         ocsp_cache_bytes: args.ocsp_cache_mb << 20,
         retry,
+        upstream_crl_interval: std::time::Duration::from_secs(args.upstream_crl_interval_secs),
         ..Default::default()
     };
     if args.public_url.is_none() && config.listen.ip().is_unspecified() {

@@ -1,9 +1,11 @@
 //! `vouch upstream check`: read `<data-dir>/upstream.toml`, reach each remote CA it names, and
 //! print what each one is and the chain it gives. Needs only the data directory's files, not its
 //! database. `vouch upstream queue`: what waits for a CA, read from the data directory's
-//! database.
+//! database, and `retry` / `drop` of a revocation forward (in `queue`).
 
-use super::{open_store, DataDirArg};
+mod queue;
+
+use super::DataDirArg;
 use crate::ca::upstream_config;
 use crate::ca::CaError;
 use crate::error::Result;
@@ -24,21 +26,62 @@ pub(super) enum UpstreamCommand {
     },
     /// List what waits for a CA, from the data directory's database: approved requests whose
     /// certificate is not issued yet (the CA was down, slow or could not store it), and
-    /// revocations not yet acknowledged by the remote CA that issued the certificate; each with
-    /// its CA, failed attempts, last error and next attempt. Exits 0 (also when both are empty).
-    Queue {
-        #[command(flatten)]
-        data: DataDirArg,
-        /// Print JSON: {"issuances": [...], "revocation_forwards": [...]}.
+    /// revocations not yet acknowledged by the remote CA that issued the certificate, each with
+    /// its CA, state (pending: retried with back-off; failed: the CA refused it, waiting for an
+    /// admin), failed attempts, last error and next attempt. `retry` and `drop` are an admin's
+    /// way out of a forward that will not go through. Exits 0 (also when both are empty).
+    Queue(QueueArgs),
+}
+
+#[derive(clap::Args)]
+pub(super) struct QueueArgs {
+    #[command(subcommand)]
+    action: Option<QueueAction>,
+    /// Data directory (SQLite database, CA keys, profiles, optional vouch.toml).
+    #[arg(long, global = true, env = "VOUCH_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+    data_dir: std::path::PathBuf,
+    /// Database to use instead of vouch.db in the data directory: postgres://user@host:port/db
+    /// (overrides database_url in <data-dir>/vouch.toml).
+    #[arg(
+        long,
+        global = true,
+        env = "VOUCH_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Print JSON: {"issuances": [...], "revocation_forwards": [...]}.
+    #[arg(long)]
+    json: bool,
+    /// List the revocation forwards the CA acknowledged and those an admin dropped too.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Subcommand)]
+enum QueueAction {
+    /// Ask again for the revocation forward of certificate SERIAL (one the CA refused, one
+    /// waiting for its next attempt, or one dropped): the server's retry task tries it at its
+    /// next round. Audited (certificate.revocation_forward_retried).
+    Retry {
+        /// The certificate's serial (hex).
+        serial: String,
+    },
+    /// Give up the revocation forward of certificate SERIAL: the remote CA is never told. The
+    /// certificate stays revoked (or on hold) here, and the forward stays listed by `--all`.
+    /// Audited (certificate.revocation_forward_dropped, with the reason).
+    Drop {
+        /// The certificate's serial (hex).
+        serial: String,
+        /// Why the CA need not be told (one line, required; kept and audited).
         #[arg(long)]
-        json: bool,
+        reason: String,
     },
 }
 
 pub(super) async fn upstream_command(command: UpstreamCommand) -> Result<ExitCode> {
     let data = match command {
         UpstreamCommand::Check { data } => data,
-        UpstreamCommand::Queue { data, json } => return queue(data, json).await,
+        UpstreamCommand::Queue(args) => return queue::run(args).await,
     };
     let data = data.resolve()?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;
@@ -99,81 +142,4 @@ fn print_certificate(n: usize, der: &[u8]) {
         }
         Err(e) => println!("    {n}. (unreadable certificate: {e})"),
     }
-}
-
-/// Most entries of each kind listed.
-const QUEUE_LIMIT: i64 = 10_000;
-
-async fn queue(data: DataDirArg, json: bool) -> Result<ExitCode> {
-    use crate::ra::rfc3339;
-    use crate::store::upstream_queue as q;
-    let store = open_store(&data.resolve()?).await?;
-    let listed = async {
-        let mut c = store.read().await?;
-        let issuances = q::pending_issuances(&mut c, QUEUE_LIMIT).await?;
-        let forwards = q::pending(&mut c, QUEUE_LIMIT).await?;
-        Ok::<_, crate::error::Error>((issuances, forwards))
-    }
-    .await;
-    store.close().await;
-    let (issuances, forwards) = listed?;
-    if json {
-        let issuances: Vec<_> = issuances
-            .iter()
-            .map(|i| {
-                serde_json::json!({"request_id": i.request_id, "profile": i.profile, "ca": i.ca_id,
-                    "serial": i.serial, "approved_at": rfc3339(i.created_at),
-                    "failed_attempts": i.attempts, "last_error": i.last_error,
-                    "next_attempt_at": next_attempt(i.next_attempt_at, i.created_at)})
-            })
-            .collect();
-        let forwards: Vec<_> = forwards
-            .iter()
-            .map(|f| {
-                serde_json::json!({"serial": f.serial, "ca": f.ca_id, "reason": f.reason,
-                    "revoked_at": rfc3339(f.revoked_at), "queued_at": rfc3339(f.queued_at),
-                    "failed_attempts": f.attempts, "last_error": f.last_error,
-                    "next_attempt_at": rfc3339(f.next_attempt_at)})
-            })
-            .collect();
-        let out = serde_json::json!({"issuances": issuances, "revocation_forwards": forwards});
-        println!("{out:#}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let none = |e: &Option<String>| e.clone().unwrap_or_else(|| "-".into());
-    /// When an intent is tried again: None before its first failed attempt (it is taken up at
-    /// the retry task's next round, not at a set time).
-    fn next_attempt(at: i64, approved: i64) -> Option<String> {
-        (at > approved).then(|| rfc3339(at))
-    }
-    println!("pending issuances: {}", issuances.len());
-    for i in &issuances {
-        println!(
-            "  request {} (profile {}, ca {}, serial {})",
-            i.request_id, i.profile, i.ca_id, i.serial
-        );
-        println!(
-            "    approved {}; failed attempts {}; next attempt {}",
-            rfc3339(i.created_at),
-            i.attempts,
-            next_attempt(i.next_attempt_at, i.created_at)
-                .unwrap_or_else(|| "at the retry task's next round".into())
-        );
-        println!("    last error: {}", none(&i.last_error));
-    }
-    println!("pending revocation forwards: {}", forwards.len());
-    for f in &forwards {
-        println!(
-            "  certificate {} (ca {}, reason {})",
-            f.serial, f.ca_id, f.reason
-        );
-        println!(
-            "    queued {}; failed attempts {}; next attempt {}",
-            rfc3339(f.queued_at),
-            f.attempts,
-            rfc3339(f.next_attempt_at)
-        );
-        println!("    last error: {}", none(&f.last_error));
-    }
-    Ok(ExitCode::SUCCESS)
 }

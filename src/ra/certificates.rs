@@ -65,12 +65,18 @@ pub struct ForwardView {
     /// The last attempt's error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
-    /// When the next attempt is due, RFC 3339.
+    /// When the next attempt is due, RFC 3339 (not tried on its own while `failed`).
     pub next_attempt_at: String,
+    /// `pending` (retried on its own) or `failed` (the CA refused it; waits for an admin).
+    pub state: &'static str,
+    /// When the CA refused it, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<String>,
 }
 
 impl From<crate::store::upstream_queue::ForwardRow> for ForwardView {
     fn from(f: crate::store::upstream_queue::ForwardRow) -> Self {
+        let state = f.state();
         ForwardView {
             ca: f.ca_id,
             reason: f.reason,
@@ -78,6 +84,8 @@ impl From<crate::store::upstream_queue::ForwardRow> for ForwardView {
             failed_attempts: f.attempts,
             last_error: f.last_error,
             next_attempt_at: rfc3339(f.next_attempt_at),
+            state,
+            failed_at: f.failed_at.map(rfc3339),
         }
     }
 }

@@ -49,7 +49,13 @@ pub struct RaConfig {
     /// Where the answers of remote CAs are kept until the database has recorded them
     /// (`<data-dir>/issuance-journal`, see [`super::journal`]); none: not kept.
     pub issuance_journal: Option<std::path::PathBuf>,
+    /// How often the remote CAs' CRLs are read for the status of what they issued
+    /// (`--upstream-crl-interval-secs`; see [`super::upstream_status`]).
+    pub upstream_crl_interval: std::time::Duration,
 }
+
+/// How often the remote CAs' CRLs are read by default: 15 minutes.
+pub const DEFAULT_UPSTREAM_CRL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(900);
 
 /// When failed calls to a CA are tried again: issuance intents of approved requests, and
 /// revocations to forward to a remote CA. The first retry is at the next round of the background
@@ -108,6 +114,7 @@ impl Default for RaConfig {
             upstreams: Default::default(),
             retry: RetrySchedule::default(),
             issuance_journal: None,
+            upstream_crl_interval: DEFAULT_UPSTREAM_CRL_INTERVAL,
         }
     }
 }

@@ -82,21 +82,27 @@ impl Ra {
         by: Option<&str>,
         row: &ForwardRow,
     ) -> std::result::Result<(), String> {
+        // Err((permanent, message)): permanent when the CA answered no (or the stored status
+        // cannot be read), transient when it could not be reached or failed.
         let attempt = match self.ca_by_id(&row.ca_id) {
-            None => Err(format!(
-                "the CA {} is not configured (upstream.toml)",
-                row.ca_id
+            None => Err((
+                false,
+                format!("the CA {} is not configured (upstream.toml)", row.ca_id),
             )),
             Some(ca) => {
                 let reason = Reason::parse(&row.reason).map_err(|e| e.to_string());
                 let time = OffsetDateTime::from_unix_timestamp(row.revoked_at)
                     .map_err(|e| format!("the stored revocation time: {e}"));
                 match (reason, time) {
-                    (Ok(reason), Ok(time)) => ca
-                        .revoke(&row.serial, reason, time)
-                        .await
-                        .map_err(|(CaError::Refused(m) | CaError::Unavailable(m))| m),
-                    (Err(e), _) | (_, Err(e)) => Err(e),
+                    (Ok(reason), Ok(time)) => {
+                        ca.revoke(&row.serial, reason, time)
+                            .await
+                            .map_err(|e| match e {
+                                CaError::Refused(m) => (true, m),
+                                CaError::Unavailable(m) => (false, m),
+                            })
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err((true, e)),
                 }
             }
         };
@@ -121,7 +127,29 @@ impl Ra {
                     }))
                     .await
             }
-            Err(error) => {
+            Err((true, error)) => {
+                tracing::error!(serial = %row.serial, ca = %row.ca_id, %error,
+                    "the CA refused a revocation forward; it is not retried until an admin asks \
+                     (`vouch upstream queue retry`) or gives it up (`vouch upstream queue drop`)");
+                details["error"] = error.clone().into();
+                details["attempts"] = (row.attempts + 1).into();
+                details["permanent"] = true.into();
+                let event = Event::new(
+                    by,
+                    Action::CertificateRevocationForwardFailed,
+                    Some(&serial),
+                    details,
+                );
+                let error = error.clone();
+                self.store()
+                    .write(job!(|c, log| {
+                        queue::refused(c, &serial, version, &error, now.unix_timestamp()).await?;
+                        audit::record(log, now, event);
+                        Ok(())
+                    }))
+                    .await
+            }
+            Err((false, error)) => {
                 let attempts = row.attempts + 1;
                 let next = now + self.config().retry.delay(attempts);
                 tracing::error!(serial = %row.serial, ca = %row.ca_id, %error, attempts,
@@ -150,12 +178,18 @@ impl Ra {
         if let Err(e) = outcome {
             tracing::error!(serial = %row.serial, error = %e, "could not record a revocation forward's attempt");
         }
-        attempt.map_err(|error| {
-            format!(
-                "the revocation of {} was recorded, but the CA {} was not told: {error}; the forward \
-                 stays queued and is retried",
+        attempt.map_err(|(permanent, error)| match permanent {
+            true => format!(
+                "the revocation of {} was recorded, but the CA {} refused it: {error}; the \
+                 forward is marked failed and waits for an admin (`vouch upstream queue retry` or \
+                 `drop`)",
                 row.serial, row.ca_id
-            )
+            ),
+            false => format!(
+                "the revocation of {} was recorded, but the CA {} was not told: {error}; the \
+                 forward stays queued and is retried",
+                row.serial, row.ca_id
+            ),
         })
     }
 

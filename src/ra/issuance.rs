@@ -124,7 +124,20 @@ impl Ra {
         };
         let remote = !self.is_embedded(&intent.ca_id);
         let journaled = match remote {
-            true => self.journal().read(&intent.request_id)?,
+            true => match self.journal().read(&intent.request_id) {
+                Ok(j) => j,
+                // Never asked to sign again over an entry that may hold its certificate; the
+                // error is shown with the request (and by `vouch upstream queue`) until the
+                // operator fixes or removes the file.
+                Err(e) => {
+                    let e = Error::Environment(format!(
+                        "{e}: the request waits until the file holds the certificate the CA \
+                         issued (PEM) or is removed (then the CA is asked again); see \
+                         docs/OPERATIONS.md, \"Upstream CAs\""
+                    ));
+                    return Err(self.retry_later(intent, e, audit_failure).await);
+                }
+            },
             false => None,
         };
         if !self.still_to_record(&req, intent, journaled.is_some()) {
@@ -150,12 +163,23 @@ impl Ra {
                         return Err(self.fail(intent, reason, None).await);
                     }
                 }
+                // A remote CA's answer is kept in the journal as soon as the adapter has it
+                // (before a CMP certConf), and again below for adapters that keep nothing.
+                let kept = std::sync::atomic::AtomicBool::new(false);
+                let keep = |der: &[u8]| match remote {
+                    true => self
+                        .journal()
+                        .write(&intent.request_id, der)
+                        .map(|()| kept.store(true, std::sync::atomic::Ordering::SeqCst))
+                        .map_err(|e| e.to_string()),
+                    false => Ok(()),
+                };
                 // A retry first asks the CA for what an earlier attempt may have made.
                 let answer = match audit_failure {
-                    true => ca.issue(&order).await,
+                    true => ca.issue_kept(&order, &keep).await,
                     false => match ca.find_issued(&order).await {
                         Ok(Some(der)) => Ok(der),
-                        Ok(None) => ca.issue(&order).await,
+                        Ok(None) => ca.issue_kept(&order, &keep).await,
                         Err(e) => Err(e),
                     },
                 };
@@ -170,7 +194,7 @@ impl Ra {
                             .await)
                     }
                 };
-                if remote {
+                if remote && !kept.load(std::sync::atomic::Ordering::SeqCst) {
                     // Kept before anything else is done with it: if the database write below
                     // fails or the process dies, reconciliation records this certificate
                     // instead of asking the CA for another.

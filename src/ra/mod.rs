@@ -18,6 +18,7 @@ pub mod certificates;
 pub mod config;
 mod email;
 mod faults;
+pub mod forward_admin;
 mod forwarding;
 pub mod issuance;
 pub mod journal;
@@ -34,6 +35,7 @@ pub mod revocation_requests;
 pub mod root;
 pub mod self_revocation;
 pub mod subscribers;
+pub mod upstream_status;
 
 use crate::audit::{self, Action, Event};
 use crate::ca::{PublishingCa, UpstreamCa};
@@ -72,6 +74,7 @@ struct Inner {
     arl: tokio::sync::Mutex<Option<root::CachedArl>>,
     root_warned: std::sync::Mutex<Option<std::time::Instant>>,
     journal: journal::Journal,
+    crl_reads: upstream_status::CrlReads,
 }
 
 impl Ra {
@@ -115,8 +118,13 @@ impl Ra {
                 self_revocations: Default::default(),
                 arl: Default::default(),
                 root_warned: Default::default(),
+                crl_reads: Default::default(),
             }),
         }
+    }
+
+    pub(crate) fn crl_reads(&self) -> &upstream_status::CrlReads {
+        &self.inner.crl_reads
     }
 
     /// The configuration this RA was built with.

@@ -109,29 +109,48 @@ pub(super) async fn revoke_in(
     follow_holder(c, log, now, Some(by), target, followed).await?;
     let mut others = Vec::new();
     if reason == Reason::KeyCompromise {
-        if rows::block_key(c, key, "keyCompromise", Some(by), ts).await? {
-            let details = serde_json::json!({"reason": "keyCompromise", "certificate": target});
+        others = compromise_key(c, log, now, Some(by), target, key, invalidity).await?;
+    }
+    Ok(Some(others))
+}
+
+/// The key `key` of the certificate `target` is compromised: block it, and revoke every other
+/// live certificate with it (keyCompromise, `invalidity`), inside the caller's write job;
+/// audited with actor `by` (None: the server's own finding). Returns the others revoked.
+pub(super) async fn compromise_key(
+    c: &mut crate::store::Conn,
+    log: &mut crate::store::AuditLog,
+    now: OffsetDateTime,
+    by: Option<&str>,
+    target: &str,
+    key: &str,
+    invalidity: Option<i64>,
+) -> Result<Vec<String>> {
+    let ts = now.unix_timestamp();
+    let reason = Reason::KeyCompromise;
+    if rows::block_key(c, key, "keyCompromise", by, ts).await? {
+        let details = serde_json::json!({"reason": "keyCompromise", "certificate": target});
+        audit::record(
+            log,
+            now,
+            Event::new(by, Action::KeyBlocked, Some(key), details),
+        );
+    }
+    let mut others = Vec::new();
+    for other in rows::live_with_key(c, key).await? {
+        if rows::revoke(c, &other, reason.as_str(), ts, invalidity).await? {
+            let details = serde_json::json!({"reason": "keyCompromise", "propagated_from": target});
             audit::record(
                 log,
                 now,
-                Event::new(Some(by), Action::KeyBlocked, Some(key), details),
+                Event::new(by, Action::CertificateRevoked, Some(&other), details),
             );
-        }
-        for other in rows::live_with_key(c, key).await? {
-            if rows::revoke(c, &other, reason.as_str(), ts, invalidity).await? {
-                let details =
-                    serde_json::json!({"reason": "keyCompromise", "propagated_from": target});
-                audit::record(
-                    log,
-                    now,
-                    Event::new(Some(by), Action::CertificateRevoked, Some(&other), details),
-                );
-                follow_holder(c, log, now, Some(by), &other, change).await?;
-                others.push(other);
-            }
+            let change = HolderChange::Revoked(reason, invalidity);
+            follow_holder(c, log, now, by, &other, change).await?;
+            others.push(other);
         }
     }
-    Ok(Some(others))
+    Ok(others)
 }
 
 impl Ra {
@@ -271,19 +290,31 @@ impl Ra {
         // A remote CA lifts its hold first: one that cannot keeps the certificate on hold here
         // too, so that Vouch never says valid where the CA says revoked.
         if !hold && cert.status == CertificateStatus::OnHold && !self.is_embedded(&cert.ca_id) {
-            let ca = self.ca_by_id(&cert.ca_id).ok_or_else(|| {
-                Error::Upstream(format!(
-                    "the CA {} that issued this certificate is not configured (upstream.toml)",
-                    cert.ca_id
-                ))
-            })?;
-            if let Err(crate::ca::CaError::Refused(m) | crate::ca::CaError::Unavailable(m)) =
-                ca.release(&serial).await
-            {
-                return Err(Error::refused(
-                    "upstream_release_refused",
-                    format!("the hold stays: {m}"),
-                ));
+            let ca = self
+                .ca_by_id(&cert.ca_id)
+                .ok_or_else(|| Error::CaUnavailable {
+                    code: "upstream_ca_unavailable",
+                    message: format!(
+                        "the hold stays: the CA {} that issued this certificate is not configured \
+                     (upstream.toml)",
+                        cert.ca_id
+                    ),
+                })?;
+            match ca.release(&serial).await {
+                Ok(()) => {}
+                Err(crate::ca::CaError::Refused(m)) => {
+                    return Err(Error::refused(
+                        "upstream_release_refused",
+                        format!("the hold stays: {m}"),
+                    ))
+                }
+                // Not the CA's answer: the same release may succeed once it is back.
+                Err(crate::ca::CaError::Unavailable(m)) => {
+                    return Err(Error::CaUnavailable {
+                        code: "upstream_ca_unavailable",
+                        message: format!("the hold stays: {m}; try again once the CA is back"),
+                    })
+                }
             }
         }
         let (by, target) = (op.id.clone(), serial.clone());

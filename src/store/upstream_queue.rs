@@ -29,10 +29,33 @@ pub struct ForwardRow {
     pub next_attempt_at: i64,
     /// When the CA acknowledged it (Unix seconds); None while pending.
     pub acknowledged_at: Option<i64>,
+    /// When the CA refused it for good (Unix seconds; `last_error` says why): no longer retried
+    /// until an admin asks for it again. None while it is retried.
+    pub failed_at: Option<i64>,
+    /// When an admin gave it up (Unix seconds): the CA is never told.
+    pub dropped_at: Option<i64>,
+    /// Who gave it up (an operator id; None: on the host's command line).
+    pub dropped_by: Option<String>,
+    /// Why it was given up, in the admin's words.
+    pub drop_reason: Option<String>,
+}
+
+impl ForwardRow {
+    /// `acknowledged`, `dropped`, `failed` (refused by the CA, waiting for an admin) or
+    /// `pending` (retried on its own).
+    pub fn state(&self) -> &'static str {
+        match (self.acknowledged_at, self.dropped_at, self.failed_at) {
+            (Some(_), _, _) => "acknowledged",
+            (None, Some(_), _) => "dropped",
+            (None, None, Some(_)) => "failed",
+            (None, None, None) => "pending",
+        }
+    }
 }
 
 const FORWARD_COLUMNS: &str = "serial, ca_id, reason, revoked_at, status_version, queued_at, \
-    attempts, last_error, next_attempt_at, acknowledged_at";
+    attempts, last_error, next_attempt_at, acknowledged_at, failed_at, dropped_at, dropped_by, \
+    drop_reason";
 
 /// Queue the forward of certificate `serial`'s current status (revoked or on hold) to `ca_id`, due
 /// at `now`, unless that status version is already queued. Returns the queued row, or None when
@@ -51,7 +74,8 @@ pub async fn queue(
          ON CONFLICT (serial) DO UPDATE SET ca_id = excluded.ca_id, reason = excluded.reason, \
          revoked_at = excluded.revoked_at, status_version = excluded.status_version, \
          queued_at = excluded.queued_at, attempts = 0, last_error = NULL, \
-         next_attempt_at = excluded.next_attempt_at, acknowledged_at = NULL \
+         next_attempt_at = excluded.next_attempt_at, acknowledged_at = NULL, failed_at = NULL, \
+         dropped_at = NULL, dropped_by = NULL, drop_reason = NULL \
          WHERE revocation_forwards.status_version <> excluded.status_version",
     )
     .bind(serial)
@@ -93,18 +117,30 @@ pub async fn unqueued(
     .await?)
 }
 
-/// [`FORWARD_COLUMNS`] of `f`, pending forwards of the certificate's current status only (a hold
-/// released meanwhile is not forwarded).
-const PENDING: &str =
-    "SELECT f.serial, f.ca_id, f.reason, f.revoked_at, f.status_version, f.queued_at, \
-    f.attempts, f.last_error, f.next_attempt_at, f.acknowledged_at FROM revocation_forwards f \
+/// [`FORWARD_COLUMNS`] of `f`, forwards of the certificate's current status only (a hold
+/// released meanwhile is not forwarded) that the CA has not acknowledged (a macro, so that
+/// [`PENDING`] can extend it with `concat!`).
+macro_rules! undone {
+    () => {
+        "SELECT f.serial, f.ca_id, f.reason, f.revoked_at, f.status_version, f.queued_at, \
+    f.attempts, f.last_error, f.next_attempt_at, f.acknowledged_at, f.failed_at, f.dropped_at, \
+    f.dropped_by, f.drop_reason FROM revocation_forwards f \
     JOIN certificates c ON c.serial = f.serial AND c.status_version = f.status_version \
-    AND c.status IN ('revoked', 'on-hold') WHERE f.acknowledged_at IS NULL";
+    AND c.status IN ('revoked', 'on-hold') WHERE f.acknowledged_at IS NULL"
+    };
+}
 
-/// Pending forwards due at `now`, oldest first.
+/// Forwards that are not acknowledged: pending, failed or dropped.
+const UNDONE: &str = undone!();
+
+/// [`UNDONE`] without the dropped ones: pending, or failed and waiting for an admin.
+const PENDING: &str = concat!(undone!(), " AND f.dropped_at IS NULL");
+
+/// Pending forwards due at `now` (not those the CA refused for good), oldest first.
 pub async fn due(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<ForwardRow>> {
     Ok(sqlx::query_as(&format!(
-        "{PENDING} AND f.next_attempt_at <= $1 ORDER BY f.next_attempt_at, f.serial LIMIT $2"
+        "{PENDING} AND f.failed_at IS NULL AND f.next_attempt_at <= $1 \
+         ORDER BY f.next_attempt_at, f.serial LIMIT $2"
     ))
     .bind(now)
     .bind(limit)
@@ -112,7 +148,92 @@ pub async fn due(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<ForwardRow
     .await?)
 }
 
-/// The pending forward of certificate `serial`'s current status, if any.
+/// The forward of certificate `serial`'s current status that is not acknowledged (pending,
+/// failed or dropped), if any: what an admin may retry or drop.
+pub async fn undone_of(conn: &mut Conn, serial: &str) -> Result<Option<ForwardRow>> {
+    Ok(sqlx::query_as(&format!("{UNDONE} AND f.serial = $1"))
+        .bind(serial)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Every forward, acknowledged and dropped ones too, oldest first.
+pub async fn all(conn: &mut Conn, limit: i64) -> Result<Vec<ForwardRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {FORWARD_COLUMNS} FROM revocation_forwards ORDER BY queued_at, serial LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The CA refused the forward of `serial`'s status `version` for good (`error`, its reason): it
+/// is counted, marked failed at `now`, and not retried until an admin asks.
+pub async fn refused(
+    conn: &mut Conn,
+    serial: &str,
+    version: i64,
+    error: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE revocation_forwards SET attempts = attempts + 1, last_error = $3, failed_at = $4 \
+         WHERE serial = $1 AND status_version = $2 AND acknowledged_at IS NULL",
+    )
+    .bind(serial)
+    .bind(version)
+    .bind(error)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An admin asks again for the forward of `serial`'s status `version` (failed, backing off, or
+/// dropped): due at `now`, no longer failed or dropped. False when it was acknowledged or
+/// replaced meanwhile.
+pub async fn retry(conn: &mut Conn, serial: &str, version: i64, now: i64) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE revocation_forwards SET failed_at = NULL, dropped_at = NULL, dropped_by = NULL, \
+         drop_reason = NULL, next_attempt_at = $3 \
+         WHERE serial = $1 AND status_version = $2 AND acknowledged_at IS NULL",
+    )
+    .bind(serial)
+    .bind(version)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// An admin (`by`; None: the host's command line) gives up the forward of `serial`'s status
+/// `version` for `reason`: the CA is never told. False when it was acknowledged, dropped or
+/// replaced meanwhile.
+pub async fn drop(
+    conn: &mut Conn,
+    serial: &str,
+    version: i64,
+    by: Option<&str>,
+    reason: &str,
+    now: i64,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE revocation_forwards SET dropped_at = $3, dropped_by = $4, drop_reason = $5 \
+         WHERE serial = $1 AND status_version = $2 AND acknowledged_at IS NULL \
+         AND dropped_at IS NULL",
+    )
+    .bind(serial)
+    .bind(version)
+    .bind(now)
+    .bind(by)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The pending forward of certificate `serial`'s current status (retried, or failed and waiting
+/// for an admin), if any.
 pub async fn pending_of(conn: &mut Conn, serial: &str) -> Result<Option<ForwardRow>> {
     Ok(sqlx::query_as(&format!("{PENDING} AND f.serial = $1"))
         .bind(serial)
@@ -120,7 +241,7 @@ pub async fn pending_of(conn: &mut Conn, serial: &str) -> Result<Option<ForwardR
         .await?)
 }
 
-/// Every pending forward, oldest first.
+/// Every pending forward (retried, or failed and waiting for an admin), oldest first.
 pub async fn pending(conn: &mut Conn, limit: i64) -> Result<Vec<ForwardRow>> {
     Ok(sqlx::query_as(&format!(
         "{PENDING} ORDER BY f.queued_at, f.serial LIMIT $1"

@@ -56,6 +56,12 @@ impl Reason {
         }
     }
 
+    /// The reason of CRLReason value `code`; None for removeFromCRL and values RFC 5280 does not
+    /// define.
+    pub fn from_code(code: u8) -> Option<Reason> {
+        NAMES.iter().map(|(r, _)| *r).find(|r| r.code() == code)
+    }
+
     /// The ASN.1 name (`keyCompromise`, ...).
     pub fn as_str(self) -> &'static str {
         NAMES

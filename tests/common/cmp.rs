@@ -290,20 +290,53 @@ impl Drop for MockCmp {
 }
 
 /// A recording HTTP proxy on 127.0.0.1: each POST body is kept, forwarded to `target`, and the
-/// answer returned as it came.
+/// answer returned as it came, unless the test asked it to lose the answer to a kind of message
+/// ([`Recorder::lose_answer_to`]): then the CA has the message, and Vouch gets a 503.
 pub struct Recorder {
     pub url: String,
     pub requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    lose: Arc<Mutex<Vec<u8>>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// The PKIBody tag of a PKIMessage (0xa0 + the body type: 0xa0 ir, 0xb8 certConf, ...).
+pub fn body_tag(message: &[u8]) -> u8 {
+    fn skip_header(der: &[u8]) -> usize {
+        match der[1] {
+            n if n < 0x80 => 2,
+            n => 2 + usize::from(n & 0x7f),
+        }
+    }
+    let inner = &message[skip_header(message)..];
+    let header_len = {
+        let h = skip_header(inner);
+        let len = match inner[1] {
+            n if n < 0x80 => usize::from(n),
+            n => inner[2..2 + usize::from(n & 0x7f)]
+                .iter()
+                .fold(0usize, |a, b| (a << 8) | usize::from(*b)),
+        };
+        h + len
+    };
+    inner[header_len]
+}
+
+/// The body tag of ir.
+pub const IR: u8 = 0xa0;
+/// The body tag of certConf.
+pub const CERT_CONF: u8 = 0xb8;
+/// The body tag of rr.
+pub const RR: u8 = 0xab;
 
 impl Recorder {
     pub async fn start(target: &str) -> Recorder {
         let requests: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
-        let (kept, target) = (requests.clone(), target.to_string());
+        let lose: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let (kept, target, losing) = (requests.clone(), target.to_string(), lose.clone());
         let client = reqwest::Client::new();
         let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
             let (kept, target, client) = (kept.clone(), target.clone(), client.clone());
+            let losing = losing.clone();
             async move {
                 kept.lock().unwrap().push(body.to_vec());
                 let resp = client
@@ -320,6 +353,18 @@ impl Recorder {
                     .map(|v| v.to_str().unwrap().to_string())
                     .unwrap_or_default();
                 let bytes = resp.bytes().await.unwrap().to_vec();
+                let tag = body_tag(&body);
+                let lost = {
+                    let mut l = losing.lock().unwrap();
+                    l.iter().position(|t| *t == tag).map(|i| l.remove(i))
+                };
+                if lost.is_some() {
+                    return (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        [(axum::http::header::CONTENT_TYPE, "text/plain".to_string())],
+                        b"answer lost for the test".to_vec(),
+                    );
+                }
                 (
                     axum::http::StatusCode::from_u16(status).unwrap(),
                     [(axum::http::header::CONTENT_TYPE, media)],
@@ -335,8 +380,14 @@ impl Recorder {
         Recorder {
             url,
             requests,
+            lose,
             task,
         }
+    }
+
+    /// Lose the CA's answer to the next message with body tag `tag` (the CA still gets it).
+    pub fn lose_answer_to(&self, tag: u8) {
+        self.lose.lock().unwrap().push(tag);
     }
 
     /// The requests so far.

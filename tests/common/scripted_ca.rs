@@ -2,7 +2,7 @@
 //! the subject and e-mail addresses of the request, the serial the request carries, keyUsage
 //! digitalSignature + nonRepudiation and extendedKeyUsage emailProtection, as CFSSL's person
 //! profile does), keeps a certificate database that refuses a second certificate with a serial
-//! it holds (as CFSSL's does, with a store error, code 11000), and can be down or slow for
+//! it holds (as CFSSL's does, with a store error, code 11000), and can be down, slow or refusing for
 //! `/authsign` and `/revoke`. Listens on 127.0.0.1:0; stopped when dropped.
 
 use super::cfssl::TestCaFiles;
@@ -28,6 +28,8 @@ pub enum Mode {
     Down,
     /// Waits this long, then answers 503 without signing or revoking.
     Slow(Duration),
+    /// Answers no (HTTP 400, as CFSSL refuses a request it will never grant).
+    Refuse,
 }
 
 #[derive(Default)]
@@ -64,6 +66,11 @@ async fn fault(mode: Mode) -> Option<(StatusCode, axum::Json<Value>)> {
             StatusCode::SERVICE_UNAVAILABLE,
             0,
             "down for the test",
+        )),
+        Mode::Refuse => Some(failure(
+            StatusCode::BAD_REQUEST,
+            1000,
+            "refused for the test",
         )),
         Mode::Slow(d) => {
             tokio::time::sleep(d).await;

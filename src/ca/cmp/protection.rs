@@ -238,14 +238,31 @@ fn pbm_mac(secret: &[u8], alg: &Algorithm, part: &[u8]) -> Result<Vec<u8>, Strin
     }
     let owf = lookup(&DIGESTS, &owf.oid).ok_or("the PBM's one-way function is not supported")?();
     let hmac = lookup(&HMACS, &mac.oid).ok_or("the PBM's MAC is not supported")?();
-    let hash = |data: &[u8]| openssl::hash::hash(owf, data).map_err(|e| e.to_string());
-    let mut key = Zeroizing::new(hash(&[secret, &salt].concat())?.to_vec());
+    let mut key = secret_digest(owf, &[secret, &salt])?;
     for _ in 1..iterations {
-        key = Zeroizing::new(hash(&key)?.to_vec());
+        key = secret_digest(owf, &[&key])?;
     }
     let pkey = PKey::hmac(&key).map_err(|e| e.to_string())?;
     let mut signer = openssl::sign::Signer::new(hmac, &pkey).map_err(|e| e.to_string())?;
     signer.sign_oneshot_to_vec(part).map_err(|e| e.to_string())
+}
+
+/// The digest with `md` of the concatenation of `parts`, where the parts or the digest are secret
+/// (the PBM's secret and its keys): hashed part by part, so that no unzeroized copy of secret ||
+/// salt is made, and the digest's own buffer wiped once copied into the zeroized result.
+fn secret_digest(
+    md: openssl::hash::MessageDigest,
+    parts: &[&[u8]],
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    use zeroize::Zeroize;
+    let mut hasher = openssl::hash::Hasher::new(md).map_err(|e| e.to_string())?;
+    for part in parts {
+        hasher.update(part).map_err(|e| e.to_string())?;
+    }
+    let mut digest = hasher.finish().map_err(|e| e.to_string())?;
+    let out = Zeroizing::new(digest.to_vec());
+    digest.zeroize();
+    Ok(out)
 }
 
 /// How Vouch checks the CA's answers.

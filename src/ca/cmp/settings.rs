@@ -17,13 +17,14 @@
 //! implicit_confirm = false                   # ask the CA to skip certConf/pkiConf
 //! revocation = true                          # forward revocations with rr
 //! max_poll_seconds = 120                     # the longest an issuance waits on a polling CA
+//! crl_url = "http://ca.example.org/city.crl" # optional: the CA's CRL, read for status
 //! profiles = ["person-signing"]
 //! ```
 //!
 //! Relative paths are taken from the data directory. Errors name the file, the entry and the key;
 //! the PBM secret is kept in a zeroize-on-drop buffer and never shown.
 
-use super::super::upstream_config::{base_url, invalid, read_key_file, CaEntry, CaKind};
+use super::super::upstream_config::{base_url, crl_url, invalid, read_key_file, CaEntry, CaKind};
 use crate::error::Result;
 use openssl::pkey::{PKey, Private};
 use serde::Deserialize;
@@ -88,6 +89,8 @@ pub struct CmpSettings {
     pub revocation: bool,
     /// The longest an issuance polls, in seconds.
     pub max_poll_seconds: u64,
+    /// Where the CA's CRL is read for the status of what it issued; none: not read.
+    pub crl_url: Option<url::Url>,
 }
 
 impl std::fmt::Debug for CmpSettings {
@@ -120,6 +123,7 @@ struct CmpEntry {
     implicit_confirm: Option<bool>,
     revocation: Option<bool>,
     max_poll_seconds: Option<u64>,
+    crl_url: Option<String>,
     profiles: Vec<String>,
 }
 
@@ -265,6 +269,11 @@ pub fn cmp_entry(
         }
         None => None,
     };
+    let crl_url = e
+        .crl_url
+        .as_deref()
+        .map(|u| crl_url(u).map_err(|why| invalid(format!("{at}: `crl_url` \"{u}\": {why}"))))
+        .transpose()?;
     Ok(CaEntry {
         id: e.id,
         profiles: e.profiles,
@@ -279,6 +288,7 @@ pub fn cmp_entry(
             implicit_confirm: e.implicit_confirm.unwrap_or(false),
             revocation: e.revocation.unwrap_or(true),
             max_poll_seconds,
+            crl_url,
         })),
     })
 }

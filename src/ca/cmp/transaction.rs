@@ -1,5 +1,7 @@
-//! One CMP transaction: a fresh random transactionID kept for every message of it (request,
-//! pollReq, certConf), a fresh senderNonce per message, the CA's last senderNonce echoed as
+//! One CMP transaction: a transactionID kept for every message of it (request, pollReq,
+//! certConf): random, or, for an issuance, derived from the CA and the order's reserved serial so
+//! that every attempt at one request carries the same (a CA that remembers transactions can tell
+//! a retry after a lost answer from a new request); a fresh senderNonce per message, the CA's last senderNonce echoed as
 //! recipNonce. Every answer is read strictly and checked before its body is looked at: its
 //! protection, its transactionID, its recipNonce (it must answer the message just sent), and an
 //! error message becomes the CA's typed rejection.
@@ -16,6 +18,21 @@ pub struct Transaction<'a> {
     server_nonce: Option<Vec<u8>>,
 }
 
+/// The transactionID of every attempt at issuing the order with reserved serial `serial` (its
+/// bytes) by the CA `ca_id`: the first 16 bytes of SHA-256 over a label, the CA's id and the
+/// serial. Not secret (the nonces, not the transactionID, make each message fresh).
+pub fn issuance_transaction_id(ca_id: &str, serial: &[u8]) -> [u8; NONCE_BYTES] {
+    let mut h = openssl::sha::Sha256::new();
+    h.update(b"vouch CMP issuance transactionID\0");
+    h.update(ca_id.as_bytes());
+    h.update(b"\0");
+    h.update(serial);
+    let digest = h.finish();
+    let mut id = [0u8; NONCE_BYTES];
+    id.copy_from_slice(&digest[..NONCE_BYTES]);
+    id
+}
+
 fn random() -> [u8; NONCE_BYTES] {
     let mut b = [0u8; NONCE_BYTES];
     rand::Rng::fill(&mut rand::thread_rng(), &mut b);
@@ -29,6 +46,17 @@ impl<'a> Transaction<'a> {
             ca,
             what,
             id: random(),
+            server_nonce: None,
+        }
+    }
+
+    /// A transaction for the request `what` whose transactionID is `id` (see
+    /// [`issuance_transaction_id`]).
+    pub fn with_id(ca: &'a CmpCa, what: &'static str, id: [u8; NONCE_BYTES]) -> Transaction<'a> {
+        Transaction {
+            ca,
+            what,
+            id,
             server_nonce: None,
         }
     }
@@ -81,7 +109,11 @@ impl<'a> Transaction<'a> {
         if got.pvno != 2 && got.pvno != 3 {
             return Err(self.unavailable(format!("pvno {} is not cmp2000 or cmp2021", got.pvno)));
         }
-        if let Err(why) = ca.checker.check(&got) {
+        let checked = ca.checker.check(&got);
+        // A failed signature check can leave errors on OpenSSL's queue for this thread, which
+        // the next TLS user (a PostgreSQL connection) would take for its own.
+        crate::verify::cms::clear_openssl_errors();
+        if let Err(why) = checked {
             // An unprotected or forged answer is not the CA's word: never a final refusal.
             let said = if got.body_type == BodyType::Error {
                 super::body::error(&got.body)

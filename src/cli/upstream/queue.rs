@@ -1,0 +1,166 @@
+//! `vouch upstream queue [--all] [--json]`, `vouch upstream queue retry SERIAL` and `vouch
+//! upstream queue drop SERIAL --reason TEXT`, on the data directory's database (no server and no
+//! CA needed).
+
+use super::{QueueAction, QueueArgs};
+use crate::cli::{open_store, DataDirArg};
+use crate::error::Result;
+use crate::ra::forward_admin;
+use crate::ra::rfc3339;
+use crate::store::upstream_queue::{self as q, ForwardRow};
+use std::process::ExitCode;
+
+/// Most entries of each kind listed.
+const QUEUE_LIMIT: i64 = 10_000;
+
+pub(super) async fn run(args: QueueArgs) -> Result<ExitCode> {
+    let data = DataDirArg {
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+    };
+    let store = open_store(&data.resolve()?).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let outcome = match args.action {
+        None => list(&store, args.json, args.all).await,
+        Some(QueueAction::Retry { serial }) => {
+            match forward_admin::retry_forward(&store, now, None, &serial).await {
+                Ok(row) => {
+                    println!(
+                        "the revocation forward of {} to the CA {} (was {}) is due at the \
+                         server's next retry round",
+                        row.serial,
+                        row.ca_id,
+                        row.state()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Some(QueueAction::Drop { serial, reason }) => {
+            match forward_admin::drop_forward(&store, now, None, &serial, &reason).await {
+                Ok(row) => {
+                    println!(
+                        "the revocation forward of {} to the CA {} is dropped: the CA will not be \
+                         told; the certificate stays {} here",
+                        row.serial,
+                        row.ca_id,
+                        match row.reason.as_str() {
+                            "certificateHold" => "on hold",
+                            _ => "revoked",
+                        }
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    store.close().await;
+    outcome
+}
+
+fn forward_json(f: &ForwardRow) -> serde_json::Value {
+    let mut v = serde_json::json!({"serial": f.serial, "ca": f.ca_id, "reason": f.reason,
+        "state": f.state(), "revoked_at": rfc3339(f.revoked_at), "queued_at": rfc3339(f.queued_at),
+        "failed_attempts": f.attempts, "last_error": f.last_error,
+        "next_attempt_at": rfc3339(f.next_attempt_at)});
+    let times = [
+        ("failed_at", f.failed_at),
+        ("acknowledged_at", f.acknowledged_at),
+        ("dropped_at", f.dropped_at),
+    ];
+    for (key, at) in times {
+        if let Some(at) = at {
+            v[key] = rfc3339(at).into();
+        }
+    }
+    if f.dropped_at.is_some() {
+        v["dropped_by"] = f.dropped_by.clone().into();
+        v["drop_reason"] = f.drop_reason.clone().into();
+    }
+    v
+}
+
+async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<ExitCode> {
+    let (issuances, forwards) = {
+        let mut c = store.read().await?;
+        let issuances = q::pending_issuances(&mut c, QUEUE_LIMIT).await?;
+        let forwards = match all {
+            true => q::all(&mut c, QUEUE_LIMIT).await?,
+            false => q::pending(&mut c, QUEUE_LIMIT).await?,
+        };
+        (issuances, forwards)
+    };
+    if json {
+        let issuances: Vec<_> = issuances
+            .iter()
+            .map(|i| {
+                serde_json::json!({"request_id": i.request_id, "profile": i.profile, "ca": i.ca_id,
+                    "serial": i.serial, "approved_at": rfc3339(i.created_at),
+                    "failed_attempts": i.attempts, "last_error": i.last_error,
+                    "next_attempt_at": next_attempt(i.next_attempt_at, i.created_at)})
+            })
+            .collect();
+        let forwards: Vec<_> = forwards.iter().map(forward_json).collect();
+        let out = serde_json::json!({"issuances": issuances, "revocation_forwards": forwards});
+        println!("{out:#}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let none = |e: &Option<String>| e.clone().unwrap_or_else(|| "-".into());
+    println!("pending issuances: {}", issuances.len());
+    for i in &issuances {
+        println!(
+            "  request {} (profile {}, ca {}, serial {})",
+            i.request_id, i.profile, i.ca_id, i.serial
+        );
+        println!(
+            "    approved {}; failed attempts {}; next attempt {}",
+            rfc3339(i.created_at),
+            i.attempts,
+            next_attempt(i.next_attempt_at, i.created_at)
+                .unwrap_or_else(|| "at the retry task's next round".into())
+        );
+        println!("    last error: {}", none(&i.last_error));
+    }
+    let title = match all {
+        true => "revocation forwards",
+        false => "pending revocation forwards",
+    };
+    println!("{title}: {}", forwards.len());
+    for f in &forwards {
+        println!(
+            "  certificate {} (ca {}, reason {}): {}",
+            f.serial,
+            f.ca_id,
+            f.reason,
+            f.state()
+        );
+        let next = match f.state() {
+            "pending" => rfc3339(f.next_attempt_at),
+            "failed" => "none: the CA refused it (`vouch upstream queue retry` or `drop`)".into(),
+            _ => "none".into(),
+        };
+        println!(
+            "    queued {}; failed attempts {}; next attempt {next}",
+            rfc3339(f.queued_at),
+            f.attempts,
+        );
+        println!("    last error: {}", none(&f.last_error));
+        if let Some(at) = f.dropped_at {
+            println!(
+                "    dropped {} by {}: {}",
+                rfc3339(at),
+                f.dropped_by.as_deref().unwrap_or("the host's command line"),
+                none(&f.drop_reason)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// When an intent is tried again: None before its first failed attempt (it is taken up at the
+/// retry task's next round, not at a set time).
+fn next_attempt(at: i64, approved: i64) -> Option<String> {
+    (at > approved).then(|| rfc3339(at))
+}

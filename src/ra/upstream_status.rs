@@ -1,0 +1,262 @@
+//! The status of certificates a remote CA issued, as that CA's CRL tells it. Vouch records its
+//! own revocations and forwards them; a CA may also revoke on its own (an operator at the CA, a
+//! CA that revokes what was never confirmed). Each remote CA with a `crl_url` has its CRL read
+//! by the background task every [`RaConfig::upstream_crl_interval`](super::RaConfig) (and by
+//! [`Ra::read_upstream_crls`] when asked). A CRL is used only when it verifies with that CA's
+//! issuing certificate (see [`crate::ca::remote_crl`]) and is not older than the last one used.
+//! A certificate Vouch holds as valid (or on hold) that it lists is recorded as revoked (on hold
+//! for certificateHold) with the CRL entry's reason and revocationDate (keyCompromise also blocks
+//! the key and revokes the other certificates with it, as a revocation here does), audited as
+//! `certificate.revoked_upstream` (actor null, the CA and the CRL in the details), so that
+//! `GET /certificates/{serial}` and the verification API say so; its forward is recorded as
+//! acknowledged (the CA knows). A CRL that cannot be read or does not verify changes nothing:
+//! it is logged each time and audited (`upstream.crl_unreadable`) when a CA's reads start
+//! failing or fail for another reason; the last good one stands.
+
+use super::attributes::{follow_holder, HolderChange};
+use super::Ra;
+use crate::audit::{self, Action, Event};
+use crate::ca::remote_crl::RemoteRevocation;
+use crate::ca::CaError;
+use crate::error::Result;
+use crate::store::job;
+use crate::store::{certificates as rows, upstream_queue as queue};
+use crate::x509::revocation::Reason;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use time::OffsetDateTime;
+
+/// What the RA remembers of each CA's CRL reads (in memory: a restart reads every CRL again).
+#[derive(Default)]
+pub(crate) struct CrlReads {
+    by_ca: Mutex<HashMap<String, CaReads>>,
+    last_round: Mutex<Option<tokio::time::Instant>>,
+}
+
+#[derive(Default, Clone)]
+struct CaReads {
+    /// thisUpdate of the last CRL used.
+    this_update: Option<OffsetDateTime>,
+    /// The last read's error, if it failed (audited when reads start failing, or fail otherwise).
+    failing: Option<String>,
+}
+
+/// What one round did, per CA.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrlRound {
+    /// CAs whose CRL was read and used.
+    pub read: usize,
+    /// CAs whose CRL could not be read or did not verify (nothing changed for them).
+    pub failed: usize,
+    /// Certificates recorded as revoked or on hold from the CRLs.
+    pub recorded: usize,
+}
+
+impl Ra {
+    /// Read each remote CA's CRL now (those with a `crl_url`), and record what it says of the
+    /// certificates Vouch holds as valid or on hold.
+    pub async fn read_upstream_crls(&self) -> Result<CrlRound> {
+        *self
+            .crl_reads()
+            .last_round
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(tokio::time::Instant::now());
+        let mut round = CrlRound::default();
+        for ca in self.config().upstreams.iter() {
+            let Some(source) = ca.crl_source() else {
+                continue;
+            };
+            let id = ca.issuing_id().to_string();
+            let read = source.read(&id, &ca.chain()).await;
+            let crl = match read {
+                Ok(crl) => crl,
+                Err(CaError::Refused(e) | CaError::Unavailable(e)) => {
+                    round.failed += 1;
+                    self.crl_unreadable(&id, source.url(), &e).await;
+                    continue;
+                }
+            };
+            let last = self.ca_reads(&id);
+            if last.this_update.is_some_and(|t| crl.this_update < t) {
+                round.failed += 1;
+                let why = format!(
+                    "its thisUpdate {} is older than the last CRL used ({}): not used",
+                    crl.this_update,
+                    last.this_update.map(|t| t.to_string()).unwrap_or_default()
+                );
+                self.crl_unreadable(&id, source.url(), &why).await;
+                continue;
+            }
+            if last.failing.is_some() {
+                tracing::info!(ca = %id, url = %source.url(), "the CA's CRL is readable again");
+            }
+            let recorded = self
+                .apply_crl(&id, source.url(), &crl.entries, crl.this_update)
+                .await?;
+            self.set_ca_reads(
+                &id,
+                CaReads {
+                    this_update: Some(crl.this_update),
+                    failing: None,
+                },
+            );
+            round.read += 1;
+            round.recorded += recorded;
+        }
+        Ok(round)
+    }
+
+    /// A round of [`Ra::read_upstream_crls`] if `upstream_crl_interval` has passed since the
+    /// last (the background task asks at each of its rounds).
+    pub async fn read_upstream_crls_if_due(&self) -> Result<Option<CrlRound>> {
+        let last = *self
+            .crl_reads()
+            .last_round
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < self.config().upstream_crl_interval) {
+            return Ok(None);
+        }
+        self.read_upstream_crls().await.map(Some)
+    }
+
+    fn ca_reads(&self, id: &str) -> CaReads {
+        let map = self
+            .crl_reads()
+            .by_ca
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.get(id).cloned().unwrap_or_default()
+    }
+
+    fn set_ca_reads(&self, id: &str, reads: CaReads) {
+        let mut map = self
+            .crl_reads()
+            .by_ca
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.insert(id.to_string(), reads);
+    }
+
+    /// Log a CRL that cannot be used; audit it when the CA's reads start failing, or fail for
+    /// another reason than the last (not at every round of a CA that stays down).
+    async fn crl_unreadable(&self, id: &str, url: &str, error: &str) {
+        tracing::warn!(ca = %id, %url, %error,
+            "the CA's CRL cannot be used; the status recorded from its last good CRL stands");
+        let mut reads = self.ca_reads(id);
+        if reads.failing.as_deref() == Some(error) {
+            return;
+        }
+        reads.failing = Some(error.to_string());
+        self.set_ca_reads(id, reads);
+        let now = self.now();
+        let details = serde_json::json!({"ca": id, "url": url, "error": error});
+        let event = Event::new(None, Action::UpstreamCrlUnreadable, Some(id), details);
+        let written = self
+            .store()
+            .write(job!(|_c, log| {
+                audit::record(log, now, event);
+                Ok(())
+            }))
+            .await;
+        if let Err(e) = written {
+            tracing::error!(ca = %id, error = %e, "could not audit an unreadable CRL");
+        }
+    }
+
+    /// Record the revocations of `entries` (the CRL of the CA `id` at `url`) that Vouch does not
+    /// know of yet. Returns how many certificates changed.
+    async fn apply_crl(
+        &self,
+        id: &str,
+        url: &str,
+        entries: &[RemoteRevocation],
+        this_update: OffsetDateTime,
+    ) -> Result<usize> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let serials: Vec<String> = entries.iter().map(|e| e.serial.clone()).collect();
+        let live = {
+            let mut c = self.store().read().await?;
+            rows::live_of_ca(&mut c, id, &serials).await?
+        };
+        let by_serial: HashMap<&str, &RemoteRevocation> =
+            entries.iter().map(|e| (e.serial.as_str(), e)).collect();
+        let mut recorded = 0;
+        let mut propagated = Vec::new();
+        for (serial, status, key) in live {
+            let Some(entry) = by_serial.get(serial.as_str()).copied() else {
+                continue;
+            };
+            let hold = entry.reason == Reason::CertificateHold;
+            if hold && status == "on-hold" {
+                continue;
+            }
+            let now = self.now();
+            // Never in the future: a CA's clock ahead of ours does not revoke ahead of time.
+            let at = entry.revoked_at.min(now).unix_timestamp();
+            let details = serde_json::json!({"ca": id, "reason": entry.reason.as_str(),
+                "revoked_at": super::rfc3339(at), "seen_at": "the upstream CA's CRL",
+                "crl_url": url, "crl_this_update": super::rfc3339(this_update.unix_timestamp()),
+                "was": status});
+            let (ca_id, reason) = (id.to_string(), entry.reason);
+            let target = serial.clone();
+            let changed = self
+                .store()
+                .write(job!(|c, log| {
+                    let changed = match hold {
+                        true => rows::hold(c, &target, at).await?,
+                        false => rows::revoke(c, &target, reason.as_str(), at, None).await?,
+                    };
+                    if !changed {
+                        return Ok(None);
+                    }
+                    let event = Event::new(
+                        None,
+                        Action::CertificateRevokedUpstream,
+                        Some(&target),
+                        details,
+                    );
+                    audit::record(log, now, event);
+                    let change = match hold {
+                        true => HolderChange::Held,
+                        false => HolderChange::Revoked(reason, None),
+                    };
+                    follow_holder(c, log, now, None, &target, change).await?;
+                    // A key the CA says is compromised is blocked here too, and the other
+                    // certificates with it are revoked, as for a keyCompromise revocation here.
+                    let others = match reason {
+                        Reason::KeyCompromise => {
+                            super::revocation::compromise_key(
+                                c, log, now, None, &target, &key, None,
+                            )
+                            .await?
+                        }
+                        _ => Vec::new(),
+                    };
+                    // The CA told us: nothing to forward back to it.
+                    if let Some(row) =
+                        queue::queue(c, &target, &ca_id, now.unix_timestamp()).await?
+                    {
+                        queue::acknowledge(c, &target, row.status_version, now.unix_timestamp())
+                            .await?;
+                    }
+                    Ok(Some(others))
+                }))
+                .await?;
+            if let Some(others) = changed {
+                propagated.extend(others);
+                tracing::warn!(%serial, ca = %id, reason = entry.reason.as_str(),
+                    "the CA's CRL lists a certificate Vouch held as valid; recorded as revoked");
+                recorded += 1;
+            }
+        }
+        if recorded > 0 {
+            self.status_changed();
+        }
+        // The others revoked with a compromised key are forwarded to the CAs that issued them.
+        self.forward_revocations(None, &propagated).await;
+        Ok(recorded)
+    }
+}

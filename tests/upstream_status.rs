@@ -1,0 +1,389 @@
+//! The status of certificates a remote CA issued, read from that CA's CRL (`crl_url` in
+//! `upstream.toml`). A real `cfssl serve` (Debian golang-cfssl) signs; a certificate is then
+//! revoked directly at CFSSL (its `/revoke`, not through Vouch), and CFSSL's own `cfssl gencrl`
+//! makes the CA's CRL from its certificate database, served where `crl_url` points. Vouch reads it
+//! (`Ra::read_upstream_crls`, what the background task does every
+//! `--upstream-crl-interval-secs`): `GET /certificates/{serial}` then says revoked, the
+//! verification API rejects a document signed after the revocation, and nothing is forwarded
+//! back to the CA. A CRL that cannot be read, or is signed by another key under the CA's name,
+//! changes nothing (audited once as `upstream.crl_unreadable`), and never undoes what a good one
+//! recorded. A later CRL made by `openssl ca` gives the entries' reasons, which are recorded
+//! (keyCompromise also blocks the key).
+
+mod common;
+
+use base64::Engine;
+use common::cfssl::{upstream_toml, Cfssl, AUTH_KEY};
+use common::database::count;
+use common::signing::{cms_sign, csr_pem, p256_key_pem, SignOptions, Signer};
+use common::{run, Options, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SIGNING_USAGES: &[&str] = &[
+    "digital signature",
+    "content committment",
+    "email protection",
+];
+
+/// An HTTP server for one CRL file: 404 until `set`, then the bytes set.
+struct CrlServer {
+    url: String,
+    body: Arc<Mutex<Option<Vec<u8>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CrlServer {
+    async fn start() -> CrlServer {
+        let body: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
+        let served = body.clone();
+        let app = axum::Router::new().route(
+            "/city.crl",
+            axum::routing::get(move || {
+                let served = served.clone();
+                async move {
+                    match served.lock().unwrap().clone() {
+                        Some(b) => (axum::http::StatusCode::OK, b),
+                        None => (axum::http::StatusCode::NOT_FOUND, b"no CRL yet".to_vec()),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/city.crl", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        CrlServer { url, body, task }
+    }
+
+    fn set(&self, body: Option<Vec<u8>>) {
+        *self.body.lock().unwrap() = body;
+    }
+}
+
+impl Drop for CrlServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `cfssl gencrl` over the revoked serials of CFSSL's certificate database `db`, signed with the
+/// CA `cert` / `key`: its output (base64 DER), as an operator's cron job would publish it.
+fn gencrl(dir: &Path, db: &Path, cert: &Path, key: &Path) -> Vec<u8> {
+    let (ok, serials) = run(Command::new("sqlite3")
+        .arg(db)
+        .arg("SELECT serial_number FROM certificates WHERE CAST(status AS TEXT) = 'revoked'"));
+    assert!(ok, "sqlite3: {serials}");
+    let list = dir.join("revoked-serials.txt");
+    std::fs::write(&list, serials.trim()).unwrap();
+    // The CRL's validity in seconds, read from a file as cfssl gencrl reads each argument.
+    let expiry = dir.join("crl-expiry.txt");
+    std::fs::write(&expiry, "86400").unwrap();
+    let out = Command::new("cfssl")
+        .arg("gencrl")
+        .arg(&list)
+        .arg(cert)
+        .arg(key)
+        .arg(&expiry)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cfssl gencrl: {out:?}");
+    out.stdout
+}
+
+/// A CRL (PEM) of the CA `cert` / `key` by `openssl ca -gencrl`, listing each (certificate PEM,
+/// reason).
+fn openssl_crl(cert: &Path, key: &Path, revoked: &[(&str, &str)]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("index.txt"), "").unwrap();
+    std::fs::write(d.join("crlnumber"), "01\n").unwrap();
+    let cnf = format!(
+        "[ca]\ndefault_ca = c\n[c]\ndatabase = {db}\ncrlnumber = {num}\ncertificate = {cert}\n\
+         private_key = {key}\ndefault_md = sha256\ndefault_crl_days = 7\n",
+        db = d.join("index.txt").display(),
+        num = d.join("crlnumber").display(),
+        cert = cert.display(),
+        key = key.display(),
+    );
+    std::fs::write(d.join("ca.cnf"), cnf).unwrap();
+    let openssl = |args: &[&str]| {
+        let (ok, out) = run(Command::new("openssl").current_dir(d).args(args));
+        assert!(ok, "openssl {args:?}: {out}");
+    };
+    for (i, (pem, reason)) in revoked.iter().enumerate() {
+        let file = format!("r{i}.pem");
+        std::fs::write(d.join(&file), pem).unwrap();
+        openssl(&[
+            "ca",
+            "-config",
+            "ca.cnf",
+            "-revoke",
+            &file,
+            "-crl_reason",
+            reason,
+        ]);
+    }
+    openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
+    std::fs::read(d.join("crl.pem")).unwrap()
+}
+
+async fn verify_doc(app: &TestApp, verifier: &str, signer: &Signer) -> Value {
+    let cms = cms_sign(b"permit 2026-0042", &[signer], &SignOptions::default());
+    let body = json!({"cms": base64::engine::general_purpose::STANDARD.encode(cms)});
+    let (status, answer) = app.post(verifier, "/api/v1/verify", body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn a_revocation_made_at_cfssl_is_read_from_its_crl_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    // Rounds driven here: the background task's first round is an hour away.
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let verifier = app.operator("permits-app", &["verifier"]).await;
+    let mut signers = Vec::new();
+    for name in ["Li Wei", "Wang Fang"] {
+        let key = p256_key_pem();
+        let sub = app.person(&clerk, name, "2099-12-31").await;
+        let (status, req) = app
+            .submit(&clerk, &sub, "person-signing", &csr_pem(&key, "ignored"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{req}");
+        let id = req["id"].as_str().unwrap();
+        let (status, out) = app
+            .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        let serial = out["serial"].as_str().unwrap().to_string();
+        let (_, cert) = app
+            .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+            .await;
+        assert_eq!(cert["ca"], "city-cfssl");
+        let signer = Signer {
+            cert_pem: cert["pem"].as_str().unwrap().to_string(),
+            key_pem: key,
+        };
+        signers.push((serial, signer));
+    }
+    let (revoked, kept) = (&signers[0], &signers[1]);
+    let status_of = |serial: String| {
+        let (app, clerk) = (&app, clerk.clone());
+        async move {
+            let (status, cert) = app
+                .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{cert}");
+            cert
+        }
+    };
+    assert_eq!(
+        verify_doc(&app, &verifier, &revoked.1).await["decision"],
+        "accept"
+    );
+
+    // No CRL to read yet: nothing changes, audited once however often it is read.
+    for _ in 0..2 {
+        let round = app.ra.read_upstream_crls().await.unwrap();
+        assert_eq!((round.read, round.failed, round.recorded), (0, 1, 0));
+    }
+    let unreadable = |entries: &[Value]| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == "upstream.crl_unreadable")
+            .count()
+    };
+    assert_eq!(unreadable(&app.audit_entries().await), 1);
+
+    // Revoked at CFSSL itself, by its own API (not through Vouch).
+    let decimal = openssl::bn::BigNum::from_hex_str(&revoked.0)
+        .unwrap()
+        .to_dec_str()
+        .unwrap()
+        .to_string();
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/cfssl/revoke", cfssl.url))
+        .json(&json!({"serial": decimal, "authority_key_id": "", "reason": "keyCompromise"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["success"], true, "{answer}");
+    assert_eq!(cfssl.certdb_status(&revoked.0).unwrap().0, "revoked");
+
+    // A CRL under the CA's name but signed by another key: not used.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = common::cfssl::make_test_ca(other_dir.path());
+    crl.set(Some(gencrl(dir.path(), &cfssl.db, &other.cert, &other.key)));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (0, 1, 0));
+    assert_eq!(status_of(revoked.0.clone()).await["status"], "valid");
+    assert_eq!(unreadable(&app.audit_entries().await), 2);
+
+    // The CA's own CRL: recorded as revoked, with the CRL's time.
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    crl.set(Some(gencrl(
+        dir.path(),
+        &cfssl.db,
+        &cfssl.ca.cert,
+        &cfssl.ca.key,
+    )));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 1));
+    let cert = status_of(revoked.0.clone()).await;
+    assert_eq!(cert["status"], "revoked", "{cert}");
+    let revoked_at = time::OffsetDateTime::parse(
+        cert["revoked_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp();
+    assert!(revoked_at >= before - 2, "the CRL's revocationDate: {cert}");
+    assert!(
+        cert.get("upstream_forward").is_none(),
+        "nothing to tell the CA: {cert}"
+    );
+    assert_eq!(status_of(kept.0.clone()).await["status"], "valid");
+    let answer = verify_doc(&app, &verifier, &revoked.1).await;
+    assert_eq!(answer["decision"], "reject", "{answer}");
+    assert_eq!(
+        answer["reasons"],
+        json!(["certificate_revoked"]),
+        "{answer}"
+    );
+    assert_eq!(
+        verify_doc(&app, &verifier, &kept.1).await["decision"],
+        "accept"
+    );
+    let entries = app.audit_entries().await;
+    let seen: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "certificate.revoked_upstream")
+        .collect();
+    assert_eq!(seen.len(), 1, "{entries:?}");
+    assert_eq!(seen[0]["target"], revoked.0.as_str());
+    assert_eq!(seen[0]["details"]["ca"], "city-cfssl");
+    assert_eq!(seen[0]["details"]["crl_url"], crl.url.as_str());
+    assert!(seen[0]["actor"].is_null(), "{:?}", seen[0]);
+    // Nothing is forwarded back to the CA that told us.
+    assert_eq!(app.ra.retry_forwards().await.unwrap(), 0);
+    assert!(!entries
+        .iter()
+        .any(|e| e["action"] == "certificate.revocation_forwarded"));
+
+    // The same CRL again: nothing new. Then unreachable: the record stands.
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.recorded), (1, 0));
+    crl.set(None);
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!(round.failed, 1);
+    assert_eq!(status_of(revoked.0.clone()).await["status"], "revoked");
+    // Audited: no CRL, the wrong key, no CRL again (not each round of one failure).
+    assert_eq!(unreadable(&app.audit_entries().await), 3);
+
+    // A later CRL (PEM, by `openssl ca` with the CA's key) gives reasons: the entry's reason is
+    // recorded; what was revoked stays as recorded; keyCompromise blocks the key.
+    crl.set(Some(openssl_crl(
+        &cfssl.ca.cert,
+        &cfssl.ca.key,
+        &[
+            (&revoked.1.cert_pem, "keyCompromise"),
+            (&kept.1.cert_pem, "keyCompromise"),
+        ],
+    )));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 1));
+    let cert = status_of(kept.0.clone()).await;
+    assert_eq!(cert["status"], "revoked", "{cert}");
+    assert_eq!(cert["revocation_reason"], "keyCompromise", "{cert}");
+    assert_eq!(status_of(revoked.0.clone()).await["status"], "revoked");
+    // A key the CA says is compromised is blocked here too.
+    let sub = app.person(&clerk, "Zhang San", "2099-12-31").await;
+    let (status, body) = app
+        .submit(
+            &clerk,
+            &sub,
+            "person-signing",
+            &csr_pem(&kept.1.key_pem, "ignored"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "blocked_key", "{body}");
+
+    let db = app.data.database_target();
+    assert_eq!(
+        count(&db, "requests").await,
+        2,
+        "the blocked key's request was refused"
+    );
+    assert_eq!(cfssl.certdb_count(), 2);
+    assert_eq!(count(&db, "certificates").await, 2);
+    app.stop().await;
+}
+
+/// The background task reads the CRLs on its own: its first round (here after 200 ms) reads the
+/// CA's CRL, which is not there yet, and audits that.
+#[tokio::test]
+async fn the_background_task_reads_the_crls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_millis(200),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let start = std::time::Instant::now();
+    loop {
+        let entries = app.audit_entries().await;
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e["action"] == "upstream.crl_unreadable")
+        {
+            assert_eq!(e["details"]["ca"], "city-cfssl", "{e}");
+            assert!(
+                e["details"]["error"].as_str().unwrap().contains("404"),
+                "{e}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the background task never read the CRL"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
