@@ -38,11 +38,24 @@ pub async fn healthz() -> &'static str {
 /// sending it traffic. `/healthz` only says the process is alive.
 pub async fn readyz(State(ra): State<Ra>) -> Response {
     match ra.readiness().await {
-        Readiness::Ready { root } => {
+        Readiness::Ready { root, unreached } => {
             let mut body = serde_json::json!({"status": "ready"});
+            let mut warnings = Vec::new();
             if let Some(root) = root {
-                body["warnings"] = serde_json::json!(root.warnings);
+                warnings.extend(root.warnings.iter().cloned());
                 body["root_ca"] = serde_json::json!(root);
+            }
+            if !unreached.is_empty() {
+                body["upstream_cas_unreached"] = unreached
+                    .iter()
+                    .map(|(id, why)| serde_json::json!({"ca": id, "error": why}))
+                    .collect();
+                warnings.extend(unreached.iter().map(|(id, _)| {
+                    format!("the CA {id} has not been reached since the start: its issuances wait")
+                }));
+            }
+            if !warnings.is_empty() || body.get("root_ca").is_some() {
+                body["warnings"] = serde_json::json!(warnings);
             }
             axum::Json(body).into_response()
         }

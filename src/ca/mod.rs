@@ -12,6 +12,7 @@ pub mod key;
 pub mod local;
 pub mod remote_crl;
 pub mod root;
+pub mod standby;
 pub mod upstream_config;
 pub mod upstreams;
 
@@ -205,6 +206,11 @@ pub trait UpstreamCa: Send + Sync + 'static {
     /// Where the CA publishes its CRL (`crl_url` in `upstream.toml`), read for the status of the
     /// certificates it issued; None: not read (the embedded CA, whose status Vouch keeps itself).
     fn crl_source(&self) -> Option<&remote_crl::CrlSource> {
+        None
+    }
+    /// Why the CA has not been reached since the service started (it serves from the chain kept
+    /// at an earlier start: [`standby`]); None once it has been, and for the embedded CA.
+    fn unreached(&self) -> Option<String> {
         None
     }
     /// Tell the CA that the hold on `serial` is lifted. A CA that cannot lift a hold says

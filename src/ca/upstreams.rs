@@ -65,8 +65,10 @@ pub async fn connect(
 }
 
 /// Read `upstream.toml` at `file` (checked against the certificate profile names `profiles`) and
-/// reach each CA it names (see [`connect`]). No file: no remote CA. A CA that
-/// cannot be reached stops the start, naming it.
+/// reach each CA it names (see [`connect`]), keeping its chain in the data directory. No file: no
+/// remote CA. A CA that cannot be reached is served from the chain kept at an earlier start and
+/// tried again while running ([`super::standby`]); one never reached before stops the start,
+/// naming it.
 pub async fn load(
     file: &Path,
     data_dir: &Path,
@@ -78,16 +80,27 @@ pub async fn load(
     };
     let mut out = Upstreams::none();
     for entry in entries {
-        let ca = connect(&entry).await.map_err(|e| {
-            let (CaError::Refused(m) | CaError::Unavailable(m)) = e;
-            Error::environment(format!(
-                "{}: the CA {} cannot be used: {m} (`vouch upstream check` tests it)",
-                file.display(),
-                entry.id
-            ))
-        })?;
-        tracing::info!(ca = %entry.id, kind = entry.kind.name(), url = %entry.kind.url(), profiles = ?entry.profiles, "upstream CA ready");
-        out.add(ca, &entry.profiles);
+        let profiles = entry.profiles.clone();
+        let ca: Arc<dyn UpstreamCa> = match connect(&entry).await {
+            Ok(ca) => {
+                tracing::info!(ca = %entry.id, kind = entry.kind.name(), url = %entry.kind.url(), profiles = ?entry.profiles, "upstream CA ready");
+                super::standby::save_chain(data_dir, ca.as_ref());
+                ca
+            }
+            Err(CaError::Refused(m) | CaError::Unavailable(m)) => {
+                let id = entry.id.clone();
+                let Some(standby) = super::standby::Standby::new(entry, data_dir, m.clone()) else {
+                    return Err(Error::environment(format!(
+                        "{}: the CA {id} cannot be used: {m} (`vouch upstream check` tests it; \
+                         a CA reached once is waited for instead, from the chain kept then)",
+                        file.display(),
+                    )));
+                };
+                tracing::warn!(ca = %id, error = %m, file = %super::standby::chain_file(data_dir, &id).display(), "upstream CA not reachable: serving from the chain kept at an earlier start; its issuances wait until it answers");
+                Arc::new(standby)
+            }
+        };
+        out.add(ca, &profiles);
     }
     Ok(out)
 }

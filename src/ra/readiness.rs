@@ -18,6 +18,8 @@ pub enum Readiness {
     Ready {
         /// The root CA's state and warnings.
         root: Option<RootStatus>,
+        /// Remote CAs not reached since the start (id, why): their issuances wait for them.
+        unreached: Vec<(String, String)>,
     },
     /// The audit chain is broken at an entry no admin has acknowledged.
     AuditChainBroken(Break),
@@ -44,7 +46,14 @@ impl Ra {
                         None
                     }
                 };
-                Readiness::Ready { root }
+                let unreached = self
+                    .inner
+                    .config
+                    .upstreams
+                    .iter()
+                    .filter_map(|ca| Some((ca.issuing_id().to_string(), ca.unreached()?)))
+                    .collect();
+                Readiness::Ready { root, unreached }
             }
             Ok(Ok(Some(b))) => Readiness::AuditChainBroken(b),
             Ok(Err(e)) => {
