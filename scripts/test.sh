@@ -85,6 +85,6 @@ echo "=== integration suite on PostgreSQL ($VOUCH_TEST_POSTGRES) ==="
 cargo test --locked --test enrolment --test rules --test interop --test revocation --test ocsp \
     --test keys --test endings --test names --test hardening --test root --test relying \
     --test readme --test firstrun --test client --test history --test attributes --test verify \
-    --test integration_doc --test upstream --test upstream_faults 2>&1 | tee -a "$log"
+    --test integration_doc --test upstream --test upstream_faults --test console 2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"

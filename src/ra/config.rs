@@ -49,6 +49,9 @@ pub struct RaConfig {
     /// Where the answers of remote CAs are kept until the database has recorded them
     /// (`<data-dir>/issuance-journal`, see [`super::journal`]); none: not kept.
     pub issuance_journal: Option<std::path::PathBuf>,
+    /// The key that seals operators' TOTP secrets in the database (`<data-dir>/console.key`);
+    /// none: a random key held in memory (enrolments do not survive a restart).
+    pub console_key: Option<Arc<super::console::SealKey>>,
 }
 
 /// When failed calls to a CA are tried again: issuance intents of approved requests, and
@@ -108,6 +111,7 @@ impl Default for RaConfig {
             upstreams: Default::default(),
             retry: RetrySchedule::default(),
             issuance_journal: None,
+            console_key: None,
         }
     }
 }

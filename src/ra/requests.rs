@@ -70,6 +70,10 @@ pub struct RequestView {
     pub subject_alt_emails: Vec<String>,
     /// SHA-256 of the canonical SubjectPublicKeyInfo, hex.
     pub key_sha256: String,
+    /// The key's type as profiles name it (`ec-p256`, `ec-p384`, `rsa`).
+    pub key_type: String,
+    /// The key's size in bits (RSA modulus, EC field).
+    pub key_bits: u32,
     /// Validity in days.
     pub validity_days: u32,
     /// Approvals needed, from the profile.
@@ -388,9 +392,15 @@ impl Ra {
             }
             _ => None,
         };
+        // The key passed these checks at submission; the stored SPKI is its canonical form.
+        let (key_type, key_bits) = crate::x509::key::CheckedKey::from_spki(&r.spki_der)
+            .map(|k| (k.key_type().as_str().to_string(), k.bits()))
+            .unwrap_or_else(|_| ("unknown".to_string(), 0));
         Ok(RequestView {
             id: r.id,
             status,
+            key_type,
+            key_bits,
             serial: r.serial,
             subscriber_id: r.subscriber_id,
             profile: r.profile,
