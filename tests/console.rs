@@ -652,3 +652,36 @@ fn operator_add_and_set_password_read_the_password_from_stdin() {
     assert_eq!(mode & 0o777, 0o600);
     drop(served);
 }
+
+#[tokio::test]
+async fn the_request_list_is_paged() {
+    let app = TestApp::spawn().await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    let clerk = app.operator("clerk-api", &["clerk"]).await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let mut ids = Vec::new();
+    for _ in 0..53 {
+        let (status, r) = app
+            .submit(&clerk, &sub, "person-signing", &p256_csr())
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+        ids.push(r["id"].as_str().unwrap().to_string());
+    }
+    let (mut b, _) = login(&app, "clerk1", PASSWORD, "").await;
+    let first = b.get("/requests?status=pending").await;
+    let shown = |p: &Page| ids.iter().filter(|id| p.body.contains(id.as_str())).count();
+    assert_eq!(shown(&first), 50, "{}", first.body);
+    let next = first.body.split("id=\"next-page\" href=\"").nth(1).unwrap();
+    let next = next[..next.find('"').unwrap()].replace("&amp;", "&");
+    let second = b.get(&next).await;
+    assert_eq!(shown(&second), 3);
+    // Together the two pages show every request once.
+    for id in &ids {
+        assert!(
+            first.body.contains(id.as_str()) != second.body.contains(id.as_str()),
+            "{id}"
+        );
+    }
+    assert!(!second.body.contains("id=\"next-page\""));
+    app.stop().await;
+}

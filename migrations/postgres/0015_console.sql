@@ -24,3 +24,6 @@ CREATE TABLE console_sessions (
     ended_at     BIGINT
 );
 CREATE INDEX console_sessions_operator ON console_sessions (operator_id, ended_at);
+
+-- The console lists requests page by page in submission order, with or without a status filter.
+CREATE INDEX requests_created ON requests (created_at, id);

@@ -334,6 +334,46 @@ impl Ra {
         self.view(&mut c, row).await
     }
 
+    /// A page of requests in submission order after request `after` (None: from the first),
+    /// optionally of one status; the console's listing.
+    pub async fn requests_page(
+        &self,
+        op: &Operator,
+        status: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RequestView>> {
+        self.may_read_requests(op, None).await?;
+        let status = status
+            .map(|s| {
+                RequestState::parse(s).ok_or_else(|| {
+                    Error::invalid(
+                        "invalid_field",
+                        format!("status must be one of {}", RequestState::names()),
+                    )
+                })
+            })
+            .transpose()?;
+        self.expire_overdue().await?;
+        let mut c = self.store().read().await?;
+        let cursor = match after {
+            Some(id) => {
+                let row = rows::get(&mut c, id)
+                    .await?
+                    .ok_or(Error::NotFound("request"))?;
+                (row.created_at, row.id)
+            }
+            None => (i64::MIN, String::new()),
+        };
+        let mut out = Vec::new();
+        for row in
+            rows::list_after(&mut c, status, (cursor.0, &cursor.1), limit.clamp(1, 1000)).await?
+        {
+            out.push(self.view(&mut c, row).await?);
+        }
+        Ok(out)
+    }
+
     /// Requests, oldest first, optionally of one status and of one subscriber.
     pub async fn list_requests(
         &self,

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub struct Filter {
     #[serde(default)]
     status: String,
+    /// The last request of the previous page.
+    #[serde(default)]
+    after: Option<String>,
 }
 
 /// How long ago `rfc3339` was, in the operator's language.
@@ -88,20 +91,23 @@ pub async fn list(c: Console, Query(f): Query<Filter>) -> Response {
     let status = (!f.status.is_empty()).then_some(f.status.as_str());
     let list = match c
         .ra
-        .list_requests(c.op(), status, None, super::PAGE_SIZE)
+        .requests_page(c.op(), status, f.after.as_deref(), super::PAGE_SIZE)
         .await
     {
         Ok(l) => l,
         Err(e) => return render::error(&c, &e),
     };
     let queue = status == Some("pending");
+    let next = (list.len() as i64 == super::PAGE_SIZE)
+        .then(|| list.last().map(|r| r.id.clone()))
+        .flatten();
     let rows = rows(&c, list, queue).await;
     render::page(
         c.lang,
         Some(&c.live.session),
         StatusCode::OK,
         "requests.html",
-        context! { rows => rows, status => f.status, queue => queue,
+        context! { rows => rows, status => f.status, queue => queue, next => next,
         states => ["pending", "approved", "issued", "rejected", "expired", "failed", "cancelled"] },
     )
 }
