@@ -146,7 +146,7 @@ impl CaArgs {
 /// and turn its result into the exit status (2 for an error the command did not handle).
 pub fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
-    // Whether `operator add|list` go to a server depends on where their options came from.
+    // Whether `operator add|set-password|list` go to a server depends on where their options came from.
     let operators_over_api = client::operators::over_api(&matches);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logs(cli.log_format);

@@ -1,4 +1,4 @@
-//! `vouch operator add|list|disable` over the API (admin). `add` and `list` also work on the data
+//! `vouch operator add|set-password|list|disable` over the API (admin). All but `disable` also work on the data
 //! directory without a server (admin recovery on the host); [`over_api`] decides which.
 
 use super::output::{self, Table};
@@ -9,7 +9,7 @@ use serde_json::json;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
 
-/// Whether `vouch operator add|list` goes to a server rather than the data directory. The command
+/// Whether `vouch operator add|set-password|list` goes to a server rather than the data directory. The command
 /// line beats the environment; at the same level the data directory wins:
 /// `--data-dir`/`--database-url` given → data directory; else `--url` given → API; else
 /// `VOUCH_DATA_DIR`/`VOUCH_DATABASE_URL` set → data directory; else `VOUCH_URL` set → API; else the

@@ -112,6 +112,10 @@ pub async fn guard(State(ra): State<Ra>, req: Request, next: Next) -> Response {
             !sent.is_empty() && crate::ra::console::ct_eq(e.as_bytes(), sent.as_bytes())
         });
         if !good {
+            // A logout whose session is already gone has nothing to protect: back to the login.
+            if parts.uri.path() == "/logout" && parts.extensions.get::<Live>().is_none() {
+                return axum::response::Redirect::to("/login").into_response();
+            }
             return render::message(lang, StatusCode::FORBIDDEN, "err_csrf");
         }
         Request::from_parts(parts, Body::from(bytes))
