@@ -685,3 +685,98 @@ async fn the_request_list_is_paged() {
     assert!(!second.body.contains("id=\"next-page\""));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() {
+    let (app, clock) = app_with_clock().await;
+    operator(&app, "admin2", &["admin"]).await;
+    operator(&app, "revoker1", &["revoker"]).await;
+    let (mut admin, _) = enrol(&app, &clock, "admin2").await;
+    let page = admin.get("/operators").await;
+    assert!(page.body.contains("id=\"nav-operators\""));
+    // Two roles from two checkboxes; the API token is shown once.
+    let added = admin
+        .submit(
+            "/operators",
+            "/operators",
+            &[
+                ("name", "mixed1"),
+                ("password", PASSWORD),
+                ("role", "clerk"),
+                ("role", "auditor"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert!(added.text_of("notice").unwrap().contains("mixed1"));
+    assert!(added.body.contains("vouch_"), "the token, once");
+    assert!(added.body.contains("<td>clerk, auditor</td>"));
+    let weak = admin
+        .submit(
+            "/operators",
+            "/operators",
+            &[("name", "weak1"), ("password", "short"), ("role", "clerk")],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(weak.body.contains("value=\"weak1\""));
+    let (mut mixed, ok) = login(&app, "mixed1", PASSWORD, "").await;
+    assert_eq!(ok.location(), Some("/"));
+    assert!(mixed.get("/audit").await.status == StatusCode::OK);
+    // Disabling ends the operator's session at once.
+    let (status, list) = app.get(&app.admin, "/api/v1/operators").await;
+    assert_eq!(status, StatusCode::OK);
+    let id_of = |name: &str| {
+        list["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let disabled = admin
+        .submit(
+            "/operators",
+            &format!("/operators/{}/disable", id_of("mixed1")),
+            &[],
+        )
+        .await;
+    assert_eq!(disabled.location(), Some("/operators"), "{}", disabled.body);
+    assert_eq!(mixed.get("/audit").await.location(), Some("/login"));
+    // A TOTP reset makes the revoker enrol again.
+    let (_, secret) = enrol(&app, &clock, "revoker1").await;
+    let reset = admin
+        .submit(
+            "/operators",
+            &format!("/operators/{}/reset-totp", id_of("revoker1")),
+            &[],
+        )
+        .await;
+    assert_eq!(reset.location(), Some("/operators"));
+    clock.advance(time::Duration::seconds(60));
+    let now = clock.now().unix_timestamp();
+    let (_, old) = login(&app, "revoker1", PASSWORD, &code_at(&secret, now)).await;
+    assert_eq!(old.location(), Some("/enrol"), "the old secret is gone");
+    let (mut revoker, _) = enrol(&app, &clock, "revoker1").await;
+
+    // Hold and release on the certificate page.
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let serial = app.issue(&clerk, &approver, &p256_csr()).await;
+    let page = format!("/certificates/{serial}");
+    let held = revoker.submit(&page, &format!("{page}/hold"), &[]).await;
+    assert_eq!(held.status, StatusCode::SEE_OTHER, "{}", held.body);
+    let shown = revoker.get(&page).await;
+    assert!(shown.text_of("cert-status").unwrap().starts_with("on hold"));
+    assert!(shown.body.contains("id=\"release\""));
+    revoker.submit(&page, &format!("{page}/release"), &[]).await;
+    let shown = revoker.get(&page).await;
+    assert_eq!(shown.text_of("cert-status").as_deref(), Some("valid"));
+    assert!(
+        shown.body.matches("<td>valid</td>").count() >= 1,
+        "the history shows the release"
+    );
+    app.stop().await;
+}
