@@ -780,3 +780,72 @@ async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() 
     );
     app.stop().await;
 }
+
+const DUAL_REVOCATION: &str = r#"
+name = "person-signing-guarded"
+subscriber_kind = "person"
+validity_days = 365
+key_types = ["ec-p256"]
+request_expiry_hours = 24
+key_usage = ["digitalSignature", "nonRepudiation"]
+subject = ["common_name"]
+revocation_approval = true
+"#;
+
+#[tokio::test]
+async fn a_second_revoker_approves_a_pending_revocation_on_the_certificate_page() {
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc() - time::Duration::minutes(10));
+    let app = TestApp::spawn_with(Options {
+        clock: Arc::new(clock.clone()),
+        extra_profiles: vec![("guarded.toml".into(), DUAL_REVOCATION.into())],
+        ..Default::default()
+    })
+    .await;
+    operator(&app, "revoker1", &["revoker"]).await;
+    operator(&app, "revoker2", &["revoker"]).await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (_, req) = app
+        .submit(&clerk, &sub, "person-signing-guarded", &p256_csr())
+        .await;
+    let (_, done) = app
+        .post_empty(
+            &approver,
+            &format!("/api/v1/requests/{}/approve", req["id"].as_str().unwrap()),
+        )
+        .await;
+    let serial = done["serial"].as_str().unwrap().to_string();
+    let page = format!("/certificates/{serial}");
+    let (mut first, _) = enrol(&app, &clock, "revoker1").await;
+    let asked = first
+        .submit(
+            &page,
+            &format!("{page}/revoke"),
+            &[("reason", "superseded")],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.body);
+    let shown = first.get(&page).await;
+    assert_eq!(shown.text_of("cert-status").as_deref(), Some("valid"));
+    assert!(shown.body.contains("id=\"pending-revocation\""));
+    assert!(
+        !shown.body.contains("id=\"approve-revocation\""),
+        "not by the same revoker"
+    );
+    clock.advance(time::Duration::seconds(30));
+    let (mut second, _) = enrol(&app, &clock, "revoker2").await;
+    let shown = second.get(&page).await;
+    let action = shown
+        .body
+        .split("action=\"/revocations/")
+        .nth(1)
+        .map(|r| format!("/revocations/{}", &r[..r.find('"').unwrap()]))
+        .unwrap();
+    assert!(action.ends_with("/approve"), "{action}");
+    let approved = second.submit(&page, &action, &[]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let shown = second.get(&page).await;
+    assert!(shown.text_of("cert-status").unwrap().starts_with("revoked"));
+    assert!(!shown.body.contains("id=\"pending-revocation\""));
+    app.stop().await;
+}

@@ -2,6 +2,7 @@
 
 use super::render::{self, error_text};
 use super::session::Console;
+use crate::ra::Role;
 use axum::extract::{Form, Path, Query};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -57,6 +58,17 @@ async fn show_page(c: &Console, serial: &str, error: Option<String>) -> Response
         c.ra.certificate_history(c.op(), serial)
             .await
             .unwrap_or_default();
+    // Only roles that may read revocation requests are asked (a refusal would be audited).
+    let pending = if [Role::Revoker, Role::Admin, Role::Auditor]
+        .iter()
+        .any(|r| c.op().has(*r))
+    {
+        c.ra.pending_revocations(c.op(), Some(&cert.serial))
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -67,7 +79,8 @@ async fn show_page(c: &Console, serial: &str, error: Option<String>) -> Response
         Some(&c.live.session),
         status,
         "certificate.html",
-        context! { cert => cert, history => history, reasons => REASONS, error => error },
+        context! { cert => cert, history => history, reasons => REASONS, error => error,
+        pending => pending, me_id => c.op().id.clone() },
     )
 }
 
@@ -141,4 +154,26 @@ pub async fn hold(c: Console, Path(serial): Path<String>, Form(f): Form<Revoke>)
 pub async fn release(c: Console, Path(serial): Path<String>, Form(f): Form<Revoke>) -> Response {
     let r = c.ra.release(c.op(), &serial, comment(&f.comment)).await;
     answer(c, &serial, r).await
+}
+
+/// `POST /revocations/{id}/approve`: a second revoker applies a pending revocation.
+pub async fn approve_revocation(c: Console, Path(id): Path<String>) -> Response {
+    let serial = match c.ra.revocation_request(c.op(), &id).await {
+        Ok(r) => r.serial,
+        Err(e) => return render::error(&c, &e),
+    };
+    let r = c.ra.approve_revocation(c.op(), &id).await;
+    answer(c, &serial, r).await
+}
+
+/// `POST /revocations/{id}/reject` with a reason.
+pub async fn reject_revocation(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<Revoke>,
+) -> Response {
+    match c.ra.reject_revocation(c.op(), &id, &f.comment).await {
+        Ok(r) => Redirect::to(&format!("/certificates/{}", r.serial)).into_response(),
+        Err(e) => render::error(&c, &e),
+    }
 }

@@ -49,6 +49,14 @@ pub fn router(ra: Ra) -> Router<Ra> {
             "/certificates/{serial}/release",
             post(certificates::release),
         )
+        .route(
+            "/revocations/{id}/approve",
+            post(certificates::approve_revocation),
+        )
+        .route(
+            "/revocations/{id}/reject",
+            post(certificates::reject_revocation),
+        )
         .route("/audit", get(audit::page))
         .route("/operators", get(operators::list).post(operators::create))
         .route("/operators/{id}/disable", post(operators::disable))
