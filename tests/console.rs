@@ -561,6 +561,7 @@ async fn sessions_end_after_the_idle_and_the_absolute_timeout() {
 #[test]
 fn operator_add_and_set_password_read_the_password_from_stdin() {
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
     let served = serve_process(&data, &[], &[]);
@@ -643,8 +644,43 @@ fn operator_add_and_set_password_read_the_password_from_stdin() {
     );
     assert_eq!(try_login("first password!"), StatusCode::UNAUTHORIZED);
     assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
+    // Over the API, as an admin (no data directory given: --url decides).
+    let token = served.stdout.lines().last().unwrap().trim().to_string();
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, &token).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "operator",
+            "set-password",
+            "--name",
+            "CLERK2",
+            "--password-stdin",
+        ])
+        .args(["--url", &base, "--token-file"])
+        .arg(&token_file)
+        .env_remove("VOUCH_DATA_DIR")
+        .env_remove("VOUCH_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"third password!!\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(try_login("second password!"), StatusCode::UNAUTHORIZED);
+    assert_eq!(try_login("third password!!"), StatusCode::SEE_OTHER);
     // The key that seals TOTP secrets is the data directory's, 0600.
-    use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(data.join("console.key"))
         .unwrap()
         .permissions()
