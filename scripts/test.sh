@@ -27,6 +27,13 @@ command -v cfssl >/dev/null || missing+=(golang-cfssl)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+# The console in a real browser (tests/console_browser.rs): Chromium, its driver, Node with npm for
+# playwright-core, and a CJK font so that the Chinese pages render (and their screenshots show).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+fc-list 2>/dev/null | grep -qi 'wqy\|noto.*cjk' || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq
@@ -41,6 +48,11 @@ if ! "$VENV/bin/python" -c 'import pkilint, cryptography, badkeys, roca.detect, 
     "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
 fi
 export VOUCH_TEST_VENV="$VENV"
+
+# playwright-core drives the system Chromium; it lives in a project-local, git-ignored directory.
+if [ ! -d .e2e/node_modules/playwright-core ]; then
+    npm install --prefix .e2e --no-audit --no-fund -s playwright-core@1.49.1
+fi
 
 # PostgreSQL must be there: the run fails here, loudly, rather than skipping those tests.
 export VOUCH_TEST_POSTGRES="${VOUCH_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
@@ -86,6 +98,6 @@ cargo test --locked --test enrolment --test rules --test interop --test revocati
     --test keys --test endings --test names --test hardening --test root --test relying \
     --test readme --test firstrun --test client --test history --test attributes --test verify \
     --test integration_doc --test upstream --test upstream_faults --test upstream_ways_out \
-    --test upstream_status --test cmp_bc 2>&1 | tee -a "$log"
+    --test upstream_status --test cmp_bc --test console 2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"

@@ -231,6 +231,9 @@ pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Resul
         tsa_anchors: data.tsa_anchors()?,
         trust_anchors: data.trust_anchors()?,
         issuance_journal: Some(data.issuance_journal_dir()),
+        console_key: Some(Arc::new(crate::ra::console::SealKey::load_or_create(
+            &data.console_key_file(),
+        )?)),
         ..config
     };
     Ok(Ra::new(store, ca, profiles, clock, config))

@@ -121,6 +121,12 @@ impl DataDir {
         self.root.join("issuance-journal")
     }
 
+    /// `<data-dir>/console.key`: the key that seals operators' TOTP secrets in the database
+    /// (0600, made at the first start).
+    pub fn console_key_file(&self) -> PathBuf {
+        self.root.join("console.key")
+    }
+
     /// `<data-dir>/tsa`: the TSA certificates (PEM) whose RFC 3161 timestamps the verification
     /// API trusts; optional.
     pub fn tsa_dir(&self) -> PathBuf {

@@ -2,7 +2,7 @@
 //!
 //! Modules are split by trust boundary (see docs/ARCHITECTURE.md): `api` speaks HTTP, `ra` makes the
 //! registration decisions, `ca` talks to the upstream CA, `x509` does DER-level work, `store` is the
-//! only place that runs SQL and `audit` keeps the hash-chained log.
+//! only place that runs SQL, `audit` keeps the hash-chained log and `web` serves the console.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,4 +21,5 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod verify;
+pub mod web;
 pub mod x509;

@@ -14,7 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod listener;
 mod operators;
-mod public;
+pub(crate) mod public;
 mod requests;
 mod revocations;
 mod subscribers;
@@ -71,6 +71,8 @@ pub fn router(ra: Ra) -> Router {
         .route("/blocked-keys", post(revocations::block_key))
         .route("/operators", post(operators::create).get(operators::list))
         .route("/operators/{id}/disable", post(operators::disable))
+        .route("/operators/{id}/password", post(operators::set_password))
+        .route("/operators/{id}/reset-totp", post(operators::reset_totp))
         .route(
             "/attribute-certificates",
             post(attributes::grant).get(attributes::list),
@@ -92,7 +94,8 @@ pub fn router(ra: Ra) -> Router {
         .route("/audit/verify", get(audit::audit_verify));
     Router::new()
         .nest("/api/v1", api)
-        .route("/", get(public::about))
+        // The console: `/` (JSON about for non-browsers), `/login`, its pages and assets.
+        .merge(crate::web::router(ra.clone()))
         .route("/ca/{file}", get(public::ca_pem))
         .route("/crl/{file}", get(public::crl))
         .route("/ocsp", post(public::ocsp_post))

@@ -9,16 +9,20 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use zeroize::Zeroizing;
 
 /// The body of `POST /api/v1/operators`.
 #[derive(Deserialize)]
 pub struct CreateOperator {
     name: String,
     roles: Vec<String>,
+    #[serde(default)]
+    password: Option<String>,
 }
 
-/// `POST /api/v1/operators` `{"name", "roles"}`: 201 with the new operator and its bearer token
-/// (the only time the token is shown).
+/// `POST /api/v1/operators` `{"name", "roles", "password"?}`: 201 with the new operator and its
+/// bearer token (the only time the token is shown). A password is checked before the operator is
+/// made, then set for the console.
 pub async fn create(
     State(ra): State<Ra>,
     Auth(op): Auth,
@@ -29,7 +33,14 @@ pub async fn create(
         .iter()
         .map(|r| Role::parse(r))
         .collect::<Result<Vec<_>, _>>()?;
+    let password = b.password.map(Zeroizing::new);
+    if let Some(p) = &password {
+        crate::ra::console::password::check_new(p)?;
+    }
     let created = ra.create_operator(&op, &b.name, &roles).await?;
+    if let Some(p) = password {
+        ra.set_operator_password(&op, &created.view.id, p).await?;
+    }
     let mut body = serde_json::to_value(&created.view).unwrap_or_default();
     body["token"] = Value::String(created.token.to_string());
     Ok((StatusCode::CREATED, Json(body)))
@@ -49,4 +60,34 @@ pub async fn disable(
 ) -> ApiResult<Json<Value>> {
     ra.disable_operator(&op, &id).await?;
     Ok(Json(json!({"id": id, "disabled": true})))
+}
+
+/// The body of `POST /api/v1/operators/{id}/password`.
+#[derive(Deserialize)]
+pub struct SetPassword {
+    password: String,
+}
+
+/// `POST /api/v1/operators/{id}/password` `{"password"}`: sets the operator's console password
+/// (admin); their console sessions end.
+pub async fn set_password(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<SetPassword>,
+) -> ApiResult<Json<Value>> {
+    ra.set_operator_password(&op, &id, Zeroizing::new(b.password))
+        .await?;
+    Ok(Json(json!({"id": id, "password_set": true})))
+}
+
+/// `POST /api/v1/operators/{id}/reset-totp`: the operator enrols TOTP again at their next console
+/// login (admin, not for oneself); their console sessions end.
+pub async fn reset_totp(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    ra.reset_operator_totp(&op, &id).await?;
+    Ok(Json(json!({"id": id, "totp_reset": true})))
 }

@@ -11,8 +11,8 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-/// `GET /`: what this is and where things are, for someone who points a browser or curl at the
-/// server (until a console takes this path).
+/// `GET /` for clients that do not ask for HTML (curl, scripts): what this is and where things
+/// are. Browsers get the console (`web::login::index`).
 pub async fn about() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({
         "service": "Vouch certificate Registration Authority",

@@ -39,6 +39,16 @@ actions! {
     OperatorCreated = "operator.created",
     /// An operator was disabled.
     OperatorDisabled = "operator.disabled",
+    /// An operator's console password was set (`vouch operator add|set-password
+    /// --password-stdin`, or an admin); their console sessions ended.
+    OperatorPasswordSet = "operator.password_set",
+    /// An operator confirmed their TOTP enrolment with a first code.
+    OperatorTotpEnrolled = "operator.totp_enrolled",
+    /// An admin reset another operator's TOTP; they enrol again at their next login.
+    OperatorTotpReset = "operator.totp_reset",
+    /// An operator was locked out of the console after repeated failed logins (until when, in
+    /// the details; actor null).
+    OperatorLocked = "operator.locked",
     /// A subscriber was registered.
     SubscriberRegistered = "subscriber.registered",
     /// Registering a subscriber or adding evidence to one was refused for a bad field.
@@ -165,6 +175,13 @@ actions! {
     ReceiptSignerIssued = "receipt.signer_issued",
     /// Failed bearer-token authentications: the first of a window, then a summary of the window.
     AuthFailed = "auth.failed",
+    /// An operator logged in to the console (`stage`: `full`, or `enrol` until TOTP is enrolled).
+    ConsoleLogin = "console.login",
+    /// A console login for an existing operator failed (wrong password or TOTP code; the
+    /// failures in a row in the details, never the password; actor null).
+    ConsoleLoginFailed = "console.login_failed",
+    /// An operator logged out of the console; the session is ended server-side.
+    ConsoleLogout = "console.logout",
     /// An operator lacked the role an operation needs.
     AccessForbidden = "access.forbidden",
     /// A key block list file was imported (`vouch keys import-blocklist`).

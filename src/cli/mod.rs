@@ -147,7 +147,7 @@ impl CaArgs {
 pub fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let matches = Cli::command().get_matches();
-    // Whether `operator add|list` go to a server depends on where their options came from.
+    // Whether `operator add|set-password|list` go to a server depends on where their options came from.
     let operators_over_api = client::operators::over_api(&matches);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logs(cli.log_format);

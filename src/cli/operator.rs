@@ -1,14 +1,15 @@
-//! `vouch operator add|list|disable`: over the API (`client::operators`) when a server URL is
+//! `vouch operator add|set-password|list|disable`: over the API (`client::operators`) when a server URL is
 //! given and no data directory, on the data directory otherwise (host recovery).
 
 use super::{open_store, DataDirArg};
 use crate::client;
 use crate::clock::SharedClock;
-use crate::error::Result;
-use crate::ra::{operators, Role};
+use crate::error::{Error, Result};
+use crate::ra::{console, operators, Role};
 use crate::store::operators as operator_rows;
 use clap::Subcommand;
 use std::process::ExitCode;
+use zeroize::Zeroizing;
 
 #[derive(Subcommand)]
 pub(super) enum OperatorCommand {
@@ -24,6 +25,26 @@ pub(super) enum OperatorCommand {
         /// Role (clerk, approver, revoker, admin, aa, auditor, verifier); repeat for several.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+        /// Also set the console password, read from standard input (one line; at least 12
+        /// characters). Approvers, revokers, admins and aa operators enrol TOTP at their first
+        /// console login.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set an operator's console password, read from standard input (on the data directory, or
+    /// over the API as an admin); the operator's console sessions end.
+    SetPassword {
+        #[command(flatten)]
+        data: DataDirArg,
+        #[command(flatten)]
+        conn: client::Connection,
+        /// The operator's login name.
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input (required: a password is never an argument,
+        /// where other users could read it).
+        #[arg(long, required = true)]
+        password_stdin: bool,
     },
     /// List operators.
     List {
@@ -54,15 +75,33 @@ pub(super) async fn operator_command(
     match command {
         OperatorCommand::Disable { id, conn } => Ok(client::operators::disable(conn, id).await),
         OperatorCommand::Add {
-            conn, name, roles, ..
-        } if over_api => Ok(client::operators::add(conn, name, roles).await),
+            conn,
+            name,
+            roles,
+            password_stdin,
+            ..
+        } if over_api => {
+            let password = password_stdin.then(read_password).transpose()?;
+            Ok(client::operators::add(conn, name, roles, password).await)
+        }
+        OperatorCommand::SetPassword { conn, name, .. } if over_api => {
+            let password = read_password()?;
+            Ok(client::operators::set_password(conn, name, password).await)
+        }
+        OperatorCommand::SetPassword {
+            data, conn, name, ..
+        } => set_password_on_host(data, conn, name, &clock).await,
         OperatorCommand::List { conn, .. } if over_api => Ok(client::operators::list(conn).await),
         OperatorCommand::Add {
             data,
             conn,
             name,
             roles,
-        } => add_on_host(data, conn, name, roles, &clock).await,
+            password_stdin,
+        } => {
+            let password = password_stdin.then(read_password).transpose()?;
+            add_on_host(data, conn, name, roles, password, &clock).await
+        }
         OperatorCommand::List { data, conn } => list_on_host(data, conn).await,
     }
 }
@@ -73,6 +112,7 @@ async fn add_on_host(
     conn: client::Connection,
     name: String,
     roles: Vec<String>,
+    password: Option<Zeroizing<String>>,
     clock: &SharedClock,
 ) -> Result<ExitCode> {
     client::operators::refuse_json_on_host(&conn)?;
@@ -80,9 +120,23 @@ async fn add_on_host(
         .iter()
         .map(|r| Role::parse(r))
         .collect::<Result<Vec<_>>>()?;
+    // Hashed before anything is written: a refused password creates no operator.
+    let hash = match password {
+        Some(p) => Some(console::password::hash(p).await?),
+        None => None,
+    };
     let data = data.resolve()?;
     let store = open_store(&data).await?;
     let created = operators::create(&store, clock.now(), None, name, roles).await?;
+    if let Some(hash) = hash {
+        let result =
+            console::sessions::set_password_hash(&store, clock.now(), None, &created.view.id, hash)
+                .await;
+        if let Err(e) = result {
+            store.close().await;
+            return Err(e);
+        }
+    }
     store.close().await;
     let roles: Vec<&str> = created.view.roles.iter().map(|r| r.as_str()).collect();
     println!(
@@ -94,6 +148,51 @@ async fn add_on_host(
     println!("bearer token (shown once; store it safely):");
     println!("{}", created.token.as_str());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `operator set-password` on the data directory.
+async fn set_password_on_host(
+    data: DataDirArg,
+    conn: client::Connection,
+    name: String,
+    clock: &SharedClock,
+) -> Result<ExitCode> {
+    client::operators::refuse_json_on_host(&conn)?;
+    let password = read_password()?;
+    let hash = console::password::hash(password).await?;
+    let store = open_store(&data.resolve()?).await?;
+    let found = {
+        let mut c = store.read().await?;
+        operator_rows::by_name_ignoring_case(&mut c, &name).await?
+    };
+    let Some(op) = found else {
+        store.close().await;
+        return Err(Error::NotFound("operator"));
+    };
+    let result =
+        console::sessions::set_password_hash(&store, clock.now(), None, &op.id, hash).await;
+    store.close().await;
+    result?;
+    println!("password set for operator {} ({})", op.name, op.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The password on standard input: everything up to the first line end (or the end), at most
+/// [`console::password::MAX_BYTES`] bytes.
+fn read_password() -> Result<Zeroizing<String>> {
+    use std::io::Read;
+    let mut raw = Zeroizing::new(Vec::new());
+    std::io::stdin()
+        .take(console::password::MAX_BYTES as u64 + 2)
+        .read_to_end(&mut raw)
+        .map_err(|e| Error::Environment(format!("reading the password from stdin: {e}")))?;
+    let end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
+    let line = raw[..end].strip_suffix(b"\r").unwrap_or(&raw[..end]);
+    let text = std::str::from_utf8(line)
+        .map_err(|_| Error::invalid("weak_password", "the password is not UTF-8"))?;
+    let password = Zeroizing::new(text.to_string());
+    console::password::check_new(&password)?;
+    Ok(password)
 }
 
 /// `operator list` on the data directory.

@@ -1,4 +1,4 @@
-//! `vouch operator add|list|disable` over the API (admin). `add` and `list` also work on the data
+//! `vouch operator add|set-password|list|disable` over the API (admin). All but `disable` also work on the data
 //! directory without a server (admin recovery on the host); [`over_api`] decides which.
 
 use super::output::{self, Table};
@@ -7,8 +7,9 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde_json::json;
 use std::process::ExitCode;
+use zeroize::Zeroizing;
 
-/// Whether `vouch operator add|list` goes to a server rather than the data directory. The command
+/// Whether `vouch operator add|set-password|list` goes to a server rather than the data directory. The command
 /// line beats the environment; at the same level the data directory wins:
 /// `--data-dir`/`--database-url` given → data directory; else `--url` given → API; else
 /// `VOUCH_DATA_DIR`/`VOUCH_DATABASE_URL` set → data directory; else `VOUCH_URL` set → API; else the
@@ -20,7 +21,7 @@ pub fn over_api(top: &ArgMatches) -> bool {
     let Some((name, m)) = m.subcommand() else {
         return false;
     };
-    if name != "add" && name != "list" {
+    if name != "add" && name != "list" && name != "set-password" {
         return name == "disable";
     }
     let from = |id: &str, source: ValueSource| m.value_source(id) == Some(source);
@@ -39,16 +40,27 @@ pub fn over_api(top: &ArgMatches) -> bool {
 
 /// `vouch operator add` over the API: prints the new operator and, alone on the last line, its
 /// token.
-pub async fn add(conn: Connection, name: String, roles: Vec<String>) -> ExitCode {
-    finish(create(conn, name, roles).await)
+pub async fn add(
+    conn: Connection,
+    name: String,
+    roles: Vec<String>,
+    password: Option<Zeroizing<String>>,
+) -> ExitCode {
+    finish(create(conn, name, roles, password).await)
 }
 
-async fn create(conn: Connection, name: String, roles: Vec<String>) -> Outcome {
+async fn create(
+    conn: Connection,
+    name: String,
+    roles: Vec<String>,
+    password: Option<Zeroizing<String>>,
+) -> Outcome {
+    let mut body = json!({"name": name, "roles": roles});
+    if let Some(p) = &password {
+        body["password"] = json!(p.as_str());
+    }
     let answer = Client::new(&conn)?
-        .post(
-            &["api", "v1", "operators"],
-            &json!({"name": name, "roles": roles}),
-        )
+        .post(&["api", "v1", "operators"], &body)
         .await?;
     if conn.json {
         output::raw(&answer.raw);
@@ -71,6 +83,40 @@ async fn create(conn: Connection, name: String, roles: Vec<String>) -> Outcome {
     println!("bearer token (shown once; store it safely):");
     println!("{}", output::text(&v["token"]).unwrap_or_default());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `vouch operator set-password` over the API: the operator is found by name in the list, then
+/// its password is set (admin).
+pub async fn set_password(conn: Connection, name: String, password: Zeroizing<String>) -> ExitCode {
+    finish(
+        async {
+            let client = Client::new(&conn)?;
+            let list = client.get(&["api", "v1", "operators"], &[]).await?;
+            let found = list.value["operators"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|o| output::text(&o["name"]).is_some_and(|n| n.eq_ignore_ascii_case(&name)))
+                .and_then(|o| output::text(&o["id"]));
+            let Some(id) = found else {
+                return Err(super::Failure::Api {
+                    code: "not_found".into(),
+                    message: format!("no operator named {name:?}"),
+                });
+            };
+            let body = json!({"password": password.as_str()});
+            let answer = client
+                .post(&["api", "v1", "operators", &id, "password"], &body)
+                .await?;
+            if conn.json {
+                output::raw(&answer.raw);
+            } else {
+                println!("password set for operator {name} ({id})");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        .await,
+    )
 }
 
 /// `vouch operator list` over the API.

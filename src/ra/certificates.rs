@@ -90,6 +90,17 @@ impl From<crate::store::upstream_queue::ForwardRow> for ForwardView {
     }
 }
 
+/// One status change of a certificate, as its page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusChange {
+    /// When, RFC 3339.
+    pub at: String,
+    /// The status from then on.
+    pub status: String,
+    /// The RFC 5280 reason, if any.
+    pub reason: Option<String>,
+}
+
 impl Ra {
     /// Any authenticated operator may read a certificate: certificates are public documents.
     pub async fn certificate(&self, _op: &Operator, serial: &str) -> Result<CertificateView> {
@@ -190,5 +201,29 @@ impl Ra {
             }))
             .await?;
         Ok(fp)
+    }
+
+    /// Every status change of a certificate, oldest first (any operator, as for the certificate).
+    pub async fn certificate_history(
+        &self,
+        _op: &Operator,
+        serial: &str,
+    ) -> Result<Vec<StatusChange>> {
+        let serial = Serial::from_client(serial)?;
+        let mut c = self.store().read().await?;
+        let rows = crate::store::history::history(
+            &mut c,
+            crate::store::history::HistoryKind::Certificate,
+            &serial,
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|h| StatusChange {
+                at: rfc3339(h.at),
+                status: h.status.to_string(),
+                reason: h.reason,
+            })
+            .collect())
     }
 }

@@ -8,7 +8,7 @@
 //! (four-eyes revocation) and `self_revocation`, `attributes` (the attribute authority's grants,
 //! attribute certificates and the AC CRL), `publish` (the CRL publisher and its cache),
 //! `ocsp` (the responder and its cache), `certificates`, `blocklist` and `keys` (key blocks and
-//! fingerprints), `operators` and `logins` (who may do what), `root` (the root CA's duties), and
+//! fingerprints), `operators`, `logins` and `console` (who may do what; console passwords, TOTP and sessions), `root` (the root CA's duties), and
 //! `config` ([`RaConfig`], given whole to [`Ra::new`]).
 
 pub mod approvals;
@@ -16,6 +16,7 @@ pub mod attributes;
 pub mod blocklist;
 pub mod certificates;
 pub mod config;
+pub mod console;
 mod email;
 mod faults;
 pub mod forward_admin;
@@ -75,6 +76,7 @@ struct Inner {
     root_warned: std::sync::Mutex<Option<std::time::Instant>>,
     journal: journal::Journal,
     crl_reads: upstream_status::CrlReads,
+    console_key: Arc<console::SealKey>,
 }
 
 impl Ra {
@@ -108,6 +110,10 @@ impl Ra {
                 issuing: Default::default(),
                 ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone(), config.ocsp_cache_bytes),
                 journal: journal::Journal::new(config.issuance_journal.clone()),
+                console_key: config
+                    .console_key
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(console::SealKey::ephemeral())),
                 config,
                 store,
                 ca,
@@ -186,6 +192,11 @@ impl Ra {
     /// Whether `ca_id` names the embedded CA.
     pub(crate) fn is_embedded(&self, ca_id: &str) -> bool {
         ca_id == self.inner.ca.issuing_id()
+    }
+
+    /// The key that seals operators' TOTP secrets.
+    pub(crate) fn console_key(&self) -> Arc<console::SealKey> {
+        self.inner.console_key.clone()
     }
 
     /// Where remote CAs' answers are kept until recorded.
@@ -344,6 +355,25 @@ impl Ra {
             .await?;
         let mut c = self.store().read().await?;
         audit::page(&mut c, after, limit.clamp(1, 1000)).await
+    }
+
+    /// Entries matching `filter`, newest first, up to `limit` (1 to 1000); auditors only.
+    pub async fn audit_search(
+        &self,
+        op: &Operator,
+        filter: &crate::store::audit::AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<audit::Entry>> {
+        self.authorize(op, Role::Auditor, "audit.read", None)
+            .await?;
+        let mut c = self.store().read().await?;
+        Ok(
+            crate::store::audit::search(&mut c, filter, limit.clamp(1, 1000))
+                .await?
+                .into_iter()
+                .map(audit::Entry::from)
+                .collect(),
+        )
     }
 
     /// Walk the audit hash chain and say whether it is intact; auditors only.

@@ -208,7 +208,7 @@ fn name_taken(name: &str, existing: &str) -> Error {
     Error::conflict("name_taken", msg)
 }
 
-fn parse_roles(stored: &str) -> Vec<Role> {
+pub(crate) fn parse_roles(stored: &str) -> Vec<Role> {
     stored
         .split(',')
         .filter_map(|r| Role::parse(r).ok())

@@ -70,6 +70,10 @@ pub struct RequestView {
     pub subject_alt_emails: Vec<String>,
     /// SHA-256 of the canonical SubjectPublicKeyInfo, hex.
     pub key_sha256: String,
+    /// The key's type as profiles name it (`ec-p256`, `ec-p384`, `rsa`).
+    pub key_type: String,
+    /// The key's size in bits (RSA modulus, EC field).
+    pub key_bits: u32,
     /// Validity in days.
     pub validity_days: u32,
     /// Approvals needed, from the profile.
@@ -330,6 +334,46 @@ impl Ra {
         self.view(&mut c, row).await
     }
 
+    /// A page of requests in submission order after request `after` (None: from the first),
+    /// optionally of one status; the console's listing.
+    pub async fn requests_page(
+        &self,
+        op: &Operator,
+        status: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RequestView>> {
+        self.may_read_requests(op, None).await?;
+        let status = status
+            .map(|s| {
+                RequestState::parse(s).ok_or_else(|| {
+                    Error::invalid(
+                        "invalid_field",
+                        format!("status must be one of {}", RequestState::names()),
+                    )
+                })
+            })
+            .transpose()?;
+        self.expire_overdue().await?;
+        let mut c = self.store().read().await?;
+        let cursor = match after {
+            Some(id) => {
+                let row = rows::get(&mut c, id)
+                    .await?
+                    .ok_or(Error::NotFound("request"))?;
+                (row.created_at, row.id)
+            }
+            None => (i64::MIN, String::new()),
+        };
+        let mut out = Vec::new();
+        for row in
+            rows::list_after(&mut c, status, (cursor.0, &cursor.1), limit.clamp(1, 1000)).await?
+        {
+            out.push(self.view(&mut c, row).await?);
+        }
+        Ok(out)
+    }
+
     /// Requests, oldest first, optionally of one status and of one subscriber.
     pub async fn list_requests(
         &self,
@@ -388,9 +432,15 @@ impl Ra {
             }
             _ => None,
         };
+        // The key passed these checks at submission; the stored SPKI is its canonical form.
+        let (key_type, key_bits) = crate::x509::key::CheckedKey::from_spki(&r.spki_der)
+            .map(|k| (k.key_type().as_str().to_string(), k.bits()))
+            .unwrap_or_else(|_| ("unknown".to_string(), 0));
         Ok(RequestView {
             id: r.id,
             status,
+            key_type,
+            key_bits,
             serial: r.serial,
             subscriber_id: r.subscriber_id,
             profile: r.profile,

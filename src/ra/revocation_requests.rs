@@ -104,7 +104,32 @@ impl Ra {
         let r = rows::revocation_request(&mut c, id)
             .await?
             .ok_or(Error::NotFound("revocation request"))?;
-        Ok(RevocationRequestView {
+        Ok(request_view(r))
+    }
+
+    /// Revocation requests waiting for a second revoker, oldest first (of one certificate, or of
+    /// all, at most 200); revokers, admins and auditors.
+    pub async fn pending_revocations(
+        &self,
+        op: &Operator,
+        serial: Option<&str>,
+    ) -> Result<Vec<RevocationRequestView>> {
+        self.authorize_any(
+            op,
+            &[Role::Revoker, Role::Admin, Role::Auditor],
+            "revocation.read",
+            serial,
+        )
+        .await?;
+        let mut c = self.store().read().await?;
+        let rows = rows::pending_revocation_requests(&mut c, serial, 200).await?;
+        Ok(rows.into_iter().map(request_view).collect())
+    }
+}
+
+fn request_view(r: rows::RevocationRequestRow) -> RevocationRequestView {
+    {
+        RevocationRequestView {
             id: r.id,
             serial: r.serial,
             reason: r.reason,
@@ -114,9 +139,11 @@ impl Ra {
             decided_by: r.decided_by,
             decided_at: r.decided_at.map(super::rfc3339),
             reject_reason: r.reject_reason,
-        })
+        }
     }
+}
 
+impl Ra {
     /// A second revoker approves: the revocation is applied in the same transaction.
     pub async fn approve_revocation(&self, op: &Operator, id: &str) -> Result<RevocationOutcome> {
         self.authorize(op, Role::Revoker, "revocation.approve", Some(id))

@@ -203,3 +203,41 @@ where
     }
     Ok(())
 }
+
+/// What an auditor filters the log by; every field optional. Times are Unix microseconds, as
+/// `at` is stored.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// The actor's operator id.
+    pub actor: Option<String>,
+    /// The action string.
+    pub action: Option<String>,
+    /// The object (target) id.
+    pub target: Option<String>,
+    /// At or after.
+    pub from_micros: Option<i64>,
+    /// Before.
+    pub to_micros: Option<i64>,
+    /// Entries before this sequence number (the next page, newest first).
+    pub before_seq: Option<i64>,
+}
+
+/// Up to `limit` entries matching `f`, newest first (walks the primary key backwards, so a
+/// page costs the same at any depth of the log).
+pub async fn search(conn: &mut Conn, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>> {
+    Ok(sqlx::query_as(
+        "SELECT seq, at, actor, action, target, details, prev_hash, hash FROM audit_log \
+         WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action = $2) \
+         AND ($3 IS NULL OR target = $3) AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5) \
+         AND seq < $6 ORDER BY seq DESC LIMIT $7",
+    )
+    .bind(f.actor.as_deref())
+    .bind(f.action.as_deref())
+    .bind(f.target.as_deref())
+    .bind(f.from_micros)
+    .bind(f.to_micros)
+    .bind(f.before_seq.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}

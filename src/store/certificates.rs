@@ -353,6 +353,23 @@ pub async fn insert_revocation_request(conn: &mut Conn, r: &RevocationRequestRow
     Ok(())
 }
 
+/// Pending revocation requests, oldest first, of one certificate or of all.
+pub async fn pending_revocation_requests(
+    conn: &mut Conn,
+    serial: Option<&str>,
+    limit: i64,
+) -> Result<Vec<RevocationRequestRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, serial, reason, invalidity_date, comment, status, requested_by, created_at, decided_by, \
+         decided_at, reject_reason FROM revocation_requests \
+         WHERE status = 'pending' AND ($1 IS NULL OR serial = $1) ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(serial)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// The revocation request `id`.
 pub async fn revocation_request(conn: &mut Conn, id: &str) -> Result<Option<RevocationRequestRow>> {
     Ok(sqlx::query_as(

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod blocklist;
 pub mod ca;
 pub mod certificates;
+pub mod console;
 mod error;
 pub mod history;
 pub mod keys;

@@ -171,6 +171,28 @@ pub async fn list(
     .await?)
 }
 
+/// Up to `limit` requests submitted after `(created_at, id)` (a page of a listing in submission
+/// order), optionally of one status: keyset paging, so a page costs the same at any depth.
+pub async fn list_after(
+    conn: &mut Conn,
+    status: Option<RequestState>,
+    after: (i64, &str),
+    limit: i64,
+) -> Result<Vec<RequestRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM {JOINED} \
+         WHERE ($1 IS NULL OR r.status = $1) \
+         AND (r.created_at > $2 OR (r.created_at = $2 AND r.id > $3)) \
+         ORDER BY r.created_at, r.id LIMIT $4"
+    ))
+    .bind(status.map(RequestState::as_str))
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// A request as an approver decides on it, with what the decision must re-check: does the
 /// subscriber still have evidence valid on `today` (YYYY-MM-DD), and is the key blocked?
 #[derive(Debug, Clone, sqlx::FromRow)]

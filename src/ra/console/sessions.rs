@@ -1,0 +1,428 @@
+//! Console login, sessions and TOTP enrolment, as `Ra` methods the web console calls.
+
+use super::{lock_for, needs_totp, password, totp, ABSOLUTE_TIMEOUT, IDLE_TIMEOUT};
+use crate::audit::{self, Action, Event};
+use crate::error::{Error, Result};
+use crate::ra::operators::parse_roles;
+use crate::ra::{Operator, Ra, Role};
+use crate::store::console as rows;
+use crate::store::job;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+use zeroize::Zeroizing;
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The operator must enrol TOTP before doing anything else.
+    Enrol,
+    /// Logged in.
+    Full,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Enrol => "enrol",
+            Stage::Full => "full",
+        }
+    }
+}
+
+/// A live console session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who is logged in.
+    pub operator: Operator,
+    /// The token every form of this session carries.
+    pub csrf: String,
+    /// Where the session stands.
+    pub stage: Stage,
+}
+
+/// A new session: the cookie's token (shown to the browser only) and its CSRF token.
+pub struct Login {
+    /// The session token, for the cookie.
+    pub token: Zeroizing<String>,
+    /// The session.
+    pub session: Session,
+}
+
+/// What an operator enrolling TOTP is shown, once.
+pub struct Enrolment {
+    /// The secret in base32, for typing into an app.
+    pub secret: Zeroizing<String>,
+    /// The `otpauth://` URI, for the QR code.
+    pub uri: Zeroizing<String>,
+}
+
+/// A random token: 256 bits, base64url.
+pub fn random_token() -> Zeroizing<String> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(raw.as_mut());
+    Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref()))
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Why a login failed, as audited (never the password or code).
+enum Failure {
+    Password,
+    Totp,
+}
+
+impl Ra {
+    /// Log in to the console with a name, password and (for [`super::TOTP_ROLES`]) a TOTP code.
+    /// An operator who needs TOTP and has not enrolled gets a session that can only enrol.
+    pub async fn console_login(
+        &self,
+        name: &str,
+        password: Zeroizing<String>,
+        code: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Login> {
+        let now = self.now();
+        if let Some(retry_after_secs) = self.logins().blocked(source, now) {
+            return Err(Error::LoginsLimited { retry_after_secs });
+        }
+        let row = if name.len() <= 64 {
+            let mut c = self.store().read().await?;
+            rows::login_by_name(&mut c, name).await?
+        } else {
+            None
+        };
+        let live = row.filter(|r| r.disabled_at.is_none());
+        if let Some(until) = live.as_ref().and_then(|r| r.locked_until) {
+            if until > now.unix_timestamp() {
+                let events = self
+                    .logins()
+                    .failed(source, now, "operator locked", "POST /login");
+                self.audit_events(events).await;
+                return Err(Error::LoginsLimited {
+                    retry_after_secs: u64::try_from(until - now.unix_timestamp()).unwrap_or(1),
+                });
+            }
+        }
+        let stored = live.as_ref().and_then(|r| r.password_hash.clone());
+        let good = password::verify(password, stored).await;
+        let Some(row) = live.filter(|_| good) else {
+            return Err(self.login_failed(name, source, Failure::Password).await);
+        };
+        if row.password_hash.is_none() {
+            return Err(self.login_failed(name, source, Failure::Password).await);
+        }
+        let roles = parse_roles(&row.roles);
+        let key = self.console_key();
+        let (token, csrf) = (random_token(), random_token().to_string());
+        let hash = token_hash(&token);
+        let id = row.id.clone();
+        let code = code.to_string();
+        let csrf2 = csrf.clone();
+        let must = needs_totp(&roles);
+        let outcome = self
+            .store()
+            .write(job!(|c, log| {
+                // Read again inside the write: two logins with one code cannot both pass.
+                let Some(r) = rows::login_by_id(c, &id).await? else {
+                    return Ok(None);
+                };
+                let mut step = None;
+                let stage = match (must, r.totp_enrolled_at, &r.totp_sealed) {
+                    (false, _, _) => Stage::Full,
+                    (true, Some(_), Some(sealed)) => {
+                        let secret = key.open(&id, sealed)?;
+                        match totp::check(&secret, &code, now.unix_timestamp(), r.totp_last_step) {
+                            Some(s) => step = Some(s),
+                            None => return Ok(None),
+                        }
+                        Stage::Full
+                    }
+                    (true, _, _) => Stage::Enrol,
+                };
+                rows::login_succeeded(c, &id, step).await?;
+                rows::insert_session(c, &hash, &id, &csrf2, stage.as_str(), now.unix_timestamp())
+                    .await?;
+                audit::record(
+                    log,
+                    now,
+                    Event::new(
+                        Some(&id),
+                        Action::ConsoleLogin,
+                        Some(&id),
+                        serde_json::json!({"stage": stage.as_str(), "totp": step.is_some()}),
+                    ),
+                );
+                Ok(Some(stage))
+            }))
+            .await?;
+        let Some(stage) = outcome else {
+            return Err(self.login_failed(name, source, Failure::Totp).await);
+        };
+        Ok(Login {
+            token,
+            session: Session {
+                operator: Operator {
+                    id: row.id,
+                    name: row.name,
+                    roles,
+                },
+                csrf,
+                stage,
+            },
+        })
+    }
+
+    /// Count a failed login against its source and, when the name is an operator's, against the
+    /// operator (locking it after [`super::LOCK_AFTER`] in a row); audited.
+    async fn login_failed(&self, name: &str, source: Option<IpAddr>, why: Failure) -> Error {
+        let now = self.now();
+        let reason = match why {
+            Failure::Password => "wrong name or password",
+            Failure::Totp => "wrong TOTP code",
+        };
+        let events = self.logins().failed(source, now, reason, "POST /login");
+        self.audit_events(events).await;
+        let name = name.chars().take(64).collect::<String>();
+        let src = source.map(|s| s.to_string());
+        let result = self
+            .store()
+            .write(job!(|c, log| {
+                let Some(r) = rows::login_by_name(c, &name).await? else {
+                    return Ok(());
+                };
+                let failures = r.failed_logins.saturating_add(1);
+                let until = lock_for(failures).map(|d| (now + d).unix_timestamp());
+                rows::login_failed(c, &r.id, failures, until).await?;
+                let details =
+                    serde_json::json!({"reason": reason, "failures": failures, "source": src});
+                audit::record(
+                    log,
+                    now,
+                    Event::new(None, Action::ConsoleLoginFailed, Some(&r.id), details),
+                );
+                if let Some(until) = until {
+                    let details = serde_json::json!({"failures": failures,
+                        "until": crate::ra::rfc3339(until)});
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(None, Action::OperatorLocked, Some(&r.id), details),
+                    );
+                }
+                Ok(())
+            }))
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not record a failed console login");
+        }
+        Error::Unauthenticated
+    }
+
+    /// The live session behind a cookie's `token`: not ended, not idle past [`IDLE_TIMEOUT`],
+    /// not older than [`ABSOLUTE_TIMEOUT`], its operator not disabled.
+    pub async fn console_session(&self, token: &str) -> Result<Session> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(Error::Unauthenticated);
+        }
+        let now = self.now().unix_timestamp();
+        let hash = token_hash(token);
+        let row = {
+            let mut c = self.store().read().await?;
+            rows::session(&mut c, &hash).await?
+        };
+        let Some(s) = row else {
+            return Err(Error::Unauthenticated);
+        };
+        let expired = now - s.last_seen_at >= IDLE_TIMEOUT.whole_seconds()
+            || now - s.created_at >= ABSOLUTE_TIMEOUT.whole_seconds();
+        if s.ended_at.is_some() || s.disabled_at.is_some() || expired {
+            return Err(Error::Unauthenticated);
+        }
+        // One write a minute at most per session, not one per page.
+        if now - s.last_seen_at >= 60 {
+            self.store()
+                .write(job!(|c, _log| rows::touch_session(c, &hash, now).await))
+                .await?;
+        }
+        Ok(Session {
+            operator: Operator {
+                id: s.operator_id,
+                name: s.name,
+                roles: parse_roles(&s.roles),
+            },
+            csrf: s.csrf_token,
+            stage: if s.stage == "full" {
+                Stage::Full
+            } else {
+                Stage::Enrol
+            },
+        })
+    }
+
+    /// End the session behind `token` (logout): the row says ended, so the cookie is worth
+    /// nothing anywhere.
+    pub async fn console_logout(&self, token: &str) -> Result<()> {
+        let hash = token_hash(token);
+        let now = self.now();
+        let session = self.console_session(token).await.ok();
+        self.store()
+            .write(job!(|c, log| {
+                if rows::end_session(c, &hash, now.unix_timestamp()).await? {
+                    if let Some(s) = &session {
+                        let id = s.operator.id.clone();
+                        let event = Event::new(
+                            Some(&id),
+                            Action::ConsoleLogout,
+                            Some(&id),
+                            serde_json::json!({}),
+                        );
+                        audit::record(log, now, event);
+                    }
+                }
+                Ok(())
+            }))
+            .await
+    }
+
+    /// Start (or restart) TOTP enrolment for a session in the enrol stage: a new secret, sealed
+    /// in the database, shown this once.
+    pub async fn totp_begin(&self, session: &Session) -> Result<Enrolment> {
+        if session.stage != Stage::Enrol {
+            return Err(Error::conflict("totp_enrolled", "TOTP is already enrolled"));
+        }
+        let secret = totp::new_secret();
+        let sealed = self.console_key().seal(&session.operator.id, &secret)?;
+        let id = session.operator.id.clone();
+        let stored = self
+            .store()
+            .write(job!(|c, _log| rows::set_totp_pending(c, &id, &sealed).await))
+            .await?;
+        if !stored {
+            return Err(Error::conflict("totp_enrolled", "TOTP is already enrolled"));
+        }
+        Ok(Enrolment {
+            secret: totp::base32(&secret),
+            uri: totp::otpauth_uri("Vouch", &session.operator.name, &secret),
+        })
+    }
+
+    /// Confirm TOTP enrolment with a first code; the session becomes a full one.
+    pub async fn totp_confirm(&self, token: &str, session: &Session, code: &str) -> Result<()> {
+        let key = self.console_key();
+        let now = self.now();
+        let id = session.operator.id.clone();
+        let hash = token_hash(token);
+        let code = code.to_string();
+        let ok = self
+            .store()
+            .write(job!(|c, log| {
+                let Some(r) = rows::login_by_id(c, &id).await? else {
+                    return Ok(false);
+                };
+                let Some(sealed) = r.totp_sealed.filter(|_| r.totp_enrolled_at.is_none()) else {
+                    return Ok(false);
+                };
+                let secret = key.open(&id, &sealed)?;
+                let Some(step) = totp::check(&secret, &code, now.unix_timestamp(), None) else {
+                    return Ok(false);
+                };
+                if !rows::confirm_totp(c, &id, now.unix_timestamp(), step).await? {
+                    return Ok(false);
+                }
+                rows::upgrade_session(c, &hash).await?;
+                let event = Event::new(
+                    Some(&id),
+                    Action::OperatorTotpEnrolled,
+                    Some(&id),
+                    serde_json::json!({}),
+                );
+                audit::record(log, now, event);
+                Ok(true)
+            }))
+            .await?;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "wrong_totp",
+                "the code does not match; try the next one",
+            ))
+        }
+    }
+
+    /// Set an operator's console password; admins only. Their sessions end.
+    pub async fn set_operator_password(
+        &self,
+        by: &Operator,
+        id: &str,
+        new_password: Zeroizing<String>,
+    ) -> Result<()> {
+        self.authorize(by, Role::Admin, "operator.set_password", Some(id))
+            .await?;
+        let hash = password::hash(new_password).await?;
+        set_password_hash(self.store(), self.now(), Some(&by.id), id, hash).await
+    }
+
+    /// Forget an operator's TOTP so they enrol again at their next login; admins only, and not
+    /// for themselves. Their sessions end.
+    pub async fn reset_operator_totp(&self, by: &Operator, id: &str) -> Result<()> {
+        self.authorize(by, Role::Admin, "operator.reset_totp", Some(id))
+            .await?;
+        if by.id == id {
+            return Err(Error::conflict(
+                "self_reset",
+                "another admin must reset your TOTP",
+            ));
+        }
+        let (now, by, id) = (self.now(), by.id.clone(), id.to_string());
+        self.store()
+            .write(job!(|c, log| {
+                if !rows::reset_totp(c, &id).await? {
+                    return Err(Error::NotFound("operator"));
+                }
+                rows::end_sessions_of(c, &id, now.unix_timestamp()).await?;
+                let event = Event::new(
+                    Some(&by),
+                    Action::OperatorTotpReset,
+                    Some(&id),
+                    serde_json::json!({}),
+                );
+                audit::record(log, now, event);
+                Ok(())
+            }))
+            .await
+    }
+}
+
+/// Store a password hash for operator `id` (by an admin, or on the host with `by` None), end the
+/// operator's sessions, audit it.
+pub async fn set_password_hash(
+    store: &crate::store::Store,
+    now: time::OffsetDateTime,
+    by: Option<&str>,
+    id: &str,
+    hash: String,
+) -> Result<()> {
+    let (by, id) = (by.map(str::to_string), id.to_string());
+    store
+        .write(job!(|c, log| {
+            if !rows::set_password(c, &id, &hash).await? {
+                return Err(Error::NotFound("operator"));
+            }
+            rows::end_sessions_of(c, &id, now.unix_timestamp()).await?;
+            let via = if by.is_some() { "api" } else { "host" };
+            let event = Event::new(
+                by.as_deref(),
+                Action::OperatorPasswordSet,
+                Some(&id),
+                serde_json::json!({"via": via}),
+            );
+            audit::record(log, now, event);
+            Ok(())
+        }))
+        .await
+}

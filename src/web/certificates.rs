@@ -1,0 +1,179 @@
+//! `/certificates/{serial}`: status and history, the PEM, revoke with a reason, hold, release.
+
+use super::render::{self, error_text};
+use super::session::Console;
+use crate::ra::Role;
+use axum::extract::{Form, Path, Query};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde::Deserialize;
+
+/// RFC 5280 reasons an operator may choose (certificateHold has its own button).
+const REASONS: [&str; 6] = [
+    "unspecified",
+    "keyCompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "privilegeWithdrawn",
+];
+
+/// `?serial=` of the finder.
+#[derive(Deserialize)]
+pub struct Find {
+    #[serde(default)]
+    serial: String,
+}
+
+/// `GET /certificates?serial=`: straight to the certificate; by name or identifier, through the
+/// subscriber search.
+pub async fn find(c: Console, Query(f): Query<Find>) -> Response {
+    let serial = f.serial.trim();
+    if !serial.is_empty()
+        && serial.len() <= 64
+        && serial.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+    {
+        return Redirect::to(&format!("/certificates/{}", serial.replace(':', ""))).into_response();
+    }
+    if !serial.is_empty() {
+        let q: String = url::form_urlencoded::byte_serialize(serial.as_bytes()).collect();
+        return Redirect::to(&format!("/subscribers?q={q}")).into_response();
+    }
+    render::page(
+        c.lang,
+        Some(&c.live.session),
+        StatusCode::OK,
+        "certificate.html",
+        context! { cert => None::<()>, history => Vec::<()>::new(), reasons => REASONS, error => None::<String> },
+    )
+}
+
+async fn show_page(c: &Console, serial: &str, error: Option<String>) -> Response {
+    let cert = match c.ra.certificate(c.op(), serial).await {
+        Ok(v) => v,
+        Err(e) => return render::error(c, &e),
+    };
+    let history =
+        c.ra.certificate_history(c.op(), serial)
+            .await
+            .unwrap_or_default();
+    // Only roles that may read revocation requests are asked (a refusal would be audited).
+    let pending = if [Role::Revoker, Role::Admin, Role::Auditor]
+        .iter()
+        .any(|r| c.op().has(*r))
+    {
+        c.ra.pending_revocations(c.op(), Some(&cert.serial))
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render::page(
+        c.lang,
+        Some(&c.live.session),
+        status,
+        "certificate.html",
+        context! { cert => cert, history => history, reasons => REASONS, error => error,
+        pending => pending, me_id => c.op().id.clone() },
+    )
+}
+
+/// `GET /certificates/{serial}`.
+pub async fn show(c: Console, Path(serial): Path<String>) -> Response {
+    show_page(&c, &serial, None).await
+}
+
+/// `GET /certificates/{serial}/pem`: the certificate, then its chain, as a download.
+pub async fn pem(c: Console, Path(serial): Path<String>) -> Response {
+    match c.ra.certificate(c.op(), &serial).await {
+        Ok(v) => {
+            let mut resp = format!("{}{}", v.pem, v.chain_pem).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-pem-file"),
+            );
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("attachment; filename=\"{}.pem\"", v.serial))
+            {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            resp
+        }
+        Err(e) => render::error(&c, &e),
+    }
+}
+
+/// The revocation form.
+#[derive(Deserialize)]
+pub struct Revoke {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    comment: String,
+}
+
+fn comment(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty()).then_some(s)
+}
+
+async fn answer(
+    c: Console,
+    serial: &str,
+    r: crate::error::Result<crate::ra::revocation::RevocationOutcome>,
+) -> Response {
+    match r {
+        Ok(_) => Redirect::to(&format!("/certificates/{serial}")).into_response(),
+        Err(e @ crate::error::Error::Forbidden { .. }) => render::error(&c, &e),
+        Err(e) => show_page(&c, serial, Some(error_text(c.lang, &e))).await,
+    }
+}
+
+/// `POST /certificates/{serial}/revoke` with a reason.
+pub async fn revoke(c: Console, Path(serial): Path<String>, Form(f): Form<Revoke>) -> Response {
+    let r =
+        c.ra.revoke(c.op(), &serial, &f.reason, None, comment(&f.comment))
+            .await;
+    answer(c, &serial, r).await
+}
+
+/// `POST /certificates/{serial}/hold`.
+pub async fn hold(c: Console, Path(serial): Path<String>, Form(f): Form<Revoke>) -> Response {
+    let r = c.ra.hold(c.op(), &serial, comment(&f.comment)).await;
+    answer(c, &serial, r).await
+}
+
+/// `POST /certificates/{serial}/release`.
+pub async fn release(c: Console, Path(serial): Path<String>, Form(f): Form<Revoke>) -> Response {
+    let r = c.ra.release(c.op(), &serial, comment(&f.comment)).await;
+    answer(c, &serial, r).await
+}
+
+/// `POST /revocations/{id}/approve`: a second revoker applies a pending revocation.
+pub async fn approve_revocation(c: Console, Path(id): Path<String>) -> Response {
+    let serial = match c.ra.revocation_request(c.op(), &id).await {
+        Ok(r) => r.serial,
+        Err(e) => return render::error(&c, &e),
+    };
+    let r = c.ra.approve_revocation(c.op(), &id).await;
+    answer(c, &serial, r).await
+}
+
+/// `POST /revocations/{id}/reject` with a reason.
+pub async fn reject_revocation(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<Revoke>,
+) -> Response {
+    match c.ra.reject_revocation(c.op(), &id, &f.comment).await {
+        Ok(r) => Redirect::to(&format!("/certificates/{}", r.serial)).into_response(),
+        Err(e) => render::error(&c, &e),
+    }
+}

@@ -1,0 +1,887 @@
+//! The console over HTTP, as a browser drives it (forms, cookies, redirects): login with password
+//! and TOTP, CSRF, lockout, session timeouts and logout, the clerk → approver → revoker →
+//! auditor flow in English and Chinese, escaping, and `vouch operator add --password-stdin`.
+//! Certificates it issues are checked with `openssl verify` and `openssl ocsp`.
+
+#[path = "console/browser.rs"]
+mod browser;
+mod common;
+
+use browser::{base32_decode, Browser, Page};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::process::Command;
+use std::sync::Arc;
+use vouch::clock::{Clock, ManualClock};
+use vouch::ra::console::totp;
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn app_with_clock() -> (TestApp, ManualClock) {
+    // Behind the real time, so that what it issues is already valid for openssl.
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc() - time::Duration::minutes(10));
+    let app = TestApp::spawn_with(Options {
+        clock: Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    (app, clock)
+}
+
+/// An operator with a console password, made over the API (`password` in the create call).
+async fn operator(app: &TestApp, name: &str, roles: &[&str]) {
+    let (status, body) = app
+        .post(
+            &app.admin,
+            "/api/v1/operators",
+            json!({"name": name, "roles": roles, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn login(app: &TestApp, name: &str, password: &str, code: &str) -> (Browser, Page) {
+    let mut b = Browser::new(&app.url(""));
+    let page = b
+        .submit(
+            "/login",
+            "/login",
+            &[("name", name), ("password", password), ("totp", code)],
+        )
+        .await;
+    (b, page)
+}
+
+fn code_at(secret: &[u8], unix: i64) -> String {
+    format!("{:06}", totp::hotp(secret, totp::step_at(unix) as u64, 6))
+}
+
+/// Log in an operator who needs TOTP for the first time: enrol (the QR code and the secret are
+/// shown), confirm with a code; returns the browser, logged in, and the secret.
+async fn enrol(app: &TestApp, clock: &ManualClock, name: &str) -> (Browser, Vec<u8>) {
+    let (mut b, page) = login(app, name, PASSWORD, "").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location(), Some("/enrol"));
+    // Until enrolled, nothing else opens.
+    assert_eq!(b.get("/subscribers").await.location(), Some("/enrol"));
+    let enrol = b.get("/enrol").await;
+    assert_eq!(enrol.status, StatusCode::OK);
+    assert!(enrol.body.contains("<svg"), "a QR code");
+    let secret = base32_decode(&enrol.text_of("totp-secret").expect("the secret as text"));
+    assert_eq!(secret.len(), 20);
+    let now = clock.now().unix_timestamp();
+    let wrong = b
+        .post("/enrol", &[("totp", "000000"), ("csrf", &enrol.csrf())])
+        .await;
+    if code_at(&secret, now) != "000000" {
+        assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+        assert!(
+            !wrong.body.contains("totp-secret"),
+            "the secret is not shown again"
+        );
+    }
+    let ok = b
+        .post(
+            "/enrol",
+            &[("totp", &code_at(&secret, now)), ("csrf", &enrol.csrf())],
+        )
+        .await;
+    assert_eq!(ok.location(), Some("/"), "{}", ok.body);
+    (b, secret)
+}
+
+#[tokio::test]
+async fn get_root_sends_browsers_to_login_and_keeps_the_json_for_other_clients() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app.url(""));
+    let page = b.get("/").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), Some("/login"));
+    let login = b.get("/login").await;
+    for field in [
+        "name=\"name\"",
+        "name=\"password\"",
+        "name=\"totp\"",
+        "name=\"csrf\"",
+    ] {
+        assert!(login.body.contains(field), "{field}");
+    }
+    let cookie = login
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("vouch_login_csrf="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let json = reqwest::Client::new()
+        .get(app.url("/"))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let about: serde_json::Value = json.json().await.unwrap();
+    assert_eq!(about["api"], "/api/v1");
+    // The API's bearer tokens work as before.
+    let (status, _) = app.get(&app.admin, "/api/v1/operators").await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_post_without_a_valid_csrf_token_is_refused() {
+    let app = TestApp::spawn().await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    // The login form without its token, and with a token that is not the cookie's.
+    let mut b = Browser::new(&app.url(""));
+    let page = b
+        .post("/login", &[("name", "clerk1"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    b.get("/login").await;
+    let page = b
+        .post(
+            "/login",
+            &[
+                ("name", "clerk1"),
+                ("password", PASSWORD),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // Logged in: a form without the session's token changes nothing.
+    let (mut b, page) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(page.location(), Some("/"), "{}", page.body);
+    let form = [
+        ("kind", "person"),
+        ("name", "No Token"),
+        ("doc_type", "passport"),
+        ("number", "E1"),
+        ("issuer", "MPS"),
+        ("valid_until", "2099-01-01"),
+    ];
+    assert_eq!(
+        b.post("/subscribers", &form).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut forged = form.to_vec();
+    forged.push(("csrf", "x"));
+    assert_eq!(
+        b.post("/subscribers", &forged).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(b.post("/logout", &[]).await.status, StatusCode::FORBIDDEN);
+    let listed = b.get("/subscribers?q=No+Token").await;
+    assert!(!listed.body.contains("No Token</a>"));
+    // With the token it works.
+    let ok = b.submit("/subscribers", "/subscribers", &form).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clerk_registers_and_submits_a_second_operator_with_totp_approves_a_revoker_revokes() {
+    let (app, clock) = app_with_clock().await;
+    for (name, roles) in [
+        ("clerk1", &["clerk"][..]),
+        ("approver1", &["approver"][..]),
+        ("revoker1", &["revoker"][..]),
+        ("auditor1", &["auditor"][..]),
+    ] {
+        operator(&app, name, roles).await;
+    }
+    let (mut clerk, page) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(page.location(), Some("/"));
+    let session = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("vouch_session="))
+        .unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"));
+    let home = clerk.get("/").await;
+    assert!(home.body.contains("id=\"nav-subscribers\""));
+    assert!(
+        !home.body.contains("id=\"nav-operators\""),
+        "menus follow roles"
+    );
+    assert!(!home.body.contains("id=\"nav-audit\""));
+
+    // A refused form keeps what was typed.
+    let bad = clerk
+        .submit(
+            "/subscribers",
+            "/subscribers",
+            &[
+                ("kind", "person"),
+                ("name", "Wang Fang"),
+                ("doc_type", "national-id"),
+                ("number", "110101199003070022"),
+                ("issuer", "PSB"),
+                ("valid_until", "not a date"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("value=\"110101199003070022\""));
+    assert!(bad.text_of("error").unwrap().contains("valid_until"));
+
+    let xss = "<script>alert(1)</script>";
+    let created = clerk
+        .submit(
+            "/subscribers",
+            "/subscribers",
+            &[
+                ("kind", "person"),
+                ("name", xss),
+                ("email", "li.wei@example.org"),
+                ("doc_type", "national-id"),
+                ("number", "110101199003070011"),
+                ("issuer", "PSB"),
+                ("valid_until", "2099-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let subscriber_page = created.location().unwrap().to_string();
+    let sub_id = subscriber_page
+        .trim_start_matches("/subscribers/")
+        .to_string();
+    let shown = clerk.get(&subscriber_page).await;
+    assert!(!shown.body.contains(xss), "names are escaped");
+    assert!(
+        shown.body.contains("&lt;script&gt;alert(1)&lt;"),
+        "{:?}",
+        shown.text_of("subscriber-name")
+    );
+    let found = clerk.get("/subscribers?q=110101199003070011").await;
+    assert!(found.body.contains(&sub_id), "search by document number");
+
+    let key = ec_key(openssl::nid::Nid::X9_62_PRIME256V1);
+    let csr = csr_for(&key, openssl::hash::MessageDigest::sha256(), "x");
+    let submitted = clerk
+        .submit(
+            &subscriber_page,
+            "/requests",
+            &[
+                ("subscriber_id", &sub_id),
+                ("profile", "person-signing"),
+                ("csr", &csr),
+            ],
+        )
+        .await;
+    assert_eq!(
+        submitted.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        submitted.body
+    );
+    let request_page = submitted.location().unwrap().to_string();
+    let request_id = request_page.trim_start_matches("/requests/").to_string();
+    // The clerk sees why they cannot approve, and cannot.
+    let own = clerk.get(&request_page).await;
+    assert!(own.text_of("cannot-approve").is_some(), "{}", own.body);
+    assert!(!own.body.contains("id=\"approve\""));
+    let refused = clerk
+        .submit(&request_page, &format!("{request_page}/approve"), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // The approver enrols TOTP at the first login, logs out, and a wrong code is refused.
+    let (mut approver, secret) = enrol(&app, &clock, "approver1").await;
+    approver.submit("/", "/logout", &[]).await;
+    clock.advance(time::Duration::seconds(30));
+    let (_, wrong) = login(&app, "approver1", PASSWORD, "123456").await;
+    let now = clock.now().unix_timestamp();
+    if code_at(&secret, now) != "123456" {
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert!(wrong.text_of("error").is_some());
+    }
+    let (_, no_code) = login(&app, "approver1", PASSWORD, "").await;
+    assert_eq!(no_code.status, StatusCode::UNAUTHORIZED);
+    let (mut approver, ok) = login(&app, "approver1", PASSWORD, &code_at(&secret, now)).await;
+    assert_eq!(ok.location(), Some("/"), "{}", ok.body);
+    // The same code again is refused (a step is good once).
+    let (_, replay) = login(&app, "approver1", PASSWORD, &code_at(&secret, now)).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+
+    let queue = approver.get("/requests?status=pending").await;
+    assert!(queue.body.contains(&request_id));
+    assert!(queue.body.contains("ec-p256 256"), "key type and size");
+    assert!(
+        queue.body.contains("national-id 110101199003070011"),
+        "evidence"
+    );
+    let detail = approver.get(&request_page).await;
+    assert!(detail.body.contains("id=\"approve\""));
+    let approved = approver
+        .submit(&request_page, &format!("{request_page}/approve"), &[])
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let issued = approver.get(&request_page).await;
+    assert_eq!(issued.text_of("request-status").as_deref(), Some("issued"));
+    let serial = issued.text_of("request-serial").unwrap();
+
+    // The certificate downloaded from its page passes openssl verify.
+    let files = tempfile::tempdir().unwrap();
+    let pem = clerk.get(&format!("/certificates/{serial}/pem")).await;
+    assert_eq!(pem.status, StatusCode::OK);
+    let leaf = pem
+        .body
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap();
+    std::fs::write(files.path().join("cert.pem"), leaf).unwrap();
+    let (root, issuing) = app.save_ca_certs(files.path()).await;
+    let (ok, out) = run(Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(&root)
+        .arg("-untrusted")
+        .arg(&issuing)
+        .arg(files.path().join("cert.pem")));
+    assert!(ok && out.contains(": OK"), "{out}");
+
+    // The revoker revokes; the page and OCSP say so.
+    let (mut revoker, _) = enrol(&app, &clock, "revoker1").await;
+    let cert_page = format!("/certificates/{serial}");
+    let before = revoker.get(&cert_page).await;
+    assert_eq!(before.text_of("cert-status").as_deref(), Some("valid"));
+    let revoked = revoker
+        .submit(
+            &cert_page,
+            &format!("{cert_page}/revoke"),
+            &[("reason", "superseded")],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    let after = revoker.get(&cert_page).await;
+    assert!(
+        after.text_of("cert-status").unwrap().starts_with("revoked"),
+        "{}",
+        after.body
+    );
+    assert!(after.body.contains("superseded"));
+    let (ok, out) = run(Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(&issuing)
+        .arg("-cert")
+        .arg(files.path().join("cert.pem"))
+        .args(["-url", &app.url("/ocsp"), "-CAfile"])
+        .arg(&root));
+    assert!(ok && out.contains(": revoked"), "{out}");
+
+    // The auditor sees the chain intact, and the console's own entries.
+    let (mut auditor, _) = login(&app, "auditor1", PASSWORD, "").await;
+    let audit = auditor.get("/audit").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(
+        audit.text_of("chain").unwrap().contains("intact"),
+        "{}",
+        audit.body
+    );
+    let logins = auditor.get("/audit?action=console.login").await;
+    assert!(logins.body.contains("<td>console.login</td>"));
+    assert!(
+        !logins.body.contains("<td>certificate.revoked</td>"),
+        "the filter applies"
+    );
+    let totp_entries = auditor.get("/audit?action=operator.totp_enrolled").await;
+    assert!(
+        totp_entries
+            .body
+            .matches("operator.totp_enrolled</td>")
+            .count()
+            >= 2
+    );
+    assert!(!audit.body.contains(PASSWORD));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn in_chinese_labels_errors_and_dates_follow_the_language_which_sticks() {
+    let app = TestApp::spawn().await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    let mut b = Browser::new(&app.url(""));
+    b.accept_language = "zh-CN,zh;q=0.9,en;q=0.5".into();
+    let page = b.get("/login").await;
+    assert!(page.body.contains("<html lang=\"zh-CN\">"));
+    assert!(page.body.contains("操作员登录"));
+    // A wrong password, in Chinese.
+    let csrf = page.csrf();
+    let wrong = b
+        .post(
+            "/login",
+            &[
+                ("name", "clerk1"),
+                ("password", "wrong password!"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.text_of("error").unwrap().contains("密码"));
+    // ?lang=en switches and sticks (cookie) whatever the browser asks for.
+    let en = b.get("/login?lang=en").await;
+    assert!(en.body.contains("Operator login"));
+    assert!(b.cookies.contains_key("vouch_lang"));
+    assert!(b.get("/login").await.body.contains("Operator login"));
+    b.get("/login?lang=zh-CN").await;
+    let page = b
+        .submit(
+            "/login",
+            "/login",
+            &[("name", "clerk1"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.location(), Some("/"));
+    let subs = b.get("/subscribers").await;
+    assert!(subs.body.contains("登记订户"));
+    let bad = b
+        .submit(
+            "/subscribers",
+            "/subscribers",
+            &[
+                ("kind", "person"),
+                ("name", "王芳"),
+                ("doc_type", "national-id"),
+                ("number", "1"),
+                ("issuer", "公安局"),
+                ("valid_until", "2099-13-45"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(
+        bad.body.contains("value=\"王芳\""),
+        "the form keeps its input"
+    );
+    let error = bad.text_of("error").unwrap();
+    assert!(
+        error
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "{error}"
+    );
+    let ok = b
+        .submit(
+            "/subscribers",
+            "/subscribers",
+            &[
+                ("kind", "person"),
+                ("name", "王芳"),
+                ("doc_type", "national-id"),
+                ("number", "1"),
+                ("issuer", "公安局"),
+                ("valid_until", "2099-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let shown = b.get(ok.location().unwrap()).await;
+    assert!(
+        shown.body.contains("年") && shown.body.contains("月"),
+        "dates in Chinese style"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_stolen_cookie_does_not_survive_logout() {
+    let app = TestApp::spawn().await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    let (mut b, _) = login(&app, "clerk1", PASSWORD, "").await;
+    let stolen = b.cookies.clone();
+    assert_eq!(b.get("/subscribers").await.status, StatusCode::OK);
+    let out = b.submit("/", "/logout", &[]).await;
+    assert_eq!(out.location(), Some("/login"));
+    let mut thief = Browser::new(&app.url(""));
+    thief.cookies = stolen;
+    let page = thief.get("/subscribers").await;
+    assert_eq!(
+        page.location(),
+        Some("/login"),
+        "the session ended server-side"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_operator_for_a_while_and_are_audited() {
+    let (app, clock) = app_with_clock().await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    for _ in 0..5 {
+        let (_, page) = login(&app, "clerk1", "not the password", "").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let (_, locked) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        locked.body
+    );
+    clock.advance(time::Duration::minutes(6));
+    let (_, ok) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(ok.location(), Some("/"), "{}", ok.body);
+    let entries = app.audit_entries().await;
+    let count = |action: &str| entries.iter().filter(|e| e["action"] == action).count();
+    assert_eq!(count("console.login_failed"), 5);
+    assert_eq!(count("operator.locked"), 1);
+    assert_eq!(count("console.login"), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_idle_and_the_absolute_timeout() {
+    let (app, clock) = app_with_clock().await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    let (mut b, _) = login(&app, "clerk1", PASSWORD, "").await;
+    clock.advance(time::Duration::minutes(29));
+    assert_eq!(b.get("/subscribers").await.status, StatusCode::OK);
+    clock.advance(time::Duration::minutes(31));
+    assert_eq!(
+        b.get("/subscribers").await.location(),
+        Some("/login"),
+        "idle"
+    );
+    let (mut b, _) = login(&app, "clerk1", PASSWORD, "").await;
+    for _ in 0..25 {
+        clock.advance(time::Duration::minutes(29));
+        if b.get("/subscribers").await.status != StatusCode::OK {
+            break;
+        }
+    }
+    let elapsed = b.get("/subscribers").await;
+    assert_eq!(elapsed.location(), Some("/login"), "absolute");
+    app.stop().await;
+}
+
+#[test]
+fn operator_add_and_set_password_read_the_password_from_stdin() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let served = serve_process(&data, &[], &[]);
+    let vouch = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = vouch(
+        &[
+            "operator",
+            "add",
+            "--name",
+            "clerk2",
+            "--role",
+            "clerk",
+            "--password-stdin",
+        ],
+        "first password!\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let weak = vouch(
+        &[
+            "operator",
+            "set-password",
+            "--name",
+            "clerk2",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("12"));
+    let base = format!("http://{}", served.addr);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let try_login = |password: &'static str| {
+        rt.block_on(async {
+            let mut b = Browser::new(&base);
+            b.submit(
+                "/login",
+                "/login",
+                &[("name", "clerk2"), ("password", password)],
+            )
+            .await
+            .status
+        })
+    };
+    assert_eq!(try_login("first password!"), StatusCode::SEE_OTHER);
+    let out = vouch(
+        &[
+            "operator",
+            "set-password",
+            "--name",
+            "clerk2",
+            "--password-stdin",
+        ],
+        "second password!\r\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(try_login("first password!"), StatusCode::UNAUTHORIZED);
+    assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
+    // Over the API, as an admin (no data directory given: --url decides).
+    let token = served.stdout.lines().last().unwrap().trim().to_string();
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, &token).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "operator",
+            "set-password",
+            "--name",
+            "CLERK2",
+            "--password-stdin",
+        ])
+        .args(["--url", &base, "--token-file"])
+        .arg(&token_file)
+        .env_remove("VOUCH_DATA_DIR")
+        .env_remove("VOUCH_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"third password!!\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(try_login("second password!"), StatusCode::UNAUTHORIZED);
+    assert_eq!(try_login("third password!!"), StatusCode::SEE_OTHER);
+    // The key that seals TOTP secrets is the data directory's, 0600.
+    let mode = std::fs::metadata(data.join("console.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    drop(served);
+}
+
+#[tokio::test]
+async fn the_request_list_is_paged() {
+    let app = TestApp::spawn().await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    let clerk = app.operator("clerk-api", &["clerk"]).await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let mut ids = Vec::new();
+    for _ in 0..53 {
+        let (status, r) = app
+            .submit(&clerk, &sub, "person-signing", &p256_csr())
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{r}");
+        ids.push(r["id"].as_str().unwrap().to_string());
+    }
+    let (mut b, _) = login(&app, "clerk1", PASSWORD, "").await;
+    let first = b.get("/requests?status=pending").await;
+    let shown = |p: &Page| ids.iter().filter(|id| p.body.contains(id.as_str())).count();
+    assert_eq!(shown(&first), 50, "{}", first.body);
+    let next = first.body.split("id=\"next-page\" href=\"").nth(1).unwrap();
+    let next = next[..next.find('"').unwrap()].replace("&amp;", "&");
+    let second = b.get(&next).await;
+    assert_eq!(shown(&second), 3);
+    // Together the two pages show every request once.
+    for id in &ids {
+        assert!(
+            first.body.contains(id.as_str()) != second.body.contains(id.as_str()),
+            "{id}"
+        );
+    }
+    assert!(!second.body.contains("id=\"next-page\""));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() {
+    let (app, clock) = app_with_clock().await;
+    operator(&app, "admin2", &["admin"]).await;
+    operator(&app, "revoker1", &["revoker"]).await;
+    let (mut admin, _) = enrol(&app, &clock, "admin2").await;
+    let page = admin.get("/operators").await;
+    assert!(page.body.contains("id=\"nav-operators\""));
+    // Two roles from two checkboxes; the API token is shown once.
+    let added = admin
+        .submit(
+            "/operators",
+            "/operators",
+            &[
+                ("name", "mixed1"),
+                ("password", PASSWORD),
+                ("role", "clerk"),
+                ("role", "auditor"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert!(added.text_of("notice").unwrap().contains("mixed1"));
+    assert!(added.body.contains("vouch_"), "the token, once");
+    assert!(added.body.contains("<td>clerk, auditor</td>"));
+    let weak = admin
+        .submit(
+            "/operators",
+            "/operators",
+            &[("name", "weak1"), ("password", "short"), ("role", "clerk")],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(weak.body.contains("value=\"weak1\""));
+    let (mut mixed, ok) = login(&app, "mixed1", PASSWORD, "").await;
+    assert_eq!(ok.location(), Some("/"));
+    assert!(mixed.get("/audit").await.status == StatusCode::OK);
+    // Disabling ends the operator's session at once.
+    let (status, list) = app.get(&app.admin, "/api/v1/operators").await;
+    assert_eq!(status, StatusCode::OK);
+    let id_of = |name: &str| {
+        list["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let disabled = admin
+        .submit(
+            "/operators",
+            &format!("/operators/{}/disable", id_of("mixed1")),
+            &[],
+        )
+        .await;
+    assert_eq!(disabled.location(), Some("/operators"), "{}", disabled.body);
+    assert_eq!(mixed.get("/audit").await.location(), Some("/login"));
+    // A TOTP reset makes the revoker enrol again.
+    let (_, secret) = enrol(&app, &clock, "revoker1").await;
+    let reset = admin
+        .submit(
+            "/operators",
+            &format!("/operators/{}/reset-totp", id_of("revoker1")),
+            &[],
+        )
+        .await;
+    assert_eq!(reset.location(), Some("/operators"));
+    clock.advance(time::Duration::seconds(60));
+    let now = clock.now().unix_timestamp();
+    let (_, old) = login(&app, "revoker1", PASSWORD, &code_at(&secret, now)).await;
+    assert_eq!(old.location(), Some("/enrol"), "the old secret is gone");
+    let (mut revoker, _) = enrol(&app, &clock, "revoker1").await;
+
+    // Hold and release on the certificate page.
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let serial = app.issue(&clerk, &approver, &p256_csr()).await;
+    let page = format!("/certificates/{serial}");
+    let held = revoker.submit(&page, &format!("{page}/hold"), &[]).await;
+    assert_eq!(held.status, StatusCode::SEE_OTHER, "{}", held.body);
+    let shown = revoker.get(&page).await;
+    assert!(shown.text_of("cert-status").unwrap().starts_with("on hold"));
+    assert!(shown.body.contains("id=\"release\""));
+    revoker.submit(&page, &format!("{page}/release"), &[]).await;
+    let shown = revoker.get(&page).await;
+    assert_eq!(shown.text_of("cert-status").as_deref(), Some("valid"));
+    assert!(
+        shown.body.matches("<td>valid</td>").count() >= 1,
+        "the history shows the release"
+    );
+    app.stop().await;
+}
+
+const DUAL_REVOCATION: &str = r#"
+name = "person-signing-guarded"
+subscriber_kind = "person"
+validity_days = 365
+key_types = ["ec-p256"]
+request_expiry_hours = 24
+key_usage = ["digitalSignature", "nonRepudiation"]
+subject = ["common_name"]
+revocation_approval = true
+"#;
+
+#[tokio::test]
+async fn a_second_revoker_approves_a_pending_revocation_on_the_certificate_page() {
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc() - time::Duration::minutes(10));
+    let app = TestApp::spawn_with(Options {
+        clock: Arc::new(clock.clone()),
+        extra_profiles: vec![("guarded.toml".into(), DUAL_REVOCATION.into())],
+        ..Default::default()
+    })
+    .await;
+    operator(&app, "revoker1", &["revoker"]).await;
+    operator(&app, "revoker2", &["revoker"]).await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (_, req) = app
+        .submit(&clerk, &sub, "person-signing-guarded", &p256_csr())
+        .await;
+    let (_, done) = app
+        .post_empty(
+            &approver,
+            &format!("/api/v1/requests/{}/approve", req["id"].as_str().unwrap()),
+        )
+        .await;
+    let serial = done["serial"].as_str().unwrap().to_string();
+    let page = format!("/certificates/{serial}");
+    let (mut first, _) = enrol(&app, &clock, "revoker1").await;
+    let asked = first
+        .submit(
+            &page,
+            &format!("{page}/revoke"),
+            &[("reason", "superseded")],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.body);
+    let shown = first.get(&page).await;
+    assert_eq!(shown.text_of("cert-status").as_deref(), Some("valid"));
+    assert!(shown.body.contains("id=\"pending-revocation\""));
+    assert!(
+        !shown.body.contains("id=\"approve-revocation\""),
+        "not by the same revoker"
+    );
+    clock.advance(time::Duration::seconds(30));
+    let (mut second, _) = enrol(&app, &clock, "revoker2").await;
+    let shown = second.get(&page).await;
+    let action = shown
+        .body
+        .split("action=\"/revocations/")
+        .nth(1)
+        .map(|r| format!("/revocations/{}", &r[..r.find('"').unwrap()]))
+        .unwrap();
+    assert!(action.ends_with("/approve"), "{action}");
+    let approved = second.submit(&page, &action, &[]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let shown = second.get(&page).await;
+    assert!(shown.text_of("cert-status").unwrap().starts_with("revoked"));
+    assert!(!shown.body.contains("id=\"pending-revocation\""));
+    app.stop().await;
+}

@@ -1,0 +1,120 @@
+//! The console in a real browser: Debian's headless Chromium, driven by Node's playwright-core
+//! (both installed by scripts/test.sh; playwright-core into ./.e2e), runs tests/console/e2e.mjs in
+//! English and in Chinese against a running server: a clerk registers a subscriber (whose name is
+//! a script, shown as text) and uploads a CSR; an approver enrols TOTP and approves; a copied
+//! cookie dies at logout; a wrong code and a form without its CSRF token are refused; a revoker
+//! revokes; an auditor sees the chain intact. Here the certificate it downloaded passes `openssl
+//! verify` and `openssl ocsp` says revoked. Screenshots of the pages go to
+//! target/console-screenshots (docs/screenshots keeps a copy).
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::path::Path;
+use std::process::Command;
+
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_headless_chromium_in_english_and_chinese() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let e2e = root.join(".e2e");
+    assert!(
+        Path::new("/usr/bin/chromium").exists()
+            && e2e.join("node_modules/playwright-core").exists(),
+        "needs /usr/bin/chromium and playwright-core in ./.e2e: scripts/test.sh installs both"
+    );
+    // Node resolves playwright-core from the script's directory.
+    std::fs::copy(root.join("tests/console/e2e.mjs"), e2e.join("e2e.mjs")).unwrap();
+    let shots = root.join("target/console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let app = TestApp::spawn().await;
+    let files = tempfile::tempdir().unwrap();
+    let (ca_root, issuing) = app.save_ca_certs(files.path()).await;
+    for (suffix, lang) in [("1", "en"), ("2", "zh-CN")] {
+        for (role, name) in
+            ["clerk", "approver", "revoker", "auditor"].map(|r| (r, format!("{r}{suffix}")))
+        {
+            let (status, body) = app
+                .post(
+                    &app.admin,
+                    "/api/v1/operators",
+                    json!({"name": name, "roles": [role], "password": PASSWORD}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let csr = files.path().join(format!("{lang}.csr"));
+        std::fs::write(&csr, p256_csr()).unwrap();
+        let out = files.path().join(format!("{lang}.json"));
+        let cfg = files.path().join(format!("{lang}-cfg.json"));
+        std::fs::write(
+            &cfg,
+            json!({"base": app.url(""), "password": PASSWORD, "csr_file": csr, "lang": lang,
+                   "shots": shots, "suffix": suffix, "out": out})
+            .to_string(),
+        )
+        .unwrap();
+        let node = tokio::task::spawn_blocking(move || {
+            Command::new("node")
+                .arg("e2e.mjs")
+                .arg(&cfg)
+                .current_dir(root.join(".e2e"))
+                .output()
+                .expect("node")
+        })
+        .await
+        .unwrap();
+        assert!(
+            node.status.success(),
+            "{lang}: {}\n{}",
+            String::from_utf8_lossy(&node.stdout),
+            String::from_utf8_lossy(&node.stderr)
+        );
+        let result: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let pem = result["pem"].as_str().unwrap();
+        let leaf = pem
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .next()
+            .unwrap();
+        let cert = files.path().join(format!("{lang}.pem"));
+        std::fs::write(&cert, leaf).unwrap();
+        let (ok, text) = common::run(
+            Command::new("openssl")
+                .args(["verify", "-CAfile"])
+                .arg(&ca_root)
+                .arg("-untrusted")
+                .arg(&issuing)
+                .arg(&cert),
+        );
+        assert!(ok && text.contains(": OK"), "{lang}: {text}");
+        let (ok, text) = common::run(
+            Command::new("openssl")
+                .args(["ocsp", "-no_nonce", "-issuer"])
+                .arg(&issuing)
+                .arg("-cert")
+                .arg(&cert)
+                .args(["-url", &app.url("/ocsp"), "-CAfile"])
+                .arg(&ca_root),
+        );
+        assert!(ok && text.contains(": revoked"), "{lang}: {text}");
+        for page in [
+            "login",
+            "subscribers",
+            "subscriber",
+            "request",
+            "queue",
+            "certificate",
+            "audit",
+        ] {
+            assert!(
+                shots.join(format!("{page}-{lang}.png")).exists(),
+                "{page}-{lang}.png"
+            );
+        }
+    }
+    app.stop().await;
+}
