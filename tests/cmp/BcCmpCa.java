@@ -2,9 +2,9 @@
 // benchmark and the interoperability test: unlike `openssl cmp`'s mock, which answers every
 // request with one fixed certificate, it signs what each request asks for.
 //
-//   java -cp <this>:<bcprov>:<bcpkix>:<bcutil> BcCmpCa PORT_FILE CA_CERT CA_KEY [LOG]
+//   java -cp <this>:<bcprov>:<bcpkix>:<bcutil> BcCmpCa PORT_FILE CA_CERT CA_KEY [LOG [PORT]]
 //
-// Listens on 127.0.0.1 (a free port, written to PORT_FILE) at /pkix. With LOG, it appends a line
+// Listens on 127.0.0.1 (PORT, or a free port; written to PORT_FILE) at /pkix. With LOG, it appends a line
 // to that file for each certificate issued (`issued SERIAL`) and each revocation granted
 // (`revoked SERIAL REASON`), serials in lowercase hex, so that a test can count what the CA did. It accepts messages
 // protected by a signature whose certificate the CA issued (the RA's), and answers, signed with
@@ -101,7 +101,8 @@ public class BcCmpCa {
             : conv.getPrivateKey((org.bouncycastle.asn1.pkcs.PrivateKeyInfo) key);
         sigAlg = caKey.getAlgorithm().startsWith("EC") ? "SHA256withECDSA" : "SHA256withRSA";
         log = args.length > 3 ? Paths.get(args[3]) : null;
-        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 256);
+        int port = args.length > 4 ? Integer.parseInt(args[4]) : 0;
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 256);
         server.setExecutor(Executors.newFixedThreadPool(16));
         server.createContext("/pkix", BcCmpCa::handle);
         server.start();

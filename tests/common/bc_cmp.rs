@@ -27,7 +27,13 @@ impl BcCmpCa {
     /// Start it with the PKI's CA certificate and key (which also sign its answers; it trusts
     /// RA certificates that CA issued).
     pub fn start(pki: &Pki) -> BcCmpCa {
+        Self::start_on(pki, 0)
+    }
+
+    /// As [`BcCmpCa::start`], on `port` (0: a free one), e.g. the port of a CA that was stopped.
+    pub fn start_on(pki: &Pki, port: u16) -> BcCmpCa {
         let port_file = pki.path("bccmp.port");
+        let _ = std::fs::remove_file(&port_file);
         let log = pki.path("bccmp.log");
         let stderr = pki.path("bccmp.stderr");
         let mut cp = classes().as_os_str().to_owned();
@@ -41,6 +47,7 @@ impl BcCmpCa {
             .arg(pki.path("ca.pem"))
             .arg(pki.path("ca.key"))
             .arg(&log)
+            .arg(port.to_string())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
@@ -64,6 +71,15 @@ impl BcCmpCa {
         };
         ca.url = format!("http://127.0.0.1:{}/pkix", port.trim());
         ca
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches("/pkix").parse().ok())
+            .expect("port")
     }
 
     /// Serials (lowercase hex, canonical) of the certificates it issued, in order.
