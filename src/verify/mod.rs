@@ -374,7 +374,7 @@ mod tests {
             certificate_status: if revoked { "revoked" } else { "good" },
             profile: Some("person-signing".into()),
             reasons: if revoked {
-                vec!["signer_revoked"]
+                vec!["certificate_revoked"]
             } else {
                 vec![]
             },
@@ -399,7 +399,7 @@ mod tests {
             application: Some("permits".into()),
             content_sha256: "ab".repeat(32),
             decision: "reject",
-            reasons: vec!["signer_revoked"],
+            reasons: vec!["certificate_revoked"],
             receipt: String::new(),
             role: Some("approver".into()),
             signed_at: Some("2026-01-03T00:00:00Z".into()),
