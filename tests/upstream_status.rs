@@ -14,6 +14,7 @@ mod common;
 
 use base64::Engine;
 use common::cfssl::{upstream_toml, Cfssl, AUTH_KEY};
+use common::crl::{openssl_crl, CrlServer};
 use common::database::count;
 use common::signing::{cms_sign, csr_pem, p256_key_pem, SignOptions, Signer};
 use common::{run, Options, TestApp};
@@ -21,7 +22,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SIGNING_USAGES: &[&str] = &[
@@ -29,48 +29,6 @@ const SIGNING_USAGES: &[&str] = &[
     "content committment",
     "email protection",
 ];
-
-/// An HTTP server for one CRL file: 404 until `set`, then the bytes set.
-struct CrlServer {
-    url: String,
-    body: Arc<Mutex<Option<Vec<u8>>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl CrlServer {
-    async fn start() -> CrlServer {
-        let body: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
-        let served = body.clone();
-        let app = axum::Router::new().route(
-            "/city.crl",
-            axum::routing::get(move || {
-                let served = served.clone();
-                async move {
-                    match served.lock().unwrap().clone() {
-                        Some(b) => (axum::http::StatusCode::OK, b),
-                        None => (axum::http::StatusCode::NOT_FOUND, b"no CRL yet".to_vec()),
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/city.crl", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        CrlServer { url, body, task }
-    }
-
-    fn set(&self, body: Option<Vec<u8>>) {
-        *self.body.lock().unwrap() = body;
-    }
-}
-
-impl Drop for CrlServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// `cfssl gencrl` over the revoked serials of CFSSL's certificate database `db`, signed with the
 /// CA `cert` / `key`: its output (base64 DER), as an operator's cron job would publish it.
@@ -94,43 +52,6 @@ fn gencrl(dir: &Path, db: &Path, cert: &Path, key: &Path) -> Vec<u8> {
         .unwrap();
     assert!(out.status.success(), "cfssl gencrl: {out:?}");
     out.stdout
-}
-
-/// A CRL (PEM) of the CA `cert` / `key` by `openssl ca -gencrl`, listing each (certificate PEM,
-/// reason).
-fn openssl_crl(cert: &Path, key: &Path, revoked: &[(&str, &str)]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(d.join("index.txt"), "").unwrap();
-    std::fs::write(d.join("crlnumber"), "01\n").unwrap();
-    let cnf = format!(
-        "[ca]\ndefault_ca = c\n[c]\ndatabase = {db}\ncrlnumber = {num}\ncertificate = {cert}\n\
-         private_key = {key}\ndefault_md = sha256\ndefault_crl_days = 7\n",
-        db = d.join("index.txt").display(),
-        num = d.join("crlnumber").display(),
-        cert = cert.display(),
-        key = key.display(),
-    );
-    std::fs::write(d.join("ca.cnf"), cnf).unwrap();
-    let openssl = |args: &[&str]| {
-        let (ok, out) = run(Command::new("openssl").current_dir(d).args(args));
-        assert!(ok, "openssl {args:?}: {out}");
-    };
-    for (i, (pem, reason)) in revoked.iter().enumerate() {
-        let file = format!("r{i}.pem");
-        std::fs::write(d.join(&file), pem).unwrap();
-        openssl(&[
-            "ca",
-            "-config",
-            "ca.cnf",
-            "-revoke",
-            &file,
-            "-crl_reason",
-            reason,
-        ]);
-    }
-    openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
-    std::fs::read(d.join("crl.pem")).unwrap()
 }
 
 async fn verify_doc(app: &TestApp, verifier: &str, signer: &Signer) -> Value {

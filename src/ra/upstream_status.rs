@@ -3,7 +3,10 @@
 //! CA that revokes what was never confirmed). Each remote CA with a `crl_url` has its CRL read
 //! by the background task every [`RaConfig::upstream_crl_interval`](super::RaConfig) (and by
 //! [`Ra::read_upstream_crls`] when asked). A CRL is used only when it verifies with that CA's
-//! issuing certificate (see [`crate::ca::remote_crl`]) and is not older than the last one used.
+//! issuing certificate (see [`crate::ca::remote_crl`]) and is not older than the last one used
+//! (kept in the database, `upstream_crls`); an entry is not used for a certificate whose status
+//! changed here at or after the CRL's thisUpdate (a released hold is not put back by a CRL made
+//! before the release).
 //! A certificate Vouch holds as valid (or on hold) that it lists is recorded as revoked (on hold
 //! for certificateHold) with the CRL entry's reason and revocationDate (keyCompromise also blocks
 //! the key and revokes the other certificates with it, as a revocation here does), audited as
@@ -20,13 +23,14 @@ use crate::ca::remote_crl::RemoteRevocation;
 use crate::ca::CaError;
 use crate::error::Result;
 use crate::store::job;
-use crate::store::{certificates as rows, upstream_queue as queue};
+use crate::store::{certificates as rows, upstream_crls as crls, upstream_queue as queue};
 use crate::x509::revocation::Reason;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
-/// What the RA remembers of each CA's CRL reads (in memory: a restart reads every CRL again).
+/// What the RA remembers of each CA's CRL reads in memory (the thisUpdate of the last CRL used is
+/// in the database, `upstream_crls`: it survives a restart and is shared by every instance).
 #[derive(Default)]
 pub(crate) struct CrlReads {
     by_ca: Mutex<HashMap<String, CaReads>>,
@@ -35,8 +39,6 @@ pub(crate) struct CrlReads {
 
 #[derive(Default, Clone)]
 struct CaReads {
-    /// thisUpdate of the last CRL used.
-    this_update: Option<OffsetDateTime>,
     /// The last read's error, if it failed (audited when reads start failing, or fail otherwise).
     failing: Option<String>,
 }
@@ -76,30 +78,37 @@ impl Ra {
                     continue;
                 }
             };
-            let last = self.ca_reads(&id);
-            if last.this_update.is_some_and(|t| crl.this_update < t) {
+            let last_used = {
+                let mut c = self.store().read().await?;
+                crls::last_this_update(&mut c, &id).await?
+            };
+            if let Some(last) = last_used.filter(|t| crl.this_update.unix_timestamp() < *t) {
                 round.failed += 1;
                 let why = format!(
                     "its thisUpdate {} is older than the last CRL used ({}): not used",
-                    crl.this_update,
-                    last.this_update.map(|t| t.to_string()).unwrap_or_default()
+                    super::rfc3339(crl.this_update.unix_timestamp()),
+                    super::rfc3339(last)
                 );
                 self.crl_unreadable(&id, source.url(), &why).await;
                 continue;
             }
-            if last.failing.is_some() {
+            if self.ca_reads(&id).failing.is_some() {
                 tracing::info!(ca = %id, url = %source.url(), "the CA's CRL is readable again");
             }
             let recorded = self
                 .apply_crl(&id, source.url(), &crl.entries, crl.this_update)
                 .await?;
-            self.set_ca_reads(
-                &id,
-                CaReads {
-                    this_update: Some(crl.this_update),
-                    failing: None,
-                },
+            let (ca_id, this_update, now) = (
+                id.clone(),
+                crl.this_update.unix_timestamp(),
+                self.now().unix_timestamp(),
             );
+            self.store()
+                .write(job!(|c, _log| {
+                    crls::record_this_update(c, &ca_id, this_update, now).await
+                }))
+                .await?;
+            self.set_ca_reads(&id, CaReads { failing: None });
             round.read += 1;
             round.recorded += recorded;
         }
@@ -185,7 +194,8 @@ impl Ra {
             entries.iter().map(|e| (e.serial.as_str(), e)).collect();
         let mut recorded = 0;
         let mut propagated = Vec::new();
-        for (serial, status, key) in live {
+        let crl_time = this_update.unix_timestamp();
+        for (serial, status, key, changed_at) in live {
             let Some(entry) = by_serial.get(serial.as_str()).copied() else {
                 continue;
             };
@@ -193,18 +203,38 @@ impl Ra {
             if hold && status == "on-hold" {
                 continue;
             }
+            // A CRL made before the certificate's last change here (a release of a hold, say)
+            // says nothing of its status now: a stale or replayed CRL would put it back.
+            if changed_at.is_some_and(|t| crl_time <= t) {
+                tracing::debug!(%serial, ca = %id, "a CRL older than the certificate's last status change: entry not used");
+                continue;
+            }
             let now = self.now();
-            // Never in the future: a CA's clock ahead of ours does not revoke ahead of time.
-            let at = entry.revoked_at.min(now).unix_timestamp();
-            let details = serde_json::json!({"ca": id, "reason": entry.reason.as_str(),
-                "revoked_at": super::rfc3339(at), "seen_at": "the upstream CA's CRL",
-                "crl_url": url, "crl_this_update": super::rfc3339(this_update.unix_timestamp()),
-                "was": status});
-            let (ca_id, reason) = (id.to_string(), entry.reason);
-            let target = serial.clone();
+            let (ca_id, reason, url) = (id.to_string(), entry.reason, url.to_string());
+            let (target, revoked_at) = (serial.clone(), entry.revoked_at);
             let changed = self
                 .store()
                 .write(job!(|c, log| {
+                    // Checked again in the write: another instance may have changed the
+                    // certificate, or used a newer CRL, since it was read.
+                    let changed_at = crls::status_changed_at(c, &target).await?;
+                    if changed_at.is_some_and(|t| crl_time <= t)
+                        || crls::last_this_update(c, &ca_id)
+                            .await?
+                            .is_some_and(|t| crl_time < t)
+                    {
+                        return Ok(None);
+                    }
+                    // Never in the future (a CA's clock ahead of ours does not revoke ahead of
+                    // time), nor before the certificate's last status change here.
+                    let at = revoked_at
+                        .min(now)
+                        .unix_timestamp()
+                        .max(changed_at.unwrap_or(i64::MIN));
+                    let details = serde_json::json!({"ca": ca_id, "reason": reason.as_str(),
+                        "revoked_at": super::rfc3339(at), "seen_at": "the upstream CA's CRL",
+                        "crl_url": url, "crl_this_update": super::rfc3339(crl_time),
+                        "was": status});
                     let changed = match hold {
                         true => rows::hold(c, &target, at).await?,
                         false => rows::revoke(c, &target, reason.as_str(), at, None).await?,
