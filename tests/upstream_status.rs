@@ -22,6 +22,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 const SIGNING_USAGES: &[&str] = &[
@@ -306,5 +307,66 @@ async fn the_background_task_reads_the_crls() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    app.stop().await;
+}
+
+/// A CRL whose thisUpdate is ahead of this host's clock (beyond a few minutes) is not used: used,
+/// it would lock out every CRL until then. Once its time has come it is used; past its nextUpdate
+/// it is still used (nothing newer), and audited once as `upstream.crl_stale`.
+#[tokio::test]
+async fn a_crl_from_the_future_is_not_used_and_a_stale_one_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    // This host's clock a day behind the CA's.
+    let clock =
+        vouch::clock::ManualClock::new(time::OffsetDateTime::now_utc() - time::Duration::days(1));
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        clock: Arc::new(clock.clone()),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    // `openssl ca -gencrl`: thisUpdate now, nextUpdate in 7 days.
+    crl.set(Some(openssl_crl(&cfssl.ca.cert, &cfssl.ca.key, &[])));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed), (0, 1));
+    let entries = app.audit_entries().await;
+    let unreadable: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "upstream.crl_unreadable")
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{entries:?}");
+    let error = unreadable[0]["details"]["error"].as_str().unwrap();
+    assert!(error.contains("in the future"), "{error}");
+
+    clock.advance(time::Duration::days(1));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed), (1, 0));
+    let stale = |entries: &[Value]| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == "upstream.crl_stale")
+            .count()
+    };
+    assert_eq!(stale(&app.audit_entries().await), 0);
+
+    // Eight days on, no newer CRL: still used, audited once as stale.
+    clock.advance(time::Duration::days(8));
+    for _ in 0..2 {
+        let round = app.ra.read_upstream_crls().await.unwrap();
+        assert_eq!((round.read, round.failed), (1, 0));
+    }
+    let entries = app.audit_entries().await;
+    assert_eq!(stale(&entries), 1, "{entries:?}");
     app.stop().await;
 }

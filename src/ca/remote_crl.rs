@@ -33,6 +33,8 @@ pub struct RemoteRevocation {
 pub struct RemoteCrl {
     /// thisUpdate.
     pub this_update: OffsetDateTime,
+    /// nextUpdate, if the CRL gives one.
+    pub next_update: Option<OffsetDateTime>,
     /// The listed certificates.
     pub entries: Vec<RemoteRevocation>,
 }
@@ -183,6 +185,7 @@ fn check(der: &[u8], issuing_der: &[u8]) -> Result<RemoteCrl, String> {
     }
     Ok(RemoteCrl {
         this_update: time(parsed.last_update())?,
+        next_update: parsed.next_update().map(time).transpose()?,
         entries,
     })
 }

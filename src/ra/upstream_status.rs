@@ -41,7 +41,13 @@ pub(crate) struct CrlReads {
 struct CaReads {
     /// The last read's error, if it failed (audited when reads start failing, or fail otherwise).
     failing: Option<String>,
+    /// thisUpdate of the last CRL audited as past its nextUpdate (audited once per CRL).
+    stale: Option<OffsetDateTime>,
 }
+
+/// How far ahead of this host's clock a CRL's thisUpdate may be (the CA's clock may run a little
+/// ahead); a CRL further ahead is not used: it would lock out every CRL until that time.
+pub const CRL_CLOCK_ALLOWANCE: time::Duration = time::Duration::minutes(5);
 
 /// What one round did, per CA.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,6 +84,17 @@ impl Ra {
                     continue;
                 }
             };
+            let now = self.now();
+            if crl.this_update > now + CRL_CLOCK_ALLOWANCE {
+                round.failed += 1;
+                let why = format!(
+                    "its thisUpdate {} is in the future (now {}): not used",
+                    super::rfc3339(crl.this_update.unix_timestamp()),
+                    super::rfc3339(now.unix_timestamp())
+                );
+                self.crl_unreadable(&id, source.url(), &why).await;
+                continue;
+            }
             let last_used = {
                 let mut c = self.store().read().await?;
                 crls::last_this_update(&mut c, &id).await?
@@ -98,17 +115,23 @@ impl Ra {
             let recorded = self
                 .apply_crl(&id, source.url(), &crl.entries, crl.this_update)
                 .await?;
-            let (ca_id, this_update, now) = (
+            let (ca_id, this_update, read_at) = (
                 id.clone(),
                 crl.this_update.unix_timestamp(),
                 self.now().unix_timestamp(),
             );
             self.store()
                 .write(job!(|c, _log| {
-                    crls::record_this_update(c, &ca_id, this_update, now).await
+                    crls::record_this_update(c, &ca_id, this_update, read_at).await
                 }))
                 .await?;
-            self.set_ca_reads(&id, CaReads { failing: None });
+            let mut reads = self.ca_reads(&id);
+            reads.failing = None;
+            self.set_ca_reads(&id, reads);
+            if let Some(next) = crl.next_update.filter(|n| *n < now) {
+                self.crl_stale(&id, source.url(), crl.this_update, next)
+                    .await;
+            }
             round.read += 1;
             round.recorded += recorded;
         }
@@ -170,6 +193,43 @@ impl Ra {
             .await;
         if let Err(e) = written {
             tracing::error!(ca = %id, error = %e, "could not audit an unreadable CRL");
+        }
+    }
+
+    /// Log a CRL used though its nextUpdate has passed; audit it once per CRL.
+    async fn crl_stale(
+        &self,
+        id: &str,
+        url: &str,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) {
+        let this = this_update;
+        let (this_update, next_update) = (
+            super::rfc3339(this_update.unix_timestamp()),
+            super::rfc3339(next_update.unix_timestamp()),
+        );
+        tracing::warn!(ca = %id, %url, %this_update, %next_update,
+            "the CA's CRL is past its nextUpdate: the CA publishes no newer one");
+        let mut reads = self.ca_reads(id);
+        if reads.stale == Some(this) {
+            return;
+        }
+        reads.stale = Some(this);
+        self.set_ca_reads(id, reads);
+        let now = self.now();
+        let details = serde_json::json!({"ca": id, "url": url, "this_update": this_update,
+            "next_update": next_update});
+        let event = Event::new(None, Action::UpstreamCrlStale, Some(id), details);
+        let written = self
+            .store()
+            .write(job!(|_c, log| {
+                audit::record(log, now, event);
+                Ok(())
+            }))
+            .await;
+        if let Err(e) = written {
+            tracing::error!(ca = %id, error = %e, "could not audit a stale CRL");
         }
     }
 
