@@ -14,7 +14,7 @@ mod common;
 
 use base64::Engine;
 use common::cfssl::{upstream_toml, Cfssl, AUTH_KEY};
-use common::crl::{openssl_crl, CrlServer};
+use common::crl::{openssl_crl, openssl_crl_with, CrlServer};
 use common::database::count;
 use common::signing::{cms_sign, csr_pem, p256_key_pem, SignOptions, Signer};
 use common::{run, Options, TestApp};
@@ -368,5 +368,93 @@ async fn a_crl_from_the_future_is_not_used_and_a_stale_one_is_audited() {
     }
     let entries = app.audit_entries().await;
     assert_eq!(stale(&entries), 1, "{entries:?}");
+    app.stop().await;
+}
+
+/// A CRL that may speak for other CAs' certificates (indirectCRL in its issuingDistributionPoint)
+/// or carries a critical extension Vouch does not know is not used, though the CA signed it: a
+/// serial it lists may be another CA's.
+#[tokio::test]
+async fn an_indirect_crl_or_one_with_an_unknown_critical_extension_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (status, req) = app
+        .submit(
+            &clerk,
+            &sub,
+            "person-signing",
+            &csr_pem(&p256_key_pem(), "x"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap();
+    let (status, out) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let serial = out["serial"].as_str().unwrap().to_string();
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    let pem = cert["pem"].as_str().unwrap().to_string();
+    let revoked = [(pem.as_str(), "keyCompromise")];
+    let cases = [
+        (
+            "issuingDistributionPoint = critical, @idp\n[idp]\nfullname = URI:http://ca.example/c.crl\nindirectCRL = TRUE",
+            "indirect",
+        ),
+        (
+            "issuingDistributionPoint = critical, @idp\n[idp]\nfullname = URI:http://ca.example/c.crl\nonlyCA = TRUE",
+            "CA or attribute certificates only",
+        ),
+        ("1.2.3.4 = critical, ASN1:NULL", "unknown critical"),
+    ];
+    for (ext, why) in cases {
+        crl.set(Some(openssl_crl_with(
+            &cfssl.ca.cert,
+            &cfssl.ca.key,
+            &revoked,
+            ext,
+        )));
+        let round = app.ra.read_upstream_crls().await.unwrap();
+        assert_eq!(
+            (round.read, round.failed, round.recorded),
+            (0, 1, 0),
+            "{why}"
+        );
+        let entries = app.audit_entries().await;
+        let last = entries
+            .iter()
+            .rev()
+            .find(|e| e["action"] == "upstream.crl_unreadable")
+            .unwrap();
+        let error = last["details"]["error"].as_str().unwrap();
+        assert!(error.contains(why), "{error}");
+    }
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(cert["status"], "valid", "{cert}");
+    // The same entry in a plain CRL of the CA is used.
+    crl.set(Some(openssl_crl(&cfssl.ca.cert, &cfssl.ca.key, &revoked)));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 1));
     app.stop().await;
 }

@@ -75,7 +75,8 @@ impl Ra {
                 continue;
             };
             let id = ca.issuing_id().to_string();
-            let read = source.read(&id, &ca.chain()).await;
+            let chain = ca.chain();
+            let read = source.read(&id, &chain).await;
             let crl = match read {
                 Ok(crl) => crl,
                 Err(CaError::Refused(e) | CaError::Unavailable(e)) => {
@@ -113,7 +114,13 @@ impl Ra {
                 tracing::info!(ca = %id, url = %source.url(), "the CA's CRL is readable again");
             }
             let recorded = self
-                .apply_crl(&id, source.url(), &crl.entries, crl.this_update)
+                .apply_crl(
+                    &id,
+                    source.url(),
+                    &crl.entries,
+                    crl.this_update,
+                    &chain.issuing().der,
+                )
                 .await?;
             let (ca_id, this_update, read_at) = (
                 id.clone(),
@@ -241,6 +248,7 @@ impl Ra {
         url: &str,
         entries: &[RemoteRevocation],
         this_update: OffsetDateTime,
+        issuing: &[u8],
     ) -> Result<usize> {
         if entries.is_empty() {
             return Ok(0);
@@ -255,10 +263,15 @@ impl Ra {
         let mut recorded = 0;
         let mut propagated = Vec::new();
         let crl_time = this_update.unix_timestamp();
-        for (serial, status, key, changed_at) in live {
+        for (serial, status, key, changed_at, der) in live {
             let Some(entry) = by_serial.get(serial.as_str()).copied() else {
                 continue;
             };
+            if !crate::ca::remote_crl::issued_by(&der, issuing) {
+                tracing::warn!(%serial, ca = %id,
+                    "the CA's CRL lists a serial of a certificate its issuing certificate did not issue (an earlier key?): entry not used");
+                continue;
+            }
             let hold = entry.reason == Reason::CertificateHold;
             if hold && status == "on-hold" {
                 continue;

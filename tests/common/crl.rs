@@ -51,17 +51,32 @@ impl Drop for CrlServer {
 /// A CRL (PEM) of the CA `cert` / `key` by `openssl ca -gencrl`, listing each (certificate PEM,
 /// reason); the reason `certificateHold` is written as openssl ca asks for it (`-crl_hold`).
 pub fn openssl_crl(cert: &Path, key: &Path, revoked: &[(&str, &str)]) -> Vec<u8> {
+    openssl_crl_with(cert, key, revoked, "")
+}
+
+/// [`openssl_crl`] with the CRL extensions `crl_ext` (lines of an `openssl ca` config section,
+/// more sections may follow them).
+pub fn openssl_crl_with(
+    cert: &Path,
+    key: &Path,
+    revoked: &[(&str, &str)],
+    crl_ext: &str,
+) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("index.txt"), "").unwrap();
     std::fs::write(d.join("crlnumber"), "01\n").unwrap();
     let cnf = format!(
         "[ca]\ndefault_ca = c\n[c]\ndatabase = {db}\ncrlnumber = {num}\ncertificate = {cert}\n\
-         private_key = {key}\ndefault_md = sha256\ndefault_crl_days = 7\n",
+         private_key = {key}\ndefault_md = sha256\ndefault_crl_days = 7\n{ext}",
         db = d.join("index.txt").display(),
         num = d.join("crlnumber").display(),
         cert = cert.display(),
         key = key.display(),
+        ext = match crl_ext {
+            "" => String::new(),
+            ext => format!("crl_extensions = crl_ext\n[crl_ext]\n{ext}\n"),
+        },
     );
     std::fs::write(d.join("ca.cnf"), cnf).unwrap();
     let openssl = |args: &[&str]| {
