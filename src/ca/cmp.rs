@@ -277,7 +277,15 @@ impl CmpCa {
         Ok(())
     }
 
-    async fn revoke_with(&self, serial: &str, code: u8, what: &'static str) -> Result<(), CaError> {
+    /// An rr for `serial` with reason `code`. `done_if_revoked`: a certRevoked rejection means the
+    /// CA already did it (a repeated rr whose first answer was lost, or sent by another instance).
+    async fn revoke_with(
+        &self,
+        serial: &str,
+        code: u8,
+        what: &'static str,
+        done_if_revoked: bool,
+    ) -> Result<(), CaError> {
         let bytes = openssl::bn::BigNum::from_hex_str(serial)
             .map(|n| n.to_vec())
             .map_err(|_| CaError::Refused(format!("{serial} is not a hex serial")))?;
@@ -294,6 +302,11 @@ impl CmpCa {
             return Err(t.unexpected(&got, "rp"));
         }
         let status = body::rev_rep(&got.body).map_err(|e| t.unreadable(&got, e))?;
+        if done_if_revoked && status.already_revoked() {
+            tracing::info!(ca = %self.id, %serial,
+                "the CA says the certificate is already revoked (certRevoked): the revocation is done");
+            return Ok(());
+        }
         if !status.status.is_granted() {
             return Err(status.to_error(&self.id, what));
         }
@@ -442,7 +455,11 @@ impl UpstreamCa for CmpCa {
                 self.id
             )));
         }
-        self.revoke_with(serial, reason.code(), "rr").await
+        // Not for a hold (the CA may hold it revoked for good) nor for keyCompromise (the CA may
+        // hold it revoked with a lesser reason): those stay refused for an admin to look at.
+        let done_if_revoked = !matches!(reason, Reason::CertificateHold | Reason::KeyCompromise);
+        self.revoke_with(serial, reason.code(), "rr", done_if_revoked)
+            .await
     }
 
     async fn release(&self, serial: &str) -> Result<(), CaError> {
@@ -452,7 +469,7 @@ impl UpstreamCa for CmpCa {
                 self.id
             )));
         }
-        self.revoke_with(serial, REMOVE_FROM_CRL, "rr (removeFromCRL)")
+        self.revoke_with(serial, REMOVE_FROM_CRL, "rr (removeFromCRL)", false)
             .await
     }
 }
