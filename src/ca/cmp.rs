@@ -404,9 +404,30 @@ impl UpstreamCa for CmpCa {
                 }
             )));
         }
-        if let Err(CaError::Refused(m) | CaError::Unavailable(m)) =
-            self.confirm(&mut t, &cert, &req_id, None).await
-        {
+        let confirmed = self.confirm(&mut t, &cert, &req_id, None).await;
+        if let Err(CaError::Refused(m)) = confirmed {
+            // The CA answered the certConf with an error: it did not take the confirmation, and
+            // may or may not hold the certificate as valid. Not delivered; revoked there, so
+            // that it is not valid at the CA for nobody.
+            let serial = x509_parser::parse_x509_certificate(&cert)
+                .map(|(_, c)| crate::x509::ac::parse::hex_serial(c.raw_serial()))
+                .unwrap_or_default();
+            let code = crate::x509::revocation::Reason::Superseded.code();
+            let revoked = match self.revoke_with(&serial, code, "rr", true).await {
+                Ok(()) => "it was revoked there (superseded)".to_string(),
+                Err(CaError::Refused(e) | CaError::Unavailable(e)) => {
+                    tracing::error!(ca = %self.id, %serial, error = %e,
+                        "could not revoke a certificate whose certConf the CA rejected; revoke it there by hand");
+                    format!("its revocation there failed ({e}): revoke it by hand")
+                }
+            };
+            return Err(CaError::Refused(format!(
+                "the CA {} rejected the confirmation (certConf) of the certificate it returned \
+                 (serial {serial}): {m}; it is not delivered, and {revoked}",
+                self.id
+            )));
+        }
+        if let Err(CaError::Refused(m) | CaError::Unavailable(m)) = confirmed {
             return Err(CaError::Unavailable(format!(
                 "the certificate from the CA {} is kept in the issuance journal, but its \
                  confirmation (certConf) failed: {m}; it is recorded from the journal at the next \
