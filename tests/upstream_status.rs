@@ -14,7 +14,7 @@ mod common;
 
 use base64::Engine;
 use common::cfssl::{upstream_toml, Cfssl, AUTH_KEY};
-use common::crl::{openssl_crl, openssl_crl_with, CrlServer};
+use common::crl::{openssl_crl, openssl_crl_dated, openssl_crl_with, CrlServer};
 use common::database::count;
 use common::signing::{cms_sign, csr_pem, p256_key_pem, SignOptions, Signer};
 use common::{run, Options, TestApp};
@@ -53,6 +53,13 @@ fn gencrl(dir: &Path, db: &Path, cert: &Path, key: &Path) -> Vec<u8> {
         .unwrap();
     assert!(out.status.success(), "cfssl gencrl: {out:?}");
     out.stdout
+}
+
+fn of_action(entries: &[Value], action: &str, target: &str) -> usize {
+    entries
+        .iter()
+        .filter(|e| e["action"] == action && e["target"] == target)
+        .count()
 }
 
 async fn verify_doc(app: &TestApp, verifier: &str, signer: &Signer) -> Value {
@@ -228,20 +235,36 @@ async fn a_revocation_made_at_cfssl_is_read_from_its_crl_and_reported() {
 
     // A later CRL (PEM, by `openssl ca` with the CA's key) gives reasons: the entry's reason is
     // recorded; what was revoked stays as recorded; keyCompromise blocks the key.
-    crl.set(Some(openssl_crl(
+    // Dated a few seconds on (within the allowance for a CA's clock): the CRL read above may
+    // have been made in this same second, and a CRL no later than a certificate's last change
+    // here is not used for it.
+    crl.set(Some(openssl_crl_dated(
         &cfssl.ca.cert,
         &cfssl.ca.key,
         &[
             (&revoked.1.cert_pem, "keyCompromise"),
-            (&kept.1.cert_pem, "keyCompromise"),
+            (&kept.1.cert_pem, "compromise:20260101000000Z"),
         ],
+        "",
+        Some(time::OffsetDateTime::now_utc() + time::Duration::seconds(5)),
     )));
     let round = app.ra.read_upstream_crls().await.unwrap();
-    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 1));
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 2));
     let cert = status_of(kept.0.clone()).await;
     assert_eq!(cert["status"], "revoked", "{cert}");
     assert_eq!(cert["revocation_reason"], "keyCompromise", "{cert}");
-    assert_eq!(status_of(revoked.0.clone()).await["status"], "revoked");
+    assert_eq!(cert["invalidity_date"], "2026-01-01T00:00:00Z", "{cert}");
+    // The certificate revoked before (no reason in cfssl gencrl's CRL) is raised to
+    // keyCompromise, as a revocation here may be.
+    let cert = status_of(revoked.0.clone()).await;
+    assert_eq!(cert["status"], "revoked", "{cert}");
+    assert_eq!(cert["revocation_reason"], "keyCompromise", "{cert}");
+    let entries = app.audit_entries().await;
+    assert_eq!(
+        of_action(&entries, "certificate.revocation_updated", &revoked.0),
+        1,
+        "{entries:?}"
+    );
     // A key the CA says is compromised is blocked here too.
     let sub = app.person(&clerk, "Zhang San", "2099-12-31").await;
     let (status, body) = app

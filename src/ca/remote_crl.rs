@@ -29,6 +29,8 @@ pub struct RemoteRevocation {
     pub reason: Reason,
     /// The CRL entry's revocationDate.
     pub revoked_at: OffsetDateTime,
+    /// The CRL entry's invalidityDate, if it gives one.
+    pub invalidity: Option<OffsetDateTime>,
 }
 
 /// A remote CA's CRL, checked.
@@ -223,6 +225,10 @@ fn check(der: &[u8], issuing_der: &[u8]) -> Result<RemoteCrl, String> {
             serial: crate::x509::ac::parse::hex_serial(&raw[start..]),
             reason: Reason::from_code(code).unwrap_or(Reason::Unspecified),
             revoked_at: time(revoked.revocation_date)?,
+            invalidity: revoked
+                .invalidity_date()
+                .map(|(_, t)| time(t))
+                .transpose()?,
         });
     }
     Ok(RemoteCrl {

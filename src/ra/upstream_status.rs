@@ -9,7 +9,9 @@
 //! before the release).
 //! A certificate Vouch holds as valid (or on hold) that it lists is recorded as revoked (on hold
 //! for certificateHold) with the CRL entry's reason and revocationDate (keyCompromise also blocks
-//! the key and revokes the other certificates with it, as a revocation here does), audited as
+//! the key and revokes the other certificates with it, as a revocation here does, and raises a
+//! certificate revoked here with another reason to keyCompromise; the entry's invalidityDate is
+//! kept), audited as
 //! `certificate.revoked_upstream` (actor null, the CA and the CRL in the details), so that
 //! `GET /certificates/{serial}` and the verification API say so; its forward is recorded as
 //! acknowledged (the CA knows). A CRL that cannot be read or does not verify changes nothing:
@@ -276,6 +278,11 @@ impl Ra {
             if hold && status == "on-hold" {
                 continue;
             }
+            // A certificate revoked here is changed only by a keyCompromise entry (raised).
+            let raise = status == "revoked";
+            if raise && entry.reason != Reason::KeyCompromise {
+                continue;
+            }
             // A CRL made before the certificate's last change here (a release of a hold, say)
             // says nothing of its status now: a stale or replayed CRL would put it back.
             if changed_at.is_some_and(|t| crl_time <= t) {
@@ -285,6 +292,7 @@ impl Ra {
             let now = self.now();
             let (ca_id, reason, url) = (id.to_string(), entry.reason, url.to_string());
             let (target, revoked_at) = (serial.clone(), entry.revoked_at);
+            let invalidity = entry.invalidity.map(|t| t.min(now).unix_timestamp());
             let changed = self
                 .store()
                 .write(job!(|c, log| {
@@ -307,24 +315,37 @@ impl Ra {
                     let details = serde_json::json!({"ca": ca_id, "reason": reason.as_str(),
                         "revoked_at": super::rfc3339(at), "seen_at": "the upstream CA's CRL",
                         "crl_url": url, "crl_this_update": super::rfc3339(crl_time),
-                        "was": status});
-                    let changed = match hold {
-                        true => rows::hold(c, &target, at).await?,
-                        false => rows::revoke(c, &target, reason.as_str(), at, None).await?,
+                        "invalidity_date": invalidity.map(super::rfc3339), "was": status});
+                    let changed = match (raise, hold) {
+                        // RFC 5280 5.3.1: a revoked certificate's reason may become
+                        // keyCompromise, as a revocation here may raise it.
+                        (true, _) => {
+                            rows::escalate_to_key_compromise(
+                                c,
+                                &target,
+                                invalidity,
+                                now.unix_timestamp(),
+                            )
+                            .await?
+                        }
+                        (false, true) => rows::hold(c, &target, at).await?,
+                        (false, false) => {
+                            rows::revoke(c, &target, reason.as_str(), at, invalidity).await?
+                        }
                     };
                     if !changed {
                         return Ok(None);
                     }
-                    let event = Event::new(
-                        None,
-                        Action::CertificateRevokedUpstream,
-                        Some(&target),
-                        details,
-                    );
+                    let action = match raise {
+                        true => Action::CertificateRevocationUpdated,
+                        false => Action::CertificateRevokedUpstream,
+                    };
+                    let event = Event::new(None, action, Some(&target), details);
                     audit::record(log, now, event);
-                    let change = match hold {
-                        true => HolderChange::Held,
-                        false => HolderChange::Revoked(reason, None),
+                    let change = match (raise, hold) {
+                        (true, _) => HolderChange::KeyCompromised(invalidity),
+                        (false, true) => HolderChange::Held,
+                        (false, false) => HolderChange::Revoked(reason, invalidity),
                     };
                     follow_holder(c, log, now, None, &target, change).await?;
                     // A key the CA says is compromised is blocked here too, and the other
@@ -332,7 +353,7 @@ impl Ra {
                     let others = match reason {
                         Reason::KeyCompromise => {
                             super::revocation::compromise_key(
-                                c, log, now, None, &target, &key, None,
+                                c, log, now, None, &target, &key, invalidity,
                             )
                             .await?
                         }

@@ -49,7 +49,8 @@ impl Drop for CrlServer {
 }
 
 /// A CRL (PEM) of the CA `cert` / `key` by `openssl ca -gencrl`, listing each (certificate PEM,
-/// reason); the reason `certificateHold` is written as openssl ca asks for it (`-crl_hold`).
+/// reason); the reason `certificateHold` is written as openssl ca asks for it (`-crl_hold`), and
+/// `compromise:YYYYMMDDHHMMSSZ` is keyCompromise with that invalidityDate (`-crl_compromise`).
 pub fn openssl_crl(cert: &Path, key: &Path, revoked: &[(&str, &str)]) -> Vec<u8> {
     openssl_crl_with(cert, key, revoked, "")
 }
@@ -61,6 +62,17 @@ pub fn openssl_crl_with(
     key: &Path,
     revoked: &[(&str, &str)],
     crl_ext: &str,
+) -> Vec<u8> {
+    openssl_crl_dated(cert, key, revoked, crl_ext, None)
+}
+
+/// [`openssl_crl_with`] whose thisUpdate is `this_update` (default: now).
+pub fn openssl_crl_dated(
+    cert: &Path,
+    key: &Path,
+    revoked: &[(&str, &str)],
+    crl_ext: &str,
+    this_update: Option<time::OffsetDateTime>,
 ) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -88,12 +100,29 @@ pub fn openssl_crl_with(
         std::fs::write(d.join(&file), pem).unwrap();
         let how: &[&str] = match *reason {
             "certificateHold" => &["-crl_hold", "holdInstructionReject"],
+            // keyCompromise with an invalidityDate (GeneralizedTime).
+            r if r.starts_with("compromise:") => &["-crl_compromise", &r[11..]],
             _ => &["-crl_reason", reason],
         };
         let mut args = vec!["ca", "-config", "ca.cnf", "-revoke", &file];
         args.extend_from_slice(how);
         openssl(&args);
     }
-    openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
+    let mut args = vec!["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"];
+    let last = this_update.map(|t| {
+        format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+            t.year(),
+            t.month() as u8,
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    });
+    if let Some(last) = &last {
+        args.extend(["-crl_lastupdate", last.as_str()]);
+    }
+    openssl(&args);
     std::fs::read(d.join("crl.pem")).unwrap()
 }
