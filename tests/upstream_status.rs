@@ -475,6 +475,18 @@ async fn an_indirect_crl_or_one_with_an_unknown_critical_extension_is_not_used()
         .get(&clerk, &format!("/api/v1/certificates/{serial}"))
         .await;
     assert_eq!(cert["status"], "valid", "{cert}");
+    // An entry with reason removeFromCRL revokes nothing.
+    crl.set(Some(openssl_crl(
+        &cfssl.ca.cert,
+        &cfssl.ca.key,
+        &[(pem.as_str(), "removeFromCRL")],
+    )));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 0));
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(cert["status"], "valid", "{cert}");
     // The same entry in a plain CRL of the CA is used.
     crl.set(Some(openssl_crl(&cfssl.ca.cert, &cfssl.ca.key, &revoked)));
     let round = app.ra.read_upstream_crls().await.unwrap();

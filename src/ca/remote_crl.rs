@@ -15,6 +15,9 @@ use crate::x509::revocation::Reason;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+/// The CRL reason code removeFromCRL: an entry with it revokes nothing.
+const REMOVE_FROM_CRL: u8 = 8;
+
 /// Longest CRL body read, in bytes.
 pub const MAX_CRL_BYTES: usize = 16 * 1024 * 1024;
 /// How long reading a CRL may take in all.
@@ -221,9 +224,17 @@ fn check(der: &[u8], issuing_der: &[u8]) -> Result<RemoteCrl, String> {
             }
         }
         let code = revoked.reason_code().map(|(_, c)| c.0).unwrap_or(0);
+        let serial = crate::x509::ac::parse::hex_serial(&raw[start..]);
+        if code == REMOVE_FROM_CRL {
+            continue; // not a revocation (a delta CRL's word for a lifted hold)
+        }
+        let reason = Reason::from_code(code).unwrap_or_else(|| {
+            tracing::warn!(%serial, code, "a CRL entry with a reason code Vouch does not know: taken as unspecified");
+            Reason::Unspecified
+        });
         entries.push(RemoteRevocation {
-            serial: crate::x509::ac::parse::hex_serial(&raw[start..]),
-            reason: Reason::from_code(code).unwrap_or(Reason::Unspecified),
+            serial,
+            reason,
             revoked_at: time(revoked.revocation_date)?,
             invalidity: revoked
                 .invalidity_date()
