@@ -493,3 +493,57 @@ async fn an_indirect_crl_or_one_with_an_unknown_critical_extension_is_not_used()
     assert_eq!((round.read, round.failed, round.recorded), (1, 0, 1));
     app.stop().await;
 }
+
+/// A remote CA's CRL speaks only for that CA's certificates: a serial it lists that is a
+/// certificate of the embedded CA (another CA's, with the same serial) is not revoked.
+#[tokio::test]
+async fn a_crl_does_not_revoke_another_cas_certificate_with_the_same_serial() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    // person-auth is signed by the embedded CA.
+    let (status, req) = app
+        .submit(&clerk, &sub, "person-auth", &csr_pem(&p256_key_pem(), "x"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap();
+    let (status, out) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let serial = out["serial"].as_str().unwrap().to_string();
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_ne!(cert["ca"], "city-cfssl", "{cert}");
+    let pem = cert["pem"].as_str().unwrap().to_string();
+    // The remote CA's own CRL, listing that serial.
+    crl.set(Some(openssl_crl(
+        &cfssl.ca.cert,
+        &cfssl.ca.key,
+        &[(pem.as_str(), "keyCompromise")],
+    )));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 0));
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(cert["status"], "valid", "{cert}");
+    app.stop().await;
+}
