@@ -16,6 +16,7 @@ mod common;
 use common::cmp::{
     in_netns, signature_keys, upstream_toml, MockCmp, Pki, Recorder, CERT_CONF, IR, RR,
 };
+use common::crl::{openssl_crl, CrlServer};
 use common::{run, venv_bin, Options, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -467,6 +468,63 @@ fn a_release_while_the_ca_is_unavailable_is_a_503_and_the_hold_stays() {
                 bodies(&m),
                 ["genm", "p10cr", "certConf", "rr", "rr", "rr"],
                 "{m:?}"
+            );
+            s.app.stop().await;
+        },
+    );
+}
+
+/// A CRL the CA made before a release (it still lists the hold until its next CRL), read after
+/// the release, or replayed later, does not put the certificate back on hold: the entry is older
+/// than the certificate's last status change here.
+#[test]
+fn a_crl_made_before_a_release_does_not_hold_the_certificate_again() {
+    in_netns(
+        "a_crl_made_before_a_release_does_not_hold_the_certificate_again",
+        || async {
+            let crl = CrlServer::start().await;
+            let url = crl.url.clone();
+            let keys = move |pki: &Pki| {
+                format!(
+                    "{}\nrequest = \"p10cr\"\ncrl_url = \"{url}\"",
+                    signature_keys(pki)
+                )
+            };
+            let s = setup(None, &keys, &[]).await;
+            let serial = s.issued().await;
+            let revoker = s.app.operator("revoker1", &["revoker"]).await;
+            let path = |what: &str| format!("/api/v1/certificates/{serial}/{what}");
+            let (status, body) = s.app.post(&revoker, &path("hold"), json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let (_, cert) = s
+                .app
+                .get(&revoker, &format!("/api/v1/certificates/{serial}"))
+                .await;
+            let pem = cert["pem"].as_str().unwrap().to_string();
+            // The CA's CRL while the certificate is on hold.
+            crl.set(Some(openssl_crl(
+                &s.pki.path("ca.pem"),
+                &s.pki.path("ca.key"),
+                &[(&pem, "certificateHold")],
+            )));
+            let round = s.app.ra.read_upstream_crls().await.unwrap();
+            assert_eq!((round.read, round.failed, round.recorded), (1, 0, 0));
+            let (status, body) = s.app.post(&revoker, &path("release"), json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{body}\n{}", s.mock.log());
+            // The same CRL, read after the release: the certificate stays valid.
+            let round = s.app.ra.read_upstream_crls().await.unwrap();
+            assert_eq!((round.read, round.failed, round.recorded), (1, 0, 0));
+            let (_, cert) = s
+                .app
+                .get(&revoker, &format!("/api/v1/certificates/{serial}"))
+                .await;
+            assert_eq!(cert["status"], "valid", "{cert}");
+            let entries = s.app.audit_entries().await;
+            assert!(
+                !entries
+                    .iter()
+                    .any(|e| e["action"] == "certificate.revoked_upstream"),
+                "{entries:?}"
             );
             s.app.stop().await;
         },

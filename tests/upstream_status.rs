@@ -14,6 +14,7 @@ mod common;
 
 use base64::Engine;
 use common::cfssl::{upstream_toml, Cfssl, AUTH_KEY};
+use common::crl::{openssl_crl, openssl_crl_dated, openssl_crl_with, CrlServer};
 use common::database::count;
 use common::signing::{cms_sign, csr_pem, p256_key_pem, SignOptions, Signer};
 use common::{run, Options, TestApp};
@@ -21,7 +22,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const SIGNING_USAGES: &[&str] = &[
@@ -29,48 +30,6 @@ const SIGNING_USAGES: &[&str] = &[
     "content committment",
     "email protection",
 ];
-
-/// An HTTP server for one CRL file: 404 until `set`, then the bytes set.
-struct CrlServer {
-    url: String,
-    body: Arc<Mutex<Option<Vec<u8>>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl CrlServer {
-    async fn start() -> CrlServer {
-        let body: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
-        let served = body.clone();
-        let app = axum::Router::new().route(
-            "/city.crl",
-            axum::routing::get(move || {
-                let served = served.clone();
-                async move {
-                    match served.lock().unwrap().clone() {
-                        Some(b) => (axum::http::StatusCode::OK, b),
-                        None => (axum::http::StatusCode::NOT_FOUND, b"no CRL yet".to_vec()),
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/city.crl", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        CrlServer { url, body, task }
-    }
-
-    fn set(&self, body: Option<Vec<u8>>) {
-        *self.body.lock().unwrap() = body;
-    }
-}
-
-impl Drop for CrlServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// `cfssl gencrl` over the revoked serials of CFSSL's certificate database `db`, signed with the
 /// CA `cert` / `key`: its output (base64 DER), as an operator's cron job would publish it.
@@ -96,41 +55,11 @@ fn gencrl(dir: &Path, db: &Path, cert: &Path, key: &Path) -> Vec<u8> {
     out.stdout
 }
 
-/// A CRL (PEM) of the CA `cert` / `key` by `openssl ca -gencrl`, listing each (certificate PEM,
-/// reason).
-fn openssl_crl(cert: &Path, key: &Path, revoked: &[(&str, &str)]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(d.join("index.txt"), "").unwrap();
-    std::fs::write(d.join("crlnumber"), "01\n").unwrap();
-    let cnf = format!(
-        "[ca]\ndefault_ca = c\n[c]\ndatabase = {db}\ncrlnumber = {num}\ncertificate = {cert}\n\
-         private_key = {key}\ndefault_md = sha256\ndefault_crl_days = 7\n",
-        db = d.join("index.txt").display(),
-        num = d.join("crlnumber").display(),
-        cert = cert.display(),
-        key = key.display(),
-    );
-    std::fs::write(d.join("ca.cnf"), cnf).unwrap();
-    let openssl = |args: &[&str]| {
-        let (ok, out) = run(Command::new("openssl").current_dir(d).args(args));
-        assert!(ok, "openssl {args:?}: {out}");
-    };
-    for (i, (pem, reason)) in revoked.iter().enumerate() {
-        let file = format!("r{i}.pem");
-        std::fs::write(d.join(&file), pem).unwrap();
-        openssl(&[
-            "ca",
-            "-config",
-            "ca.cnf",
-            "-revoke",
-            &file,
-            "-crl_reason",
-            reason,
-        ]);
-    }
-    openssl(&["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
-    std::fs::read(d.join("crl.pem")).unwrap()
+fn of_action(entries: &[Value], action: &str, target: &str) -> usize {
+    entries
+        .iter()
+        .filter(|e| e["action"] == action && e["target"] == target)
+        .count()
 }
 
 async fn verify_doc(app: &TestApp, verifier: &str, signer: &Signer) -> Value {
@@ -306,20 +235,36 @@ async fn a_revocation_made_at_cfssl_is_read_from_its_crl_and_reported() {
 
     // A later CRL (PEM, by `openssl ca` with the CA's key) gives reasons: the entry's reason is
     // recorded; what was revoked stays as recorded; keyCompromise blocks the key.
-    crl.set(Some(openssl_crl(
+    // Dated a few seconds on (within the allowance for a CA's clock): the CRL read above may
+    // have been made in this same second, and a CRL no later than a certificate's last change
+    // here is not used for it.
+    crl.set(Some(openssl_crl_dated(
         &cfssl.ca.cert,
         &cfssl.ca.key,
         &[
             (&revoked.1.cert_pem, "keyCompromise"),
-            (&kept.1.cert_pem, "keyCompromise"),
+            (&kept.1.cert_pem, "compromise:20260101000000Z"),
         ],
+        "",
+        Some(time::OffsetDateTime::now_utc() + time::Duration::seconds(5)),
     )));
     let round = app.ra.read_upstream_crls().await.unwrap();
-    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 1));
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 2));
     let cert = status_of(kept.0.clone()).await;
     assert_eq!(cert["status"], "revoked", "{cert}");
     assert_eq!(cert["revocation_reason"], "keyCompromise", "{cert}");
-    assert_eq!(status_of(revoked.0.clone()).await["status"], "revoked");
+    assert_eq!(cert["invalidity_date"], "2026-01-01T00:00:00Z", "{cert}");
+    // The certificate revoked before (no reason in cfssl gencrl's CRL) is raised to
+    // keyCompromise, as a revocation here may be.
+    let cert = status_of(revoked.0.clone()).await;
+    assert_eq!(cert["status"], "revoked", "{cert}");
+    assert_eq!(cert["revocation_reason"], "keyCompromise", "{cert}");
+    let entries = app.audit_entries().await;
+    assert_eq!(
+        of_action(&entries, "certificate.revocation_updated", &revoked.0),
+        1,
+        "{entries:?}"
+    );
     // A key the CA says is compromised is blocked here too.
     let sub = app.person(&clerk, "Zhang San", "2099-12-31").await;
     let (status, body) = app
@@ -385,5 +330,220 @@ async fn the_background_task_reads_the_crls() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    app.stop().await;
+}
+
+/// A CRL whose thisUpdate is ahead of this host's clock (beyond a few minutes) is not used: used,
+/// it would lock out every CRL until then. Once its time has come it is used; past its nextUpdate
+/// it is still used (nothing newer), and audited once as `upstream.crl_stale`.
+#[tokio::test]
+async fn a_crl_from_the_future_is_not_used_and_a_stale_one_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    // This host's clock a day behind the CA's.
+    let clock =
+        vouch::clock::ManualClock::new(time::OffsetDateTime::now_utc() - time::Duration::days(1));
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        clock: Arc::new(clock.clone()),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    // `openssl ca -gencrl`: thisUpdate now, nextUpdate in 7 days.
+    crl.set(Some(openssl_crl(&cfssl.ca.cert, &cfssl.ca.key, &[])));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed), (0, 1));
+    let entries = app.audit_entries().await;
+    let unreadable: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "upstream.crl_unreadable")
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{entries:?}");
+    let error = unreadable[0]["details"]["error"].as_str().unwrap();
+    assert!(error.contains("in the future"), "{error}");
+
+    clock.advance(time::Duration::days(1));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed), (1, 0));
+    let stale = |entries: &[Value]| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == "upstream.crl_stale")
+            .count()
+    };
+    assert_eq!(stale(&app.audit_entries().await), 0);
+
+    // Eight days on, no newer CRL: still used, audited once as stale.
+    clock.advance(time::Duration::days(8));
+    for _ in 0..2 {
+        let round = app.ra.read_upstream_crls().await.unwrap();
+        assert_eq!((round.read, round.failed), (1, 0));
+    }
+    let entries = app.audit_entries().await;
+    assert_eq!(stale(&entries), 1, "{entries:?}");
+    app.stop().await;
+}
+
+/// A CRL that may speak for other CAs' certificates (indirectCRL in its issuingDistributionPoint)
+/// or carries a critical extension Vouch does not know is not used, though the CA signed it: a
+/// serial it lists may be another CA's.
+#[tokio::test]
+async fn an_indirect_crl_or_one_with_an_unknown_critical_extension_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (status, req) = app
+        .submit(
+            &clerk,
+            &sub,
+            "person-signing",
+            &csr_pem(&p256_key_pem(), "x"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap();
+    let (status, out) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let serial = out["serial"].as_str().unwrap().to_string();
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    let pem = cert["pem"].as_str().unwrap().to_string();
+    let revoked = [(pem.as_str(), "keyCompromise")];
+    let cases = [
+        (
+            "issuingDistributionPoint = critical, @idp\n[idp]\nfullname = URI:http://ca.example/c.crl\nindirectCRL = TRUE",
+            "indirect",
+        ),
+        (
+            "issuingDistributionPoint = critical, @idp\n[idp]\nfullname = URI:http://ca.example/c.crl\nonlyCA = TRUE",
+            "CA or attribute certificates only",
+        ),
+        ("1.2.3.4 = critical, ASN1:NULL", "unknown critical"),
+    ];
+    for (ext, why) in cases {
+        crl.set(Some(openssl_crl_with(
+            &cfssl.ca.cert,
+            &cfssl.ca.key,
+            &revoked,
+            ext,
+        )));
+        let round = app.ra.read_upstream_crls().await.unwrap();
+        assert_eq!(
+            (round.read, round.failed, round.recorded),
+            (0, 1, 0),
+            "{why}"
+        );
+        let entries = app.audit_entries().await;
+        let last = entries
+            .iter()
+            .rev()
+            .find(|e| e["action"] == "upstream.crl_unreadable")
+            .unwrap();
+        let error = last["details"]["error"].as_str().unwrap();
+        assert!(error.contains(why), "{error}");
+    }
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(cert["status"], "valid", "{cert}");
+    // An entry with reason removeFromCRL revokes nothing.
+    crl.set(Some(openssl_crl(
+        &cfssl.ca.cert,
+        &cfssl.ca.key,
+        &[(pem.as_str(), "removeFromCRL")],
+    )));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 0));
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(cert["status"], "valid", "{cert}");
+    // The same entry in a plain CRL of the CA is used.
+    crl.set(Some(openssl_crl(&cfssl.ca.cert, &cfssl.ca.key, &revoked)));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 1));
+    app.stop().await;
+}
+
+/// A remote CA's CRL speaks only for that CA's certificates: a serial it lists that is a
+/// certificate of the embedded CA (another CA's, with the same serial) is not revoked.
+#[tokio::test]
+async fn a_crl_does_not_revoke_another_cas_certificate_with_the_same_serial() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    // person-auth is signed by the embedded CA.
+    let (status, req) = app
+        .submit(&clerk, &sub, "person-auth", &csr_pem(&p256_key_pem(), "x"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap();
+    let (status, out) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let serial = out["serial"].as_str().unwrap().to_string();
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_ne!(cert["ca"], "city-cfssl", "{cert}");
+    let pem = cert["pem"].as_str().unwrap().to_string();
+    // The remote CA's own CRL, listing that serial.
+    crl.set(Some(openssl_crl(
+        &cfssl.ca.cert,
+        &cfssl.ca.key,
+        &[(pem.as_str(), "keyCompromise")],
+    )));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed, round.recorded), (1, 0, 0));
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(cert["status"], "valid", "{cert}");
     app.stop().await;
 }

@@ -278,7 +278,9 @@ async fn an_unreadable_journal_entry_is_shown_and_has_a_way_out() {
     assert_eq!(req["status"], "approved", "{req}");
     let error = req["issuance"]["last_error"].as_str().unwrap_or_default();
     assert!(
-        error.contains(&entry.display().to_string()) && error.contains("removed"),
+        error.contains(&format!("<data directory>/issuance-journal/{id}.pem"))
+            && error.contains("removed")
+            && !error.contains(&app.data.root().display().to_string()),
         "{req}"
     );
     let listed = queue_json(&app, false);
@@ -296,6 +298,73 @@ async fn an_unreadable_journal_entry_is_shown_and_has_a_way_out() {
     assert_eq!(req["status"], "issued", "{req}");
     let db = app.data.database_target();
     assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(ca.issued(), 1);
+    assert_eq!(count(&db, "certificates").await, 1);
+    app.stop().await;
+}
+
+/// The way out of an unreadable journal entry, pasting the CA's certificate into it, with the
+/// wrong certificate (another request's): it fails the order check and the request fails,
+/// quarantined, but nothing is revoked at the CA by its serial (it may be an unrelated
+/// certificate); the other certificate stays valid at the CA and here.
+#[tokio::test]
+async fn a_wrong_certificate_pasted_into_the_journal_is_not_revoked_at_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ScriptedCa::start(&common::cfssl::make_test_ca(dir.path())).await;
+    let retry = vouch::ra::RetrySchedule {
+        interval: Duration::from_secs(3600),
+        backoff: time::Duration::ZERO,
+        backoff_max: time::Duration::ZERO,
+        min_age: time::Duration::ZERO,
+    };
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(upstream_toml(
+            "city-ca",
+            &ca.url,
+            AUTH_KEY,
+            &["person-signing"],
+        )),
+        retry,
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let first = issued(&app, &clerk, &approver, "Wang Fang").await;
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{first}"))
+        .await;
+    let first_pem = cert["pem"].as_str().unwrap().to_string();
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (_, req) = app
+        .submit(&clerk, &sub, "person-signing", &p256_csr())
+        .await;
+    let id = req["id"].as_str().unwrap().to_string();
+    ca.set(Mode::Down);
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    ca.set(Mode::Up);
+    let entry = app.data.issuance_journal_dir().join(format!("{id}.pem"));
+    std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    std::fs::write(&entry, &first_pem).unwrap();
+    app.ra.reconcile(time::Duration::ZERO).await.unwrap();
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "failed", "{req}");
+    assert_eq!(ca.revoke_calls(), 0, "nothing revoked at the CA");
+    assert_eq!(ca.revocation(&first), None);
+    let entries = app.audit_entries().await;
+    let quarantined: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "certificate.quarantined")
+        .collect();
+    assert_eq!(quarantined.len(), 1, "{entries:?}");
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{first}"))
+        .await;
+    assert_eq!(cert["status"], "valid", "{cert}");
+    let db = app.data.database_target();
+    assert_eq!(count(&db, "requests").await, 2);
     assert_eq!(ca.issued(), 1);
     assert_eq!(count(&db, "certificates").await, 1);
     app.stop().await;

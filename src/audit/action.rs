@@ -115,6 +115,9 @@ actions! {
     /// A remote CA's CRL could not be read or did not verify (logged at each read, audited when
     /// its reads start failing); nothing was changed, the status from its last good CRL stands.
     UpstreamCrlUnreadable = "upstream.crl_unreadable",
+    /// A remote CA's CRL was used though its nextUpdate has passed (audited once per CRL): the CA
+    /// publishes no newer one.
+    UpstreamCrlStale = "upstream.crl_stale",
     /// A revoked certificate's reason was changed to keyCompromise.
     CertificateRevocationUpdated = "certificate.revocation_updated",
     /// A four-eyes revocation request was made.

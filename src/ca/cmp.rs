@@ -277,7 +277,15 @@ impl CmpCa {
         Ok(())
     }
 
-    async fn revoke_with(&self, serial: &str, code: u8, what: &'static str) -> Result<(), CaError> {
+    /// An rr for `serial` with reason `code`. `done_if_revoked`: a certRevoked rejection means the
+    /// CA already did it (a repeated rr whose first answer was lost, or sent by another instance).
+    async fn revoke_with(
+        &self,
+        serial: &str,
+        code: u8,
+        what: &'static str,
+        done_if_revoked: bool,
+    ) -> Result<(), CaError> {
         let bytes = openssl::bn::BigNum::from_hex_str(serial)
             .map(|n| n.to_vec())
             .map_err(|_| CaError::Refused(format!("{serial} is not a hex serial")))?;
@@ -294,6 +302,11 @@ impl CmpCa {
             return Err(t.unexpected(&got, "rp"));
         }
         let status = body::rev_rep(&got.body).map_err(|e| t.unreadable(&got, e))?;
+        if done_if_revoked && status.already_revoked() {
+            tracing::info!(ca = %self.id, %serial,
+                "the CA says the certificate is already revoked (certRevoked): the revocation is done");
+            return Ok(());
+        }
         if !status.status.is_granted() {
             return Err(status.to_error(&self.id, what));
         }
@@ -391,9 +404,30 @@ impl UpstreamCa for CmpCa {
                 }
             )));
         }
-        if let Err(CaError::Refused(m) | CaError::Unavailable(m)) =
-            self.confirm(&mut t, &cert, &req_id, None).await
-        {
+        let confirmed = self.confirm(&mut t, &cert, &req_id, None).await;
+        if let Err(CaError::Refused(m)) = confirmed {
+            // The CA answered the certConf with an error: it did not take the confirmation, and
+            // may or may not hold the certificate as valid. Not delivered; revoked there, so
+            // that it is not valid at the CA for nobody.
+            let serial = x509_parser::parse_x509_certificate(&cert)
+                .map(|(_, c)| crate::x509::ac::parse::hex_serial(c.raw_serial()))
+                .unwrap_or_default();
+            let code = crate::x509::revocation::Reason::Superseded.code();
+            let revoked = match self.revoke_with(&serial, code, "rr", true).await {
+                Ok(()) => "it was revoked there (superseded)".to_string(),
+                Err(CaError::Refused(e) | CaError::Unavailable(e)) => {
+                    tracing::error!(ca = %self.id, %serial, error = %e,
+                        "could not revoke a certificate whose certConf the CA rejected; revoke it there by hand");
+                    format!("its revocation there failed ({e}): revoke it by hand")
+                }
+            };
+            return Err(CaError::Refused(format!(
+                "the CA {} rejected the confirmation (certConf) of the certificate it returned \
+                 (serial {serial}): {m}; it is not delivered, and {revoked}",
+                self.id
+            )));
+        }
+        if let Err(CaError::Refused(m) | CaError::Unavailable(m)) = confirmed {
             return Err(CaError::Unavailable(format!(
                 "the certificate from the CA {} is kept in the issuance journal, but its \
                  confirmation (certConf) failed: {m}; it is recorded from the journal at the next \
@@ -442,7 +476,11 @@ impl UpstreamCa for CmpCa {
                 self.id
             )));
         }
-        self.revoke_with(serial, reason.code(), "rr").await
+        // Not for a hold (the CA may hold it revoked for good) nor for keyCompromise (the CA may
+        // hold it revoked with a lesser reason): those stay refused for an admin to look at.
+        let done_if_revoked = !matches!(reason, Reason::CertificateHold | Reason::KeyCompromise);
+        self.revoke_with(serial, reason.code(), "rr", done_if_revoked)
+            .await
     }
 
     async fn release(&self, serial: &str) -> Result<(), CaError> {
@@ -452,7 +490,7 @@ impl UpstreamCa for CmpCa {
                 self.id
             )));
         }
-        self.revoke_with(serial, REMOVE_FROM_CRL, "rr (removeFromCRL)")
+        self.revoke_with(serial, REMOVE_FROM_CRL, "rr (removeFromCRL)", false)
             .await
     }
 }

@@ -4,13 +4,19 @@
 //! `GET /api/v1/cfssl/crl` answers from 1.3 on). It is read at most [`MAX_CRL_BYTES`], with a
 //! connect and a total timeout and no redirects, and is accepted only when it is a full CRL (no
 //! deltaCRLIndicator) issued by the CA's issuing certificate (the issuer name matches) and its
-//! signature verifies with that certificate's key. What it says is applied by
+//! signature verifies with that certificate's key; an indirect CRL (issuingDistributionPoint's
+//! indirectCRL, or an entry's certificateIssuer), a CRL of CA or attribute certificates only, and
+//! an unknown critical extension are refused. Its entries are applied only to certificates
+//! [`issued_by`] that issuing certificate. What it says is applied by
 //! `ra::upstream_status`.
 
 use super::{CaChain, CaError};
 use crate::x509::revocation::Reason;
 use std::time::Duration;
 use time::OffsetDateTime;
+
+/// The CRL reason code removeFromCRL: an entry with it revokes nothing.
+const REMOVE_FROM_CRL: u8 = 8;
 
 /// Longest CRL body read, in bytes.
 pub const MAX_CRL_BYTES: usize = 16 * 1024 * 1024;
@@ -26,6 +32,8 @@ pub struct RemoteRevocation {
     pub reason: Reason,
     /// The CRL entry's revocationDate.
     pub revoked_at: OffsetDateTime,
+    /// The CRL entry's invalidityDate, if it gives one.
+    pub invalidity: Option<OffsetDateTime>,
 }
 
 /// A remote CA's CRL, checked.
@@ -33,6 +41,8 @@ pub struct RemoteRevocation {
 pub struct RemoteCrl {
     /// thisUpdate.
     pub this_update: OffsetDateTime,
+    /// nextUpdate, if the CRL gives one.
+    pub next_update: Option<OffsetDateTime>,
     /// The listed certificates.
     pub entries: Vec<RemoteRevocation>,
 }
@@ -164,6 +174,29 @@ fn check(der: &[u8], issuing_der: &[u8]) -> Result<RemoteCrl, String> {
     {
         return Err("a delta CRL; give the full CRL's URL".into());
     }
+    use x509_parser::extensions::ParsedExtension;
+    use x509_parser::oid_registry as oid;
+    for ext in parsed.extensions() {
+        if let ParsedExtension::IssuingDistributionPoint(idp) = ext.parsed_extension() {
+            if idp.indirect_crl {
+                return Err("an indirect CRL (it may list other CAs' certificates)".into());
+            }
+            if idp.only_contains_ca_certs || idp.only_contains_attribute_certs {
+                return Err("a CRL of CA or attribute certificates only".into());
+            }
+        }
+        let known = [
+            oid::OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER,
+            oid::OID_X509_EXT_CRL_NUMBER,
+            oid::OID_X509_EXT_ISSUER_DISTRIBUTION_POINT,
+            oid::OID_X509_EXT_FRESHEST_CRL,
+            oid::OID_X509_EXT_ISSUER_ALT_NAME,
+            oid::OID_PKIX_AUTHORITY_INFO_ACCESS,
+        ];
+        if ext.critical && !known.contains(&ext.oid) {
+            return Err(format!("an unknown critical CRL extension {}", ext.oid));
+        }
+    }
     let time = |t: x509_parser::time::ASN1Time| {
         OffsetDateTime::from_unix_timestamp(t.timestamp()).map_err(|e| e.to_string())
     };
@@ -174,17 +207,71 @@ fn check(der: &[u8], issuing_der: &[u8]) -> Result<RemoteCrl, String> {
         if raw.first().is_some_and(|b| b & 0x80 != 0) || raw[start..].len() > 20 {
             continue; // not a serial any certificate Vouch recorded can have
         }
+        for ext in revoked.extensions() {
+            if ext.oid == oid::OID_X509_EXT_ISSUER {
+                return Err("an entry names another certificate issuer (indirect CRL)".into());
+            }
+            let known = [
+                oid::OID_X509_EXT_REASON_CODE,
+                oid::OID_X509_EXT_INVALIDITY_DATE,
+                oid::OID_X509_EXT_HOLD_INSTRUCTION_CODE,
+            ];
+            if ext.critical && !known.contains(&ext.oid) {
+                return Err(format!(
+                    "an unknown critical CRL entry extension {}",
+                    ext.oid
+                ));
+            }
+        }
         let code = revoked.reason_code().map(|(_, c)| c.0).unwrap_or(0);
+        let serial = crate::x509::ac::parse::hex_serial(&raw[start..]);
+        if code == REMOVE_FROM_CRL {
+            continue; // not a revocation (a delta CRL's word for a lifted hold)
+        }
+        let reason = Reason::from_code(code).unwrap_or_else(|| {
+            tracing::warn!(%serial, code, "a CRL entry with a reason code Vouch does not know: taken as unspecified");
+            Reason::Unspecified
+        });
         entries.push(RemoteRevocation {
-            serial: crate::x509::ac::parse::hex_serial(&raw[start..]),
-            reason: Reason::from_code(code).unwrap_or(Reason::Unspecified),
+            serial,
+            reason,
             revoked_at: time(revoked.revocation_date)?,
+            invalidity: revoked
+                .invalidity_date()
+                .map(|(_, t)| time(t))
+                .transpose()?,
         });
     }
     Ok(RemoteCrl {
         this_update: time(parsed.last_update())?,
+        next_update: parsed.next_update().map(time).transpose()?,
         entries,
     })
+}
+
+/// Whether the certificate `cert_der` was issued by the CA certificate `issuing_der`: its issuer
+/// is that certificate's subject, its authorityKeyIdentifier (if both give one) is that
+/// certificate's subjectKeyIdentifier, and its signature verifies with that certificate's key. A
+/// CRL of the CA speaks only for those (not, say, for a certificate of the CA's earlier key with
+/// the same serial).
+pub fn issued_by(cert_der: &[u8], issuing_der: &[u8]) -> bool {
+    let check = || -> Option<bool> {
+        let cert = openssl::x509::X509::from_der(cert_der).ok()?;
+        let issuing = openssl::x509::X509::from_der(issuing_der).ok()?;
+        let same_name = cert
+            .issuer_name()
+            .try_cmp(issuing.subject_name())
+            .is_ok_and(|o| o == std::cmp::Ordering::Equal);
+        let same_key_id = match (cert.authority_key_id(), issuing.subject_key_id()) {
+            (Some(a), Some(s)) => a.as_slice() == s.as_slice(),
+            _ => true,
+        };
+        let key = issuing.public_key().ok()?;
+        Some(same_name && same_key_id && cert.verify(&key).unwrap_or(false))
+    };
+    let issued = check().unwrap_or(false);
+    crate::verify::cms::clear_openssl_errors();
+    issued
 }
 
 #[cfg(test)]

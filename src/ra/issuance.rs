@@ -151,6 +151,7 @@ impl Ra {
             return Err(self.retry_later(intent, e, audit_failure).await);
         };
         let order = self.order_for(intent, &req, ca.as_ref()).await?;
+        let from_journal = journaled.is_some();
         let der = match journaled {
             Some(der) => {
                 tracing::info!(request = %intent.request_id, ca = %intent.ca_id,
@@ -219,7 +220,9 @@ impl Ra {
                         "the CA {} returned a certificate that does not match the approved order: {why}",
                         intent.ca_id
                     );
-                    let revoked = self.revoke_quarantined(ca.as_ref(), &der).await;
+                    let revoked = self
+                        .revoke_quarantined(ca.as_ref(), &der, from_journal)
+                        .await?;
                     return Err(self.fail(intent, message, Some((&der, revoked))).await);
                 }
             }
@@ -347,26 +350,52 @@ impl Ra {
 
     /// Revoke at the CA a certificate it returned that does not match the order (reason
     /// superseded: the request it answered is failed). Returns the serial (hex) and what the CA
-    /// said, for the quarantine's audit entry.
+    /// said, for the quarantine's audit entry. The CA is asked only for a certificate it has just
+    /// returned (not one read from the issuance journal, where an operator may have pasted
+    /// another), that its issuing certificate issued, and whose serial Vouch has not recorded: a
+    /// revocation by serial alone must not hit an unrelated certificate.
     async fn revoke_quarantined(
         &self,
         ca: &dyn crate::ca::UpstreamCa,
         der: &[u8],
-    ) -> serde_json::Value {
+        from_journal: bool,
+    ) -> Result<serde_json::Value> {
         use x509_parser::prelude::FromDer;
         let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else {
-            return serde_json::json!({"revoked": false, "error": "the certificate cannot be read"});
+            return Ok(
+                serde_json::json!({"revoked": false, "error": "the certificate cannot be read"}),
+            );
         };
         let serial = crate::x509::ac::parse::hex_serial(cert.raw_serial());
+        let recorded = {
+            let mut c = self.store().read().await?;
+            crate::store::certificates::get(&mut c, &serial)
+                .await?
+                .is_some()
+        };
+        let not_revoked = if from_journal {
+            Some("it was read from the issuance journal, not returned by the CA: revoke it there by hand if it is the CA's")
+        } else if recorded {
+            Some("its serial is that of a certificate Vouch recorded")
+        } else if !crate::ca::remote_crl::issued_by(der, &ca.chain().issuing().der) {
+            Some("the CA's issuing certificate did not issue it")
+        } else {
+            None
+        };
+        if let Some(why) = not_revoked {
+            tracing::error!(ca = %ca.issuing_id(), serial = %serial, why,
+                "a quarantined certificate is not revoked at the CA");
+            return Ok(serde_json::json!({"serial": serial, "revoked": false, "not_revoked": why}));
+        }
         let reason = crate::x509::revocation::Reason::Superseded;
-        match ca.revoke(&serial, reason, self.now()).await {
+        Ok(match ca.revoke(&serial, reason, self.now()).await {
             Ok(()) => serde_json::json!({"serial": serial, "revoked": true}),
             Err(e) => {
                 tracing::error!(ca = %ca.issuing_id(), serial = %serial, error = %e,
                     "could not revoke a quarantined certificate at its CA; revoke it there by hand");
                 serde_json::json!({"serial": serial, "revoked": false, "error": e.to_string()})
             }
-        }
+        })
     }
 
     /// The CA refused the order, or returned a certificate that does not match it (`returned`,

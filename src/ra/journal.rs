@@ -36,11 +36,25 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::io(format!("issuance journal: {what} {}", path.display()), &e)
-}
-
 impl Journal {
+    /// `path` as shown in errors, which reach API clients (`issuance.last_error`): relative to
+    /// the data directory, not the server's absolute path.
+    fn shown(&self, path: &Path) -> String {
+        match self
+            .dir
+            .as_deref()
+            .and_then(Path::parent)
+            .and_then(|root| path.strip_prefix(root).ok())
+        {
+            Some(rel) => format!("<data directory>/{}", rel.display()),
+            None => path.display().to_string(),
+        }
+    }
+
+    fn io_error(&self, what: &str, path: &Path, e: std::io::Error) -> Error {
+        Error::io(format!("issuance journal: {what} {}", self.shown(path)), &e)
+    }
+
     /// A journal in `dir` (made on the first write), or none.
     pub fn new(dir: Option<PathBuf>) -> Journal {
         Journal { dir }
@@ -57,19 +71,19 @@ impl Journal {
         let (Some(dir), Some(path)) = (self.dir.as_ref(), self.path(request_id)) else {
             return Ok(());
         };
-        std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create", dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| self.io_error("cannot create", dir, e))?;
         let tmp = dir.join(format!(".{request_id}.pem.tmp"));
         let pem = crate::x509::pem_encode("CERTIFICATE", der);
         let mut file =
-            std::fs::File::create(&tmp).map_err(|e| io_error("cannot write", &tmp, e))?;
+            std::fs::File::create(&tmp).map_err(|e| self.io_error("cannot write", &tmp, e))?;
         file.write_all(pem.as_bytes())
             .and_then(|()| file.sync_all())
-            .map_err(|e| io_error("cannot write", &tmp, e))?;
+            .map_err(|e| self.io_error("cannot write", &tmp, e))?;
         drop(file);
-        std::fs::rename(&tmp, &path).map_err(|e| io_error("cannot rename", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| self.io_error("cannot rename", &tmp, e))?;
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| io_error("cannot flush", dir, e))
+            .map_err(|e| self.io_error("cannot flush", dir, e))
     }
 
     /// The certificate kept for `request_id` (DER), if any. An entry that cannot be read as a
@@ -81,17 +95,17 @@ impl Journal {
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error("cannot read", &path, e)),
+            Err(e) => return Err(self.io_error("cannot read", &path, e)),
         };
         let mut text = Vec::new();
         std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_ENTRY_BYTES), &mut text)
-            .map_err(|e| io_error("cannot read", &path, e))?;
+            .map_err(|e| self.io_error("cannot read", &path, e))?;
         let cert = openssl::x509::X509::from_pem(&text)
             .or_else(|_| openssl::x509::X509::from_der(&text))
             .map_err(|_| {
                 Error::Environment(format!(
                     "issuance journal: {} is not a certificate (PEM or DER)",
-                    path.display()
+                    self.shown(&path)
                 ))
             })?;
         cert.to_der().map(Some).map_err(Error::internal)
@@ -119,11 +133,11 @@ impl Journal {
         let listing = match std::fs::read_dir(dir) {
             Ok(l) => l,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error("cannot list", dir, e)),
+            Err(e) => return Err(self.io_error("cannot list", dir, e)),
         };
         let mut ids = Vec::new();
         for entry in listing {
-            let entry = entry.map_err(|e| io_error("cannot list", dir, e))?;
+            let entry = entry.map_err(|e| self.io_error("cannot list", dir, e))?;
             let name = entry.file_name();
             if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".pem")) {
                 if valid_id(id) {

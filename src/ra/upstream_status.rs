@@ -3,10 +3,15 @@
 //! CA that revokes what was never confirmed). Each remote CA with a `crl_url` has its CRL read
 //! by the background task every [`RaConfig::upstream_crl_interval`](super::RaConfig) (and by
 //! [`Ra::read_upstream_crls`] when asked). A CRL is used only when it verifies with that CA's
-//! issuing certificate (see [`crate::ca::remote_crl`]) and is not older than the last one used.
+//! issuing certificate (see [`crate::ca::remote_crl`]) and is not older than the last one used
+//! (kept in the database, `upstream_crls`); an entry is not used for a certificate whose status
+//! changed here at or after the CRL's thisUpdate (a released hold is not put back by a CRL made
+//! before the release).
 //! A certificate Vouch holds as valid (or on hold) that it lists is recorded as revoked (on hold
 //! for certificateHold) with the CRL entry's reason and revocationDate (keyCompromise also blocks
-//! the key and revokes the other certificates with it, as a revocation here does), audited as
+//! the key and revokes the other certificates with it, as a revocation here does, and raises a
+//! certificate revoked here with another reason to keyCompromise; the entry's invalidityDate is
+//! kept), audited as
 //! `certificate.revoked_upstream` (actor null, the CA and the CRL in the details), so that
 //! `GET /certificates/{serial}` and the verification API say so; its forward is recorded as
 //! acknowledged (the CA knows). A CRL that cannot be read or does not verify changes nothing:
@@ -20,13 +25,14 @@ use crate::ca::remote_crl::RemoteRevocation;
 use crate::ca::CaError;
 use crate::error::Result;
 use crate::store::job;
-use crate::store::{certificates as rows, upstream_queue as queue};
+use crate::store::{certificates as rows, upstream_crls as crls, upstream_queue as queue};
 use crate::x509::revocation::Reason;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
-/// What the RA remembers of each CA's CRL reads (in memory: a restart reads every CRL again).
+/// What the RA remembers of each CA's CRL reads in memory (the thisUpdate of the last CRL used is
+/// in the database, `upstream_crls`: it survives a restart and is shared by every instance).
 #[derive(Default)]
 pub(crate) struct CrlReads {
     by_ca: Mutex<HashMap<String, CaReads>>,
@@ -35,11 +41,15 @@ pub(crate) struct CrlReads {
 
 #[derive(Default, Clone)]
 struct CaReads {
-    /// thisUpdate of the last CRL used.
-    this_update: Option<OffsetDateTime>,
     /// The last read's error, if it failed (audited when reads start failing, or fail otherwise).
     failing: Option<String>,
+    /// thisUpdate of the last CRL audited as past its nextUpdate (audited once per CRL).
+    stale: Option<OffsetDateTime>,
 }
+
+/// How far ahead of this host's clock a CRL's thisUpdate may be (the CA's clock may run a little
+/// ahead); a CRL further ahead is not used: it would lock out every CRL until that time.
+pub const CRL_CLOCK_ALLOWANCE: time::Duration = time::Duration::minutes(5);
 
 /// What one round did, per CA.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,7 +77,8 @@ impl Ra {
                 continue;
             };
             let id = ca.issuing_id().to_string();
-            let read = source.read(&id, &ca.chain()).await;
+            let chain = ca.chain();
+            let read = source.read(&id, &chain).await;
             let crl = match read {
                 Ok(crl) => crl,
                 Err(CaError::Refused(e) | CaError::Unavailable(e)) => {
@@ -76,30 +87,60 @@ impl Ra {
                     continue;
                 }
             };
-            let last = self.ca_reads(&id);
-            if last.this_update.is_some_and(|t| crl.this_update < t) {
+            let now = self.now();
+            if crl.this_update > now + CRL_CLOCK_ALLOWANCE {
                 round.failed += 1;
                 let why = format!(
-                    "its thisUpdate {} is older than the last CRL used ({}): not used",
-                    crl.this_update,
-                    last.this_update.map(|t| t.to_string()).unwrap_or_default()
+                    "its thisUpdate {} is in the future (now {}): not used",
+                    super::rfc3339(crl.this_update.unix_timestamp()),
+                    super::rfc3339(now.unix_timestamp())
                 );
                 self.crl_unreadable(&id, source.url(), &why).await;
                 continue;
             }
-            if last.failing.is_some() {
+            let last_used = {
+                let mut c = self.store().read().await?;
+                crls::last_this_update(&mut c, &id).await?
+            };
+            if let Some(last) = last_used.filter(|t| crl.this_update.unix_timestamp() < *t) {
+                round.failed += 1;
+                let why = format!(
+                    "its thisUpdate {} is older than the last CRL used ({}): not used",
+                    super::rfc3339(crl.this_update.unix_timestamp()),
+                    super::rfc3339(last)
+                );
+                self.crl_unreadable(&id, source.url(), &why).await;
+                continue;
+            }
+            if self.ca_reads(&id).failing.is_some() {
                 tracing::info!(ca = %id, url = %source.url(), "the CA's CRL is readable again");
             }
             let recorded = self
-                .apply_crl(&id, source.url(), &crl.entries, crl.this_update)
+                .apply_crl(
+                    &id,
+                    source.url(),
+                    &crl.entries,
+                    crl.this_update,
+                    &chain.issuing().der,
+                )
                 .await?;
-            self.set_ca_reads(
-                &id,
-                CaReads {
-                    this_update: Some(crl.this_update),
-                    failing: None,
-                },
+            let (ca_id, this_update, read_at) = (
+                id.clone(),
+                crl.this_update.unix_timestamp(),
+                self.now().unix_timestamp(),
             );
+            self.store()
+                .write(job!(|c, _log| {
+                    crls::record_this_update(c, &ca_id, this_update, read_at).await
+                }))
+                .await?;
+            let mut reads = self.ca_reads(&id);
+            reads.failing = None;
+            self.set_ca_reads(&id, reads);
+            if let Some(next) = crl.next_update.filter(|n| *n < now) {
+                self.crl_stale(&id, source.url(), crl.this_update, next)
+                    .await;
+            }
             round.read += 1;
             round.recorded += recorded;
         }
@@ -164,6 +205,43 @@ impl Ra {
         }
     }
 
+    /// Log a CRL used though its nextUpdate has passed; audit it once per CRL.
+    async fn crl_stale(
+        &self,
+        id: &str,
+        url: &str,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) {
+        let this = this_update;
+        let (this_update, next_update) = (
+            super::rfc3339(this_update.unix_timestamp()),
+            super::rfc3339(next_update.unix_timestamp()),
+        );
+        tracing::warn!(ca = %id, %url, %this_update, %next_update,
+            "the CA's CRL is past its nextUpdate: the CA publishes no newer one");
+        let mut reads = self.ca_reads(id);
+        if reads.stale == Some(this) {
+            return;
+        }
+        reads.stale = Some(this);
+        self.set_ca_reads(id, reads);
+        let now = self.now();
+        let details = serde_json::json!({"ca": id, "url": url, "this_update": this_update,
+            "next_update": next_update});
+        let event = Event::new(None, Action::UpstreamCrlStale, Some(id), details);
+        let written = self
+            .store()
+            .write(job!(|_c, log| {
+                audit::record(log, now, event);
+                Ok(())
+            }))
+            .await;
+        if let Err(e) = written {
+            tracing::error!(ca = %id, error = %e, "could not audit a stale CRL");
+        }
+    }
+
     /// Record the revocations of `entries` (the CRL of the CA `id` at `url`) that Vouch does not
     /// know of yet. Returns how many certificates changed.
     async fn apply_crl(
@@ -172,6 +250,7 @@ impl Ra {
         url: &str,
         entries: &[RemoteRevocation],
         this_update: OffsetDateTime,
+        issuing: &[u8],
     ) -> Result<usize> {
         if entries.is_empty() {
             return Ok(0);
@@ -185,43 +264,88 @@ impl Ra {
             entries.iter().map(|e| (e.serial.as_str(), e)).collect();
         let mut recorded = 0;
         let mut propagated = Vec::new();
-        for (serial, status, key) in live {
+        let crl_time = this_update.unix_timestamp();
+        for (serial, status, key, changed_at, der) in live {
             let Some(entry) = by_serial.get(serial.as_str()).copied() else {
                 continue;
             };
+            if !crate::ca::remote_crl::issued_by(&der, issuing) {
+                tracing::warn!(%serial, ca = %id,
+                    "the CA's CRL lists a serial of a certificate its issuing certificate did not issue (an earlier key?): entry not used");
+                continue;
+            }
             let hold = entry.reason == Reason::CertificateHold;
             if hold && status == "on-hold" {
                 continue;
             }
+            // A certificate revoked here is changed only by a keyCompromise entry (raised).
+            let raise = status == "revoked";
+            if raise && entry.reason != Reason::KeyCompromise {
+                continue;
+            }
+            // A CRL made before the certificate's last change here (a release of a hold, say)
+            // says nothing of its status now: a stale or replayed CRL would put it back.
+            if changed_at.is_some_and(|t| crl_time <= t) {
+                tracing::debug!(%serial, ca = %id, "a CRL older than the certificate's last status change: entry not used");
+                continue;
+            }
             let now = self.now();
-            // Never in the future: a CA's clock ahead of ours does not revoke ahead of time.
-            let at = entry.revoked_at.min(now).unix_timestamp();
-            let details = serde_json::json!({"ca": id, "reason": entry.reason.as_str(),
-                "revoked_at": super::rfc3339(at), "seen_at": "the upstream CA's CRL",
-                "crl_url": url, "crl_this_update": super::rfc3339(this_update.unix_timestamp()),
-                "was": status});
-            let (ca_id, reason) = (id.to_string(), entry.reason);
-            let target = serial.clone();
+            let (ca_id, reason, url) = (id.to_string(), entry.reason, url.to_string());
+            let (target, revoked_at) = (serial.clone(), entry.revoked_at);
+            let invalidity = entry.invalidity.map(|t| t.min(now).unix_timestamp());
             let changed = self
                 .store()
                 .write(job!(|c, log| {
-                    let changed = match hold {
-                        true => rows::hold(c, &target, at).await?,
-                        false => rows::revoke(c, &target, reason.as_str(), at, None).await?,
+                    // Checked again in the write: another instance may have changed the
+                    // certificate, or used a newer CRL, since it was read.
+                    let changed_at = crls::status_changed_at(c, &target).await?;
+                    if changed_at.is_some_and(|t| crl_time <= t)
+                        || crls::last_this_update(c, &ca_id)
+                            .await?
+                            .is_some_and(|t| crl_time < t)
+                    {
+                        return Ok(None);
+                    }
+                    // Never in the future (a CA's clock ahead of ours does not revoke ahead of
+                    // time), nor before the certificate's last status change here.
+                    let at = revoked_at
+                        .min(now)
+                        .unix_timestamp()
+                        .max(changed_at.unwrap_or(i64::MIN));
+                    let details = serde_json::json!({"ca": ca_id, "reason": reason.as_str(),
+                        "revoked_at": super::rfc3339(at), "seen_at": "the upstream CA's CRL",
+                        "crl_url": url, "crl_this_update": super::rfc3339(crl_time),
+                        "invalidity_date": invalidity.map(super::rfc3339), "was": status});
+                    let changed = match (raise, hold) {
+                        // RFC 5280 5.3.1: a revoked certificate's reason may become
+                        // keyCompromise, as a revocation here may raise it.
+                        (true, _) => {
+                            rows::escalate_to_key_compromise(
+                                c,
+                                &target,
+                                invalidity,
+                                now.unix_timestamp(),
+                            )
+                            .await?
+                        }
+                        (false, true) => rows::hold(c, &target, at).await?,
+                        (false, false) => {
+                            rows::revoke(c, &target, reason.as_str(), at, invalidity).await?
+                        }
                     };
                     if !changed {
                         return Ok(None);
                     }
-                    let event = Event::new(
-                        None,
-                        Action::CertificateRevokedUpstream,
-                        Some(&target),
-                        details,
-                    );
+                    let action = match raise {
+                        true => Action::CertificateRevocationUpdated,
+                        false => Action::CertificateRevokedUpstream,
+                    };
+                    let event = Event::new(None, action, Some(&target), details);
                     audit::record(log, now, event);
-                    let change = match hold {
-                        true => HolderChange::Held,
-                        false => HolderChange::Revoked(reason, None),
+                    let change = match (raise, hold) {
+                        (true, _) => HolderChange::KeyCompromised(invalidity),
+                        (false, true) => HolderChange::Held,
+                        (false, false) => HolderChange::Revoked(reason, invalidity),
                     };
                     follow_holder(c, log, now, None, &target, change).await?;
                     // A key the CA says is compromised is blocked here too, and the other
@@ -229,7 +353,7 @@ impl Ra {
                     let others = match reason {
                         Reason::KeyCompromise => {
                             super::revocation::compromise_key(
-                                c, log, now, None, &target, &key, None,
+                                c, log, now, None, &target, &key, invalidity,
                             )
                             .await?
                         }

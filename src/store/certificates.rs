@@ -417,23 +417,23 @@ pub async fn use_statement(conn: &mut Conn, sha256: &str, serial: &str, at: i64)
     Ok(r.rows_affected() == 1)
 }
 
-/// Which of `serials` are certificates of `ca_id` that are valid or on hold: (serial, status,
-/// key_sha256),
-/// asked in slices of 500 so that a long CRL makes no oversized statement.
-pub async fn live_of_ca(
-    conn: &mut Conn,
-    ca_id: &str,
-    serials: &[String],
-) -> Result<Vec<(String, String, String)>> {
+/// A certificate of a remote CA that is valid, on hold, or revoked with another reason than
+/// keyCompromise: (serial, status, key_sha256, status_changed_at, der).
+pub type LiveOfCa = (String, String, String, Option<i64>, Vec<u8>);
+
+/// Which of `serials` are certificates of `ca_id` that are valid or on hold (or revoked with
+/// another reason than keyCompromise, which a CRL may raise), asked in slices of 500 so that a long CRL makes no oversized statement.
+pub async fn live_of_ca(conn: &mut Conn, ca_id: &str, serials: &[String]) -> Result<Vec<LiveOfCa>> {
     let mut out = Vec::new();
     for slice in serials.chunks(500) {
         let marks: Vec<String> = (0..slice.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "SELECT serial, status, key_sha256 FROM certificates WHERE ca_id = $1 \
-             AND status IN ('valid', 'on-hold') AND serial IN ({})",
+            "SELECT serial, status, key_sha256, status_changed_at, der FROM certificates WHERE ca_id = $1 \
+             AND (status IN ('valid', 'on-hold') OR (status = 'revoked' \
+             AND revocation_reason <> 'keyCompromise')) AND serial IN ({})",
             marks.join(", ")
         );
-        let mut q = sqlx::query_as::<_, (String, String, String)>(&sql).bind(ca_id);
+        let mut q = sqlx::query_as::<_, LiveOfCa>(&sql).bind(ca_id);
         for s in slice {
             q = q.bind(s);
         }

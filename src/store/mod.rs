@@ -20,6 +20,7 @@ pub mod keys;
 pub mod operators;
 pub mod requests;
 pub mod subscribers;
+pub mod upstream_crls;
 pub mod upstream_queue;
 mod writer;
 

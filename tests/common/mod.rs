@@ -8,6 +8,7 @@ pub mod ac_tools;
 pub mod bc_cmp;
 pub mod cfssl;
 pub mod cmp;
+pub mod crl;
 pub mod database;
 pub mod fake_cfssl;
 pub mod relying;

@@ -249,19 +249,22 @@ fn pbm_mac(secret: &[u8], alg: &Algorithm, part: &[u8]) -> Result<Vec<u8>, Strin
 
 /// The digest with `md` of the concatenation of `parts`, where the parts or the digest are secret
 /// (the PBM's secret and its keys): hashed part by part, so that no unzeroized copy of secret ||
-/// salt is made, and the digest's own buffer wiped once copied into the zeroized result.
+/// salt is made, and finished straight into the zeroized result (openssl's `DigestBytes` is
+/// `Copy`: each move of one would leave an unwiped copy of the key behind).
 fn secret_digest(
     md: openssl::hash::MessageDigest,
     parts: &[&[u8]],
 ) -> Result<Zeroizing<Vec<u8>>, String> {
-    use zeroize::Zeroize;
-    let mut hasher = openssl::hash::Hasher::new(md).map_err(|e| e.to_string())?;
+    let e = |e: openssl::error::ErrorStack| e.to_string();
+    let alg = openssl::md::Md::from_nid(md.type_()).ok_or("an unknown digest")?;
+    let mut ctx = openssl::md_ctx::MdCtx::new().map_err(e)?;
+    ctx.digest_init(alg).map_err(e)?;
     for part in parts {
-        hasher.update(part).map_err(|e| e.to_string())?;
+        ctx.digest_update(part).map_err(e)?;
     }
-    let mut digest = hasher.finish().map_err(|e| e.to_string())?;
-    let out = Zeroizing::new(digest.to_vec());
-    digest.zeroize();
+    let mut out = Zeroizing::new(vec![0u8; alg.size()]);
+    let n = ctx.digest_final(&mut out).map_err(e)?;
+    out.truncate(n);
     Ok(out)
 }
 

@@ -90,6 +90,9 @@ pub const FAILURE_NAMES: [&str; 27] = [
     "duplicateCertReq",
 ];
 
+/// certRevoked: the certificate an rr names is already revoked.
+pub const CERT_REVOKED: usize = 10;
+
 /// Failure bits after which the same request may succeed later: the CA is down or busy.
 const TRANSIENT: [usize; 4] = [14, 21, 24, 25];
 
@@ -156,6 +159,12 @@ impl StatusInfo {
         out
     }
 
+    /// A rejection of an rr because the certificate is already revoked (certRevoked): what a
+    /// repeated rr gets when the CA's answer to the first was lost, or another instance sent it.
+    pub fn already_revoked(&self) -> bool {
+        self.status == PkiStatus::Rejection && self.failures.contains(&CERT_REVOKED)
+    }
+
     /// The error for a request `what` the CA `ca` did not grant: `Unavailable` when a failure
     /// bit says the CA is down or busy (the same request may be sent again), `Refused` otherwise.
     pub fn to_error(&self, ca: &str, what: &str) -> CaError {
@@ -213,6 +222,17 @@ mod tests {
             c.extend(tlv(0x03, b));
         }
         c
+    }
+
+    #[test]
+    fn a_cert_revoked_rejection_says_already_revoked() {
+        // certRevoked (10): bit 10, in the second byte.
+        let s = StatusInfo::parse(&info(2, None, Some(&[5, 0x00, 0x20]))).unwrap();
+        assert_eq!(s.failure_names(), ["certRevoked"]);
+        assert!(s.already_revoked());
+        let s = StatusInfo::parse(&info(2, None, Some(&[6, 0x00, 0x40]))).unwrap();
+        assert_eq!(s.failure_names(), ["badPOP"]);
+        assert!(!s.already_revoked());
     }
 
     #[test]
