@@ -89,6 +89,14 @@ impl Ra {
         if let Some(retry_after_secs) = self.logins().blocked(source, now) {
             return Err(Error::LoginsLimited { retry_after_secs });
         }
+        // Counted as under way before the password is checked, and released only after a failure
+        // is recorded: simultaneous guesses cannot slip past the limits.
+        let name_key = if name.len() <= 64 { name } else { "" };
+        let Some(_attempt) = self.logins().begin(name_key, source, now) else {
+            return Err(Error::LoginsLimited {
+                retry_after_secs: 1,
+            });
+        };
         let row = if name.len() <= 64 {
             let mut c = self.store().read().await?;
             rows::login_by_name(&mut c, name).await?
@@ -108,7 +116,7 @@ impl Ra {
             }
         }
         let stored = live.as_ref().and_then(|r| r.password_hash.clone());
-        let good = password::verify(password, stored).await;
+        let good = password::verify(password, stored).await?;
         let Some(row) = live.filter(|_| good) else {
             return Err(self.login_failed(name, source, Failure::Password).await);
         };
