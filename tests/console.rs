@@ -130,6 +130,38 @@ async fn get_root_sends_browsers_to_login_and_keeps_the_json_for_other_clients()
     app.stop().await;
 }
 
+/// `vouch serve --tls-cert/--tls-key` without an https `--public-url`: the console's cookies are
+/// Secure all the same (read with curl over TLS).
+#[test]
+fn cookies_are_secure_when_the_server_serves_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_tls(dir.path());
+    let served = serve_process(
+        &dir.path().join("d"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let out = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null", "--max-time", "20"])
+        .arg("--cacert")
+        .arg(&cert)
+        .arg(format!("https://{}/login", served.addr))
+        .output()
+        .expect("curl");
+    let headers = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    let cookie = headers
+        .lines()
+        .find(|l| l.starts_with("set-cookie: vouch_login_csrf="))
+        .unwrap_or_else(|| panic!("a login cookie in {headers}"));
+    assert!(cookie.contains("; secure"), "{cookie}");
+    assert!(cookie.contains("httponly") && cookie.contains("samesite=strict"));
+}
+
 #[tokio::test]
 async fn a_post_without_a_valid_csrf_token_is_refused() {
     let app = TestApp::spawn().await;
