@@ -130,6 +130,37 @@ async fn get_root_sends_browsers_to_login_and_keeps_the_json_for_other_clients()
     app.stop().await;
 }
 
+#[tokio::test]
+async fn pages_carry_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app.url(""));
+    let page = b.get("/login").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let h = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(h("cache-control"), "no-store");
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    assert_eq!(h("referrer-policy"), "no-referrer");
+    assert_eq!(h("x-frame-options"), "DENY");
+    let csp = h("content-security-policy");
+    for directive in [
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "script-src 'self'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    // Served over plain HTTP with an http public URL: the cookie cannot be Secure.
+    assert!(page.set_cookies().iter().all(|c| !c.contains("Secure")));
+    app.stop().await;
+}
+
 /// `vouch serve --tls-cert/--tls-key` without an https `--public-url`: the console's cookies are
 /// Secure all the same (read with curl over TLS).
 #[test]
