@@ -865,6 +865,18 @@ async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() 
     let (clerk, approver) = app.clerk_and_approver().await;
     let serial = app.issue(&clerk, &approver, &p256_csr()).await;
     let page = format!("/certificates/{serial}");
+    // An admin who is not a revoker sees the certificate but no form the RA would refuse.
+    let by_admin = admin.get(&page).await;
+    assert_eq!(by_admin.status, StatusCode::OK);
+    for action in ["revoke", "hold", "release"] {
+        let form = format!("action=\"{page}/{action}\"");
+        assert!(!by_admin.body.contains(&form), "{action} shown to an admin");
+    }
+    assert!(revoker
+        .get(&page)
+        .await
+        .body
+        .contains(&format!("action=\"{page}/revoke\"")));
     let held = revoker.submit(&page, &format!("{page}/hold"), &[]).await;
     assert_eq!(held.status, StatusCode::SEE_OTHER, "{}", held.body);
     let shown = revoker.get(&page).await;

@@ -59,7 +59,9 @@ fn me(s: &Session) -> Value {
         roles => s.operator.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         clerk => has(Role::Clerk),
         approver => has(Role::Approver),
-        revoker => has(Role::Revoker) || has(Role::Admin),
+        // Ra::revoke and Ra::set_hold need the revoker role itself: admins without it see no
+        // forms that would only answer 403.
+        revoker => has(Role::Revoker),
         admin => has(Role::Admin),
         auditor => has(Role::Auditor),
         reader => crate::ra::subscribers::READERS.iter().any(|r| has(*r)),
