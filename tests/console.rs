@@ -596,6 +596,68 @@ async fn repeated_failures_lock_the_operator_for_a_while_and_are_audited() {
     app.stop().await;
 }
 
+/// Guesses by anyone lock a name, but cannot keep an operator with TOTP out: the right password
+/// with the right code passes the lock (a right password with a wrong code answers like any other
+/// failure). A clerk without TOTP waits, or the host lifts the lock.
+#[tokio::test]
+async fn a_lock_lets_both_factors_through_and_the_host_lifts_it() {
+    let (app, clock) = app_with_clock().await;
+    operator(&app, "admin2", &["admin"]).await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    let (_, secret) = enrol(&app, &clock, "admin2").await;
+    for _ in 0..5 {
+        let (_, page) = login(&app, "admin2", "not the password", "000000").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    clock.advance(time::Duration::seconds(61));
+    let now = clock.now().unix_timestamp();
+    let wrong = if code_at(&secret, now) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (_, page) = login(&app, "admin2", PASSWORD, wrong).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
+    let (_, page) = login(&app, "admin2", "not the password", &code_at(&secret, now)).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    let (_, page) = login(&app, "admin2", PASSWORD, &code_at(&secret, now)).await;
+    assert_eq!(page.location(), Some("/"), "both factors pass the lock");
+
+    clock.advance(time::Duration::seconds(61));
+    for _ in 0..5 {
+        let (_, page) = login(&app, "clerk1", "not the password", "").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    clock.advance(time::Duration::seconds(61));
+    let (_, page) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    let (_, list) = app.get(&app.admin, "/api/v1/operators").await;
+    let id = list["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "clerk1")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lifted = vouch::ra::console::sessions::unlock(app.ra.store(), clock.now(), &id)
+        .await
+        .unwrap();
+    assert!(lifted);
+    let (_, page) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(page.location(), Some("/"), "{}", page.body);
+    let entries = app.audit_entries().await;
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["action"] == "operator.unlocked")
+            .count(),
+        1
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn sessions_end_after_the_idle_and_the_absolute_timeout() {
     let (app, clock) = app_with_clock().await;
@@ -707,6 +769,20 @@ fn operator_add_and_set_password_read_the_password_from_stdin() {
     );
     assert_eq!(try_login("first password!"), StatusCode::UNAUTHORIZED);
     assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
+    // Locked by guesses; the host lifts the lock without touching the password.
+    for _ in 0..5 {
+        assert_eq!(try_login("a wrong guess!!"), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(try_login("second password!"), StatusCode::TOO_MANY_REQUESTS);
+    let out = vouch(&["operator", "unlock", "--name", "clerk2"], "");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("console lock lifted"),
+        "{said}"
+    );
+    assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
+    let out = vouch(&["operator", "unlock", "--name", "nobody"], "");
+    assert!(!out.status.success(), "an unknown name is an error");
     // Over the API, as an admin (no data directory given: --url decides).
     let token = served.stdout.lines().last().unwrap().trim().to_string();
     let token_file = dir.path().join("admin.token");
