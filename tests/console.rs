@@ -440,6 +440,12 @@ async fn clerk_registers_and_submits_a_second_operator_with_totp_approves_a_revo
     let audit = auditor.get("/audit").await;
     assert_eq!(audit.status, StatusCode::OK);
     assert!(
+        audit.text_of("chain").is_none() && audit.body.contains("href=\"/audit?verify=1\""),
+        "the whole chain is read only when asked for"
+    );
+    let audit = auditor.get("/audit?verify=1").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(
         audit.text_of("chain").unwrap().contains("intact"),
         "{}",
         audit.body
