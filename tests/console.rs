@@ -507,6 +507,10 @@ async fn in_chinese_labels_errors_and_dates_follow_the_language_which_sticks() {
     assert_eq!(page.location(), Some("/"));
     let subs = b.get("/subscribers").await;
     assert!(subs.body.contains("登记订户"));
+    assert!(
+        subs.body.contains("(受理员)") && !subs.body.contains("(clerk)"),
+        "role names are translated"
+    );
     let bad = b
         .submit(
             "/subscribers",
