@@ -81,6 +81,12 @@ async fn enrol(app: &TestApp, clock: &ManualClock, name: &str) -> (Browser, Vec<
             "the secret is not shown again"
         );
     }
+    let forged = b.post("/enrol", &[("totp", &code_at(&secret, now))]).await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "POST /enrol needs the CSRF token"
+    );
     let ok = b
         .post(
             "/enrol",
@@ -941,6 +947,17 @@ async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() 
         )
         .await;
     assert_eq!(reset.location(), Some("/operators"));
+    let row = {
+        let mut c = app.ra.store().read().await.unwrap();
+        vouch::store::console::login_by_id(&mut c, &id_of("revoker1"))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert!(
+        row.totp_sealed.is_none() && row.totp_enrolled_at.is_none(),
+        "the sealed secret is cleared, not only the enrolment"
+    );
     clock.advance(time::Duration::seconds(60));
     let now = clock.now().unix_timestamp();
     let (_, old) = login(&app, "revoker1", PASSWORD, &code_at(&secret, now)).await;
