@@ -674,6 +674,31 @@ async fn a_lock_lets_both_factors_through_and_the_host_lifts_it() {
     app.stop().await;
 }
 
+/// Upkeep deletes the rows of sessions that are over and keeps live ones.
+#[tokio::test]
+async fn sessions_that_are_over_are_pruned() {
+    let (app, clock) = app_with_clock().await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    let (mut ended, _) = login(&app, "clerk1", PASSWORD, "").await;
+    ended.submit("/", "/logout", &[]).await;
+    clock.advance(time::Duration::minutes(1));
+    let (mut live, _) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(
+        app.ra.prune_console_sessions().await.unwrap(),
+        1,
+        "the ended one"
+    );
+    assert_eq!(live.get("/subscribers").await.status, StatusCode::OK);
+    clock.advance(time::Duration::minutes(31));
+    assert_eq!(
+        app.ra.prune_console_sessions().await.unwrap(),
+        1,
+        "the idle one"
+    );
+    assert_eq!(live.get("/subscribers").await.location(), Some("/login"));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn sessions_end_after_the_idle_and_the_absolute_timeout() {
     let (app, clock) = app_with_clock().await;

@@ -379,6 +379,18 @@ impl Ra {
         }
     }
 
+    /// Delete console sessions that are over (ended, idle or past the absolute timeout): the
+    /// server's upkeep calls this, so `console_sessions` does not grow without bound. Only the
+    /// rows go; the audit log keeps the logins and logouts.
+    pub async fn prune_console_sessions(&self) -> Result<u64> {
+        let now = self.now().unix_timestamp();
+        let idle = now - IDLE_TIMEOUT.whole_seconds();
+        let old = now - ABSOLUTE_TIMEOUT.whole_seconds();
+        self.store()
+            .write(job!(|c, _log| rows::prune_sessions(c, idle, old).await))
+            .await
+    }
+
     /// Set an operator's console password; admins only. Their sessions end.
     pub async fn set_operator_password(
         &self,
