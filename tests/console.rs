@@ -425,6 +425,14 @@ async fn clerk_registers_and_submits_a_second_operator_with_totp_approves_a_revo
         )
         .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    let zh = revoker.get(&format!("{cert_page}?lang=zh-CN")).await;
+    assert!(
+        zh.text_of("cert-status").unwrap().contains("（已被取代）")
+            || zh.text_of("cert-status").unwrap().contains("(已被取代)"),
+        "the reason in Chinese: {}",
+        zh.text_of("cert-status").unwrap()
+    );
+    revoker.get(&format!("{cert_page}?lang=en")).await;
     let after = revoker.get(&cert_page).await;
     assert!(
         after.text_of("cert-status").unwrap().starts_with("revoked"),
