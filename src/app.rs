@@ -549,6 +549,9 @@ fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {
             if let Err(e) = ra.read_upstream_crls_if_due().await {
                 tracing::warn!(error = %e, "reading the remote CAs' CRLs failed");
             }
+            if let Err(e) = ra.prune_console_sessions().await {
+                tracing::warn!(error = %e, "pruning console sessions failed");
+            }
         }
     });
 }

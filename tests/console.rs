@@ -81,6 +81,12 @@ async fn enrol(app: &TestApp, clock: &ManualClock, name: &str) -> (Browser, Vec<
             "the secret is not shown again"
         );
     }
+    let forged = b.post("/enrol", &[("totp", &code_at(&secret, now))]).await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "POST /enrol needs the CSRF token"
+    );
     let ok = b
         .post(
             "/enrol",
@@ -128,6 +134,69 @@ async fn get_root_sends_browsers_to_login_and_keeps_the_json_for_other_clients()
     let (status, _) = app.get(&app.admin, "/api/v1/operators").await;
     assert_eq!(status, StatusCode::OK);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_carry_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app.url(""));
+    let page = b.get("/login").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let h = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(h("cache-control"), "no-store");
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    assert_eq!(h("referrer-policy"), "no-referrer");
+    assert_eq!(h("x-frame-options"), "DENY");
+    let csp = h("content-security-policy");
+    for directive in [
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "script-src 'self'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    // Served over plain HTTP with an http public URL: the cookie cannot be Secure.
+    assert!(page.set_cookies().iter().all(|c| !c.contains("Secure")));
+    app.stop().await;
+}
+
+/// `vouch serve --tls-cert/--tls-key` without an https `--public-url`: the console's cookies are
+/// Secure all the same (read with curl over TLS).
+#[test]
+fn cookies_are_secure_when_the_server_serves_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed_tls(dir.path());
+    let served = serve_process(
+        &dir.path().join("d"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let out = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null", "--max-time", "20"])
+        .arg("--cacert")
+        .arg(&cert)
+        .arg(format!("https://{}/login", served.addr))
+        .output()
+        .expect("curl");
+    let headers = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    let cookie = headers
+        .lines()
+        .find(|l| l.starts_with("set-cookie: vouch_login_csrf="))
+        .unwrap_or_else(|| panic!("a login cookie in {headers}"));
+    assert!(cookie.contains("; secure"), "{cookie}");
+    assert!(cookie.contains("httponly") && cookie.contains("samesite=strict"));
 }
 
 #[tokio::test]
@@ -356,6 +425,14 @@ async fn clerk_registers_and_submits_a_second_operator_with_totp_approves_a_revo
         )
         .await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    let zh = revoker.get(&format!("{cert_page}?lang=zh-CN")).await;
+    assert!(
+        zh.text_of("cert-status").unwrap().contains("（已被取代）")
+            || zh.text_of("cert-status").unwrap().contains("(已被取代)"),
+        "the reason in Chinese: {}",
+        zh.text_of("cert-status").unwrap()
+    );
+    revoker.get(&format!("{cert_page}?lang=en")).await;
     let after = revoker.get(&cert_page).await;
     assert!(
         after.text_of("cert-status").unwrap().starts_with("revoked"),
@@ -375,6 +452,12 @@ async fn clerk_registers_and_submits_a_second_operator_with_totp_approves_a_revo
     // The auditor sees the chain intact, and the console's own entries.
     let (mut auditor, _) = login(&app, "auditor1", PASSWORD, "").await;
     let audit = auditor.get("/audit").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(
+        audit.text_of("chain").is_none() && audit.body.contains("href=\"/audit?verify=1\""),
+        "the whole chain is read only when asked for"
+    );
+    let audit = auditor.get("/audit?verify=1").await;
     assert_eq!(audit.status, StatusCode::OK);
     assert!(
         audit.text_of("chain").unwrap().contains("intact"),
@@ -438,6 +521,10 @@ async fn in_chinese_labels_errors_and_dates_follow_the_language_which_sticks() {
     assert_eq!(page.location(), Some("/"));
     let subs = b.get("/subscribers").await;
     assert!(subs.body.contains("登记订户"));
+    assert!(
+        subs.body.contains("(受理员)") && !subs.body.contains("(clerk)"),
+        "role names are translated"
+    );
     let bad = b
         .submit(
             "/subscribers",
@@ -530,6 +617,93 @@ async fn repeated_failures_lock_the_operator_for_a_while_and_are_audited() {
     assert_eq!(count("console.login_failed"), 5);
     assert_eq!(count("operator.locked"), 1);
     assert_eq!(count("console.login"), 1);
+    app.stop().await;
+}
+
+/// Guesses by anyone lock a name, but cannot keep an operator with TOTP out: the right password
+/// with the right code passes the lock (a right password with a wrong code answers like any other
+/// failure). A clerk without TOTP waits, or the host lifts the lock.
+#[tokio::test]
+async fn a_lock_lets_both_factors_through_and_the_host_lifts_it() {
+    let (app, clock) = app_with_clock().await;
+    operator(&app, "admin2", &["admin"]).await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    let (_, secret) = enrol(&app, &clock, "admin2").await;
+    for _ in 0..5 {
+        let (_, page) = login(&app, "admin2", "not the password", "000000").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    clock.advance(time::Duration::seconds(61));
+    let now = clock.now().unix_timestamp();
+    let wrong = if code_at(&secret, now) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let (_, page) = login(&app, "admin2", PASSWORD, wrong).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
+    let (_, page) = login(&app, "admin2", "not the password", &code_at(&secret, now)).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    let (_, page) = login(&app, "admin2", PASSWORD, &code_at(&secret, now)).await;
+    assert_eq!(page.location(), Some("/"), "both factors pass the lock");
+
+    clock.advance(time::Duration::seconds(61));
+    for _ in 0..5 {
+        let (_, page) = login(&app, "clerk1", "not the password", "").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    clock.advance(time::Duration::seconds(61));
+    let (_, page) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    let (_, list) = app.get(&app.admin, "/api/v1/operators").await;
+    let id = list["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "clerk1")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lifted = vouch::ra::console::sessions::unlock(app.ra.store(), clock.now(), &id)
+        .await
+        .unwrap();
+    assert!(lifted);
+    let (_, page) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(page.location(), Some("/"), "{}", page.body);
+    let entries = app.audit_entries().await;
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["action"] == "operator.unlocked")
+            .count(),
+        1
+    );
+    app.stop().await;
+}
+
+/// Upkeep deletes the rows of sessions that are over and keeps live ones.
+#[tokio::test]
+async fn sessions_that_are_over_are_pruned() {
+    let (app, clock) = app_with_clock().await;
+    operator(&app, "clerk1", &["clerk"]).await;
+    let (mut ended, _) = login(&app, "clerk1", PASSWORD, "").await;
+    ended.submit("/", "/logout", &[]).await;
+    clock.advance(time::Duration::minutes(1));
+    let (mut live, _) = login(&app, "clerk1", PASSWORD, "").await;
+    assert_eq!(
+        app.ra.prune_console_sessions().await.unwrap(),
+        1,
+        "the ended one"
+    );
+    assert_eq!(live.get("/subscribers").await.status, StatusCode::OK);
+    clock.advance(time::Duration::minutes(31));
+    assert_eq!(
+        app.ra.prune_console_sessions().await.unwrap(),
+        1,
+        "the idle one"
+    );
+    assert_eq!(live.get("/subscribers").await.location(), Some("/login"));
     app.stop().await;
 }
 
@@ -644,6 +818,20 @@ fn operator_add_and_set_password_read_the_password_from_stdin() {
     );
     assert_eq!(try_login("first password!"), StatusCode::UNAUTHORIZED);
     assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
+    // Locked by guesses; the host lifts the lock without touching the password.
+    for _ in 0..5 {
+        assert_eq!(try_login("a wrong guess!!"), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(try_login("second password!"), StatusCode::TOO_MANY_REQUESTS);
+    let out = vouch(&["operator", "unlock", "--name", "clerk2"], "");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("console lock lifted"),
+        "{said}"
+    );
+    assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
+    let out = vouch(&["operator", "unlock", "--name", "nobody"], "");
+    assert!(!out.status.success(), "an unknown name is an error");
     // Over the API, as an admin (no data directory given: --url decides).
     let token = served.stdout.lines().last().unwrap().trim().to_string();
     let token_file = dir.path().join("admin.token");
@@ -792,6 +980,17 @@ async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() 
         )
         .await;
     assert_eq!(reset.location(), Some("/operators"));
+    let row = {
+        let mut c = app.ra.store().read().await.unwrap();
+        vouch::store::console::login_by_id(&mut c, &id_of("revoker1"))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert!(
+        row.totp_sealed.is_none() && row.totp_enrolled_at.is_none(),
+        "the sealed secret is cleared, not only the enrolment"
+    );
     clock.advance(time::Duration::seconds(60));
     let now = clock.now().unix_timestamp();
     let (_, old) = login(&app, "revoker1", PASSWORD, &code_at(&secret, now)).await;
@@ -802,6 +1001,18 @@ async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() 
     let (clerk, approver) = app.clerk_and_approver().await;
     let serial = app.issue(&clerk, &approver, &p256_csr()).await;
     let page = format!("/certificates/{serial}");
+    // An admin who is not a revoker sees the certificate but no form the RA would refuse.
+    let by_admin = admin.get(&page).await;
+    assert_eq!(by_admin.status, StatusCode::OK);
+    for action in ["revoke", "hold", "release"] {
+        let form = format!("action=\"{page}/{action}\"");
+        assert!(!by_admin.body.contains(&form), "{action} shown to an admin");
+    }
+    assert!(revoker
+        .get(&page)
+        .await
+        .body
+        .contains(&format!("action=\"{page}/revoke\"")));
     let held = revoker.submit(&page, &format!("{page}/hold"), &[]).await;
     assert_eq!(held.status, StatusCode::SEE_OTHER, "{}", held.body);
     let shown = revoker.get(&page).await;

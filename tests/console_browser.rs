@@ -57,16 +57,9 @@ async fn the_console_in_headless_chromium_in_english_and_chinese() {
             .to_string(),
         )
         .unwrap();
-        let node = tokio::task::spawn_blocking(move || {
-            Command::new("node")
-                .arg("e2e.mjs")
-                .arg(&cfg)
-                .current_dir(root.join(".e2e"))
-                .output()
-                .expect("node")
-        })
-        .await
-        .unwrap();
+        let node = tokio::task::spawn_blocking(move || run_node(&root.join(".e2e"), &cfg))
+            .await
+            .unwrap();
         assert!(
             node.status.success(),
             "{lang}: {}\n{}",
@@ -117,4 +110,55 @@ async fn the_console_in_headless_chromium_in_english_and_chinese() {
         }
     }
     app.stop().await;
+}
+
+/// How long one run of the browser script may take before it and its Chromium are killed.
+const NODE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Node in a process group of its own (Chromium included), killed by that group's id when it
+/// overruns [`NODE_TIMEOUT`] or when this test panics, so no browser outlives the test.
+fn run_node(dir: &Path, cfg: &Path) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    struct Group(u32);
+    impl Drop for Group {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.0)])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    let (out, err) = (dir.join("node.stdout"), dir.join("node.stderr"));
+    let mut child = Command::new("node")
+        .arg("e2e.mjs")
+        .arg(cfg)
+        .current_dir(dir)
+        .process_group(0)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("node");
+    let group = Group(child.id());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("node status") {
+            break status;
+        }
+        if started.elapsed() > NODE_TIMEOUT {
+            drop(group);
+            let _ = child.wait();
+            panic!(
+                "node ran past {NODE_TIMEOUT:?}; killed:\n{}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    // Chromium children that node left behind go with the group.
+    drop(group);
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&out).unwrap_or_default(),
+        stderr: std::fs::read(&err).unwrap_or_default(),
+    }
 }

@@ -49,6 +49,8 @@ actions! {
     /// An operator was locked out of the console after repeated failed logins (until when, in
     /// the details; actor null).
     OperatorLocked = "operator.locked",
+    /// An operator's console lock was lifted on the host (`vouch operator unlock`).
+    OperatorUnlocked = "operator.unlocked",
     /// A subscriber was registered.
     SubscriberRegistered = "subscriber.registered",
     /// Registering a subscriber or adding evidence to one was refused for a bad field.

@@ -1,4 +1,4 @@
-//! `vouch operator add|set-password|list|disable`: over the API (`client::operators`) when a server URL is
+//! `vouch operator add|set-password|unlock|list|disable`: over the API (`client::operators`) when a server URL is
 //! given and no data directory, on the data directory otherwise (host recovery).
 
 use super::{open_store, DataDirArg};
@@ -45,6 +45,15 @@ pub(super) enum OperatorCommand {
         /// where other users could read it).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Lift an operator's console lock after repeated failed logins (on the data directory; the
+    /// password and TOTP stay as they are). Audited.
+    Unlock {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The operator's login name.
+        #[arg(long)]
+        name: String,
     },
     /// List operators.
     List {
@@ -103,7 +112,30 @@ pub(super) async fn operator_command(
             add_on_host(data, conn, name, roles, password, &clock).await
         }
         OperatorCommand::List { data, conn } => list_on_host(data, conn).await,
+        OperatorCommand::Unlock { data, name } => unlock_on_host(data, name, &clock).await,
     }
+}
+
+/// `operator unlock` on the data directory.
+async fn unlock_on_host(data: DataDirArg, name: String, clock: &SharedClock) -> Result<ExitCode> {
+    let store = open_store(&data.resolve()?).await?;
+    let found = match store.read().await {
+        Ok(mut c) => operator_rows::by_name_ignoring_case(&mut c, &name).await,
+        Err(e) => Err(e),
+    };
+    let result = match found {
+        Ok(Some(op)) => console::sessions::unlock(&store, clock.now(), &op.id)
+            .await
+            .map(|done| done.then_some(op)),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    store.close().await;
+    let Some(op) = result? else {
+        return Err(Error::NotFound("operator"));
+    };
+    println!("console lock lifted for operator {} ({})", op.name, op.id);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `operator add` on the data directory (no server needed: an admin's recovery on the host).

@@ -142,6 +142,7 @@ pub(super) async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCod
         ocsp_cache_bytes: args.ocsp_cache_mb << 20,
         retry,
         upstream_crl_interval: std::time::Duration::from_secs(args.upstream_crl_interval_secs),
+        tls: config.tls.is_some(),
         ..Default::default()
     };
     if args.public_url.is_none() && config.listen.ip().is_unspecified() {

@@ -55,6 +55,9 @@ pub struct RaConfig {
     /// The key that seals operators' TOTP secrets in the database (`<data-dir>/console.key`);
     /// none: a random key held in memory (enrolments do not survive a restart).
     pub console_key: Option<Arc<super::console::SealKey>>,
+    /// Whether this server itself serves TLS (`--tls-cert`/`--tls-key`): the console's cookies
+    /// are then Secure even without an https `--public-url`.
+    pub tls: bool,
 }
 
 /// How often the remote CAs' CRLs are read by default: 15 minutes.
@@ -119,6 +122,7 @@ impl Default for RaConfig {
             issuance_journal: None,
             upstream_crl_interval: DEFAULT_UPSTREAM_CRL_INTERVAL,
             console_key: None,
+            tls: false,
         }
     }
 }

@@ -63,13 +63,76 @@ fn source_name(source: Option<IpAddr>) -> String {
 /// Failed logins per source (client address), bounded in memory: the first failure of a window
 /// is audited at once, later ones are counted and audited as one row when the window closes.
 #[derive(Default)]
-pub struct LoginLimit(std::sync::Mutex<std::collections::HashMap<Option<IpAddr>, Failures>>);
+pub struct LoginLimit {
+    failures: std::sync::Mutex<std::collections::HashMap<Option<IpAddr>, Failures>>,
+    in_flight: std::sync::Mutex<InFlight>,
+}
+
+/// Console logins whose password is being checked right now: counted against their source before
+/// the check, so that simultaneous requests cannot all pass a limit that counts failures only
+/// after they happen.
+#[derive(Default)]
+struct InFlight {
+    /// Checks under way per source.
+    sources: std::collections::HashMap<Option<IpAddr>, u32>,
+    /// (lower-cased name, source) pairs with a check under way: one at a time each.
+    pairs: std::collections::HashSet<(String, Option<IpAddr>)>,
+}
+
+/// A login attempt counted as under way until dropped (after its failure, if any, is recorded).
+pub(crate) struct Attempt<'a> {
+    limit: &'a LoginLimit,
+    key: (String, Option<IpAddr>),
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let mut f = self.limit.flights();
+        f.pairs.remove(&self.key);
+        if let Some(n) = f.sources.get_mut(&self.key.1) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                f.sources.remove(&self.key.1);
+            }
+        }
+    }
+}
 
 impl LoginLimit {
     fn lock(
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Option<IpAddr>, Failures>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn flights(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Count a console login for `name` from `source` as under way, before its password is
+    /// checked; None (refuse with 429) while the same name is being tried from the same source, or
+    /// when the source's failures plus its attempts under way reach the limit.
+    pub(crate) fn begin(
+        &self,
+        name: &str,
+        source: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Option<Attempt<'_>> {
+        let failed = {
+            let map = self.lock();
+            map.get(&source)
+                .filter(|f| now < f.since + LOGIN_FAILURE_WINDOW)
+                .map_or(0, |f| f.failures)
+        };
+        let key = (name.to_lowercase(), source);
+        let mut f = self.flights();
+        let under_way = f.sources.get(&source).copied().unwrap_or(0);
+        if f.pairs.contains(&key) || failed.saturating_add(under_way) >= LOGIN_FAILURES_ALLOWED {
+            return None;
+        }
+        f.pairs.insert(key.clone());
+        *f.sources.entry(source).or_default() += 1;
+        Some(Attempt { limit: self, key })
     }
 
     /// Seconds until `source` may try again, if it is over the limit (the refusal is counted).
@@ -267,5 +330,30 @@ mod tests {
             limit.fail(ip, t0 + time::Duration::milliseconds(i64::from(n)), "x");
         }
         assert_eq!(limit.lock().len(), LOGIN_SOURCES_MAX);
+    }
+
+    #[test]
+    fn attempts_under_way_count_before_their_outcome() {
+        let limit = LoginLimit::default();
+        let t0 = time::macros::datetime!(2030-01-01 00:00 UTC);
+        let a = Some(IpAddr::from([10, 0, 0, 1]));
+        let first = limit.begin("Alice", a, t0).expect("a first attempt");
+        assert!(
+            limit.begin("alice", a, t0).is_none(),
+            "one check at a time per name and source"
+        );
+        assert!(limit
+            .begin("alice", Some(IpAddr::from([10, 0, 0, 2])), t0)
+            .is_some());
+        drop(first);
+        assert!(limit.begin("alice", a, t0).is_some(), "released when done");
+        // Failures plus attempts under way never pass the per-source limit.
+        for _ in 0..LOGIN_FAILURES_ALLOWED - 2 {
+            limit.fail(a, t0, "x");
+        }
+        let held: Vec<_> = (0..5)
+            .filter_map(|n| limit.begin(&format!("op{n}"), a, t0))
+            .collect();
+        assert_eq!(held.len(), 2, "only as many as failures left in the window");
     }
 }

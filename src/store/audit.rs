@@ -222,22 +222,38 @@ pub struct AuditFilter {
     pub before_seq: Option<i64>,
 }
 
-/// Up to `limit` entries matching `f`, newest first (walks the primary key backwards, so a
-/// page costs the same at any depth of the log).
+/// Up to `limit` entries matching `f`, newest first (walks an index backwards, so a page costs
+/// the same at any depth of the log). Only the filters given are in the query, so an actor,
+/// action or object filter is a range over its `(column, seq)` index (migration 0017).
 pub async fn search(conn: &mut Conn, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>> {
-    Ok(sqlx::query_as(
+    let mut sql = String::from(
         "SELECT seq, at, actor, action, target, details, prev_hash, hash FROM audit_log \
-         WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action = $2) \
-         AND ($3 IS NULL OR target = $3) AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5) \
-         AND seq < $6 ORDER BY seq DESC LIMIT $7",
-    )
-    .bind(f.actor.as_deref())
-    .bind(f.action.as_deref())
-    .bind(f.target.as_deref())
-    .bind(f.from_micros)
-    .bind(f.to_micros)
-    .bind(f.before_seq.unwrap_or(i64::MAX))
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
+         WHERE seq < $1",
+    );
+    let mut n = 1;
+    let mut cond = |sql: &mut String, text: &str| {
+        n += 1;
+        sql.push_str(&format!(" AND {text} ${n}"));
+    };
+    for (given, text) in [
+        (f.actor.is_some(), "actor ="),
+        (f.action.is_some(), "action ="),
+        (f.target.is_some(), "target ="),
+        (f.from_micros.is_some(), "at >="),
+        (f.to_micros.is_some(), "at <"),
+    ] {
+        if given {
+            cond(&mut sql, text);
+        }
+    }
+    n += 1;
+    sql.push_str(&format!(" ORDER BY seq DESC LIMIT ${n}"));
+    let mut q = sqlx::query_as(&sql).bind(f.before_seq.unwrap_or(i64::MAX));
+    for text in [&f.actor, &f.action, &f.target].into_iter().flatten() {
+        q = q.bind(text.as_str());
+    }
+    for micros in [f.from_micros, f.to_micros].into_iter().flatten() {
+        q = q.bind(micros);
+    }
+    Ok(q.bind(limit).fetch_all(conn).await?)
 }

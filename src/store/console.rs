@@ -234,3 +234,17 @@ pub async fn end_sessions_of(conn: &mut Conn, operator_id: &str, now: i64) -> Re
     .await?;
     Ok(r.rows_affected())
 }
+
+/// Delete sessions that are over (ended, or idle or old past their timeouts, as of `idle_before`
+/// and `created_before`); returns how many.
+pub async fn prune_sessions(conn: &mut Conn, idle_before: i64, created_before: i64) -> Result<u64> {
+    let r = sqlx::query(
+        "DELETE FROM console_sessions WHERE ended_at IS NOT NULL OR last_seen_at < $1 \
+         OR created_at < $2",
+    )
+    .bind(idle_before)
+    .bind(created_before)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}

@@ -179,18 +179,25 @@ pub async fn list_after(
     after: (i64, &str),
     limit: i64,
 ) -> Result<Vec<RequestRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM {JOINED} \
-         WHERE ($1 IS NULL OR r.status = $1) \
-         AND (r.created_at > $2 OR (r.created_at = $2 AND r.id > $3)) \
-         ORDER BY r.created_at, r.id LIMIT $4"
-    ))
-    .bind(status.map(RequestState::as_str))
-    .bind(after.0)
-    .bind(after.1)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
+    // Two shapes, each a plain range over an index ((status, created_at, id) or (created_at,
+    // id)): an `IS NULL OR` test and an OR-ed keyset would leave the planner scanning.
+    let query = match status {
+        Some(_) => format!(
+            "SELECT {COLUMNS} FROM {JOINED} WHERE r.status = $1 \
+             AND (r.created_at, r.id) > ($2, $3) ORDER BY r.created_at, r.id LIMIT $4"
+        ),
+        None => format!(
+            "SELECT {COLUMNS} FROM {JOINED} WHERE $1 IS NULL \
+             AND (r.created_at, r.id) > ($2, $3) ORDER BY r.created_at, r.id LIMIT $4"
+        ),
+    };
+    Ok(sqlx::query_as(&query)
+        .bind(status.map(RequestState::as_str))
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
 }
 
 /// A request as an approver decides on it, with what the decision must re-check: does the

@@ -59,7 +59,9 @@ fn me(s: &Session) -> Value {
         roles => s.operator.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         clerk => has(Role::Clerk),
         approver => has(Role::Approver),
-        revoker => has(Role::Revoker) || has(Role::Admin),
+        // Ra::revoke and Ra::set_hold need the revoker role itself: admins without it see no
+        // forms that would only answer 403.
+        revoker => has(Role::Revoker),
         admin => has(Role::Admin),
         auditor => has(Role::Auditor),
         reader => crate::ra::subscribers::READERS.iter().any(|r| has(*r)),
@@ -78,10 +80,19 @@ fn html(status: StatusCode, body: String) -> Response {
     resp.headers_mut()
         .insert("x-frame-options", HeaderValue::from_static("DENY"));
     resp.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Search terms (national ID numbers among them) are in page URLs: no Referer carries them.
+    resp.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
-             frame-ancestors 'none'; form-action 'self'",
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
     );
     resp

@@ -34,13 +34,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Path=/, Secure when the console is served
-/// over https; `max_age` 0 deletes it, None makes it last the browser session.
+/// over https (this server's own TLS, or an https `--public-url` in front of it); `max_age` 0
+/// deletes it, None makes it last the browser session.
 pub fn set_cookie(ra: &Ra, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let secure = if ra.public_url().is_some_and(|u| u.starts_with("https://")) {
-        "; Secure"
-    } else {
-        ""
-    };
+    let https = ra.config().tls || ra.public_url().is_some_and(|u| u.starts_with("https://"));
+    let secure = if https { "; Secure" } else { "" };
     let age = max_age
         .map(|a| format!("; Max-Age={a}"))
         .unwrap_or_default();

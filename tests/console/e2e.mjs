@@ -163,6 +163,8 @@ const result = {};
   const { context, page } = await session();
   await login(page, `auditor${s}`);
   await page.goto(`${cfg.base}/audit`);
+  await page.click("#verify-chain");
+  await page.waitForSelector("#chain");
   const chain = await page.textContent("#chain");
   check(chain.includes(zh ? "完整" : "intact"), `chain: ${chain}`);
   await shot(page, "audit");

@@ -89,6 +89,14 @@ impl Ra {
         if let Some(retry_after_secs) = self.logins().blocked(source, now) {
             return Err(Error::LoginsLimited { retry_after_secs });
         }
+        // Counted as under way before the password is checked, and released only after a failure
+        // is recorded: simultaneous guesses cannot slip past the limits.
+        let name_key = if name.len() <= 64 { name } else { "" };
+        let Some(_attempt) = self.logins().begin(name_key, source, now) else {
+            return Err(Error::LoginsLimited {
+                retry_after_secs: 1,
+            });
+        };
         let row = if name.len() <= 64 {
             let mut c = self.store().read().await?;
             rows::login_by_name(&mut c, name).await?
@@ -96,25 +104,37 @@ impl Ra {
             None
         };
         let live = row.filter(|r| r.disabled_at.is_none());
-        if let Some(until) = live.as_ref().and_then(|r| r.locked_until) {
+        // A locked operator who has TOTP still gets in with the right password and the right
+        // code: guesses by others cannot keep an admin out. Everyone else waits for the lock to
+        // end (or `vouch operator unlock`). While locked, every failure answers the same 429, so
+        // a right password with a wrong code tells nothing.
+        let mut locked = None;
+        if let Some(r) = &live {
+            let until = r.locked_until.unwrap_or(0);
             if until > now.unix_timestamp() {
-                let events = self
-                    .logins()
-                    .failed(source, now, "operator locked", "POST /login");
-                self.audit_events(events).await;
-                return Err(Error::LoginsLimited {
+                let retry = Error::LoginsLimited {
                     retry_after_secs: u64::try_from(until - now.unix_timestamp()).unwrap_or(1),
-                });
+                };
+                let two_factors = r.totp_enrolled_at.is_some()
+                    && r.totp_sealed.is_some()
+                    && needs_totp(&parse_roles(&r.roles));
+                if !two_factors {
+                    let events =
+                        self.logins()
+                            .failed(source, now, "operator locked", "POST /login");
+                    self.audit_events(events).await;
+                    return Err(retry);
+                }
+                locked = Some(retry);
             }
         }
+        let refuse = |e: Error, locked: Option<Error>| locked.unwrap_or(e);
         let stored = live.as_ref().and_then(|r| r.password_hash.clone());
-        let good = password::verify(password, stored).await;
-        let Some(row) = live.filter(|_| good) else {
-            return Err(self.login_failed(name, source, Failure::Password).await);
+        let good = password::verify(password, stored).await?;
+        let Some(row) = live.filter(|r| good && r.password_hash.is_some()) else {
+            let e = self.login_failed(name, source, Failure::Password).await;
+            return Err(refuse(e, locked));
         };
-        if row.password_hash.is_none() {
-            return Err(self.login_failed(name, source, Failure::Password).await);
-        }
         let roles = parse_roles(&row.roles);
         let key = self.console_key();
         let (token, csrf) = (random_token(), random_token().to_string());
@@ -123,6 +143,7 @@ impl Ra {
         let code = code.to_string();
         let csrf2 = csrf.clone();
         let must = needs_totp(&roles);
+        let locked_now = locked.is_some();
         let outcome = self
             .store()
             .write(job!(|c, log| {
@@ -132,6 +153,8 @@ impl Ra {
                 };
                 let mut step = None;
                 let stage = match (must, r.totp_enrolled_at, &r.totp_sealed) {
+                    // Through a lock only with both factors.
+                    (false, _, _) if locked_now => return Ok(None),
                     (false, _, _) => Stage::Full,
                     (true, Some(_), Some(sealed)) => {
                         let secret = key.open(&id, sealed)?;
@@ -141,6 +164,7 @@ impl Ra {
                         }
                         Stage::Full
                     }
+                    (true, _, _) if locked_now => return Ok(None),
                     (true, _, _) => Stage::Enrol,
                 };
                 rows::login_succeeded(c, &id, step).await?;
@@ -160,7 +184,8 @@ impl Ra {
             }))
             .await?;
         let Some(stage) = outcome else {
-            return Err(self.login_failed(name, source, Failure::Totp).await);
+            let e = self.login_failed(name, source, Failure::Totp).await;
+            return Err(refuse(e, locked));
         };
         Ok(Login {
             token,
@@ -354,6 +379,18 @@ impl Ra {
         }
     }
 
+    /// Delete console sessions that are over (ended, idle or past the absolute timeout): the
+    /// server's upkeep calls this, so `console_sessions` does not grow without bound. Only the
+    /// rows go; the audit log keeps the logins and logouts.
+    pub async fn prune_console_sessions(&self) -> Result<u64> {
+        let now = self.now().unix_timestamp();
+        let idle = now - IDLE_TIMEOUT.whole_seconds();
+        let old = now - ABSOLUTE_TIMEOUT.whole_seconds();
+        self.store()
+            .write(job!(|c, _log| rows::prune_sessions(c, idle, old).await))
+            .await
+    }
+
     /// Set an operator's console password; admins only. Their sessions end.
     pub async fn set_operator_password(
         &self,
@@ -396,6 +433,32 @@ impl Ra {
             }))
             .await
     }
+}
+
+/// Lift an operator's console lock (on the host: `vouch operator unlock`); audited. False when
+/// there is no such operator.
+pub async fn unlock(
+    store: &crate::store::Store,
+    now: time::OffsetDateTime,
+    id: &str,
+) -> Result<bool> {
+    let id = id.to_string();
+    store
+        .write(job!(|c, log| {
+            let Some(r) = rows::login_by_id(c, &id).await? else {
+                return Ok(false);
+            };
+            rows::login_failed(c, &id, 0, None).await?;
+            let details = serde_json::json!({"via": "host", "failures": r.failed_logins,
+                "was_locked": r.locked_until.is_some_and(|u| u > now.unix_timestamp())});
+            audit::record(
+                log,
+                now,
+                Event::new(None, Action::OperatorUnlocked, Some(&id), details),
+            );
+            Ok(true)
+        }))
+        .await
 }
 
 /// Store a password hash for operator `id` (by an admin, or on the host with `by` None), end the
