@@ -224,7 +224,7 @@ pub struct AuditFilter {
 
 /// Up to `limit` entries matching `f`, newest first (walks an index backwards, so a page costs
 /// the same at any depth of the log). Only the filters given are in the query, so an actor,
-/// action or object filter is a range over its `(column, seq)` index (migration 0017).
+/// action or object filter is a range over its `(column, seq)` index (migration 0018).
 pub async fn search(conn: &mut Conn, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>> {
     let mut sql = String::from(
         "SELECT seq, at, actor, action, target, details, prev_hash, hash FROM audit_log \
