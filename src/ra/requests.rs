@@ -344,16 +344,7 @@ impl Ra {
         limit: i64,
     ) -> Result<Vec<RequestView>> {
         self.may_read_requests(op, None).await?;
-        let status = status
-            .map(|s| {
-                RequestState::parse(s).ok_or_else(|| {
-                    Error::invalid(
-                        "invalid_field",
-                        format!("status must be one of {}", RequestState::names()),
-                    )
-                })
-            })
-            .transpose()?;
+        let status = status_filter(status)?;
         self.expire_overdue().await?;
         let mut c = self.store().read().await?;
         let cursor = match after {
@@ -383,16 +374,7 @@ impl Ra {
         limit: i64,
     ) -> Result<Vec<RequestView>> {
         self.may_read_requests(op, None).await?;
-        let status = status
-            .map(|s| {
-                RequestState::parse(s).ok_or_else(|| {
-                    Error::invalid(
-                        "invalid_field",
-                        format!("status must be one of {}", RequestState::names()),
-                    )
-                })
-            })
-            .transpose()?;
+        let status = status_filter(status)?;
         // Persist any expiry that is due, so that status filters agree with what a single
         // request shows.
         self.expire_overdue().await?;
@@ -500,4 +482,18 @@ fn ca_would_sign(
         ),
         CaError::Unavailable(m) => Error::Upstream(m),
     })
+}
+
+/// A listing's status filter: one of the request states, or none.
+fn status_filter(status: Option<&str>) -> Result<Option<RequestState>> {
+    status
+        .map(|s| {
+            RequestState::parse(s).ok_or_else(|| {
+                Error::invalid(
+                    "invalid_field",
+                    format!("status must be one of {}", RequestState::names()),
+                )
+            })
+        })
+        .transpose()
 }
