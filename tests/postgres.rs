@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::cfssl::{upstream_toml, write_private, AUTH_KEY};
+use common::scripted_ca::{Mode, ScriptedCa};
 use common::{csr_for, ec_key, p256_csr, serve_process, PgDatabase, Served, BIN};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
@@ -985,4 +987,213 @@ fn the_documented_grants_cover_every_table_and_every_update() {
             "the code updates {t}, and docs/OPERATIONS.md does not grant UPDATE on it"
         );
     }
+}
+
+/// Both instances' data directories name the scripted CFSSL at `ca` for person-signing, with
+/// `extra` keys in its entry.
+fn remote_ca_for_both(cluster: &Cluster, ca: &ScriptedCa, extra: &str) {
+    let toml = upstream_toml("city-cfssl", &ca.url, AUTH_KEY, &["person-signing"]) + extra;
+    for node in ["a", "b"] {
+        write_private(&cluster.data(node).join("upstream.toml"), &toml);
+    }
+}
+
+/// Retries every second, of intents of any age.
+const FAST_RETRIES: [&str; 4] = ["--retry-interval-secs", "1", "--retry-min-age-secs", "0"];
+
+async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn journal_entries(data: &Path) -> usize {
+    std::fs::read_dir(data.join("issuance-journal"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "pem")
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+// Multi-threaded: the scripted CA answers while the test waits for a server to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_retrying_one_request_ask_a_remote_ca_once() {
+    let cluster = Cluster::new().await;
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = ScriptedCa::start(&common::cfssl::make_test_ca(ca_dir.path())).await;
+    // A CA that picks its own serials signs a second certificate for a second request.
+    ca.pick_own_serials();
+    remote_ca_for_both(&cluster, &ca, "");
+    let url = cluster.db.url();
+    let env = [("VOUCH_DATABASE_URL", url.as_str())];
+    let a = serve_process(&cluster.data("a"), &FAST_RETRIES, &env);
+    let b = serve_process(&cluster.data("b"), &FAST_RETRIES, &env);
+    let api = Api::new();
+    let clerk = api.operator(&a, &cluster.admin, "clerk", &["clerk"]).await;
+    let approver = api
+        .operator(&a, &cluster.admin, "approver", &["approver"])
+        .await;
+    let id = api.pending(&a, &clerk, &p256_csr()).await;
+    // Approved while the CA is down: the intent is due for a retry at once, on both instances.
+    ca.set(Mode::Down);
+    let (_, out) = api
+        .call(
+            &a,
+            &approver,
+            &format!("/api/v1/requests/{id}/approve"),
+            None,
+        )
+        .await;
+    let (_, req) = api
+        .call(&b, &approver, &format!("/api/v1/requests/{id}"), None)
+        .await;
+    assert_eq!(req["status"], "approved", "{out} {req}");
+    // The CA comes back, slow: the first instance to retry is still waiting for its answer when
+    // the other's next round (every second) finds the same intent due.
+    let calls = ca.sign_calls();
+    ca.set(Mode::SlowSign(Duration::from_secs(3)));
+    wait_for(
+        "the request to be issued",
+        Duration::from_secs(60),
+        async || {
+            let (_, req) = api
+                .call(&b, &approver, &format!("/api/v1/requests/{id}"), None)
+                .await;
+            req["status"] == "issued"
+        },
+    )
+    .await;
+    // Time for a second attempt, had one started, to come back.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(ca.sign_calls() - calls, 1, "the CA was asked once");
+    assert_eq!(ca.issued(), 1);
+    assert_eq!(count(&url, "SELECT count(*) FROM certificates").await, 1);
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM audit_log WHERE action = 'certificate.quarantined'"
+        )
+        .await,
+        0
+    );
+    drop((a, b));
+    cluster.finish().await;
+}
+
+// Multi-threaded: the scripted CA answers while the test waits for a server to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_certificate_for_one_request_is_quarantined_and_revoked_at_the_ca() {
+    let cluster = Cluster::new().await;
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = ScriptedCa::start(&common::cfssl::make_test_ca(ca_dir.path())).await;
+    ca.pick_own_serials();
+    // Calls time out after a second: an attempt owns its intent for two.
+    remote_ca_for_both(&cluster, &ca, "timeout_secs = 1\n");
+    let url = cluster.db.url();
+    let env = [("VOUCH_DATABASE_URL", url.as_str())];
+    let paused = [
+        ("VOUCH_DATABASE_URL", url.as_str()),
+        ("VOUCH_TEST_FAULT", "pause-before-record"),
+    ];
+    let mut a = serve_process(&cluster.data("a"), &FAST_RETRIES, &paused);
+    let api = std::sync::Arc::new(Api::new());
+    let clerk = api.operator(&a, &cluster.admin, "clerk", &["clerk"]).await;
+    let approver = api
+        .operator(&a, &cluster.admin, "approver", &["approver"])
+        .await;
+    let id = api.pending(&a, &clerk, &p256_csr()).await;
+    // Instance a gets the CA's certificate, keeps it in its journal, and stops before recording
+    // it (for longer than its claim on the intent).
+    let approving = {
+        let (api, addr, token, id) = (api.clone(), a.addr.clone(), approver.clone(), id.clone());
+        tokio::spawn(async move {
+            let _ = api
+                .client
+                .post(format!("http://{addr}/api/v1/requests/{id}/approve"))
+                .bearer_auth(token)
+                .send()
+                .await;
+        })
+    };
+    wait_for("a's journal entry", Duration::from_secs(30), async || {
+        journal_entries(&cluster.data("a")) == 1
+    })
+    .await;
+    let first = ca.serials();
+    assert_eq!(first.len(), 1);
+    let first = first[0].clone();
+    // Instance b finds the intent due once a's claim ran out, asks the CA again, and records the
+    // second certificate.
+    let b = serve_process(&cluster.data("b"), &FAST_RETRIES, &env);
+    wait_for(
+        "b to record the request",
+        Duration::from_secs(60),
+        async || {
+            let (_, req) = api
+                .call(&b, &approver, &format!("/api/v1/requests/{id}"), None)
+                .await;
+            req["status"] == "issued"
+        },
+    )
+    .await;
+    let (_, req) = api
+        .call(&b, &approver, &format!("/api/v1/requests/{id}"), None)
+        .await;
+    let recorded = req["serial"].as_str().unwrap().to_string();
+    assert_ne!(recorded, first);
+    assert_eq!(ca.issued(), 2);
+    // a dies and comes back: its journal holds a certificate for a request recorded with another.
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    approving.abort();
+    let _ = std::fs::remove_file(cluster.data("a").join("serve.lock"));
+    let a = serve_process(&cluster.data("a"), &FAST_RETRIES, &env);
+    let quarantined = "SELECT count(*) FROM audit_log WHERE action = 'certificate.quarantined'";
+    wait_for("the quarantine", Duration::from_secs(30), async || {
+        count(&url, quarantined).await == 1
+    })
+    .await;
+    assert_eq!(ca.revocation(&first).as_deref(), Some("superseded"));
+    assert_eq!(
+        ca.revocation(&recorded),
+        None,
+        "the recorded certificate stays good"
+    );
+    assert_eq!(journal_entries(&cluster.data("a")), 0);
+    assert_eq!(count(&url, "SELECT count(*) FROM certificates").await, 1);
+    let (status, _) = api
+        .call(
+            &a,
+            &approver,
+            &format!("/api/v1/certificates/{first}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "never delivered");
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    let details: Vec<String> = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'certificate.quarantined' AND target = $1",
+    )
+    .bind(&id)
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(details.len(), 1, "{details:?}");
+    let details: Value = serde_json::from_str(&details[0]).unwrap();
+    assert_eq!(details["serial"], first.as_str(), "{details}");
+    assert_eq!(details["recorded_serial"], recorded.as_str(), "{details}");
+    assert_eq!(details["upstream_revocation"]["revoked"], true, "{details}");
+    let (code, out, err) = vouch(&["audit", "verify"], &cluster.data("a"), &url);
+    assert_eq!(code, 0, "{out}{err}");
+    drop((a, b));
+    cluster.finish().await;
 }

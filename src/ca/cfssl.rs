@@ -57,6 +57,8 @@ pub struct CfsslCa {
     key_id: String,
     /// Where its CRL is read (`crl_url`).
     crl: Option<super::remote_crl::CrlSource>,
+    /// `timeout_secs`: the longest one signing call takes.
+    timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for CfsslCa {
@@ -125,6 +127,7 @@ impl CfsslCa {
                 .clone()
                 .map(|u| super::remote_crl::CrlSource::new(id, u))
                 .transpose()?,
+            timeout: settings.timeout,
         })
     }
 
@@ -349,6 +352,10 @@ impl UpstreamCa for CfsslCa {
 
     fn picks_serial(&self) -> bool {
         true
+    }
+
+    fn attempt_limit(&self) -> std::time::Duration {
+        self.timeout
     }
 
     fn crl_source(&self) -> Option<&super::remote_crl::CrlSource> {

@@ -33,6 +33,8 @@ mod status;
 mod transaction;
 mod transport;
 
+pub use transport::CALL_TIMEOUT;
+
 use super::{CaChain, CaError, IssueOrder, Keep, UpstreamCa};
 use crate::x509::revocation::{Reason, REMOVE_FROM_CRL};
 use async_trait::async_trait;
@@ -458,6 +460,11 @@ impl UpstreamCa for CmpCa {
 
     fn picks_serial(&self) -> bool {
         true
+    }
+
+    fn attempt_limit(&self) -> std::time::Duration {
+        // As `CaKind::attempt_limit`: the request, the certConf and a poll, plus the polling.
+        CALL_TIMEOUT * 3 + self.max_poll
     }
 
     fn crl_source(&self) -> Option<&super::remote_crl::CrlSource> {

@@ -189,6 +189,12 @@ pub trait UpstreamCa: Send + Sync + 'static {
     fn picks_serial(&self) -> bool {
         false
     }
+    /// The longest one call to [`UpstreamCa::issue_kept`] can take before the adapter gives up
+    /// (its timeouts and polling). Another attempt at the same order is not started before
+    /// twice this has passed, by any instance sharing the database.
+    fn attempt_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(60)
+    }
     /// Tell the CA that the certificate `serial` (lowercase hex, as stored) it issued is revoked
     /// (or on hold, with [`Reason::CertificateHold`]) since `time`. The RA's own record is already
     /// changed; a CA whose status the RA publishes itself (the embedded CA) has nothing to do.

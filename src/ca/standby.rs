@@ -170,6 +170,12 @@ impl UpstreamCa for Standby {
         self.live.get().is_none_or(|ca| ca.picks_serial())
     }
 
+    fn attempt_limit(&self) -> std::time::Duration {
+        self.live
+            .get()
+            .map_or_else(|| self.entry.kind.attempt_limit(), |ca| ca.attempt_limit())
+    }
+
     async fn revoke(
         &self,
         serial: &str,

@@ -62,6 +62,20 @@ impl CaKind {
             CaKind::Cmp(s) => &s.url,
         }
     }
+
+    /// The longest one issuance attempt at this CA can take: CFSSL's `timeout_secs`; for CMP,
+    /// the request, the certConf and one poll at the call timeout each, plus
+    /// `max_poll_seconds`. An attempt claims its intent for twice this (see
+    /// `ra::issuance`), so that another instance sharing the database does not ask again
+    /// while it may still be answered.
+    pub fn attempt_limit(&self) -> std::time::Duration {
+        match self {
+            CaKind::Cfssl(s) => s.timeout,
+            CaKind::Cmp(s) => {
+                super::cmp::CALL_TIMEOUT * 3 + std::time::Duration::from_secs(s.max_poll_seconds)
+            }
+        }
+    }
 }
 
 /// How to reach a CFSSL signer.

@@ -191,6 +191,8 @@ impl Ra {
             created_at: ts,
             attempts: 0,
         };
+        // The attempt below owns the intent until its CA has had time to answer.
+        let claimed_until = self.claim_end(ca.as_ref(), now);
         let (rid, approver, required, day) = (
             id.to_string(),
             op.id.clone(),
@@ -215,7 +217,7 @@ impl Ra {
                     // Cannot happen: the approval above saw it pending in this transaction.
                     return Err(Error::internal("request left pending inside its own transaction"));
                 }
-                rows::insert_intent(c, &intent).await?;
+                rows::insert_intent(c, &intent, claimed_until).await?;
                 let details = serde_json::json!({"serial": intent.serial, "key_sha256": intent.key_sha256, "ca": intent.ca_id});
                 audit::record(log, now, Event::new(Some(&approver), Action::IssuanceIntent, Some(&rid), details));
                 Ok(Approval::Intent(intent))

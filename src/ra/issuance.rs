@@ -94,6 +94,21 @@ impl Drop for Claim<'_> {
 }
 
 impl Ra {
+    /// Until when an attempt starting `now` at `ca` owns its intent: twice the longest the
+    /// adapter waits for an answer (timeouts, CMP polling), so that another instance sharing the
+    /// database, whose reconciliation would otherwise pick the same due intent in the same round,
+    /// does not ask the CA for a second certificate while the first may still arrive. 0 for the
+    /// embedded CA: it signs the reserved serial, so a second attempt makes no second
+    /// certificate.
+    pub(crate) fn claim_end(&self, ca: &dyn crate::ca::UpstreamCa, now: OffsetDateTime) -> i64 {
+        if self.is_embedded(ca.issuing_id()) {
+            return 0;
+        }
+        let lease = ca.attempt_limit().saturating_mul(2).as_secs();
+        now.unix_timestamp()
+            .saturating_add(i64::try_from(lease).unwrap_or(i64::MAX))
+    }
+
     /// Sign and store the certificate for `intent`, by the CA it names. `approved` is the request
     /// as the caller last saw it (as it was approved); without it, the request is read afresh.
     /// Returns the serial of the certificate this call moved the request to `issued` with (None:
@@ -140,6 +155,14 @@ impl Ra {
             },
             false => None,
         };
+        let recordable = req.serial.is_none()
+            && matches!(req.status, RequestState::Approved | RequestState::Cancelled);
+        if let (Some(der), false) = (journaled.as_deref(), recordable) {
+            // The request was recorded with a certificate from another attempt (another instance
+            // sharing the database asked the CA again), or ended: the certificate kept here may
+            // be a second one for the same order, which nobody may be handed.
+            self.quarantine_second(intent, &req, der).await;
+        }
         if !self.still_to_record(&req, intent, journaled.is_some()) {
             return Ok(None);
         }
@@ -150,7 +173,10 @@ impl Ra {
             ));
             return Err(self.retry_later(intent, e, audit_failure).await);
         };
-        let order = self.order_for(intent, &req, ca.as_ref()).await?;
+        let order = match self.order_for(intent, &req, ca.as_ref()).await {
+            Ok(order) => order,
+            Err(e) => return Err(self.release_claim(intent, e).await),
+        };
         let from_journal = journaled.is_some();
         let der = match journaled {
             Some(der) => {
@@ -163,6 +189,10 @@ impl Ra {
                     if let Some(reason) = self.issuing_ca_revocation().await? {
                         return Err(self.fail(intent, reason, None).await);
                     }
+                }
+                if remote && !audit_failure && !self.claim(intent, ca.as_ref()).await? {
+                    // Another instance sharing the database is asking the CA for this one.
+                    return Ok(None);
                 }
                 // A remote CA's answer is kept in the journal as soon as the adapter has it
                 // (before a CMP certConf), and again below for adapters that keep nothing.
@@ -220,9 +250,13 @@ impl Ra {
                         "the CA {} returned a certificate that does not match the approved order: {why}",
                         intent.ca_id
                     );
-                    let revoked = self
+                    let revoked = match self
                         .revoke_quarantined(ca.as_ref(), &der, from_journal)
-                        .await?;
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(e) => return Err(self.release_claim(intent, e).await),
+                    };
                     return Err(self.fail(intent, message, Some((&der, revoked))).await);
                 }
             }
@@ -235,6 +269,7 @@ impl Ra {
         };
         let now = self.now();
         let subject = order.subject.display();
+        let returned = ca.picks_serial().then(|| der.clone());
         let row = CertificateRow {
             serial: serial.clone(),
             request_id: intent.request_id.clone(),
@@ -262,7 +297,7 @@ impl Ra {
         if remote {
             super::faults::at(super::faults::Point::BeforeRecord).await;
         }
-        let (issued, revoked) = self
+        let written = self
             .store()
             .write(job!(|c, log| {
                 // Compare-and-set: if someone else completed this intent first, theirs is the
@@ -302,7 +337,22 @@ impl Ra {
                 }
                 Ok((false, false))
             }))
-            .await?;
+            .await;
+        let (issued, revoked) = match written {
+            Ok(done) => done,
+            Err(e) => return Err(self.release_claim(intent, e).await),
+        };
+        if let (false, false, Some(der)) = (issued, revoked, returned) {
+            // Another attempt recorded the request first, or it ended meanwhile. If the CA made
+            // a second certificate for it, that one is quarantined rather than forgotten.
+            let now_req = {
+                let mut c = self.store().read().await?;
+                rows::get(&mut c, &intent.request_id).await?
+            };
+            if let Some(now_req) = now_req {
+                self.quarantine_second(intent, &now_req, &der).await;
+            }
+        }
         self.journal().remove(&intent.request_id);
         if revoked {
             self.status_changed();
@@ -310,6 +360,114 @@ impl Ra {
                 .await;
         }
         Ok(issued.then_some(serial))
+    }
+
+    /// Claim `intent` for this attempt at `ca` (see [`Ra::claim_end`]); false when another
+    /// instance claimed it first.
+    async fn claim(&self, intent: &IntentRow, ca: &dyn crate::ca::UpstreamCa) -> Result<bool> {
+        let now = self.now();
+        let (id, ts, until) = (
+            intent.request_id.clone(),
+            now.unix_timestamp(),
+            self.claim_end(ca, now),
+        );
+        self.store()
+            .write(job!(|c, _log| rows::claim_intent(c, &id, ts, until).await))
+            .await
+    }
+
+    /// An attempt at `intent` ended with `error` before it could record anything (a database
+    /// error): its claim is given up, so that the next round of reconciliation (any instance)
+    /// may try again at once, as before the attempt. Returns `error`.
+    async fn release_claim(&self, intent: &IntentRow, error: Error) -> Error {
+        let (id, ts) = (intent.request_id.clone(), self.now().unix_timestamp());
+        let released = self
+            .store()
+            .write(job!(|c, _log| rows::release_intent(c, &id, ts).await))
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(request = %intent.request_id, error = %e,
+                "could not give up the claim on an issuance intent; it runs out by itself");
+        }
+        error
+    }
+
+    /// `der`, a certificate the CA returned for `intent` (or kept in the journal) that cannot be
+    /// recorded, `req` being the request as it is now: recorded with another certificate (from
+    /// an attempt by another instance sharing the database), or ended meanwhile (failed,
+    /// dropped). It is quarantined (audited `certificate.quarantined` with the certificate,
+    /// logged as an error, never delivered) and revoked at the CA (superseded) when it is this
+    /// order's: the approved subject and key, issued by the CA's issuing certificate, a serial
+    /// Vouch never recorded. Nothing to do when it is the recorded certificate, or for a CA that
+    /// signs the reserved serial (the embedded CA makes no second certificate).
+    async fn quarantine_second(&self, intent: &IntentRow, req: &RequestRow, der: &[u8]) {
+        use x509_parser::prelude::FromDer;
+        let Some(ca) = self.ca_by_id(&intent.ca_id) else {
+            return;
+        };
+        if !ca.picks_serial() {
+            return;
+        }
+        let serial = x509_parser::certificate::X509Certificate::from_der(der)
+            .map(|(_, c)| crate::x509::ac::parse::hex_serial(c.raw_serial()))
+            .ok();
+        if serial.is_some() && serial == req.serial {
+            return;
+        }
+        // Once the request is recorded, its intent holds the serial the CA chose, not the
+        // reserved one; the order's serial is not compared for a CA that picks serials.
+        let mut ordered = intent.clone();
+        if Serial::parse(&ordered.serial).is_none() {
+            ordered.serial = Serial::random().to_string();
+        }
+        let ours = match self.order_for(&ordered, req, ca.as_ref()).await {
+            Ok(order) => super::received::check(der, &order, &intent.key_sha256, &ca.chain())
+                .map(|_| ())
+                .map_err(|why| why.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let revocation = match ours {
+            Ok(()) => self
+                .revoke_quarantined(ca.as_ref(), der, false)
+                .await
+                .unwrap_or_else(|e| serde_json::json!({"revoked": false, "error": e.to_string()})),
+            Err(why) => serde_json::json!({"revoked": false,
+                "not_revoked": format!("it does not match this request's approved order ({why}): \
+                    revoke it at the CA by hand if it is the CA's")}),
+        };
+        let message = match &req.serial {
+            Some(recorded) => format!(
+                "the request was recorded with the certificate {recorded} from another attempt; \
+                 this second certificate from the CA {} is not delivered",
+                intent.ca_id
+            ),
+            None => format!(
+                "the request is {} and was not recorded with a certificate; this one from the CA \
+                 {} is not delivered",
+                req.status, intent.ca_id
+            ),
+        };
+        tracing::error!(request = %intent.request_id, ca = %intent.ca_id, serial = ?serial,
+            recorded = ?req.serial, "a certificate the request cannot be recorded with; quarantined");
+        use base64::Engine;
+        let details = serde_json::json!({"ca": intent.ca_id, "reserved_serial": intent.serial,
+            "serial": serial, "recorded_serial": req.serial, "error": message,
+            "certificate_sha256": crate::x509::sha256_hex(der),
+            "certificate": base64::engine::general_purpose::STANDARD.encode(der),
+            "upstream_revocation": revocation});
+        let (id, now) = (intent.request_id.clone(), self.now());
+        let written = self
+            .store()
+            .write(job!(|_c, log| {
+                let event = Event::new(None, Action::CertificateQuarantined, Some(&id), details);
+                audit::record(log, now, event);
+                Ok(())
+            }))
+            .await;
+        if let Err(e) = written {
+            tracing::error!(request = %intent.request_id, error = %e,
+                "could not audit a quarantined second certificate");
+        }
     }
 
     /// The order for `intent` as `ca` is to sign it: the approved template, the intent's serial

@@ -337,11 +337,12 @@ pub async fn overdue(conn: &mut Conn, now: i64, limit: i64) -> Result<Vec<String
     .await?)
 }
 
-/// Record an issuance intent.
-pub async fn insert_intent(conn: &mut Conn, i: &IntentRow) -> Result<()> {
+/// Record an issuance intent, claimed by the attempt about to be made until `claimed_until`
+/// (no other attempt is started before then; 0: not claimed, see [`claim_intent`]).
+pub async fn insert_intent(conn: &mut Conn, i: &IntentRow, claimed_until: i64) -> Result<()> {
     sqlx::query(
-        "INSERT INTO issuance_intents (serial, request_id, key_sha256, ca_id, not_before, not_after, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO issuance_intents (serial, request_id, key_sha256, ca_id, not_before, not_after, created_at, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&i.serial)
     .bind(&i.request_id)
@@ -350,6 +351,37 @@ pub async fn insert_intent(conn: &mut Conn, i: &IntentRow) -> Result<()> {
     .bind(i.not_before)
     .bind(i.not_after)
     .bind(i.created_at)
+    .bind(claimed_until)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Claim the intent of `request_id` for one attempt at its CA, until `until`: its next attempt
+/// moves there, so that no other instance sharing the database starts one meanwhile. False when
+/// the attempt is not due at `now` (another instance claimed it, or it failed and waits). An
+/// attempt that fails sets its own next attempt ([`attempt_failed`]); one whose process dies
+/// leaves the claim to run out.
+pub async fn claim_intent(conn: &mut Conn, request_id: &str, now: i64, until: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE issuance_intents SET next_attempt_at = $3 \
+         WHERE request_id = $1 AND next_attempt_at <= $2",
+    )
+    .bind(request_id)
+    .bind(now)
+    .bind(until)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Give up the claim on the intent of `request_id` ([`claim_intent`]): due again at `now`.
+pub async fn release_intent(conn: &mut Conn, request_id: &str, now: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE issuance_intents SET next_attempt_at = $2 WHERE request_id = $1 AND next_attempt_at > $2",
+    )
+    .bind(request_id)
+    .bind(now)
     .execute(conn)
     .await?;
     Ok(())

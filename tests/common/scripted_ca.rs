@@ -30,6 +30,8 @@ pub enum Mode {
     Slow(Duration),
     /// Answers no (HTTP 400, as CFSSL refuses a request it will never grant).
     Refuse,
+    /// Waits this long, then signs.
+    SlowSign(Duration),
 }
 
 #[derive(Default)]
@@ -38,6 +40,8 @@ struct State {
     certdb: BTreeMap<String, (String, Option<String>)>,
     sign_calls: usize,
     revoke_calls: usize,
+    /// Serials of its own choosing (as a CA that ignores the requested one), not the request's.
+    own_serials: bool,
 }
 
 pub struct ScriptedCa {
@@ -72,6 +76,10 @@ async fn fault(mode: Mode) -> Option<(StatusCode, axum::Json<Value>)> {
             1000,
             "refused for the test",
         )),
+        Mode::SlowSign(d) => {
+            tokio::time::sleep(d).await;
+            None
+        }
         Mode::Slow(d) => {
             tokio::time::sleep(d).await;
             Some(failure(
@@ -83,16 +91,26 @@ async fn fault(mode: Mode) -> Option<(StatusCode, axum::Json<Value>)> {
     }
 }
 
-fn sign(request: &str, ca_cert: &X509, ca_key: &PKey<Private>) -> (String, String) {
+fn sign(
+    request: &str,
+    ca_cert: &X509,
+    ca_key: &PKey<Private>,
+    own_serial: bool,
+) -> (String, String) {
     let req: Value = serde_json::from_str(request).unwrap();
     // The serial is a JSON number longer than an f64 holds: read its digits from the text.
-    let digits: String = request
+    let mut digits: String = request
         .split("\"serial\":")
         .nth(1)
         .expect("the request carries a serial")
         .chars()
         .take_while(|c| c.is_ascii_digit())
         .collect();
+    if own_serial {
+        let mut n = BigNum::new().unwrap();
+        n.rand(120, openssl::bn::MsbOption::ONE, false).unwrap();
+        digits = n.to_dec_str().unwrap().to_string();
+    }
     let csr = X509Req::from_pem(req["certificate_request"].as_str().unwrap().as_bytes()).unwrap();
     let mut b = X509Builder::new().unwrap();
     b.set_version(2).unwrap();
@@ -177,7 +195,8 @@ impl ScriptedCa {
                             .decode(body["request"].as_str().unwrap())
                             .unwrap();
                         let request = String::from_utf8(request).unwrap();
-                        let (serial, pem) = sign(&request, &ca_cert, &ca_key);
+                        let own = state.lock().unwrap().own_serials;
+                        let (serial, pem) = sign(&request, &ca_cert, &ca_key, own);
                         let mut s = state.lock().unwrap();
                         if s.certdb.contains_key(&serial) {
                             return failure(
@@ -236,6 +255,27 @@ impl ScriptedCa {
     /// How the CA behaves from now on.
     pub fn set(&self, mode: Mode) {
         *self.mode.lock().unwrap() = mode;
+    }
+
+    /// Pick serials itself from now on, ignoring the one requested (as most CMP CAs do): a
+    /// second request for one order makes a second certificate.
+    pub fn pick_own_serials(&self) {
+        self.state.lock().unwrap().own_serials = true;
+    }
+
+    /// The hex serials of the certificates it issued.
+    pub fn serials(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.certdb
+            .keys()
+            .map(|d| {
+                BigNum::from_dec_str(d)
+                    .unwrap()
+                    .to_hex_str()
+                    .unwrap()
+                    .to_lowercase()
+            })
+            .collect()
     }
 
     /// Certificates it issued (its database's rows).
