@@ -547,3 +547,113 @@ async fn a_crl_does_not_revoke_another_cas_certificate_with_the_same_serial() {
     assert_eq!(cert["status"], "valid", "{cert}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_crl_listing_a_revocation_whose_forward_is_pending_acknowledges_the_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    // No retry round during the test: forwards stay as the test leaves them.
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let mut certs = Vec::new();
+    for name in ["one", "two"] {
+        let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+        let (status, req) = app
+            .submit(
+                &clerk,
+                &sub,
+                "person-signing",
+                &csr_pem(&p256_key_pem(), name),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{req}");
+        let id = req["id"].as_str().unwrap();
+        let (status, out) = app
+            .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        let serial = out["serial"].as_str().unwrap().to_string();
+        let (_, cert) = app
+            .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+            .await;
+        certs.push((serial, cert["pem"].as_str().unwrap().to_string()));
+    }
+    // Both revoked here while the CA cannot be reached: their forwards stay queued.
+    cfssl.stop();
+    for ((serial, _), reason) in certs.iter().zip(["superseded", "keyCompromise"]) {
+        let (status, body) = app
+            .post(
+                &revoker,
+                &format!("/api/v1/certificates/{serial}/revoke"),
+                json!({"reason": reason}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, cert) = app
+            .get(&revoker, &format!("/api/v1/certificates/{serial}"))
+            .await;
+        assert_eq!(cert["upstream_forward"]["reason"], reason, "{cert}");
+    }
+    // The CA's operator revokes both by hand (superseded); its CRL lists them.
+    crl.set(Some(openssl_crl(
+        &cfssl.ca.cert,
+        &cfssl.ca.key,
+        &[
+            (certs[0].1.as_str(), "superseded"),
+            (certs[1].1.as_str(), "superseded"),
+        ],
+    )));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed), (1, 0));
+    // The superseded forward is done: the CA has it.
+    let (_, cert) = app
+        .get(&revoker, &format!("/api/v1/certificates/{}", certs[0].0))
+        .await;
+    assert!(cert.get("upstream_forward").is_none(), "{cert}");
+    let entries = app.audit_entries().await;
+    let acknowledged: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "certificate.revocation_forwarded")
+        .collect();
+    assert_eq!(acknowledged.len(), 1, "{acknowledged:?}");
+    assert_eq!(acknowledged[0]["target"], certs[0].0.as_str());
+    assert_eq!(
+        acknowledged[0]["details"]["acknowledged_by"],
+        "the upstream CA's CRL"
+    );
+    // The keyCompromise forward goes on: the CA does not say the key is compromised.
+    let (_, cert) = app
+        .get(&revoker, &format!("/api/v1/certificates/{}", certs[1].0))
+        .await;
+    assert_eq!(
+        cert["upstream_forward"]["reason"], "keyCompromise",
+        "{cert}"
+    );
+    // Once the CA is back, the retry task still forwards it.
+    cfssl.restart();
+    app.ra.retry_forwards().await.unwrap();
+    let (_, cert) = app
+        .get(&revoker, &format!("/api/v1/certificates/{}", certs[1].0))
+        .await;
+    assert!(cert.get("upstream_forward").is_none(), "{cert}");
+    assert_eq!(
+        cfssl.certdb_status(&certs[1].0).map(|s| s.0),
+        Some("revoked".into())
+    );
+    app.stop().await;
+}

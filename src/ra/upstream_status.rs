@@ -14,7 +14,10 @@
 //! kept), audited as
 //! `certificate.revoked_upstream` (actor null, the CA and the CRL in the details), so that
 //! `GET /certificates/{serial}` and the verification API say so; its forward is recorded as
-//! acknowledged (the CA knows). A CRL that cannot be read or does not verify changes nothing:
+//! acknowledged (the CA knows). A certificate the CRL lists as Vouch already holds it (revoked,
+//! or on hold) whose forward is still pending, or refused and waiting for an admin, has the
+//! forward recorded as acknowledged (`certificate.revocation_forwarded`, the CRL as the source):
+//! revoked at the CA by hand, or a forward whose answer was lost. A CRL that cannot be read or does not verify changes nothing:
 //! it is logged each time and audited (`upstream.crl_unreadable`) when a CA's reads start
 //! failing or fail for another reason; the last good one stands.
 
@@ -28,6 +31,9 @@ use crate::store::job;
 use crate::store::{certificates as rows, upstream_crls as crls, upstream_queue as queue};
 use crate::x509::revocation::Reason;
 use std::collections::HashMap;
+
+/// The most forwards still to be acknowledged that one CRL is checked against (the oldest).
+const MAX_FORWARDS_CHECKED: i64 = 10_000;
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
@@ -244,6 +250,76 @@ impl Ra {
 
     /// Record the revocations of `entries` (the CRL of the CA `id` at `url`) that Vouch does not
     /// know of yet. Returns how many certificates changed.
+    /// Forwards to the CA `id` still to be acknowledged (pending, or refused and waiting for an
+    /// admin) of certificates its CRL of `crl_time` lists as Vouch holds them (revoked with the
+    /// same reason class, on hold for a hold) are recorded as acknowledged, audited
+    /// `certificate.revocation_forwarded` with the CRL as the source: the CA has the status
+    /// (revoked there by hand, or a forward whose answer was lost). A keyCompromise forward is
+    /// acknowledged only by a keyCompromise entry (otherwise the CA does not say the key is
+    /// compromised: the forward goes on), and only for a certificate `issuing` issued.
+    async fn acknowledge_from_crl(
+        &self,
+        id: &str,
+        url: &str,
+        entries: &HashMap<&str, &RemoteRevocation>,
+        crl_time: i64,
+        issuing: &[u8],
+    ) -> Result<()> {
+        let listed: Vec<(queue::ForwardRow, Reason)> = {
+            let mut c = self.store().read().await?;
+            let mut out = Vec::new();
+            for f in queue::pending(&mut c, MAX_FORWARDS_CHECKED).await? {
+                let Some(entry) = entries.get(f.serial.as_str()) else {
+                    continue;
+                };
+                if f.ca_id != id {
+                    continue;
+                }
+                let told = match f.reason.as_str() {
+                    "certificateHold" => entry.reason == Reason::CertificateHold,
+                    "keyCompromise" => entry.reason == Reason::KeyCompromise,
+                    _ => entry.reason != Reason::CertificateHold,
+                };
+                let ours = rows::get(&mut c, &f.serial)
+                    .await?
+                    .is_some_and(|cert| crate::ca::remote_crl::issued_by(&cert.der, issuing));
+                if told && ours {
+                    out.push((f, entry.reason));
+                }
+            }
+            out
+        };
+        for (forward, reason) in listed {
+            let now = self.now();
+            let details = serde_json::json!({"ca": id, "reason": forward.reason,
+                "acknowledged_by": "the upstream CA's CRL", "crl_url": url,
+                "crl_reason": reason.as_str(), "crl_this_update": super::rfc3339(crl_time),
+                "attempts": forward.attempts, "was": forward.state()});
+            let (target, version) = (forward.serial.clone(), forward.status_version);
+            let done = self
+                .store()
+                .write(job!(|c, log| {
+                    if !queue::acknowledge(c, &target, version, now.unix_timestamp()).await? {
+                        return Ok(false);
+                    }
+                    let event = Event::new(
+                        None,
+                        Action::CertificateRevocationForwarded,
+                        Some(&target),
+                        details,
+                    );
+                    audit::record(log, now, event);
+                    Ok(true)
+                }))
+                .await?;
+            if done {
+                tracing::info!(serial = %forward.serial, ca = %id,
+                    "a pending revocation forward is acknowledged: the CA's CRL lists the certificate");
+            }
+        }
+        Ok(())
+    }
+
     async fn apply_crl(
         &self,
         id: &str,
@@ -265,6 +341,8 @@ impl Ra {
         let mut recorded = 0;
         let mut propagated = Vec::new();
         let crl_time = this_update.unix_timestamp();
+        self.acknowledge_from_crl(id, url, &by_serial, crl_time, issuing)
+            .await?;
         for (serial, status, key, changed_at, der) in live {
             let Some(entry) = by_serial.get(serial.as_str()).copied() else {
                 continue;
