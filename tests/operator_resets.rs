@@ -522,6 +522,15 @@ async fn on_the_console_one_admin_asks_and_another_approves() {
     assert!(page
         .body
         .contains(&format!("action=\"/operator-resets/{rid}/reject\"")));
+    let forged = second
+        .post(&format!("/operator-resets/{rid}/approve"), &[])
+        .await;
+    assert_eq!(
+        forged.status,
+        StatusCode::FORBIDDEN,
+        "the CSRF token is needed"
+    );
+    assert!(totp_enrolled(&app, &revoker).await);
     let done = second
         .submit(
             "/operators",
