@@ -31,10 +31,11 @@ pub(super) enum OperatorCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Set an operator's console password, read from standard input; the operator's console
-    /// sessions end. On the data directory it is set at once (host recovery, audited `via:
-    /// host`). Over the API, an admin's own password is set at once; another operator's waits
-    /// until a second admin approves it (`POST /api/v1/operator-resets/{id}/approve`).
+    /// Set an operator's console password, read from standard input; their console sessions end
+    ///
+    /// On the data directory it is set at once (host recovery, audited `via: host`). Over the
+    /// API, an admin's own password is set at once; another operator's waits until a second
+    /// admin approves it (`POST /api/v1/operator-resets/{id}/approve`).
     SetPassword {
         #[command(flatten)]
         data: DataDirArg,
@@ -51,10 +52,12 @@ pub(super) enum OperatorCommand {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Reset an operator's TOTP on the data directory: they enrol again at their next console
-    /// login, and their console sessions end. The host's way out when no second admin can
-    /// approve a reset (over the API, `POST /api/v1/operators/{id}/reset-totp` waits for one).
-    /// Audited `operator.totp_reset` with `via: host`.
+    /// Reset an operator's TOTP on the data directory (host recovery: no second admin needed)
+    ///
+    /// The operator enrols again at their next console login; their console sessions end.
+    /// The host's way out when no second admin can approve a reset (over the API, `POST
+    /// /api/v1/operators/{id}/reset-totp` waits for one). Audited `operator.totp_reset` with
+    /// `via: host`.
     ResetTotp {
         #[command(flatten)]
         data: DataDirArg,
