@@ -272,6 +272,26 @@ async fn rejection_cancellation_and_expiry_leave_the_totp_intact() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(totp_enrolled(&app, &revoker).await);
 
+    // Disabling the admin who asked cancels what they asked for.
+    let (admin3, admin3_token) = operator(&app, "admin3", &["admin"]).await;
+    let rid = ask_totp_reset(&app, &admin3_token, &revoker).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = app
+        .post_empty(&app.admin, &format!("/api/v1/operators/{admin3}/disable"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = app
+        .get(&admin2, &format!("/api/v1/operator-resets/{rid}"))
+        .await;
+    assert_eq!(body["status"], "cancelled", "{body}");
+    let (status, _) = app
+        .post_empty(&admin2, &format!("/api/v1/operator-resets/{rid}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(totp_enrolled(&app, &revoker).await);
+
     // Expired: at approval after 24 hours, and by the upkeep's sweep.
     let late = ask_totp_reset(&app, &app.admin, &revoker).await["id"]
         .as_str()
@@ -303,7 +323,7 @@ async fn rejection_cancellation_and_expiry_leave_the_totp_intact() {
 
     let log = app.audit_entries().await;
     assert_eq!(entries(&log, "operator.reset_rejected").len(), 1);
-    assert_eq!(entries(&log, "operator.reset_cancelled").len(), 1);
+    assert_eq!(entries(&log, "operator.reset_cancelled").len(), 2);
     let expired = entries(&log, "operator.reset_expired");
     assert_eq!(expired.len(), 2);
     assert!(expired.iter().all(|e| e["actor"].is_null()));

@@ -66,7 +66,8 @@ actions! {
     OperatorResetApprovalRefused = "operator.reset_approval_refused",
     /// An admin rejected a reset (the reason in the details); nothing changed.
     OperatorResetRejected = "operator.reset_rejected",
-    /// The admin who asked for a reset cancelled it; nothing changed.
+    /// The admin who asked for a reset cancelled it, or was disabled (the reason in the
+    /// details); nothing changed.
     OperatorResetCancelled = "operator.reset_cancelled",
     /// A reset was still pending at its expiry, 24 hours after it was asked (actor null);
     /// nothing changed.

@@ -154,6 +154,33 @@ async fn reset_totp_in(
     Ok(())
 }
 
+/// Cancel the pending resets operator `requester` asked for, inside the write job that disables
+/// them (`by` disables): a request from an account that was taken away is not left for a second
+/// admin to approve without noticing. Audited `operator.reset_cancelled` each.
+pub(crate) async fn cancel_asked_by(
+    c: &mut Conn,
+    log: &mut AuditLog,
+    now: OffsetDateTime,
+    by: &str,
+    requester: &str,
+) -> Result<()> {
+    let why = "the admin who asked was disabled";
+    for r in rows::pending_asked_by(c, requester).await? {
+        let at = now.unix_timestamp();
+        if rows::decide(c, &r.id, ResetState::Cancelled, Some(by), at, Some(why)).await? {
+            let details = serde_json::json!({"operator": r.operator_id, "reason": why});
+            let event = Event::new(
+                Some(by),
+                Action::OperatorResetCancelled,
+                Some(&r.id),
+                details,
+            );
+            audit::record(log, now, event);
+        }
+    }
+    Ok(())
+}
+
 /// Reset an operator's TOTP on the host (`vouch operator reset-totp --data-dir`): whoever can
 /// write the data directory or the database needs no second admin. Audited with `via: host`.
 pub async fn reset_totp_on_host(store: &Store, now: OffsetDateTime, id: &str) -> Result<()> {

@@ -494,7 +494,8 @@ impl Ra {
         Ok(rows::list(&mut c).await?.into_iter().map(view).collect())
     }
 
-    /// Disable an operator, so its tokens stop working; admins only.
+    /// Disable an operator, so its tokens stop working; admins only. The operator resets they
+    /// asked for and nobody decided yet are cancelled in the same transaction.
     pub async fn disable_operator(&self, by: &Operator, id: &str) -> Result<()> {
         self.authorize(by, Role::Admin, "operator.disable", Some(id))
             .await?;
@@ -527,7 +528,7 @@ impl Ra {
                     serde_json::json!({}),
                 );
                 audit::record(log, now, event);
-                Ok(())
+                super::operator_resets::cancel_asked_by(c, log, now, &by, &id).await
             }))
             .await;
         // Again after the commit: a call that looked the token up meanwhile may have cached it.

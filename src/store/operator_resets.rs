@@ -149,6 +149,16 @@ pub async fn decide(
     Ok(r.rows_affected() == 1)
 }
 
+/// Pending resets an operator asked for (their requester is being disabled).
+pub async fn pending_asked_by(conn: &mut Conn, requester: &str) -> Result<Vec<ResetRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} {FROM} WHERE r.requested_by = $1 AND r.status = 'pending'"
+    ))
+    .bind(requester)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Pending resets past their expiry, as of `now`.
 pub async fn overdue(conn: &mut Conn, now: i64) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
