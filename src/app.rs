@@ -536,6 +536,9 @@ fn spawn_upkeep(ra: Ra, mut stop: watch::Receiver<bool>) {
             if let Err(e) = ra.expire_grants().await {
                 tracing::warn!(error = %e, "attribute grant expiry sweep failed");
             }
+            if let Err(e) = ra.expire_operator_resets().await {
+                tracing::warn!(error = %e, "operator reset expiry sweep failed");
+            }
             // Young intents may still be in flight in an approve call.
             if let Err(e) = ra.reconcile(ra.config().retry.min_age).await {
                 tracing::warn!(error = %e, "reconciliation failed");

@@ -1,6 +1,7 @@
-//! The states of the RA's three state machines: certificate requests, issued certificates and
-//! four-eyes revocation requests. `ra` decides the transitions; `store` decodes rows into these
-//! types, so they live here, depending on nothing but the domain error.
+//! The states of the RA's state machines: certificate requests, issued certificates, four-eyes
+//! revocation requests, attribute grants and four-eyes operator resets. `ra` decides the
+//! transitions; `store` decodes rows into these types, so they live here, depending on nothing
+//! but the domain error.
 //!
 //! Each state is stored and shown as the string its `as_str` gives: for requests and revocation
 //! requests the strings in the migrations' CHECK constraints (certificates' `status` column has
@@ -173,6 +174,23 @@ states! {
     }
 }
 
+states! {
+    /// A four-eyes operator reset's state: another operator's TOTP reset or password change,
+    /// asked for by one admin (see [`crate::ra::operator_resets`]).
+    ResetState("operator reset state") {
+        /// Awaiting a second admin; it expires at its `expires_at`.
+        Pending = "pending",
+        /// Approved; the change was applied in the same transaction.
+        Approved = "approved",
+        /// An admin rejected it.
+        Rejected = "rejected",
+        /// The admin who asked withdrew it.
+        Cancelled = "cancelled",
+        /// Nobody decided it before its expiry.
+        Expired = "expired",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +226,7 @@ mod tests {
         round_trips(CertificateStatus::ALL);
         round_trips(RevocationRequestState::ALL);
         round_trips(GrantState::ALL);
+        round_trips(ResetState::ALL);
         assert_eq!(CertificateStatus::OnHold.as_str(), "on-hold");
     }
 
@@ -249,6 +268,17 @@ mod tests {
                 .map(|s| s.as_str())
                 .collect();
             assert_eq!(list, ours);
+        }
+    }
+
+    #[test]
+    fn reset_states_are_the_migrations_check_list() {
+        for sql in [
+            include_str!("../migrations/sqlite/0019_operator_resets.sql"),
+            include_str!("../migrations/postgres/0019_operator_resets.sql"),
+        ] {
+            let ours: Vec<_> = ResetState::ALL.iter().map(|s| s.as_str()).collect();
+            assert_eq!(check_list(sql), ours);
         }
     }
 

@@ -832,7 +832,8 @@ fn operator_add_and_set_password_read_the_password_from_stdin() {
     assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
     let out = vouch(&["operator", "unlock", "--name", "nobody"], "");
     assert!(!out.status.success(), "an unknown name is an error");
-    // Over the API, as an admin (no data directory given: --url decides).
+    // Over the API, as an admin (no data directory given: --url decides): another operator's
+    // password waits for a second admin.
     let token = served.stdout.lines().last().unwrap().trim().to_string();
     let token_file = dir.path().join("admin.token");
     std::fs::write(&token_file, &token).unwrap();
@@ -844,6 +845,8 @@ fn operator_add_and_set_password_read_the_password_from_stdin() {
             "--name",
             "CLERK2",
             "--password-stdin",
+            "--reason",
+            "forgotten",
         ])
         .args(["--url", &base, "--token-file"])
         .arg(&token_file)
@@ -866,6 +869,39 @@ fn operator_add_and_set_password_read_the_password_from_stdin() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("awaits a second admin"), "{said}");
+    let reset = said
+        .split("reset ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    assert_eq!(try_login("third password!!"), StatusCode::UNAUTHORIZED);
+    assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
+    // A second admin, made on the host, approves it.
+    let out = vouch(
+        &["operator", "add", "--name", "admin2", "--role", "admin"],
+        "",
+    );
+    assert!(out.status.success());
+    let admin2 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+    let approved = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/operator-resets/{reset}/approve"))
+            .bearer_auth(&admin2)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(approved, StatusCode::OK);
     assert_eq!(try_login("second password!"), StatusCode::UNAUTHORIZED);
     assert_eq!(try_login("third password!!"), StatusCode::SEE_OTHER);
     // The key that seals TOTP secrets is the data directory's, 0600.
@@ -970,16 +1006,26 @@ async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() 
         .await;
     assert_eq!(disabled.location(), Some("/operators"), "{}", disabled.body);
     assert_eq!(mixed.get("/audit").await.location(), Some("/login"));
-    // A TOTP reset makes the revoker enrol again.
+    // A TOTP reset, asked for by one admin and approved by another (tests/operator_resets.rs has
+    // the four-eyes rules), makes the revoker enrol again.
     let (_, secret) = enrol(&app, &clock, "revoker1").await;
     let reset = admin
         .submit(
             "/operators",
             &format!("/operators/{}/reset-totp", id_of("revoker1")),
-            &[],
+            &[("reason", "new phone")],
         )
         .await;
-    assert_eq!(reset.location(), Some("/operators"));
+    assert_eq!(reset.location(), Some("/operators#resets"));
+    let (_, pending) = app.get(&app.admin, "/api/v1/operator-resets").await;
+    let rid = pending["resets"][0]["id"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .post_empty(
+            &app.admin,
+            &format!("/api/v1/operator-resets/{rid}/approve"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let row = {
         let mut c = app.ra.store().read().await.unwrap();
         vouch::store::console::login_by_id(&mut c, &id_of("revoker1"))

@@ -461,6 +461,37 @@ async fn the_service_runs_under_a_role_that_cannot_change_audit_rows() {
     assert_eq!(status, StatusCode::OK, "{out}");
     let (status, _) = api.call(&a, "", "/crl/issuing.crl", None).await;
     assert_eq!(status, StatusCode::OK);
+    // A four-eyes operator reset, asked for by one admin and approved by another.
+    let admin2 = api.operator(&a, &cluster.admin, "admin2", &["admin"]).await;
+    let (_, ops) = api.call(&a, &admin2, "/api/v1/operators", None).await;
+    let approver_id = ops["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "approver")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, out) = api
+        .call(
+            &a,
+            &cluster.admin,
+            &format!("/api/v1/operators/{approver_id}/reset-totp"),
+            Some(json!({"reason": "new phone"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{out}");
+    let reset = out["id"].as_str().unwrap().to_string();
+    let (status, out) = api
+        .call(
+            &a,
+            &admin2,
+            &format!("/api/v1/operator-resets/{reset}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
     // The role itself cannot edit or delete audit rows, even with the triggers gone, nor the
     // status history the revocation appended to.
     let mut app = sqlx::PgConnection::connect(&app_url).await.unwrap();

@@ -73,6 +73,20 @@ pub fn router(ra: Ra) -> Router {
         .route("/operators/{id}/disable", post(operators::disable))
         .route("/operators/{id}/password", post(operators::set_password))
         .route("/operators/{id}/reset-totp", post(operators::reset_totp))
+        .route("/operator-resets", get(operators::resets))
+        .route("/operator-resets/{id}", get(operators::reset))
+        .route(
+            "/operator-resets/{id}/approve",
+            post(operators::approve_reset),
+        )
+        .route(
+            "/operator-resets/{id}/reject",
+            post(operators::reject_reset),
+        )
+        .route(
+            "/operator-resets/{id}/cancel",
+            post(operators::cancel_reset),
+        )
         .route(
             "/attribute-certificates",
             post(attributes::grant).get(attributes::list),

@@ -40,17 +40,38 @@ actions! {
     /// An operator was disabled.
     OperatorDisabled = "operator.disabled",
     /// An operator's console password was set (`vouch operator add|set-password
-    /// --password-stdin`, or an admin); their console sessions ended.
+    /// --password-stdin` on the host, an admin creating the operator or setting their own, or a
+    /// second admin's approval of an `operator.reset_requested`; `via` in the details); their
+    /// console sessions ended.
     OperatorPasswordSet = "operator.password_set",
     /// An operator confirmed their TOTP enrolment with a first code.
     OperatorTotpEnrolled = "operator.totp_enrolled",
-    /// An admin reset another operator's TOTP; they enrol again at their next login.
+    /// An operator's TOTP was reset (a second admin's approval of an `operator.reset_requested`,
+    /// or `vouch operator reset-totp` on the host; `via` in the details); they enrol again at their
+    /// next login, and their console sessions ended.
     OperatorTotpReset = "operator.totp_reset",
     /// An operator was locked out of the console after repeated failed logins (until when, in
     /// the details; actor null).
     OperatorLocked = "operator.locked",
     /// An operator's console lock was lifted on the host (`vouch operator unlock`).
     OperatorUnlocked = "operator.unlocked",
+    /// An admin asked for another operator's TOTP reset or password change (`kind`, `reason`
+    /// and the operator in the details; never the password); a second admin must approve it.
+    OperatorResetRequested = "operator.reset_requested",
+    /// A second admin approved a reset; the change (`operator.totp_reset` or
+    /// `operator.password_set`) follows in the same transaction.
+    OperatorResetApproved = "operator.reset_approved",
+    /// An approval of a reset was refused: by the admin who asked (`own_reset`) or by the
+    /// operator concerned (`own_account`).
+    OperatorResetApprovalRefused = "operator.reset_approval_refused",
+    /// An admin rejected a reset (the reason in the details); nothing changed.
+    OperatorResetRejected = "operator.reset_rejected",
+    /// The admin who asked for a reset cancelled it, or was disabled (the reason in the
+    /// details); nothing changed.
+    OperatorResetCancelled = "operator.reset_cancelled",
+    /// A reset was still pending at its expiry, 24 hours after it was asked (actor null);
+    /// nothing changed.
+    OperatorResetExpired = "operator.reset_expired",
     /// A subscriber was registered.
     SubscriberRegistered = "subscriber.registered",
     /// Registering a subscriber or adding evidence to one was refused for a bad field.

@@ -1,11 +1,11 @@
-//! `vouch operator add|set-password|unlock|list|disable`: over the API (`client::operators`) when a server URL is
+//! `vouch operator add|set-password|reset-totp|unlock|list|disable`: over the API (`client::operators`) when a server URL is
 //! given and no data directory, on the data directory otherwise (host recovery).
 
 use super::{open_store, DataDirArg};
 use crate::client;
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::ra::{console, operators, Role};
+use crate::ra::{console, operator_resets, operators, Role};
 use crate::store::operators as operator_rows;
 use clap::Subcommand;
 use std::process::ExitCode;
@@ -31,8 +31,11 @@ pub(super) enum OperatorCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Set an operator's console password, read from standard input (on the data directory, or
-    /// over the API as an admin); the operator's console sessions end.
+    /// Set an operator's console password, read from standard input; their console sessions end
+    ///
+    /// On the data directory it is set at once (host recovery, audited `via: host`). Over the
+    /// API, an admin's own password is set at once; another operator's waits until a second
+    /// admin approves it (`POST /api/v1/operator-resets/{id}/approve`).
     SetPassword {
         #[command(flatten)]
         data: DataDirArg,
@@ -45,6 +48,22 @@ pub(super) enum OperatorCommand {
         /// where other users could read it).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Why (over the API, for another operator: the second admin decides on it).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reset an operator's TOTP on the data directory (host recovery: no second admin needed)
+    ///
+    /// The operator enrols again at their next console login; their console sessions end.
+    /// The host's way out when no second admin can approve a reset (over the API, `POST
+    /// /api/v1/operators/{id}/reset-totp` waits for one). Audited `operator.totp_reset` with
+    /// `via: host`.
+    ResetTotp {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The operator's login name.
+        #[arg(long)]
+        name: String,
     },
     /// Lift an operator's console lock after repeated failed logins (on the data directory; the
     /// password and TOTP stay as they are). Audited.
@@ -93,9 +112,11 @@ pub(super) async fn operator_command(
             let password = password_stdin.then(read_password).transpose()?;
             Ok(client::operators::add(conn, name, roles, password).await)
         }
-        OperatorCommand::SetPassword { conn, name, .. } if over_api => {
+        OperatorCommand::SetPassword {
+            conn, name, reason, ..
+        } if over_api => {
             let password = read_password()?;
-            Ok(client::operators::set_password(conn, name, password).await)
+            Ok(client::operators::set_password(conn, name, password, reason).await)
         }
         OperatorCommand::SetPassword {
             data, conn, name, ..
@@ -113,7 +134,38 @@ pub(super) async fn operator_command(
         }
         OperatorCommand::List { data, conn } => list_on_host(data, conn).await,
         OperatorCommand::Unlock { data, name } => unlock_on_host(data, name, &clock).await,
+        OperatorCommand::ResetTotp { data, name } => reset_totp_on_host(data, name, &clock).await,
     }
+}
+
+/// The operator named `name` (ignoring case) in `store`.
+async fn find(store: &crate::store::Store, name: &str) -> Result<operator_rows::OperatorRow> {
+    let mut c = store.read().await?;
+    operator_rows::by_name_ignoring_case(&mut c, name)
+        .await?
+        .ok_or(Error::NotFound("operator"))
+}
+
+/// `operator reset-totp` on the data directory.
+async fn reset_totp_on_host(
+    data: DataDirArg,
+    name: String,
+    clock: &SharedClock,
+) -> Result<ExitCode> {
+    let store = open_store(&data.resolve()?).await?;
+    let result = match find(&store, &name).await {
+        Ok(op) => operator_resets::reset_totp_on_host(&store, clock.now(), &op.id)
+            .await
+            .map(|()| op),
+        Err(e) => Err(e),
+    };
+    store.close().await;
+    let op = result?;
+    println!(
+        "TOTP reset for operator {} ({}); they enrol again at their next console login",
+        op.name, op.id
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `operator unlock` on the data directory.
@@ -162,8 +214,7 @@ async fn add_on_host(
     let created = operators::create(&store, clock.now(), None, name, roles).await?;
     if let Some(hash) = hash {
         let result =
-            console::sessions::set_password_hash(&store, clock.now(), None, &created.view.id, hash)
-                .await;
+            console::sessions::set_password_hash(&store, clock.now(), &created.view.id, hash).await;
         if let Err(e) = result {
             store.close().await;
             return Err(e);
@@ -201,8 +252,7 @@ async fn set_password_on_host(
         store.close().await;
         return Err(Error::NotFound("operator"));
     };
-    let result =
-        console::sessions::set_password_hash(&store, clock.now(), None, &op.id, hash).await;
+    let result = console::sessions::set_password_hash(&store, clock.now(), &op.id, hash).await;
     store.close().await;
     result?;
     println!("password set for operator {} ({})", op.name, op.id);

@@ -86,8 +86,14 @@ async fn create(
 }
 
 /// `vouch operator set-password` over the API: the operator is found by name in the list, then
-/// its password is set (admin).
-pub async fn set_password(conn: Connection, name: String, password: Zeroizing<String>) -> ExitCode {
+/// its password is set (an admin's own), or a change is asked for that a second admin approves
+/// (another operator's: 202 with the pending reset).
+pub async fn set_password(
+    conn: Connection,
+    name: String,
+    password: Zeroizing<String>,
+    reason: Option<String>,
+) -> ExitCode {
     finish(
         async {
             let client = Client::new(&conn)?;
@@ -104,12 +110,19 @@ pub async fn set_password(conn: Connection, name: String, password: Zeroizing<St
                     message: format!("no operator named {name:?}"),
                 });
             };
-            let body = json!({"password": password.as_str()});
+            let body = json!({"password": password.as_str(), "reason": reason});
             let answer = client
                 .post(&["api", "v1", "operators", &id, "password"], &body)
                 .await?;
             if conn.json {
                 output::raw(&answer.raw);
+            } else if answer.status == reqwest::StatusCode::ACCEPTED {
+                println!(
+                    "password change for operator {name} ({id}) awaits a second admin's approval: \
+                     reset {} (expires {})",
+                    output::text(&answer.value["id"]).unwrap_or_default(),
+                    output::text(&answer.value["expires_at"]).unwrap_or_default()
+                );
             } else {
                 println!("password set for operator {name} ({id})");
             }

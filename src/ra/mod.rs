@@ -26,6 +26,7 @@ pub mod journal;
 pub mod keys;
 pub mod logins;
 pub mod ocsp;
+pub mod operator_resets;
 pub mod operators;
 pub mod publish;
 pub mod readiness;

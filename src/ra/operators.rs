@@ -444,23 +444,46 @@ impl Ra {
         Err(Error::Unauthenticated)
     }
 
-    /// Create an operator with `roles`; admins only. The token is in the answer, once.
+    /// Create an operator with `roles`, and a console password when one is given; admins only.
+    /// The password is checked and hashed before anything is written, and set in the same
+    /// transaction: a refused password creates no operator. The token is in the answer, once.
     pub async fn create_operator(
         &self,
         by: &Operator,
         name: &str,
         roles: &[Role],
+        password: Option<Zeroizing<String>>,
     ) -> Result<NewOperator> {
         self.authorize(by, Role::Admin, "operator.create", None)
             .await?;
-        create(
-            self.store(),
-            self.now(),
-            Some(by.id.clone()),
-            name.to_string(),
-            roles.to_vec(),
-        )
-        .await
+        let hash = match password {
+            Some(p) => {
+                super::console::password::check_new(&p)?;
+                Some(super::console::password::hash(p).await?)
+            }
+            None => None,
+        };
+        let (now, by, name, roles) = (self.now(), by.id.clone(), name.to_string(), roles.to_vec());
+        self.store()
+            .write(job!(|c, log| {
+                let created = create_in(c, log, now, Some(&by), Via::Api, &name, &roles).await?;
+                if let Some(hash) = &hash {
+                    let details = serde_json::json!({"via": "api", "at_creation": true});
+                    let id = &created.view.id;
+                    super::operator_resets::set_password_in(
+                        c,
+                        log,
+                        now,
+                        Some(&by),
+                        id,
+                        hash,
+                        details,
+                    )
+                    .await?;
+                }
+                Ok(created)
+            }))
+            .await
     }
 
     /// Every operator; admins only.
@@ -471,7 +494,8 @@ impl Ra {
         Ok(rows::list(&mut c).await?.into_iter().map(view).collect())
     }
 
-    /// Disable an operator, so its tokens stop working; admins only.
+    /// Disable an operator, so its tokens stop working; admins only. The operator resets they
+    /// asked for and nobody decided yet are cancelled in the same transaction.
     pub async fn disable_operator(&self, by: &Operator, id: &str) -> Result<()> {
         self.authorize(by, Role::Admin, "operator.disable", Some(id))
             .await?;
@@ -504,7 +528,7 @@ impl Ra {
                     serde_json::json!({}),
                 );
                 audit::record(log, now, event);
-                Ok(())
+                super::operator_resets::cancel_asked_by(c, log, now, &by, &id).await
             }))
             .await;
         // Again after the commit: a call that looked the token up meanwhile may have cached it.

@@ -17,6 +17,7 @@ pub mod console;
 mod error;
 pub mod history;
 pub mod keys;
+pub mod operator_resets;
 pub mod operators;
 pub mod requests;
 pub mod subscribers;

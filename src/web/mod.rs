@@ -61,6 +61,18 @@ pub fn router(ra: Ra) -> Router<Ra> {
         .route("/operators", get(operators::list).post(operators::create))
         .route("/operators/{id}/disable", post(operators::disable))
         .route("/operators/{id}/reset-totp", post(operators::reset_totp))
+        .route(
+            "/operator-resets/{id}/approve",
+            post(operators::approve_reset),
+        )
+        .route(
+            "/operator-resets/{id}/reject",
+            post(operators::reject_reset),
+        )
+        .route(
+            "/operator-resets/{id}/cancel",
+            post(operators::cancel_reset),
+        )
         .route("/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(ra, session::guard))
 }

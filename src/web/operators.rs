@@ -1,28 +1,39 @@
 //! `/operators` (admins): the operators, adding one with roles and a password, disabling one,
-//! resetting another's TOTP.
+//! asking for an operator's TOTP reset, and the resets waiting for a second admin (approve,
+//! reject, or cancel one's own request).
 
 use super::render::{self, error_text};
 use super::session::Console;
 use crate::ra::Role;
-use axum::extract::Path;
+use axum::extract::{Form, Path};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-async fn list_page(
-    c: &Console,
-    name: &str,
-    roles: &[String],
+/// What the operators page shows besides the lists: the add form's input, a notice or an
+/// error, and the reset form's input when it was refused (`reset_for`: the operator it was for).
+#[derive(Default)]
+struct Shown {
+    name: String,
+    roles: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
-) -> Response {
+    reset_for: String,
+    reason: String,
+}
+
+async fn list_page(c: &Console, shown: Shown) -> Response {
     let ops = match c.ra.list_operators(c.op()).await {
         Ok(o) => o,
         Err(e) => return render::error(c, &e),
     };
-    let status = if error.is_some() {
+    let resets = match c.ra.operator_resets(c.op(), None).await {
+        Ok(r) => r,
+        Err(e) => return render::error(c, &e),
+    };
+    let status = if shown.error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -33,13 +44,22 @@ async fn list_page(
         status,
         "operators.html",
         context! { ops => ops, all_roles => Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        name => name, chosen => roles, notice => notice, error => error },
+        name => shown.name, chosen => shown.roles, notice => shown.notice, error => shown.error,
+        resets => resets, my_id => c.op().id.clone(), reset_for => shown.reset_for,
+        reason => shown.reason },
     )
+}
+
+fn refused(c: &Console, e: &crate::error::Error) -> Shown {
+    Shown {
+        error: Some(error_text(c.lang, e)),
+        ..Shown::default()
+    }
 }
 
 /// `GET /operators`.
 pub async fn list(c: Console) -> Response {
-    list_page(&c, "", &[], None, None).await
+    list_page(&c, Shown::default()).await
 }
 
 /// The form to add an operator (`role` repeated).
@@ -71,11 +91,9 @@ pub async fn create(c: Console, body: axum::body::Bytes) -> Response {
             .iter()
             .map(|r| Role::parse(r))
             .collect::<Result<Vec<_>, _>>()?;
-        crate::ra::console::password::check_new(&f.password)?;
-        let created = c.ra.create_operator(c.op(), f.name.trim(), &roles).await?;
-        c.ra.set_operator_password(c.op(), &created.view.id, Zeroizing::new(f.password.clone()))
-            .await?;
-        Ok::<_, crate::error::Error>(created)
+        let password = Zeroizing::new(f.password.clone());
+        c.ra.create_operator(c.op(), f.name.trim(), &roles, Some(password))
+            .await
     }
     .await;
     match outcome {
@@ -86,10 +104,21 @@ pub async fn create(c: Console, body: axum::body::Bytes) -> Response {
                 .replace("{name}", &created.view.name)
                 + " "
                 + created.token.as_str();
-            list_page(&c, "", &[], Some(notice), None).await
+            let shown = Shown {
+                notice: Some(notice),
+                ..Shown::default()
+            };
+            list_page(&c, shown).await
         }
         Err(e @ crate::error::Error::Forbidden { .. }) => render::error(&c, &e),
-        Err(e) => list_page(&c, &f.name, &f.roles, None, Some(error_text(c.lang, &e))).await,
+        Err(e) => {
+            let shown = Shown {
+                name: f.name.clone(),
+                roles: f.roles.clone(),
+                ..refused(&c, &e)
+            };
+            list_page(&c, shown).await
+        }
     }
 }
 
@@ -97,14 +126,64 @@ pub async fn create(c: Console, body: axum::body::Bytes) -> Response {
 pub async fn disable(c: Console, Path(id): Path<String>) -> Response {
     match c.ra.disable_operator(c.op(), &id).await {
         Ok(()) => Redirect::to("/operators").into_response(),
-        Err(e) => list_page(&c, "", &[], None, Some(error_text(c.lang, &e))).await,
+        Err(e) => list_page(&c, refused(&c, &e)).await,
     }
 }
 
-/// `POST /operators/{id}/reset-totp`.
-pub async fn reset_totp(c: Console, Path(id): Path<String>) -> Response {
-    match c.ra.reset_operator_totp(c.op(), &id).await {
-        Ok(()) => Redirect::to("/operators").into_response(),
-        Err(e) => list_page(&c, "", &[], None, Some(error_text(c.lang, &e))).await,
+/// The reason of a reset request or of a rejection.
+#[derive(Deserialize, Default)]
+pub struct Reason {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /operators/{id}/reset-totp` with a reason: the reset waits for a second admin.
+pub async fn reset_totp(c: Console, Path(id): Path<String>, Form(f): Form<Reason>) -> Response {
+    match c.ra.request_totp_reset(c.op(), &id, Some(&f.reason)).await {
+        Ok(_) => Redirect::to("/operators#resets").into_response(),
+        Err(e @ crate::error::Error::Forbidden { .. }) => render::error(&c, &e),
+        Err(e) => {
+            let shown = Shown {
+                reset_for: id,
+                reason: f.reason,
+                ..refused(&c, &e)
+            };
+            list_page(&c, shown).await
+        }
+    }
+}
+
+/// `POST /operator-resets/{id}/approve`: a second admin approves; the change is applied.
+pub async fn approve_reset(c: Console, Path(id): Path<String>) -> Response {
+    match c.ra.approve_operator_reset(c.op(), &id).await {
+        Ok(_) => Redirect::to("/operators#resets").into_response(),
+        Err(e) => list_page(&c, refused(&c, &e)).await,
+    }
+}
+
+/// `POST /operator-resets/{id}/reject` with a reason.
+pub async fn reject_reset(c: Console, Path(id): Path<String>, Form(f): Form<Reason>) -> Response {
+    match c
+        .ra
+        .reject_operator_reset(c.op(), &id, Some(&f.reason))
+        .await
+    {
+        Ok(_) => Redirect::to("/operators#resets").into_response(),
+        Err(e) => {
+            let shown = Shown {
+                reset_for: id,
+                reason: f.reason,
+                ..refused(&c, &e)
+            };
+            list_page(&c, shown).await
+        }
+    }
+}
+
+/// `POST /operator-resets/{id}/cancel`: the admin who asked withdraws the reset.
+pub async fn cancel_reset(c: Console, Path(id): Path<String>) -> Response {
+    match c.ra.cancel_operator_reset(c.op(), &id).await {
+        Ok(_) => Redirect::to("/operators#resets").into_response(),
+        Err(e) => list_page(&c, refused(&c, &e)).await,
     }
 }

@@ -4,7 +4,7 @@ use super::{lock_for, needs_totp, password, totp, ABSOLUTE_TIMEOUT, IDLE_TIMEOUT
 use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
 use crate::ra::operators::parse_roles;
-use crate::ra::{Operator, Ra, Role};
+use crate::ra::{Operator, Ra};
 use crate::store::console as rows;
 use crate::store::job;
 use base64::Engine;
@@ -390,49 +390,6 @@ impl Ra {
             .write(job!(|c, _log| rows::prune_sessions(c, idle, old).await))
             .await
     }
-
-    /// Set an operator's console password; admins only. Their sessions end.
-    pub async fn set_operator_password(
-        &self,
-        by: &Operator,
-        id: &str,
-        new_password: Zeroizing<String>,
-    ) -> Result<()> {
-        self.authorize(by, Role::Admin, "operator.set_password", Some(id))
-            .await?;
-        let hash = password::hash(new_password).await?;
-        set_password_hash(self.store(), self.now(), Some(&by.id), id, hash).await
-    }
-
-    /// Forget an operator's TOTP so they enrol again at their next login; admins only, and not
-    /// for themselves. Their sessions end.
-    pub async fn reset_operator_totp(&self, by: &Operator, id: &str) -> Result<()> {
-        self.authorize(by, Role::Admin, "operator.reset_totp", Some(id))
-            .await?;
-        if by.id == id {
-            return Err(Error::conflict(
-                "self_reset",
-                "another admin must reset your TOTP",
-            ));
-        }
-        let (now, by, id) = (self.now(), by.id.clone(), id.to_string());
-        self.store()
-            .write(job!(|c, log| {
-                if !rows::reset_totp(c, &id).await? {
-                    return Err(Error::NotFound("operator"));
-                }
-                rows::end_sessions_of(c, &id, now.unix_timestamp()).await?;
-                let event = Event::new(
-                    Some(&by),
-                    Action::OperatorTotpReset,
-                    Some(&id),
-                    serde_json::json!({}),
-                );
-                audit::record(log, now, event);
-                Ok(())
-            }))
-            .await
-    }
 }
 
 /// Lift an operator's console lock (on the host: `vouch operator unlock`); audited. False when
@@ -461,31 +418,20 @@ pub async fn unlock(
         .await
 }
 
-/// Store a password hash for operator `id` (by an admin, or on the host with `by` None), end the
-/// operator's sessions, audit it.
+/// Store a password hash for operator `id` on the host (`vouch operator add|set-password
+/// --data-dir`), end the operator's sessions, audit it with `via: host`.
 pub async fn set_password_hash(
     store: &crate::store::Store,
     now: time::OffsetDateTime,
-    by: Option<&str>,
     id: &str,
     hash: String,
 ) -> Result<()> {
-    let (by, id) = (by.map(str::to_string), id.to_string());
+    let id = id.to_string();
     store
         .write(job!(|c, log| {
-            if !rows::set_password(c, &id, &hash).await? {
-                return Err(Error::NotFound("operator"));
-            }
-            rows::end_sessions_of(c, &id, now.unix_timestamp()).await?;
-            let via = if by.is_some() { "api" } else { "host" };
-            let event = Event::new(
-                by.as_deref(),
-                Action::OperatorPasswordSet,
-                Some(&id),
-                serde_json::json!({"via": via}),
-            );
-            audit::record(log, now, event);
-            Ok(())
+            let details = serde_json::json!({"via": "host"});
+            crate::ra::operator_resets::set_password_in(c, log, now, None, &id, &hash, details)
+                .await
         }))
         .await
 }
