@@ -609,7 +609,9 @@ async fn a_crl_listing_a_revocation_whose_forward_is_pending_acknowledges_the_fo
             .await;
         assert_eq!(cert["upstream_forward"]["reason"], reason, "{cert}");
     }
-    // The CA's operator revokes both by hand (superseded); its CRL lists them.
+    // The CA's operator revokes both by hand (superseded); its CRL, made after the revocations
+    // here (a CRL from before them says nothing of them), lists them.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     crl.set(Some(openssl_crl(
         &cfssl.ca.cert,
         &cfssl.ca.key,

@@ -98,10 +98,13 @@ impl Ra {
     /// adapter waits for an answer (timeouts, CMP polling), so that another instance sharing the
     /// database, whose reconciliation would otherwise pick the same due intent in the same round,
     /// does not ask the CA for a second certificate while the first may still arrive. 0 for the
-    /// embedded CA: it signs the reserved serial, so a second attempt makes no second
-    /// certificate.
+    /// embedded CA (it signs the reserved serial, so a second attempt makes no second
+    /// certificate) and on SQLite. Each instance's clock sets and reads it: instances sharing a
+    /// database keep their clocks in step (NTP), well within the attempt limit.
     pub(crate) fn claim_end(&self, ca: &dyn crate::ca::UpstreamCa, now: OffsetDateTime) -> i64 {
-        if self.is_embedded(ca.issuing_id()) {
+        // On SQLite one instance serves the database (`serve.lock`): nobody to keep out, and an
+        // attempt cut short by a restart is taken up at once.
+        if self.is_embedded(ca.issuing_id()) || !self.store().is_postgres() {
             return 0;
         }
         let lease = ca.attempt_limit().saturating_mul(2).as_secs();
@@ -161,7 +164,13 @@ impl Ra {
             // The request was recorded with a certificate from another attempt (another instance
             // sharing the database asked the CA again), or ended: the certificate kept here may
             // be a second one for the same order, which nobody may be handed.
-            self.quarantine_second(intent, &req, der).await;
+            if !self.quarantine_second(intent, &req, der).await {
+                return Err(Error::Environment(format!(
+                    "the certificate kept in the issuance journal for {} cannot be recorded and \
+                     its quarantine could not be audited; the entry is kept and tried again",
+                    intent.request_id
+                )));
+            }
         }
         if !self.still_to_record(&req, intent, journaled.is_some()) {
             return Ok(None);
@@ -175,7 +184,10 @@ impl Ra {
         };
         let order = match self.order_for(intent, &req, ca.as_ref()).await {
             Ok(order) => order,
-            Err(e) => return Err(self.release_claim(intent, e).await),
+            // The approval's attempt owns the intent since it was recorded (a retry has not
+            // claimed it yet): give that claim up.
+            Err(e) if audit_failure => return Err(self.release_claim(intent, e).await),
+            Err(e) => return Err(e),
         };
         let from_journal = journaled.is_some();
         let der = match journaled {
@@ -220,9 +232,17 @@ impl Ra {
                         return Err(self.fail(intent, message, None).await)
                     }
                     Err(CaError::Unavailable(message)) => {
+                        // A certificate handed over and kept before the failure (a CMP
+                        // certConf that failed) is recorded from the journal; meanwhile the
+                        // claim stands, so that no other instance asks the CA for another.
+                        let not_before = match kept.load(std::sync::atomic::Ordering::SeqCst) {
+                            true => self.claim_end(ca.as_ref(), self.now()),
+                            false => 0,
+                        };
+                        let e = Error::Upstream(message);
                         return Err(self
-                            .retry_later(intent, Error::Upstream(message), audit_failure)
-                            .await)
+                            .retry_later_at(intent, e, audit_failure, not_before)
+                            .await);
                     }
                 };
                 if remote && !kept.load(std::sync::atomic::Ordering::SeqCst) {
@@ -250,13 +270,12 @@ impl Ra {
                         "the CA {} returned a certificate that does not match the approved order: {why}",
                         intent.ca_id
                     );
-                    let revoked = match self
+                    let revoked = self
                         .revoke_quarantined(ca.as_ref(), &der, from_journal)
                         .await
-                    {
-                        Ok(r) => r,
-                        Err(e) => return Err(self.release_claim(intent, e).await),
-                    };
+                        .unwrap_or_else(
+                            |e| serde_json::json!({"revoked": false, "error": e.to_string()}),
+                        );
                     return Err(self.fail(intent, message, Some((&der, revoked))).await);
                 }
             }
@@ -338,10 +357,10 @@ impl Ra {
                 Ok((false, false))
             }))
             .await;
-        let (issued, revoked) = match written {
-            Ok(done) => done,
-            Err(e) => return Err(self.release_claim(intent, e).await),
-        };
+        // On a database error the claim stays: the journal holds the certificate, and
+        // reconciliation records it from there whatever the claim; asking the CA again before
+        // the claim runs out could make a second one.
+        let (issued, revoked) = written?;
         if let (false, false, Some(der)) = (issued, revoked, returned) {
             // Another attempt recorded the request first, or it ended meanwhile. If the CA made
             // a second certificate for it, that one is quarantined rather than forgotten.
@@ -349,8 +368,13 @@ impl Ra {
                 let mut c = self.store().read().await?;
                 rows::get(&mut c, &intent.request_id).await?
             };
-            if let Some(now_req) = now_req {
-                self.quarantine_second(intent, &now_req, &der).await;
+            let audited = match now_req {
+                Some(now_req) => self.quarantine_second(intent, &now_req, &der).await,
+                None => false,
+            };
+            if !audited {
+                // Kept in the journal: the next round tries the quarantine again.
+                return Ok(None);
             }
         }
         self.journal().remove(&intent.request_id);
@@ -400,20 +424,25 @@ impl Ra {
     /// order's: the approved subject and key, issued by the CA's issuing certificate, a serial
     /// Vouch never recorded. Nothing to do when it is the recorded certificate, or for a CA that
     /// signs the reserved serial (the embedded CA makes no second certificate).
-    async fn quarantine_second(&self, intent: &IntentRow, req: &RequestRow, der: &[u8]) {
+    async fn quarantine_second(&self, intent: &IntentRow, req: &RequestRow, der: &[u8]) -> bool {
         use x509_parser::prelude::FromDer;
-        let Some(ca) = self.ca_by_id(&intent.ca_id) else {
-            return;
-        };
-        if !ca.picks_serial() {
-            return;
+        let ca = self.ca_by_id(&intent.ca_id);
+        if ca.as_ref().is_some_and(|ca| !ca.picks_serial()) {
+            return true;
         }
         let serial = x509_parser::certificate::X509Certificate::from_der(der)
             .map(|(_, c)| crate::x509::ac::parse::hex_serial(c.raw_serial()))
             .ok();
         if serial.is_some() && serial == req.serial {
-            return;
+            return true;
         }
+        let Some(ca) = ca else {
+            let revocation = serde_json::json!({"revoked": false,
+                "not_revoked": "its CA is not configured (upstream.toml): revoke it there by hand"});
+            return self
+                .audit_quarantine(intent, req, der, serial, revocation)
+                .await;
+        };
         // Once the request is recorded, its intent holds the serial the CA chose, not the
         // reserved one; the order's serial is not compared for a CA that picks serials.
         let mut ordered = intent.clone();
@@ -435,6 +464,20 @@ impl Ra {
                 "not_revoked": format!("it does not match this request's approved order ({why}): \
                     revoke it at the CA by hand if it is the CA's")}),
         };
+        self.audit_quarantine(intent, req, der, serial, revocation)
+            .await
+    }
+
+    /// The `certificate.quarantined` entry of [`Ra::quarantine_second`]; false when it could not
+    /// be written.
+    async fn audit_quarantine(
+        &self,
+        intent: &IntentRow,
+        req: &RequestRow,
+        der: &[u8],
+        serial: Option<String>,
+        revocation: serde_json::Value,
+    ) -> bool {
         let message = match &req.serial {
             Some(recorded) => format!(
                 "the request was recorded with the certificate {recorded} from another attempt; \
@@ -464,10 +507,11 @@ impl Ra {
                 Ok(())
             }))
             .await;
-        if let Err(e) = written {
+        if let Err(e) = &written {
             tracing::error!(request = %intent.request_id, error = %e,
                 "could not audit a quarantined second certificate");
         }
+        written.is_ok()
     }
 
     /// The order for `intent` as `ca` is to sign it: the approved template, the intent's serial
@@ -622,9 +666,22 @@ impl Ra {
     /// The CA could not sign now: the intent stays for reconciliation, which tries again after a
     /// back-off that grows with each failed attempt. Returns `error` for the caller.
     async fn retry_later(&self, intent: &IntentRow, error: Error, audit_failure: bool) -> Error {
+        self.retry_later_at(intent, error, audit_failure, 0).await
+    }
+
+    /// [`Ra::retry_later`], not before `not_before` (Unix seconds).
+    async fn retry_later_at(
+        &self,
+        intent: &IntentRow,
+        error: Error,
+        audit_failure: bool,
+        not_before: i64,
+    ) -> Error {
         let now = self.now();
         let attempts = intent.attempts + 1;
-        let next = now + self.config().retry.delay(attempts);
+        let next = (now + self.config().retry.delay(attempts)).max(
+            OffsetDateTime::from_unix_timestamp(not_before).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        );
         tracing::warn!(request = %intent.request_id, error = %error, attempts,
             next_attempt = %super::rfc3339(next.unix_timestamp()), "issuance failed; the intent stays for reconciliation");
         let message = error.to_string();

@@ -30,10 +30,10 @@ use crate::error::Result;
 use crate::store::job;
 use crate::store::{certificates as rows, upstream_crls as crls, upstream_queue as queue};
 use crate::x509::revocation::Reason;
-use std::collections::HashMap;
 
-/// The most forwards still to be acknowledged that one CRL is checked against (the oldest).
+/// The most forwards still to be acknowledged that one CRL is checked against (the CA's oldest).
 const MAX_FORWARDS_CHECKED: i64 = 10_000;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
@@ -248,8 +248,6 @@ impl Ra {
         }
     }
 
-    /// Record the revocations of `entries` (the CRL of the CA `id` at `url`) that Vouch does not
-    /// know of yet. Returns how many certificates changed.
     /// Forwards to the CA `id` still to be acknowledged (pending, or refused and waiting for an
     /// admin) of certificates its CRL of `crl_time` lists as Vouch holds them (revoked with the
     /// same reason class, on hold for a hold) are recorded as acknowledged, audited
@@ -268,11 +266,17 @@ impl Ra {
         let listed: Vec<(queue::ForwardRow, Reason)> = {
             let mut c = self.store().read().await?;
             let mut out = Vec::new();
-            for f in queue::pending(&mut c, MAX_FORWARDS_CHECKED).await? {
+            for f in queue::pending_to(&mut c, id, MAX_FORWARDS_CHECKED).await? {
                 let Some(entry) = entries.get(f.serial.as_str()) else {
                     continue;
                 };
-                if f.ca_id != id {
+                // A CRL made before the status this forward tells says nothing of it (an old
+                // CRL still listing an earlier hold, say).
+                if crl_time <= f.revoked_at
+                    || crls::status_changed_at(&mut c, &f.serial)
+                        .await?
+                        .is_some_and(|t| crl_time <= t)
+                {
                     continue;
                 }
                 let told = match f.reason.as_str() {
@@ -295,10 +299,29 @@ impl Ra {
                 "acknowledged_by": "the upstream CA's CRL", "crl_url": url,
                 "crl_reason": reason.as_str(), "crl_this_update": super::rfc3339(crl_time),
                 "attempts": forward.attempts, "was": forward.state()});
-            let (target, version) = (forward.serial.clone(), forward.status_version);
+            let (target, version, ca_id) = (
+                forward.serial.clone(),
+                forward.status_version,
+                id.to_string(),
+            );
             let done = self
                 .store()
                 .write(job!(|c, log| {
+                    // Checked again in the write: the status may have changed, the forward been
+                    // dropped, or a newer CRL been used since they were read.
+                    let still = queue::pending_of(c, &target)
+                        .await?
+                        .is_some_and(|f| f.status_version == version);
+                    if !still
+                        || crls::status_changed_at(c, &target)
+                            .await?
+                            .is_some_and(|t| crl_time <= t)
+                        || crls::last_this_update(c, &ca_id)
+                            .await?
+                            .is_some_and(|t| crl_time < t)
+                    {
+                        return Ok(false);
+                    }
                     if !queue::acknowledge(c, &target, version, now.unix_timestamp()).await? {
                         return Ok(false);
                     }
@@ -320,6 +343,8 @@ impl Ra {
         Ok(())
     }
 
+    /// Record the revocations of `entries` (the CRL of the CA `id` at `url`) that Vouch does not
+    /// know of yet. Returns how many certificates changed.
     async fn apply_crl(
         &self,
         id: &str,
@@ -341,8 +366,13 @@ impl Ra {
         let mut recorded = 0;
         let mut propagated = Vec::new();
         let crl_time = this_update.unix_timestamp();
-        self.acknowledge_from_crl(id, url, &by_serial, crl_time, issuing)
-            .await?;
+        // A failure here is logged; the CRL's entries are still applied.
+        if let Err(e) = self
+            .acknowledge_from_crl(id, url, &by_serial, crl_time, issuing)
+            .await
+        {
+            tracing::warn!(ca = %id, error = %e, "could not check the queued revocation forwards against the CA's CRL");
+        }
         for (serial, status, key, changed_at, der) in live {
             let Some(entry) = by_serial.get(serial.as_str()).copied() else {
                 continue;

@@ -241,6 +241,18 @@ pub async fn pending_of(conn: &mut Conn, serial: &str) -> Result<Option<ForwardR
         .await?)
 }
 
+/// The pending forwards (retried, or failed and waiting for an admin) to the CA `ca_id`,
+/// oldest first, at most `limit`.
+pub async fn pending_to(conn: &mut Conn, ca_id: &str, limit: i64) -> Result<Vec<ForwardRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{PENDING} AND f.ca_id = $1 ORDER BY f.queued_at, f.serial LIMIT $2"
+    ))
+    .bind(ca_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Every pending forward (retried, or failed and waiting for an admin), oldest first.
 pub async fn pending(conn: &mut Conn, limit: i64) -> Result<Vec<ForwardRow>> {
     Ok(sqlx::query_as(&format!(
