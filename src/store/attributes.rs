@@ -139,6 +139,47 @@ pub async fn list(conn: &mut Conn, filter: &AcFilter, limit: i64) -> Result<Vec<
     .await?)
 }
 
+/// Which ACs a console page lists: the [`AcFilter`], a status, and where the page starts.
+#[derive(Debug, Clone)]
+pub struct AcPage {
+    /// Holder, role, application.
+    pub filter: AcFilter,
+    /// In this stored status.
+    pub status: Option<CertificateStatus>,
+    /// With `not_after` in `[not_after_from, not_after_to)` (how "expired" and "valid" differ).
+    pub not_after_from: i64,
+    /// See `not_after_from`.
+    pub not_after_to: i64,
+    /// Issued before `(issued_at, serial)`: the last AC of the previous page.
+    pub before: (i64, String),
+}
+
+/// Up to `limit` ACs matching `page`, newest first: keyset paging over
+/// `(issued_at, serial)` (migration 0020), so a page costs the same at any depth.
+pub async fn page(conn: &mut Conn, page: &AcPage, limit: i64) -> Result<Vec<AcRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {AC_COLUMNS} FROM attribute_certificates a \
+         WHERE ($1 IS NULL OR a.holder_serial = $1) \
+         AND ($2 IS NULL OR a.serial IN (SELECT serial FROM attribute_names WHERE kind = 'role' AND name = $2)) \
+         AND ($3 IS NULL OR a.serial IN (SELECT serial FROM attribute_names WHERE kind = 'target' AND name = $3)) \
+         AND ($4 IS NULL OR a.status = $4) \
+         AND a.not_after >= $5 AND a.not_after < $6 \
+         AND (a.issued_at, a.serial) < ($7, $8) \
+         ORDER BY a.issued_at DESC, a.serial DESC LIMIT $9"
+    ))
+    .bind(&page.filter.holder_serial)
+    .bind(&page.filter.role)
+    .bind(&page.filter.target)
+    .bind(page.status.map(CertificateStatus::as_str))
+    .bind(page.not_after_from)
+    .bind(page.not_after_to)
+    .bind(page.before.0)
+    .bind(&page.before.1)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// valid | on-hold -> revoked, for one AC. Returns whether it changed.
 pub async fn revoke(
     conn: &mut Conn,
@@ -387,6 +428,26 @@ pub async fn grants(
          ORDER BY created_at, id LIMIT $2"
     ))
     .bind(status.map(GrantState::as_str))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Up to `limit` grants in `status` (all when None) made after `(created_at, id)`, oldest
+/// first: keyset paging over `(status, created_at, id)` (migration 0020).
+pub async fn grants_after(
+    conn: &mut Conn,
+    status: Option<GrantState>,
+    after: (i64, &str),
+    limit: i64,
+) -> Result<Vec<GrantRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {GRANT_COLUMNS} FROM attribute_grants WHERE ($1 IS NULL OR status = $1) \
+         AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4"
+    ))
+    .bind(status.map(GrantState::as_str))
+    .bind(after.0)
+    .bind(after.1)
     .bind(limit)
     .fetch_all(conn)
     .await?)

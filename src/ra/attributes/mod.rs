@@ -63,6 +63,21 @@ pub struct GrantInput {
     pub profile: Option<String>,
 }
 
+/// Which ACs a page lists (every filter optional), and where the page starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AcQuery<'a> {
+    /// Of this holder certificate (hex serial).
+    pub holder_serial: Option<&'a str>,
+    /// Carrying this role.
+    pub role: Option<&'a str>,
+    /// For this application.
+    pub target: Option<&'a str>,
+    /// `valid` (and not expired), `expired`, `on-hold` or `revoked`.
+    pub status: Option<&'a str>,
+    /// The serial of the last AC of the previous page.
+    pub after: Option<&'a str>,
+}
+
 /// A checked grant: what the AC will say. Stored as the pending grant's JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Grant {
