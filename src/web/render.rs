@@ -31,6 +31,10 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "certificate.html",
     "audit.html",
     "operators.html",
+    "attribute_certificates.html",
+    "attribute_certificate.html",
+    "attribute_grants.html",
+    "attribute_grant.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -64,6 +68,10 @@ fn me(s: &Session) -> Value {
         revoker => has(Role::Revoker),
         admin => has(Role::Admin),
         auditor => has(Role::Auditor),
+        aa => has(Role::Aa),
+        // Who may read ACs (Ra::attribute_certificates) and grants (Ra::grants).
+        ac_reader => [Role::Aa, Role::Auditor, Role::Revoker].iter().any(|r| has(*r)),
+        grant_reader => [Role::Aa, Role::Auditor].iter().any(|r| has(*r)),
         reader => crate::ra::subscribers::READERS.iter().any(|r| has(*r)),
     }
 }
