@@ -1390,5 +1390,57 @@ async fn the_attribute_certificate_list_is_paged_and_in_chinese() {
         );
     }
     assert!(!second.body.contains("id=\"next-page\""));
+
+    // Each filter, alone and with the others, on a second holder's ACs.
+    let other = app.issue(&clerk, &approver, &p256_csr()).await;
+    let mut others = Vec::new();
+    for (role, target) in [("approver", "permits"), ("clerk", "office-automation")] {
+        let (status, ac) = app
+            .post(
+                &aa,
+                "/api/v1/attribute-certificates",
+                json!({"holder_serial": other, "roles": [role], "targets": [target],
+                       "not_after": not_after}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{ac}");
+        others.push(ac["serial"].as_str().unwrap().to_string());
+    }
+    let listed = |p: &Page, s: &str| p.body.contains(&format!("/attribute-certificates/{s}\""));
+    for (query, expected) in [
+        (format!("holder_serial={other}"), vec![true, true]),
+        (
+            format!("holder_serial={other}&role=clerk"),
+            vec![false, true],
+        ),
+        (
+            format!("holder_serial={other}&target=permits&status=valid"),
+            vec![true, false],
+        ),
+        (
+            format!("holder_serial={other}&status=revoked"),
+            vec![false, false],
+        ),
+        ("role=approver".to_string(), vec![true, false]),
+        (
+            "role=clerk&target=office-automation".to_string(),
+            vec![false, true],
+        ),
+        (
+            "target=office-automation&status=valid".to_string(),
+            vec![false, true],
+        ),
+        (
+            "target=office-automation&status=expired".to_string(),
+            vec![false, false],
+        ),
+    ] {
+        let page = b.get(&format!("/attribute-certificates?{query}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{query}");
+        let got: Vec<bool> = others.iter().map(|s| listed(&page, s)).collect();
+        assert_eq!(got, expected, "{query}");
+        // None of them matches the first holder's ACs (clerk in permits).
+        assert!(!serials.iter().any(|s| listed(&page, s)), "{query}");
+    }
     app.stop().await;
 }

@@ -89,12 +89,15 @@ pub async fn insert(
     .await?;
     for (kind, names) in [("role", roles), ("target", targets)] {
         for name in names {
-            sqlx::query("INSERT INTO attribute_names (serial, kind, name) VALUES ($1, $2, $3)")
-                .bind(&ac.serial)
-                .bind(kind)
-                .bind(name)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO attribute_names (serial, kind, name, issued_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&ac.serial)
+            .bind(kind)
+            .bind(name)
+            .bind(ac.issued_at)
+            .execute(&mut *conn)
+            .await?;
         }
     }
     Ok(())
@@ -154,30 +157,96 @@ pub struct AcPage {
     pub before: (i64, String),
 }
 
-/// Up to `limit` ACs matching `page`, newest first: keyset paging over
-/// `(issued_at, serial)` (migration 0020), so a page costs the same at any depth.
+/// Up to `limit` ACs matching `page`, newest first: keyset paging, so a page costs the same at
+/// any depth. The first filter given (holder, role, application, status) picks the index the
+/// page is a range of (migration 0020: each in `(…, issued_at, serial)` order); the others are
+/// checked on its rows. One query shape per driver: an `IS NULL OR` test would leave the
+/// planner scanning the table.
 pub async fn page(conn: &mut Conn, page: &AcPage, limit: i64) -> Result<Vec<AcRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {AC_COLUMNS} FROM attribute_certificates a \
-         WHERE ($1 IS NULL OR a.holder_serial = $1) \
-         AND ($2 IS NULL OR a.serial IN (SELECT serial FROM attribute_names WHERE kind = 'role' AND name = $2)) \
-         AND ($3 IS NULL OR a.serial IN (SELECT serial FROM attribute_names WHERE kind = 'target' AND name = $3)) \
-         AND ($4 IS NULL OR a.status = $4) \
-         AND a.not_after >= $5 AND a.not_after < $6 \
-         AND (a.issued_at, a.serial) < ($7, $8) \
-         ORDER BY a.issued_at DESC, a.serial DESC LIMIT $9"
-    ))
-    .bind(&page.filter.holder_serial)
-    .bind(&page.filter.role)
-    .bind(&page.filter.target)
-    .bind(page.status.map(CertificateStatus::as_str))
-    .bind(page.not_after_from)
-    .bind(page.not_after_to)
-    .bind(page.before.0)
-    .bind(&page.before.1)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
+    let f = &page.filter;
+    let columns = AC_COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // (driver's FROM and condition, the key the page is ordered by)
+    let mut binds: Vec<&str> = Vec::new();
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    let (from, key) = if let Some(h) = &f.holder_serial {
+        binds.push(h);
+        (
+            format!(
+                "attribute_certificates a WHERE a.holder_serial = {}",
+                next()
+            ),
+            "a",
+        )
+    } else if let Some((kind, name)) = f
+        .role
+        .as_deref()
+        .map(|r| ("role", r))
+        .or(f.target.as_deref().map(|t| ("target", t)))
+    {
+        binds.push(name);
+        (
+            format!(
+                "attribute_names d JOIN attribute_certificates a ON a.serial = d.serial \
+                 WHERE d.kind = '{kind}' AND d.name = {}",
+                next()
+            ),
+            "d",
+        )
+    } else if let Some(s) = page.status {
+        binds.push(s.as_str());
+        (
+            format!("attribute_certificates a WHERE a.status = {}", next()),
+            "a",
+        )
+    } else {
+        ("attribute_certificates a WHERE 1 = 1".to_string(), "a")
+    };
+    let mut sql = format!("SELECT {columns} FROM {from}");
+    // The filters the driver did not apply.
+    let driven_by_role = f.holder_serial.is_none() && f.role.is_some();
+    if f.holder_serial.is_some() {
+        if let Some(r) = &f.role {
+            binds.push(r);
+            sql += &format!(" AND EXISTS (SELECT 1 FROM attribute_names r WHERE r.serial = a.serial AND r.kind = 'role' AND r.name = {})", next());
+        }
+    }
+    if f.target.is_some() && (f.holder_serial.is_some() || driven_by_role) {
+        if let Some(t) = &f.target {
+            binds.push(t);
+            sql += &format!(" AND EXISTS (SELECT 1 FROM attribute_names t WHERE t.serial = a.serial AND t.kind = 'target' AND t.name = {})", next());
+        }
+    }
+    if let Some(s) = page.status {
+        if f.holder_serial.is_some() || f.role.is_some() || f.target.is_some() {
+            binds.push(s.as_str());
+            sql += &format!(" AND a.status = {}", next());
+        }
+    }
+    let (from_at, to_at, before_at, before_serial, lim) = (next(), next(), next(), next(), next());
+    sql += &format!(
+        " AND a.not_after >= {from_at} AND a.not_after < {to_at} \
+         AND ({key}.issued_at, {key}.serial) < ({before_at}, {before_serial}) \
+         ORDER BY {key}.issued_at DESC, {key}.serial DESC LIMIT {lim}"
+    );
+    let mut q = sqlx::query_as(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    Ok(q.bind(page.not_after_from)
+        .bind(page.not_after_to)
+        .bind(page.before.0)
+        .bind(&page.before.1)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
 }
 
 /// valid | on-hold -> revoked, for one AC. Returns whether it changed.
