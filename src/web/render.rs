@@ -256,6 +256,11 @@ mod tests {
             for s in ["valid", "expired", "on-hold", "revoked"] {
                 assert!(lang.catalog().contains_key(&format!("cert_{s}")));
             }
+            for s in crate::state::GrantState::ALL {
+                assert!(lang
+                    .catalog()
+                    .contains_key(&format!("grant_{}", s.as_str())));
+            }
         }
     }
 }
