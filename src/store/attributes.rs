@@ -165,76 +165,70 @@ pub struct AcPage {
 pub async fn page(conn: &mut Conn, page: &AcPage, limit: i64) -> Result<Vec<AcRow>> {
     let f = &page.filter;
     let columns = AC_COLUMNS
-        .split(", ")
+        .split(',')
         .map(|c| format!("a.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ");
-    // (driver's FROM and condition, the key the page is ordered by)
-    let mut binds: Vec<&str> = Vec::new();
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
+    // The name kind whose index drives the page, when no holder is given.
+    let by_name = match (&f.holder_serial, &f.role, &f.target) {
+        (Some(_), _, _) => None,
+        (None, Some(_), _) => Some("role"),
+        (None, None, Some(_)) => Some("target"),
+        (None, None, None) => None,
     };
-    let (from, key) = if let Some(h) = &f.holder_serial {
-        binds.push(h);
-        (
+    let (mut sql, key) = match by_name {
+        Some(kind) => (
             format!(
-                "attribute_certificates a WHERE a.holder_serial = {}",
-                next()
-            ),
-            "a",
-        )
-    } else if let Some((kind, name)) = f
-        .role
-        .as_deref()
-        .map(|r| ("role", r))
-        .or(f.target.as_deref().map(|t| ("target", t)))
-    {
-        binds.push(name);
-        (
-            format!(
-                "attribute_names d JOIN attribute_certificates a ON a.serial = d.serial \
-                 WHERE d.kind = '{kind}' AND d.name = {}",
-                next()
+                "SELECT {columns} FROM attribute_names d \
+                 JOIN attribute_certificates a ON a.serial = d.serial WHERE d.kind = '{kind}'"
             ),
             "d",
-        )
-    } else if let Some(s) = page.status {
-        binds.push(s.as_str());
-        (
-            format!("attribute_certificates a WHERE a.status = {}", next()),
+        ),
+        None => (
+            format!("SELECT {columns} FROM attribute_certificates a WHERE 1 = 1"),
             "a",
-        )
-    } else {
-        ("attribute_certificates a WHERE 1 = 1".to_string(), "a")
+        ),
     };
-    let mut sql = format!("SELECT {columns} FROM {from}");
-    // The filters the driver did not apply.
-    let driven_by_role = f.holder_serial.is_none() && f.role.is_some();
-    if f.holder_serial.is_some() {
-        if let Some(r) = &f.role {
-            binds.push(r);
-            sql += &format!(" AND EXISTS (SELECT 1 FROM attribute_names r WHERE r.serial = a.serial AND r.kind = 'role' AND r.name = {})", next());
-        }
+    let mut binds: Vec<&str> = Vec::new();
+    fn bind<'a>(binds: &mut Vec<&'a str>, value: &'a str) -> String {
+        binds.push(value);
+        format!("${}", binds.len())
     }
-    if f.target.is_some() && (f.holder_serial.is_some() || driven_by_role) {
-        if let Some(t) = &f.target {
-            binds.push(t);
-            sql += &format!(" AND EXISTS (SELECT 1 FROM attribute_names t WHERE t.serial = a.serial AND t.kind = 'target' AND t.name = {})", next());
+    if let Some(h) = &f.holder_serial {
+        sql += &format!(" AND a.holder_serial = {}", bind(&mut binds, h));
+    }
+    for (kind, name) in [("role", &f.role), ("target", &f.target)] {
+        let Some(name) = name else { continue };
+        let n = bind(&mut binds, name);
+        if by_name == Some(kind) {
+            sql += &format!(" AND d.name = {n}");
+        } else {
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM attribute_names x \
+                 WHERE x.serial = a.serial AND x.kind = '{kind}' AND x.name = {n})"
+            );
         }
     }
     if let Some(s) = page.status {
-        if f.holder_serial.is_some() || f.role.is_some() || f.target.is_some() {
-            binds.push(s.as_str());
-            sql += &format!(" AND a.status = {}", next());
+        let n = bind(&mut binds, s.as_str());
+        if f.holder_serial.is_none() && by_name.is_none() {
+            sql += &format!(" AND a.status = {n}");
+        } else {
+            // Not the driver: `|| ''` keeps SQLite (no statistics) from reading the status
+            // index instead of the holder's.
+            sql += &format!(" AND (a.status || '') = {n}");
         }
     }
-    let (from_at, to_at, before_at, before_serial, lim) = (next(), next(), next(), next(), next());
+    let n = binds.len();
     sql += &format!(
-        " AND a.not_after >= {from_at} AND a.not_after < {to_at} \
-         AND ({key}.issued_at, {key}.serial) < ({before_at}, {before_serial}) \
-         ORDER BY {key}.issued_at DESC, {key}.serial DESC LIMIT {lim}"
+        " AND a.not_after >= ${} AND a.not_after < ${} \
+         AND ({key}.issued_at, {key}.serial) < (${}, ${}) \
+         ORDER BY {key}.issued_at DESC, {key}.serial DESC LIMIT ${}",
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4,
+        n + 5
     );
     let mut q = sqlx::query_as(&sql);
     for b in binds {
