@@ -1287,10 +1287,58 @@ async fn aa_operators_grant_and_approve_roles_and_a_revoker_revokes_the_attribut
         .await;
     assert_eq!(api["status"], "revoked");
     assert_eq!(api["revocation_reason"], "privilegeWithdrawn");
+    // Under a profile without approvals the AC is issued at once and its page opens.
+    let mut at_once = good.clone();
+    at_once[1].1 = "application-role";
+    let issued = aa1
+        .submit(
+            "/attribute-certificates",
+            "/attribute-certificates",
+            &at_once,
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.body);
+    let at_once_page = issued.location().unwrap().to_string();
+    assert!(at_once_page.starts_with("/attribute-certificates/"));
+    assert_eq!(
+        aa1.get(&at_once_page).await.text_of("ac-status").as_deref(),
+        Some("valid")
+    );
+    // A second aa operator rejects a grant with a reason, which the grant page keeps.
+    let waiting = aa1
+        .submit("/attribute-certificates", "/attribute-certificates", &good)
+        .await;
+    let waiting = waiting.location().unwrap().to_string();
+    let empty = aa2
+        .submit(&waiting, &format!("{waiting}/reject"), &[("reason", " ")])
+        .await;
+    assert_eq!(
+        empty.status,
+        StatusCode::BAD_REQUEST,
+        "a reason is required"
+    );
+    assert_eq!(empty.text_of("grant-status").as_deref(), Some("pending"));
+    let rejected = aa2
+        .submit(
+            &waiting,
+            &format!("{waiting}/reject"),
+            &[("reason", "not in the bureau")],
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::SEE_OTHER, "{}", rejected.body);
+    let shown = aa2.get(&waiting).await;
+    assert_eq!(shown.text_of("grant-status").as_deref(), Some("rejected"));
+    assert_eq!(
+        shown.text_of("grant-reason").as_deref(),
+        Some("not in the bureau")
+    );
+    assert!(!shown.body.contains("id=\"approve\""));
     let entries = app.audit_entries().await;
     for action in [
         "attribute.grant_requested",
         "attribute.grant_approved",
+        "attribute.grant_rejected",
+        "attribute.issued",
         "attribute.revoked",
     ] {
         assert!(entries.iter().any(|e| e["action"] == action), "{action}");
