@@ -1142,3 +1142,399 @@ async fn a_second_revoker_approves_a_pending_revocation_on_the_certificate_page(
     assert!(!shown.body.contains("id=\"pending-revocation\""));
     app.stop().await;
 }
+
+/// A datetime-local value (UTC) `days` after the server's clock.
+fn form_time(clock: &ManualClock, days: i64) -> String {
+    let t = clock.now() + time::Duration::days(days);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aa_operators_grant_and_approve_roles_and_a_revoker_revokes_the_attribute_certificate() {
+    let (app, clock) = app_with_clock().await;
+    for (name, roles) in [
+        ("aa-one", &["aa"][..]),
+        ("aa-two", &["aa"][..]),
+        ("revoker1", &["revoker"][..]),
+    ] {
+        operator(&app, name, roles).await;
+    }
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let holder = app.issue(&clerk, &approver, &p256_csr()).await;
+    let (mut aa1, _) = enrol(&app, &clock, "aa-one").await;
+    let home = aa1.get("/").await;
+    assert!(home.body.contains("id=\"nav-attribute-certificates\""));
+    assert!(home.body.contains("id=\"nav-attribute-grants\""));
+    assert!(
+        !home.body.contains("id=\"nav-requests\""),
+        "menus follow roles"
+    );
+    let list = aa1.get("/attribute-certificates").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(list.body.contains("id=\"grant-form\""));
+
+    let not_after = form_time(&clock, 30);
+    let xss = "<script>alert(1)</script>";
+    let grant = |targets: &str| {
+        vec![
+            ("holder_serial", holder.clone()),
+            ("profile", "application-role-approved".to_string()),
+            ("roles", "approver， signer".to_string()),
+            ("groups", "planning-bureau".to_string()),
+            ("targets", targets.to_string()),
+            ("not_after", not_after.clone()),
+        ]
+    };
+    // A refused grant comes back with the form as typed, the application name escaped.
+    let bad = grant(xss);
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = aa1
+        .submit("/attribute-certificates", "/attribute-certificates", &bad)
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(!refused.body.contains(xss), "escaped");
+    assert!(refused
+        .body
+        .contains("value=\"&lt;script&gt;alert(1)&lt;&#x2f;script&gt;\""));
+    assert!(refused.body.contains(&format!("value=\"{holder}\"")));
+    assert!(refused.body.contains(&format!("value=\"{not_after}\"")));
+    assert!(refused.text_of("error").unwrap().contains("targets"));
+    // The same in the list's filter.
+    let filtered = aa1
+        .get("/attribute-certificates?target=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        .await;
+    assert_eq!(filtered.status, StatusCode::BAD_REQUEST);
+    assert!(!filtered.body.contains(xss));
+    assert!(filtered.text_of("list-error").is_some());
+
+    // Without the CSRF token nothing is granted.
+    let good: Vec<(&str, String)> = grant("permits");
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let forged = aa1.post("/attribute-certificates", &good).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let aa_api = app.operator("aa-api", &["aa"]).await;
+    let (_, none) = app.get(&aa_api, "/api/v1/attribute-grants").await;
+    assert_eq!(none["grants"], json!([]), "{none}");
+
+    // The grant waits for a second aa operator; its granter is told why they cannot approve.
+    let made = aa1
+        .submit("/attribute-certificates", "/attribute-certificates", &good)
+        .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let grant_page = made.location().unwrap().to_string();
+    assert!(
+        grant_page.starts_with("/attribute-grants/grant_"),
+        "{grant_page}"
+    );
+    let shown = aa1.get(&grant_page).await;
+    assert_eq!(shown.text_of("grant-status").as_deref(), Some("pending"));
+    assert!(shown
+        .text_of("cannot-approve")
+        .unwrap()
+        .contains("four eyes"));
+    assert!(!shown.body.contains("id=\"approve\""));
+    let own = aa1
+        .submit(&grant_page, &format!("{grant_page}/approve"), &[])
+        .await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    assert!(own.text_of("error").unwrap().contains("four eyes"));
+    assert_eq!(own.text_of("grant-status").as_deref(), Some("pending"));
+
+    clock.advance(time::Duration::seconds(30));
+    let (mut aa2, _) = enrol(&app, &clock, "aa-two").await;
+    let queue = aa2.get("/attribute-grants").await;
+    let id = grant_page.trim_start_matches("/attribute-grants/");
+    assert!(queue.body.contains(id), "{}", queue.body);
+    let approved = aa2
+        .submit(&grant_page, &format!("{grant_page}/approve"), &[])
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let ac_page = approved.location().unwrap().to_string();
+    let serial = ac_page
+        .trim_start_matches("/attribute-certificates/")
+        .to_string();
+    let ac = aa2.get(&ac_page).await;
+    assert_eq!(ac.status, StatusCode::OK, "{}", ac.body);
+    assert_eq!(ac.text_of("ac-status").as_deref(), Some("valid"));
+    assert_eq!(ac.text_of("ac-holder").as_deref(), Some(holder.as_str()));
+    assert!(ac.text_of("ac-issuer").unwrap().contains("CN="));
+    assert!(ac
+        .text_of("ac-roles")
+        .unwrap()
+        .starts_with("approver, signer"));
+    assert!(ac.text_of("ac-targets").unwrap().starts_with("permits"));
+    assert!(
+        !ac.body.contains("id=\"revoke\""),
+        "an aa operator without the revoker role sees no revocation form"
+    );
+    // The downloads are the AC the API serves.
+    let (_, api) = app
+        .get(&aa_api, &format!("/api/v1/attribute-certificates/{serial}"))
+        .await;
+    let pem = aa2.get(&format!("{ac_page}/pem")).await;
+    assert_eq!(pem.body, api["pem"].as_str().unwrap());
+    let der = aa2.get(&format!("{ac_page}/der")).await;
+    use base64::Engine;
+    let api_der = base64::engine::general_purpose::STANDARD
+        .decode(api["der"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(der.body, String::from_utf8_lossy(&api_der));
+    assert!(der.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .ends_with(".ac.der\""));
+    // The holder's certificate page lists the roles, linking to the AC.
+    let cert = aa2.get(&format!("/certificates/{holder}")).await;
+    assert!(
+        cert.body
+            .contains(&format!("href=\"/attribute-certificates/{serial}\"")),
+        "{}",
+        cert.body
+    );
+    // The list finds it by holder, role, application and status.
+    for q in [
+        format!("holder_serial={holder}"),
+        "role=signer".into(),
+        "target=permits&status=valid".into(),
+    ] {
+        let found = aa2.get(&format!("/attribute-certificates?{q}")).await;
+        assert!(found.body.contains(&serial), "{q}");
+    }
+    let none = aa2.get("/attribute-certificates?status=revoked").await;
+    assert!(!none.body.contains(&serial));
+
+    clock.advance(time::Duration::seconds(30));
+    let (mut revoker, _) = enrol(&app, &clock, "revoker1").await;
+    let revoked = revoker
+        .submit(
+            &ac_page,
+            &format!("{ac_page}/revoke"),
+            &[
+                ("reason", "privilegeWithdrawn"),
+                ("comment", "left the bureau"),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    let shown = revoker.get(&ac_page).await;
+    assert!(shown.text_of("ac-status").unwrap().starts_with("revoked"));
+    assert!(!shown.body.contains("id=\"revoke\""));
+    let listed = revoker.get("/attribute-certificates?status=revoked").await;
+    assert!(listed.body.contains(&serial));
+    let (_, api) = app
+        .get(&aa_api, &format!("/api/v1/attribute-certificates/{serial}"))
+        .await;
+    assert_eq!(api["status"], "revoked");
+    assert_eq!(api["revocation_reason"], "privilegeWithdrawn");
+    // Under a profile without approvals the AC is issued at once and its page opens.
+    let mut at_once = good.clone();
+    at_once[1].1 = "application-role";
+    let issued = aa1
+        .submit(
+            "/attribute-certificates",
+            "/attribute-certificates",
+            &at_once,
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.body);
+    let at_once_page = issued.location().unwrap().to_string();
+    assert!(at_once_page.starts_with("/attribute-certificates/"));
+    assert_eq!(
+        aa1.get(&at_once_page).await.text_of("ac-status").as_deref(),
+        Some("valid")
+    );
+    // A second aa operator rejects a grant with a reason, which the grant page keeps.
+    let waiting = aa1
+        .submit("/attribute-certificates", "/attribute-certificates", &good)
+        .await;
+    let waiting = waiting.location().unwrap().to_string();
+    let empty = aa2
+        .submit(&waiting, &format!("{waiting}/reject"), &[("reason", " ")])
+        .await;
+    assert_eq!(
+        empty.status,
+        StatusCode::BAD_REQUEST,
+        "a reason is required"
+    );
+    assert_eq!(empty.text_of("grant-status").as_deref(), Some("pending"));
+    let rejected = aa2
+        .submit(
+            &waiting,
+            &format!("{waiting}/reject"),
+            &[("reason", "not in the bureau")],
+        )
+        .await;
+    assert_eq!(rejected.status, StatusCode::SEE_OTHER, "{}", rejected.body);
+    let shown = aa2.get(&waiting).await;
+    assert_eq!(shown.text_of("grant-status").as_deref(), Some("rejected"));
+    assert_eq!(
+        shown.text_of("grant-reason").as_deref(),
+        Some("not in the bureau")
+    );
+    assert!(!shown.body.contains("id=\"approve\""));
+    let entries = app.audit_entries().await;
+    for action in [
+        "attribute.grant_requested",
+        "attribute.grant_approved",
+        "attribute.grant_rejected",
+        "attribute.issued",
+        "attribute.revoked",
+    ] {
+        assert!(entries.iter().any(|e| e["action"] == action), "{action}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_clerk_sees_no_attribute_menus_and_is_refused_in_their_language() {
+    let app = TestApp::spawn().await;
+    operator(&app, "clerk-ac", &["clerk"]).await;
+    let (mut b, _) = login(&app, "clerk-ac", PASSWORD, "").await;
+    let home = b.get("/").await;
+    assert!(home.body.contains("id=\"nav-subscribers\""));
+    assert!(!home.body.contains("id=\"nav-attribute-certificates\""));
+    assert!(!home.body.contains("id=\"nav-attribute-grants\""));
+    let refused = b.get("/attribute-certificates").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("Your roles do not allow this."));
+    assert!(!refused.body.contains("id=\"grant-form\""));
+    b.accept_language = "zh-CN".into();
+    for path in ["/attribute-grants", "/attribute-certificates/0a1b"] {
+        let refused = b.get(path).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(refused.body.contains("您的角色无权执行此操作。"), "{path}");
+    }
+    // A grant posted with a valid token is refused by the RA, and nothing is granted.
+    let csrf = b.get("/subscribers").await.csrf();
+    let posted = b
+        .post(
+            "/attribute-certificates",
+            &[
+                ("holder_serial", "0a1b"),
+                ("roles", "approver"),
+                ("targets", "permits"),
+                ("not_after", "2099-01-01T00:00"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::FORBIDDEN);
+    assert!(posted.body.contains("您的角色无权执行此操作。"));
+    let entries = app.audit_entries().await;
+    assert!(entries.iter().any(
+        |e| e["action"] == "access.forbidden" && e["details"]["attempted"] == "attribute.grant"
+    ));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_attribute_certificate_list_is_paged_and_in_chinese() {
+    let app = TestApp::spawn().await;
+    operator(&app, "auditor-ac", &["auditor"]).await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let holder = app.issue(&clerk, &approver, &p256_csr()).await;
+    let aa = app.operator("aa-api", &["aa"]).await;
+    let not_after = (time::OffsetDateTime::now_utc() + time::Duration::days(10))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut serials = Vec::new();
+    for _ in 0..53 {
+        let (status, ac) = app
+            .post(
+                &aa,
+                "/api/v1/attribute-certificates",
+                json!({"holder_serial": holder, "roles": ["clerk"], "targets": ["permits"],
+                       "not_after": not_after}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{ac}");
+        serials.push(ac["serial"].as_str().unwrap().to_string());
+    }
+    // An auditor reads ACs without TOTP enrolment and sees no grant form.
+    let (mut b, _) = login(&app, "auditor-ac", PASSWORD, "").await;
+    b.accept_language = "zh-CN".into();
+    let first = b.get("/attribute-certificates").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(first.body.contains("<h1>属性证书</h1>"));
+    assert!(first.body.contains("年"), "dates in the Chinese style");
+    assert!(!first.body.contains("id=\"grant-form\""));
+    let shown = |p: &Page| {
+        serials
+            .iter()
+            .filter(|s| p.body.contains(&format!("/attribute-certificates/{s}\"")))
+            .count()
+    };
+    assert_eq!(shown(&first), 50);
+    let next = first.body.split("id=\"next-page\" href=\"").nth(1).unwrap();
+    let next = next[..next.find('"').unwrap()].replace("&amp;", "&");
+    let second = b.get(&next).await;
+    assert_eq!(shown(&second), 3);
+    for s in &serials {
+        let link = format!("/attribute-certificates/{s}\"");
+        assert!(
+            first.body.contains(&link) != second.body.contains(&link),
+            "{s} on exactly one page"
+        );
+    }
+    assert!(!second.body.contains("id=\"next-page\""));
+
+    // Each filter, alone and with the others, on a second holder's ACs.
+    let other = app.issue(&clerk, &approver, &p256_csr()).await;
+    let mut others = Vec::new();
+    for (role, target) in [("approver", "permits"), ("clerk", "office-automation")] {
+        let (status, ac) = app
+            .post(
+                &aa,
+                "/api/v1/attribute-certificates",
+                json!({"holder_serial": other, "roles": [role], "targets": [target],
+                       "not_after": not_after}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{ac}");
+        others.push(ac["serial"].as_str().unwrap().to_string());
+    }
+    let listed = |p: &Page, s: &str| p.body.contains(&format!("/attribute-certificates/{s}\""));
+    for (query, expected) in [
+        (format!("holder_serial={other}"), vec![true, true]),
+        (
+            format!("holder_serial={other}&role=clerk"),
+            vec![false, true],
+        ),
+        (
+            format!("holder_serial={other}&target=permits&status=valid"),
+            vec![true, false],
+        ),
+        (
+            format!("holder_serial={other}&status=revoked"),
+            vec![false, false],
+        ),
+        ("role=approver".to_string(), vec![true, false]),
+        (
+            "role=clerk&target=office-automation".to_string(),
+            vec![false, true],
+        ),
+        (
+            "target=office-automation&status=valid".to_string(),
+            vec![false, true],
+        ),
+        (
+            "target=office-automation&status=expired".to_string(),
+            vec![false, false],
+        ),
+    ] {
+        let page = b.get(&format!("/attribute-certificates?{query}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{query}");
+        let got: Vec<bool> = others.iter().map(|s| listed(&page, s)).collect();
+        assert_eq!(got, expected, "{query}");
+        // None of them matches the first holder's ACs (clerk in permits).
+        assert!(!serials.iter().any(|s| listed(&page, s)), "{query}");
+    }
+    app.stop().await;
+}

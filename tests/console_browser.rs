@@ -2,8 +2,9 @@
 //! (both installed by scripts/test.sh; playwright-core into ./.e2e), runs tests/console/e2e.mjs in
 //! English and in Chinese against a running server: a clerk registers a subscriber (whose name is
 //! a script, shown as text) and uploads a CSR; an approver enrols TOTP and approves; a copied
-//! cookie dies at logout; a wrong code and a form without its CSRF token are refused; a revoker
-//! revokes; an auditor sees the chain intact. Here the certificate it downloaded passes `openssl
+//! cookie dies at logout; a wrong code and a form without its CSRF token are refused; an `aa`
+//! operator grants the holder a role and cannot approve it, a second one approves and the AC page
+//! shows it; a revoker revokes; an auditor sees the chain intact. Here the certificate it downloaded passes `openssl
 //! verify` and `openssl ocsp` says revoked. Screenshots of the pages go to
 //! target/console-screenshots (docs/screenshots keeps a copy).
 
@@ -35,7 +36,7 @@ async fn the_console_in_headless_chromium_in_english_and_chinese() {
     let (ca_root, issuing) = app.save_ca_certs(files.path()).await;
     for (suffix, lang) in [("1", "en"), ("2", "zh-CN")] {
         for (role, name) in
-            ["clerk", "approver", "revoker", "auditor"].map(|r| (r, format!("{r}{suffix}")))
+            ["clerk", "approver", "revoker", "auditor", "aa"].map(|r| (r, format!("{r}{suffix}")))
         {
             let (status, body) = app
                 .post(
@@ -46,6 +47,15 @@ async fn the_console_in_headless_chromium_in_english_and_chinese() {
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
         }
+        // A second attribute-authority operator approves the first one's grant.
+        let (status, body) = app
+            .post(
+                &app.admin,
+                "/api/v1/operators",
+                json!({"name": format!("aasecond{suffix}"), "roles": ["aa"], "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
         let csr = files.path().join(format!("{lang}.csr"));
         std::fs::write(&csr, p256_csr()).unwrap();
         let out = files.path().join(format!("{lang}.json"));
@@ -102,6 +112,9 @@ async fn the_console_in_headless_chromium_in_english_and_chinese() {
             "queue",
             "certificate",
             "audit",
+            "attribute-certificates",
+            "attribute-grants",
+            "attribute-certificate",
         ] {
             assert!(
                 shots.join(format!("{page}-{lang}.png")).exists(),

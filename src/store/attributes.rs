@@ -89,12 +89,15 @@ pub async fn insert(
     .await?;
     for (kind, names) in [("role", roles), ("target", targets)] {
         for name in names {
-            sqlx::query("INSERT INTO attribute_names (serial, kind, name) VALUES ($1, $2, $3)")
-                .bind(&ac.serial)
-                .bind(kind)
-                .bind(name)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO attribute_names (serial, kind, name, issued_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&ac.serial)
+            .bind(kind)
+            .bind(name)
+            .bind(ac.issued_at)
+            .execute(&mut *conn)
+            .await?;
         }
     }
     Ok(())
@@ -137,6 +140,107 @@ pub async fn list(conn: &mut Conn, filter: &AcFilter, limit: i64) -> Result<Vec<
     .bind(limit)
     .fetch_all(conn)
     .await?)
+}
+
+/// Which ACs a console page lists: the [`AcFilter`], a status, and where the page starts.
+#[derive(Debug, Clone)]
+pub struct AcPage {
+    /// Holder, role, application.
+    pub filter: AcFilter,
+    /// In this stored status.
+    pub status: Option<CertificateStatus>,
+    /// With `not_after` in `[not_after_from, not_after_to)` (how "expired" and "valid" differ).
+    pub not_after_from: i64,
+    /// See `not_after_from`.
+    pub not_after_to: i64,
+    /// Issued before `(issued_at, serial)`: the last AC of the previous page.
+    pub before: (i64, String),
+}
+
+/// Up to `limit` ACs matching `page`, newest first: keyset paging, so a page costs the same at
+/// any depth. The first filter given (holder, role, application, status) picks the index the
+/// page is a range of (migration 0020: each in `(…, issued_at, serial)` order); the others are
+/// checked on its rows. One query shape per driver: an `IS NULL OR` test would leave the
+/// planner scanning the table.
+pub async fn page(conn: &mut Conn, page: &AcPage, limit: i64) -> Result<Vec<AcRow>> {
+    let f = &page.filter;
+    let columns = AC_COLUMNS
+        .split(',')
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The name kind whose index drives the page, when no holder is given.
+    let by_name = match (&f.holder_serial, &f.role, &f.target) {
+        (Some(_), _, _) => None,
+        (None, Some(_), _) => Some("role"),
+        (None, None, Some(_)) => Some("target"),
+        (None, None, None) => None,
+    };
+    let (mut sql, key) = match by_name {
+        Some(kind) => (
+            format!(
+                "SELECT {columns} FROM attribute_names d \
+                 JOIN attribute_certificates a ON a.serial = d.serial WHERE d.kind = '{kind}'"
+            ),
+            "d",
+        ),
+        None => (
+            format!("SELECT {columns} FROM attribute_certificates a WHERE 1 = 1"),
+            "a",
+        ),
+    };
+    let mut binds: Vec<&str> = Vec::new();
+    fn bind<'a>(binds: &mut Vec<&'a str>, value: &'a str) -> String {
+        binds.push(value);
+        format!("${}", binds.len())
+    }
+    if let Some(h) = &f.holder_serial {
+        sql += &format!(" AND a.holder_serial = {}", bind(&mut binds, h));
+    }
+    for (kind, name) in [("role", &f.role), ("target", &f.target)] {
+        let Some(name) = name else { continue };
+        let n = bind(&mut binds, name);
+        if by_name == Some(kind) {
+            sql += &format!(" AND d.name = {n}");
+        } else {
+            sql += &format!(
+                " AND EXISTS (SELECT 1 FROM attribute_names x \
+                 WHERE x.serial = a.serial AND x.kind = '{kind}' AND x.name = {n})"
+            );
+        }
+    }
+    if let Some(s) = page.status {
+        let n = bind(&mut binds, s.as_str());
+        if f.holder_serial.is_none() && by_name.is_none() {
+            sql += &format!(" AND a.status = {n}");
+        } else {
+            // Not the driver: `|| ''` keeps SQLite (no statistics) from reading the status
+            // index instead of the holder's.
+            sql += &format!(" AND (a.status || '') = {n}");
+        }
+    }
+    let n = binds.len();
+    sql += &format!(
+        " AND a.not_after >= ${} AND a.not_after < ${} \
+         AND ({key}.issued_at, {key}.serial) < (${}, ${}) \
+         ORDER BY {key}.issued_at DESC, {key}.serial DESC LIMIT ${}",
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4,
+        n + 5
+    );
+    let mut q = sqlx::query_as(&sql);
+    for b in binds {
+        q = q.bind(b);
+    }
+    Ok(q.bind(page.not_after_from)
+        .bind(page.not_after_to)
+        .bind(page.before.0)
+        .bind(&page.before.1)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
 }
 
 /// valid | on-hold -> revoked, for one AC. Returns whether it changed.
@@ -387,6 +491,26 @@ pub async fn grants(
          ORDER BY created_at, id LIMIT $2"
     ))
     .bind(status.map(GrantState::as_str))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Up to `limit` grants in `status` (all when None) made after `(created_at, id)`, oldest
+/// first: keyset paging over `(status, created_at, id)` (migration 0020).
+pub async fn grants_after(
+    conn: &mut Conn,
+    status: Option<GrantState>,
+    after: (i64, &str),
+    limit: i64,
+) -> Result<Vec<GrantRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {GRANT_COLUMNS} FROM attribute_grants WHERE ($1 IS NULL OR status = $1) \
+         AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4"
+    ))
+    .bind(status.map(GrantState::as_str))
+    .bind(after.0)
+    .bind(after.1)
     .bind(limit)
     .fetch_all(conn)
     .await?)

@@ -69,6 +69,14 @@ async fn show_page(c: &Console, serial: &str, error: Option<String>) -> Response
     } else {
         Vec::new()
     };
+    // The roles its holder holds through ACs, for operators who may read them.
+    let acs = if super::attributes::may_read(c) {
+        c.ra.attribute_certificates(c.op(), Some(&cert.serial), None, None, 100)
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -80,7 +88,7 @@ async fn show_page(c: &Console, serial: &str, error: Option<String>) -> Response
         status,
         "certificate.html",
         context! { cert => cert, history => history, reasons => REASONS, error => error,
-        pending => pending, me_id => c.op().id.clone() },
+        pending => pending, me_id => c.op().id.clone(), acs => acs },
     )
 }
 

@@ -7,6 +7,7 @@
 //! `i18n` the catalogs; `assets` the stylesheet and script.
 
 pub mod assets;
+mod attributes;
 mod audit;
 mod certificates;
 pub mod i18n;
@@ -57,6 +58,21 @@ pub fn router(ra: Ra) -> Router<Ra> {
             "/revocations/{id}/reject",
             post(certificates::reject_revocation),
         )
+        .route(
+            "/attribute-certificates",
+            get(attributes::list).post(attributes::grant),
+        )
+        .route("/attribute-certificates/{serial}", get(attributes::show))
+        .route("/attribute-certificates/{serial}/pem", get(attributes::pem))
+        .route("/attribute-certificates/{serial}/der", get(attributes::der))
+        .route(
+            "/attribute-certificates/{serial}/revoke",
+            post(attributes::revoke),
+        )
+        .route("/attribute-grants", get(attributes::grants))
+        .route("/attribute-grants/{id}", get(attributes::show_grant))
+        .route("/attribute-grants/{id}/approve", post(attributes::approve))
+        .route("/attribute-grants/{id}/reject", post(attributes::reject))
         .route("/audit", get(audit::page))
         .route("/operators", get(operators::list).post(operators::create))
         .route("/operators/{id}/disable", post(operators::disable))

@@ -31,6 +31,10 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "certificate.html",
     "audit.html",
     "operators.html",
+    "attribute_certificates.html",
+    "attribute_certificate.html",
+    "attribute_grants.html",
+    "attribute_grant.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -64,6 +68,10 @@ fn me(s: &Session) -> Value {
         revoker => has(Role::Revoker),
         admin => has(Role::Admin),
         auditor => has(Role::Auditor),
+        aa => has(Role::Aa),
+        // Who may read ACs (Ra::attribute_certificates) and grants (Ra::grants).
+        ac_reader => [Role::Aa, Role::Auditor, Role::Revoker].iter().any(|r| has(*r)),
+        grant_reader => [Role::Aa, Role::Auditor].iter().any(|r| has(*r)),
         reader => crate::ra::subscribers::READERS.iter().any(|r| has(*r)),
     }
 }
@@ -247,6 +255,11 @@ mod tests {
             }
             for s in ["valid", "expired", "on-hold", "revoked"] {
                 assert!(lang.catalog().contains_key(&format!("cert_{s}")));
+            }
+            for s in crate::state::GrantState::ALL {
+                assert!(lang
+                    .catalog()
+                    .contains_key(&format!("grant_{}", s.as_str())));
             }
         }
     }

@@ -145,6 +145,40 @@ const result = {};
   await context.close();
 }
 
+// The attribute authority: an aa operator grants the holder a role under a four-eyes profile and
+// is told why they cannot approve it; a second aa operator approves; the AC page shows it.
+{
+  const { context, page } = await session();
+  await enrol(page, `aa${s}`);
+  await page.goto(`${cfg.base}/attribute-certificates`);
+  await page.fill("#holder_serial", result.serial);
+  await page.selectOption("#profile", "application-role-approved");
+  await page.fill("#roles", "approver");
+  await page.fill("#targets", "permits");
+  await page.fill("#not_after", new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 16));
+  await shot(page, "attribute-certificates");
+  await page.click("#grant-button");
+  check(/\/attribute-grants\/grant_/.test(page.url()),
+    `granted: ${await page.locator("#error").textContent().catch(() => page.url())}`);
+  check(await page.locator("#cannot-approve").count() === 1, "the granter is told why not");
+  check(await page.locator("#approve").count() === 0, "no approve button for the granter");
+  result.grant = page.url();
+  await context.close();
+}
+{
+  const { context, page } = await session();
+  await enrol(page, `aasecond${s}`);
+  await page.goto(`${cfg.base}/attribute-grants`);
+  await shot(page, "attribute-grants");
+  await page.goto(result.grant);
+  await page.click("#approve");
+  check(/\/attribute-certificates\/[0-9a-f]+$/.test(page.url()), `the AC page opens: ${page.url()}`);
+  check((await page.textContent("#ac-status")).trim() === (zh ? "有效" : "valid"), "the AC is valid");
+  check((await page.textContent("#ac-holder")).trim() === result.serial, "its holder");
+  await shot(page, "attribute-certificate");
+  await context.close();
+}
+
 // The revoker revokes; the status page says so.
 {
   const { context, page } = await session();

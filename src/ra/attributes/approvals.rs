@@ -201,6 +201,38 @@ impl Ra {
         self.grant_view(&row).await
     }
 
+    /// A page of grants in grant order after grant `after` (None: from the first), pending
+    /// ones by default (roles `aa`, `auditor`); the console's queue.
+    pub async fn grants_page(
+        &self,
+        op: &Operator,
+        status: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<GrantView>> {
+        self.authorize_any(op, &[Role::Aa, Role::Auditor], "attribute.read", None)
+            .await?;
+        let status = grant_status_filter(status)?;
+        let rows = {
+            let mut c = self.store().read().await?;
+            let cursor = match after {
+                Some(id) => {
+                    let row = rows::grant(&mut c, id)
+                        .await?
+                        .ok_or(Error::NotFound("grant"))?;
+                    (row.created_at, row.id)
+                }
+                None => (i64::MIN, String::new()),
+            };
+            rows::grants_after(&mut c, status, (cursor.0, &cursor.1), limit.clamp(1, 1000)).await?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.grant_view(row).await?);
+        }
+        Ok(out)
+    }
+
     /// Grants, pending ones by default (roles `aa`, `auditor`).
     pub async fn grants(
         &self,
@@ -210,16 +242,7 @@ impl Ra {
     ) -> Result<Vec<GrantView>> {
         self.authorize_any(op, &[Role::Aa, Role::Auditor], "attribute.read", None)
             .await?;
-        let status = match status {
-            None | Some("pending") => Some(GrantState::Pending),
-            Some("all") => None,
-            Some(s) => Some(GrantState::parse(s).ok_or_else(|| {
-                Error::invalid(
-                    "invalid_field",
-                    format!("status: one of all, {}", GrantState::names()),
-                )
-            })?),
-        };
+        let status = grant_status_filter(status)?;
         let rows = {
             let mut c = self.store().read().await?;
             rows::grants(&mut c, status, limit.clamp(1, 1000)).await?
@@ -230,4 +253,18 @@ impl Ra {
         }
         Ok(out)
     }
+}
+
+/// `pending` (also when None), `all`, or one grant state.
+fn grant_status_filter(status: Option<&str>) -> Result<Option<GrantState>> {
+    Ok(match status {
+        None | Some("pending") => Some(GrantState::Pending),
+        Some("all") => None,
+        Some(s) => Some(GrantState::parse(s).ok_or_else(|| {
+            Error::invalid(
+                "invalid_field",
+                format!("status: one of all, {}", GrantState::names()),
+            )
+        })?),
+    })
 }

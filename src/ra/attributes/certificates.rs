@@ -2,12 +2,13 @@
 //! and revoking one on its own (its holder certificate's changes are carried over in
 //! [`super::follow_holder`]).
 
-use super::AcView;
+use super::{AcQuery, AcView};
 use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
 use crate::ra::revocation::{check_comment, serial_of};
 use crate::ra::{Operator, Ra, Role};
-use crate::store::attributes::{self as rows, AcFilter};
+use crate::state::CertificateStatus;
+use crate::store::attributes::{self as rows, AcFilter, AcPage};
 use crate::store::job;
 use crate::x509::ac;
 use crate::x509::revocation::Reason;
@@ -54,19 +55,63 @@ impl Ra {
                 "give holder_serial, role or target (or several)",
             ));
         }
-        let filter = AcFilter {
-            holder_serial: holder_serial.map(serial_of).transpose()?,
-            role: role
-                .map(|r| ac::check_name("role", r).map(|_| r.to_string()))
-                .transpose()?,
-            target: target
-                .map(|t| ac::check_name("target", t).map(|_| t.to_string()))
-                .transpose()?,
-        };
+        let filter = ac_filter(holder_serial, role, target)?;
         let rows = {
             let mut c = self.store().read().await?;
             rows::list(&mut c, &filter, limit.clamp(1, 1000)).await?
         };
+        rows.iter().map(|r| self.ac_view(r)).collect()
+    }
+
+    /// A page of ACs, newest first, after the AC `q.after` (None: from the newest), each filter
+    /// optional (roles `aa`, `auditor`, `revoker`); the console's listing.
+    pub async fn attribute_certificates_page(
+        &self,
+        op: &Operator,
+        q: &AcQuery<'_>,
+        limit: i64,
+    ) -> Result<Vec<AcView>> {
+        self.authorize_any(
+            op,
+            &[Role::Aa, Role::Auditor, Role::Revoker],
+            "attribute.read",
+            None,
+        )
+        .await?;
+        let filter = ac_filter(q.holder_serial, q.role, q.target)?;
+        let now = self.now().unix_timestamp();
+        let (status, not_after_from, not_after_to) = match q.status {
+            None => (None, i64::MIN, i64::MAX),
+            Some("valid") => (Some(CertificateStatus::Valid), now, i64::MAX),
+            Some("expired") => (Some(CertificateStatus::Valid), i64::MIN, now),
+            Some(s) => match CertificateStatus::parse(s) {
+                Some(s) => (Some(s), i64::MIN, i64::MAX),
+                None => {
+                    return Err(Error::invalid(
+                        "invalid_status",
+                        "status: one of valid, expired, on-hold, revoked",
+                    ))
+                }
+            },
+        };
+        let mut c = self.store().read().await?;
+        let before = match q.after {
+            Some(serial) => {
+                let row = rows::get(&mut c, &serial_of(serial)?)
+                    .await?
+                    .ok_or(Error::NotFound("attribute certificate"))?;
+                (row.issued_at, row.serial)
+            }
+            None => (i64::MAX, String::new()),
+        };
+        let page = AcPage {
+            filter,
+            status,
+            not_after_from,
+            not_after_to,
+            before,
+        };
+        let rows = rows::page(&mut c, &page, limit.clamp(1, 1000)).await?;
         rows.iter().map(|r| self.ac_view(r)).collect()
     }
 
@@ -137,4 +182,21 @@ impl Ra {
         .ok_or(Error::NotFound("attribute certificate"))?;
         self.ac_view(&row)
     }
+}
+
+/// The holder, role and application filters, checked.
+fn ac_filter(
+    holder_serial: Option<&str>,
+    role: Option<&str>,
+    target: Option<&str>,
+) -> Result<AcFilter> {
+    Ok(AcFilter {
+        holder_serial: holder_serial.map(serial_of).transpose()?,
+        role: role
+            .map(|r| ac::check_name("role", r).map(|_| r.to_string()))
+            .transpose()?,
+        target: target
+            .map(|t| ac::check_name("target", t).map(|_| t.to_string()))
+            .transpose()?,
+    })
 }

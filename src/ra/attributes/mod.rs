@@ -63,6 +63,21 @@ pub struct GrantInput {
     pub profile: Option<String>,
 }
 
+/// Which ACs a page lists (every filter optional), and where the page starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AcQuery<'a> {
+    /// Of this holder certificate (hex serial).
+    pub holder_serial: Option<&'a str>,
+    /// Carrying this role.
+    pub role: Option<&'a str>,
+    /// For this application.
+    pub target: Option<&'a str>,
+    /// `valid` (and not expired), `expired`, `on-hold` or `revoked`.
+    pub status: Option<&'a str>,
+    /// The serial of the last AC of the previous page.
+    pub after: Option<&'a str>,
+}
+
 /// A checked grant: what the AC will say. Stored as the pending grant's JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Grant {
@@ -89,6 +104,8 @@ pub struct AcView {
     pub expired: bool,
     /// The holder's identity certificate.
     pub holder_serial: String,
+    /// The issuer (the attribute authority's name, as the AC encodes it).
+    pub issuer: String,
     /// The AC profile.
     pub profile: String,
     /// Role names.
@@ -213,6 +230,7 @@ impl Ra {
             status: row.status,
             expired: row.not_after < self.now().unix_timestamp(),
             holder_serial: row.holder_serial.clone(),
+            issuer: issuer_text(&row.der),
             profile: row.profile.clone(),
             role_uris: roles.iter().map(|r| names.role_uri(r)).collect(),
             target_uris: targets.iter().map(|t| names.target_uri(t)).collect(),
@@ -275,6 +293,21 @@ impl Ra {
             None => Vec::new(),
         }
     }
+}
+
+/// The AC's v2Form issuerName as text (`CN=…, O=…`); empty when it cannot be read, which an AC
+/// this server signed never is.
+fn issuer_text(der: &[u8]) -> String {
+    use x509_parser::prelude::FromDer;
+    crate::x509::ac::parse::parse(der)
+        .ok()
+        .and_then(|ac| ac.issuer_name)
+        .and_then(|dn| {
+            x509_parser::x509::X509Name::from_der(&dn)
+                .ok()
+                .map(|(_, name)| name.to_string())
+        })
+        .unwrap_or_default()
 }
 
 /// A holder certificate can be granted roles only while it is valid.
