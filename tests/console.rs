@@ -465,16 +465,26 @@ async fn clerk_registers_and_submits_a_second_operator_with_totp_approves_a_revo
         audit.body
     );
     let logins = auditor.get("/audit?action=console.login").await;
-    assert!(logins.body.contains("<td>console.login</td>"));
+    // Each action by its name in the operator's language, with its code beside it.
+    assert!(logins
+        .body
+        .contains("<td>Console login<br><span class=\"mono muted\">console.login</span></td>"));
     assert!(
-        !logins.body.contains("<td>certificate.revoked</td>"),
+        !logins.body.contains("certificate.revoked</span>"),
         "the filter applies"
     );
+    let in_chinese = auditor.get("/audit?action=console.login&lang=zh-CN").await;
+    assert!(
+        in_chinese.body.contains("<td>控制台登录<br>"),
+        "{}",
+        in_chinese.body
+    );
+    auditor.get("/audit?lang=en").await;
     let totp_entries = auditor.get("/audit?action=operator.totp_enrolled").await;
     assert!(
         totp_entries
             .body
-            .matches("operator.totp_enrolled</td>")
+            .matches("operator.totp_enrolled</span>")
             .count()
             >= 2
     );

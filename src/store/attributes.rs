@@ -504,16 +504,23 @@ pub async fn grants_after(
     after: (i64, &str),
     limit: i64,
 ) -> Result<Vec<GrantRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {GRANT_COLUMNS} FROM attribute_grants WHERE ($1 IS NULL OR status = $1) \
-         AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4"
-    ))
-    .bind(status.map(GrantState::as_str))
-    .bind(after.0)
-    .bind(after.1)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?)
+    // Two statements, not `($1 IS NULL OR status = $1)`: SQLite would not use the status index
+    // for that shape, and the pending queue would read every decided grant.
+    // Placeholders in the order of their numbers (SQLite numbers them as they appear).
+    let (status_clause, limit_mark) = match status {
+        Some(_) => ("AND status = $3", "$4"),
+        None => ("", "$3"),
+    };
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM attribute_grants WHERE (created_at, id) > ($1, $2) \
+         {status_clause} ORDER BY created_at, id LIMIT {limit_mark}"
+    );
+    let mut q = sqlx::query_as(&sql).bind(after.0).bind(after.1);
+    if let Some(status) = status {
+        q = q.bind(status.as_str());
+    }
+    let q = q.bind(limit);
+    Ok(q.fetch_all(conn).await?)
 }
 
 /// Count an approval of a pending, unexpired grant by someone other than its granter. Returns the

@@ -71,9 +71,20 @@ async fn show_page(c: &Console, serial: &str, error: Option<String>) -> Response
     };
     // The roles its holder holds through ACs, for operators who may read them.
     let acs = if super::attributes::may_read(c) {
-        c.ra.attribute_certificates(c.op(), Some(&cert.serial), None, None, 100)
+        let q = crate::ra::attributes::AcQuery {
+            holder_serial: Some(&cert.serial),
+            role: None,
+            target: None,
+            status: None,
+            after: None,
+        };
+        // The holder's index, not a scan: this runs on every certificate page.
+        c.ra.attribute_certificates_page(c.op(), &q, 100)
             .await
-            .unwrap_or_default()
+            .unwrap_or_else(|e| {
+                tracing::error!(serial = %cert.serial, error = %e, "could not read the holder's attribute certificates");
+                Vec::new()
+            })
     } else {
         Vec::new()
     };

@@ -125,6 +125,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_audit_action_is_named_in_both_languages() {
+        for lang in [Lang::En, Lang::ZhCn] {
+            for a in crate::audit::Action::ALL {
+                let key = format!("audit.{}", a.as_str());
+                assert!(
+                    lang.catalog().get(&key).is_some_and(|t| !t.is_empty()),
+                    "{} lacks {key}",
+                    lang.tag()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn both_catalogs_have_the_same_keys_and_no_empty_text() {
         let en = parse(EN);
         let zh = parse(ZH_CN);

@@ -51,6 +51,14 @@ fn env() -> &'static Environment<'static> {
         env.add_filter("when", |v: String, lang: String| {
             Lang::from_tag(&lang).unwrap_or(Lang::En).datetime(&v)
         });
+        // An audit action's name in the operator's language (the code itself when unnamed).
+        env.add_filter("action", |v: String, lang: String| {
+            let lang = Lang::from_tag(&lang).unwrap_or(Lang::En);
+            match lang.catalog().get(&format!("audit.{v}")) {
+                Some(label) => label.clone(),
+                None => v,
+            }
+        });
         env
     })
 }
@@ -162,7 +170,11 @@ pub fn error_text(lang: Lang, e: &Error) -> String {
         Error::NotFound(_) => "not_found",
         Error::Unauthenticated => "unauthenticated",
         Error::LoginsLimited { .. } => "logins_limited",
-        Error::Database(_) | Error::Environment(_) | Error::Internal(_) => "internal",
+        Error::Database(_) | Error::Environment(_) | Error::Internal(_) => {
+            // Shown as "internal" (inline on a form, or on its own page): the cause is logged.
+            tracing::error!(error = %e, "internal error in the console");
+            "internal"
+        }
         Error::Upstream(_) => "upstream_ca_error",
         other => other.code(),
     };
@@ -199,12 +211,6 @@ pub fn error_text(lang: Lang, e: &Error) -> String {
 pub fn error(c: &Console, e: &Error) -> Response {
     if matches!(e, Error::Unauthenticated) {
         return Redirect::to("/login").into_response();
-    }
-    if matches!(
-        e,
-        Error::Database(_) | Error::Environment(_) | Error::Internal(_)
-    ) {
-        tracing::error!(error = %e, "internal error in the console");
     }
     let status = crate::api::error::status_of(e);
     page(
