@@ -248,7 +248,7 @@ fn enabled_admin(s: &Option<Standing>) -> bool {
 fn operator_disabled() -> Error {
     Error::conflict(
         "operator_disabled",
-        "the operator concerned is disabled; enable access on the host instead",
+        "the operator concerned is disabled: their TOTP and password are not reset",
     )
 }
 
