@@ -842,6 +842,19 @@ fn operator_add_and_set_password_read_the_password_from_stdin() {
     assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
     let out = vouch(&["operator", "unlock", "--name", "nobody"], "");
     assert!(!out.status.success(), "an unknown name is an error");
+    // A second admin, made on the host: it approves the request below (made before it, and
+    // not by the admin who asks).
+    let out = vouch(
+        &["operator", "add", "--name", "admin2", "--role", "admin"],
+        "",
+    );
+    assert!(out.status.success());
+    let admin2 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
     // Over the API, as an admin (no data directory given: --url decides): another operator's
     // password waits for a second admin.
     let token = served.stdout.lines().last().unwrap().trim().to_string();
@@ -890,18 +903,7 @@ fn operator_add_and_set_password_read_the_password_from_stdin() {
         .unwrap();
     assert_eq!(try_login("third password!!"), StatusCode::UNAUTHORIZED);
     assert_eq!(try_login("second password!"), StatusCode::SEE_OTHER);
-    // A second admin, made on the host, approves it.
-    let out = vouch(
-        &["operator", "add", "--name", "admin2", "--role", "admin"],
-        "",
-    );
-    assert!(out.status.success());
-    let admin2 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    // A second admin, made on the host before the request, approves it.
     let approved = rt.block_on(async {
         reqwest::Client::new()
             .post(format!("{base}/api/v1/operator-resets/{reset}/approve"))
@@ -961,6 +963,18 @@ async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() 
     let (app, clock) = app_with_clock().await;
     operator(&app, "admin2", &["admin"]).await;
     operator(&app, "revoker1", &["revoker"]).await;
+    // An admin made on the host, outside the line of admins the first one created: it can
+    // approve what admin2 asks for (tests/operator_resets.rs has the four-eyes rules).
+    let approver = vouch::ra::operators::create(
+        app.ra.store(),
+        app.ra.now(),
+        None,
+        "admin3".into(),
+        vec![vouch::ra::Role::Admin],
+    )
+    .await
+    .unwrap()
+    .token;
     let (mut admin, _) = enrol(&app, &clock, "admin2").await;
     let page = admin.get("/operators").await;
     assert!(page.body.contains("id=\"nav-operators\""));
@@ -1030,10 +1044,7 @@ async fn admins_add_disable_and_reset_operators_and_revokers_hold_and_release() 
     let (_, pending) = app.get(&app.admin, "/api/v1/operator-resets").await;
     let rid = pending["resets"][0]["id"].as_str().unwrap().to_string();
     let (status, body) = app
-        .post_empty(
-            &app.admin,
-            &format!("/api/v1/operator-resets/{rid}/approve"),
-        )
+        .post_empty(&approver, &format!("/api/v1/operator-resets/{rid}/approve"))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let row = {

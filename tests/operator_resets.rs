@@ -3,6 +3,10 @@
 //! it, and the approval applies it (TOTP cleared or password set, the operator's console sessions
 //! ended). Rejection, cancellation and expiry change nothing. The host resets TOTP alone. Over
 //! the API and on the console `/operators` page, in English and Chinese.
+//!
+//! The second admin must also be one the first did not create, and one who existed when the
+//! reset was asked for: so the approving admins here are made on the host (as `vouch operator add
+//! --data-dir` does), unless a test shows the refusal.
 
 // Only part of the console tests' client is used here.
 #[allow(dead_code)]
@@ -18,6 +22,8 @@ use std::process::Command;
 use std::sync::Arc;
 use vouch::clock::{Clock, ManualClock};
 use vouch::ra::console::totp;
+use vouch::ra::operators::{Operator, Role};
+use zeroize::Zeroizing;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -45,6 +51,22 @@ async fn operator(app: &TestApp, name: &str, roles: &[&str]) -> (String, String)
         body["id"].as_str().unwrap().to_string(),
         body["token"].as_str().unwrap().to_string(),
     )
+}
+
+/// An operator made on the host (no creating admin), with a console password; returns (id, API
+/// token).
+async fn host_operator(app: &TestApp, name: &str, roles: &[Role]) -> (String, String) {
+    let store = app.ra.store();
+    let made = vouch::ra::operators::create(store, app.ra.now(), None, name.into(), roles.into())
+        .await
+        .unwrap();
+    let hash = vouch::ra::console::password::hash(Zeroizing::new(PASSWORD.into()))
+        .await
+        .unwrap();
+    vouch::ra::console::sessions::set_password_hash(store, app.ra.now(), &made.view.id, hash, None)
+        .await
+        .unwrap();
+    (made.view.id, made.token.to_string())
 }
 
 async fn login(app: &TestApp, name: &str, password: &str, code: &str) -> (Browser, Page) {
@@ -114,7 +136,7 @@ async fn ask_totp_reset(app: &TestApp, token: &str, id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_totp_reset_waits_for_an_admin_who_neither_asked_nor_is_its_target() {
     let (app, clock) = app_with_clock().await;
-    let (admin2, admin2_token) = operator(&app, "admin2", &["admin"]).await;
+    let (admin2, admin2_token) = host_operator(&app, "admin2", &[Role::Admin]).await;
     let (revoker, revoker_token) = operator(&app, "revoker1", &["revoker"]).await;
     let mut session = enrol(&app, &clock, "revoker1").await;
     assert!(totp_enrolled(&app, &revoker).await);
@@ -217,7 +239,7 @@ async fn a_totp_reset_waits_for_an_admin_who_neither_asked_nor_is_its_target() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejection_cancellation_and_expiry_leave_the_totp_intact() {
     let (app, clock) = app_with_clock().await;
-    let (_, admin2) = operator(&app, "admin2", &["admin"]).await;
+    let (_, admin2) = host_operator(&app, "admin2", &[Role::Admin]).await;
     let (revoker, _) = operator(&app, "revoker1", &["revoker"]).await;
     let mut session = enrol(&app, &clock, "revoker1").await;
 
@@ -334,7 +356,7 @@ async fn rejection_cancellation_and_expiry_leave_the_totp_intact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_operators_password_waits_for_a_second_admin_and_ones_own_does_not() {
     let (app, _clock) = app_with_clock().await;
-    let (_, admin2) = operator(&app, "admin2", &["admin"]).await;
+    let (_, admin2) = host_operator(&app, "admin2", &[Role::Admin]).await;
     let (clerk, _) = operator(&app, "clerk1", &["clerk"]).await;
     let new_password = "a brand new passphrase";
     let (mut clerk_session, page) = login(&app, "clerk1", PASSWORD, "").await;
@@ -464,6 +486,10 @@ async fn the_host_resets_totp_without_a_second_admin() {
         }
         cmd.env_remove("VOUCH_URL").output().unwrap()
     };
+    let rid = ask_totp_reset(&app, &app.admin, &revoker).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let out = vouch("REVOKER1");
     assert!(
         out.status.success(),
@@ -473,6 +499,11 @@ async fn the_host_resets_totp_without_a_second_admin() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("TOTP reset for operator revoker1"));
     assert!(!totp_enrolled(&app, &revoker).await);
     assert!(!live(&mut session).await);
+    assert_eq!(
+        reset_status(&app, &rid).await,
+        "cancelled",
+        "the request is moot once the host has reset the TOTP"
+    );
     let out = vouch("nobody");
     assert!(!out.status.success(), "an unknown name is an error");
     let log = app.audit_entries().await;
@@ -563,5 +594,326 @@ async fn on_the_console_one_admin_asks_and_another_approves() {
     assert!(!live(&mut session).await);
     let page = second.get("/operators").await;
     assert!(page.body.contains("id=\"no-resets\""));
+    app.stop().await;
+}
+
+async fn approve(app: &TestApp, token: &str, rid: &str) -> (StatusCode, Value) {
+    app.post_empty(token, &format!("/api/v1/operator-resets/{rid}/approve"))
+        .await
+}
+
+async fn reset_status(app: &TestApp, rid: &str) -> Value {
+    let (status, body) = app
+        .get(&app.admin, &format!("/api/v1/operator-resets/{rid}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["status"].clone()
+}
+
+/// The id of the first admin (`app.admin`).
+async fn admin_id(app: &TestApp) -> String {
+    let (_, list) = app.get(&app.admin, "/api/v1/operators").await;
+    let admin = list["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "admin")
+        .unwrap()
+        .clone();
+    admin["id"].as_str().unwrap().to_string()
+}
+
+/// The operator `id` as an authenticated caller with `roles` (what a cached token still says
+/// for a few seconds after the operator is disabled).
+fn caller(id: &str, roles: &[Role]) -> Operator {
+    Operator {
+        id: id.into(),
+        name: id.into(),
+        roles: roles.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_cannot_approve_with_an_admin_they_made_or_one_made_after_the_request() {
+    let (app, clock) = app_with_clock().await;
+    let admin = admin_id(&app).await;
+    let (old_admin, old_admin_token) = host_operator(&app, "admin2", &[Role::Admin]).await;
+    let (revoker, _) = operator(&app, "revoker1", &["revoker"]).await;
+    let _session = enrol(&app, &clock, "revoker1").await;
+    // The bypass: the admin makes a second admin over the API and approves with its token.
+    let (puppet, puppet_token) = operator(&app, "puppet", &["admin"]).await;
+    // And, with that admin's token, a third: down the same line.
+    let (status, body) = app
+        .post(
+            &puppet_token,
+            "/api/v1/operators",
+            json!({"name": "puppet2", "roles": ["admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (puppet2, puppet2_token) = (
+        body["id"].as_str().unwrap().to_string(),
+        body["token"].as_str().unwrap().to_string(),
+    );
+    let rid = ask_totp_reset(&app, &app.admin, &revoker).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = approve(&app, &puppet_token, &rid).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "approver_created_by_requester");
+    let (status, body) = approve(&app, &puppet2_token, &rid).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "approver_created_by_requester");
+    // Nor an admin who did not exist when the reset was asked for, whoever made them.
+    clock.advance(time::Duration::seconds(5));
+    let (late, late_token) = host_operator(&app, "late-admin", &[Role::Admin]).await;
+    let (status, body) = approve(&app, &late_token, &rid).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "approver_newer_than_reset");
+    assert_eq!(reset_status(&app, &rid).await, "pending");
+    assert!(totp_enrolled(&app, &revoker).await, "nothing applied");
+
+    // An admin who existed and whom the requester did not make approves.
+    let (status, body) = approve(&app, &old_admin_token, &rid).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decided_by"], old_admin.as_str());
+    assert!(!totp_enrolled(&app, &revoker).await);
+
+    // The other way round: the made admin asks (its maker holds its token) and the maker
+    // approves; refused too. An admin outside that line approves it.
+    let rid = ask_totp_reset(&app, &puppet2_token, &revoker).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = approve(&app, &app.admin, &rid).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "requester_created_by_approver");
+    let (status, body) = approve(&app, &old_admin_token, &rid).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let log = app.audit_entries().await;
+    let refused = entries(&log, "operator.reset_approval_refused");
+    let seen: Vec<(&Value, &Value)> = refused
+        .iter()
+        .map(|e| (&e["actor"], &e["details"]["error"]))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (&json!(puppet), &json!("approver_created_by_requester")),
+            (&json!(puppet2), &json!("approver_created_by_requester")),
+            (&json!(late), &json!("approver_newer_than_reset")),
+            (&json!(admin), &json!("requester_created_by_approver")),
+        ]
+    );
+    assert_eq!(entries(&log, "operator.reset_approved").len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_operators_neither_ask_nor_approve_nor_are_reset() {
+    let (app, clock) = app_with_clock().await;
+    let (_, admin2) = host_operator(&app, "admin2", &[Role::Admin]).await;
+    let (admin3, _) = host_operator(&app, "admin3", &[Role::Admin]).await;
+    let (clerk, _) = operator(&app, "clerk1", &["clerk"]).await;
+    let (revoker, _) = operator(&app, "revoker1", &["revoker"]).await;
+    let mut session = enrol(&app, &clock, "revoker1").await;
+
+    // Disabling the operator concerned cancels the resets of their account.
+    let rid = ask_totp_reset(&app, &app.admin, &clerk).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = app
+        .post_empty(&app.admin, &format!("/api/v1/operators/{clerk}/disable"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reset_status(&app, &rid).await, "cancelled");
+    let (status, body) = approve(&app, &admin2, &rid).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // And a disabled operator's reset is not asked for.
+    let (status, body) = app
+        .post(
+            &app.admin,
+            &format!("/api/v1/operators/{clerk}/reset-totp"),
+            json!({"reason": "lost phone"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "operator_disabled");
+    let (status, body) = app
+        .post(
+            &app.admin,
+            &format!("/api/v1/operators/{clerk}/password"),
+            json!({"password": "a brand new passphrase", "reason": "forgotten"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "operator_disabled");
+
+    // An admin disabled after the role check (a token still cached) can neither ask nor
+    // approve: both check again in the write.
+    let rid = ask_totp_reset(&app, &app.admin, &revoker).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = app
+        .post_empty(&app.admin, &format!("/api/v1/operators/{admin3}/disable"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let stale = caller(&admin3, &[Role::Admin]);
+    let err = app
+        .ra
+        .approve_operator_reset(&stale, &rid)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unauthorized");
+    assert_eq!(reset_status(&app, &rid).await, "pending");
+    assert!(totp_enrolled(&app, &revoker).await);
+    assert!(live(&mut session).await);
+    let err = app
+        .ra
+        .request_totp_reset(&stale, &clerk, Some("late"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unauthorized");
+    let err = app
+        .ra
+        .set_operator_password(
+            &stale,
+            &revoker,
+            Zeroizing::new("a brand new passphrase".into()),
+            Some("late"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unauthorized");
+    let (_, list) = app
+        .get(&app.admin, "/api/v1/operator-resets?status=all")
+        .await;
+    assert!(
+        list["resets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["requested_by"] != admin3.as_str()),
+        "nothing recorded for the disabled admin: {list}"
+    );
+    // admin3 was never able to get in the way of the reset: an enabled admin approves.
+    let (status, body) = approve(&app, &admin2, &rid).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!totp_enrolled(&app, &revoker).await);
+
+    let log = app.audit_entries().await;
+    let cancelled = entries(&log, "operator.reset_cancelled");
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["details"]["operator"], clerk.as_str());
+    assert_eq!(
+        cancelled[0]["details"]["reason"],
+        "the operator concerned was disabled"
+    );
+    let refused = entries(&log, "operator.reset_approval_refused");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["actor"], admin3.as_str());
+    assert_eq!(refused[0]["details"]["error"], "unauthorized");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_reset_not_yet_swept_does_not_block_a_new_request() {
+    let (app, clock) = app_with_clock().await;
+    let (_, admin2) = host_operator(&app, "admin2", &[Role::Admin]).await;
+    let (revoker, _) = operator(&app, "revoker1", &["revoker"]).await;
+    let old = ask_totp_reset(&app, &app.admin, &revoker).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    clock.advance(time::Duration::hours(24) + time::Duration::seconds(1));
+    // No sweep has run: the old one is still stored as pending.
+    let new = ask_totp_reset(&app, &app.admin, &revoker).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(old, new);
+    assert_eq!(reset_status(&app, &old).await, "expired");
+    let (status, body) = approve(&app, &admin2, &new).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let log = app.audit_entries().await;
+    let expired = entries(&log, "operator.reset_expired");
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0]["target"], old.as_str());
+    assert!(expired[0]["actor"].is_null());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_set_on_the_host_cancels_pending_resets_of_the_operator() {
+    let (app, _clock) = app_with_clock().await;
+    let (_, admin2) = host_operator(&app, "admin2", &[Role::Admin]).await;
+    let (clerk, _) = operator(&app, "clerk1", &["clerk"]).await;
+    let (status, asked) = app
+        .post(
+            &app.admin,
+            &format!("/api/v1/operators/{clerk}/password"),
+            json!({"password": "the old request's password", "reason": "forgotten"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    let rid = asked["id"].as_str().unwrap().to_string();
+    let totp = ask_totp_reset(&app, &app.admin, &clerk).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let host = |reason: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["operator", "set-password", "--name", "clerk1"])
+            .args(["--password-stdin", "--reason", reason, "--data-dir"])
+            .arg(app.data.root())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(pg) = &app.pg {
+            cmd.args(["--database-url", &pg.url()]);
+        }
+        let mut child = cmd.env_remove("VOUCH_URL").spawn().unwrap();
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"the host's new password\n").unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let out = host("bad\u{7}reason");
+    assert!(!out.status.success(), "a reason with a control character");
+    assert_eq!(reset_status(&app, &rid).await, "pending", "nothing done");
+    let out = host("ticket 42");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(reset_status(&app, &rid).await, "cancelled");
+    assert_eq!(reset_status(&app, &totp).await, "cancelled");
+    let (status, body) = approve(&app, &admin2, &rid).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "not_pending");
+    let (_, page) = login(&app, "clerk1", "the host's new password", "").await;
+    assert_eq!(page.location(), Some("/"), "the host's password stands");
+
+    let log = app.audit_entries().await;
+    let set = entries(&log, "operator.password_set");
+    let last = set.last().unwrap();
+    assert_eq!(last["target"], clerk.as_str());
+    assert!(last["actor"].is_null());
+    assert_eq!(last["details"]["via"], "host");
+    assert_eq!(last["details"]["reason"], "ticket 42");
+    let cancelled = entries(&log, "operator.reset_cancelled");
+    assert_eq!(cancelled.len(), 2);
+    assert!(cancelled.iter().all(|e| e["actor"].is_null()
+        && e["details"]["reason"] == "the operator's TOTP or password was reset on the host"));
+    // Both cancellations are in the host's transaction: right after the password is set.
+    let seq = |e: &Value| e["seq"].as_i64().unwrap();
+    assert_eq!(seq(cancelled[0]), seq(last) + 1);
     app.stop().await;
 }

@@ -461,8 +461,10 @@ async fn the_service_runs_under_a_role_that_cannot_change_audit_rows() {
     assert_eq!(status, StatusCode::OK, "{out}");
     let (status, _) = api.call(&a, "", "/crl/issuing.crl", None).await;
     assert_eq!(status, StatusCode::OK);
-    // A four-eyes operator reset, asked for by one admin and approved by another.
+    // A four-eyes operator reset, asked for by one admin and approved by another (two admins
+    // the first one made: neither created the other).
     let admin2 = api.operator(&a, &cluster.admin, "admin2", &["admin"]).await;
+    let admin3 = api.operator(&a, &cluster.admin, "admin3", &["admin"]).await;
     let (_, ops) = api.call(&a, &admin2, "/api/v1/operators", None).await;
     let approver_id = ops["operators"]
         .as_array()
@@ -476,7 +478,7 @@ async fn the_service_runs_under_a_role_that_cannot_change_audit_rows() {
     let (status, out) = api
         .call(
             &a,
-            &cluster.admin,
+            &admin2,
             &format!("/api/v1/operators/{approver_id}/reset-totp"),
             Some(json!({"reason": "new phone"})),
         )
@@ -486,7 +488,7 @@ async fn the_service_runs_under_a_role_that_cannot_change_audit_rows() {
     let (status, out) = api
         .call(
             &a,
-            &admin2,
+            &admin3,
             &format!("/api/v1/operator-resets/{reset}/approve"),
             None,
         )

@@ -48,7 +48,8 @@ pub(super) enum OperatorCommand {
         /// where other users could read it).
         #[arg(long, required = true)]
         password_stdin: bool,
-        /// Why (over the API, for another operator: the second admin decides on it).
+        /// Why (over the API, for another operator: the second admin decides on it; on the data
+        /// directory: recorded in the audit entry).
         #[arg(long)]
         reason: Option<String>,
     },
@@ -119,8 +120,12 @@ pub(super) async fn operator_command(
             Ok(client::operators::set_password(conn, name, password, reason).await)
         }
         OperatorCommand::SetPassword {
-            data, conn, name, ..
-        } => set_password_on_host(data, conn, name, &clock).await,
+            data,
+            conn,
+            name,
+            reason,
+            ..
+        } => set_password_on_host(data, conn, name, reason, &clock).await,
         OperatorCommand::List { conn, .. } if over_api => Ok(client::operators::list(conn).await),
         OperatorCommand::Add {
             data,
@@ -214,7 +219,8 @@ async fn add_on_host(
     let created = operators::create(&store, clock.now(), None, name, roles).await?;
     if let Some(hash) = hash {
         let result =
-            console::sessions::set_password_hash(&store, clock.now(), &created.view.id, hash).await;
+            console::sessions::set_password_hash(&store, clock.now(), &created.view.id, hash, None)
+                .await;
         if let Err(e) = result {
             store.close().await;
             return Err(e);
@@ -238,9 +244,14 @@ async fn set_password_on_host(
     data: DataDirArg,
     conn: client::Connection,
     name: String,
+    reason: Option<String>,
     clock: &SharedClock,
 ) -> Result<ExitCode> {
     client::operators::refuse_json_on_host(&conn)?;
+    // Checked before the password is read; recorded in the audit entry.
+    let reason = reason
+        .map(|r| crate::ra::operator_resets::check_reason(Some(&r)))
+        .transpose()?;
     let password = read_password()?;
     let hash = console::password::hash(password).await?;
     let store = open_store(&data.resolve()?).await?;
@@ -252,7 +263,8 @@ async fn set_password_on_host(
         store.close().await;
         return Err(Error::NotFound("operator"));
     };
-    let result = console::sessions::set_password_hash(&store, clock.now(), &op.id, hash).await;
+    let result =
+        console::sessions::set_password_hash(&store, clock.now(), &op.id, hash, reason).await;
     store.close().await;
     result?;
     println!("password set for operator {} ({})", op.name, op.id);

@@ -16,7 +16,8 @@ use crate::audit::{self, Action, Event};
 use crate::error::{Error, Result};
 use crate::state::ResetState;
 use crate::store::operator_resets as rows;
-use crate::store::{console as logins, job, AuditLog, Conn, Store};
+use crate::store::operators::{self as operator_rows, Standing};
+use crate::store::{console as logins, job, AuditLog, Committed, Conn, Store};
 use serde::Serialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -105,7 +106,8 @@ pub enum PasswordChange {
     Pending(Box<ResetView>),
 }
 
-fn check_reason(reason: Option<&str>) -> Result<String> {
+/// A reason given with a reset: required, at most [`MAX_REASON_CHARS`], no control characters.
+pub(crate) fn check_reason(reason: Option<&str>) -> Result<String> {
     match reason.map(str::trim).filter(|r| !r.is_empty()) {
         Some(r) => super::free_text("reason", r, MAX_REASON_CHARS, true),
         None => Err(Error::invalid(
@@ -154,43 +156,184 @@ async fn reset_totp_in(
     Ok(())
 }
 
-/// Cancel the pending resets operator `requester` asked for, inside the write job that disables
-/// them (`by` disables): a request from an account that was taken away is not left for a second
-/// admin to approve without noticing. Audited `operator.reset_cancelled` each.
-pub(crate) async fn cancel_asked_by(
+/// Why pending resets are cancelled without a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// The operator was disabled: the resets they asked for, and the resets of their account.
+    /// A request from an account that was taken away is not left for a second admin to approve
+    /// without noticing, nor a reset of an account nobody can use.
+    Disabled,
+    /// The operator's TOTP or password was reset on the host: the resets of their account, so
+    /// that an older request cannot later undo what the host did.
+    Host,
+}
+
+/// Cancel the pending resets concerning `operator` inside the write job that disables them or
+/// resets them on the host (`by` acts; None on the host). Audited `operator.reset_cancelled`
+/// each, with the reason.
+pub(crate) async fn cancel_concerning(
     c: &mut Conn,
     log: &mut AuditLog,
     now: OffsetDateTime,
-    by: &str,
-    requester: &str,
+    by: Option<&str>,
+    operator: &str,
+    cause: Cancel,
 ) -> Result<()> {
-    let why = "the admin who asked was disabled";
-    for r in rows::pending_asked_by(c, requester).await? {
+    for r in rows::pending_concerning(c, operator).await? {
+        let why = match cause {
+            Cancel::Disabled if r.operator_id == operator => "the operator concerned was disabled",
+            Cancel::Disabled => "the admin who asked was disabled",
+            Cancel::Host if r.operator_id == operator => {
+                "the operator's TOTP or password was reset on the host"
+            }
+            Cancel::Host => continue,
+        };
         let at = now.unix_timestamp();
-        if rows::decide(c, &r.id, ResetState::Cancelled, Some(by), at, Some(why)).await? {
-            let details = serde_json::json!({"operator": r.operator_id, "reason": why});
-            let event = Event::new(
-                Some(by),
-                Action::OperatorResetCancelled,
-                Some(&r.id),
-                details,
-            );
+        if rows::decide(c, &r.id, ResetState::Cancelled, by, at, Some(why)).await? {
+            let details = serde_json::json!({"operator": r.operator_id, "kind": r.kind,
+                "reason": why});
+            let event = Event::new(by, Action::OperatorResetCancelled, Some(&r.id), details);
             audit::record(log, now, event);
         }
     }
     Ok(())
 }
 
+/// Expire reset `r` inside a write job if it is pending past its expiry (audited, actor null);
+/// true if it was.
+async fn expire_in(
+    c: &mut Conn,
+    log: &mut AuditLog,
+    now: OffsetDateTime,
+    r: &rows::ResetRow,
+) -> Result<bool> {
+    let at = now.unix_timestamp();
+    if r.status != ResetState::Pending || r.expires_at > at {
+        return Ok(false);
+    }
+    if !rows::decide(c, &r.id, ResetState::Expired, None, at, None).await? {
+        return Ok(false);
+    }
+    let details = serde_json::json!({"operator": r.operator_id, "kind": r.kind,
+        "expires_at": rfc3339(r.expires_at)});
+    audit::record(
+        log,
+        now,
+        Event::new(None, Action::OperatorResetExpired, Some(&r.id), details),
+    );
+    Ok(true)
+}
+
 /// Reset an operator's TOTP on the host (`vouch operator reset-totp --data-dir`): whoever can
-/// write the data directory or the database needs no second admin. Audited with `via: host`.
+/// write the data directory or the database needs no second admin. Audited with `via: host`;
+/// the pending resets of the operator are cancelled in the same transaction.
 pub async fn reset_totp_on_host(store: &Store, now: OffsetDateTime, id: &str) -> Result<()> {
     let id = id.to_string();
     store
         .write(job!(|c, log| {
             let details = serde_json::json!({"via": "host"});
-            reset_totp_in(c, log, now, None, &id, details).await
+            reset_totp_in(c, log, now, None, &id, details).await?;
+            cancel_concerning(c, log, now, None, &id, Cancel::Host).await
         }))
         .await
+}
+
+/// Whether an operator is enabled and holds the admin role.
+fn enabled_admin(s: &Option<Standing>) -> bool {
+    s.as_ref().is_some_and(|s| {
+        s.disabled_at.is_none() && super::operators::parse_roles(&s.roles).contains(&Role::Admin)
+    })
+}
+
+fn operator_disabled() -> Error {
+    Error::conflict(
+        "operator_disabled",
+        "the operator concerned is disabled: their TOTP and password are not reset",
+    )
+}
+
+/// Who created operator `id` over the API, who created that admin, and so on up to one made on
+/// the host (or the first admin). An admin who creates another is handed its token, and can
+/// create more with that token: everyone down such a line is, as far as the RA can tell, the
+/// same person as the one at the top.
+async fn creators(c: &mut Conn, id: &str) -> Result<Vec<String>> {
+    let mut line = Vec::new();
+    let mut next = operator_rows::standing(c, id)
+        .await?
+        .and_then(|s| s.created_by);
+    // A creator exists before what it creates, so the line ends; bounded all the same.
+    while let Some(id) = next
+        .take()
+        .filter(|id| !line.contains(id) && line.len() < 10_000)
+    {
+        next = operator_rows::standing(c, &id)
+            .await?
+            .and_then(|s| s.created_by);
+        line.push(id);
+    }
+    Ok(line)
+}
+
+/// Why admin `by` may not approve reset `r`, if they may not: the four-eyes rule. `approver`,
+/// `requester` and `target` are the standings of `by`, of the admin who asked and of the
+/// operator concerned, read in the approving transaction; `approver_line` and `requester_line`
+/// their [`creators`].
+#[allow(clippy::too_many_arguments)]
+fn approval_refusal(
+    r: &rows::ResetRow,
+    by: &str,
+    approver: &Option<Standing>,
+    requester: &Option<Standing>,
+    target: &Option<Standing>,
+    approver_line: &[String],
+    requester_line: &[String],
+) -> Option<Error> {
+    if r.requested_by == by {
+        return Some(Error::forbidden(
+            "own_reset",
+            "you asked for this reset; another admin must approve it",
+        ));
+    }
+    if r.operator_id == by {
+        return Some(Error::forbidden(
+            "own_account",
+            "this reset is of your own account; another admin must approve it",
+        ));
+    }
+    if target.as_ref().is_none_or(|t| t.disabled_at.is_some()) {
+        return Some(operator_disabled());
+    }
+    if !enabled_admin(requester) {
+        return Some(Error::conflict(
+            "requester_disabled",
+            "the admin who asked for this reset is disabled",
+        ));
+    }
+    let Some(a) = approver.as_ref().filter(|_| enabled_admin(approver)) else {
+        return Some(Error::Unauthenticated);
+    };
+    if approver_line.contains(&r.requested_by) {
+        return Some(Error::forbidden(
+            "approver_created_by_requester",
+            "the admin who asked for this reset created your account (or the admin who did); an \
+             admin outside their line must approve it",
+        ));
+    }
+    if requester_line.iter().any(|id| id == by) {
+        return Some(Error::forbidden(
+            "requester_created_by_approver",
+            "you created the account of the admin who asked for this reset (or the admin who \
+             did); an admin outside your line must approve it",
+        ));
+    }
+    if a.created_at > r.created_at {
+        return Some(Error::forbidden(
+            "approver_newer_than_reset",
+            "your account was created after this reset was asked for; an admin who already \
+             existed must approve it, or ask again",
+        ));
+    }
+    None
 }
 
 impl Ra {
@@ -254,8 +397,24 @@ impl Ra {
         let rid = id.clone();
         self.store()
             .write(job!(|c, log| {
-                if logins::login_by_id(c, &target).await?.is_none() {
-                    return Err(Error::NotFound("operator"));
+                // Again inside the write: the admin may have been disabled since `authorize`
+                // (a password is hashed in between), and disabling cancels only what is stored.
+                if !enabled_admin(&operator_rows::standing(c, &by).await?) {
+                    return Err(Error::Unauthenticated);
+                }
+                match operator_rows::standing(c, &target).await? {
+                    None => return Err(Error::NotFound("operator")),
+                    Some(t) if t.disabled_at.is_some() => return Err(operator_disabled()),
+                    Some(_) => {}
+                }
+                // One pending per operator and kind; one past its expiry that the upkeep has not
+                // swept yet is expired now rather than blocking the new request.
+                let mut expired = false;
+                if let Some(p) = rows::pending_of(c, &target, kind.as_str()).await? {
+                    expired = expire_in(c, log, now, &p).await?;
+                    if !expired {
+                        return Err(reset_pending(kind));
+                    }
                 }
                 let row = rows::NewReset {
                     id: &rid,
@@ -268,14 +427,10 @@ impl Ra {
                     expires_at: (now + RESET_EXPIRY).unix_timestamp(),
                 };
                 match rows::insert(c, &row).await {
-                    Err(Error::Database(e)) if e.is_unique_violation() => {
-                        return Err(Error::conflict(
-                            "reset_pending",
-                            format!(
-                                "a {} reset of this operator already awaits a second admin",
-                                kind.as_str()
-                            ),
-                        ))
+                    // A refusal must not keep what the job wrote: after an expiry, the database
+                    // error rolls the job back.
+                    Err(Error::Database(e)) if e.is_unique_violation() && !expired => {
+                        return Err(reset_pending(kind))
                     }
                     other => other?,
                 }
@@ -326,7 +481,11 @@ impl Ra {
                 )
             })?),
         };
-        self.expire_operator_resets().await?;
+        // The list is still shown when the sweep fails (it is logged); approval checks expiry
+        // itself.
+        if let Err(e) = self.expire_operator_resets().await {
+            tracing::warn!(error = %e, "could not expire overdue operator resets");
+        }
         let mut c = self.store().read().await?;
         Ok(rows::list(&mut c, status, 200)
             .await?
@@ -337,56 +496,71 @@ impl Ra {
 
     /// A second admin approves: the TOTP is reset or the password set in the same transaction,
     /// and the operator's console sessions end. Not by the admin who asked, nor by the operator
-    /// concerned (`own_reset`, `own_account`; audited).
+    /// concerned (`own_reset`, `own_account`), nor by an admin down the line of admins the one
+    /// who asked created (`approver_created_by_requester`), nor by one up their line
+    /// (`requester_created_by_approver`), nor by one created after the reset was asked for
+    /// (`approver_newer_than_reset`); not while the operator concerned or the admin who asked is
+    /// disabled. Every refusal is audited. The checks run in the approving transaction, with the
+    /// time taken there, and the compare-and-set that approves repeats them.
     pub async fn approve_operator_reset(&self, by: &Operator, id: &str) -> Result<ResetView> {
         self.authorize(by, Role::Admin, "operator_reset.approve", Some(id))
             .await?;
-        let r = self.load_reset(id).await?;
-        let now = self.now();
-        if r.status != ResetState::Pending {
-            return Err(not_pending(r.status));
-        }
-        let refusal = if r.requested_by == by.id {
-            Some(Error::forbidden(
-                "own_reset",
-                "you asked for this reset; another admin must approve it",
-            ))
-        } else if r.operator_id == by.id {
-            Some(Error::forbidden(
-                "own_account",
-                "this reset is of your own account; another admin must approve it",
-            ))
-        } else {
-            None
-        };
-        if let Some(e) = refusal {
-            self.audit_refusal(
-                Some(&by.id),
-                Action::OperatorResetApprovalRefused,
-                Some(id),
-                serde_json::json!({"error": e.code(), "operator": r.operator_id}),
-            )
-            .await;
-            return Err(e);
-        }
-        if self.expire_reset(id, now).await? {
-            return Err(Error::conflict(
-                "reset_expired",
-                "the reset expired before it was approved; ask again",
-            ));
-        }
+        let clock = self.inner.clock.clone();
         let (by, rid) = (by.id.clone(), id.to_string());
-        let (target, requester, kind) = (r.operator_id, r.requested_by, r.kind);
         self.store()
             .write(job!(|c, log| {
-                let hash = rows::pending_password_hash(c, &rid).await?;
+                let now = clock.now();
                 let at = now.unix_timestamp();
+                let Some(r) = rows::get(c, &rid).await? else {
+                    return Err(Error::NotFound("operator reset"));
+                };
+                if r.status != ResetState::Pending {
+                    return Err(not_pending(r.status));
+                }
+                if r.requested_by != by && r.operator_id != by && expire_in(c, log, now, &r).await?
+                {
+                    return Ok(Committed::Refused(Error::conflict(
+                        "reset_expired",
+                        "the reset expired before it was approved; ask again",
+                    )));
+                }
+                let approver = operator_rows::standing(c, &by).await?;
+                let requester = operator_rows::standing(c, &r.requested_by).await?;
+                let target = operator_rows::standing(c, &r.operator_id).await?;
+                let approver_line = creators(c, &by).await?;
+                let requester_line = creators(c, &r.requested_by).await?;
+                let refusal = approval_refusal(
+                    &r,
+                    &by,
+                    &approver,
+                    &requester,
+                    &target,
+                    &approver_line,
+                    &requester_line,
+                );
+                if let Some(e) = refusal {
+                    let details = serde_json::json!({"error": e.code(),
+                        "operator": r.operator_id, "requested_by": r.requested_by});
+                    audit::record(
+                        log,
+                        now,
+                        Event::new(
+                            Some(&by),
+                            Action::OperatorResetApprovalRefused,
+                            Some(&rid),
+                            details,
+                        ),
+                    );
+                    return Ok(Committed::Refused(e));
+                }
+                let hash = rows::pending_password_hash(c, &rid).await?;
                 if !rows::decide(c, &rid, ResetState::Approved, Some(&by), at, None).await? {
                     return Err(Error::conflict(
                         "not_pending",
                         "the reset was decided meanwhile",
                     ));
                 }
+                let (target, requester, kind) = (&r.operator_id, &r.requested_by, &r.kind);
                 let details = serde_json::json!({"operator": target, "kind": kind,
                     "requested_by": requester});
                 audit::record(
@@ -401,16 +575,28 @@ impl Ra {
                 );
                 let details =
                     serde_json::json!({"via": "approval", "reset": rid, "requested_by": requester});
-                if kind == ResetKind::Password.as_str() {
-                    let hash = hash.ok_or_else(|| {
-                        Error::internal("a pending password reset has no password hash")
-                    })?;
-                    set_password_in(c, log, now, Some(&by), &target, &hash, details).await
+                let applied = if kind == ResetKind::Password.as_str() {
+                    match hash {
+                        Some(hash) => {
+                            set_password_in(c, log, now, Some(&by), target, &hash, details).await
+                        }
+                        None => Err(Error::internal(
+                            "a pending password reset has no password hash",
+                        )),
+                    }
                 } else {
-                    reset_totp_in(c, log, now, Some(&by), &target, details).await
-                }
+                    reset_totp_in(c, log, now, Some(&by), target, details).await
+                };
+                // The reset is already approved in this transaction: any failure from here on
+                // must undo it, which a refusal (a domain error) would not (src/store/writer.rs).
+                applied.map_err(|e| match e {
+                    Error::Database(_) | Error::Internal(_) | Error::Environment(_) => e,
+                    other => Error::internal(format!("applying an approved reset: {other}")),
+                })?;
+                Ok(Committed::Done(()))
             }))
-            .await?;
+            .await?
+            .into_result()?;
         self.load_reset(id).await
     }
 
@@ -487,30 +673,17 @@ impl Ra {
         let id = id.to_string();
         self.store()
             .write(job!(|c, log| {
-                let Some(r) = rows::get(c, &id).await? else {
-                    return Ok(false);
-                };
-                let at = now.unix_timestamp();
-                if r.status != ResetState::Pending || r.expires_at > at {
-                    return Ok(false);
+                match rows::get(c, &id).await? {
+                    Some(r) => expire_in(c, log, now, &r).await,
+                    None => Ok(false),
                 }
-                if !rows::decide(c, &id, ResetState::Expired, None, at, None).await? {
-                    return Ok(false);
-                }
-                let details = serde_json::json!({"operator": r.operator_id, "kind": r.kind,
-                    "expires_at": rfc3339(r.expires_at)});
-                audit::record(
-                    log,
-                    now,
-                    Event::new(None, Action::OperatorResetExpired, Some(&id), details),
-                );
-                Ok(true)
             }))
             .await
     }
 
-    /// Expire every reset still pending past its expiry (the background upkeep calls this);
-    /// the operators' TOTP and passwords stay as they are.
+    /// Expire every reset still pending past its expiry (the background upkeep calls this, and
+    /// so does the list of resets); the operators' TOTP and passwords stay as they are. A reset
+    /// that cannot be expired is logged and the others are still expired.
     pub async fn expire_operator_resets(&self) -> Result<usize> {
         let now = self.now();
         let overdue = {
@@ -519,12 +692,26 @@ impl Ra {
         };
         let mut n = 0;
         for id in overdue {
-            if self.expire_reset(&id, now).await? {
-                n += 1;
+            match self.expire_reset(&id, now).await {
+                Ok(true) => n += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(reset = %id, error = %e, "could not expire an operator reset")
+                }
             }
         }
         Ok(n)
     }
+}
+
+fn reset_pending(kind: ResetKind) -> Error {
+    Error::conflict(
+        "reset_pending",
+        format!(
+            "a {} reset of this operator already awaits a second admin",
+            kind.as_str()
+        ),
+    )
 }
 
 fn not_pending(status: ResetState) -> Error {

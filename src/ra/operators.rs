@@ -495,7 +495,8 @@ impl Ra {
     }
 
     /// Disable an operator, so its tokens stop working; admins only. The operator resets they
-    /// asked for and nobody decided yet are cancelled in the same transaction.
+    /// asked for, and those of their account, that nobody decided yet are cancelled in the same
+    /// transaction.
     pub async fn disable_operator(&self, by: &Operator, id: &str) -> Result<()> {
         self.authorize(by, Role::Admin, "operator.disable", Some(id))
             .await?;
@@ -528,7 +529,8 @@ impl Ra {
                     serde_json::json!({}),
                 );
                 audit::record(log, now, event);
-                super::operator_resets::cancel_asked_by(c, log, now, &by, &id).await
+                use super::operator_resets::{cancel_concerning, Cancel};
+                cancel_concerning(c, log, now, Some(&by), &id, Cancel::Disabled).await
             }))
             .await;
         // Again after the commit: a call that looked the token up meanwhile may have cached it.

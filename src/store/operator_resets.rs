@@ -120,9 +120,11 @@ pub async fn pending_password_hash(conn: &mut Conn, id: &str) -> Result<Option<S
 }
 
 /// Move a pending reset to `to` (compare-and-set on `pending`), forgetting its password hash;
-/// false when it was no longer pending. `approved` applies only while unexpired and when `by` is
-/// neither the admin who asked nor the operator concerned: the four-eyes rule is a condition of
-/// this statement, so a check that raced with it cannot let one person through.
+/// false when it was no longer pending. `approved` applies only while unexpired, when `by` is
+/// neither the admin who asked nor the operator concerned, when `by`, the admin who asked and the
+/// operator concerned are all still enabled, and when `by` was neither created by the admin who
+/// asked nor created after the reset was asked for: the four-eyes rule is a condition of this
+/// statement, so a check that raced with it cannot let one person through.
 pub async fn decide(
     conn: &mut Conn,
     id: &str,
@@ -136,7 +138,14 @@ pub async fn decide(
         "UPDATE operator_resets SET status = $1, decided_by = $2, decided_at = $3, \
          decision_reason = $4, password_hash = NULL \
          WHERE id = $5 AND status = 'pending' \
-         AND ($6 = 0 OR (expires_at > $3 AND requested_by <> $2 AND operator_id <> $2))",
+         AND ($6 = 0 OR (expires_at > $3 AND requested_by <> $2 AND operator_id <> $2 \
+           AND EXISTS (SELECT 1 FROM operators q \
+             WHERE q.id = operator_resets.requested_by AND q.disabled_at IS NULL) \
+           AND EXISTS (SELECT 1 FROM operators t \
+             WHERE t.id = operator_resets.operator_id AND t.disabled_at IS NULL) \
+           AND EXISTS (SELECT 1 FROM operators a WHERE a.id = $2 AND a.disabled_at IS NULL \
+             AND a.created_at <= operator_resets.created_at \
+             AND (a.created_by IS NULL OR a.created_by <> operator_resets.requested_by))))",
     )
     .bind(to.as_str())
     .bind(by)
@@ -149,13 +158,27 @@ pub async fn decide(
     Ok(r.rows_affected() == 1)
 }
 
-/// Pending resets an operator asked for (their requester is being disabled).
-pub async fn pending_asked_by(conn: &mut Conn, requester: &str) -> Result<Vec<ResetRow>> {
+/// Pending resets an operator asked for or is the subject of (they are being disabled, or their
+/// password or TOTP was set on the host).
+pub async fn pending_concerning(conn: &mut Conn, operator: &str) -> Result<Vec<ResetRow>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} {FROM} WHERE r.requested_by = $1 AND r.status = 'pending'"
+        "SELECT {COLUMNS} {FROM} WHERE (r.requested_by = $1 OR r.operator_id = $1) \
+         AND r.status = 'pending' ORDER BY r.created_at, r.id"
     ))
-    .bind(requester)
+    .bind(operator)
     .fetch_all(conn)
+    .await?)
+}
+
+/// The pending reset of `kind` for `operator`, if any (expired or not).
+pub async fn pending_of(conn: &mut Conn, operator: &str, kind: &str) -> Result<Option<ResetRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} {FROM} WHERE r.operator_id = $1 AND r.kind = $2 \
+         AND r.status = 'pending'"
+    ))
+    .bind(operator)
+    .bind(kind)
+    .fetch_optional(conn)
     .await?)
 }
 

@@ -19,6 +19,30 @@ pub struct OperatorRow {
     pub disabled_at: Option<i64>,
 }
 
+/// What a four-eyes check needs of an operator: roles, when and by whom it was created, whether
+/// it is disabled.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Standing {
+    /// The operator's roles, comma-separated.
+    pub roles: String,
+    /// When the operator was created (Unix seconds).
+    pub created_at: i64,
+    /// The admin who created it over the API (None: on the host, or the first admin).
+    pub created_by: Option<String>,
+    /// When the operator was disabled (Unix seconds).
+    pub disabled_at: Option<i64>,
+}
+
+/// The standing of operator `id`.
+pub async fn standing(conn: &mut Conn, id: &str) -> Result<Option<Standing>> {
+    Ok(sqlx::query_as(
+        "SELECT roles, created_at, created_by, disabled_at FROM operators WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Record an operator with the hash of their token (a taken name is a unique violation).
 pub async fn insert(
     conn: &mut Conn,

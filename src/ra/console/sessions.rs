@@ -419,19 +419,26 @@ pub async fn unlock(
 }
 
 /// Store a password hash for operator `id` on the host (`vouch operator add|set-password
-/// --data-dir`), end the operator's sessions, audit it with `via: host`.
+/// --data-dir`), end the operator's sessions, audit it with `via: host` (and the `reason`, when
+/// one is given). The pending resets of the operator are cancelled in the same transaction: an
+/// older request must not later overwrite what the host set.
 pub async fn set_password_hash(
     store: &crate::store::Store,
     now: time::OffsetDateTime,
     id: &str,
     hash: String,
+    reason: Option<String>,
 ) -> Result<()> {
+    use crate::ra::operator_resets::{cancel_concerning, set_password_in, Cancel};
     let id = id.to_string();
     store
         .write(job!(|c, log| {
-            let details = serde_json::json!({"via": "host"});
-            crate::ra::operator_resets::set_password_in(c, log, now, None, &id, &hash, details)
-                .await
+            let mut details = serde_json::json!({"via": "host"});
+            if let Some(reason) = &reason {
+                details["reason"] = serde_json::json!(reason);
+            }
+            set_password_in(c, log, now, None, &id, &hash, details).await?;
+            cancel_concerning(c, log, now, None, &id, Cancel::Host).await
         }))
         .await
 }
