@@ -8,6 +8,8 @@ CREATE TABLE search_terms (
     subscriber_id TEXT NOT NULL REFERENCES subscribers (id),
     PRIMARY KEY (term, subscriber_id)
 ) WITHOUT ROWID;
+-- The other words of a query are checked per subscriber found by the first.
+CREATE INDEX search_terms_subscriber ON search_terms (subscriber_id, term);
 -- Newest first: the subscriber list, and the certificates found, in keyset pages.
 CREATE INDEX subscribers_created ON subscribers (created_at, id);
 CREATE INDEX certificates_issued ON certificates (issued_at, serial);

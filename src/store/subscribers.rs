@@ -215,21 +215,32 @@ pub async fn fill_search_terms(conn: &mut Conn) -> Result<u64> {
     Ok(subscribers.len() as u64)
 }
 
-/// `subscriber_id IN (...)` for each query word (all must match), as SQL from placeholder
-/// `$first` on, and the values to bind: each word's range `[word, word + U+10FFFF)`, a prefix
-/// match that is one range of the `search_terms` key (binary order on both engines).
+/// The filter for "every query word matches a term of the subscriber in `column`", as SQL from
+/// placeholder `$first` on, and the values to bind: each word's range `[word, word + U+10FFFF)`,
+/// a prefix match that is one range of an index (binary order on both engines). The longest
+/// word (the likeliest to be rare) picks the candidates through the `(term, subscriber_id)` key;
+/// the others are checked per candidate through `(subscriber_id, term)`, so that a common word
+/// (`example` of an e-mail address) is never gathered for the whole table.
 pub fn term_filter(column: &str, words: &[String], first: usize) -> (String, Vec<String>) {
+    let mut words: Vec<&String> = words.iter().take(MAX_QUERY_WORDS).collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    words.dedup();
     let mut sql = String::new();
     let mut binds = Vec::new();
-    for (i, w) in words.iter().take(MAX_QUERY_WORDS).enumerate() {
+    for (i, w) in words.into_iter().enumerate() {
         let n = first + 2 * i;
-        if i > 0 {
-            sql.push_str(" AND ");
+        if i == 0 {
+            sql.push_str(&format!(
+                "{column} IN (SELECT subscriber_id FROM search_terms WHERE term >= ${n} AND term < ${})",
+                n + 1
+            ));
+        } else {
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM search_terms t WHERE t.subscriber_id = {column} \
+                 AND t.term >= ${n} AND t.term < ${})",
+                n + 1
+            ));
         }
-        sql.push_str(&format!(
-            "{column} IN (SELECT subscriber_id FROM search_terms WHERE term >= ${n} AND term < ${})",
-            n + 1
-        ));
         binds.push(w.clone());
         binds.push(format!("{w}\u{10FFFF}"));
     }
