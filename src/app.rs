@@ -211,6 +211,12 @@ pub async fn open(data: &DataDir, clock: SharedClock, config: RaConfig) -> Resul
     let ca = Arc::new(LocalCa::load(&data.ca_dir())?);
     bind_ca(&store, &ca, clock.now()).await?;
     crate::ra::keys::rekey(&store, clock.now()).await?;
+    // Subscribers recorded before the search index existed are indexed once (migration 0021).
+    store
+        .write(job!(|c, _log| {
+            crate::store::subscribers::fill_search_terms(c).await
+        }))
+        .await?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;
     let attribute_authority = attribute_authority(
         &store,

@@ -1559,3 +1559,179 @@ async fn the_attribute_certificate_list_is_paged_and_in_chinese() {
     }
     app.stop().await;
 }
+
+/// Register `name` with `email` and evidence `number`, and issue a certificate to them; returns
+/// the subscriber and the serial.
+async fn issued_to(
+    app: &TestApp,
+    clerk: &str,
+    approver: &str,
+    name: &str,
+    email: &str,
+    number: &str,
+) -> (String, String) {
+    let (status, sub) = app
+        .post(
+            clerk,
+            "/api/v1/subscribers",
+            json!({"kind": "person", "name": name, "email": email,
+                   "identifiers": [{"type": "passport", "number": number, "issuer": "MPS",
+                                     "valid_until": "2099-12-31"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    let sub = sub["id"].as_str().unwrap().to_string();
+    let (status, req) = app.submit(clerk, &sub, "person-signing", &p256_csr()).await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let (status, done) = app
+        .post_empty(
+            approver,
+            &format!("/api/v1/requests/{}/approve", req["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    (sub, done["serial"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn the_certificate_finder_finds_by_serial_name_and_identifier_and_pages() {
+    let (app, clock) = app_with_clock().await;
+    operator(&app, "auditor1", &["auditor"]).await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let (_, zhang) = issued_to(
+        &app,
+        &clerk,
+        &approver,
+        "Zhang San",
+        "zhang.san@example.org",
+        "G12345678",
+    )
+    .await;
+    let (_, li) = issued_to(
+        &app,
+        &clerk,
+        &approver,
+        "Li Wei",
+        "li.wei@example.org",
+        "E7654321",
+    )
+    .await;
+    let xss = "<script>alert(1)</script>";
+    let (_, scripted) = issued_to(&app, &clerk, &approver, xss, "x@example.org", "X1").await;
+    let (mut b, _) = login(&app, "auditor1", PASSWORD, "").await;
+
+    // A serial as people paste it (upper case, colons) goes straight to the certificate; so does
+    // the older `?serial=`.
+    let colons = zhang
+        .as_bytes()
+        .chunks(2)
+        .map(|p| std::str::from_utf8(p).unwrap().to_uppercase())
+        .collect::<Vec<_>>()
+        .join(":");
+    for path in [
+        format!("/certificates?q={colons}"),
+        format!("/certificates?serial={colons}"),
+    ] {
+        let page = b.get(&path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}: {}", page.body);
+        assert_eq!(
+            page.location(),
+            Some(format!("/certificates/{zhang}").as_str())
+        );
+    }
+    // The first digits of a serial, a name, a word of the e-mail address, a part of the document
+    // number: the certificates of that subscriber are listed, and only those.
+    for q in [
+        &zhang[..10],
+        "zhang",
+        "ZHANG+san",
+        "zhang.san%40example.org",
+        "2345678",
+    ] {
+        let page = b.get(&format!("/certificates?q={q}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{q}");
+        assert!(
+            page.body
+                .contains(&format!("href=\"/certificates/{zhang}\"")),
+            "{q}: {}",
+            page.body
+        );
+        assert!(!page.body.contains(&li), "{q}");
+        assert!(
+            page.body.contains("Zhang San"),
+            "{q}: the subscriber is named"
+        );
+    }
+    let miss = b.get("/certificates?q=nobody").await;
+    assert_eq!(miss.status, StatusCode::OK);
+    assert!(
+        miss.body.contains("id=\"no-certificates\""),
+        "{}",
+        miss.body
+    );
+    assert!(miss.body.contains("No certificate matches."));
+    assert!(
+        miss.body.contains("value=\"nobody\""),
+        "the query stays in the box"
+    );
+
+    // Names are escaped in the list.
+    let page = b.get("/certificates?q=script").await;
+    assert!(page.body.contains(&scripted), "{}", page.body);
+    assert!(
+        page.body.contains("&lt;script&gt;alert(1)&lt;"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(xss));
+
+    // Newest first, in keyset pages: after the newest of three, the other two.
+    let mut three = Vec::new();
+    for n in 0..3 {
+        clock.advance(time::Duration::seconds(1));
+        let (_, serial) = issued_to(
+            &app,
+            &clerk,
+            &approver,
+            "Paging Person",
+            "p@example.org",
+            &format!("P{n}"),
+        )
+        .await;
+        three.push(serial);
+    }
+    let first = b.get("/certificates?q=paging").await;
+    let at = |s: &str| {
+        first
+            .body
+            .find(s)
+            .unwrap_or_else(|| panic!("{s}: {}", first.body))
+    };
+    assert!(
+        at(&three[2]) < at(&three[1]) && at(&three[1]) < at(&three[0]),
+        "newest first"
+    );
+    let rest = b
+        .get(&format!("/certificates?q=paging&before={}", three[2]))
+        .await;
+    assert_eq!(rest.status, StatusCode::OK);
+    assert!(!rest.body.contains(&three[2]));
+    assert!(rest.body.contains(&three[1]) && rest.body.contains(&three[0]));
+
+    // A query that is too long is refused with a reason, and kept.
+    let long = "x".repeat(129);
+    let refused = b.get(&format!("/certificates?q={long}")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("id=\"find-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(&format!("value=\"{long}\"")));
+
+    // In Chinese too.
+    b.accept_language = "zh-CN".into();
+    let zh = b.get("/certificates?q=nobody").await;
+    assert!(zh.body.contains("没有匹配的证书。"), "{}", zh.body);
+    app.stop().await;
+}

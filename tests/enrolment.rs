@@ -397,3 +397,83 @@ fn subscriber_ids(found: &Value) -> Vec<Value> {
         .map(|s| s["id"].clone())
         .collect()
 }
+
+#[tokio::test]
+async fn certificates_are_searched_by_serial_name_and_identifier_over_the_api() {
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let app = TestApp::spawn_with(Options {
+        clock: Arc::new(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let auditor = app.operator("auditor-api", &["auditor"]).await;
+    let verifier = app.operator("verifier-api", &["verifier"]).await;
+    let mut serials = Vec::new();
+    for _ in 0..3 {
+        // A second apart: newest first is then the order they were issued in.
+        clock.advance(time::Duration::seconds(1));
+        serials.push(app.issue(&clerk, &approver, &p256_csr()).await);
+    }
+    // An exact serial, as people paste it.
+    let colons = serials[0]
+        .as_bytes()
+        .chunks(2)
+        .map(|p| std::str::from_utf8(p).unwrap().to_uppercase())
+        .collect::<Vec<_>>()
+        .join(":");
+    let (status, exact) = app
+        .get(&auditor, &format!("/api/v1/certificates?q={colons}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{exact}");
+    assert_eq!(exact["exact"], json!(serials[0]));
+    assert_eq!(exact["certificates"][0]["serial"], json!(serials[0]));
+    // By name, two a page, newest first; the pages together hold each certificate once.
+    let (_, first) = app
+        .get(&clerk, "/api/v1/certificates?q=li+wei&limit=2")
+        .await;
+    let page = |v: &Value| -> Vec<String> {
+        v["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["serial"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        page(&first),
+        vec![serials[2].clone(), serials[1].clone()],
+        "{first}"
+    );
+    assert_eq!(first["certificates"][0]["status"], "valid");
+    assert_eq!(first["certificates"][0]["subscriber_name"], "Li Wei");
+    let next = first["next"].as_str().unwrap();
+    let (_, second) = app
+        .get(
+            &clerk,
+            &format!("/api/v1/certificates?q=li+wei&limit=2&before={next}"),
+        )
+        .await;
+    assert_eq!(page(&second), vec![serials[0].clone()]);
+    assert!(second.get("next").is_none(), "{second}");
+    // By a part of the evidence number, and by e-mail address.
+    for q in ["19900307", "person%40example.org"] {
+        let (_, found) = app
+            .get(&clerk, &format!("/api/v1/certificates?q={q}"))
+            .await;
+        assert_eq!(page(&found).len(), 3, "{q}: {found}");
+    }
+    let (_, none) = app.get(&clerk, "/api/v1/certificates?q=nobody").await;
+    assert_eq!(page(&none).len(), 0);
+    let (status, body) = app
+        .get(
+            &clerk,
+            &format!("/api/v1/certificates?q={}", "x".repeat(129)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_field");
+    let (status, _) = app.get(&verifier, "/api/v1/certificates?q=li").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    app.stop().await;
+}

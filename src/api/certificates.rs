@@ -2,8 +2,8 @@
 //! hold, release).
 
 use super::error::{error_response, ApiError, ApiResult};
-use super::extract::{Auth, Body};
-use crate::ra::certificates::CertificateView;
+use super::extract::{Auth, Body, Query};
+use crate::ra::certificates::{CertificateSearch, CertificateView};
 use crate::ra::revocation::RevocationOutcome;
 use crate::ra::Ra;
 use axum::body::Bytes;
@@ -12,6 +12,28 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+
+/// `?q=&before=&limit=` of the certificate search.
+#[derive(Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+    before: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/certificates?q=&before=&limit=`: certificates by serial (exactly, or its first
+/// digits), subscriber name or identifier, newest first: `{"exact"?, "certificates", "next"?}`.
+pub async fn search(
+    State(ra): State<Ra>,
+    Auth(op): Auth,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<Json<CertificateSearch>> {
+    Ok(Json(
+        ra.find_certificates(&op, &p.q, p.before.as_deref(), p.limit.unwrap_or(50))
+            .await?,
+    ))
+}
 
 /// `GET /api/v1/certificates/{serial}`: the certificate, its status and its PEM.
 pub async fn certificate(

@@ -46,6 +46,7 @@ pub fn router(ra: Ra) -> Router {
         .route("/requests/{id}/approve", post(requests::approve))
         .route("/requests/{id}/reject", post(requests::reject))
         .route("/requests/{id}/cancel", post(requests::cancel))
+        .route("/certificates", get(certificates::search))
         .route("/certificates/{serial}", get(certificates::certificate))
         .route("/certificates/{serial}/revoke", post(certificates::revoke))
         .route("/certificates/{serial}/hold", post(certificates::hold))

@@ -1,12 +1,13 @@
 //! Reading issued certificates.
 
-use super::{rfc3339, Operator, Ra};
+use super::{rfc3339, Operator, Ra, Role};
 use crate::error::{Error, Result};
 use crate::state::CertificateStatus;
 use crate::store::certificates as rows;
 use crate::store::job;
 use crate::x509::{pem_encode, serial::Serial};
 use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
 
 #[derive(Debug, Clone, Serialize)]
 /// A certificate as the API shows it.
@@ -112,14 +113,7 @@ impl Ra {
         let upstream_forward = crate::store::upstream_queue::pending_of(&mut c, &serial)
             .await?
             .map(ForwardView::from);
-        // Expiry is not a stored status: a valid certificate past its notAfter shows as expired.
-        let status = if row.status == CertificateStatus::Valid
-            && row.not_after < self.now().unix_timestamp()
-        {
-            "expired".to_string()
-        } else {
-            row.status.to_string()
-        };
+        let status = shown_status(row.status, row.not_after, self.now().unix_timestamp());
         // The chain of the CA that issued it (empty if that CA is no longer configured).
         let chain_pem = self
             .ca_by_id(&row.ca_id)
@@ -152,6 +146,170 @@ impl Ra {
     }
 }
 
+/// A certificate in a list of certificates found.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoundCertificate {
+    /// Serial number, hex.
+    pub serial: String,
+    /// valid | expired | on-hold | revoked
+    pub status: String,
+    /// Subject DN, RFC 4514.
+    pub subject: String,
+    /// notAfter, RFC 3339.
+    pub not_after: String,
+    /// The subscriber it was issued to.
+    pub subscriber_id: String,
+    /// The subscriber's vetted name.
+    pub subscriber_name: String,
+    /// When it was stored, RFC 3339.
+    pub issued_at: String,
+}
+
+/// What a certificate search found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateSearch {
+    /// The serial, when the query is exactly the serial of a certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    /// The certificates found, newest first.
+    pub certificates: Vec<FoundCertificate>,
+    /// The serial to pass as `before` for the next page, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Roles that may search certificates: those that read subscribers, and auditors.
+pub const SEARCHERS: [Role; 5] = [
+    Role::Clerk,
+    Role::Approver,
+    Role::Revoker,
+    Role::Admin,
+    Role::Auditor,
+];
+
+/// Longest certificate query, in characters.
+pub const MAX_QUERY: usize = 128;
+
+/// Fewest hex digits a serial prefix search needs.
+const MIN_SERIAL_PREFIX: usize = 4;
+
+impl Ra {
+    /// Find certificates by serial (hex, with or without ':', any case: exactly, or its first
+    /// digits), by the name of their subscriber, or by an identifier (e-mail address, evidence
+    /// number) as the subscriber search finds them; newest first, `limit` a page, the next page
+    /// after the serial `before`.
+    pub async fn find_certificates(
+        &self,
+        op: &Operator,
+        q: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<CertificateSearch> {
+        self.authorize_any(op, &SEARCHERS, "certificate.search", None)
+            .await?;
+        let q: String = q.trim().nfc().collect();
+        if q.chars().count() > MAX_QUERY {
+            return Err(Error::invalid(
+                "invalid_field",
+                format!("q: at most {MAX_QUERY} characters"),
+            ));
+        }
+        let limit = limit.clamp(1, 200);
+        let mut c = self.store().read().await?;
+        let before = match before.map(str::trim).filter(|b| !b.is_empty()) {
+            Some(b) => {
+                let serial = Serial::from_client(b)?;
+                let row = rows::get(&mut c, &serial).await?.ok_or_else(|| {
+                    Error::invalid("invalid_field", "before: no such certificate")
+                })?;
+                Some((row.issued_at, row.serial))
+            }
+            None => None,
+        };
+        let hex = !q.is_empty() && q.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+        let mut found = Vec::new();
+        if hex {
+            let digits: String = q
+                .chars()
+                .filter(|c| *c != ':')
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if before.is_none() {
+                if let Some(serial) = Serial::normalise(&digits) {
+                    if let Some(row) = rows::get(&mut c, &serial).await? {
+                        let one = rows::FoundRow {
+                            subscriber_name: crate::store::subscribers::get(
+                                &mut c,
+                                &row.subscriber_id,
+                            )
+                            .await?
+                            .map(|s| s.name)
+                            .unwrap_or_default(),
+                            serial: row.serial,
+                            subject: row.subject,
+                            status: row.status,
+                            not_after: row.not_after,
+                            subscriber_id: row.subscriber_id,
+                            issued_at: row.issued_at,
+                        };
+                        return Ok(CertificateSearch {
+                            exact: Some(one.serial.clone()),
+                            certificates: vec![self.found(one)],
+                            next: None,
+                        });
+                    }
+                }
+            }
+            if digits.len() >= MIN_SERIAL_PREFIX && digits.len() <= 64 {
+                let b = before.as_ref().map(|(at, s)| (*at, s.as_str()));
+                found.extend(
+                    rows::find(&mut c, rows::FindBy::SerialPrefix(&digits), b, limit + 1).await?,
+                );
+            }
+        }
+        let words = crate::store::subscribers::words(&q);
+        if !words.is_empty() {
+            let b = before.as_ref().map(|(at, s)| (*at, s.as_str()));
+            found.extend(rows::find(&mut c, rows::FindBy::Words(&words), b, limit + 1).await?);
+        }
+        // Both searches ran for a query that could be either (digits are a serial prefix and an
+        // evidence number): one list, newest first, each certificate once.
+        found.sort_by(|a, b| (b.issued_at, &b.serial).cmp(&(a.issued_at, &a.serial)));
+        found.dedup_by(|a, b| a.serial == b.serial);
+        let more = found.len() as i64 > limit;
+        found.truncate(limit as usize);
+        let next = more
+            .then(|| found.last().map(|r| r.serial.clone()))
+            .flatten();
+        Ok(CertificateSearch {
+            exact: None,
+            certificates: found.into_iter().map(|r| self.found(r)).collect(),
+            next,
+        })
+    }
+
+    fn found(&self, r: rows::FoundRow) -> FoundCertificate {
+        FoundCertificate {
+            status: shown_status(r.status, r.not_after, self.now().unix_timestamp()),
+            serial: r.serial,
+            subject: r.subject,
+            not_after: rfc3339(r.not_after),
+            subscriber_id: r.subscriber_id,
+            subscriber_name: r.subscriber_name,
+            issued_at: rfc3339(r.issued_at),
+        }
+    }
+}
+
+/// Expiry is not a stored status: a valid certificate past its notAfter shows as expired.
+fn shown_status(status: CertificateStatus, not_after: i64, now: i64) -> String {
+    if status == CertificateStatus::Valid && not_after < now {
+        "expired".to_string()
+    } else {
+        status.to_string()
+    }
+}
+
 impl Ra {
     /// Block a public key (by the SHA-256 of its canonical SPKI, as requests and certificates show
     /// it, or by PEM in any encoding): future requests with it are refused. Returns the fingerprint.
@@ -162,7 +320,6 @@ impl Ra {
         public_key_pem: Option<&str>,
         reason: &str,
     ) -> Result<String> {
-        use super::Role;
         self.authorize_any(op, &[Role::Admin, Role::Revoker], "key.block", None)
             .await?;
         let fp = match (key_sha256, public_key_pem) {

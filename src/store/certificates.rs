@@ -441,3 +441,63 @@ pub async fn live_of_ca(conn: &mut Conn, ca_id: &str, serials: &[String]) -> Res
     }
     Ok(out)
 }
+
+/// A certificate as a list of found certificates shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FoundRow {
+    /// The serial (hex).
+    pub serial: String,
+    /// The subject, as text.
+    pub subject: String,
+    /// `valid`, `on-hold` or `revoked`.
+    #[sqlx(try_from = "String")]
+    pub status: CertificateStatus,
+    /// Validity end (Unix seconds).
+    pub not_after: i64,
+    /// The subscriber it certifies.
+    pub subscriber_id: String,
+    /// The subscriber's vetted name.
+    pub subscriber_name: String,
+    /// When it was stored (Unix seconds).
+    pub issued_at: i64,
+}
+
+/// What to find certificates by.
+pub enum FindBy<'a> {
+    /// Serials that begin with these lower-case hex digits.
+    SerialPrefix(&'a str),
+    /// Certificates of the subscribers these query words find (see [`super::subscribers::search`]).
+    Words(&'a [String]),
+}
+
+/// Up to `limit` certificates found `by`, newest first (by when they were stored, then serial),
+/// after `before` (the `issued_at` and serial of the last certificate of the previous page):
+/// keyset paging, so a page costs the same at any depth.
+pub async fn find(
+    conn: &mut Conn,
+    by: FindBy<'_>,
+    before: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<FoundRow>> {
+    let (filter, binds) = match by {
+        // The hex digits are followed by 'g' in byte order and in any collation.
+        FindBy::SerialPrefix(p) => (
+            "c.serial >= $4 AND c.serial < $5".to_string(),
+            vec![p.to_string(), format!("{p}g")],
+        ),
+        FindBy::Words(words) => super::subscribers::term_filter("c.subscriber_id", words, 4),
+    };
+    let (at, serial) = before.unwrap_or((i64::MAX, ""));
+    let sql = format!(
+        "SELECT c.serial, c.subject, c.status, c.not_after, c.subscriber_id, \
+         s.name AS subscriber_name, c.issued_at \
+         FROM certificates c JOIN subscribers s ON s.id = c.subscriber_id \
+         WHERE {filter} AND (c.issued_at < $1 OR (c.issued_at = $1 AND c.serial < $2)) \
+         ORDER BY c.issued_at DESC, c.serial DESC LIMIT $3"
+    );
+    let mut query = sqlx::query_as(&sql).bind(at).bind(serial).bind(limit);
+    for b in &binds {
+        query = query.bind(b.as_str());
+    }
+    Ok(query.fetch_all(conn).await?)
+}

@@ -19,34 +19,62 @@ const REASONS: [&str; 6] = [
     "privilegeWithdrawn",
 ];
 
-/// `?serial=` of the finder.
+/// `?q=` of the finder (`?serial=` is its older name), `before` pages on.
 #[derive(Deserialize)]
 pub struct Find {
     #[serde(default)]
+    q: String,
+    #[serde(default)]
     serial: String,
+    #[serde(default)]
+    before: Option<String>,
 }
 
-/// `GET /certificates?serial=`: straight to the certificate; by name or identifier, through the
-/// subscriber search.
+/// `GET /certificates?q=&before=`: a serial (any case, with or without ':') goes straight to
+/// its certificate; anything else lists the certificates found by serial prefix, subscriber name
+/// or identifier, newest first, a page at a time.
 pub async fn find(c: Console, Query(f): Query<Find>) -> Response {
-    let serial = f.serial.trim();
-    if !serial.is_empty()
-        && serial.len() <= 64
-        && serial.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+    let q = if f.q.trim().is_empty() {
+        f.serial.trim()
+    } else {
+        f.q.trim()
+    };
+    let empty = Vec::<()>::new();
+    if q.is_empty() {
+        return render::page(
+            c.lang,
+            Some(&c.live.session),
+            StatusCode::OK,
+            "certificate.html",
+            context! { cert => None::<()>, history => empty, reasons => REASONS, error => None::<String>, q => q },
+        );
+    }
+    match c
+        .ra
+        .find_certificates(c.op(), q, f.before.as_deref(), super::PAGE_SIZE)
+        .await
     {
-        return Redirect::to(&format!("/certificates/{}", serial.replace(':', ""))).into_response();
+        Ok(found) => match found.exact {
+            Some(serial) => Redirect::to(&format!("/certificates/{serial}")).into_response(),
+            None => render::page(
+                c.lang,
+                Some(&c.live.session),
+                StatusCode::OK,
+                "certificate.html",
+                context! { cert => None::<()>, history => empty, reasons => REASONS, error => None::<String>,
+                q => q, found => found.certificates, searched => true, next => found.next },
+            ),
+        },
+        Err(e @ crate::error::Error::Forbidden { .. }) => render::error(&c, &e),
+        Err(e) => render::page(
+            c.lang,
+            Some(&c.live.session),
+            StatusCode::BAD_REQUEST,
+            "certificate.html",
+            context! { cert => None::<()>, history => empty, reasons => REASONS, q => q,
+            find_error => error_text(c.lang, &e) },
+        ),
     }
-    if !serial.is_empty() {
-        let q: String = url::form_urlencoded::byte_serialize(serial.as_bytes()).collect();
-        return Redirect::to(&format!("/subscribers?q={q}")).into_response();
-    }
-    render::page(
-        c.lang,
-        Some(&c.live.session),
-        StatusCode::OK,
-        "certificate.html",
-        context! { cert => None::<()>, history => Vec::<()>::new(), reasons => REASONS, error => None::<String> },
-    )
 }
 
 async fn show_page(c: &Console, serial: &str, error: Option<String>) -> Response {
