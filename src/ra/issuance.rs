@@ -400,9 +400,9 @@ impl Ra {
             .await
     }
 
-    /// An attempt at `intent` ended with `error` before it could record anything (a database
-    /// error): its claim is given up, so that the next round of reconciliation (any instance)
-    /// may try again at once, as before the attempt. Returns `error`.
+    /// The approval's attempt at `intent` ended with `error` before it asked the CA (its order
+    /// could not be read): the claim the approval recorded is given up, so that the next round
+    /// of reconciliation (any instance) may try again at once. Returns `error`.
     async fn release_claim(&self, intent: &IntentRow, error: Error) -> Error {
         let (id, ts) = (intent.request_id.clone(), self.now().unix_timestamp());
         let released = self
