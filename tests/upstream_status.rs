@@ -659,3 +659,134 @@ async fn a_crl_listing_a_revocation_whose_forward_is_pending_acknowledges_the_fo
     );
     app.stop().await;
 }
+
+/// A hold the CA's CRL set here is lifted here when a newer CRL of the CA no longer lists the
+/// certificate (the CA released it): `certificate.released_upstream`, valid again, documents
+/// signed afterwards accepted. A hold set here is lifted only here, whatever the CA's CRL says,
+/// and the older CRL replayed afterwards does not put the released hold back.
+#[tokio::test]
+async fn a_hold_lifted_at_the_ca_is_released_here_a_hold_set_here_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let crl = CrlServer::start().await;
+    let toml = format!(
+        "{}crl_url = \"{}\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+        crl.url
+    );
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let verifier = app.operator("permits-app", &["verifier"]).await;
+    let mut signers = Vec::new();
+    for name in ["Li Wei", "Wang Fang"] {
+        let key = p256_key_pem();
+        let sub = app.person(&clerk, name, "2099-12-31").await;
+        let (status, req) = app
+            .submit(&clerk, &sub, "person-signing", &csr_pem(&key, "ignored"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{req}");
+        let id = req["id"].as_str().unwrap();
+        let (status, out) = app
+            .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{out}");
+        let serial = out["serial"].as_str().unwrap().to_string();
+        let (_, cert) = app
+            .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+            .await;
+        let signer = Signer {
+            cert_pem: cert["pem"].as_str().unwrap().to_string(),
+            key_pem: key,
+        };
+        signers.push((serial, signer));
+    }
+    let (at_ca, here) = (&signers[0], &signers[1]);
+    let status_of = |serial: String| {
+        let (app, clerk) = (&app, clerk.clone());
+        async move {
+            let (_, cert) = app
+                .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+                .await;
+            cert["status"].as_str().unwrap().to_string()
+        }
+    };
+    // The second is put on hold here while the CA is down (its forward waits).
+    cfssl.stop();
+    let (status, body) = app
+        .post(
+            &revoker,
+            &format!("/api/v1/certificates/{}/hold", here.0),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The CA's CRL lists both on hold: the first is held here from it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let held = openssl_crl(
+        &cfssl.ca.cert,
+        &cfssl.ca.key,
+        &[
+            (at_ca.1.cert_pem.as_str(), "certificateHold"),
+            (here.1.cert_pem.as_str(), "certificateHold"),
+        ],
+    );
+    crl.set(Some(held.clone()));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!(
+        (round.read, round.failed, round.recorded, round.released),
+        (1, 0, 1, 0)
+    );
+    assert_eq!(status_of(at_ca.0.clone()).await, "on-hold");
+    let answer = verify_doc(&app, &verifier, &at_ca.1).await;
+    assert_eq!(answer["decision"], "reject", "{answer}");
+    // Read again: the same CRL lifts nothing.
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.recorded, round.released), (0, 0));
+
+    // The CA lifts its hold of the first, and (by hand) the second: its newer CRL lists none.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    crl.set(Some(openssl_crl(&cfssl.ca.cert, &cfssl.ca.key, &[])));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!(
+        (round.read, round.failed, round.recorded, round.released),
+        (1, 0, 0, 1)
+    );
+    assert_eq!(status_of(at_ca.0.clone()).await, "valid");
+    assert_eq!(status_of(here.0.clone()).await, "on-hold");
+    let entries = app.audit_entries().await;
+    assert_eq!(
+        of_action(&entries, "certificate.released_upstream", &at_ca.0),
+        1,
+        "{entries:?}"
+    );
+    assert_eq!(
+        of_action(&entries, "certificate.released_upstream", &here.0),
+        0
+    );
+    let released = entries
+        .iter()
+        .find(|e| e["action"] == "certificate.released_upstream")
+        .unwrap();
+    assert!(released["actor"].is_null(), "{released}");
+    assert_eq!(released["details"]["ca"], "city-cfssl");
+    let answer = verify_doc(&app, &verifier, &at_ca.1).await;
+    assert_eq!(answer["decision"], "accept", "{answer}");
+    assert_eq!(answer["signer"]["certificate_status"], "good", "{answer}");
+
+    // The older CRL, replayed, is not used: the released certificate stays valid.
+    crl.set(Some(held));
+    let round = app.ra.read_upstream_crls().await.unwrap();
+    assert_eq!((round.read, round.failed), (0, 1));
+    assert_eq!(status_of(at_ca.0.clone()).await, "valid");
+    app.stop().await;
+}

@@ -17,7 +17,10 @@
 //! acknowledged (the CA knows). A certificate the CRL lists as Vouch already holds it (revoked,
 //! or on hold) whose forward is still pending, or refused and waiting for an admin, has the
 //! forward recorded as acknowledged (`certificate.revocation_forwarded`, the CRL as the source):
-//! revoked at the CA by hand, or a forward whose answer was lost. A CRL that cannot be read or does not verify changes nothing:
+//! revoked at the CA by hand, or a forward whose answer was lost. A certificate a CRL of the CA
+//! put on hold here (and nothing changed since) that a newer CRL of the CA no longer lists is
+//! released, audited as `certificate.released_upstream`: the CA lifted its hold (a hold set here
+//! is lifted only here). A CRL that cannot be read or does not verify changes nothing:
 //! it is logged each time and audited (`upstream.crl_unreadable`) when a CA's reads start
 //! failing or fail for another reason; the last good one stands.
 
@@ -33,6 +36,8 @@ use crate::x509::revocation::Reason;
 
 /// The most forwards still to be acknowledged that one CRL is checked against (the CA's oldest).
 const MAX_FORWARDS_CHECKED: i64 = 10_000;
+/// The most holds set by a CA's CRL that one CRL is checked against (the oldest first).
+const MAX_HOLDS_CHECKED: i64 = 10_000;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use time::OffsetDateTime;
@@ -66,6 +71,9 @@ pub struct CrlRound {
     pub failed: usize,
     /// Certificates recorded as revoked or on hold from the CRLs.
     pub recorded: usize,
+    /// Certificates released from a hold a CA's CRL had set, now that a newer CRL of that CA no
+    /// longer lists them.
+    pub released: usize,
 }
 
 impl Ra {
@@ -121,7 +129,7 @@ impl Ra {
             if self.ca_reads(&id).failing.is_some() {
                 tracing::info!(ca = %id, url = %source.url(), "the CA's CRL is readable again");
             }
-            let recorded = self
+            let (recorded, released) = self
                 .apply_crl(
                     &id,
                     source.url(),
@@ -149,6 +157,7 @@ impl Ra {
             }
             round.read += 1;
             round.recorded += recorded;
+            round.released += released;
         }
         Ok(round)
     }
@@ -344,7 +353,8 @@ impl Ra {
     }
 
     /// Record the revocations of `entries` (the CRL of the CA `id` at `url`) that Vouch does not
-    /// know of yet. Returns how many certificates changed.
+    /// know of yet, and lift the holds an earlier CRL of the CA set that this one no longer
+    /// lists. Returns how many certificates were revoked or held, and how many released.
     async fn apply_crl(
         &self,
         id: &str,
@@ -352,10 +362,7 @@ impl Ra {
         entries: &[RemoteRevocation],
         this_update: OffsetDateTime,
         issuing: &[u8],
-    ) -> Result<usize> {
-        if entries.is_empty() {
-            return Ok(0);
-        }
+    ) -> Result<(usize, usize)> {
         let serials: Vec<String> = entries.iter().map(|e| e.serial.clone()).collect();
         let live = {
             let mut c = self.store().read().await?;
@@ -436,7 +443,15 @@ impl Ra {
                             )
                             .await?
                         }
-                        (false, true) => rows::hold(c, &target, at).await?,
+                        (false, true) => {
+                            let held = rows::hold(c, &target, at).await?;
+                            if held {
+                                // The CA's hold: lifted here when a newer CRL of the CA no
+                                // longer lists it.
+                                crls::record_hold(c, &target, &ca_id, crl_time).await?;
+                            }
+                            held
+                        }
                         (false, false) => {
                             rows::revoke(c, &target, reason.as_str(), at, invalidity).await?
                         }
@@ -484,11 +499,103 @@ impl Ra {
                 recorded += 1;
             }
         }
-        if recorded > 0 {
+        // A failure here is logged; the entries above are applied.
+        let released = match self
+            .lift_holds(id, url, &by_serial, crl_time, issuing)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(ca = %id, error = %e, "could not check the holds the CA's CRL had set against its newer CRL");
+                0
+            }
+        };
+        if recorded + released > 0 {
             self.status_changed();
         }
         // The others revoked with a compromised key are forwarded to the CAs that issued them.
         self.forward_revocations(None, &propagated).await;
-        Ok(recorded)
+        Ok((recorded, released))
+    }
+
+    /// Release the certificates an earlier CRL of the CA `id` put on hold here (and nothing
+    /// changed since) that its CRL of `crl_time`, newer than that one, no longer lists: the CA
+    /// lifted the hold. Audited `certificate.released_upstream`; the holder's attribute
+    /// certificates held with it are released too. The release is dated at the CRL's thisUpdate
+    /// (the CA lifted the hold at the latest then; a signature between the CA's release and that
+    /// time is taken as made on hold). A hold set here, or a certificate the CA's current issuing
+    /// certificate did not issue (an earlier key's CRL lists it), is left as it is.
+    async fn lift_holds(
+        &self,
+        id: &str,
+        url: &str,
+        entries: &HashMap<&str, &RemoteRevocation>,
+        crl_time: i64,
+        issuing: &[u8],
+    ) -> Result<usize> {
+        let holds = {
+            let mut c = self.store().read().await?;
+            crls::standing_holds(&mut c, id, MAX_HOLDS_CHECKED).await?
+        };
+        let mut released = 0;
+        for hold in holds {
+            if entries.contains_key(hold.serial.as_str()) || crl_time <= hold.crl_this_update {
+                continue;
+            }
+            if !crate::ca::remote_crl::issued_by(&hold.der, issuing) {
+                tracing::warn!(serial = %hold.serial, ca = %id,
+                    "a hold the CA's CRL set is not listed by its newer CRL, but its issuing certificate did not issue the certificate (an earlier key?): the hold stays");
+                continue;
+            }
+            let now = self.now();
+            let (target, version, ca_id, url) = (
+                hold.serial.clone(),
+                hold.status_version,
+                id.to_string(),
+                url.to_string(),
+            );
+            let held_by = hold.crl_this_update;
+            let done = self
+                .store()
+                .write(job!(|c, log| {
+                    // Checked again in the write: the status may have changed here, or a newer
+                    // CRL been used, since they were read.
+                    if !crls::hold_stands(c, &target, version).await?
+                        || crls::last_this_update(c, &ca_id)
+                            .await?
+                            .is_some_and(|t| crl_time < t)
+                    {
+                        return Ok(false);
+                    }
+                    let changed_at = crls::status_changed_at(c, &target).await?;
+                    let at = crl_time
+                        .min(now.unix_timestamp())
+                        .max(changed_at.unwrap_or(i64::MIN));
+                    if !rows::release(c, &target, at).await? {
+                        return Ok(false);
+                    }
+                    crls::forget_hold(c, &target).await?;
+                    let details = serde_json::json!({"ca": ca_id, "released_at": super::rfc3339(at),
+                        "seen_at": "the upstream CA's CRL", "crl_url": url,
+                        "crl_this_update": super::rfc3339(crl_time),
+                        "held_by_crl_of": super::rfc3339(held_by)});
+                    let event = Event::new(
+                        None,
+                        Action::CertificateReleasedUpstream,
+                        Some(&target),
+                        details,
+                    );
+                    audit::record(log, now, event);
+                    follow_holder(c, log, now, None, &target, HolderChange::Released).await?;
+                    Ok(true)
+                }))
+                .await?;
+            if done {
+                tracing::info!(serial = %hold.serial, ca = %id,
+                    "the CA's newer CRL no longer lists a certificate its CRL had put on hold; released here too");
+                released += 1;
+            }
+        }
+        Ok(released)
     }
 }
