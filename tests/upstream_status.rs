@@ -719,6 +719,33 @@ async fn a_hold_lifted_at_the_ca_is_released_here_a_hold_set_here_stays() {
             cert["status"].as_str().unwrap().to_string()
         }
     };
+    // The first signer holds a role: its attribute certificate follows the holder's hold.
+    let aa = app.operator("aa1", &["aa"]).await;
+    let not_after = (time::OffsetDateTime::now_utc() + time::Duration::days(30))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (status, ac) = app
+        .post(
+            &aa,
+            "/api/v1/attribute-certificates",
+            json!({"holder_serial": at_ca.0, "roles": ["approver"], "targets": ["permits"],
+                   "not_after": not_after}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ac}");
+    let ac_path = format!(
+        "/api/v1/attribute-certificates/{}",
+        ac["serial"].as_str().unwrap()
+    );
+    let ac_status = || {
+        let (app, aa, path) = (&app, aa.clone(), ac_path.clone());
+        async move {
+            app.get(&aa, &path).await.1["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
     // The second is put on hold here while the CA is down (its forward waits).
     cfssl.stop();
     let (status, body) = app
@@ -747,6 +774,7 @@ async fn a_hold_lifted_at_the_ca_is_released_here_a_hold_set_here_stays() {
         (1, 0, 1, 0)
     );
     assert_eq!(status_of(at_ca.0.clone()).await, "on-hold");
+    assert_eq!(ac_status().await, "on-hold");
     let answer = verify_doc(&app, &verifier, &at_ca.1).await;
     assert_eq!(answer["decision"], "reject", "{answer}");
     // Read again: the same CRL lifts nothing.
@@ -762,6 +790,7 @@ async fn a_hold_lifted_at_the_ca_is_released_here_a_hold_set_here_stays() {
         (1, 0, 0, 1)
     );
     assert_eq!(status_of(at_ca.0.clone()).await, "valid");
+    assert_eq!(ac_status().await, "valid");
     assert_eq!(status_of(here.0.clone()).await, "on-hold");
     let entries = app.audit_entries().await;
     assert_eq!(

@@ -523,8 +523,10 @@ impl Ra {
     /// lifted the hold. Audited `certificate.released_upstream`; the holder's attribute
     /// certificates held with it are released too. The release is dated at the CRL's thisUpdate
     /// (the CA lifted the hold at the latest then; a signature between the CA's release and that
-    /// time is taken as made on hold). A hold set here, or a certificate the CA's current issuing
-    /// certificate did not issue (an earlier key's CRL lists it), is left as it is.
+    /// time is taken as made on hold). A hold set here, a certificate past its notAfter at the
+    /// CRL's time (a CA may leave expired certificates off its CRL), or a certificate the CA's
+    /// current issuing certificate did not issue (an earlier key's CRL lists it), is left as it
+    /// is. The release changes the certificate's status version, which ends the hold's row.
     async fn lift_holds(
         &self,
         id: &str,
@@ -535,7 +537,7 @@ impl Ra {
     ) -> Result<usize> {
         let holds = {
             let mut c = self.store().read().await?;
-            crls::standing_holds(&mut c, id, MAX_HOLDS_CHECKED).await?
+            crls::standing_holds(&mut c, id, crl_time, MAX_HOLDS_CHECKED).await?
         };
         let mut released = 0;
         for hold in holds {
@@ -543,7 +545,7 @@ impl Ra {
                 continue;
             }
             if !crate::ca::remote_crl::issued_by(&hold.der, issuing) {
-                tracing::warn!(serial = %hold.serial, ca = %id,
+                tracing::debug!(serial = %hold.serial, ca = %id,
                     "a hold the CA's CRL set is not listed by its newer CRL, but its issuing certificate did not issue the certificate (an earlier key?): the hold stays");
                 continue;
             }
@@ -574,7 +576,6 @@ impl Ra {
                     if !rows::release(c, &target, at).await? {
                         return Ok(false);
                     }
-                    crls::forget_hold(c, &target).await?;
                     let details = serde_json::json!({"ca": ca_id, "released_at": super::rfc3339(at),
                         "seen_at": "the upstream CA's CRL", "crl_url": url,
                         "crl_this_update": super::rfc3339(crl_time),

@@ -84,16 +84,24 @@ pub struct UpstreamHold {
     pub der: Vec<u8>,
 }
 
-/// The standing holds of certificates of `ca_id` that came from its CRL (at most `limit`, the
-/// oldest first).
-pub async fn standing_holds(conn: &mut Conn, ca_id: &str, limit: i64) -> Result<Vec<UpstreamHold>> {
+/// The standing holds of certificates of `ca_id` that came from a CRL of it older than
+/// `crl_time` and that are still within their validity then (a CA may leave an expired
+/// certificate off its CRL: that lifts nothing), at most `limit`, the oldest first.
+pub async fn standing_holds(
+    conn: &mut Conn,
+    ca_id: &str,
+    crl_time: i64,
+    limit: i64,
+) -> Result<Vec<UpstreamHold>> {
     Ok(sqlx::query_as(
         "SELECT h.serial, h.status_version, h.crl_this_update, c.der FROM upstream_holds h \
          JOIN certificates c ON c.serial = h.serial AND c.status_version = h.status_version \
          AND c.status = 'on-hold' AND c.ca_id = h.ca_id \
-         WHERE h.ca_id = $1 ORDER BY h.crl_this_update, h.serial LIMIT $2",
+         WHERE h.ca_id = $1 AND h.crl_this_update < $2 AND c.not_after > $2 \
+         ORDER BY h.crl_this_update, h.serial LIMIT $3",
     )
     .bind(ca_id)
+    .bind(crl_time)
     .bind(limit)
     .fetch_all(conn)
     .await?)
@@ -111,13 +119,4 @@ pub async fn hold_stands(conn: &mut Conn, serial: &str, status_version: i64) -> 
     .fetch_one(conn)
     .await?
         > 0)
-}
-
-/// Forget the hold of `serial` recorded from a CA's CRL (lifted).
-pub async fn forget_hold(conn: &mut Conn, serial: &str) -> Result<()> {
-    sqlx::query("DELETE FROM upstream_holds WHERE serial = $1")
-        .bind(serial)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
