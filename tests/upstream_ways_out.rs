@@ -232,6 +232,155 @@ async fn a_refused_forward_fails_visibly_and_an_admin_retries_or_drops_it() {
     app.stop().await;
 }
 
+/// After a CA outage, an admin asks again for many forwards at once: `retry --failed` takes the
+/// refused ones only, `retry --ca ID` every pending or refused one to that CA; dropped forwards
+/// are left (retried by their serial only); each retry is audited. `--all` tells a forward whose
+/// status the certificate no longer has (a hold released here since) as superseded, not
+/// pending.
+#[tokio::test]
+async fn an_admin_retries_many_forwards_at_once_by_ca_or_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ScriptedCa::start(&common::cfssl::make_test_ca(dir.path())).await;
+    let retry = vouch::ra::RetrySchedule {
+        interval: Duration::from_secs(3600),
+        backoff: time::Duration::ZERO,
+        backoff_max: time::Duration::ZERO,
+        min_age: time::Duration::ZERO,
+    };
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(upstream_toml(
+            "city-ca",
+            &ca.url,
+            AUTH_KEY,
+            &["person-signing"],
+        )),
+        retry,
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let mut serials = Vec::new();
+    for name in ["Li Wei", "Wang Fang", "Zhang San", "Zhao Liu", "Qian Qi"] {
+        serials.push(issued(&app, &clerk, &approver, name).await);
+    }
+    let [first, second, third, fourth, fifth] = <[String; 5]>::try_from(serials).unwrap();
+    let revoker = app.operator("revoker1", &["revoker"]).await;
+    let post = |serial: String, what: &'static str| {
+        let (app, revoker) = (&app, revoker.clone());
+        async move {
+            let (status, body) = app
+                .post(
+                    &revoker,
+                    &format!("/api/v1/certificates/{serial}/{what}"),
+                    json!({"reason": "superseded"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    // Two refused, one and a hold waiting for the CA to come back.
+    ca.set(Mode::Refuse);
+    post(first.clone(), "revoke").await;
+    post(second.clone(), "revoke").await;
+    ca.set(Mode::Down);
+    post(third.clone(), "revoke").await;
+    post(fourth.clone(), "hold").await;
+    let states = |all: bool| {
+        let listed = queue_json(&app, all);
+        listed["revocation_forwards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["serial"].as_str().unwrap().to_string(),
+                    f["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let s = states(false);
+    assert_eq!(
+        [&first, &second, &third, &fourth].map(|x| s[x].as_str()),
+        ["failed", "failed", "pending", "pending"]
+    );
+    let retried = |entries: &[Value], serial: &str| {
+        of_action(entries, "certificate.revocation_forward_retried", serial).len()
+    };
+
+    // Neither a serial nor a selection: refused by the command line.
+    let out = queue_cmd(&app, &["retry"]);
+    assert!(!out.status.success(), "{out:?}");
+    let out = queue_cmd(&app, &["retry", &first, "--failed"]);
+    assert!(!out.status.success(), "a serial and a selection: {out:?}");
+    // Another CA's id selects nothing.
+    let out = queue_cmd(&app, &["retry", "--ca", "provincial-ca"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 pending or refused forwards"),
+        "{out:?}"
+    );
+
+    // --failed: the two refused ones only.
+    let out = queue_cmd(&app, &["retry", "--failed"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 refused forwards asked again"),
+        "{out:?}"
+    );
+    let entries = app.audit_entries().await;
+    assert_eq!(
+        [&first, &second, &third, &fourth].map(|x| retried(&entries, x)),
+        [1, 1, 0, 0]
+    );
+    assert_eq!(
+        of_action(&entries, "certificate.revocation_forward_retried", &first)[0]["details"]["via"],
+        "host"
+    );
+    let s = states(false);
+    assert_eq!(s[&first], "pending");
+    assert_eq!(s[&second], "pending");
+
+    // The second is dropped; the CA refuses the rest again; --ca takes every one not dropped.
+    let out = queue_cmd(&app, &["drop", &second, "--reason", "lost at the CA"]);
+    assert!(out.status.success(), "{out:?}");
+    ca.set(Mode::Refuse);
+    app.ra.retry_forwards().await.unwrap();
+    let out = queue_cmd(&app, &["retry", "--ca", "city-ca"]);
+    assert!(out.status.success(), "{out:?}");
+    let entries = app.audit_entries().await;
+    assert_eq!(
+        [&first, &second, &third, &fourth].map(|x| retried(&entries, x)),
+        [2, 1, 1, 1]
+    );
+    // Once the CA is back, the next round forwards them.
+    ca.set(Mode::Up);
+    assert_eq!(app.ra.retry_forwards().await.unwrap(), 3);
+    assert_eq!(ca.revocation(&first).as_deref(), Some("superseded"));
+    assert_eq!(ca.revocation(&second), None);
+
+    // A hold released here after its forward was queued (as through a CA that lifts holds)
+    // leaves the forward of the hold behind: listed as superseded, never as pending.
+    ca.set(Mode::Down);
+    post(fifth.clone(), "hold").await;
+    assert_eq!(states(false)[&fifth], "pending");
+    common::database::sql(
+        &app.data.database_target(),
+        &format!(
+            "UPDATE certificates SET status = 'valid', revoked_at = NULL, \
+             revocation_reason = NULL, status_version = status_version + 1000 \
+             WHERE serial = '{fifth}'"
+        ),
+    )
+    .await;
+    assert!(!states(false).contains_key(&fifth));
+    let all = states(true);
+    assert_eq!(all[&fifth], "superseded", "{all:?}");
+    assert_eq!(all[&second], "dropped");
+    assert_eq!(all[&first], "acknowledged");
+    app.stop().await;
+}
+
 /// An issuance journal entry that cannot be read is never signed over: the request stays
 /// approved, and its error names the file and the way out; once the file is removed, the CA is
 /// asked again and one certificate is recorded.

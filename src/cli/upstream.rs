@@ -60,11 +60,23 @@ pub(super) struct QueueArgs {
 #[derive(Subcommand)]
 enum QueueAction {
     /// Ask again for the revocation forward of certificate SERIAL (one the CA refused, one
-    /// waiting for its next attempt, or one dropped): the server's retry task tries it at its
-    /// next round. Audited (certificate.revocation_forward_retried).
+    /// waiting for its next attempt, or one dropped), or, without SERIAL, for every forward that
+    /// --ca and --failed select (pending or refused; dropped ones only by their SERIAL): the
+    /// server's retry task tries them at its next round. Each is audited
+    /// (certificate.revocation_forward_retried).
+    #[command(group(clap::ArgGroup::new("which").required(true).multiple(true)
+        .args(["serial", "ca", "failed"])))]
     Retry {
         /// The certificate's serial (hex).
-        serial: String,
+        #[arg(conflicts_with_all = ["ca", "failed"])]
+        serial: Option<String>,
+        /// Every pending or refused forward to the CA with this id (upstream.toml).
+        #[arg(long, value_name = "ID")]
+        ca: Option<String>,
+        /// Only the forwards the CA refused (state failed), not those waiting for their next
+        /// attempt.
+        #[arg(long)]
+        failed: bool,
     },
     /// Give up the revocation forward of certificate SERIAL: the remote CA is never told. The
     /// certificate stays revoked (or on hold) here, and the forward stays listed by `--all`.

@@ -31,8 +31,25 @@ pub async fn retry_forward(
     by: Option<&str>,
     serial: &str,
 ) -> Result<ForwardRow> {
+    retry(store, now, by, serial, true).await
+}
+
+/// [`retry_forward`]; a dropped forward only when `dropped_too` (else a conflict).
+async fn retry(
+    store: &Store,
+    now: OffsetDateTime,
+    by: Option<&str>,
+    serial: &str,
+    dropped_too: bool,
+) -> Result<ForwardRow> {
     let serial = Serial::from_client(serial)?;
     let row = undone(store, &serial).await?;
+    if !dropped_too && row.dropped_at.is_some() {
+        return Err(Error::conflict(
+            "forward_dropped",
+            format!("the forward of {serial} was dropped meanwhile"),
+        ));
+    }
     let details = serde_json::json!({"ca": row.ca_id, "reason": row.reason,
         "was": row.state(), "failed_attempts": row.attempts, "last_error": row.last_error,
         "via": via(by)});
@@ -124,6 +141,59 @@ pub async fn drop_forward(
             "the forward was acknowledged, dropped or replaced meanwhile",
         )),
     }
+}
+
+/// Most forwards one [`retry_forwards`] asks again for.
+pub const MAX_RETRIED: i64 = 10_000;
+
+/// What [`retry_forwards`] did.
+#[derive(Debug, Default)]
+pub struct Retried {
+    /// The forwards asked again for, as they were.
+    pub retried: Vec<ForwardRow>,
+    /// Selected forwards acknowledged or replaced between the read and their write.
+    pub changed_meanwhile: usize,
+    /// More forwards matched than [`MAX_RETRIED`]: the oldest were taken.
+    pub truncated: bool,
+}
+
+/// Ask again (by `by`; None: the host's command line) for every pending or refused forward, to
+/// the CA `ca` only when given, and only the refused ones when `failed_only`: each as
+/// [`retry_forward`] does it, one audit entry each. Dropped forwards are left (an admin chose to
+/// drop each; it is retried by its serial). The oldest [`MAX_RETRIED`] at most.
+pub async fn retry_forwards(
+    store: &Store,
+    now: OffsetDateTime,
+    by: Option<&str>,
+    ca: Option<&str>,
+    failed_only: bool,
+) -> Result<Retried> {
+    let truncated;
+    let selected: Vec<ForwardRow> = {
+        let mut c = store.read().await?;
+        let rows = match ca {
+            Some(ca) => queue::pending_to(&mut c, ca, MAX_RETRIED + 1).await?,
+            None => queue::pending(&mut c, MAX_RETRIED + 1).await?,
+        };
+        truncated = rows.len() as i64 > MAX_RETRIED;
+        rows.into_iter()
+            .take(MAX_RETRIED as usize)
+            .filter(|f| !failed_only || f.failed_at.is_some())
+            .collect()
+    };
+    let mut out = Retried {
+        truncated,
+        ..Retried::default()
+    };
+    for row in selected {
+        match retry(store, now, by, &row.serial, false).await {
+            Ok(was) => out.retried.push(was),
+            Err(Error::NotFound(_)) => out.changed_meanwhile += 1,
+            Err(Error::Conflict { .. }) => out.changed_meanwhile += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 fn via(by: Option<&str>) -> &'static str {

@@ -157,11 +157,40 @@ pub async fn undone_of(conn: &mut Conn, serial: &str) -> Result<Option<ForwardRo
         .await?)
 }
 
-/// Every forward, acknowledged and dropped ones too, oldest first.
-pub async fn all(conn: &mut Conn, limit: i64) -> Result<Vec<ForwardRow>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {FORWARD_COLUMNS} FROM revocation_forwards ORDER BY queued_at, serial LIMIT $1"
-    ))
+/// A forward as `vouch upstream queue --all` lists it: with whether it still tells the
+/// certificate's current status.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedForward {
+    /// The forward.
+    #[sqlx(flatten)]
+    pub row: ForwardRow,
+    /// 1 when the certificate's status changed here since (a hold released, a later revocation
+    /// queued in its place, a certificate gone): nothing of it is forwarded any more.
+    superseded: i64,
+}
+
+impl ListedForward {
+    /// [`ForwardRow::state`], or `superseded` for a forward neither acknowledged nor dropped
+    /// whose status is no longer the certificate's (never forwarded now).
+    pub fn state(&self) -> &'static str {
+        match self.row.state() {
+            "pending" | "failed" if self.superseded != 0 => "superseded",
+            state => state,
+        }
+    }
+}
+
+/// Every forward, acknowledged, dropped and superseded ones too, oldest first.
+pub async fn all(conn: &mut Conn, limit: i64) -> Result<Vec<ListedForward>> {
+    Ok(sqlx::query_as(
+        "SELECT f.serial, f.ca_id, f.reason, f.revoked_at, f.status_version, f.queued_at, \
+         f.attempts, f.last_error, f.next_attempt_at, f.acknowledged_at, f.failed_at, \
+         f.dropped_at, f.dropped_by, f.drop_reason, \
+         CAST(CASE WHEN c.serial IS NOT NULL AND c.status_version = f.status_version \
+         AND c.status IN ('revoked', 'on-hold') THEN 0 ELSE 1 END AS BIGINT) AS superseded \
+         FROM revocation_forwards f LEFT JOIN certificates c ON c.serial = f.serial \
+         ORDER BY f.queued_at, f.serial LIMIT $1",
+    )
     .bind(limit)
     .fetch_all(conn)
     .await?)

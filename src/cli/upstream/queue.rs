@@ -22,21 +22,27 @@ pub(super) async fn run(args: QueueArgs) -> Result<ExitCode> {
     let now = time::OffsetDateTime::now_utc();
     let outcome = match args.action {
         None => list(&store, args.json, args.all).await,
-        Some(QueueAction::Retry { serial }) => {
-            match forward_admin::retry_forward(&store, now, None, &serial).await {
-                Ok(row) => {
-                    println!(
-                        "the revocation forward of {} to the CA {} (was {}) is due at the \
+        Some(QueueAction::Retry {
+            serial: None,
+            ca,
+            failed,
+        }) => retry_many(&store, now, ca.as_deref(), failed).await,
+        Some(QueueAction::Retry {
+            serial: Some(serial),
+            ..
+        }) => match forward_admin::retry_forward(&store, now, None, &serial).await {
+            Ok(row) => {
+                println!(
+                    "the revocation forward of {} to the CA {} (was {}) is due at the \
                          server's next retry round",
-                        row.serial,
-                        row.ca_id,
-                        row.state()
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => Err(e),
+                    row.serial,
+                    row.ca_id,
+                    row.state()
+                );
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            Err(e) => Err(e),
+        },
         Some(QueueAction::Drop { serial, reason }) => {
             match forward_admin::drop_forward(&store, now, None, &serial, &reason).await {
                 Ok(row) => {
@@ -60,9 +66,48 @@ pub(super) async fn run(args: QueueArgs) -> Result<ExitCode> {
     outcome
 }
 
-fn forward_json(f: &ForwardRow) -> serde_json::Value {
+/// `retry --ca ID` / `--failed`: every selected forward asked again, one audit entry each.
+async fn retry_many(
+    store: &crate::store::Store,
+    now: time::OffsetDateTime,
+    ca: Option<&str>,
+    failed_only: bool,
+) -> Result<ExitCode> {
+    let outcome = forward_admin::retry_forwards(store, now, None, ca, failed_only).await?;
+    for row in &outcome.retried {
+        println!(
+            "the revocation forward of {} to the CA {} (was {}) is due at the server's next \
+             retry round",
+            row.serial,
+            row.ca_id,
+            row.state()
+        );
+    }
+    let which = match (ca, failed_only) {
+        (Some(ca), true) => format!("refused forwards to the CA {ca}"),
+        (Some(ca), false) => format!("pending or refused forwards to the CA {ca}"),
+        (None, _) => "refused forwards".to_string(),
+    };
+    println!(
+        "{} {which} asked again{}",
+        outcome.retried.len(),
+        match outcome.changed_meanwhile {
+            0 => String::new(),
+            n => format!("; {n} acknowledged or replaced meanwhile, left as they are"),
+        }
+    );
+    if outcome.truncated {
+        println!(
+            "more forwards match than one run takes ({}): run the command again",
+            forward_admin::MAX_RETRIED
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn forward_json(f: &ForwardRow, state: &str) -> serde_json::Value {
     let mut v = serde_json::json!({"serial": f.serial, "ca": f.ca_id, "reason": f.reason,
-        "state": f.state(), "revoked_at": rfc3339(f.revoked_at), "queued_at": rfc3339(f.queued_at),
+        "state": state, "revoked_at": rfc3339(f.revoked_at), "queued_at": rfc3339(f.queued_at),
         "failed_attempts": f.attempts, "last_error": f.last_error,
         "next_attempt_at": rfc3339(f.next_attempt_at)});
     let times = [
@@ -86,9 +131,25 @@ async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<Exit
     let (issuances, forwards) = {
         let mut c = store.read().await?;
         let issuances = q::pending_issuances(&mut c, QUEUE_LIMIT).await?;
-        let forwards = match all {
-            true => q::all(&mut c, QUEUE_LIMIT).await?,
-            false => q::pending(&mut c, QUEUE_LIMIT).await?,
+        // Each with its state; `--all` also tells the superseded ones (the certificate's status
+        // changed here since: never forwarded now) from those still pending.
+        let forwards: Vec<(ForwardRow, &'static str)> = match all {
+            true => q::all(&mut c, QUEUE_LIMIT)
+                .await?
+                .into_iter()
+                .map(|f| {
+                    let state = f.state();
+                    (f.row, state)
+                })
+                .collect(),
+            false => q::pending(&mut c, QUEUE_LIMIT)
+                .await?
+                .into_iter()
+                .map(|f| {
+                    let state = f.state();
+                    (f, state)
+                })
+                .collect(),
         };
         (issuances, forwards)
     };
@@ -102,7 +163,7 @@ async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<Exit
                     "next_attempt_at": next_attempt(i.next_attempt_at, i.created_at)})
             })
             .collect();
-        let forwards: Vec<_> = forwards.iter().map(forward_json).collect();
+        let forwards: Vec<_> = forwards.iter().map(|(f, s)| forward_json(f, s)).collect();
         let out = serde_json::json!({"issuances": issuances, "revocation_forwards": forwards});
         println!("{out:#}");
         return Ok(ExitCode::SUCCESS);
@@ -128,17 +189,17 @@ async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<Exit
         false => "pending revocation forwards",
     };
     println!("{title}: {}", forwards.len());
-    for f in &forwards {
+    for (f, state) in &forwards {
         println!(
-            "  certificate {} (ca {}, reason {}): {}",
-            f.serial,
-            f.ca_id,
-            f.reason,
-            f.state()
+            "  certificate {} (ca {}, reason {}): {state}",
+            f.serial, f.ca_id, f.reason,
         );
-        let next = match f.state() {
+        let next = match *state {
             "pending" => rfc3339(f.next_attempt_at),
             "failed" => "none: the CA refused it (`vouch upstream queue retry` or `drop`)".into(),
+            "superseded" => {
+                "none: the certificate's status changed here since (a hold released, say)".into()
+            }
             _ => "none".into(),
         };
         println!(
