@@ -108,18 +108,7 @@ impl Setup {
 
     /// Every request Vouch sent so far, decoded by tests/cmp/decode.py.
     fn decoded(&self) -> Vec<Value> {
-        let mut files = Vec::new();
-        for (i, bytes) in self.recorder.taken().iter().enumerate() {
-            let f = self.pki.path(&format!("request-{i}.der"));
-            std::fs::write(&f, bytes).unwrap();
-            files.push(f);
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmp/decode.py");
-        let (ok, text) = run(Command::new(venv_bin("python3")).arg(script).args(&files));
-        assert!(ok, "decode.py: {text}");
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        decoded(&self.pki, &self.recorder)
     }
 
     async fn audit(&self, action: &str) -> Vec<Value> {
@@ -130,6 +119,22 @@ impl Setup {
             .filter(|e| e["action"] == action)
             .collect()
     }
+}
+
+/// Every request `recorder` took so far, decoded by tests/cmp/decode.py.
+fn decoded(pki: &Pki, recorder: &Recorder) -> Vec<Value> {
+    let mut files = Vec::new();
+    for (i, bytes) in recorder.taken().iter().enumerate() {
+        let f = pki.path(&format!("request-{i}.der"));
+        std::fs::write(&f, bytes).unwrap();
+        files.push(f);
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmp/decode.py");
+    let (ok, text) = run(Command::new(venv_bin("python3")).arg(script).args(&files));
+    assert!(ok, "decode.py: {text}");
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn bodies(messages: &[Value]) -> Vec<&str> {
@@ -527,6 +532,136 @@ fn a_crl_made_before_a_release_does_not_hold_the_certificate_again() {
                 "{entries:?}"
             );
             s.app.stop().await;
+        },
+    );
+}
+
+/// `vouch upstream enrol-ra`: the RA's own certificate from the CMP CA, by an ir under the
+/// one-time shared secret the CA's operator gave (PBM), the key's signature as proof of
+/// possession (checked by OpenSSL's CMP server), confirmed by a certConf, and written where the
+/// entry's `ra_certificate_file` and `ra_key_file` point (key 0600). The server then signs its
+/// messages with them: `vouch upstream check` against the CA with signature protection passes.
+/// A wrong secret writes nothing; existing credentials are replaced only with --force.
+#[test]
+fn the_ra_certificate_comes_from_the_ca_by_an_ir_of_its_own() {
+    in_netns(
+        "the_ra_certificate_comes_from_the_ca_by_an_ir_of_its_own",
+        || async {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            let pki = Pki::make(dir.path());
+            // OpenSSL's mock answers every request with one fixed certificate: here the one its
+            // CA made for the RA's key (ra.pem), so the key to certify is handed in.
+            let mock = MockCmp::start_returning(
+                &pki,
+                Some(("ra-enrolment-7", "one-time s3cret")),
+                "ra.pem",
+                &[],
+            );
+            let recorder = Recorder::start(&mock.url).await;
+            // A data directory (profiles, keys) whose server is not asked anything here.
+            let app = TestApp::spawn().await;
+            let data = app.data.root().to_path_buf();
+            let keys = "protection = \"signature\"\nra_certificate_file = \"cmp/ra.pem\"\n\
+                        ra_key_file = \"cmp/ra.key\"";
+            std::fs::write(
+                data.join("upstream.toml"),
+                upstream_toml(&pki, &recorder.url, keys),
+            )
+            .unwrap();
+            let secret = dir.path().join("secret");
+            let wrong = dir.path().join("wrong");
+            for (file, text) in [(&secret, "one-time s3cret\n"), (&wrong, "guessed\n")] {
+                std::fs::write(file, text).unwrap();
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+            let own_key = dir.path().join("own.key");
+            std::fs::copy(pki.path("ra.key"), &own_key).unwrap();
+            let enrol = |secret: &std::path::Path, extra: &[&str]| {
+                let out = Command::new(common::BIN)
+                    .args(["upstream", "enrol-ra", "--ca", "city-cmp", "--reference"])
+                    .args(["ra-enrolment-7", "--subject", "/O=City Test/CN=Vouch RA"])
+                    .arg("--secret-file")
+                    .arg(secret)
+                    .arg("--key-file")
+                    .arg(&own_key)
+                    .args(extra)
+                    .arg("--data-dir")
+                    .arg(&data)
+                    .env("VOUCH_LOG", "warn")
+                    .output()
+                    .unwrap();
+                (
+                    out.status.code(),
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ),
+                )
+            };
+            let (cert_file, key_file) = (data.join("cmp/ra.pem"), data.join("cmp/ra.key"));
+
+            // The wrong secret: the CA's answer does not check; nothing is written.
+            let (code, text) = enrol(&wrong, &[]);
+            assert_ne!(code, Some(0), "{text}");
+            assert!(text.contains("MAC"), "{text}");
+            assert!(!cert_file.exists() && !key_file.exists());
+
+            let (code, text) = enrol(&secret, &[]);
+            assert_eq!(code, Some(0), "{text}\n{}", mock.log());
+            assert!(text.contains("issued the RA certificate"), "{text}");
+            let written = openssl::x509::X509::from_pem(&std::fs::read(&cert_file).unwrap())
+                .unwrap()
+                .to_der()
+                .unwrap();
+            let expected =
+                openssl::x509::X509::from_pem(&std::fs::read(pki.path("ra.pem")).unwrap())
+                    .unwrap()
+                    .to_der()
+                    .unwrap();
+            assert_eq!(written, expected);
+            let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            let key = openssl::pkey::PKey::private_key_from_pem(&std::fs::read(&key_file).unwrap())
+                .unwrap();
+            let own = openssl::pkey::PKey::private_key_from_pem(&std::fs::read(&own_key).unwrap())
+                .unwrap();
+            assert!(key.public_eq(&own));
+            // What was sent, decoded independently: under the PBM with the reference, the
+            // key's signature as proof of possession, confirmed.
+            let m = decoded(&pki, &recorder);
+            let sent: Vec<&str> = bodies(&m);
+            assert_eq!(sent[sent.len() - 3..], ["genm", "ir", "certConf"], "{m:?}");
+            let ir = &m[m.len() - 2];
+            assert_eq!(ir["pop"], "signature", "{ir}");
+            assert_eq!(ir["protectionAlg"], "1.2.840.113533.7.66.13", "PBM");
+            assert_eq!(ir["senderKID"], hex::encode("ra-enrolment-7"));
+            assert_eq!(ir["subject"], true);
+
+            // Credentials in place: not replaced without --force.
+            let (code, text) = enrol(&secret, &[]);
+            assert_ne!(code, Some(0), "{text}");
+            assert!(text.contains("--force"), "{text}");
+
+            // The server's protection with them: the CA, now taking signatures by certificates
+            // its CA issued, accepts Vouch's genm and answers it.
+            let signing = MockCmp::start(&pki, None, &[]);
+            std::fs::write(
+                data.join("upstream.toml"),
+                upstream_toml(&pki, &signing.url, keys),
+            )
+            .unwrap();
+            let out = Command::new(common::BIN)
+                .args(["upstream", "check", "--data-dir"])
+                .arg(&data)
+                .env("VOUCH_LOG", "warn")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{text}{}", signing.log());
+            assert!(text.contains("status: ok"), "{text}");
+            app.stop().await;
         },
     );
 }

@@ -279,6 +279,39 @@ impl CmpCa {
         Ok(())
     }
 
+    /// Enrol a key the RA holds itself (RFC 9483 4.1.1, e.g. its own certificate for signature
+    /// protection, asked for under a PBM shared secret): an ir for `order` whose proof of
+    /// possession is `key`'s signature, then a certConf. The certificate must certify `key`
+    /// and be issued by the CA's issuing certificate (from the genp at connect); otherwise it is
+    /// rejected in the certConf and an error says why. Returns the certificate (DER).
+    pub async fn enrol_own_key(
+        &self,
+        order: &IssueOrder,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    ) -> Result<Vec<u8>, CaError> {
+        let body = body::cert_request_signed(BodyType::Ir, order, key)
+            .map_err(|e| CaError::Refused(format!("the key cannot sign its request: {e}")))?;
+        let mut t = Transaction::new(self, "ir");
+        let got = t.send(body, false).await?;
+        let (cert, req_id, _) = self.certificate(&mut t, got, BodyType::Ip).await?;
+        let issuing = self.chain.issuing().der.clone();
+        let why = if !same_key(&cert, &order.spki_der) {
+            Some("the certificate certifies another public key")
+        } else if !crate::ca::remote_crl::issued_by(&cert, &issuing) {
+            Some("the certificate is not signed by the CA's issuing certificate")
+        } else {
+            None
+        };
+        self.confirm(&mut t, &cert, &req_id, why).await?;
+        match why {
+            None => Ok(cert),
+            Some(why) => Err(CaError::Refused(format!(
+                "the CA {} answered the ir with a certificate Vouch rejected: {why}",
+                self.id
+            ))),
+        }
+    }
+
     /// An rr for `serial` with reason `code`. `done_if_revoked`: a certRevoked rejection means the
     /// CA already did it (a repeated rr whose first answer was lost, or sent by another instance).
     async fn revoke_with(

@@ -403,6 +403,14 @@ pub(crate) fn crl_url(text: &str) -> std::result::Result<url::Url, String> {
 
 /// An http(s) base URL without credentials, query or fragment; the trailing `/` dropped.
 pub(crate) fn base_url(text: &str) -> std::result::Result<url::Url, String> {
+    let url = endpoint_url(text)?;
+    let trimmed = url.as_str().trim_end_matches('/').to_string();
+    url::Url::parse(&trimmed).map_err(|e| e.to_string())
+}
+
+/// An http(s) URL messages are POSTed to, exactly as given (a trailing `/` kept: `openssl cmp`'s
+/// server, for one, answers `/pkix/` and not `/pkix`), without credentials, query or fragment.
+pub(crate) fn endpoint_url(text: &str) -> std::result::Result<url::Url, String> {
     let url = url::Url::parse(text).map_err(|e| e.to_string())?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err("must be http:// or https://".into());
@@ -416,8 +424,7 @@ pub(crate) fn base_url(text: &str) -> std::result::Result<url::Url, String> {
     if url.host_str().is_none() {
         return Err("has no host".into());
     }
-    let trimmed = url.as_str().trim_end_matches('/').to_string();
-    url::Url::parse(&trimmed).map_err(|e| e.to_string())
+    Ok(url)
 }
 
 /// The key file's text: owner-only (0600), small.

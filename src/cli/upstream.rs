@@ -1,8 +1,10 @@
 //! `vouch upstream check`: read `<data-dir>/upstream.toml`, reach each remote CA it names, and
 //! print what each one is and the chain it gives. Needs only the data directory's files, not its
 //! database. `vouch upstream queue`: what waits for a CA, read from the data directory's
-//! database, and `retry` / `drop` of a revocation forward (in `queue`).
+//! database, and `retry` / `drop` of revocation forwards (in `queue`). `vouch upstream
+//! enrol-ra`: a CMP entry's RA certificate from its CA (in `enrol`).
 
+mod enrol;
 mod queue;
 
 use super::DataDirArg;
@@ -31,6 +33,41 @@ pub(super) enum UpstreamCommand {
     /// admin), failed attempts, last error and next attempt. `retry` and `drop` are an admin's
     /// way out of a forward that will not go through. Exits 0 (also when both are empty).
     Queue(QueueArgs),
+    /// Obtain the RA certificate of a `kind = "cmp"` entry (protection = "signature") from its
+    /// CA, by an ir of its own (RFC 9483 initial registration): protected by a password-based
+    /// MAC with the one-time shared secret the CA's operator gave for this, for a new P-256 key
+    /// (or the key of --key-file) whose signature proves possession. The certificate must
+    /// certify that key and be issued by the CA's issuing certificate (chaining to the entry's
+    /// trust anchor); it is then confirmed (certConf) and written with its key where the
+    /// entry's `ra_certificate_file` and `ra_key_file` point (key mode 0600; existing files only
+    /// with --force). Restart `vouch serve` to use them. Needs no database. Exits 0 once
+    /// written; on any error nothing is written.
+    EnrolRa {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The id of the CMP entry in <data-dir>/upstream.toml.
+        #[arg(long, value_name = "ID")]
+        ca: String,
+        /// File holding the shared secret the CA gave for this enrolment (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        secret_file: std::path::PathBuf,
+        /// The reference the CA knows that secret by (the senderKID).
+        #[arg(long, value_name = "REF")]
+        reference: String,
+        /// The subject to ask for, /O=…/CN=… (CN, O and serialNumber; the CA may change it).
+        #[arg(long, default_value = "/CN=Vouch RA")]
+        subject: String,
+        /// Days of validity to ask for (1 to 3650; the CA may give fewer).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Have this private key (unencrypted PEM, mode 0600) certified instead of a new P-256
+        /// key.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<std::path::PathBuf>,
+        /// Replace the RA certificate and key files if they exist.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -94,6 +131,28 @@ pub(super) async fn upstream_command(command: UpstreamCommand) -> Result<ExitCod
     let data = match command {
         UpstreamCommand::Check { data } => data,
         UpstreamCommand::Queue(args) => return queue::run(args).await,
+        UpstreamCommand::EnrolRa {
+            data,
+            ca,
+            secret_file,
+            reference,
+            subject,
+            days,
+            key_file,
+            force,
+        } => {
+            let data = data.resolve()?;
+            let enrolment = enrol::Enrolment {
+                ca,
+                secret_file,
+                reference,
+                subject,
+                days,
+                key_file,
+                force,
+            };
+            return enrol::run(data.root(), &data.upstream_file(), enrolment).await;
+        }
     };
     let data = data.resolve()?;
     let profiles = Profiles::load_dir(&data.profiles_dir())?;

@@ -221,16 +221,21 @@ impl MockCmp {
     /// Signature protection: it signs with the server key and trusts the CA for Vouch's RA
     /// certificate; with `pbm` = Some((reference, secret)) it uses that shared secret instead.
     pub fn start(pki: &Pki, pbm: Option<(&str, &str)>, extra: &[&str]) -> MockCmp {
+        MockCmp::start_returning(pki, pbm, "leaf.pem", extra)
+    }
+
+    /// [`MockCmp::start`] answering every certificate request with the PKI's file `cert`.
+    pub fn start_returning(
+        pki: &Pki,
+        pbm: Option<(&str, &str)>,
+        cert: &str,
+        extra: &[&str],
+    ) -> MockCmp {
         let port = super::cfssl::free_port();
         let log = pki.path(&format!("mock-{port}.log"));
         let mut cmd = Command::new("openssl");
-        cmd.current_dir(&pki.dir).args([
-            "cmp",
-            "-port",
-            &port.to_string(),
-            "-rsp_cert",
-            "leaf.pem",
-        ]);
+        cmd.current_dir(&pki.dir)
+            .args(["cmp", "-port", &port.to_string(), "-rsp_cert", cert]);
         match pbm {
             None => {
                 cmd.args([

@@ -121,6 +121,32 @@ fn extensions(order: &IssueOrder) -> Vec<Vec<u8>> {
 /// signature covers the CSR, not this CertRequest, so it cannot serve as a CRMF signature POP;
 /// the RA checked the CSR's signature when the request was submitted (RFC 4210 5.2.8.4).
 pub fn cert_request(kind: BodyType, order: &IssueOrder) -> Vec<u8> {
+    let ra_verified = [0x80, 0x00];
+    let msg = tlv(0x30, &[cert_req(order), ra_verified.to_vec()].concat());
+    kind.wrap(&tlv(0x30, &msg))
+}
+
+/// ir or cr (`kind`) for a key the RA holds itself (`key`, whose public key is the order's):
+/// the proof of possession is `key`'s signature over the CertRequest (POPOSigningKey without
+/// poposkInput, as the template names the subject and the key; RFC 4211 4.1).
+pub fn cert_request_signed(
+    kind: BodyType,
+    order: &IssueOrder,
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+) -> Result<Vec<u8>, String> {
+    let request = cert_req(order);
+    let (alg, signature) = super::protection::sign(key, &request)?;
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(&signature);
+    // signature [1] IMPLICIT POPOSigningKey { algorithmIdentifier, signature BIT STRING }
+    let pop = tlv(0xa1, &[alg, tlv(0x03, &bits)].concat());
+    let msg = tlv(0x30, &[request, pop].concat());
+    Ok(kind.wrap(&tlv(0x30, &msg)))
+}
+
+/// The CertRequest of `order`: certReqId, and the template (validity, subject, key, the
+/// profile's extensions).
+fn cert_req(order: &IssueOrder) -> Vec<u8> {
     let mut template = Vec::new();
     let validity = [
         tlv(0xa0, &super::message::x509_time(order.not_before)),
@@ -137,13 +163,10 @@ pub fn cert_request(kind: BodyType, order: &IssueOrder) -> Vec<u8> {
     if !exts.is_empty() {
         push_tlv(&mut template, 0xa9, &exts.concat());
     }
-    let cert_request = tlv(
+    tlv(
         0x30,
         &[tlv(0x02, &[CERT_REQ_ID]), tlv(0x30, &template)].concat(),
-    );
-    let ra_verified = [0x80, 0x00];
-    let msg = tlv(0x30, &[cert_request, ra_verified.to_vec()].concat());
-    kind.wrap(&tlv(0x30, &msg))
+    )
 }
 
 /// certConf for the certificate whose hash is `hash`, answered under `req_id` (INTEGER content

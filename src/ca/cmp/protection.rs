@@ -108,24 +108,7 @@ impl Protector {
     /// follows the key: ECDSA with SHA-256 (P-256) or SHA-384 (P-384, P-521), RSA with SHA-256,
     /// Ed25519.
     pub fn signature(key: PKey<Private>, cert: Vec<u8>) -> Result<Protector, String> {
-        let (name, digest) = match key.id() {
-            Id::EC => {
-                let bits = key.bits();
-                if bits > 256 {
-                    ("1.2.840.10045.4.3.3", Some(MessageDigest::sha384()))
-                } else {
-                    ("1.2.840.10045.4.3.2", Some(MessageDigest::sha256()))
-                }
-            }
-            Id::RSA => ("1.2.840.113549.1.1.11", Some(MessageDigest::sha256())),
-            Id::ED25519 => ("1.3.101.112", None),
-            other => return Err(format!("keys of type {other:?} cannot sign CMP messages")),
-        };
-        let o = ObjectIdentifier::new(name).map_err(|e| e.to_string())?;
-        let mut alg = oid(&o);
-        if key.id() == Id::RSA {
-            alg.extend_from_slice(&[0x05, 0x00]);
-        }
+        let (alg, digest) = signature_algorithm(&key)?;
         let x = X509::from_der(&cert).map_err(|e| e.to_string())?;
         let public = x.public_key().map_err(|e| e.to_string())?;
         if !public.public_eq(&key) {
@@ -134,7 +117,7 @@ impl Protector {
         Ok(Protector::Signature {
             key,
             cert,
-            alg: tlv(0x30, &alg),
+            alg,
             digest,
         })
     }
@@ -179,6 +162,44 @@ impl Protector {
             }
         }
     }
+}
+
+/// The signature AlgorithmIdentifier (DER) Vouch signs with by `key`, and its digest (None:
+/// Ed25519): ECDSA with SHA-256 (P-256) or SHA-384 (P-384, P-521), RSA with SHA-256, Ed25519.
+fn signature_algorithm(key: &PKey<Private>) -> Result<(Vec<u8>, Option<MessageDigest>), String> {
+    let (name, digest) = match key.id() {
+        Id::EC => {
+            if key.bits() > 256 {
+                ("1.2.840.10045.4.3.3", Some(MessageDigest::sha384()))
+            } else {
+                ("1.2.840.10045.4.3.2", Some(MessageDigest::sha256()))
+            }
+        }
+        Id::RSA => ("1.2.840.113549.1.1.11", Some(MessageDigest::sha256())),
+        Id::ED25519 => ("1.3.101.112", None),
+        other => return Err(format!("keys of type {other:?} cannot sign CMP messages")),
+    };
+    let o = ObjectIdentifier::new(name).map_err(|e| e.to_string())?;
+    let mut alg = oid(&o);
+    if key.id() == Id::RSA {
+        alg.extend_from_slice(&[0x05, 0x00]);
+    }
+    Ok((tlv(0x30, &alg), digest))
+}
+
+/// `data` signed by `key`: the AlgorithmIdentifier (DER) and the signature value (a CRMF
+/// proof of possession, RFC 4211 4.1).
+pub fn sign(key: &PKey<Private>, data: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let (alg, digest) = signature_algorithm(key)?;
+    let mut signer = match digest {
+        Some(d) => openssl::sign::Signer::new(d, key),
+        None => openssl::sign::Signer::new_without_digest(key),
+    }
+    .map_err(|e| e.to_string())?;
+    let value = signer
+        .sign_oneshot_to_vec(data)
+        .map_err(|e| e.to_string())?;
+    Ok((alg, value))
 }
 
 /// The AlgorithmIdentifier of a PBM with SHA-256, HMAC-SHA256, `salt` and `iterations`.

@@ -24,7 +24,9 @@
 //! Relative paths are taken from the data directory. Errors name the file, the entry and the key;
 //! the PBM secret is kept in a zeroize-on-drop buffer and never shown.
 
-use super::super::upstream_config::{base_url, crl_url, invalid, read_key_file, CaEntry, CaKind};
+use super::super::upstream_config::{
+    crl_url, endpoint_url, invalid, read_key_file, CaEntry, CaKind,
+};
 use crate::error::Result;
 use openssl::pkey::{PKey, Private};
 use serde::Deserialize;
@@ -137,7 +139,7 @@ pub fn cmp_entry(
     let e = CmpEntry::deserialize(toml::Value::Table(table))
         .map_err(|e| invalid(format!("{at}: {}", e.message().trim())))?;
     let url =
-        base_url(&e.url).map_err(|why| invalid(format!("{at}: `url` \"{}\": {why}", e.url)))?;
+        endpoint_url(&e.url).map_err(|why| invalid(format!("{at}: `url` \"{}\": {why}", e.url)))?;
     let recipient = e
         .recipient
         .as_deref()
