@@ -607,6 +607,33 @@ fn the_ra_certificate_comes_from_the_ca_by_an_ir_of_its_own() {
             assert_ne!(code, Some(0), "{text}");
             assert!(text.contains("MAC"), "{text}");
             assert!(!cert_file.exists() && !key_file.exists());
+            // A CA answering with a certificate for another key: rejected in the certConf,
+            // nothing put in place, nothing left beside it.
+            let wrong_ca = MockCmp::start_returning(
+                &pki,
+                Some(("ra-enrolment-7", "one-time s3cret")),
+                "leaf.pem",
+                &[],
+            );
+            std::fs::write(
+                data.join("upstream.toml"),
+                upstream_toml(&pki, &wrong_ca.url, keys),
+            )
+            .unwrap();
+            let (code, text) = enrol(&secret, &[]);
+            assert_ne!(code, Some(0), "{text}");
+            assert!(text.contains("another public key"), "{text}");
+            assert!(!cert_file.exists() && !key_file.exists());
+            let left: Vec<_> = std::fs::read_dir(data.join("cmp"))
+                .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "{left:?}");
+            drop(wrong_ca);
+            std::fs::write(
+                data.join("upstream.toml"),
+                upstream_toml(&pki, &recorder.url, keys),
+            )
+            .unwrap();
 
             let (code, text) = enrol(&secret, &[]);
             assert_eq!(code, Some(0), "{text}\n{}", mock.log());
@@ -633,6 +660,7 @@ fn the_ra_certificate_comes_from_the_ca_by_an_ir_of_its_own() {
             let m = decoded(&pki, &recorder);
             let sent: Vec<&str> = bodies(&m);
             assert_eq!(sent[sent.len() - 3..], ["genm", "ir", "certConf"], "{m:?}");
+            assert_eq!(m[m.len() - 1]["statusInfo"], false, "accepted: {m:?}");
             let ir = &m[m.len() - 2];
             assert_eq!(ir["pop"], "signature", "{ir}");
             assert_eq!(ir["protectionAlg"], "1.2.840.113533.7.66.13", "PBM");
@@ -643,6 +671,11 @@ fn the_ra_certificate_comes_from_the_ca_by_an_ir_of_its_own() {
             let (code, text) = enrol(&secret, &[]);
             assert_ne!(code, Some(0), "{text}");
             assert!(text.contains("--force"), "{text}");
+            // Renewal: the same with --force replaces them.
+            let (code, text) = enrol(&secret, &["--force"]);
+            assert_eq!(code, Some(0), "{text}");
+            assert!(cert_file.exists() && key_file.exists());
+            assert!(!data.join("cmp/ra.pem.old").exists() && !data.join("cmp/ra.key.new").exists());
 
             // The server's protection with them: the CA, now taking signatures by certificates
             // its CA issued, accepts Vouch's genm and answers it.

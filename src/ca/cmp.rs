@@ -279,15 +279,18 @@ impl CmpCa {
         Ok(())
     }
 
-    /// Enrol a key the RA holds itself (RFC 9483 4.1.1, e.g. its own certificate for signature
-    /// protection, asked for under a PBM shared secret): an ir for `order` whose proof of
-    /// possession is `key`'s signature, then a certConf. The certificate must certify `key`
-    /// and be issued by the CA's issuing certificate (from the genp at connect); otherwise it is
-    /// rejected in the certConf and an error says why. Returns the certificate (DER).
+    /// Enrol a key the RA holds itself (e.g. its own certificate for signature protection,
+    /// asked for under a PBM shared secret: RFC 9483 4.1.1 with the MAC-based protection of
+    /// 4.1.5): an ir for `order` whose proof of possession is `key`'s signature, then a certConf.
+    /// The certificate must certify `key` and be issued by the CA's issuing certificate (from the
+    /// genp at connect), and `keep` must take it (before the certConf: from then on the CA counts
+    /// it as issued); otherwise it is rejected in the certConf and an error says why. Returns the
+    /// certificate (DER).
     pub async fn enrol_own_key(
         &self,
         order: &IssueOrder,
         key: &openssl::pkey::PKey<openssl::pkey::Private>,
+        keep: &Keep<'_>,
     ) -> Result<Vec<u8>, CaError> {
         let body = body::cert_request_signed(BodyType::Ir, order, key)
             .map_err(|e| CaError::Refused(format!("the key cannot sign its request: {e}")))?;
@@ -296,17 +299,20 @@ impl CmpCa {
         let (cert, req_id, _) = self.certificate(&mut t, got, BodyType::Ip).await?;
         let issuing = self.chain.issuing().der.clone();
         let why = if !same_key(&cert, &order.spki_der) {
-            Some("the certificate certifies another public key")
+            Some("the certificate certifies another public key".to_string())
         } else if !crate::ca::remote_crl::issued_by(&cert, &issuing) {
-            Some("the certificate is not signed by the CA's issuing certificate")
+            Some("the certificate is not signed by the CA's issuing certificate".to_string())
         } else {
-            None
+            keep(&cert)
+                .err()
+                .map(|e| format!("the RA could not keep the certificate: {e}"))
         };
-        self.confirm(&mut t, &cert, &req_id, why).await?;
+        self.confirm(&mut t, &cert, &req_id, why.as_deref()).await?;
         match why {
             None => Ok(cert),
             Some(why) => Err(CaError::Refused(format!(
-                "the CA {} answered the ir with a certificate Vouch rejected: {why}",
+                "the CA {} answered the ir with a certificate Vouch rejected in its certConf: \
+                 {why}",
                 self.id
             ))),
         }

@@ -34,8 +34,8 @@ pub(super) enum UpstreamCommand {
     /// way out of a forward that will not go through. Exits 0 (also when both are empty).
     Queue(QueueArgs),
     /// Obtain the RA certificate of a `kind = "cmp"` entry (protection = "signature") from its
-    /// CA, by an ir of its own (RFC 9483 initial registration): protected by a password-based
-    /// MAC with the one-time shared secret the CA's operator gave for this, for a new P-256 key
+    /// CA, by an ir of its own (RFC 9483 4.1.1 and 4.1.5): protected by a password-based MAC
+    /// with the one-time shared secret the CA's operator gave for this, for a new P-256 key
     /// (or the key of --key-file) whose signature proves possession. The certificate must
     /// certify that key and be issued by the CA's issuing certificate (chaining to the entry's
     /// trust anchor); it is then confirmed (certConf) and written with its key where the
@@ -173,7 +173,12 @@ pub(super) async fn upstream_command(command: UpstreamCommand) -> Result<ExitCod
     for entry in &entries {
         println!("ca {}", entry.id);
         println!("  kind: {}", entry.kind.name());
-        println!("  url: {}", entry.kind.url().as_str().trim_end_matches('/'));
+        // A CMP url is POSTed to as written; a CFSSL one is a base (its root's `/` not shown).
+        let url = match &entry.kind {
+            crate::ca::upstream_config::CaKind::Cmp(s) => s.url.as_str(),
+            crate::ca::upstream_config::CaKind::Cfssl(s) => s.url.as_str().trim_end_matches('/'),
+        };
+        println!("  url: {url}");
         println!("  profiles: {}", entry.profiles.join(", "));
         let checked = match crate::ca::upstreams::connect(entry).await {
             Ok(ca) => ca.check_credentials().await.map(|()| ca),

@@ -62,7 +62,8 @@ async fn retry(
     let version = row.status_version;
     let changed = store
         .write(job!(|c, log| {
-            let changed = queue::retry(c, &serial, version, now.unix_timestamp()).await?;
+            let changed =
+                queue::retry(c, &serial, version, now.unix_timestamp(), dropped_too).await?;
             if changed {
                 audit::record(log, now, event);
             }
@@ -151,16 +152,17 @@ pub const MAX_RETRIED: i64 = 10_000;
 pub struct Retried {
     /// The forwards asked again for, as they were.
     pub retried: Vec<ForwardRow>,
-    /// Selected forwards acknowledged or replaced between the read and their write.
+    /// Selected forwards acknowledged, replaced or dropped between the read and their write.
     pub changed_meanwhile: usize,
     /// More forwards matched than [`MAX_RETRIED`]: the oldest were taken.
     pub truncated: bool,
 }
 
-/// Ask again (by `by`; None: the host's command line) for every pending or refused forward, to
-/// the CA `ca` only when given, and only the refused ones when `failed_only`: each as
-/// [`retry_forward`] does it, one audit entry each. Dropped forwards are left (an admin chose to
-/// drop each; it is retried by its serial). The oldest [`MAX_RETRIED`] at most.
+/// Ask again (by `by`; None: the host's command line) for every pending forward a retry changes
+/// (refused, or waiting for its next attempt; not one already due), to the CA `ca` only when
+/// given, and only the refused ones when `failed_only`: each as [`retry_forward`] does it, one
+/// audit entry each. Dropped forwards are left (an admin chose to drop each; it is retried by
+/// its serial). The oldest [`MAX_RETRIED`] at most; a second call takes the rest.
 pub async fn retry_forwards(
     store: &Store,
     now: OffsetDateTime,
@@ -168,19 +170,15 @@ pub async fn retry_forwards(
     ca: Option<&str>,
     failed_only: bool,
 ) -> Result<Retried> {
-    let truncated;
-    let selected: Vec<ForwardRow> = {
+    let mut selected: Vec<ForwardRow> = {
         let mut c = store.read().await?;
-        let rows = match ca {
-            Some(ca) => queue::pending_to(&mut c, ca, MAX_RETRIED + 1).await?,
-            None => queue::pending(&mut c, MAX_RETRIED + 1).await?,
-        };
-        truncated = rows.len() as i64 > MAX_RETRIED;
-        rows.into_iter()
-            .take(MAX_RETRIED as usize)
-            .filter(|f| !failed_only || f.failed_at.is_some())
-            .collect()
+        let now = now.unix_timestamp();
+        queue::retryable(&mut c, ca, failed_only, now, MAX_RETRIED + 1).await?
     };
+    // A retried forward is due at once, so it is not selected again: a second run takes the
+    // rest.
+    let truncated = selected.len() as i64 > MAX_RETRIED;
+    selected.truncate(MAX_RETRIED as usize);
     let mut out = Retried {
         truncated,
         ..Retried::default()

@@ -218,21 +218,52 @@ pub async fn refused(
     Ok(())
 }
 
-/// An admin asks again for the forward of `serial`'s status `version` (failed, backing off, or
-/// dropped): due at `now`, no longer failed or dropped. False when it was acknowledged or
-/// replaced meanwhile.
-pub async fn retry(conn: &mut Conn, serial: &str, version: i64, now: i64) -> Result<bool> {
+/// An admin asks again for the forward of `serial`'s status `version` (failed, backing off, or,
+/// with `dropped_too`, dropped): due at `now`, no longer failed or dropped. False when it was
+/// acknowledged or replaced meanwhile (or dropped, without `dropped_too`).
+pub async fn retry(
+    conn: &mut Conn,
+    serial: &str,
+    version: i64,
+    now: i64,
+    dropped_too: bool,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE revocation_forwards SET failed_at = NULL, dropped_at = NULL, dropped_by = NULL, \
          drop_reason = NULL, next_attempt_at = $3 \
-         WHERE serial = $1 AND status_version = $2 AND acknowledged_at IS NULL",
+         WHERE serial = $1 AND status_version = $2 AND acknowledged_at IS NULL \
+         AND ($4 = 1 OR dropped_at IS NULL)",
     )
     .bind(serial)
     .bind(version)
     .bind(now)
+    .bind(i64::from(dropped_too))
     .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// The forwards a bulk retry asks again for, oldest first, at most `limit`: pending ones a retry
+/// changes (refused, or waiting for a later attempt than `now`; not those already due, nor
+/// dropped ones), to `ca_id` only when given, and only the refused ones when `failed_only`.
+pub async fn retryable(
+    conn: &mut Conn,
+    ca_id: Option<&str>,
+    failed_only: bool,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<ForwardRow>> {
+    Ok(sqlx::query_as(&format!(
+        "{PENDING} AND ($1 = '' OR f.ca_id = $1) \
+         AND (f.failed_at IS NOT NULL OR ($2 = 0 AND f.next_attempt_at > $3)) \
+         ORDER BY f.queued_at, f.serial LIMIT $4"
+    ))
+    .bind(ca_id.unwrap_or(""))
+    .bind(i64::from(failed_only))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// An admin (`by`; None: the host's command line) gives up the forward of `serial`'s status

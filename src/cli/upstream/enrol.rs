@@ -1,6 +1,6 @@
 //! `vouch upstream enrol-ra --ca ID --secret-file FILE --reference REF`: obtain the RA
 //! certificate of a `kind = "cmp"` entry from its CA, by an ir of its own (RFC 9483 4.1.1,
-//! initial registration under a shared secret). The entry keeps `protection = "signature"`; the
+//! under the MAC-based protection of 4.1.5). The entry keeps `protection = "signature"`; the
 //! command asks the CA once, under a password-based MAC with the one-time secret the CA's
 //! operator gave for this enrolment, for a certificate of a key the RA generates (P-256, or the
 //! key of `--key-file`), proving possession by that key's signature, and writes the key (mode
@@ -45,8 +45,35 @@ pub(super) async fn run(data_dir: &Path, upstream_file: &Path, e: Enrolment) -> 
         ));
     }
     let (settings, cert_path, key_path) = settings(data_dir, upstream_file, &e)?;
+    if cert_path == key_path {
+        return Err(Error::invalid(
+            "invalid_config",
+            format!(
+                "the CA {}'s `ra_certificate_file` and `ra_key_file` are one file ({}): name two",
+                e.ca,
+                key_path.display()
+            ),
+        ));
+    }
+    let given = e
+        .key_file
+        .as_deref()
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|err| Error::invalid("invalid_key", format!("--key-file: {err}")))?;
+    // The key given is the entry's key file already: it stays where it is.
+    let key_in_place = given.as_deref() == Some(key_path.as_path());
+    if given.as_deref() == Some(cert_path.as_path()) {
+        return Err(Error::invalid(
+            "invalid_key",
+            format!(
+                "--key-file {} is where the RA certificate goes",
+                cert_path.display()
+            ),
+        ));
+    }
     for path in [&cert_path, &key_path] {
-        let ours = e.key_file.as_deref() == Some(path.as_path());
+        let ours = key_in_place && path == &key_path;
         if path.exists() && !e.force && !ours {
             return Err(Error::conflict(
                 "ra_credentials_exist",
@@ -83,14 +110,25 @@ pub(super) async fn run(data_dir: &Path, upstream_file: &Path, e: Enrolment) -> 
         ocsp_urls: Vec::new(),
     };
     let ca = CmpCa::connect(&e.ca, &settings).await.map_err(ca_error)?;
-    let cert = ca.enrol_own_key(&order, &key).await.map_err(ca_error)?;
-    let x = openssl::x509::X509::from_der(&cert).map_err(Error::internal)?;
-    let cert_pem = x.to_pem().map_err(Error::internal)?;
-    if e.key_file.as_deref() != Some(key_path.as_path()) {
+    // The key is written beside its place before the CA is asked (the directory is writable),
+    // the certificate before it is confirmed; both are moved into place once it is.
+    let mut staged = Staged::default();
+    if !key_in_place {
         let pem = Zeroizing::new(key.private_key_to_pem_pkcs8().map_err(Error::internal)?);
-        replace(&key_path, &pem, true)?;
+        staged.write(&key_path, &pem, true)?;
     }
-    replace(&cert_path, &cert_pem, false)?;
+    let cert_new = staged.reserve(&cert_path)?;
+    let keep = |der: &[u8]| -> std::result::Result<(), String> {
+        let pem = openssl::x509::X509::from_der(der)
+            .and_then(|x| x.to_pem())
+            .map_err(|err| err.to_string())?;
+        crate::ca::files::write_public_file(&cert_new, &pem).map_err(|err| err.to_string())
+    };
+    let cert = ca
+        .enrol_own_key(&order, &key, &keep)
+        .await
+        .map_err(ca_error)?;
+    staged.install()?;
     let (_, parsed) = x509_parser::parse_x509_certificate(&cert).map_err(Error::internal)?;
     println!(
         "the CA {} issued the RA certificate {} (serial {}, valid until {})",
@@ -247,9 +285,13 @@ fn read_key(path: &Path) -> Result<PKey<Private>> {
             format!("--key-file {}: {why}", path.display()),
         )
     };
-    crate::ca::files::check_key_file_mode(path)
-        .map_err(|_| bad("is readable by group or others; chmod 600 it".into()))?;
     let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(bad("is readable by group or others; chmod 600 it".into()));
+        }
+    }
     if meta.len() > 64 * 1024 {
         return Err(bad("larger than 64 KiB".into()));
     }
@@ -257,26 +299,102 @@ fn read_key(path: &Path) -> Result<PKey<Private>> {
     PKey::private_key_from_pem(&pem).map_err(|_| bad("not an unencrypted PEM private key".into()))
 }
 
-/// Write `bytes` to `path` through a new file beside it (mode 0600 for a key), flushed, then
-/// renamed over it: a reader sees the old file or the new one, never a part.
-fn replace(path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), &e))?;
+/// Files written beside their place (`NAME.new`) and moved into place together once the CA
+/// has confirmed; removed if that does not happen (dropped before [`Staged::install`]).
+#[derive(Default)]
+struct Staged {
+    /// (the new file, its place).
+    files: Vec<(PathBuf, PathBuf)>,
+    installed: bool,
+}
+
+impl Staged {
+    /// `NAME.new` beside `path`, empty, to be filled later; its directory made if missing.
+    fn reserve(&mut self, path: &Path) -> Result<PathBuf> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".new");
+        let tmp = PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), &e))?;
+        }
+        std::fs::File::create(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), &e))?;
+        self.files.push((tmp.clone(), path.to_path_buf()));
+        Ok(tmp)
     }
-    if secret {
-        crate::ca::files::write_secret_file(&tmp, bytes)?;
-    } else {
-        crate::ca::files::write_public_file(&tmp, bytes)?;
+
+    /// `bytes` written to `NAME.new` beside `path` (mode 0600 for a `secret`), flushed.
+    fn write(&mut self, path: &Path, bytes: &[u8], secret: bool) -> Result<()> {
+        let tmp = self.reserve(path)?;
+        let _ = std::fs::remove_file(&tmp);
+        if secret {
+            crate::ca::files::write_secret_file(&tmp, bytes)
+        } else {
+            crate::ca::files::write_public_file(&tmp, bytes)
+        }
     }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        Error::io(
-            format!("renaming {} to {}", tmp.display(), path.display()),
-            &e,
-        )
-    })
+
+    /// Every new file renamed over its place (the files there kept as `NAME.old` until all are
+    /// in place, and put back if one cannot be), then the directories synced.
+    fn install(mut self) -> Result<()> {
+        let old = |p: &Path| {
+            let mut o = p.as_os_str().to_owned();
+            o.push(".old");
+            PathBuf::from(o)
+        };
+        let mut backed_up = Vec::new();
+        let mut moved = Vec::new();
+        let result = (|| -> Result<()> {
+            for (_, path) in &self.files {
+                if path.exists() {
+                    std::fs::rename(path, old(path))
+                        .map_err(|e| Error::io(format!("moving {} aside", path.display()), &e))?;
+                    backed_up.push(path.clone());
+                }
+            }
+            for (tmp, path) in &self.files {
+                std::fs::rename(tmp, path).map_err(|e| {
+                    Error::io(
+                        format!("renaming {} to {}", tmp.display(), path.display()),
+                        &e,
+                    )
+                })?;
+                moved.push(path.clone());
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for path in &moved {
+                let _ = std::fs::remove_file(path);
+            }
+            for path in &backed_up {
+                let _ = std::fs::rename(old(path), path);
+            }
+            return Err(e);
+        }
+        for path in &backed_up {
+            let _ = std::fs::remove_file(old(path));
+        }
+        for (_, path) in &self.files {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Ok(d) = std::fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+        }
+        self.installed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.installed {
+            for (tmp, _) in &self.files {
+                let _ = std::fs::remove_file(tmp);
+            }
+        }
+    }
 }

@@ -93,7 +93,7 @@ async fn retry_many(
         outcome.retried.len(),
         match outcome.changed_meanwhile {
             0 => String::new(),
-            n => format!("; {n} acknowledged or replaced meanwhile, left as they are"),
+            n => format!("; {n} acknowledged, replaced or dropped meanwhile, left as they are"),
         }
     );
     if outcome.truncated {
