@@ -698,3 +698,158 @@ fn the_ra_certificate_comes_from_the_ca_by_an_ir_of_its_own() {
         },
     );
 }
+
+/// `openssl ocsp -port` over `index.txt` (the CA's `openssl ca` database) on `port`, signing
+/// with the CA's key; killed when dropped.
+struct Responder(std::process::Child);
+
+impl Responder {
+    fn start(pki: &Pki, port: u16) -> Responder {
+        let log = pki.path(&format!("ocsp-{port}.log"));
+        let _ = std::fs::remove_file(&log);
+        let child = Command::new("openssl")
+            .current_dir(&pki.dir)
+            .args(["ocsp", "-index", "index.txt", "-port", &port.to_string()])
+            .args(["-rsigner", "ca.pem", "-rkey", "ca.key", "-CA", "ca.pem"])
+            .arg("-ignore_err")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("openssl ocsp");
+        // Ready once it says so: it serves one connection at a time, and a probing connection
+        // that sends nothing would hold it.
+        let start = std::time::Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("waiting for OCSP client connections")
+        {
+            assert!(start.elapsed().as_secs() < 20, "openssl ocsp did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Responder(child)
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A revocation made at the CA itself shows at once through the CA's OCSP responder
+/// (`ocsp_url`), before any CRL: OpenSSL's own responder (`openssl ocsp -port`) over the index
+/// `openssl ca` keeps. While it cannot be reached the records stand; once it says good, the
+/// signer is accepted; once the CA revokes (keyCompromise), the verification API rejects a
+/// document signed now, `GET /certificates/{serial}` says revoked, and the revocation is
+/// audited as read from the OCSP responder.
+#[test]
+fn a_revocation_at_the_ca_is_read_from_its_ocsp_responder() {
+    in_netns(
+        "a_revocation_at_the_ca_is_read_from_its_ocsp_responder",
+        || async {
+            use common::signing::{cms_sign, SignOptions, Signer};
+            use std::time::Duration;
+            let dir = tempfile::tempdir().unwrap();
+            let pki = Pki::make(dir.path());
+            let mock = MockCmp::start(&pki, None, &[]);
+            let port = common::cfssl::free_port();
+            let keys = format!(
+                "{}\nrequest = \"p10cr\"\nocsp_url = \"http://127.0.0.1:{port}/\"",
+                signature_keys(&pki)
+            );
+            let app = TestApp::spawn_with(Options {
+                upstream_toml: Some(upstream_toml(&pki, &mock.url, &keys)),
+                upstream_ocsp_reuse: Some(Duration::ZERO),
+                ..Options::default()
+            })
+            .await;
+            let (clerk, approver) = app.clerk_and_approver().await;
+            let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+            let (status, req) = app
+                .submit(&clerk, &sub, "person-signing", &pki.subscriber_csr())
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{req}");
+            let id = req["id"].as_str().unwrap();
+            let (status, body) = app
+                .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}\n{}", mock.log());
+            let serial = body["serial"].as_str().unwrap().to_string();
+            let verifier = app.operator("permits-app", &["verifier"]).await;
+            let signer = Signer {
+                cert_pem: std::fs::read_to_string(pki.path("leaf.pem")).unwrap(),
+                key_pem: std::fs::read_to_string(pki.path("subscriber.key")).unwrap(),
+            };
+            let verify = || {
+                let (app, verifier, signer) = (&app, verifier.clone(), &signer);
+                async move {
+                    use base64::Engine;
+                    let cms = cms_sign(b"permit 2026-0042", &[signer], &SignOptions::default());
+                    let body =
+                        json!({"cms": base64::engine::general_purpose::STANDARD.encode(cms)});
+                    let (status, answer) = app.post(&verifier, "/api/v1/verify", body).await;
+                    assert_eq!(status, StatusCode::OK, "{answer}");
+                    answer
+                }
+            };
+            let cert = || {
+                let (app, clerk, serial) = (&app, clerk.clone(), serial.clone());
+                async move {
+                    app.get(&clerk, &format!("/api/v1/certificates/{serial}"))
+                        .await
+                        .1
+                }
+            };
+            // The CA's database: the certificate valid.
+            std::fs::write(pki.path("index.txt"), "").unwrap();
+            std::fs::write(
+                pki.path("ca.cnf"),
+                "[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\ncertificate = ca.pem\n\
+                 private_key = ca.key\ndefault_md = sha256\n",
+            )
+            .unwrap();
+            let openssl_ca = |args: &[&str]| {
+                let (ok, text) = run(Command::new("openssl")
+                    .current_dir(&pki.dir)
+                    .args(["ca", "-config", "ca.cnf"])
+                    .args(args));
+                assert!(ok, "openssl ca {args:?}: {text}");
+            };
+            openssl_ca(&["-valid", "leaf.pem"]);
+
+            // No responder: the records stand.
+            assert_eq!(cert().await["status"], "valid");
+            let responder = Responder::start(&pki, port);
+            let answer = verify().await;
+            assert_eq!(answer["decision"], "accept", "{answer}");
+
+            // Revoked at the CA; its responder (started again over the index) says so.
+            openssl_ca(&["-revoke", "leaf.pem", "-crl_reason", "keyCompromise"]);
+            drop(responder);
+            let _responder = Responder::start(&pki, port);
+            let answer = verify().await;
+            assert_eq!(answer["decision"], "reject", "{answer}");
+            assert!(
+                answer["reasons"]
+                    .to_string()
+                    .contains("certificate_revoked"),
+                "{answer}"
+            );
+            let shown = cert().await;
+            assert_eq!(shown["status"], "revoked", "{shown}");
+            let recorded: Vec<Value> = app
+                .audit_entries()
+                .await
+                .into_iter()
+                .filter(|e| e["action"] == "certificate.revoked_upstream")
+                .collect();
+            assert_eq!(recorded.len(), 1, "{recorded:?}");
+            let details = &recorded[0]["details"];
+            assert_eq!(details["seen_at"], "the upstream CA's OCSP responder");
+            assert_eq!(details["reason"], "keyCompromise");
+            assert_eq!(details["ocsp_url"], format!("http://127.0.0.1:{port}/"));
+            app.stop().await;
+        },
+    );
+}

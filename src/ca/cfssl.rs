@@ -57,6 +57,8 @@ pub struct CfsslCa {
     key_id: String,
     /// Where its CRL is read (`crl_url`).
     crl: Option<super::remote_crl::CrlSource>,
+    /// The CA's OCSP responder, asked for the status of what it issued.
+    ocsp: Option<super::remote_ocsp::OcspSource>,
     /// `timeout_secs`: the longest one signing call takes.
     timeout: std::time::Duration,
 }
@@ -126,6 +128,11 @@ impl CfsslCa {
                 .crl_url
                 .clone()
                 .map(|u| super::remote_crl::CrlSource::new(id, u))
+                .transpose()?,
+            ocsp: settings
+                .ocsp_url
+                .clone()
+                .map(|u| super::remote_ocsp::OcspSource::new(id, u))
                 .transpose()?,
             timeout: settings.timeout,
         })
@@ -360,6 +367,10 @@ impl UpstreamCa for CfsslCa {
 
     fn crl_source(&self) -> Option<&super::remote_crl::CrlSource> {
         self.crl.as_ref()
+    }
+
+    fn ocsp_source(&self) -> Option<&super::remote_ocsp::OcspSource> {
+        self.ocsp.as_ref()
     }
 
     async fn revoke(

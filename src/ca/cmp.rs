@@ -69,6 +69,8 @@ pub struct CmpCa {
     not_after: OffsetDateTime,
     issuer_name: Vec<u8>,
     crl: Option<super::remote_crl::CrlSource>,
+    /// The CA's OCSP responder, asked for the status of what it issued.
+    ocsp: Option<super::remote_ocsp::OcspSource>,
 }
 
 impl std::fmt::Debug for CmpCa {
@@ -169,6 +171,11 @@ impl CmpCa {
                 .crl_url
                 .clone()
                 .map(|u| super::remote_crl::CrlSource::new(id, u))
+                .transpose()?,
+            ocsp: settings
+                .ocsp_url
+                .clone()
+                .map(|u| super::remote_ocsp::OcspSource::new(id, u))
                 .transpose()?,
         };
         let mut t = Transaction::new(&ca, "genm");
@@ -508,6 +515,10 @@ impl UpstreamCa for CmpCa {
 
     fn crl_source(&self) -> Option<&super::remote_crl::CrlSource> {
         self.crl.as_ref()
+    }
+
+    fn ocsp_source(&self) -> Option<&super::remote_ocsp::OcspSource> {
+        self.ocsp.as_ref()
     }
 
     async fn revoke(

@@ -11,6 +11,7 @@ pub mod files;
 pub mod key;
 pub mod local;
 pub mod remote_crl;
+pub mod remote_ocsp;
 pub mod root;
 pub mod standby;
 pub mod upstream_config;
@@ -212,6 +213,11 @@ pub trait UpstreamCa: Send + Sync + 'static {
     /// Where the CA publishes its CRL (`crl_url` in `upstream.toml`), read for the status of the
     /// certificates it issued; None: not read (the embedded CA, whose status Vouch keeps itself).
     fn crl_source(&self) -> Option<&remote_crl::CrlSource> {
+        None
+    }
+    /// Where the CA answers OCSP requests (`ocsp_url` in `upstream.toml`), asked for the status
+    /// of a certificate it issued when Vouch reports it; None: not asked.
+    fn ocsp_source(&self) -> Option<&remote_ocsp::OcspSource> {
         None
     }
     /// Why the CA has not been reached since the service started (it serves from the chain kept

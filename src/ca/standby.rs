@@ -193,6 +193,10 @@ impl UpstreamCa for Standby {
         self.live.get().and_then(|ca| ca.crl_source())
     }
 
+    fn ocsp_source(&self) -> Option<&super::remote_ocsp::OcspSource> {
+        self.live.get().and_then(|ca| ca.ocsp_source())
+    }
+
     async fn release(&self, serial: &str) -> Result<(), CaError> {
         self.live().await?.release(serial).await
     }

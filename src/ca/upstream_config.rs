@@ -92,6 +92,9 @@ pub struct CfsslSettings {
     /// Where the CA's CRL is read for the status of what it issued (`crl_url`; see
     /// `ra::upstream_status`); none: not read.
     pub crl_url: Option<url::Url>,
+    /// Where the CA answers OCSP requests (`ocsp_url`), asked for the status of what it issued
+    /// when Vouch reports it; none: not asked.
+    pub ocsp_url: Option<url::Url>,
 }
 
 impl std::fmt::Debug for CfsslSettings {
@@ -102,6 +105,7 @@ impl std::fmt::Debug for CfsslSettings {
             .field("cfssl_profile", &self.cfssl_profile)
             .field("timeout", &self.timeout)
             .field("crl_url", &self.crl_url.as_ref().map(url::Url::as_str))
+            .field("ocsp_url", &self.ocsp_url.as_ref().map(url::Url::as_str))
             .finish()
     }
 }
@@ -120,6 +124,7 @@ struct CfsslEntry {
     cfssl_profile: Option<String>,
     timeout_secs: Option<u64>,
     crl_url: Option<String>,
+    ocsp_url: Option<String>,
     profiles: Vec<String>,
 }
 
@@ -373,6 +378,11 @@ fn cfssl_entry(
         .as_deref()
         .map(|u| crl_url(u).map_err(|why| invalid(format!("{at}: `crl_url` \"{u}\": {why}"))))
         .transpose()?;
+    let ocsp_url = e
+        .ocsp_url
+        .as_deref()
+        .map(|u| endpoint_url(u).map_err(|why| invalid(format!("{at}: `ocsp_url` \"{u}\": {why}"))))
+        .transpose()?;
     Ok(CaEntry {
         id: e.id,
         profiles: e.profiles,
@@ -382,6 +392,7 @@ fn cfssl_entry(
             cfssl_profile: e.cfssl_profile,
             timeout,
             crl_url,
+            ocsp_url,
         })),
     })
 }

@@ -100,6 +100,12 @@ pub(super) struct ServeArgs {
     #[arg(long, env = "VOUCH_UPSTREAM_CRL_INTERVAL_SECS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..=86400))]
     upstream_crl_interval_secs: u64,
+    /// How long, in seconds, an answer of a remote CA's OCSP responder (`ocsp_url` in
+    /// upstream.toml) about a certificate stands before the responder is asked again when that
+    /// certificate is reported (less when the answer's nextUpdate comes sooner; 0: every time).
+    #[arg(long, env = "VOUCH_UPSTREAM_OCSP_REUSE_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=86400))]
+    upstream_ocsp_reuse_secs: u64,
     /// TLS certificate chain (PEM) to serve HTTPS.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -142,6 +148,7 @@ pub(super) async fn serve(args: ServeArgs, clock: SharedClock) -> Result<ExitCod
         ocsp_cache_bytes: args.ocsp_cache_mb << 20,
         retry,
         upstream_crl_interval: std::time::Duration::from_secs(args.upstream_crl_interval_secs),
+        upstream_ocsp_reuse: std::time::Duration::from_secs(args.upstream_ocsp_reuse_secs),
         tls: config.tls.is_some(),
         ..Default::default()
     };

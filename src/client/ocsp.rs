@@ -8,24 +8,12 @@ use super::{
     finish, http_client, parse_url, read_body, read_file, shown, transport_error, Failure, Outcome,
     MAX_INPUT_FILE_BYTES,
 };
+use crate::ca::remote_ocsp::{self, OcspStatus, MAX_ANSWER_BYTES};
 use clap::{Args, Subcommand};
-use openssl::hash::MessageDigest;
-use openssl::ocsp::{
-    OcspCertId, OcspCertStatus, OcspFlag, OcspRequest, OcspResponse, OcspResponseStatus,
-    OcspRevokedStatus,
-};
-use openssl::stack::Stack;
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509VerifyResult, X509};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// An OCSP answer or a CA certificate is read up to this size.
-const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// Clock difference tolerated on thisUpdate and nextUpdate, in seconds.
-const CLOCK_SKEW_SECS: u32 = 300;
 
 const ID_AD_OCSP: &str = "1.3.6.1.5.5.7.48.1";
 const ID_AD_CA_ISSUERS: &str = "1.3.6.1.5.5.7.48.2";
@@ -146,67 +134,6 @@ async fn fetch_issuer(
     Err(last.unwrap_or_else(|| Failure::local("no issuer certificate found")))
 }
 
-/// RFC 5280 name of a revocation reason.
-fn reason_name(r: OcspRevokedStatus) -> &'static str {
-    match r {
-        OcspRevokedStatus::KEY_COMPROMISE => "keyCompromise",
-        OcspRevokedStatus::CA_COMPROMISE => "cACompromise",
-        OcspRevokedStatus::AFFILIATION_CHANGED => "affiliationChanged",
-        OcspRevokedStatus::STATUS_SUPERSEDED => "superseded",
-        OcspRevokedStatus::STATUS_CESSATION_OF_OPERATION => "cessationOfOperation",
-        OcspRevokedStatus::STATUS_CERTIFICATE_HOLD => "certificateHold",
-        OcspRevokedStatus::REMOVE_FROM_CRL => "removeFromCRL",
-        _ => match r.as_raw() {
-            9 => "privilegeWithdrawn",
-            10 => "aACompromise",
-            _ => "unspecified",
-        },
-    }
-}
-
-fn response_status_name(s: OcspResponseStatus) -> &'static str {
-    match s {
-        OcspResponseStatus::MALFORMED_REQUEST => "malformedRequest",
-        OcspResponseStatus::INTERNAL_ERROR => "internalError",
-        OcspResponseStatus::TRY_LATER => "tryLater",
-        OcspResponseStatus::SIG_REQUIRED => "sigRequired",
-        OcspResponseStatus::UNAUTHORIZED => "unauthorized",
-        _ => "an unknown status",
-    }
-}
-
-/// OpenSSL prints a GeneralizedTime as `Nov  2 08:00:00 2026 GMT`; RFC 3339 is what the rest of
-/// Vouch shows. The text is kept as it is if it does not read so.
-fn rfc3339(openssl_time: &str) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let parts: Vec<&str> = openssl_time.split_whitespace().collect();
-    let parsed = (|| {
-        let [mon, day, clock, year, "GMT"] = parts.as_slice() else {
-            return None;
-        };
-        let month = MONTHS.iter().position(|m| m == mon)? + 1;
-        let clock = clock.split('.').next()?;
-        let hms: Vec<u8> = clock.split(':').filter_map(|p| p.parse().ok()).collect();
-        let [h, m, s] = hms.as_slice() else {
-            return None;
-        };
-        let date = time::Date::from_calendar_date(
-            year.parse().ok()?,
-            time::Month::try_from(u8::try_from(month).ok()?).ok()?,
-            day.parse().ok()?,
-        )
-        .ok()?;
-        let t = time::Time::from_hms(*h, *m, *s).ok()?;
-        date.with_time(t)
-            .assume_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok()
-    })();
-    parsed.unwrap_or_else(|| openssl_time.to_string())
-}
-
 async fn check(a: CheckArgs) -> Outcome {
     let http = http_client(a.cacert.as_deref())?;
     let bytes = read_file(&a.file, MAX_INPUT_FILE_BYTES)?;
@@ -242,12 +169,8 @@ async fn check(a: CheckArgs) -> Outcome {
             parse_url(first, "OCSP URL")?
         }
     };
-    let cert_id = || OcspCertId::from_cert(MessageDigest::sha1(), &cert, &issuer);
-    let mut request = OcspRequest::new().map_err(ssl("OCSP request"))?;
-    request
-        .add_id(cert_id().map_err(ssl("OCSP request"))?)
-        .map_err(ssl("OCSP request"))?;
-    let request = request.to_der().map_err(ssl("OCSP request"))?;
+    let request = remote_ocsp::request_der(&cert, &issuer)
+        .map_err(|e| Failure::local(format!("OCSP request: {e}")))?;
 
     let resp = http
         .post(responder.clone())
@@ -266,79 +189,36 @@ async fn check(a: CheckArgs) -> Outcome {
             status.as_u16()
         )));
     }
-    let response = OcspResponse::from_der(&body)
-        .map_err(|_| Failure::local(format!("{at} did not answer an OCSP response")))?;
-    if response.status() != OcspResponseStatus::SUCCESSFUL {
-        return Err(Failure::local(format!(
-            "the OCSP responder {at} answered {}",
-            response_status_name(response.status())
-        )));
-    }
-    let basic = response
-        .basic()
-        .map_err(|_| Failure::local(format!("{at}: not a basic OCSP response")))?;
-    // Signed by the issuer itself or by a responder certificate the issuer made for OCSP
-    // signing (carried in the response): the issuer is the trust anchor here.
-    let mut store = X509StoreBuilder::new().map_err(ssl("trust store"))?;
-    store.add_cert(issuer.clone()).map_err(ssl("trust store"))?;
-    store
-        .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
-        .map_err(ssl("trust store"))?;
-    let store = store.build();
-    let extra = Stack::new().map_err(ssl("trust store"))?;
-    basic
-        .verify(&extra, &store, OcspFlag::empty())
-        .map_err(|e| {
-            Failure::local(format!(
-                "the OCSP answer from {at} is not signed by the issuer or a responder it \
-                 authorised: {e}"
-            ))
-        })?;
-    let id = cert_id().map_err(ssl("OCSP request"))?;
-    let single = basic.find_status(&id).ok_or_else(|| {
-        Failure::local(format!(
-            "the OCSP answer from {at} says nothing about this certificate"
-        ))
-    })?;
-    single.check_validity(CLOCK_SKEW_SECS, None).map_err(|_| {
-        Failure::local(format!(
-            "the OCSP answer from {at} is not current (thisUpdate {}, nextUpdate {})",
-            rfc3339(&single.this_update.to_string()),
-            single
-                .next_update()
-                .map(|t| rfc3339(&t.to_string()))
-                .unwrap_or_else(|| "none".into())
-        ))
-    })?;
+    let answer = remote_ocsp::read_answer(&body, &cert, &issuer)
+        .map_err(|e| Failure::local(format!("the OCSP answer from {at}: {e}")))?;
 
     let serial = cert
         .serial_number()
         .to_bn()
         .and_then(|b| b.to_hex_str().map(|s| s.to_lowercase()))
         .map_err(ssl("serial"))?;
+    let time = |t: time::OffsetDateTime| crate::ra::rfc3339(t.unix_timestamp());
     let mut result = json!({
         "serial": serial,
         "responder": at,
-        "this_update": rfc3339(&single.this_update.to_string()),
-        "next_update": single.next_update().map(|t| rfc3339(&t.to_string())),
+        "this_update": time(answer.this_update),
+        "next_update": answer.next_update.map(time),
     });
-    let (line, code) = match single.status {
-        OcspCertStatus::GOOD => {
+    let (line, code) = match answer.status {
+        OcspStatus::Good => {
             result["status"] = json!("good");
             ("good".to_string(), 0)
         }
-        OcspCertStatus::REVOKED => {
-            let reason = reason_name(single.reason);
-            let when = single
-                .revocation_time
-                .map(|t| rfc3339(&t.to_string()))
-                .unwrap_or_default();
+        OcspStatus::Revoked {
+            at, reason_name, ..
+        } => {
+            let when = time(at);
             result["status"] = json!("revoked");
-            result["revocation_reason"] = json!(reason);
+            result["revocation_reason"] = json!(reason_name);
             result["revoked_at"] = json!(when);
-            (format!("revoked ({reason}, {when})"), 1)
+            (format!("revoked ({reason_name}, {when})"), 1)
         }
-        _ => {
+        OcspStatus::Unknown => {
             result["status"] = json!("unknown");
             ("unknown".to_string(), 1)
         }
@@ -349,32 +229,4 @@ async fn check(a: CheckArgs) -> Outcome {
         println!("{}", output::clean(&line));
     }
     Ok(ExitCode::from(code))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn openssl_times_read_as_rfc3339() {
-        assert_eq!(rfc3339("Nov  2 08:00:05 2026 GMT"), "2026-11-02T08:00:05Z");
-        assert_eq!(
-            rfc3339("Feb 28 23:59:59.5 2030 GMT"),
-            "2030-02-28T23:59:59Z"
-        );
-        assert_eq!(rfc3339("garbage"), "garbage");
-    }
-
-    #[test]
-    fn reasons_have_their_rfc_5280_names() {
-        assert_eq!(
-            reason_name(OcspRevokedStatus::KEY_COMPROMISE),
-            "keyCompromise"
-        );
-        assert_eq!(
-            reason_name(OcspRevokedStatus::from_raw(9)),
-            "privilegeWithdrawn"
-        );
-        assert_eq!(reason_name(OcspRevokedStatus::from_raw(0)), "unspecified");
-    }
 }

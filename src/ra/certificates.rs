@@ -107,9 +107,23 @@ impl Ra {
     pub async fn certificate(&self, _op: &Operator, serial: &str) -> Result<CertificateView> {
         let serial = Serial::from_client(serial)?;
         let mut c = self.store().read().await?;
-        let row = rows::get(&mut c, &serial)
+        let mut row = rows::get(&mut c, &serial)
             .await?
             .ok_or(Error::NotFound("certificate"))?;
+        // A remote CA's certificate: its OCSP responder, when it has one, may know of a
+        // revocation its last CRL did not list yet.
+        if !self.is_embedded(&row.ca_id) {
+            drop(c);
+            let changed = self
+                .refresh_from_ocsp(&row.serial, &row.ca_id, &row.der)
+                .await;
+            c = self.store().read().await?;
+            if changed {
+                row = rows::get(&mut c, &serial)
+                    .await?
+                    .ok_or(Error::NotFound("certificate"))?;
+            }
+        }
         let upstream_forward = crate::store::upstream_queue::pending_of(&mut c, &serial)
             .await?
             .map(ForwardView::from);

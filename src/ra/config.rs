@@ -52,6 +52,9 @@ pub struct RaConfig {
     /// How often the remote CAs' CRLs are read for the status of what they issued
     /// (`--upstream-crl-interval-secs`; see [`super::upstream_status`]).
     pub upstream_crl_interval: std::time::Duration,
+    /// How long a remote CA's OCSP answer about a certificate stands before its responder is
+    /// asked again (`--upstream-ocsp-reuse-secs`; see [`super::upstream_ocsp`]).
+    pub upstream_ocsp_reuse: std::time::Duration,
     /// The key that seals operators' TOTP secrets in the database (`<data-dir>/console.key`);
     /// none: a random key held in memory (enrolments do not survive a restart).
     pub console_key: Option<Arc<super::console::SealKey>>,
@@ -121,6 +124,7 @@ impl Default for RaConfig {
             retry: RetrySchedule::default(),
             issuance_journal: None,
             upstream_crl_interval: DEFAULT_UPSTREAM_CRL_INTERVAL,
+            upstream_ocsp_reuse: super::upstream_ocsp::DEFAULT_OCSP_REUSE,
             console_key: None,
             tls: false,
         }

@@ -37,6 +37,7 @@ pub mod revocation_requests;
 pub mod root;
 pub mod self_revocation;
 pub mod subscribers;
+pub mod upstream_ocsp;
 pub mod upstream_status;
 
 use crate::audit::{self, Action, Event};
@@ -77,6 +78,7 @@ struct Inner {
     root_warned: std::sync::Mutex<Option<std::time::Instant>>,
     journal: journal::Journal,
     crl_reads: upstream_status::CrlReads,
+    ocsp_asked: upstream_ocsp::OcspAsked,
     console_key: Arc<console::SealKey>,
 }
 
@@ -126,6 +128,7 @@ impl Ra {
                 arl: Default::default(),
                 root_warned: Default::default(),
                 crl_reads: Default::default(),
+                ocsp_asked: Default::default(),
             }),
         }
     }

@@ -39,6 +39,44 @@ const MAX_FORWARDS_CHECKED: i64 = 10_000;
 /// The most holds set by a CA's CRL that one CRL is checked against (the oldest first).
 const MAX_HOLDS_CHECKED: i64 = 10_000;
 use std::collections::HashMap;
+
+/// What told Vouch of a certificate's status at its remote CA, and where it was read.
+#[derive(Debug, Clone)]
+pub(crate) enum Told {
+    /// The CA's CRL at this URL.
+    Crl(String),
+    /// The CA's OCSP responder at this URL.
+    Ocsp(String),
+}
+
+impl Told {
+    /// For logs.
+    fn name(&self) -> &'static str {
+        match self {
+            Told::Crl(_) => "CRL",
+            Told::Ocsp(_) => "OCSP",
+        }
+    }
+
+    /// The audit entry's `seen_at`.
+    fn seen_at(&self) -> &'static str {
+        match self {
+            Told::Crl(_) => "the upstream CA's CRL",
+            Told::Ocsp(_) => "the upstream CA's OCSP responder",
+        }
+    }
+
+    /// The audit entry's source fields: `crl_url` and `crl_this_update`, or `ocsp_url` and
+    /// `ocsp_this_update`.
+    fn describe(&self, details: &mut serde_json::Value, at: i64) {
+        let (url_key, time_key, url) = match self {
+            Told::Crl(u) => ("crl_url", "crl_this_update", u),
+            Told::Ocsp(u) => ("ocsp_url", "ocsp_this_update", u),
+        };
+        details[url_key] = url.clone().into();
+        details[time_key] = super::rfc3339(at).into();
+    }
+}
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
@@ -380,122 +418,16 @@ impl Ra {
         {
             tracing::warn!(ca = %id, error = %e, "could not check the queued revocation forwards against the CA's CRL");
         }
-        for (serial, status, key, changed_at, der) in live {
-            let Some(entry) = by_serial.get(serial.as_str()).copied() else {
+        for live_row in live {
+            let Some(entry) = by_serial.get(live_row.0.as_str()).copied() else {
                 continue;
             };
-            if !crate::ca::remote_crl::issued_by(&der, issuing) {
-                tracing::warn!(%serial, ca = %id,
-                    "the CA's CRL lists a serial of a certificate its issuing certificate did not issue (an earlier key?): entry not used");
-                continue;
-            }
-            let hold = entry.reason == Reason::CertificateHold;
-            if hold && status == "on-hold" {
-                continue;
-            }
-            // A certificate revoked here is changed only by a keyCompromise entry (raised).
-            let raise = status == "revoked";
-            if raise && entry.reason != Reason::KeyCompromise {
-                continue;
-            }
-            // A CRL made before the certificate's last change here (a release of a hold, say)
-            // says nothing of its status now: a stale or replayed CRL would put it back.
-            if changed_at.is_some_and(|t| crl_time <= t) {
-                tracing::debug!(%serial, ca = %id, "a CRL older than the certificate's last status change: entry not used");
-                continue;
-            }
-            let now = self.now();
-            let (ca_id, reason, url) = (id.to_string(), entry.reason, url.to_string());
-            let (target, revoked_at) = (serial.clone(), entry.revoked_at);
-            let invalidity = entry.invalidity.map(|t| t.min(now).unix_timestamp());
-            let changed = self
-                .store()
-                .write(job!(|c, log| {
-                    // Checked again in the write: another instance may have changed the
-                    // certificate, or used a newer CRL, since it was read.
-                    let changed_at = crls::status_changed_at(c, &target).await?;
-                    if changed_at.is_some_and(|t| crl_time <= t)
-                        || crls::last_this_update(c, &ca_id)
-                            .await?
-                            .is_some_and(|t| crl_time < t)
-                    {
-                        return Ok(None);
-                    }
-                    // Never in the future (a CA's clock ahead of ours does not revoke ahead of
-                    // time), nor before the certificate's last status change here.
-                    let at = revoked_at
-                        .min(now)
-                        .unix_timestamp()
-                        .max(changed_at.unwrap_or(i64::MIN));
-                    let details = serde_json::json!({"ca": ca_id, "reason": reason.as_str(),
-                        "revoked_at": super::rfc3339(at), "seen_at": "the upstream CA's CRL",
-                        "crl_url": url, "crl_this_update": super::rfc3339(crl_time),
-                        "invalidity_date": invalidity.map(super::rfc3339), "was": status});
-                    let changed = match (raise, hold) {
-                        // RFC 5280 5.3.1: a revoked certificate's reason may become
-                        // keyCompromise, as a revocation here may raise it.
-                        (true, _) => {
-                            rows::escalate_to_key_compromise(
-                                c,
-                                &target,
-                                invalidity,
-                                now.unix_timestamp(),
-                            )
-                            .await?
-                        }
-                        (false, true) => {
-                            let held = rows::hold(c, &target, at).await?;
-                            if held {
-                                // The CA's hold: lifted here when a newer CRL of the CA no
-                                // longer lists it.
-                                crls::record_hold(c, &target, &ca_id, crl_time).await?;
-                            }
-                            held
-                        }
-                        (false, false) => {
-                            rows::revoke(c, &target, reason.as_str(), at, invalidity).await?
-                        }
-                    };
-                    if !changed {
-                        return Ok(None);
-                    }
-                    let action = match raise {
-                        true => Action::CertificateRevocationUpdated,
-                        false => Action::CertificateRevokedUpstream,
-                    };
-                    let event = Event::new(None, action, Some(&target), details);
-                    audit::record(log, now, event);
-                    let change = match (raise, hold) {
-                        (true, _) => HolderChange::KeyCompromised(invalidity),
-                        (false, true) => HolderChange::Held,
-                        (false, false) => HolderChange::Revoked(reason, invalidity),
-                    };
-                    follow_holder(c, log, now, None, &target, change).await?;
-                    // A key the CA says is compromised is blocked here too, and the other
-                    // certificates with it are revoked, as for a keyCompromise revocation here.
-                    let others = match reason {
-                        Reason::KeyCompromise => {
-                            super::revocation::compromise_key(
-                                c, log, now, None, &target, &key, invalidity,
-                            )
-                            .await?
-                        }
-                        _ => Vec::new(),
-                    };
-                    // The CA told us: nothing to forward back to it.
-                    if let Some(row) =
-                        queue::queue(c, &target, &ca_id, now.unix_timestamp()).await?
-                    {
-                        queue::acknowledge(c, &target, row.status_version, now.unix_timestamp())
-                            .await?;
-                    }
-                    Ok(Some(others))
-                }))
-                .await?;
-            if let Some(others) = changed {
+            let told = Told::Crl(url.to_string());
+            if let Some(others) = self
+                .record_remote(id, &told, live_row, entry, crl_time, issuing)
+                .await?
+            {
                 propagated.extend(others);
-                tracing::warn!(%serial, ca = %id, reason = entry.reason.as_str(),
-                    "the CA's CRL lists a certificate Vouch held as valid; recorded as revoked");
                 recorded += 1;
             }
         }
@@ -516,6 +448,137 @@ impl Ra {
         // The others revoked with a compromised key are forwarded to the CAs that issued them.
         self.forward_revocations(None, &propagated).await;
         Ok((recorded, released))
+    }
+
+    /// Record what the CA `id` says (`told`: its CRL, or its OCSP responder, at `crl_time`) of
+    /// the certificate `live` (valid, on hold, or revoked with another reason than
+    /// keyCompromise here): `entry` revokes it, holds it (certificateHold; the hold remembered,
+    /// to be lifted when the CA lifts it), or raises its reason to keyCompromise, unless the
+    /// CA's issuing certificate `issuing` did not issue it, or the certificate changed here at or
+    /// after `crl_time`. Audited `certificate.revoked_upstream` (or
+    /// `certificate.revocation_updated`); a keyCompromise blocks the key and revokes the other
+    /// certificates with it (returned, to be forwarded to their CAs). None when nothing changed.
+    pub(super) async fn record_remote(
+        &self,
+        id: &str,
+        told: &Told,
+        live: rows::LiveOfCa,
+        entry: &RemoteRevocation,
+        crl_time: i64,
+        issuing: &[u8],
+    ) -> Result<Option<Vec<String>>> {
+        let (serial, status, key, changed_at, der) = live;
+        if !crate::ca::remote_crl::issued_by(&der, issuing) {
+            tracing::warn!(%serial, ca = %id, source = told.name(),
+                "the CA lists a serial of a certificate its issuing certificate did not issue (an earlier key?): not used");
+            return Ok(None);
+        }
+        let hold = entry.reason == Reason::CertificateHold;
+        if hold && status == "on-hold" {
+            return Ok(None);
+        }
+        // A certificate revoked here is changed only by a keyCompromise entry (raised).
+        let raise = status == "revoked";
+        if raise && entry.reason != Reason::KeyCompromise {
+            return Ok(None);
+        }
+        // A CRL made before the certificate's last change here (a release of a hold, say)
+        // says nothing of its status now: a stale or replayed CRL would put it back.
+        if changed_at.is_some_and(|t| crl_time <= t) {
+            tracing::debug!(%serial, ca = %id, source = told.name(), "older than the certificate's last status change: not used");
+            return Ok(None);
+        }
+        let now = self.now();
+        let (ca_id, reason, source) = (id.to_string(), entry.reason, told.clone());
+        let (target, revoked_at) = (serial.clone(), entry.revoked_at);
+        let invalidity = entry.invalidity.map(|t| t.min(now).unix_timestamp());
+        let changed = self
+            .store()
+            .write(job!(|c, log| {
+                // Checked again in the write: another instance may have changed the
+                // certificate, or used a newer CRL, since it was read.
+                let changed_at = crls::status_changed_at(c, &target).await?;
+                if changed_at.is_some_and(|t| crl_time <= t)
+                    || crls::last_this_update(c, &ca_id)
+                        .await?
+                        .is_some_and(|t| crl_time < t)
+                {
+                    return Ok(None);
+                }
+                // Never in the future (a CA's clock ahead of ours does not revoke ahead of
+                // time), nor before the certificate's last status change here.
+                let at = revoked_at
+                    .min(now)
+                    .unix_timestamp()
+                    .max(changed_at.unwrap_or(i64::MIN));
+                let mut details = serde_json::json!({"ca": ca_id, "reason": reason.as_str(),
+                    "revoked_at": super::rfc3339(at), "seen_at": source.seen_at(),
+                    "invalidity_date": invalidity.map(super::rfc3339), "was": status});
+                source.describe(&mut details, crl_time);
+                let changed = match (raise, hold) {
+                    // RFC 5280 5.3.1: a revoked certificate's reason may become
+                    // keyCompromise, as a revocation here may raise it.
+                    (true, _) => {
+                        rows::escalate_to_key_compromise(
+                            c,
+                            &target,
+                            invalidity,
+                            now.unix_timestamp(),
+                        )
+                        .await?
+                    }
+                    (false, true) => {
+                        let held = rows::hold(c, &target, at).await?;
+                        if held {
+                            // The CA's hold: lifted here when a newer CRL of the CA no
+                            // longer lists it.
+                            crls::record_hold(c, &target, &ca_id, crl_time).await?;
+                        }
+                        held
+                    }
+                    (false, false) => {
+                        rows::revoke(c, &target, reason.as_str(), at, invalidity).await?
+                    }
+                };
+                if !changed {
+                    return Ok(None);
+                }
+                let action = match raise {
+                    true => Action::CertificateRevocationUpdated,
+                    false => Action::CertificateRevokedUpstream,
+                };
+                let event = Event::new(None, action, Some(&target), details);
+                audit::record(log, now, event);
+                let change = match (raise, hold) {
+                    (true, _) => HolderChange::KeyCompromised(invalidity),
+                    (false, true) => HolderChange::Held,
+                    (false, false) => HolderChange::Revoked(reason, invalidity),
+                };
+                follow_holder(c, log, now, None, &target, change).await?;
+                // A key the CA says is compromised is blocked here too, and the other
+                // certificates with it are revoked, as for a keyCompromise revocation here.
+                let others = match reason {
+                    Reason::KeyCompromise => {
+                        super::revocation::compromise_key(
+                            c, log, now, None, &target, &key, invalidity,
+                        )
+                        .await?
+                    }
+                    _ => Vec::new(),
+                };
+                // The CA told us: nothing to forward back to it.
+                if let Some(row) = queue::queue(c, &target, &ca_id, now.unix_timestamp()).await? {
+                    queue::acknowledge(c, &target, row.status_version, now.unix_timestamp())
+                        .await?;
+                }
+                Ok(Some(others))
+            }))
+            .await?;
+        if changed.is_some() {
+            tracing::warn!(%serial, ca = %id, reason = entry.reason.as_str(), source = told.name(),
+                "the CA says a certificate Vouch held as valid is revoked (or on hold); recorded");
+        }
+        Ok(changed)
     }
 
     /// Release the certificates an earlier CRL of the CA `id` put on hold here (and nothing

@@ -69,7 +69,15 @@ impl Ra {
             report.reasons.push(p.code());
         }
         let serial = hex_serial(parsed.raw_serial());
-        let record = self.own_certificate(&serial, &der).await?;
+        let mut record = self.own_certificate(&serial, &der).await?;
+        // A remote CA's certificate: its OCSP responder, when it has one, may know of a
+        // revocation its last CRL did not list yet.
+        if let Some(r) = record.as_ref().filter(|r| !self.is_embedded(&r.row.ca_id)) {
+            let (ca_id, row_serial) = (r.row.ca_id.clone(), r.row.serial.clone());
+            if self.refresh_from_ocsp(&row_serial, &ca_id, &der).await {
+                record = self.own_certificate(&serial, &der).await?;
+            }
+        }
         let row = record.as_ref().map(|r| &r.row);
         if let Some(row) = row {
             report.subscriber_id = Some(row.subscriber_id.clone());

@@ -123,6 +123,8 @@ pub struct Options {
     pub trust_anchors: Vec<String>,
     /// The text of `<data-dir>/upstream.toml` (remote CAs), read as `vouch serve` reads it.
     pub upstream_toml: Option<String>,
+    /// How long a remote CA's OCSP answer stands (`--upstream-ocsp-reuse-secs`); default 300 s.
+    pub upstream_ocsp_reuse: Option<std::time::Duration>,
     /// When failed CA calls are retried (short periods for the fault tests).
     pub retry: vouch::ra::RetrySchedule,
 }
@@ -136,6 +138,7 @@ impl Default for Options {
             tsa_anchors: Vec::new(),
             trust_anchors: Vec::new(),
             upstream_toml: None,
+            upstream_ocsp_reuse: None,
             retry: Default::default(),
         }
     }
@@ -213,6 +216,9 @@ impl TestApp {
             trust_anchors: data.trust_anchors().expect("trust anchors"),
             retry: opts.retry,
             issuance_journal: Some(data.issuance_journal_dir()),
+            upstream_ocsp_reuse: opts
+                .upstream_ocsp_reuse
+                .unwrap_or(vouch::ra::upstream_ocsp::DEFAULT_OCSP_REUSE),
             ..Default::default()
         };
         let ra = Ra::new(store, ca, profiles, opts.clock, config);

@@ -18,6 +18,7 @@
 //! revocation = true                          # forward revocations with rr
 //! max_poll_seconds = 120                     # the longest an issuance waits on a polling CA
 //! crl_url = "http://ca.example.org/city.crl" # optional: the CA's CRL, read for status
+//! ocsp_url = "http://ca.example.org/ocsp"    # optional: the CA's OCSP responder, asked for status
 //! profiles = ["person-signing"]
 //! ```
 //!
@@ -93,6 +94,9 @@ pub struct CmpSettings {
     pub max_poll_seconds: u64,
     /// Where the CA's CRL is read for the status of what it issued; none: not read.
     pub crl_url: Option<url::Url>,
+    /// Where the CA answers OCSP requests, asked for the status of what it issued when Vouch
+    /// reports it; none: not asked.
+    pub ocsp_url: Option<url::Url>,
 }
 
 impl std::fmt::Debug for CmpSettings {
@@ -126,6 +130,7 @@ struct CmpEntry {
     revocation: Option<bool>,
     max_poll_seconds: Option<u64>,
     crl_url: Option<String>,
+    ocsp_url: Option<String>,
     profiles: Vec<String>,
 }
 
@@ -276,6 +281,11 @@ pub fn cmp_entry(
         .as_deref()
         .map(|u| crl_url(u).map_err(|why| invalid(format!("{at}: `crl_url` \"{u}\": {why}"))))
         .transpose()?;
+    let ocsp_url = e
+        .ocsp_url
+        .as_deref()
+        .map(|u| endpoint_url(u).map_err(|why| invalid(format!("{at}: `ocsp_url` \"{u}\": {why}"))))
+        .transpose()?;
     Ok(CaEntry {
         id: e.id,
         profiles: e.profiles,
@@ -291,6 +301,7 @@ pub fn cmp_entry(
             revocation: e.revocation.unwrap_or(true),
             max_poll_seconds,
             crl_url,
+            ocsp_url,
         })),
     })
 }
