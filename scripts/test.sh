@@ -27,6 +27,8 @@ command -v cfssl >/dev/null || missing+=(golang-cfssl)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+# A TLS front for the CMP mock in tests/cmp.rs (CMP over HTTPS).
+command -v socat >/dev/null || missing+=(socat)
 # The console in a real browser (tests/console_browser.rs): Chromium, its driver, Node with npm for
 # playwright-core, and a CJK font so that the Chinese pages render (and their screenshots show).
 [ -x /usr/bin/chromium ] || missing+=(chromium)

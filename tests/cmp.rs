@@ -739,10 +739,10 @@ impl Drop for Responder {
 
 /// A revocation made at the CA itself shows at once through the CA's OCSP responder
 /// (`ocsp_url`), before any CRL: OpenSSL's own responder (`openssl ocsp -port`) over the index
-/// `openssl ca` keeps. While it cannot be reached the records stand; once it says good, the
-/// signer is accepted; once the CA revokes (keyCompromise), the verification API rejects a
-/// document signed now, `GET /certificates/{serial}` says revoked, and the revocation is
-/// audited as read from the OCSP responder.
+/// `openssl ca` keeps. It says good: the signer is accepted. The CA holds the certificate:
+/// `GET /certificates/{serial}` says on hold, audited as read from the responder; the CA lifts
+/// the hold: lifted here; the CA revokes it (keyCompromise): the verification API rejects a
+/// document signed now. With the responder gone the records stand.
 #[test]
 fn a_revocation_at_the_ca_is_read_from_its_ocsp_responder() {
     in_netns(
@@ -818,16 +818,62 @@ fn a_revocation_at_the_ca_is_read_from_its_ocsp_responder() {
             };
             openssl_ca(&["-valid", "leaf.pem"]);
 
-            // No responder: the records stand.
-            assert_eq!(cert().await["status"], "valid");
+            let audited = |action: &'static str| {
+                let app = &app;
+                async move {
+                    app.audit_entries()
+                        .await
+                        .into_iter()
+                        .filter(|e| e["action"] == action)
+                        .collect::<Vec<Value>>()
+                }
+            };
+            let restart = |responder: Responder| {
+                drop(responder);
+                // An answer's thisUpdate is to the second: the next one is later than the last.
+                std::thread::sleep(Duration::from_millis(1100));
+                Responder::start(&pki, port)
+            };
             let responder = Responder::start(&pki, port);
             let answer = verify().await;
             assert_eq!(answer["decision"], "accept", "{answer}");
 
-            // Revoked at the CA; its responder (started again over the index) says so.
+            // On hold at the CA: `GET /certificates` asks, and says so.
+            openssl_ca(&["-revoke", "leaf.pem", "-crl_hold", "holdInstructionReject"]);
+            let responder = restart(responder);
+            assert_eq!(cert().await["status"], "on-hold");
+            let held = audited("certificate.revoked_upstream").await;
+            assert_eq!(held.len(), 1, "{held:?}");
+            assert_eq!(held[0]["details"]["reason"], "certificateHold");
+            assert_eq!(
+                held[0]["details"]["seen_at"],
+                "the upstream CA's OCSP responder"
+            );
+            assert_eq!(
+                held[0]["details"]["ocsp_url"],
+                format!("http://127.0.0.1:{port}/")
+            );
+            assert!(held[0]["details"]["ocsp_this_update"].is_string());
+
+            // The CA lifts its hold (its index says valid again): lifted here too.
+            let index = std::fs::read_to_string(pki.path("index.txt")).unwrap();
+            let lifted: String = index
+                .lines()
+                .map(|l| {
+                    let mut f: Vec<&str> = l.split('\t').collect();
+                    f[0] = "V";
+                    f[2] = "";
+                    f.join("\t") + "\n"
+                })
+                .collect();
+            std::fs::write(pki.path("index.txt"), lifted).unwrap();
+            let responder = restart(responder);
+            assert_eq!(cert().await["status"], "valid");
+            assert_eq!(audited("certificate.released_upstream").await.len(), 1);
+
+            // Revoked at the CA (keyCompromise): the verification API rejects.
             openssl_ca(&["-revoke", "leaf.pem", "-crl_reason", "keyCompromise"]);
-            drop(responder);
-            let _responder = Responder::start(&pki, port);
+            let responder = restart(responder);
             let answer = verify().await;
             assert_eq!(answer["decision"], "reject", "{answer}");
             assert!(
@@ -836,19 +882,83 @@ fn a_revocation_at_the_ca_is_read_from_its_ocsp_responder() {
                     .contains("certificate_revoked"),
                 "{answer}"
             );
-            let shown = cert().await;
-            assert_eq!(shown["status"], "revoked", "{shown}");
-            let recorded: Vec<Value> = app
-                .audit_entries()
-                .await
-                .into_iter()
-                .filter(|e| e["action"] == "certificate.revoked_upstream")
-                .collect();
-            assert_eq!(recorded.len(), 1, "{recorded:?}");
-            let details = &recorded[0]["details"];
-            assert_eq!(details["seen_at"], "the upstream CA's OCSP responder");
-            assert_eq!(details["reason"], "keyCompromise");
-            assert_eq!(details["ocsp_url"], format!("http://127.0.0.1:{port}/"));
+            assert_eq!(cert().await["status"], "revoked");
+            let recorded = audited("certificate.revoked_upstream").await;
+            assert_eq!(recorded.len(), 2, "{recorded:?}");
+            assert_eq!(recorded[1]["details"]["reason"], "keyCompromise");
+
+            // The responder gone: the records stand, and nothing fails.
+            drop(responder);
+            assert_eq!(cert().await["status"], "revoked");
+            assert_eq!(verify().await["decision"], "reject");
+            app.stop().await;
+        },
+    );
+}
+
+/// CMP over HTTPS with `tls_trust_anchor_file`: the CA's TLS certificate (issued by the test
+/// CA, for 127.0.0.1) is trusted through that file only. Issuance goes through; without the key,
+/// the system's roots do not know the CA, and `vouch upstream check` says the connection failed.
+#[test]
+fn cmp_over_https_trusts_the_configured_anchor_only() {
+    in_netns(
+        "cmp_over_https_trusts_the_configured_anchor_only",
+        || async {
+            use common::cmp::TlsFront;
+            let dir = tempfile::tempdir().unwrap();
+            let pki = Pki::make(dir.path());
+            pki.tls_server();
+            let mock = MockCmp::start(&pki, None, &[]);
+            let mock_port: u16 = url::Url::parse(&mock.url).unwrap().port().unwrap();
+            let front = TlsFront::start(&pki, mock_port);
+            let url = format!("https://127.0.0.1:{}/pkix/", front.port);
+            let keys = format!(
+                "{}\nrequest = \"p10cr\"\ntls_trust_anchor_file = \"{}\"",
+                signature_keys(&pki),
+                pki.path("ca.pem").display()
+            );
+            let app = TestApp::spawn_with(Options {
+                upstream_toml: Some(upstream_toml(&pki, &url, &keys)),
+                ..Options::default()
+            })
+            .await;
+            let (clerk, approver) = app.clerk_and_approver().await;
+            let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+            let (status, req) = app
+                .submit(&clerk, &sub, "person-signing", &pki.subscriber_csr())
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{req}");
+            let id = req["id"].as_str().unwrap();
+            let (status, body) = app
+                .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}\n{}", mock.log());
+            assert_eq!(body["serial"], pki.leaf_serial());
+
+            let check = |toml: String| {
+                std::fs::write(app.data.root().join("upstream.toml"), toml).unwrap();
+                let out = Command::new(common::BIN)
+                    .args(["upstream", "check", "--data-dir"])
+                    .arg(app.data.root())
+                    .env("VOUCH_LOG", "warn")
+                    .output()
+                    .unwrap();
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout).to_string(),
+                )
+            };
+            let (code, text) = check(upstream_toml(&pki, &url, &keys));
+            assert_eq!(code, Some(0), "{text}");
+            assert!(text.contains(&format!("url: {url}")), "{text}");
+            // The system's roots instead: the CA's TLS certificate is not trusted.
+            let (code, text) = check(upstream_toml(
+                &pki,
+                &url,
+                &format!("{}\nrequest = \"p10cr\"", signature_keys(&pki)),
+            ));
+            assert_eq!(code, Some(1), "{text}");
+            assert!(text.contains("status: failed"), "{text}");
             app.stop().await;
         },
     );

@@ -135,9 +135,11 @@ actions! {
     /// revoked (or on hold) with the CRL entry's reason and date (actor null; the CA, the CRL's
     /// URL and thisUpdate in the details).
     CertificateRevokedUpstream = "certificate.revoked_upstream",
-    /// A certificate a remote CA's CRL had put on hold here is no longer listed by a newer CRL of
-    /// that CA: the CA lifted the hold, and it is released here too (actor null; the CA, the
-    /// CRL's URL and thisUpdate, and the thisUpdate of the CRL that set the hold in the details).
+    /// A certificate a remote CA's CRL (or OCSP responder) had put on hold here is no longer
+    /// listed by a newer CRL of that CA (or its responder says good): the CA lifted the hold, and
+    /// it is released here too (actor null; the CA, the CRL's or OCSP responder's URL and
+    /// thisUpdate, and the thisUpdate of the CRL or OCSP answer that set the hold,
+    /// `held_by_this_update`, in the details).
     CertificateReleasedUpstream = "certificate.released_upstream",
     /// A remote CA's CRL could not be read or did not verify (logged at each read, audited when
     /// its reads start failing); nothing was changed, the status from its last good CRL stands.

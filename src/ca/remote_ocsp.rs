@@ -24,6 +24,9 @@ use time::OffsetDateTime;
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Clock difference tolerated on thisUpdate and nextUpdate, in seconds.
 pub const CLOCK_SKEW_SECS: u32 = 300;
+/// How old, in seconds, an answer of a remote CA's responder without a nextUpdate may be: such an
+/// answer is made on request (`openssl ocsp`), so an older one is a replay.
+pub const MAX_AGE_WITHOUT_NEXT_UPDATE: u32 = 300;
 /// How long one question to a remote CA's responder may take in all.
 const OCSP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -69,7 +72,14 @@ pub fn request_der(cert: &X509, issuer: &X509) -> Result<Vec<u8>, String> {
 }
 
 /// The answer `body` about `cert` (issued by `issuer`), checked; the error says what is wrong.
-pub fn read_answer(body: &[u8], cert: &X509, issuer: &X509) -> Result<OcspAnswer, String> {
+/// `max_age`: how old (seconds) the thisUpdate of an answer without a nextUpdate may be (such an
+/// answer is otherwise current for ever); None: any age.
+pub fn read_answer(
+    body: &[u8],
+    cert: &X509,
+    issuer: &X509,
+    max_age: Option<u32>,
+) -> Result<OcspAnswer, String> {
     let checked = (|| {
         let response =
             OcspResponse::from_der(body).map_err(|_| "not an OCSP response".to_string())?;
@@ -90,7 +100,10 @@ pub fn read_answer(body: &[u8], cert: &X509, issuer: &X509) -> Result<OcspAnswer
             .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
             .map_err(|e| e.to_string())?;
         let store = store.build();
-        let extra = Stack::new().map_err(|e| e.to_string())?;
+        // The issuer among the answer's certificates too: a responder that signs with the CA's
+        // key may carry none.
+        let mut extra = Stack::new().map_err(|e| e.to_string())?;
+        extra.push(issuer.clone()).map_err(|e| e.to_string())?;
         basic
             .verify(&extra, &store, OcspFlag::empty())
             .map_err(|e| {
@@ -106,15 +119,21 @@ pub fn read_answer(body: &[u8], cert: &X509, issuer: &X509) -> Result<OcspAnswer
             .next_update()
             .map(|t| time_of(&t.to_string()))
             .transpose()?;
-        single.check_validity(CLOCK_SKEW_SECS, None).map_err(|_| {
-            format!(
-                "it is not current (thisUpdate {}, nextUpdate {})",
-                crate::ra::rfc3339(this_update.unix_timestamp()),
-                next_update
-                    .map(|t| crate::ra::rfc3339(t.unix_timestamp()))
-                    .unwrap_or_else(|| "none".into())
-            )
-        })?;
+        let max_age = match next_update {
+            Some(_) => None,
+            None => max_age,
+        };
+        single
+            .check_validity(CLOCK_SKEW_SECS, max_age)
+            .map_err(|_| {
+                format!(
+                    "it is not current (thisUpdate {}, nextUpdate {})",
+                    crate::ra::rfc3339(this_update.unix_timestamp()),
+                    next_update
+                        .map(|t| crate::ra::rfc3339(t.unix_timestamp()))
+                        .unwrap_or_else(|| "none".into())
+                )
+            })?;
         let status = match single.status {
             OcspCertStatus::GOOD => OcspStatus::Good,
             OcspCertStatus::REVOKED => {
@@ -262,7 +281,7 @@ impl OcspSource {
         }
         let body =
             super::cfssl::wire::read_bounded(&mut response, MAX_ANSWER_BYTES, id, url).await?;
-        read_answer(&body, &cert, &issuer).map_err(fail)
+        read_answer(&body, &cert, &issuer, Some(MAX_AGE_WITHOUT_NEXT_UPDATE)).map_err(fail)
     }
 }
 

@@ -189,7 +189,7 @@ async fn check(a: CheckArgs) -> Outcome {
             status.as_u16()
         )));
     }
-    let answer = remote_ocsp::read_answer(&body, &cert, &issuer)
+    let answer = remote_ocsp::read_answer(&body, &cert, &issuer, None)
         .map_err(|e| Failure::local(format!("the OCSP answer from {at}: {e}")))?;
 
     let serial = cert

@@ -114,9 +114,7 @@ impl Ra {
         // revocation its last CRL did not list yet.
         if !self.is_embedded(&row.ca_id) {
             drop(c);
-            let changed = self
-                .refresh_from_ocsp(&row.serial, &row.ca_id, &row.der)
-                .await;
+            let changed = self.refresh_from_ocsp(&row).await;
             c = self.store().read().await?;
             if changed {
                 row = rows::get(&mut c, &serial)

@@ -531,7 +531,7 @@ impl Ra {
                         let held = rows::hold(c, &target, at).await?;
                         if held {
                             // The CA's hold: lifted here when a newer CRL of the CA no
-                            // longer lists it.
+                            // longer lists it, or its OCSP responder says good.
                             crls::record_hold(c, &target, &ca_id, crl_time).await?;
                         }
                         held
@@ -612,54 +612,73 @@ impl Ra {
                     "a hold the CA's CRL set is not listed by its newer CRL, but its issuing certificate did not issue the certificate (an earlier key?): the hold stays");
                 continue;
             }
-            let now = self.now();
-            let (target, version, ca_id, url) = (
-                hold.serial.clone(),
-                hold.status_version,
-                id.to_string(),
-                url.to_string(),
-            );
-            let held_by = hold.crl_this_update;
-            let done = self
-                .store()
-                .write(job!(|c, log| {
-                    // Checked again in the write: the status may have changed here, or a newer
-                    // CRL been used, since they were read.
-                    if !crls::hold_stands(c, &target, version).await?
-                        || crls::last_this_update(c, &ca_id)
-                            .await?
-                            .is_some_and(|t| crl_time < t)
-                    {
-                        return Ok(false);
-                    }
-                    let changed_at = crls::status_changed_at(c, &target).await?;
-                    let at = crl_time
-                        .min(now.unix_timestamp())
-                        .max(changed_at.unwrap_or(i64::MIN));
-                    if !rows::release(c, &target, at).await? {
-                        return Ok(false);
-                    }
-                    let details = serde_json::json!({"ca": ca_id, "released_at": super::rfc3339(at),
-                        "seen_at": "the upstream CA's CRL", "crl_url": url,
-                        "crl_this_update": super::rfc3339(crl_time),
-                        "held_by_crl_of": super::rfc3339(held_by)});
-                    let event = Event::new(
-                        None,
-                        Action::CertificateReleasedUpstream,
-                        Some(&target),
-                        details,
-                    );
-                    audit::record(log, now, event);
-                    follow_holder(c, log, now, None, &target, HolderChange::Released).await?;
-                    Ok(true)
-                }))
-                .await?;
-            if done {
-                tracing::info!(serial = %hold.serial, ca = %id,
-                    "the CA's newer CRL no longer lists a certificate its CRL had put on hold; released here too");
+            let told = Told::Crl(url.to_string());
+            if self.lift_hold(id, &told, &hold, crl_time).await? {
                 released += 1;
             }
         }
         Ok(released)
+    }
+
+    /// Release the certificate of `hold` (set by what the CA `id` said earlier), now that the CA
+    /// says (`told`, at `time`, later than the hold) it is not held: unless its status changed
+    /// here since, or a newer CRL of the CA was used. Audited `certificate.released_upstream`;
+    /// the holder's attribute certificates held with it are released too. The release is dated
+    /// at `time` (never later than now, nor before the certificate's last change). Returns
+    /// whether it was released.
+    pub(super) async fn lift_hold(
+        &self,
+        id: &str,
+        told: &Told,
+        hold: &crls::UpstreamHold,
+        time: i64,
+    ) -> Result<bool> {
+        let now = self.now();
+        let (target, version, ca_id, source) = (
+            hold.serial.clone(),
+            hold.status_version,
+            id.to_string(),
+            told.clone(),
+        );
+        let held_by = hold.crl_this_update;
+        let done = self
+            .store()
+            .write(job!(|c, log| {
+                // Checked again in the write: the status may have changed here, or a newer
+                // CRL been used, since they were read.
+                if !crls::hold_stands(c, &target, version).await?
+                    || crls::last_this_update(c, &ca_id)
+                        .await?
+                        .is_some_and(|t| time < t)
+                {
+                    return Ok(false);
+                }
+                let changed_at = crls::status_changed_at(c, &target).await?;
+                let at = time
+                    .min(now.unix_timestamp())
+                    .max(changed_at.unwrap_or(i64::MIN));
+                if !rows::release(c, &target, at).await? {
+                    return Ok(false);
+                }
+                let mut details = serde_json::json!({"ca": ca_id,
+                    "released_at": super::rfc3339(at), "seen_at": source.seen_at(),
+                    "held_by_this_update": super::rfc3339(held_by)});
+                source.describe(&mut details, time);
+                let event = Event::new(
+                    None,
+                    Action::CertificateReleasedUpstream,
+                    Some(&target),
+                    details,
+                );
+                audit::record(log, now, event);
+                follow_holder(c, log, now, None, &target, HolderChange::Released).await?;
+                Ok(true)
+            }))
+            .await?;
+        if done {
+            tracing::info!(serial = %hold.serial, ca = %id, source = told.name(),
+                "the CA no longer holds a certificate it had put on hold; released here too");
+        }
+        Ok(done)
     }
 }

@@ -120,3 +120,15 @@ pub async fn hold_stands(conn: &mut Conn, serial: &str, status_version: i64) -> 
     .await?
         > 0)
 }
+
+/// The standing hold of the certificate `serial` that a CA's CRL or OCSP answer set, if any.
+pub async fn standing_hold_of(conn: &mut Conn, serial: &str) -> Result<Option<UpstreamHold>> {
+    Ok(sqlx::query_as(
+        "SELECT h.serial, h.status_version, h.crl_this_update, c.der FROM upstream_holds h \
+         JOIN certificates c ON c.serial = h.serial AND c.status_version = h.status_version \
+         AND c.status = 'on-hold' AND c.ca_id = h.ca_id WHERE h.serial = $1",
+    )
+    .bind(serial)
+    .fetch_optional(conn)
+    .await?)
+}

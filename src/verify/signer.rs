@@ -73,8 +73,8 @@ impl Ra {
         // A remote CA's certificate: its OCSP responder, when it has one, may know of a
         // revocation its last CRL did not list yet.
         if let Some(r) = record.as_ref().filter(|r| !self.is_embedded(&r.row.ca_id)) {
-            let (ca_id, row_serial) = (r.row.ca_id.clone(), r.row.serial.clone());
-            if self.refresh_from_ocsp(&row_serial, &ca_id, &der).await {
+            let row = r.row.clone();
+            if self.refresh_from_ocsp(&row).await {
                 record = self.own_certificate(&serial, &der).await?;
             }
         }

@@ -188,6 +188,36 @@ impl Pki {
         self.dir.join(name)
     }
 
+    /// A TLS server certificate for 127.0.0.1 the CA issued (`tls.pem`, `tls.key`).
+    pub fn tls_server(&self) {
+        let dir = &self.dir;
+        std::fs::write(
+            dir.join("tls.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+        )
+        .unwrap();
+        openssl(
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "tls.key",
+                "-out",
+                "tls.csr",
+            ],
+            dir,
+        );
+        sign_by_ca("tls.csr", "tls.ext", "30", "tls.pem", dir);
+    }
+
     /// A CSR (PEM) for the subscriber's key, as a client would send it to Vouch.
     pub fn subscriber_csr(&self) -> String {
         let key = std::fs::read(self.path("subscriber.key")).unwrap();
@@ -404,6 +434,47 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A TLS front on 127.0.0.1 (`socat`, with the PKI's `tls.pem`) passing each connection on to
+/// the plain HTTP server at `target_port`; killed when dropped.
+pub struct TlsFront {
+    child: Child,
+    pub port: u16,
+}
+
+impl TlsFront {
+    pub fn start(pki: &Pki, target_port: u16) -> TlsFront {
+        let port = super::cfssl::free_port();
+        let listen = format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            pki.path("tls.pem").display(),
+            pki.path("tls.key").display()
+        );
+        let child = Command::new("socat")
+            .arg(listen)
+            .arg(format!("TCP:127.0.0.1:{target_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat (scripts/test.sh installs it)");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "socat did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsFront { child, port }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
