@@ -819,3 +819,151 @@ async fn a_hold_lifted_at_the_ca_is_released_here_a_hold_set_here_stays() {
     assert_eq!(status_of(at_ca.0.clone()).await, "valid");
     app.stop().await;
 }
+
+/// CFSSL's own OCSP responder (`cfssl ocsprefresh` signs a response per certificate of its
+/// database with the CA key, `cfssl ocspdump` exports them, `cfssl ocspserve` answers from
+/// them) as the `ocsp_url` of a CFSSL entry: good while the certificate is, then, once revoked at
+/// CFSSL by its own API and the responses refreshed, `GET /certificates/{serial}` and the
+/// verification API say revoked, audited as read from the OCSP responder, with no CRL read.
+#[tokio::test]
+async fn cfssls_own_ocsp_responder_reports_a_revocation_made_at_cfssl() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let port = common::cfssl::free_port();
+    let toml = format!(
+        "{}ocsp_url = \"http://127.0.0.1:{port}/\"\n",
+        upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
+    );
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(toml),
+        upstream_ocsp_reuse: Some(Duration::ZERO),
+        retry: vouch::ra::RetrySchedule {
+            interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let verifier = app.operator("permits-app", &["verifier"]).await;
+    let key = p256_key_pem();
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (status, req) = app
+        .submit(&clerk, &sub, "person-signing", &csr_pem(&key, "ignored"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap();
+    let (status, out) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let serial = out["serial"].as_str().unwrap().to_string();
+    // The certificate from CFSSL's database: asking Vouch for it now would ask the responder,
+    // which is not up yet (and a responder that fails is not asked again for 30 s).
+    let signer = Signer {
+        cert_pem: cfssl.certdb_pem(&serial),
+        key_pem: key,
+    };
+
+    // CFSSL's responses, signed with its CA key, served by `cfssl ocspserve` on 127.0.0.1.
+    let responses = dir.path().join("ocsp-responses");
+    let serve = |responses: &Path| {
+        let cfssl_cmd = |args: &[&str]| {
+            let out = Command::new("cfssl")
+                .args(args)
+                .arg("-db-config")
+                .arg(dir.path().join("cfssl-db.json"))
+                .args(["-ca", cfssl.ca.cert.to_str().unwrap()])
+                .args(["-responder", cfssl.ca.cert.to_str().unwrap()])
+                .args(["-responder-key", cfssl.ca.key.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "cfssl {args:?}: {out:?}");
+        };
+        cfssl_cmd(&["ocsprefresh"]);
+        let out = Command::new("cfssl")
+            .arg("ocspdump")
+            .arg("-db-config")
+            .arg(dir.path().join("cfssl-db.json"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cfssl ocspdump: {out:?}");
+        std::fs::write(responses, &out.stdout).unwrap();
+        let child = Command::new("cfssl")
+            .args([
+                "ocspserve",
+                "-address",
+                "127.0.0.1",
+                "-port",
+                &port.to_string(),
+            ])
+            .arg("-responses")
+            .arg(responses)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed().as_secs() < 20,
+                "cfssl ocspserve did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        KillOnDrop(child)
+    };
+    let responder = serve(&responses);
+    let answer = verify_doc(&app, &verifier, &signer).await;
+    assert_eq!(answer["decision"], "accept", "{answer}");
+
+    // Revoked at CFSSL itself; the responses refreshed and served again.
+    let decimal = openssl::bn::BigNum::from_hex_str(&serial)
+        .unwrap()
+        .to_dec_str()
+        .unwrap()
+        .to_string();
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/cfssl/revoke", cfssl.url))
+        .json(&json!({"serial": decimal, "authority_key_id": "", "reason": "superseded"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["success"], true, "{answer}");
+    drop(responder);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _responder = serve(&responses);
+    let (_, cert) = app
+        .get(&clerk, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    assert_eq!(cert["status"], "revoked", "{cert}");
+    assert_eq!(cert["revocation_reason"], "superseded", "{cert}");
+    let answer = verify_doc(&app, &verifier, &signer).await;
+    assert_eq!(answer["decision"], "reject", "{answer}");
+    let entries = app.audit_entries().await;
+    let recorded: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "certificate.revoked_upstream")
+        .collect();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(
+        recorded[0]["details"]["seen_at"],
+        "the upstream CA's OCSP responder"
+    );
+    // Nothing to forward back to the CA: it told Vouch.
+    assert!(cert.get("upstream_forward").is_none(), "{cert}");
+    app.stop().await;
+}
+
+/// A child process killed by PID when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
