@@ -503,3 +503,57 @@ async fn upstream_toml_is_checked_strictly() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("the embedded CA signs every profile"));
 }
+
+/// A remote CA's certificates name the remote CA's own CRL distribution point and OCSP
+/// responder (here CFSSL's signing profile gives them), not Vouch's: Vouch asks for none of its
+/// publication URLs in a remote order, accepts the CA's, and delivers the certificate.
+#[tokio::test]
+async fn a_remote_certificate_names_the_remote_cas_cdp_and_aia() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfssl = Cfssl::start(dir.path(), SIGNING_USAGES, "8760h");
+    // The CA's profile names its CRL and OCSP locations (CFSSL's `crl_url` and `ocsp_url`).
+    let (crl_url, ocsp_url) = (
+        "http://ca.city.example/city.crl",
+        "http://ca.city.example/ocsp",
+    );
+    let config_file = dir.path().join("cfssl-config.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_file).unwrap()).unwrap();
+    for path in [&["default"][..], &["profiles", "person"][..]] {
+        let profile = path
+            .iter()
+            .fold(&mut config["signing"], |v, key| &mut v[*key]);
+        profile["crl_url"] = json!(crl_url);
+        profile["ocsp_url"] = json!(ocsp_url);
+    }
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    cfssl.stop();
+    cfssl.restart();
+    let (app, _clerk, approver, id) = submitted_to("city-cfssl", &cfssl.url, AUTH_KEY).await;
+    let (status, body) = approve(&app, &approver, &id).await;
+    assert_eq!(status, StatusCode::OK, "{body}\n{}", cfssl.log());
+    assert_eq!(body["status"], "issued", "{body}");
+    let serial = body["serial"].as_str().unwrap();
+    let (_, cert) = app
+        .get(&approver, &format!("/api/v1/certificates/{serial}"))
+        .await;
+    // Read by OpenSSL's own printer.
+    let leaf = dir.path().join("remote-leaf.pem");
+    std::fs::write(&leaf, cert["pem"].as_str().unwrap()).unwrap();
+    let (ok, text) = run(Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-ext",
+            "crlDistributionPoints,authorityInfoAccess",
+            "-in",
+        ])
+        .arg(&leaf));
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("URI:{crl_url}")), "{text}");
+    assert!(text.contains(&format!("OCSP - URI:{ocsp_url}")), "{text}");
+    // None of Vouch's own: its CRL and OCSP speak for the embedded CA only.
+    let vouch = app.url("");
+    assert!(!text.contains(vouch.trim_end_matches('/')), "{text}");
+    app.stop().await;
+}
