@@ -963,3 +963,33 @@ fn cmp_over_https_trusts_the_configured_anchor_only() {
         },
     );
 }
+
+/// `implicit_confirm = true` with a CA that does not grant it (the mock without
+/// `-grant_implicitconf`): Vouch asks for it, sees it was not granted, and confirms with a
+/// certConf all the same. Every message goes out as `application/pkixcmp`.
+#[test]
+fn implicit_confirm_not_granted_is_confirmed_with_a_certconf() {
+    in_netns(
+        "implicit_confirm_not_granted_is_confirmed_with_a_certconf",
+        || async {
+            let keys = |pki: &Pki| {
+                format!(
+                    "{}\nrequest = \"p10cr\"\nimplicit_confirm = true",
+                    signature_keys(pki)
+                )
+            };
+            let s = setup(None, &keys, &[]).await;
+            s.issued().await;
+            let m = s.decoded();
+            assert_eq!(bodies(&m), ["genm", "p10cr", "certConf"], "{m:?}");
+            assert_eq!(m[1]["implicitConfirm"], true, "asked for");
+            let types = s.recorder.content_types.lock().unwrap().clone();
+            assert_eq!(types.len(), 3);
+            assert!(
+                types.iter().all(|t| t == "application/pkixcmp"),
+                "{types:?}"
+            );
+            s.app.stop().await;
+        },
+    );
+}

@@ -45,28 +45,8 @@ pub(super) enum UpstreamCommand {
     EnrolRa {
         #[command(flatten)]
         data: DataDirArg,
-        /// The id of the CMP entry in <data-dir>/upstream.toml.
-        #[arg(long, value_name = "ID")]
-        ca: String,
-        /// File holding the shared secret the CA gave for this enrolment (mode 0600).
-        #[arg(long, value_name = "FILE")]
-        secret_file: std::path::PathBuf,
-        /// The reference the CA knows that secret by (the senderKID).
-        #[arg(long, value_name = "REF")]
-        reference: String,
-        /// The subject to ask for, /O=…/CN=… (CN, O and serialNumber; the CA may change it).
-        #[arg(long, default_value = "/CN=Vouch RA")]
-        subject: String,
-        /// Days of validity to ask for (1 to 3650; the CA may give fewer).
-        #[arg(long, default_value_t = 365)]
-        days: u32,
-        /// Have this private key (unencrypted PEM, mode 0600) certified instead of a new P-256
-        /// key.
-        #[arg(long, value_name = "FILE")]
-        key_file: Option<std::path::PathBuf>,
-        /// Replace the RA certificate and key files if they exist.
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        enrolment: enrol::Enrolment,
     },
 }
 
@@ -131,26 +111,8 @@ pub(super) async fn upstream_command(command: UpstreamCommand) -> Result<ExitCod
     let data = match command {
         UpstreamCommand::Check { data } => data,
         UpstreamCommand::Queue(args) => return queue::run(args).await,
-        UpstreamCommand::EnrolRa {
-            data,
-            ca,
-            secret_file,
-            reference,
-            subject,
-            days,
-            key_file,
-            force,
-        } => {
+        UpstreamCommand::EnrolRa { data, enrolment } => {
             let data = data.resolve()?;
-            let enrolment = enrol::Enrolment {
-                ca,
-                secret_file,
-                reference,
-                subject,
-                days,
-                key_file,
-                force,
-            };
             return enrol::run(data.root(), &data.upstream_file(), enrolment).await;
         }
     };

@@ -330,6 +330,8 @@ impl Drop for MockCmp {
 pub struct Recorder {
     pub url: String,
     pub requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// The Content-Type of each request, as Vouch sent it.
+    pub content_types: Arc<Mutex<Vec<String>>>,
     lose: Arc<Mutex<Vec<u8>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -366,47 +368,58 @@ pub const RR: u8 = 0xab;
 impl Recorder {
     pub async fn start(target: &str) -> Recorder {
         let requests: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let content_types: Arc<Mutex<Vec<String>>> = Arc::default();
         let lose: Arc<Mutex<Vec<u8>>> = Arc::default();
         let (kept, target, losing) = (requests.clone(), target.to_string(), lose.clone());
+        let types = content_types.clone();
         let client = reqwest::Client::new();
-        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-            let (kept, target, client) = (kept.clone(), target.clone(), client.clone());
-            let losing = losing.clone();
-            async move {
-                kept.lock().unwrap().push(body.to_vec());
-                let resp = client
-                    .post(&target)
-                    .header("content-type", "application/pkixcmp")
-                    .body(body.to_vec())
-                    .send()
-                    .await
-                    .unwrap();
-                let status = resp.status().as_u16();
-                let media = resp
-                    .headers()
-                    .get("content-type")
-                    .map(|v| v.to_str().unwrap().to_string())
-                    .unwrap_or_default();
-                let bytes = resp.bytes().await.unwrap().to_vec();
-                let tag = body_tag(&body);
-                let lost = {
-                    let mut l = losing.lock().unwrap();
-                    l.iter().position(|t| *t == tag).map(|i| l.remove(i))
-                };
-                if lost.is_some() {
-                    return (
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                        [(axum::http::header::CONTENT_TYPE, "text/plain".to_string())],
-                        b"answer lost for the test".to_vec(),
+        let app = axum::Router::new().fallback(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let (kept, target, client) = (kept.clone(), target.clone(), client.clone());
+                let (losing, types) = (losing.clone(), types.clone());
+                async move {
+                    kept.lock().unwrap().push(body.to_vec());
+                    types.lock().unwrap().push(
+                        headers
+                            .get(axum::http::header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string(),
                     );
+                    let resp = client
+                        .post(&target)
+                        .header("content-type", "application/pkixcmp")
+                        .body(body.to_vec())
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = resp.status().as_u16();
+                    let media = resp
+                        .headers()
+                        .get("content-type")
+                        .map(|v| v.to_str().unwrap().to_string())
+                        .unwrap_or_default();
+                    let bytes = resp.bytes().await.unwrap().to_vec();
+                    let tag = body_tag(&body);
+                    let lost = {
+                        let mut l = losing.lock().unwrap();
+                        l.iter().position(|t| *t == tag).map(|i| l.remove(i))
+                    };
+                    if lost.is_some() {
+                        return (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            [(axum::http::header::CONTENT_TYPE, "text/plain".to_string())],
+                            b"answer lost for the test".to_vec(),
+                        );
+                    }
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        [(axum::http::header::CONTENT_TYPE, media)],
+                        bytes,
+                    )
                 }
-                (
-                    axum::http::StatusCode::from_u16(status).unwrap(),
-                    [(axum::http::header::CONTENT_TYPE, media)],
-                    bytes,
-                )
-            }
-        });
+            },
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/pkix/", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
@@ -415,6 +428,7 @@ impl Recorder {
         Recorder {
             url,
             requests,
+            content_types,
             lose,
             task,
         }

@@ -26,14 +26,29 @@ const MAX_FILE_BYTES: u64 = 1024 * 1024;
 const MAX_DAYS: u32 = 3650;
 
 /// What `enrol-ra` was asked.
-pub(super) struct Enrolment {
-    pub(super) ca: String,
-    pub(super) secret_file: PathBuf,
-    pub(super) reference: String,
-    pub(super) subject: String,
-    pub(super) days: u32,
-    pub(super) key_file: Option<PathBuf>,
-    pub(super) force: bool,
+#[derive(clap::Args)]
+pub(in crate::cli) struct Enrolment {
+    /// The id of the CMP entry in <data-dir>/upstream.toml.
+    #[arg(long, value_name = "ID")]
+    ca: String,
+    /// File holding the shared secret the CA gave for this enrolment (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    secret_file: PathBuf,
+    /// The reference the CA knows that secret by (the senderKID).
+    #[arg(long, value_name = "REF")]
+    reference: String,
+    /// The subject to ask for, /O=…/CN=… (CN, O and serialNumber; the CA may change it).
+    #[arg(long, default_value = "/CN=Vouch RA")]
+    subject: String,
+    /// Days of validity to ask for (1 to 3650; the CA may give fewer).
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    /// Have this private key (unencrypted PEM, mode 0600) certified instead of a new P-256 key.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// Replace the RA certificate and key files if they exist.
+    #[arg(long)]
+    force: bool,
 }
 
 pub(super) async fn run(data_dir: &Path, upstream_file: &Path, e: Enrolment) -> Result<ExitCode> {
