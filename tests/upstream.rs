@@ -557,3 +557,55 @@ async fn a_remote_certificate_names_the_remote_cas_cdp_and_aia() {
     assert!(!text.contains(vouch.trim_end_matches('/')), "{text}");
     app.stop().await;
 }
+
+/// Several remote CAs at once: person-signing goes to one CFSSL, person-auth to another (its own
+/// CA key and database), each certificate recorded with its CA, delivered with that CA's chain,
+/// verified by OpenSSL against that CA alone, and held in that CA's database only.
+#[tokio::test]
+async fn two_remote_cas_each_sign_their_profiles() {
+    let (city_dir, province_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let city = Cfssl::start(city_dir.path(), SIGNING_USAGES, "8760h");
+    let province = Cfssl::start(
+        province_dir.path(),
+        &["digital signature", "client auth"],
+        "8760h",
+    );
+    let toml = format!(
+        "{}{}",
+        upstream_toml("city-cfssl", &city.url, AUTH_KEY, &["person-signing"]),
+        upstream_toml("province-cfssl", &province.url, AUTH_KEY, &["person-auth"])
+    );
+    let app = app_with(toml).await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    for (profile, ca, other, id) in [
+        ("person-signing", &city, &province, "city-cfssl"),
+        ("person-auth", &province, &city, "province-cfssl"),
+    ] {
+        let request = submitted(&app, &clerk, profile).await;
+        let (status, body) = approve(&app, &approver, &request).await;
+        assert_eq!(status, StatusCode::OK, "{body}\n{}", ca.log());
+        let serial = body["serial"].as_str().unwrap().to_string();
+        let (_, cert) = app
+            .get(&approver, &format!("/api/v1/certificates/{serial}"))
+            .await;
+        assert_eq!(cert["ca"], id, "{cert}");
+        assert_eq!(
+            pem_certs_der(cert["chain_pem"].as_str().unwrap()),
+            pem_certs_der(&ca.ca_pem())
+        );
+        let leaf = city_dir.path().join(format!("{profile}.pem"));
+        std::fs::write(&leaf, cert["pem"].as_str().unwrap()).unwrap();
+        let verify = |anchor: &Path| {
+            run(Command::new("openssl")
+                .args(["verify", "-CAfile"])
+                .arg(anchor)
+                .arg(&leaf))
+            .0
+        };
+        assert!(verify(&ca.ca.cert), "{profile} verifies against {id}");
+        assert!(!verify(&other.ca.cert), "{profile} is not the other CA's");
+        assert_eq!(ca.certdb_status(&serial), Some(("good".into(), 0)));
+        assert_eq!(other.certdb_status(&serial), None);
+    }
+    app.stop().await;
+}
