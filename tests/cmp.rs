@@ -993,3 +993,48 @@ fn implicit_confirm_not_granted_is_confirmed_with_a_certconf() {
         },
     );
 }
+
+/// A CA that keeps asking to wait longer than `max_poll_seconds` allows: Vouch polls once, reads
+/// the checkAfter (3 s), does not poll again before it (nor past its limit of 2 s), and leaves
+/// the request approved with the reason on it; nothing is recorded as issued.
+#[test]
+fn a_ca_that_waits_past_max_poll_seconds_leaves_the_request_approved() {
+    in_netns(
+        "a_ca_that_waits_past_max_poll_seconds_leaves_the_request_approved",
+        || async {
+            let keys = |pki: &Pki| {
+                format!(
+                    "{}\nrequest = \"ir\"\nmax_poll_seconds = 2",
+                    signature_keys(pki)
+                )
+            };
+            let options = [
+                "-accept_raverified",
+                "-poll_count",
+                "10",
+                "-check_after",
+                "3",
+            ];
+            let s = setup(None, &keys, &options).await;
+            let (status, body, id) = s.approve().await;
+            assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+            let m = s.decoded();
+            assert_eq!(bodies(&m), ["genm", "ir", "pollReq"], "{m:?}");
+            let (_, req) = s
+                .app
+                .get(&s.approver, &format!("/api/v1/requests/{id}"))
+                .await;
+            assert_eq!(req["status"], "approved", "{req}");
+            let why = req.to_string();
+            assert!(
+                why.contains("max_poll_seconds") && why.contains("after 3 s"),
+                "the request shows why: {req}"
+            );
+            assert_eq!(
+                s.app.ra.certificate_count_for_request(&id).await.unwrap(),
+                0
+            );
+            s.app.stop().await;
+        },
+    );
+}
