@@ -1038,3 +1038,43 @@ fn a_ca_that_waits_past_max_poll_seconds_leaves_the_request_approved() {
         },
     );
 }
+
+/// A rejection whose PKIFailureInfo says the CA is down or busy (systemUnavail) is not the CA's
+/// answer to the request: the request stays approved with the CA's words on it, to be asked
+/// again, and is not failed.
+#[test]
+fn a_ca_that_is_unavailable_leaves_the_request_approved() {
+    in_netns(
+        "a_ca_that_is_unavailable_leaves_the_request_approved",
+        || async {
+            let keys = |pki: &Pki| format!("{}\nrequest = \"p10cr\"", signature_keys(pki));
+            let options = [
+                "-pkistatus",
+                "2",
+                "-failure",
+                "24",
+                "-statusstring",
+                "down for maintenance",
+            ];
+            let s = setup(None, &keys, &options).await;
+            let (status, body, id) = s.approve().await;
+            assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+            let (_, req) = s
+                .app
+                .get(&s.approver, &format!("/api/v1/requests/{id}"))
+                .await;
+            assert_eq!(req["status"], "approved", "{req}");
+            let why = req.to_string();
+            assert!(
+                why.contains("systemUnavail") && why.contains("down for maintenance"),
+                "the request shows why: {req}"
+            );
+            assert!(s.audit("request.failed").await.is_empty());
+            assert_eq!(
+                s.app.ra.certificate_count_for_request(&id).await.unwrap(),
+                0
+            );
+            s.app.stop().await;
+        },
+    );
+}
