@@ -107,3 +107,53 @@ async fn ir_through_a_bouncy_castle_cmp_ca_then_rr() {
 async fn cr_through_a_bouncy_castle_cmp_ca_then_rr() {
     enrol_and_revoke("cr", 1).await;
 }
+
+/// Through CMP, the CA signs and Vouch's database write fails (an injected fault): the CA's
+/// answer was kept in the issuance journal before the certConf, so reconciliation does not ask
+/// the CA again while the database fails, and records that very certificate once it works.
+/// Counts at the end: one request, one certificate issued by the CA, one recorded.
+#[tokio::test]
+async fn through_cmp_a_failed_database_write_loses_no_certificate() {
+    use common::database::{count, fail_certificate_inserts, heal_certificate_inserts};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path());
+    let ca = BcCmpCa::start(&pki);
+    let keys = format!("{}\nrequest = \"ir\"", signature_keys(&pki));
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(upstream_toml(&pki, &ca.url, &keys)),
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (status, req) = app
+        .submit(&clerk, &sub, "person-signing", &pki.subscriber_csr())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap().to_string();
+    let db = app.data.database_target();
+    fail_certificate_inserts(&db).await;
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert!(!status.is_success(), "{body}");
+    assert_eq!(ca.issued().len(), 1, "{}", ca.stderr_text());
+    assert_eq!(count(&db, "certificates").await, 0);
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "approved", "{req}");
+
+    // While the database still fails, the CA is not asked again.
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
+    assert_eq!(ca.issued().len(), 1);
+    heal_certificate_inserts(&db).await;
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "issued", "{req}");
+    assert_eq!(
+        ca.issued(),
+        vec![req["serial"].as_str().unwrap().to_string()]
+    );
+    assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(count(&db, "certificates").await, 1);
+    app.stop().await;
+}
