@@ -506,8 +506,9 @@ async fn upstream_toml_is_checked_strictly() {
 
 /// A remote CA's certificates name the remote CA's own CRL distribution point and OCSP
 /// responder (here CFSSL's signing profile gives them), not Vouch's: Vouch asks for none of its
-/// publication URLs in a remote order, accepts the CA's, and delivers the certificate.
-#[tokio::test]
+/// publication URLs in a remote order, accepts the CA's, and delivers the certificate; Vouch's
+/// own OCSP responder does not answer for it.
+#[tokio::test(flavor = "multi_thread")]
 async fn a_remote_certificate_names_the_remote_cas_cdp_and_aia() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfssl = Cfssl::start(dir.path(), SIGNING_USAGES, "8760h");
@@ -555,6 +556,18 @@ async fn a_remote_certificate_names_the_remote_cas_cdp_and_aia() {
     // None of Vouch's own: its CRL and OCSP speak for the embedded CA only.
     let vouch = app.url("");
     assert!(!text.contains(vouch.trim_end_matches('/')), "{text}");
+    // Vouch's OCSP responder, asked by OpenSSL about that serial under either issuer, knows it
+    // not: its answers cover the embedded CA's certificates only.
+    let issuing = dir.path().join("vouch-issuing.pem");
+    std::fs::write(&issuing, public(&app, "/ca/issuing.pem").await).unwrap();
+    for issuer in [&issuing, &cfssl.ca.cert] {
+        let (ok, text) = run(Command::new("openssl")
+            .args(["ocsp", "-noverify", "-issuer"])
+            .arg(issuer)
+            .args(["-serial", &format!("0x{serial}"), "-url", &app.url("/ocsp")]));
+        assert!(ok, "{text}");
+        assert!(text.contains(": unknown"), "{text}");
+    }
     app.stop().await;
 }
 
