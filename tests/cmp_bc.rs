@@ -157,3 +157,50 @@ async fn through_cmp_a_failed_database_write_loses_no_certificate() {
     assert_eq!(count(&db, "certificates").await, 1);
     app.stop().await;
 }
+
+/// A CMP CA that accepts the connection and never answers: with `timeout_secs = 2`, `vouch
+/// upstream check` gives up on it after that time, well before the 30 s default, saying the CA
+/// timed out (and `vouch serve` would refuse to start on a CA it never reached, for the same
+/// reason, as quickly).
+#[tokio::test]
+async fn a_cmp_ca_that_never_answers_times_out_after_timeout_secs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path());
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/pkix/", silent.local_addr().unwrap());
+    // Connections are accepted and held open, unanswered.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming() {
+            held.push(stream);
+        }
+    });
+    // A data directory (profiles) for the check.
+    let app = TestApp::spawn().await;
+    let keys = format!(
+        "{}\nrequest = \"ir\"\ntimeout_secs = 2",
+        signature_keys(&pki)
+    );
+    std::fs::write(
+        app.data.root().join("upstream.toml"),
+        upstream_toml(&pki, &url, &keys),
+    )
+    .unwrap();
+    let check = tokio::process::Command::new(common::BIN)
+        .args(["upstream", "check", "--data-dir"])
+        .arg(app.data.root())
+        .env("VOUCH_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), check)
+        .await
+        .expect("the check gives up after timeout_secs, not the 30 s default")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("status: failed") && text.contains("timed out"),
+        "{text}"
+    );
+    app.stop().await;
+}

@@ -65,6 +65,8 @@ pub struct CmpCa {
     implicit_confirm: bool,
     revocation: bool,
     max_poll: Duration,
+    /// How long one call may take in all (`timeout_secs`).
+    call_timeout: Duration,
     chain: Arc<CaChain>,
     not_after: OffsetDateTime,
     issuer_name: Vec<u8>,
@@ -109,6 +111,7 @@ impl CmpCa {
             id,
             settings.url.clone(),
             settings.tls_trust_anchors.as_deref(),
+            settings.timeout,
         )?;
         let (protector, checker, sender, sender_kid) = match &settings.protection {
             ProtectionSettings::Signature { key, certificate } => {
@@ -164,6 +167,7 @@ impl CmpCa {
             implicit_confirm: settings.implicit_confirm,
             revocation: settings.revocation,
             max_poll: Duration::from_secs(settings.max_poll_seconds),
+            call_timeout: settings.timeout,
             chain: Arc::new(chain::build(id, &[], &settings.trust_anchors)?),
             not_after: OffsetDateTime::UNIX_EPOCH,
             issuer_name: Vec::new(),
@@ -510,7 +514,7 @@ impl UpstreamCa for CmpCa {
 
     fn attempt_limit(&self) -> std::time::Duration {
         // As `CaKind::attempt_limit`: the request, the certConf and a poll, plus the polling.
-        CALL_TIMEOUT * 3 + self.max_poll
+        self.call_timeout * 3 + self.max_poll
     }
 
     fn crl_source(&self) -> Option<&super::remote_crl::CrlSource> {

@@ -71,9 +71,7 @@ impl CaKind {
     pub fn attempt_limit(&self) -> std::time::Duration {
         match self {
             CaKind::Cfssl(s) => s.timeout,
-            CaKind::Cmp(s) => {
-                super::cmp::CALL_TIMEOUT * 3 + std::time::Duration::from_secs(s.max_poll_seconds)
-            }
+            CaKind::Cmp(s) => s.timeout * 3 + std::time::Duration::from_secs(s.max_poll_seconds),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! implicit_confirm = false                   # ask the CA to skip certConf/pkiConf
 //! revocation = true                          # forward revocations with rr
 //! max_poll_seconds = 120                     # the longest an issuance waits on a polling CA
+//! timeout_secs = 30                          # the longest one call may take (1 to 300)
 //! crl_url = "http://ca.example.org/city.crl" # optional: the CA's CRL, read for status
 //! ocsp_url = "http://ca.example.org/ocsp"    # optional: the CA's OCSP responder, asked for status
 //! profiles = ["person-signing"]
@@ -92,6 +93,9 @@ pub struct CmpSettings {
     pub revocation: bool,
     /// The longest an issuance polls, in seconds.
     pub max_poll_seconds: u64,
+    /// How long one call may take in all (`timeout_secs`, 1 to 300; default 30 s): a slower CA
+    /// is treated as unavailable, and the request retried later.
+    pub timeout: std::time::Duration,
     /// Where the CA's CRL is read for the status of what it issued; none: not read.
     pub crl_url: Option<url::Url>,
     /// Where the CA answers OCSP requests, asked for the status of what it issued when Vouch
@@ -129,6 +133,7 @@ struct CmpEntry {
     implicit_confirm: Option<bool>,
     revocation: Option<bool>,
     max_poll_seconds: Option<u64>,
+    timeout_secs: Option<u64>,
     crl_url: Option<String>,
     ocsp_url: Option<String>,
     profiles: Vec<String>,
@@ -264,6 +269,11 @@ pub fn cmp_entry(
             "{at}: `max_poll_seconds` = {max_poll_seconds}: at most {MAX_POLL_LIMIT}"
         )));
     }
+    let timeout = match e.timeout_secs {
+        None => super::CALL_TIMEOUT,
+        Some(s @ 1..=300) => std::time::Duration::from_secs(s),
+        Some(_) => return Err(invalid(format!("{at}: `timeout_secs`: 1 to 300"))),
+    };
     let trust_anchors = certs("trust_anchor_file", &e.trust_anchor_file)?;
     let server_certificate = match &e.server_certificate_file {
         Some(p) => Some(certs("server_certificate_file", p)?.remove(0)),
@@ -300,6 +310,7 @@ pub fn cmp_entry(
             implicit_confirm: e.implicit_confirm.unwrap_or(false),
             revocation: e.revocation.unwrap_or(true),
             max_poll_seconds,
+            timeout,
             crl_url,
             ocsp_url,
         })),
@@ -396,11 +407,27 @@ mod tests {
         assert_eq!(s.request, super::RequestKind::Ir);
         assert!(!s.implicit_confirm && s.revocation);
         assert_eq!(s.max_poll_seconds, 120);
+        assert_eq!(s.timeout, super::super::CALL_TIMEOUT);
         assert!(s.recipient.is_some());
         assert!(matches!(
             s.protection,
             super::ProtectionSettings::Signature { .. }
         ));
+    }
+
+    #[test]
+    fn timeout_secs_is_read_within_its_bounds() {
+        let (dir, text) = setup();
+        let with = |v: &str| text.replace("profiles =", &format!("timeout_secs = {v}\nprofiles ="));
+        let entries = load(dir.path(), &with("5")).unwrap();
+        let CaKind::Cmp(s) = &entries[0].kind else {
+            panic!("a CMP entry")
+        };
+        assert_eq!(s.timeout, std::time::Duration::from_secs(5));
+        for bad in ["0", "301"] {
+            let e = load(dir.path(), &with(bad)).unwrap_err();
+            assert!(e.contains("`timeout_secs`: 1 to 300"), "{e}");
+        }
     }
 
     #[test]

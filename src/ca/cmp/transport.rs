@@ -24,14 +24,20 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// A client for the CA `id` at `url`, trusting `tls_anchors` (PEM) for https when given.
-    pub fn new(id: &str, url: url::Url, tls_anchors: Option<&[u8]>) -> Result<Transport, CaError> {
+    /// A client for the CA `id` at `url`, trusting `tls_anchors` (PEM) for https when given;
+    /// each call may take `timeout` in all.
+    pub fn new(
+        id: &str,
+        url: url::Url,
+        tls_anchors: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Transport, CaError> {
         let unusable = |e: &dyn std::fmt::Display| {
             CaError::Unavailable(format!("HTTP client for the CA {id}: {e}"))
         };
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none());
         if let Some(pem) = tls_anchors {
             builder = builder.tls_built_in_root_certs(false);
