@@ -146,14 +146,7 @@ impl Protector {
     /// [`Protector::algorithm`]).
     pub fn protect(&self, alg: &[u8], part: &[u8]) -> Result<Vec<u8>, String> {
         match self {
-            Protector::Signature { key, digest, .. } => {
-                let mut signer = match digest {
-                    Some(d) => openssl::sign::Signer::new(*d, key),
-                    None => openssl::sign::Signer::new_without_digest(key),
-                }
-                .map_err(|e| e.to_string())?;
-                signer.sign_oneshot_to_vec(part).map_err(|e| e.to_string())
-            }
+            Protector::Signature { key, digest, .. } => sign_with(key, *digest, part),
             Protector::Pbm { secret } => {
                 let mut r = Reader::new(alg);
                 let content = r.read(0x30, "protectionAlg").map_err(|e| e.0)?;
@@ -191,15 +184,21 @@ fn signature_algorithm(key: &PKey<Private>) -> Result<(Vec<u8>, Option<MessageDi
 /// proof of possession, RFC 4211 4.1).
 pub fn sign(key: &PKey<Private>, data: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
     let (alg, digest) = signature_algorithm(key)?;
+    Ok((alg, sign_with(key, digest, data)?))
+}
+
+/// `data` signed by `key` with `digest` (None: Ed25519, which hashes itself).
+fn sign_with(
+    key: &PKey<Private>,
+    digest: Option<MessageDigest>,
+    data: &[u8],
+) -> Result<Vec<u8>, String> {
     let mut signer = match digest {
         Some(d) => openssl::sign::Signer::new(d, key),
         None => openssl::sign::Signer::new_without_digest(key),
     }
     .map_err(|e| e.to_string())?;
-    let value = signer
-        .sign_oneshot_to_vec(data)
-        .map_err(|e| e.to_string())?;
-    Ok((alg, value))
+    signer.sign_oneshot_to_vec(data).map_err(|e| e.to_string())
 }
 
 /// The AlgorithmIdentifier of a PBM with SHA-256, HMAC-SHA256, `salt` and `iterations`.
