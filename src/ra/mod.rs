@@ -37,6 +37,7 @@ pub mod revocation_requests;
 pub mod root;
 pub mod self_revocation;
 pub mod subscribers;
+mod upstream_holds;
 pub mod upstream_ocsp;
 pub mod upstream_status;
 

@@ -36,8 +36,6 @@ use crate::x509::revocation::Reason;
 
 /// The most forwards still to be acknowledged that one CRL is checked against (the CA's oldest).
 const MAX_FORWARDS_CHECKED: i64 = 10_000;
-/// The most holds set by a CA's CRL that one CRL is checked against (the oldest first).
-const MAX_HOLDS_CHECKED: i64 = 10_000;
 use std::collections::HashMap;
 
 /// What told Vouch of a certificate's status at its remote CA, and where it was read.
@@ -51,7 +49,7 @@ pub(crate) enum Told {
 
 impl Told {
     /// For logs.
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Told::Crl(_) => "CRL",
             Told::Ocsp(_) => "OCSP",
@@ -59,7 +57,7 @@ impl Told {
     }
 
     /// The audit entry's `seen_at`.
-    fn seen_at(&self) -> &'static str {
+    pub(super) fn seen_at(&self) -> &'static str {
         match self {
             Told::Crl(_) => "the upstream CA's CRL",
             Told::Ocsp(_) => "the upstream CA's OCSP responder",
@@ -68,7 +66,7 @@ impl Told {
 
     /// The audit entry's source fields: `crl_url` and `crl_this_update`, or `ocsp_url` and
     /// `ocsp_this_update`.
-    fn describe(&self, details: &mut serde_json::Value, at: i64) {
+    pub(super) fn describe(&self, details: &mut serde_json::Value, at: i64) {
         let (url_key, time_key, url) = match self {
             Told::Crl(u) => ("crl_url", "crl_this_update", u),
             Told::Ocsp(u) => ("ocsp_url", "ocsp_this_update", u),
@@ -579,106 +577,5 @@ impl Ra {
                 "the CA says a certificate Vouch held as valid is revoked (or on hold); recorded");
         }
         Ok(changed)
-    }
-
-    /// Release the certificates an earlier CRL of the CA `id` put on hold here (and nothing
-    /// changed since) that its CRL of `crl_time`, newer than that one, no longer lists: the CA
-    /// lifted the hold. Audited `certificate.released_upstream`; the holder's attribute
-    /// certificates held with it are released too. The release is dated at the CRL's thisUpdate
-    /// (the CA lifted the hold at the latest then; a signature between the CA's release and that
-    /// time is taken as made on hold). A hold set here, a certificate past its notAfter at the
-    /// CRL's time (a CA may leave expired certificates off its CRL), or a certificate the CA's
-    /// current issuing certificate did not issue (an earlier key's CRL lists it), is left as it
-    /// is. The release changes the certificate's status version, which ends the hold's row.
-    async fn lift_holds(
-        &self,
-        id: &str,
-        url: &str,
-        entries: &HashMap<&str, &RemoteRevocation>,
-        crl_time: i64,
-        issuing: &[u8],
-    ) -> Result<usize> {
-        let holds = {
-            let mut c = self.store().read().await?;
-            crls::standing_holds(&mut c, id, crl_time, MAX_HOLDS_CHECKED).await?
-        };
-        let mut released = 0;
-        for hold in holds {
-            if entries.contains_key(hold.serial.as_str()) || crl_time <= hold.crl_this_update {
-                continue;
-            }
-            if !crate::ca::remote_crl::issued_by(&hold.der, issuing) {
-                tracing::debug!(serial = %hold.serial, ca = %id,
-                    "a hold the CA's CRL set is not listed by its newer CRL, but its issuing certificate did not issue the certificate (an earlier key?): the hold stays");
-                continue;
-            }
-            let told = Told::Crl(url.to_string());
-            if self.lift_hold(id, &told, &hold, crl_time).await? {
-                released += 1;
-            }
-        }
-        Ok(released)
-    }
-
-    /// Release the certificate of `hold` (set by what the CA `id` said earlier), now that the CA
-    /// says (`told`, at `time`, later than the hold) it is not held: unless its status changed
-    /// here since, or a newer CRL of the CA was used. Audited `certificate.released_upstream`;
-    /// the holder's attribute certificates held with it are released too. The release is dated
-    /// at `time` (never later than now, nor before the certificate's last change). Returns
-    /// whether it was released.
-    pub(super) async fn lift_hold(
-        &self,
-        id: &str,
-        told: &Told,
-        hold: &crls::UpstreamHold,
-        time: i64,
-    ) -> Result<bool> {
-        let now = self.now();
-        let (target, version, ca_id, source) = (
-            hold.serial.clone(),
-            hold.status_version,
-            id.to_string(),
-            told.clone(),
-        );
-        let held_by = hold.crl_this_update;
-        let done = self
-            .store()
-            .write(job!(|c, log| {
-                // Checked again in the write: the status may have changed here, or a newer
-                // CRL been used, since they were read.
-                if !crls::hold_stands(c, &target, version).await?
-                    || crls::last_this_update(c, &ca_id)
-                        .await?
-                        .is_some_and(|t| time < t)
-                {
-                    return Ok(false);
-                }
-                let changed_at = crls::status_changed_at(c, &target).await?;
-                let at = time
-                    .min(now.unix_timestamp())
-                    .max(changed_at.unwrap_or(i64::MIN));
-                if !rows::release(c, &target, at).await? {
-                    return Ok(false);
-                }
-                let mut details = serde_json::json!({"ca": ca_id,
-                    "released_at": super::rfc3339(at), "seen_at": source.seen_at(),
-                    "held_by_this_update": super::rfc3339(held_by)});
-                source.describe(&mut details, time);
-                let event = Event::new(
-                    None,
-                    Action::CertificateReleasedUpstream,
-                    Some(&target),
-                    details,
-                );
-                audit::record(log, now, event);
-                follow_holder(c, log, now, None, &target, HolderChange::Released).await?;
-                Ok(true)
-            }))
-            .await?;
-        if done {
-            tracing::info!(serial = %hold.serial, ca = %id, source = told.name(),
-                "the CA no longer holds a certificate it had put on hold; released here too");
-        }
-        Ok(done)
     }
 }
