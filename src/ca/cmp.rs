@@ -392,17 +392,14 @@ fn same_key(cert: &[u8], spki_der: &[u8]) -> bool {
     )
 }
 
-#[async_trait]
-impl UpstreamCa for CmpCa {
-    fn issuing_id(&self) -> &str {
-        &self.id
-    }
-
-    async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
-        self.issue_kept(order, &|_| Ok(())).await
-    }
-
-    async fn issue_kept(&self, order: &IssueOrder, keep: &Keep<'_>) -> Result<Vec<u8>, CaError> {
+impl CmpCa {
+    /// [`UpstreamCa::issue_kept`] in the transaction `id`.
+    async fn issue_in(
+        &self,
+        order: &IssueOrder,
+        keep: &Keep<'_>,
+        id: [u8; 16],
+    ) -> Result<Vec<u8>, CaError> {
         let (body, expected, what) = match self.request {
             RequestKind::P10cr => {
                 if order.csr_der.is_empty() {
@@ -416,8 +413,6 @@ impl UpstreamCa for CmpCa {
             RequestKind::Ir => (body::cert_request(BodyType::Ir, order), BodyType::Ip, "ir"),
             RequestKind::Cr => (body::cert_request(BodyType::Cr, order), BodyType::Cp, "cr"),
         };
-        // Every attempt at one request is the same transaction to the CA (see `transaction`).
-        let id = transaction::issuance_transaction_id(&self.id, order.serial.as_bytes());
         let mut t = Transaction::with_id(self, what, id);
         let got = t.send(body, self.implicit_confirm).await?;
         let (cert, req_id, granted_implicit) = self.certificate(&mut t, got, expected).await?;
@@ -488,6 +483,29 @@ impl UpstreamCa for CmpCa {
             )));
         }
         Ok(cert)
+    }
+}
+
+#[async_trait]
+impl UpstreamCa for CmpCa {
+    fn issuing_id(&self) -> &str {
+        &self.id
+    }
+
+    async fn issue(&self, order: &IssueOrder) -> Result<Vec<u8>, CaError> {
+        self.issue_kept(order, &|_| Ok(())).await
+    }
+
+    async fn issue_kept(&self, order: &IssueOrder, keep: &Keep<'_>) -> Result<Vec<u8>, CaError> {
+        // Every attempt at one request is the same transaction to the CA (see `transaction`).
+        let id = transaction::issuance_transaction_id(&self.id, order.serial.as_bytes());
+        // Errors name the transaction, by which the CA's own records find what it did with it
+        // (a certificate whose answer was lost, say).
+        let named = |m: String| format!("{m} (CMP transactionID {})", hex::encode(id));
+        self.issue_in(order, keep, id).await.map_err(|e| match e {
+            CaError::Unavailable(m) => CaError::Unavailable(named(m)),
+            CaError::Refused(m) => CaError::Refused(named(m)),
+        })
     }
 
     fn check(&self, order: &IssueOrder) -> Result<(), CaError> {
