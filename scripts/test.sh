@@ -100,7 +100,7 @@ cargo test --locked --test enrolment --test rules --test interop --test revocati
     --test keys --test endings --test names --test hardening --test root --test relying \
     --test readme --test firstrun --test client --test history --test attributes --test verify \
     --test integration_doc --test upstream --test upstream_faults --test upstream_ways_out \
-    --test upstream_status --test upstream_standby --test cmp_bc --test console \
+    --test upstream_status --test upstream_standby --test cmp --test cmp_bc --test console \
     --test operator_resets 2>&1 | tee -a "$log"
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"

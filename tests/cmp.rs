@@ -8,8 +8,9 @@
 //!
 //! The mock binds every interface, so each test runs inside a private network namespace
 //! (`unshare --net`, loopback up: see `common::cmp::in_netns`), where the mock, a recording proxy
-//! and the in-process Vouch share 127.0.0.1. PostgreSQL is not reachable from there: these tests
-//! run on SQLite only (they are not in scripts/test.sh's PostgreSQL list).
+//! and the in-process Vouch share 127.0.0.1. The suite's PostgreSQL server is reached from there
+//! by its Unix socket (`common::cmp::postgres_by_socket`), so these tests run on SQLite and on
+//! PostgreSQL like the rest of the integration suite.
 
 mod common;
 
@@ -430,6 +431,10 @@ fn a_retry_after_a_lost_ir_answer_is_the_same_transaction() {
                 "one transaction"
             );
             assert_eq!(m[2]["transactionID"], m[3]["transactionID"]);
+            assert_eq!(
+                m[1]["bodySha256"], m[2]["bodySha256"],
+                "the same request again: a retransmission the CA can recognise"
+            );
             assert_ne!(m[0]["transactionID"], m[1]["transactionID"]);
             assert_ne!(m[1]["senderNonce"], m[2]["senderNonce"], "fresh nonces");
             s.app.stop().await;

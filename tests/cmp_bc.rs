@@ -204,3 +204,143 @@ async fn a_cmp_ca_that_never_answers_times_out_after_timeout_secs() {
     );
     app.stop().await;
 }
+
+/// `kill -9` of a real `vouch serve` between the CMP CA's answer (confirmed with certConf) and the
+/// database write: the restart records the kept certificate without a second ir. Counts: one
+/// request, one certificate issued by the CA, one recorded, and it is the CA's.
+#[tokio::test]
+async fn through_cmp_kill_9_between_the_answer_and_the_write_loses_nothing() {
+    use common::kill9::kill_9_between_the_answer_and_the_write;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path());
+    let ca = BcCmpCa::start(&pki);
+    let keys = format!("{}\nrequest = \"ir\"", signature_keys(&pki));
+    let toml = upstream_toml(&pki, &ca.url, &keys);
+    let issued = || ca.issued().len();
+    let serial =
+        kill_9_between_the_answer_and_the_write(dir.path(), &toml, "city-cmp", &issued).await;
+    assert_eq!(ca.issued(), vec![serial], "{}", ca.stderr_text());
+}
+
+/// The app and a person-signing request submitted to the CMP CA `ca`: (app, approver, request id).
+async fn submitted_through(
+    pki: &Pki,
+    ca: &BcCmpCa,
+    retry: vouch::ra::RetrySchedule,
+) -> (TestApp, String, String) {
+    let keys = format!("{}\nrequest = \"ir\"", signature_keys(pki));
+    let app = TestApp::spawn_with(Options {
+        upstream_toml: Some(upstream_toml(pki, &ca.url, &keys)),
+        retry,
+        ..Options::default()
+    })
+    .await;
+    let (clerk, approver) = app.clerk_and_approver().await;
+    let sub = app.person(&clerk, "Li Wei", "2099-12-31").await;
+    let (status, req) = app
+        .submit(&clerk, &sub, "person-signing", &pki.subscriber_csr())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{req}");
+    let id = req["id"].as_str().unwrap().to_string();
+    (app, approver, id)
+}
+
+/// The CA issues and its answer to the ir is lost (the connection drops). The request stays
+/// approved with the error, and the retry is the same transaction with the same request, which a
+/// CA that keeps its transactions (as RFC 4210 has it wait for the certConf) answers with the
+/// certificate it issued: recovered by the same transaction, no second certificate. Counts at
+/// the end: one request, one certificate issued by the CA, one recorded, and it is that one.
+#[tokio::test]
+async fn through_cmp_a_lost_answer_is_recovered_by_the_same_transaction() {
+    use common::database::count;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path());
+    let ca = BcCmpCa::start_in_mode(&pki, 0, "remember,lose-first");
+    let retry = vouch::ra::RetrySchedule {
+        interval: std::time::Duration::from_millis(200),
+        backoff: time::Duration::seconds(1),
+        backoff_max: time::Duration::seconds(2),
+        min_age: time::Duration::ZERO,
+    };
+    let (app, approver, id) = submitted_through(&pki, &ca, retry).await;
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert!(!status.is_success(), "{body}");
+    assert_eq!(ca.issued().len(), 1, "{}", ca.stderr_text());
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "approved", "{req}");
+    // The error names the CA and the transaction, by which the CA's records find the certificate.
+    let error = req["issuance"]["last_error"].as_str().unwrap_or_default();
+    let tid = ca.issued_transactions()[0].clone();
+    assert!(
+        error.contains("city-cmp") && error.contains("transactionID"),
+        "{req}"
+    );
+    let named = error
+        .rsplit("transactionID ")
+        .next()
+        .unwrap()
+        .trim_end_matches(')');
+    assert_eq!(named.trim_start_matches('0'), tid, "{error}");
+    // The background retry asks again in the same transaction.
+    let start = std::time::Instant::now();
+    let req = loop {
+        let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+        if req["status"] != "approved" {
+            break req;
+        }
+        assert!(start.elapsed().as_secs() < 30, "never retried: {req}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(req["status"], "issued", "{req}");
+    let serial = req["serial"].as_str().unwrap().to_string();
+    assert_eq!(ca.retransmitted(), vec![serial.clone()]);
+    assert_eq!(ca.issued(), vec![serial], "one certificate at the CA");
+    let db = app.data.database_target();
+    assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(count(&db, "certificates").await, 1);
+    app.stop().await;
+}
+
+/// The CA returns a certificate for another subject than the approved one (the key is the
+/// subscriber's, so the certConf accepts it): Vouch's check against the order quarantines it. It
+/// is never delivered, the request fails saying why, the quarantine is audited with the
+/// certificate, and the certificate is revoked at the CA (an rr, superseded) so that it is not
+/// valid there for a subject nobody approved. Counts: one request, one certificate issued by the
+/// CA, none recorded, one revoked at the CA.
+#[tokio::test]
+async fn through_cmp_a_certificate_for_another_subject_is_quarantined_and_revoked_at_the_ca() {
+    use common::database::count;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path());
+    let ca = BcCmpCa::start_in_mode(&pki, 0, "wrong-subject");
+    let (app, approver, id) = submitted_through(&pki, &ca, Default::default()).await;
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "failed", "{req}");
+    let issued = ca.issued();
+    assert_eq!(issued.len(), 1, "{}", ca.stderr_text());
+    let quarantined: Vec<_> = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "certificate.quarantined")
+        .collect();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    let details = &quarantined[0]["details"];
+    assert!(
+        details["error"].as_str().unwrap().contains("subject"),
+        "{details}"
+    );
+    assert_eq!(details["upstream_revocation"]["revoked"], true, "{details}");
+    assert_eq!(details["upstream_revocation"]["serial"], issued[0].as_str());
+    assert_eq!(ca.revoked(), vec![(issued[0].clone(), "4".to_string())]);
+    let db = app.data.database_target();
+    assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(count(&db, "certificates").await, 0);
+    app.stop().await;
+}

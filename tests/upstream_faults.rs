@@ -8,13 +8,13 @@
 
 mod common;
 
-use common::cfssl::{upstream_toml, write_private, Cfssl, AUTH_KEY};
+use common::cfssl::{upstream_toml, Cfssl, AUTH_KEY};
 use common::database::{count, fail_certificate_inserts, heal_certificate_inserts, sql};
+use common::kill9::{journal_entries, kill_9_between_the_answer_and_the_write};
 use common::scripted_ca::{Mode, ScriptedCa};
-use common::{p256_csr, serve_process, Options, TestApp, BIN};
+use common::{p256_csr, Options, TestApp, BIN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use vouch::store::Database;
@@ -79,16 +79,6 @@ where
     while !check().await {
         assert!(start.elapsed() < Duration::from_secs(30), "never: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn journal_entries(data: &Path) -> Vec<String> {
-    match std::fs::read_dir(data.join("issuance-journal")) {
-        Ok(d) => d
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|n| n.ends_with(".pem"))
-            .collect(),
-        Err(_) => Vec::new(),
     }
 }
 
@@ -206,144 +196,15 @@ async fn an_answer_lost_before_the_journal_is_refused_as_a_duplicate_then_recove
     app.stop().await;
 }
 
-/// An HTTP call to a `vouch serve` process.
-async fn call(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let request = match body {
-        Some(b) => client.post(format!("{base}{path}")).json(&b),
-        None if path.ends_with("/approve") => client.post(format!("{base}{path}")),
-        None => client.get(format!("{base}{path}")),
-    };
-    common::split(request.bearer_auth(token).send().await.unwrap()).await
-}
-
 #[tokio::test]
 async fn kill_9_between_the_cas_answer_and_the_write_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
-    let data = dir.path().join("data");
-    let pg = match common::postgres_server() {
-        Some(server) => Some(common::PgDatabase::create(&server).await),
-        None => None,
-    };
-    let db_env: Vec<(&str, String)> = pg
-        .iter()
-        .map(|db| ("VOUCH_DATABASE_URL", db.url()))
-        .collect();
-    let mut init = Command::new(BIN);
-    init.args(["init", "--data-dir"]).arg(&data);
-    for (k, v) in &db_env {
-        init.env(k, v);
-    }
-    let out = init.output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let admin = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
-    write_private(
-        &data.join("upstream.toml"),
-        &upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]),
-    );
-    let mut env: Vec<(&str, &str)> = db_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.push(("VOUCH_TEST_FAULT", "pause-before-record"));
-    let mut served = serve_process(&data, &[], &env);
-    let base = format!("http://{}", served.addr);
-    let client = reqwest::Client::new();
-    let token = |name: &str, role: &str| {
-        let (client, base, admin) = (client.clone(), base.clone(), admin.clone());
-        let (name, role) = (name.to_string(), role.to_string());
-        async move {
-            let body = json!({"name": name, "roles": [role]});
-            let (status, op) = call(&client, &base, &admin, "/api/v1/operators", Some(body)).await;
-            assert_eq!(status, StatusCode::CREATED, "{op}");
-            op["token"].as_str().unwrap().to_string()
-        }
-    };
-    let clerk = token("clerk1", "clerk").await;
-    let approver = token("approver1", "approver").await;
-    let person = json!({"kind": "person", "name": "Li Wei", "email": "li.wei@example.org",
-        "identifiers": [{"type": "national-id", "number": "110101199003070011",
-                         "issuer": "Public Security Bureau", "valid_until": "2099-12-31"}]});
-    let (status, sub) = call(&client, &base, &clerk, "/api/v1/subscribers", Some(person)).await;
-    assert_eq!(status, StatusCode::CREATED, "{sub}");
-    let request =
-        json!({"subscriber_id": sub["id"], "profile": "person-signing", "csr": p256_csr()});
-    let (status, req) = call(&client, &base, &clerk, "/api/v1/requests", Some(request)).await;
-    assert_eq!(status, StatusCode::CREATED, "{req}");
-    let id = req["id"].as_str().unwrap().to_string();
-    // Approve: CFSSL signs, the answer is kept, and the server stops before its database write.
-    let approving = {
-        let (client, base, approver, id) =
-            (client.clone(), base.clone(), approver.clone(), id.clone());
-        tokio::spawn(async move {
-            let path = format!("/api/v1/requests/{id}/approve");
-            let _ = client
-                .post(format!("{base}{path}"))
-                .bearer_auth(approver)
-                .send()
-                .await;
-        })
-    };
-    let start = Instant::now();
-    while journal_entries(&data).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the CA's answer was never kept"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(cfssl.certdb_count(), 1);
-    // kill -9 (SIGKILL) by PID.
-    served.child.kill().unwrap();
-    served.child.wait().unwrap();
-    approving.abort();
-    let database = match &pg {
-        Some(db) => Database::Postgres(db.url()),
-        None => Database::Sqlite(data.join("vouch.db")),
-    };
-    assert_eq!(count(&database, "certificates").await, 0);
-    let _ = std::fs::remove_file(data.join("serve.lock"));
-    // Restart without the fault: the start-up reconciliation records the kept certificate.
-    let env: Vec<(&str, &str)> = db_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let served = serve_process(&data, &[], &env);
-    let base = format!("http://{}", served.addr);
-    let (_, req) = call(
-        &client,
-        &base,
-        &approver,
-        &format!("/api/v1/requests/{id}"),
-        None,
-    )
-    .await;
-    assert_eq!(req["status"], "issued", "{req}");
-    let serial = req["serial"].as_str().unwrap();
-    assert_eq!(cfssl.certdb_status(serial), Some(("good".into(), 0)));
-    let (status, cert) = call(
-        &client,
-        &base,
-        &approver,
-        &format!("/api/v1/certificates/{serial}"),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{cert}");
-    assert_eq!(cert["ca"], "city-cfssl");
-    assert!(journal_entries(&data).is_empty());
-    assert_eq!(count(&database, "requests").await, 1);
-    assert_eq!(cfssl.certdb_count(), 1);
-    assert_eq!(count(&database, "certificates").await, 1);
-    drop(served);
-    if let Some(db) = pg {
-        db.drop_database().await;
-    }
+    let toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]);
+    let issued = || cfssl.certdb_count();
+    let serial =
+        kill_9_between_the_answer_and_the_write(dir.path(), &toml, "city-cfssl", &issued).await;
+    assert_eq!(cfssl.certdb_status(&serial), Some(("good".into(), 0)));
 }
 
 #[tokio::test]

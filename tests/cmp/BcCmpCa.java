@@ -5,7 +5,7 @@
 //   java -cp <this>:<bcprov>:<bcpkix>:<bcutil> BcCmpCa PORT_FILE CA_CERT CA_KEY [LOG [PORT]]
 //
 // Listens on 127.0.0.1 (PORT, or a free port; written to PORT_FILE) at /pkix. With LOG, it appends a line
-// to that file for each certificate issued (`issued SERIAL`) and each revocation granted
+// to that file for each certificate issued (`issued SERIAL TRANSACTIONID`) and each revocation granted
 // (`revoked SERIAL REASON`), serials in lowercase hex, so that a test can count what the CA did. It accepts messages
 // protected by a signature whose certificate the CA issued (the RA's), and answers, signed with
 // the CA key and with the CA certificate in extraCerts:
@@ -17,6 +17,16 @@
 //   genm     a genp with the CA certificate under id-it-caCerts.
 // Anything else, or a protection that does not verify, gets an error message (badRequest or
 // badMessageCheck). Serial numbers are 16 random octets.
+//
+// BCCMP_MODE (environment, comma-separated) makes it behave as some CAs do, for the failure tests:
+//   remember       it keeps each ir/cr transaction (by transactionID): a request repeated in a
+//                  transaction whose certificate is not confirmed yet, with the same
+//                  CertReqMessages, is a retransmission and gets the same certificate again
+//                  (logged `retransmitted SERIAL`, not issued anew); any other request in a
+//                  transaction it holds gets transactionIdInUse;
+//   lose-first     the answer to the first ir/cr is lost: it issues, then drops the connection
+//                  without answering;
+//   wrong-subject  issued certificates name another subject (CN=Not Approved) than the template.
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -30,7 +40,11 @@ import java.nio.file.Paths;
 import java.security.PrivateKey;
 import java.security.SecureRandom;
 import java.security.Security;
+import java.util.Arrays;
 import java.util.Date;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executors;
 import org.bouncycastle.asn1.ASN1Integer;
 import org.bouncycastle.asn1.ASN1ObjectIdentifier;
@@ -90,6 +104,26 @@ public class BcCmpCa {
     static PrivateKey caKey;
     static String sigAlg;
     static java.nio.file.Path log;
+    static List<String> mode = Arrays.asList(System.getenv().getOrDefault("BCCMP_MODE", "").split(","));
+    /** The ir/cr transactions (mode remember), by hex transactionID. */
+    static final Map<String, Held> held = new HashMap<>();
+    static boolean answerLost;
+
+    static final class Held {
+        final byte[] request;
+        final X509CertificateHolder cert;
+        boolean confirmed;
+
+        Held(byte[] request, X509CertificateHolder cert) {
+            this.request = request;
+            this.cert = cert;
+        }
+    }
+
+    /** Thrown to drop the connection without an answer (mode lose-first). */
+    static final class Lost extends Exception {
+        private static final long serialVersionUID = 1L;
+    }
 
     public static void main(String[] args) throws Exception {
         Security.addProvider(new BouncyCastleProvider());
@@ -117,7 +151,13 @@ public class BcCmpCa {
             try (InputStream in = ex.getRequestBody()) {
                 body = in.readNBytes(1 << 20);
             }
-            byte[] answer = answer(PKIMessage.getInstance(body)).getEncoded();
+            byte[] answer;
+            try {
+                answer = answer(PKIMessage.getInstance(body)).getEncoded();
+            } catch (Lost lost) {
+                // Closing the exchange before any header was sent drops the connection.
+                return;
+            }
             ex.getResponseHeaders().set("Content-Type", "application/pkixcmp");
             ex.sendResponseHeaders(200, answer.length);
             ex.getResponseBody().write(answer);
@@ -148,13 +188,38 @@ public class BcCmpCa {
         switch (b.getType()) {
             case PKIBody.TYPE_INIT_REQ:
             case PKIBody.TYPE_CERT_REQ: {
-                CertReqMsg m = CertReqMessages.getInstance(b.getContent()).toCertReqMsgArray()[0];
-                CertTemplate t = m.getCertReq().getCertTemplate();
-                OptionalValidity v = t.getValidity();
-                Date from = v != null && v.getNotBefore() != null ? v.getNotBefore().getDate() : new Date();
-                Date to = v != null && v.getNotAfter() != null
-                    ? v.getNotAfter().getDate() : new Date(from.getTime() + 30L * 86400000L);
-                X509CertificateHolder cert = issue(t.getSubject(), t.getPublicKey(), from, to, t.getExtensions());
+                CertReqMessages reqs = CertReqMessages.getInstance(b.getContent());
+                CertReqMsg m = reqs.toCertReqMsgArray()[0];
+                String tid = h.getTransactionID() == null
+                    ? "" : new BigInteger(1, h.getTransactionID().getOctets()).toString(16);
+                byte[] request = reqs.getEncoded();
+                X509CertificateHolder cert;
+                synchronized (held) {
+                    Held prior = mode.contains("remember") ? held.get(tid) : null;
+                    if (prior != null && !prior.confirmed && Arrays.equals(prior.request, request)) {
+                        cert = prior.cert;
+                        note("retransmitted " + cert.getSerialNumber().toString(16));
+                    } else if (prior != null) {
+                        return error(h, PKIFailureInfo.transactionIdInUse,
+                            "transaction " + tid + " is in use");
+                    } else {
+                        CertTemplate t = m.getCertReq().getCertTemplate();
+                        OptionalValidity v = t.getValidity();
+                        Date from = v != null && v.getNotBefore() != null ? v.getNotBefore().getDate() : new Date();
+                        Date to = v != null && v.getNotAfter() != null
+                            ? v.getNotAfter().getDate() : new Date(from.getTime() + 30L * 86400000L);
+                        X500Name subject = mode.contains("wrong-subject")
+                            ? new X500Name("CN=Not Approved") : t.getSubject();
+                        cert = issue(subject, t.getPublicKey(), from, to, t.getExtensions(), tid);
+                        if (mode.contains("remember")) {
+                            held.put(tid, new Held(request, cert));
+                        }
+                    }
+                    if (mode.contains("lose-first") && !answerLost) {
+                        answerLost = true;
+                        throw new Lost();
+                    }
+                }
                 int type = b.getType() == PKIBody.TYPE_INIT_REQ ? PKIBody.TYPE_INIT_REP : PKIBody.TYPE_CERT_REP;
                 return reply(h, new PKIBody(type, certRep(m.getCertReq().getCertReqId(), cert)));
             }
@@ -166,12 +231,21 @@ public class BcCmpCa {
                     exts = Extensions.getInstance(a.getAttrValues().getObjectAt(0));
                 }
                 Date from = new Date();
+                String tid = h.getTransactionID() == null
+                    ? "" : new BigInteger(1, h.getTransactionID().getOctets()).toString(16);
                 X509CertificateHolder cert = issue(p10.getSubject(), p10.getSubjectPublicKeyInfo(), from,
-                    new Date(from.getTime() + 30L * 86400000L), exts);
+                    new Date(from.getTime() + 30L * 86400000L), exts, tid);
                 return reply(h, new PKIBody(PKIBody.TYPE_CERT_REP, certRep(new ASN1Integer(-1), cert)));
             }
             case PKIBody.TYPE_CERT_CONFIRM:
                 CertConfirmContent.getInstance(b.getContent());
+                synchronized (held) {
+                    Held prior = h.getTransactionID() == null ? null
+                        : held.get(new BigInteger(1, h.getTransactionID().getOctets()).toString(16));
+                    if (prior != null) {
+                        prior.confirmed = true;
+                    }
+                }
                 return reply(h, new PKIBody(PKIBody.TYPE_CONFIRM, DERNull.INSTANCE));
             case PKIBody.TYPE_REVOCATION_REQ: {
                 for (RevDetails d : RevReqContent.getInstance(b.getContent()).toRevDetailsArray()) {
@@ -195,7 +269,7 @@ public class BcCmpCa {
     }
 
     static X509CertificateHolder issue(X500Name subject, SubjectPublicKeyInfo key, Date from, Date to,
-            Extensions exts) throws Exception {
+            Extensions exts, String tid) throws Exception {
         byte[] serial = new byte[16];
         RANDOM.nextBytes(serial);
         serial[0] &= 0x7f;
@@ -213,7 +287,7 @@ public class BcCmpCa {
             }
         }
         X509CertificateHolder cert = b.build(signer());
-        note("issued " + cert.getSerialNumber().toString(16));
+        note("issued " + cert.getSerialNumber().toString(16) + " " + tid);
         return cert;
     }
 

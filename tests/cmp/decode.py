@@ -1,10 +1,11 @@
 """Decode the CMP requests Vouch sent with an independent decoder (pyasn1-alt-modules, RFC 9480
 PKIMessage, DER decoder: strict about the encoding) and print, per message, a JSON summary of
 what the tests check: body type, pvno, transactionID, nonces, protectionAlg, senderKID,
-implicitConfirm, and the body's fields (p10cr CSR, CRMF template and POP, certConf, pollReq, rr).
+implicitConfirm, the SHA-256 of the body's DER (bodySha256), and the body's fields (p10cr CSR, CRMF template and POP, certConf, pollReq, rr).
 
 Usage: decode.py FILE.der...   Exits non-zero if a message does not decode or has bytes left over.
 """
+import hashlib
 import json
 import sys
 
@@ -36,6 +37,7 @@ def summary(der):
     kind = body.getName()
     out = {
         "body": kind,
+        "bodySha256": hashlib.sha256(encoder.encode(body)).hexdigest(),
         "pvno": int(header["pvno"]),
         "sender": header["sender"].getName(),
         "transactionID": hexs(header["transactionID"]),

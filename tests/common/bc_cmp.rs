@@ -32,6 +32,12 @@ impl BcCmpCa {
 
     /// As [`BcCmpCa::start`], on `port` (0: a free one), e.g. the port of a CA that was stopped.
     pub fn start_on(pki: &Pki, port: u16) -> BcCmpCa {
+        Self::start_in_mode(pki, port, "")
+    }
+
+    /// As [`BcCmpCa::start_on`], behaving as `mode` says (`BCCMP_MODE`, comma-separated:
+    /// `remember`, `lose-first`, `wrong-subject`; see tests/cmp/BcCmpCa.java).
+    pub fn start_in_mode(pki: &Pki, port: u16, mode: &str) -> BcCmpCa {
         let port_file = pki.path("bccmp.port");
         let _ = std::fs::remove_file(&port_file);
         let log = pki.path("bccmp.log");
@@ -48,6 +54,7 @@ impl BcCmpCa {
             .arg(pki.path("ca.key"))
             .arg(&log)
             .arg(port.to_string())
+            .env("BCCMP_MODE", mode)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
@@ -85,6 +92,22 @@ impl BcCmpCa {
     /// Serials (lowercase hex, canonical) of the certificates it issued, in order.
     pub fn issued(&self) -> Vec<String> {
         self.lines("issued")
+            .into_iter()
+            .map(|l| l[0].clone())
+            .collect()
+    }
+
+    /// The transactionID (lowercase hex, no leading zeros) of each certificate it issued, in order.
+    pub fn issued_transactions(&self) -> Vec<String> {
+        self.lines("issued")
+            .into_iter()
+            .map(|l| l.get(1).cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// Serials of the certificates it sent again for a retransmitted request (mode `remember`).
+    pub fn retransmitted(&self) -> Vec<String> {
+        self.lines("retransmitted")
             .into_iter()
             .map(|l| l[0].clone())
             .collect()

@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 pub const INNER: &str = "VOUCH_CMP_TEST_NETNS";
 
 /// Run `test` (an async test body) inside a private network namespace with loopback up: outside
-/// one, re-run this test binary for `name` only under `unshare --net` (PostgreSQL is not
-/// reachable there, so the inner run uses SQLite) and assert that it passed.
+/// one, re-run this test binary for `name` only under `unshare --net` and assert that it passed.
+/// The suite's PostgreSQL server on this host's loopback is not reachable from there over TCP, so
+/// the inner run reaches it by its Unix socket (see [`postgres_by_socket`]); without one, it
+/// runs on SQLite.
 pub fn in_netns<F, Fut>(name: &str, test: F)
 where
     F: FnOnce() -> Fut,
@@ -45,7 +47,12 @@ where
         .arg(&exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(INNER, "1")
-        .env_remove("VOUCH_TEST_POSTGRES")
+        .env(
+            "VOUCH_TEST_POSTGRES",
+            super::postgres_server()
+                .and_then(|s| postgres_by_socket(&s))
+                .unwrap_or_default(),
+        )
         .output()
         .expect("unshare (util-linux) and ip (iproute2), run as root");
     let text = format!(
@@ -57,6 +64,32 @@ where
         out.status.success() && text.contains("1 passed"),
         "{name} inside `unshare --net`:\n{text}"
     );
+}
+
+/// The URL of the PostgreSQL server `server` (`postgres://user@127.0.0.1:port`, or localhost) by
+/// its Unix socket in /var/run/postgresql, which a network namespace shares with the host (a
+/// socket is a file): the host given percent-encoded as the socket directory, as sqlx reads it.
+/// None for another host, or when the socket is not there.
+pub fn postgres_by_socket(server: &str) -> Option<String> {
+    let (scheme, rest) = server.split_once("://")?;
+    let (user, host) = rest.rsplit_once('@').unwrap_or(("", rest));
+    let (name, port) = host.rsplit_once(':').unwrap_or((host, "5432"));
+    if !matches!(name, "127.0.0.1" | "localhost") || port.parse::<u16>().is_err() {
+        return None;
+    }
+    let dir = "/var/run/postgresql";
+    if !Path::new(&format!("{dir}/.s.PGSQL.{port}")).exists() {
+        return None;
+    }
+    let user = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    Some(format!(
+        "{scheme}://{user}{}:{port}",
+        dir.replace('/', "%2F")
+    ))
 }
 
 fn openssl(args: &[&str], dir: &Path) {

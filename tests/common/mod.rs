@@ -11,6 +11,7 @@ pub mod cmp;
 pub mod crl;
 pub mod database;
 pub mod fake_cfssl;
+pub mod kill9;
 pub mod relying;
 pub mod scripted_ca;
 pub mod signing;
