@@ -12,7 +12,7 @@ use common::bc_cmp::BcCmpCa;
 use common::cmp::{signature_keys, upstream_toml, Pki};
 use common::{run, Options, TestApp};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::process::Command;
 
 /// Issue `n` person-signing certificates through the CA with `request` (ir or cr), revoke the
@@ -303,18 +303,19 @@ async fn through_cmp_a_lost_answer_is_recovered_by_the_same_transaction() {
     app.stop().await;
 }
 
-/// The CA returns a certificate for another subject than the approved one (the key is the
-/// subscriber's, so the certConf accepts it): Vouch's check against the order quarantines it. It
-/// is never delivered, the request fails saying why, the quarantine is audited with the
-/// certificate, and the certificate is revoked at the CA (an rr, superseded) so that it is not
-/// valid there for a subject nobody approved. Counts: one request, one certificate issued by the
-/// CA, none recorded, one revoked at the CA.
-#[tokio::test]
-async fn through_cmp_a_certificate_for_another_subject_is_quarantined_and_revoked_at_the_ca() {
+/// The CA (in `mode`, which has it name another subject than the approved one) returns a
+/// certificate whose key is the subscriber's, so the certConf accepts it; Vouch's check against
+/// the order quarantines it: never delivered, the request fails saying why, the quarantine is
+/// audited with the certificate, and an rr (superseded) asks the CA to revoke it. Returns the
+/// serial the CA issued, the audit entry's details and the quarantine as `vouch upstream queue`
+/// lists it, after checking the counts: one request, one certificate at the CA, none recorded.
+async fn quarantined_for_another_subject(
+    mode: &str,
+) -> (String, Value, Value, Vec<(String, String)>) {
     use common::database::count;
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::make(dir.path());
-    let ca = BcCmpCa::start_in_mode(&pki, 0, "wrong-subject");
+    let ca = BcCmpCa::start_in_mode(&pki, 0, mode);
     let (app, approver, id) = submitted_through(&pki, &ca, Default::default()).await;
     let (status, body) = app
         .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
@@ -331,16 +332,59 @@ async fn through_cmp_a_certificate_for_another_subject_is_quarantined_and_revoke
         .filter(|e| e["action"] == "certificate.quarantined")
         .collect();
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");
-    let details = &quarantined[0]["details"];
+    let details = quarantined[0]["details"].clone();
     assert!(
         details["error"].as_str().unwrap().contains("subject"),
         "{details}"
     );
-    assert_eq!(details["upstream_revocation"]["revoked"], true, "{details}");
     assert_eq!(details["upstream_revocation"]["serial"], issued[0].as_str());
-    assert_eq!(ca.revoked(), vec![(issued[0].clone(), "4".to_string())]);
+    // Not in the log alone: `vouch upstream queue` lists it.
+    let text = app.upstream_queue_text(&[]);
+    assert!(
+        text.contains("quarantined certificates (never delivered; the newest 100): 1")
+            && text.contains(&format!("certificate {} from the CA city-cmp", issued[0])),
+        "{text}"
+    );
+    let listed = app.upstream_queue()["quarantined"].clone();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let listed = listed[0].clone();
+    assert_eq!(listed["request_id"], id.as_str());
+    assert_eq!(listed["ca"], "city-cmp");
+    assert_eq!(listed["serial"], issued[0].as_str());
+    assert_eq!(listed["certificate_sha256"], details["certificate_sha256"]);
     let db = app.data.database_target();
     assert_eq!(count(&db, "requests").await, 1);
     assert_eq!(count(&db, "certificates").await, 0);
     app.stop().await;
+    (issued[0].clone(), details, listed, ca.revoked())
+}
+
+/// A certificate for another subject is quarantined and revoked at the CA: nothing is left to do.
+#[tokio::test]
+async fn through_cmp_a_certificate_for_another_subject_is_quarantined_and_revoked_at_the_ca() {
+    let (serial, details, listed, revoked) = quarantined_for_another_subject("wrong-subject").await;
+    assert_eq!(details["upstream_revocation"]["revoked"], true, "{details}");
+    assert_eq!(revoked, vec![(serial, "4".to_string())]);
+    assert_eq!(listed["revoked_at_ca"], true);
+    assert_eq!(listed["action"], Value::Null);
+}
+
+/// As above, with a CA that refuses the rr: the certificate stays valid at the CA, and the queue
+/// says so, with what to do and the CA's refusal.
+#[tokio::test]
+async fn a_quarantined_certificate_the_ca_would_not_revoke_is_left_to_an_admin() {
+    let (serial, details, listed, revoked) =
+        quarantined_for_another_subject("wrong-subject,refuse-rr").await;
+    assert_eq!(
+        details["upstream_revocation"]["revoked"], false,
+        "{details}"
+    );
+    assert!(revoked.is_empty(), "{revoked:?}");
+    assert_eq!(listed["serial"], serial.as_str());
+    assert_eq!(listed["revoked_at_ca"], false);
+    let action = listed["action"].as_str().unwrap_or_default();
+    assert!(
+        action.contains("by hand") && action.contains("notAuthorized"),
+        "{listed}"
+    );
 }

@@ -12,10 +12,9 @@ use common::cfssl::{upstream_toml, Cfssl, AUTH_KEY};
 use common::database::{count, fail_certificate_inserts, heal_certificate_inserts, sql};
 use common::kill9::{journal_entries, kill_9_between_the_answer_and_the_write};
 use common::scripted_ca::{Mode, ScriptedCa};
-use common::{p256_csr, Options, TestApp, BIN};
+use common::{p256_csr, Options, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::{Duration, Instant};
 use vouch::store::Database;
 
@@ -53,20 +52,6 @@ async fn submitted_to(toml: String, retry: vouch::ra::RetrySchedule) -> (TestApp
     assert_eq!(status, StatusCode::CREATED, "{req}");
     let id = req["id"].as_str().unwrap().to_string();
     (app, approver, id)
-}
-
-/// `vouch upstream queue --json` on the app's data directory.
-fn queue(app: &TestApp) -> Value {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["upstream", "queue", "--json", "--data-dir"])
-        .arg(app.data.root())
-        .env("VOUCH_LOG", "warn");
-    if let Some(db) = &app.pg {
-        cmd.env("VOUCH_DATABASE_URL", db.url());
-    }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Poll `check` until it holds (the background task acts on its own time); panics after 30 s.
@@ -162,7 +147,7 @@ async fn an_answer_lost_before_the_journal_is_refused_as_a_duplicate_then_recove
         "{req}"
     );
     assert!(issuance["next_attempt_at"].as_str().is_some(), "{req}");
-    let listed = queue(&app);
+    let listed = app.upstream_queue();
     assert_eq!(
         listed["issuances"][0]["request_id"],
         id.as_str(),
@@ -189,7 +174,7 @@ async fn an_answer_lost_before_the_journal_is_refused_as_a_duplicate_then_recove
     let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
     assert_eq!(req["status"], "issued", "{req}");
     assert_eq!(req["serial"], reserved.as_str());
-    assert_eq!(queue(&app)["issuances"], json!([]));
+    assert_eq!(app.upstream_queue()["issuances"], json!([]));
     assert_eq!(count(&db, "requests").await, 1);
     assert_eq!(cfssl.certdb_count(), 1);
     assert_eq!(count(&db, "certificates").await, 1);
@@ -240,7 +225,7 @@ async fn a_slow_ca_times_out_and_the_retry_task_issues_once_it_answers() {
         req["issuance"]["next_attempt_at"].as_str().is_some(),
         "{req}"
     );
-    let listed = queue(&app);
+    let listed = app.upstream_queue();
     assert_eq!(listed["issuances"][0]["ca"], "slow-ca", "{listed}");
     // The background task keeps trying while the CA stays slow, and counts the attempts.
     let api = (&app, approver.clone(), id.clone());
@@ -264,7 +249,7 @@ async fn a_slow_ca_times_out_and_the_retry_task_issues_once_it_answers() {
         req["status"] == "issued"
     })
     .await;
-    assert_eq!(queue(&app)["issuances"], json!([]));
+    assert_eq!(app.upstream_queue()["issuances"], json!([]));
     let db = app.data.database_target();
     assert_eq!(count(&db, "requests").await, 1);
     assert_eq!(ca.issued(), 1);
@@ -316,7 +301,7 @@ async fn a_revocation_the_ca_does_not_acknowledge_is_queued_and_retried_until_it
         .as_str()
         .unwrap()
         .contains("unreachable"));
-    let listed = queue(&app);
+    let listed = app.upstream_queue();
     assert_eq!(
         listed["revocation_forwards"][0]["serial"],
         serial.as_str(),
@@ -335,7 +320,7 @@ async fn a_revocation_the_ca_does_not_acknowledge_is_queued_and_retried_until_it
     })
     .await;
     assert_eq!(cfssl.certdb_status(&serial), Some(("revoked".into(), 1)));
-    assert_eq!(queue(&app)["revocation_forwards"], json!([]));
+    assert_eq!(app.upstream_queue()["revocation_forwards"], json!([]));
     let entries = app.audit_entries().await;
     let of = |action: &str| -> Vec<Value> {
         entries

@@ -30,8 +30,10 @@ pub(super) enum UpstreamCommand {
     /// certificate is not issued yet (the CA was down, slow or could not store it), and
     /// revocations not yet acknowledged by the remote CA that issued the certificate, each with
     /// its CA, state (pending: retried with back-off; failed: the CA refused it, waiting for an
-    /// admin), failed attempts, last error and next attempt. `retry` and `drop` are an admin's
-    /// way out of a forward that will not go through. Exits 0 (also when both are empty).
+    /// admin), failed attempts, last error and next attempt; and the newest certificates a CA
+    /// returned that were quarantined (never delivered), each revoked at the CA or with the
+    /// action left to an admin. `retry` and `drop` are an admin's way out of a forward that will
+    /// not go through. Exits 0 (also when all are empty).
     Queue(QueueArgs),
     /// Obtain the RA certificate of a `kind = "cmp"` entry (protection = "signature") from its
     /// CA, by an ir of its own (RFC 9483 4.1.1 and 4.1.5): protected by a password-based MAC
@@ -66,7 +68,7 @@ pub(super) struct QueueArgs {
         hide_env_values = true
     )]
     database_url: Option<String>,
-    /// Print JSON: {"issuances": [...], "revocation_forwards": [...]}.
+    /// Print JSON: {"issuances": [...], "revocation_forwards": [...], "quarantined": [...]}.
     #[arg(long)]
     json: bool,
     /// List the revocation forwards the CA acknowledged and those an admin dropped too.

@@ -26,7 +26,8 @@
 //                  transaction it holds gets transactionIdInUse;
 //   lose-first     the answer to the first ir/cr is lost: it issues, then drops the connection
 //                  without answering;
-//   wrong-subject  issued certificates name another subject (CN=Not Approved) than the template.
+//   wrong-subject  issued certificates name another subject (CN=Not Approved) than the template;
+//   refuse-rr      every rr is refused (notAuthorized).
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -248,6 +249,9 @@ public class BcCmpCa {
                 }
                 return reply(h, new PKIBody(PKIBody.TYPE_CONFIRM, DERNull.INSTANCE));
             case PKIBody.TYPE_REVOCATION_REQ: {
+                if (mode.contains("refuse-rr")) {
+                    return error(h, PKIFailureInfo.notAuthorized, "revocation is not allowed to this RA");
+                }
                 for (RevDetails d : RevReqContent.getInstance(b.getContent()).toRevDetailsArray()) {
                     Extensions e = d.getCrlEntryDetails();
                     Extension reason = e == null ? null : e.getExtension(Extension.reasonCode);

@@ -299,6 +299,26 @@ impl TestApp {
         body["token"].as_str().expect("token").to_string()
     }
 
+    /// `vouch upstream queue --json` on the app's data directory and database.
+    pub fn upstream_queue(&self) -> Value {
+        serde_json::from_str(&self.upstream_queue_text(&["--json"])).unwrap()
+    }
+
+    /// What `vouch upstream queue ARGS` prints on the app's data directory and database.
+    pub fn upstream_queue_text(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["upstream", "queue", "--data-dir"])
+            .arg(self.data.root())
+            .args(args)
+            .env("VOUCH_LOG", "warn");
+        if let Some(db) = &self.pg {
+            cmd.env("VOUCH_DATABASE_URL", db.url());
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// The whole audit log as an auditor reads it over the API (an auditor is created per call).
     pub async fn audit_entries(&self) -> Vec<Value> {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

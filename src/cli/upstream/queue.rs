@@ -13,6 +13,9 @@ use std::process::ExitCode;
 /// Most entries of each kind listed.
 const QUEUE_LIMIT: i64 = 10_000;
 
+/// Most quarantined certificates listed (the newest).
+const QUARANTINE_LIMIT: i64 = 100;
+
 pub(super) async fn run(args: QueueArgs) -> Result<ExitCode> {
     let data = DataDirArg {
         data_dir: args.data_dir,
@@ -128,7 +131,7 @@ fn forward_json(f: &ForwardRow, state: &str) -> serde_json::Value {
 }
 
 async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<ExitCode> {
-    let (issuances, forwards) = {
+    let (issuances, forwards, quarantined) = {
         let mut c = store.read().await?;
         let issuances = q::pending_issuances(&mut c, QUEUE_LIMIT).await?;
         // Each with its state; `--all` also tells the superseded ones (the certificate's status
@@ -151,8 +154,18 @@ async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<Exit
                 })
                 .collect(),
         };
-        (issuances, forwards)
+        let quarantined = crate::store::audit::search(
+            &mut c,
+            &crate::store::audit::AuditFilter {
+                action: Some(crate::audit::Action::CertificateQuarantined.as_str().into()),
+                ..Default::default()
+            },
+            QUARANTINE_LIMIT,
+        )
+        .await?;
+        (issuances, forwards, quarantined)
     };
+    let quarantined: Vec<Quarantine> = quarantined.iter().map(Quarantine::from_entry).collect();
     if json {
         let issuances: Vec<_> = issuances
             .iter()
@@ -164,7 +177,9 @@ async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<Exit
             })
             .collect();
         let forwards: Vec<_> = forwards.iter().map(|(f, s)| forward_json(f, s)).collect();
-        let out = serde_json::json!({"issuances": issuances, "revocation_forwards": forwards});
+        let quarantined: Vec<_> = quarantined.iter().map(Quarantine::json).collect();
+        let out = serde_json::json!({"issuances": issuances, "revocation_forwards": forwards,
+            "quarantined": quarantined});
         println!("{out:#}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -217,7 +232,83 @@ async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<Exit
             );
         }
     }
+    println!(
+        "quarantined certificates (never delivered; the newest {QUARANTINE_LIMIT}): {}",
+        quarantined.len()
+    );
+    for q in &quarantined {
+        q.print();
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A certificate a CA returned that Vouch did not deliver (a `certificate.quarantined` audit
+/// entry): one that does not match the approved order, or a second one for a request.
+struct Quarantine {
+    seq: i64,
+    at: String,
+    request_id: String,
+    details: serde_json::Value,
+}
+
+impl Quarantine {
+    fn from_entry(row: &crate::store::audit::AuditRow) -> Quarantine {
+        Quarantine {
+            seq: row.seq,
+            at: rfc3339(row.at / 1_000_000),
+            request_id: row.target.clone().unwrap_or_default(),
+            details: serde_json::from_str(&row.details).unwrap_or_default(),
+        }
+    }
+
+    /// The certificate's serial, as the entry gives it.
+    fn serial(&self) -> Option<&str> {
+        let d = &self.details;
+        d["upstream_revocation"]["serial"]
+            .as_str()
+            .or_else(|| d["serial"].as_str())
+    }
+
+    /// None once revoked at the CA; else what the admin must do, and why.
+    fn action(&self) -> Option<String> {
+        let r = &self.details["upstream_revocation"];
+        if r["revoked"] == true {
+            return None;
+        }
+        let why = r["not_revoked"]
+            .as_str()
+            .or_else(|| r["error"].as_str())
+            .unwrap_or("no revocation was attempted");
+        Some(format!(
+            "revoke it at the CA {} by hand if it is valid there ({why})",
+            self.details["ca"].as_str().unwrap_or("?")
+        ))
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let d = &self.details;
+        serde_json::json!({"audit_seq": self.seq, "at": self.at, "request_id": self.request_id,
+            "ca": d["ca"], "serial": self.serial(), "certificate_sha256": d["certificate_sha256"],
+            "error": d["error"], "revoked_at_ca": d["upstream_revocation"]["revoked"] == true,
+            "action": self.action()})
+    }
+
+    fn print(&self) {
+        let d = &self.details;
+        println!(
+            "  certificate {} from the CA {} for request {} ({}, audit entry {})",
+            self.serial().unwrap_or("(serial unreadable)"),
+            d["ca"].as_str().unwrap_or("?"),
+            self.request_id,
+            self.at,
+            self.seq
+        );
+        println!("    why: {}", d["error"].as_str().unwrap_or("-"));
+        match self.action() {
+            None => println!("    revoked at the CA (superseded)"),
+            Some(action) => println!("    action: {action}"),
+        }
+    }
 }
 
 /// When an intent is tried again: None before its first failed attempt (it is taken up at the
