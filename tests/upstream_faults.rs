@@ -15,6 +15,7 @@ use common::scripted_ca::{Mode, ScriptedCa};
 use common::{p256_csr, Options, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use vouch::store::Database;
 
@@ -73,11 +74,22 @@ where
 /// database), the fault still in place.
 async fn signed_but_not_recorded() -> (tempfile::TempDir, Cfssl, TestApp, String, String, Database)
 {
+    signed_but_not_recorded_with(false).await
+}
+
+/// As [`signed_but_not_recorded`]; with `certdb`, Vouch is given CFSSL's certificate database
+/// (`certdb_url`).
+async fn signed_but_not_recorded_with(
+    certdb: bool,
+) -> (tempfile::TempDir, Cfssl, TestApp, String, String, Database) {
     let dir = tempfile::tempdir().unwrap();
     let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
     // Calls time out after 3 s: on PostgreSQL an attempt owns its intent for 6 s.
-    let toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"])
+    let mut toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"])
         + "timeout_secs = 3\n";
+    if certdb {
+        toml += &format!("certdb_url = \"sqlite:{}\"\n", cfssl.db.display());
+    }
     let (app, approver, id) = submitted_to(toml, Default::default()).await;
     let db = app.data.database_target();
     fail_certificate_inserts(&db).await;
@@ -180,6 +192,153 @@ async fn an_answer_lost_before_the_journal_is_refused_as_a_duplicate_then_recove
     assert_eq!(count(&db, "certificates").await, 1);
     app.stop().await;
 }
+
+/// As above, with `certdb_url`: the retry finds the certificate CFSSL signed under the reserved
+/// serial in CFSSL's own database (read-only), checks it against the order and records it; no
+/// operator step, no second certificate.
+#[tokio::test]
+async fn with_certdb_url_an_answer_lost_before_the_journal_is_found_in_cfssls_database() {
+    let (_dir, cfssl, app, approver, id, db) = signed_but_not_recorded_with(true).await;
+    std::fs::remove_file(app.data.issuance_journal_dir().join(format!("{id}.pem"))).unwrap();
+    heal_certificate_inserts(&db).await;
+    if matches!(db, Database::Postgres(_)) {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+    }
+    let before = std::fs::read(&cfssl.db).unwrap();
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "issued", "{req}");
+    let reserved = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e["action"] == "issuance.intent")
+        .unwrap()["details"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(req["serial"], reserved.as_str());
+    let (_, cert) = app
+        .get(&approver, &format!("/api/v1/certificates/{reserved}"))
+        .await;
+    assert_eq!(
+        cert["pem"].as_str().unwrap().trim(),
+        cfssl.certdb_pem(&reserved).trim(),
+        "the certificate CFSSL signed"
+    );
+    assert_eq!(
+        std::fs::read(&cfssl.db).unwrap(),
+        before,
+        "read, never written"
+    );
+    assert!(journal_entries(app.data.root()).is_empty());
+    assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(cfssl.certdb_count(), 1);
+    assert_eq!(count(&db, "certificates").await, 1);
+    app.stop().await;
+}
+
+/// The lookup against CFSSL's PostgreSQL certificate database, as CFSSL 1.2 writes it (`cfssl
+/// sign -db-config`, its `bytea` schema): found by the serial in decimal, not found under
+/// another; and a database that cannot be reached is an error that names the cause, not a "none".
+#[tokio::test]
+async fn cfssls_postgresql_certificate_database_is_read_by_serial() {
+    use vouch::ca::cfssl::certdb::{parse, CertDb};
+    let server = std::env::var("VOUCH_TEST_PG_SERVER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(common::postgres_server)
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into());
+    let pg = common::PgDatabase::create(&server).await;
+    let (ok, text) = common::run(
+        std::process::Command::new("psql")
+            .arg(pg.url())
+            .args(["-qc", CFSSL_PG_SCHEMA]),
+    );
+    assert!(ok, "psql: {text}");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::cfssl::make_test_ca(dir.path());
+    let csr = dir.path().join("leaf.csr");
+    std::fs::write(&csr, p256_csr()).unwrap();
+    let db_config = dir.path().join("db.json");
+    let source = format!("{}?sslmode=disable", pg.url());
+    std::fs::write(
+        &db_config,
+        json!({"driver": "postgres", "data_source": source}).to_string(),
+    )
+    .unwrap();
+    let out = std::process::Command::new("cfssl")
+        .args(["sign", "-ca"])
+        .arg(&ca.cert)
+        .arg("-ca-key")
+        .arg(&ca.key)
+        .arg("-db-config")
+        .arg(&db_config)
+        .arg(&csr)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let signed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pem = signed["cert"].as_str().unwrap();
+    let x = openssl::x509::X509::from_pem(pem.as_bytes()).unwrap();
+    let decimal = x
+        .serial_number()
+        .to_bn()
+        .unwrap()
+        .to_dec_str()
+        .unwrap()
+        .to_string();
+    let url = parse(&pg.url(), Path::new("/")).unwrap();
+    let db = CertDb::new(&url, Duration::from_secs(5));
+    let found = db.by_serial(&decimal).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(String::from_utf8_lossy(&found[0]).trim(), pem.trim());
+    assert!(db.by_serial("12345").await.unwrap().is_empty());
+    pg.drop_database().await;
+    let gone = CertDb::new(&url, Duration::from_secs(5));
+    let err = gone.by_serial(&decimal).await.unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+/// `vouch upstream check` reads the certificate database once: a `certdb_url` that cannot be
+/// read fails the check, naming it; CFSSL's own database passes.
+#[tokio::test]
+async fn upstream_check_reads_the_certificate_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
+    let app = TestApp::spawn().await;
+    let check = |certdb: &Path| {
+        let toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"])
+            + &format!("certdb_url = \"sqlite:{}\"\n", certdb.display());
+        common::cfssl::write_private(&app.data.root().join("upstream.toml"), &toml);
+        let out = std::process::Command::new(common::BIN)
+            .args(["upstream", "check", "--data-dir"])
+            .arg(app.data.root())
+            .env("VOUCH_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, text) = check(&dir.path().join("missing.db"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("status: failed") && text.contains("(certdb_url) could not be read"),
+        "{text}"
+    );
+    assert!(!dir.path().join("missing.db").exists(), "never created");
+    let (code, text) = check(&cfssl.db);
+    assert_eq!(code, Some(0), "{text}");
+    app.stop().await;
+}
+
+/// CFSSL 1.2's PostgreSQL schema (its certdb/pg migration), which it does not create itself.
+const CFSSL_PG_SCHEMA: &str = "CREATE TABLE certificates (serial_number bytea NOT NULL, \
+    authority_key_identifier bytea NOT NULL, ca_label bytea, status bytea NOT NULL, reason int, \
+    expiry timestamptz, revoked_at timestamptz, pem bytea NOT NULL, \
+    PRIMARY KEY(serial_number, authority_key_identifier))";
 
 #[tokio::test]
 async fn kill_9_between_the_cas_answer_and_the_write_loses_nothing() {

@@ -11,6 +11,9 @@
 //!   second certificate with it (a store error, code 11000, which is reported as "already
 //!   issued" and retried, never as a refusal). A profile without that setting ignores it and
 //!   picks a random serial. CFSSL picks the validity (from its profile).
+//! - Find what an earlier attempt made: with `certdb_url`, CFSSL's certificate database is read
+//!   for a certificate of this CA under the reserved serial (`certdb`), before a retry and when
+//!   CFSSL refuses an attempt as a duplicate of that serial.
 //! - Chain: `POST /api/v1/cfssl/info` gives the signer's certificate, read when the adapter is
 //!   made (at start, and by `vouch upstream check`).
 //! - Revoke: `POST /api/v1/cfssl/revoke` with the serial in decimal, the authority key id (hex)
@@ -26,6 +29,7 @@
 //! is `Unavailable` when the CA could not be reached or failed (5xx), `Refused` with CFSSL's own
 //! message when it answered no (4xx, or `success: false`); both name the CA.
 
+pub mod certdb;
 pub(crate) mod wire;
 
 use super::upstream_config::CfsslSettings;
@@ -61,6 +65,9 @@ pub struct CfsslCa {
     ocsp: Option<super::remote_ocsp::OcspSource>,
     /// `timeout_secs`: the longest one signing call takes.
     timeout: std::time::Duration,
+    /// CFSSL's certificate database (`certdb_url`), where a certificate signed under a reserved
+    /// serial is found when its answer was lost.
+    certdb: Option<certdb::CertDb>,
 }
 
 impl std::fmt::Debug for CfsslCa {
@@ -135,7 +142,39 @@ impl CfsslCa {
                 .map(|u| super::remote_ocsp::OcspSource::new(id, u))
                 .transpose()?,
             timeout: settings.timeout,
+            certdb: settings
+                .certdb
+                .as_ref()
+                .map(|u| certdb::CertDb::new(u, settings.timeout)),
         })
+    }
+
+    /// The certificate CFSSL's database holds under the order's reserved serial, signed by this
+    /// CA (a database several CAs share may hold the serial for another): None without
+    /// `certdb_url`, or when there is none. The RA checks it against the order as any answer.
+    async fn look_up(&self, order: &IssueOrder) -> Result<Option<Vec<u8>>, CaError> {
+        let Some(db) = &self.certdb else {
+            return Ok(None);
+        };
+        let decimal = openssl::bn::BigNum::from_slice(order.serial.as_bytes())
+            .and_then(|n| n.to_dec_str().map(|s| s.to_string()))
+            .map_err(|e| CaError::Unavailable(format!("the reserved serial: {e}")))?;
+        let rows = db.by_serial(&decimal).await.map_err(|e| {
+            CaError::Unavailable(format!(
+                "the certificate database of the CA {} (certdb_url) could not be read: {e}",
+                self.id
+            ))
+        })?;
+        let issuer = &self.chain.issuing().der;
+        for pem in rows {
+            let Ok(der) = openssl::x509::X509::from_pem(&pem).and_then(|c| c.to_der()) else {
+                continue;
+            };
+            if super::remote_crl::issued_by(&der, issuer) {
+                return Ok(Some(der));
+            }
+        }
+        Ok(None)
     }
 
     /// The base URL.
@@ -283,7 +322,8 @@ impl UpstreamCa for CfsslCa {
     /// `/info` needs no authentication, so a wrong `auth_key` would show only when the first
     /// approved request fails. Ask `authsign` for nothing (an empty CSR): CFSSL checks the token
     /// before the request, so `invalid token` means the key is wrong, and any other refusal
-    /// (the empty CSR) that it is right. Nothing is signed.
+    /// (the empty CSR) that it is right. Nothing is signed. With `certdb_url`, the certificate
+    /// database must answer a lookup too.
     async fn check_credentials(&self) -> Result<(), CaError> {
         let request = serde_json::json!({
             "certificate_request": "",
@@ -302,7 +342,16 @@ impl UpstreamCa for CfsslCa {
                 format!("the CA {} does not accept the auth_key: {m}", self.id),
             )),
             Err(CaError::Unavailable(m)) => Err(CaError::Unavailable(m)),
-            Ok(_) | Err(CaError::Refused(_)) => Ok(()),
+            Ok(_) | Err(CaError::Refused(_)) => match &self.certdb {
+                // The certificate database answers a lookup (of a serial no CA issues).
+                Some(db) => db.by_serial("0").await.map(|_| ()).map_err(|e| {
+                    CaError::Unavailable(format!(
+                        "the certificate database of the CA {} (certdb_url) could not be read: {e}",
+                        self.id
+                    ))
+                }),
+                None => Ok(()),
+            },
         }
     }
 
@@ -313,15 +362,26 @@ impl UpstreamCa for CfsslCa {
         let body = wire::authenticated(&token, &request);
         let result = match self.http.post("authsign", body).await {
             Err(CaError::Unavailable(m)) if is_duplicate(&m) => {
+                // An earlier attempt's certificate, found in CFSSL's database.
+                let looked = match self.look_up(order).await {
+                    Ok(Some(der)) => return Ok(der),
+                    Ok(None) if self.certdb.is_some() => {
+                        "; its certificate database (certdb_url) has none under that serial by this \
+                         CA"
+                        .to_string()
+                    }
+                    Ok(None) => String::new(),
+                    Err(CaError::Unavailable(e) | CaError::Refused(e)) => format!("; {e}"),
+                };
                 return Err(CaError::Unavailable(format!(
                     "the CA {} already holds a certificate with serial {} (hex), the serial \
                      reserved for this request: an earlier attempt was signed and its answer did \
                      not reach Vouch; no second certificate is made. Put that certificate in the \
                      issuance journal (docs/OPERATIONS.md, \"Upstream CAs\") or cancel the request \
-                     ({m})",
+                     ({m}){looked}",
                     self.id,
                     hex::encode(order.serial.as_bytes())
-                )))
+                )));
             }
             other => other?,
         };
@@ -343,6 +403,20 @@ impl UpstreamCa for CfsslCa {
                 self.id
             ))
         })
+    }
+
+    /// With `certdb_url`: the certificate CFSSL signed under the reserved serial, if any.
+    /// A database that cannot be read does not stop the retry: CFSSL refuses a second
+    /// certificate under the reserved serial anyway (`ClientProvidesSerialNumbers`), and that
+    /// refusal looks again.
+    async fn find_issued(&self, order: &IssueOrder) -> Result<Option<Vec<u8>>, CaError> {
+        match self.look_up(order).await {
+            Ok(found) => Ok(found),
+            Err(CaError::Unavailable(e) | CaError::Refused(e)) => {
+                tracing::warn!(ca = %self.id, error = %e, "asking the CA again");
+                Ok(None)
+            }
+        }
     }
 
     fn check(&self, order: &IssueOrder) -> Result<(), CaError> {

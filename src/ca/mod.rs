@@ -167,8 +167,8 @@ pub trait UpstreamCa: Send + Sync + 'static {
     /// order's idempotency key (its reserved `serial`, the same for every attempt at one
     /// request; a CMP adapter may key its transaction on it). Asked before a retry, so that an
     /// attempt whose answer was lost is recovered rather than signed again. A CA without such a
-    /// lookup says None (CFSSL 1.2: see docs/OPERATIONS.md for the journal and the serial that
-    /// stand in for it).
+    /// lookup says None (CFSSL reads its certificate database when `certdb_url` gives it; see
+    /// docs/OPERATIONS.md for the journal and the serial that stand in for it otherwise).
     async fn find_issued(&self, _order: &IssueOrder) -> Result<Option<Vec<u8>>, CaError> {
         Ok(None)
     }

@@ -10,6 +10,7 @@
 //! cfssl_profile = "default"       # optional
 //! profiles = ["person-signing"]   # the Vouch profiles this CA signs
 //! crl_url = "http://ca.example.org/city.crl"  # optional: the CA's CRL, read for status
+//! certdb_url = "sqlite:/var/lib/cfssl/certdb.db" # optional: CFSSL's database, read to recover
 //! ```
 //!
 //! Every error names the file, the entry (its position and id) and the key. Keys are decoded into
@@ -93,6 +94,9 @@ pub struct CfsslSettings {
     /// Where the CA answers OCSP requests (`ocsp_url`), asked for the status of what it issued
     /// when Vouch reports it; none: not asked.
     pub ocsp_url: Option<url::Url>,
+    /// CFSSL's certificate database (`certdb_url`), read to find a certificate signed under a
+    /// request's reserved serial whose answer was lost; none: no lookup.
+    pub certdb: Option<crate::ca::cfssl::certdb::CertDbUrl>,
 }
 
 impl std::fmt::Debug for CfsslSettings {
@@ -104,6 +108,7 @@ impl std::fmt::Debug for CfsslSettings {
             .field("timeout", &self.timeout)
             .field("crl_url", &self.crl_url.as_ref().map(url::Url::as_str))
             .field("ocsp_url", &self.ocsp_url.as_ref().map(url::Url::as_str))
+            .field("certdb", &self.certdb)
             .finish()
     }
 }
@@ -220,6 +225,18 @@ fn parse_file(
                  {file_name}, or keep the key in an `auth_key_file`"
             )));
         }
+        // CFSSL's certificate database may be reached with a password in its URL.
+        let certdb_url = take_secret(&mut table, "certdb_url", &at)?;
+        if certdb_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .is_some_and(|u| u.password().is_some())
+            && !private
+        {
+            return Err(invalid(format!(
+                "{at}: `certdb_url` holds a password and is written in a file group or others can                  read: chmod 600 {file_name}"
+            )));
+        }
         let pbm_secret = take_secret(&mut table, "pbm_secret", &at)?;
         if pbm_secret.is_some() && !private {
             return Err(invalid(format!(
@@ -238,7 +255,10 @@ fn parse_file(
         };
         let misplaced = match kind.as_str() {
             "cfssl" => pbm_secret.is_some().then_some("pbm_secret"),
-            "cmp" => auth_key.is_some().then_some("auth_key"),
+            "cmp" => auth_key
+                .is_some()
+                .then_some("auth_key")
+                .or(certdb_url.is_some().then_some("certdb_url")),
             _ => None,
         };
         if let Some(key) = misplaced {
@@ -247,7 +267,7 @@ fn parse_file(
             )));
         }
         let entry = match kind.as_str() {
-            "cfssl" => cfssl_entry(table, auth_key, &at, data_dir)?,
+            "cfssl" => cfssl_entry(table, auth_key, certdb_url, &at, data_dir)?,
             "cmp" => super::cmp::settings::cmp_entry(table, pbm_secret, &at, data_dir)?,
             other => {
                 return Err(invalid(format!(
@@ -327,6 +347,7 @@ fn check_id(id: &str, at: &str) -> Result<()> {
 fn cfssl_entry(
     table: toml::Table,
     auth_key: Option<Zeroizing<String>>,
+    certdb_url: Option<Zeroizing<String>>,
     at: &str,
     data_dir: &Path,
 ) -> Result<CaEntry> {
@@ -381,6 +402,13 @@ fn cfssl_entry(
         .as_deref()
         .map(|u| endpoint_url(u).map_err(|why| invalid(format!("{at}: `ocsp_url` \"{u}\": {why}"))))
         .transpose()?;
+    let certdb = certdb_url
+        .as_deref()
+        .map(|u| {
+            crate::ca::cfssl::certdb::parse(u, data_dir)
+                .map_err(|why| invalid(format!("{at}: `certdb_url`: {why}")))
+        })
+        .transpose()?;
     Ok(CaEntry {
         id: e.id,
         profiles: e.profiles,
@@ -391,6 +419,7 @@ fn cfssl_entry(
             timeout,
             crl_url,
             ocsp_url,
+            certdb,
         })),
     })
 }
@@ -603,5 +632,53 @@ mod tests {
             panic!("a CFSSL entry")
         };
         assert_eq!(&s.auth_key[..], &[0x00, 0xff]);
+    }
+
+    #[test]
+    fn certdb_url_is_checked_and_kept_without_its_password_in_debug() {
+        let with = |line: &str| GOOD.replace("cfssl_profile", &format!("{line}\n cfssl_profile"));
+        let entries = parse_str(&with(r#"certdb_url = "sqlite:cfssl/certdb.db""#)).unwrap();
+        let CaKind::Cfssl(s) = &entries[0].kind else {
+            panic!("a CFSSL entry")
+        };
+        let shown = format!("{s:?}");
+        assert!(shown.contains("sqlite:/data/cfssl/certdb.db"), "{shown}");
+        let pg = r#"certdb_url = "postgres://reader:s3cret@db.example.org/cfssl""#;
+        let entries = parse_str(&with(pg)).unwrap();
+        let shown = format!("{:?}", entries[0].kind);
+        assert!(
+            shown.contains("db.example.org") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        // A password in a file others can read is refused.
+        let text = with(pg).replace("auth_key = \"0123abcd\"", "auth_key_file = \"k\"");
+        let e = parse_file(
+            &text,
+            Path::new("/data/upstream.toml"),
+            false,
+            Path::new("/data"),
+            &known(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`certdb_url` holds a password"), "{e}");
+        let e = error(&with(r#"certdb_url = "mysql://root@db/cfssl""#));
+        assert!(
+            e.contains("`certdb_url`") && e.contains("sqlite:PATH"),
+            "{e}"
+        );
+        let cmp = r#"
+            [[ca]]
+            id = "city-cmp"
+            kind = "cmp"
+            url = "http://127.0.0.1:8829/pkix/"
+            certdb_url = "sqlite:/x.db"
+            profiles = ["person-signing"]
+        "#;
+        let e = error(cmp);
+        assert!(
+            e.contains("`certdb_url` is not a key of a kind = \"cmp\" entry"),
+            "{e}"
+        );
     }
 }
