@@ -303,15 +303,14 @@ async fn through_cmp_a_lost_answer_is_recovered_by_the_same_transaction() {
     app.stop().await;
 }
 
-/// The CA (in `mode`, which has it name another subject than the approved one) returns a
-/// certificate whose key is the subscriber's, so the certConf accepts it; Vouch's check against
-/// the order quarantines it: never delivered, the request fails saying why, the quarantine is
-/// audited with the certificate, and an rr (superseded) asks the CA to revoke it. Returns the
-/// serial the CA issued, the audit entry's details and the quarantine as `vouch upstream queue`
-/// lists it, after checking the counts: one request, one certificate at the CA, none recorded.
-async fn quarantined_for_another_subject(
-    mode: &str,
-) -> (String, Value, Value, Vec<(String, String)>) {
+/// The CA (in `mode`, which has it depart from the approved order) returns a certificate whose
+/// key is the subscriber's, so the certConf accepts it; Vouch's check against the order
+/// quarantines it, saying `why`: never delivered, the request fails saying why, the quarantine
+/// is audited with the certificate, and an rr (superseded) asks the CA to revoke it when the CA
+/// issued it. Returns the serial the CA issued, the audit entry's details, the quarantine as
+/// `vouch upstream queue` lists it, and the CA's revocations, after checking the counts: one
+/// request, one certificate at the CA, none recorded.
+async fn quarantined(mode: &str, why: &str) -> (String, Value, Value, Vec<(String, String)>) {
     use common::database::count;
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::make(dir.path());
@@ -334,7 +333,7 @@ async fn quarantined_for_another_subject(
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");
     let details = quarantined[0]["details"].clone();
     assert!(
-        details["error"].as_str().unwrap().contains("subject"),
+        details["error"].as_str().unwrap().contains(why),
         "{details}"
     );
     assert_eq!(details["upstream_revocation"]["serial"], issued[0].as_str());
@@ -362,7 +361,8 @@ async fn quarantined_for_another_subject(
 /// A certificate for another subject is quarantined and revoked at the CA: nothing is left to do.
 #[tokio::test]
 async fn through_cmp_a_certificate_for_another_subject_is_quarantined_and_revoked_at_the_ca() {
-    let (serial, details, listed, revoked) = quarantined_for_another_subject("wrong-subject").await;
+    let (serial, details, listed, revoked) =
+        quarantined("wrong-subject", "subject is CN=Not Approved").await;
     assert_eq!(details["upstream_revocation"]["revoked"], true, "{details}");
     assert_eq!(revoked, vec![(serial, "4".to_string())]);
     assert_eq!(listed["revoked_at_ca"], true);
@@ -374,7 +374,7 @@ async fn through_cmp_a_certificate_for_another_subject_is_quarantined_and_revoke
 #[tokio::test]
 async fn a_quarantined_certificate_the_ca_would_not_revoke_is_left_to_an_admin() {
     let (serial, details, listed, revoked) =
-        quarantined_for_another_subject("wrong-subject,refuse-rr").await;
+        quarantined("wrong-subject,refuse-rr", "subject is CN=Not Approved").await;
     assert_eq!(
         details["upstream_revocation"]["revoked"], false,
         "{details}"
@@ -387,4 +387,28 @@ async fn a_quarantined_certificate_the_ca_would_not_revoke_is_left_to_an_admin()
         action.contains("by hand") && action.contains("notAuthorized"),
         "{listed}"
     );
+}
+
+/// Each departure from the order that the key check in the certConf cannot see is quarantined
+/// the same way: a validity a year longer than approved, a CA certificate (basicConstraints cA),
+/// a signature by another key under the CA's name. The last is not the CA's (its issuing
+/// certificate did not sign it), so no rr is sent for its serial, which could be another's:
+/// the queue leaves it to an admin, saying so.
+#[tokio::test]
+async fn through_cmp_every_departure_from_the_order_is_quarantined() {
+    let (_, details, listed, revoked) = quarantined("longer", "its validity").await;
+    assert_eq!(details["upstream_revocation"]["revoked"], true, "{details}");
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(listed["action"], Value::Null);
+    let (_, details, _, revoked) = quarantined("ca-flag", "it is a CA certificate").await;
+    assert_eq!(details["upstream_revocation"]["revoked"], true, "{details}");
+    assert_eq!(revoked.len(), 1);
+    let (_, details, listed, revoked) = quarantined("other-key", "signature does not verify").await;
+    assert_eq!(
+        details["upstream_revocation"]["revoked"], false,
+        "{details}"
+    );
+    assert!(revoked.is_empty(), "{revoked:?}");
+    let action = listed["action"].as_str().unwrap_or_default();
+    assert!(action.contains("did not issue it"), "{listed}");
 }

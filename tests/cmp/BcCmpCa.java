@@ -27,7 +27,10 @@
 //   lose-first     the answer to the first ir/cr is lost: it issues, then drops the connection
 //                  without answering;
 //   wrong-subject  issued certificates name another subject (CN=Not Approved) than the template;
-//   refuse-rr      every rr is refused (notAuthorized).
+//   refuse-rr      every rr is refused (notAuthorized);
+//   longer         issued certificates last a year longer than the template asks;
+//   ca-flag        issued certificates say basicConstraints cA TRUE;
+//   other-key      issued certificates are signed by a key that is not the CA's (same issuer name).
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -78,6 +81,7 @@ import org.bouncycastle.asn1.pkcs.Attribute;
 import org.bouncycastle.asn1.pkcs.CertificationRequest;
 import org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers;
 import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.CRLReason;
 import org.bouncycastle.asn1.x509.Extension;
 import org.bouncycastle.asn1.x509.Extensions;
@@ -278,6 +282,9 @@ public class BcCmpCa {
         RANDOM.nextBytes(serial);
         serial[0] &= 0x7f;
         serial[0] |= 0x40;
+        if (mode.contains("longer")) {
+            to = new Date(to.getTime() + 365L * 86400000L);
+        }
         X509v3CertificateBuilder b = new X509v3CertificateBuilder(caCert.getSubject(),
             new BigInteger(serial), from, to, subject, key);
         JcaX509ExtensionUtils utils = new JcaX509ExtensionUtils();
@@ -285,12 +292,17 @@ public class BcCmpCa {
         b.addExtension(Extension.authorityKeyIdentifier, false, utils.createAuthorityKeyIdentifier(caCert));
         if (exts != null) {
             for (ASN1ObjectIdentifier oid : exts.getExtensionOIDs()) {
-                if (!oid.equals(Extension.subjectKeyIdentifier) && !oid.equals(Extension.authorityKeyIdentifier)) {
+                boolean replaced = mode.contains("ca-flag") && oid.equals(Extension.basicConstraints);
+                if (!oid.equals(Extension.subjectKeyIdentifier) && !oid.equals(Extension.authorityKeyIdentifier)
+                        && !replaced) {
                     b.addExtension(exts.getExtension(oid));
                 }
             }
         }
-        X509CertificateHolder cert = b.build(signer());
+        if (mode.contains("ca-flag")) {
+            b.addExtension(Extension.basicConstraints, true, new BasicConstraints(true));
+        }
+        X509CertificateHolder cert = b.build(mode.contains("other-key") ? otherSigner() : signer());
         note("issued " + cert.getSerialNumber().toString(16) + " " + tid);
         return cert;
     }
@@ -329,6 +341,14 @@ public class BcCmpCa {
             b.setRecipNonce(h.getSenderNonce().getOctets());
         }
         return b.build(signer()).toASN1Structure();
+    }
+
+    /** A signer with a key that is not the CA's (mode other-key): same issuer name, wrong signature. */
+    static ContentSigner otherSigner() throws Exception {
+        java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance(
+            sigAlg.endsWith("ECDSA") ? "EC" : "RSA", "BC");
+        g.initialize(sigAlg.endsWith("ECDSA") ? 256 : 2048);
+        return new JcaContentSignerBuilder(sigAlg).setProvider("BC").build(g.generateKeyPair().getPrivate());
     }
 
     static ContentSigner signer() throws Exception {

@@ -36,7 +36,8 @@ impl BcCmpCa {
     }
 
     /// As [`BcCmpCa::start_on`], behaving as `mode` says (`BCCMP_MODE`, comma-separated:
-    /// `remember`, `lose-first`, `wrong-subject`, `refuse-rr`; see tests/cmp/BcCmpCa.java).
+    /// `remember`, `lose-first`, `wrong-subject`, `refuse-rr`, `longer`, `ca-flag`,
+    /// `other-key`; see tests/cmp/BcCmpCa.java).
     pub fn start_in_mode(pki: &Pki, port: u16, mode: &str) -> BcCmpCa {
         let port_file = pki.path("bccmp.port");
         let _ = std::fs::remove_file(&port_file);
