@@ -1,0 +1,166 @@
+//! Certificates a remote CA returned that are not delivered: one that does not match the approved
+//! order, or a second one for a request already recorded (or ended). Each is audited
+//! (`certificate.quarantined`, with the certificate), logged as an error, listed by `vouch
+//! upstream queue`, and revoked at the CA when it is certainly the CA's answer to this order.
+
+use super::Ra;
+use crate::audit::{self, Action, Event};
+use crate::error::Result;
+use crate::store::job;
+use crate::store::requests::{IntentRow, RequestRow};
+use crate::x509::serial::Serial;
+
+impl Ra {
+    /// `der`, a certificate the CA returned for `intent` (or kept in the journal) that cannot be
+    /// recorded, `req` being the request as it is now: recorded with another certificate (from
+    /// an attempt by another instance sharing the database), or ended meanwhile (failed,
+    /// dropped). It is quarantined (audited `certificate.quarantined` with the certificate,
+    /// logged as an error, never delivered) and revoked at the CA (superseded) when it is this
+    /// order's: the approved subject and key, issued by the CA's issuing certificate, a serial
+    /// Vouch never recorded. Nothing to do when it is the recorded certificate, or for a CA that
+    /// signs the reserved serial (the embedded CA makes no second certificate).
+    pub(super) async fn quarantine_second(
+        &self,
+        intent: &IntentRow,
+        req: &RequestRow,
+        der: &[u8],
+    ) -> bool {
+        use x509_parser::prelude::FromDer;
+        let ca = self.ca_by_id(&intent.ca_id);
+        if ca.as_ref().is_some_and(|ca| !ca.picks_serial()) {
+            return true;
+        }
+        let serial = x509_parser::certificate::X509Certificate::from_der(der)
+            .map(|(_, c)| crate::x509::ac::parse::hex_serial(c.raw_serial()))
+            .ok();
+        if serial.is_some() && serial == req.serial {
+            return true;
+        }
+        let Some(ca) = ca else {
+            let revocation = serde_json::json!({"revoked": false,
+                "not_revoked": "its CA is not configured (upstream.toml): revoke it there by hand"});
+            return self
+                .audit_quarantine(intent, req, der, serial, revocation)
+                .await;
+        };
+        // Once the request is recorded, its intent holds the serial the CA chose, not the
+        // reserved one; the order's serial is not compared for a CA that picks serials.
+        let mut ordered = intent.clone();
+        if Serial::parse(&ordered.serial).is_none() {
+            ordered.serial = Serial::random().to_string();
+        }
+        let ours = match self.order_for(&ordered, req, ca.as_ref()).await {
+            Ok(order) => super::received::check(der, &order, &intent.key_sha256, &ca.chain())
+                .map(|_| ())
+                .map_err(|why| why.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let revocation = match ours {
+            Ok(()) => self
+                .revoke_quarantined(ca.as_ref(), der, false)
+                .await
+                .unwrap_or_else(|e| serde_json::json!({"revoked": false, "error": e.to_string()})),
+            Err(why) => serde_json::json!({"revoked": false,
+                "not_revoked": format!("it does not match this request's approved order ({why}): \
+                    revoke it at the CA by hand if it is the CA's")}),
+        };
+        self.audit_quarantine(intent, req, der, serial, revocation)
+            .await
+    }
+
+    /// The `certificate.quarantined` entry of [`Ra::quarantine_second`]; false when it could not
+    /// be written.
+    async fn audit_quarantine(
+        &self,
+        intent: &IntentRow,
+        req: &RequestRow,
+        der: &[u8],
+        serial: Option<String>,
+        revocation: serde_json::Value,
+    ) -> bool {
+        let message = match &req.serial {
+            Some(recorded) => format!(
+                "the request was recorded with the certificate {recorded} from another attempt; \
+                 this second certificate from the CA {} is not delivered",
+                intent.ca_id
+            ),
+            None => format!(
+                "the request is {} and was not recorded with a certificate; this one from the CA \
+                 {} is not delivered",
+                req.status, intent.ca_id
+            ),
+        };
+        tracing::error!(request = %intent.request_id, ca = %intent.ca_id, serial = ?serial,
+            recorded = ?req.serial, "a certificate the request cannot be recorded with; quarantined");
+        use base64::Engine;
+        let details = serde_json::json!({"ca": intent.ca_id, "reserved_serial": intent.serial,
+            "serial": serial, "recorded_serial": req.serial, "error": message,
+            "certificate_sha256": crate::x509::sha256_hex(der),
+            "certificate": base64::engine::general_purpose::STANDARD.encode(der),
+            "upstream_revocation": revocation});
+        let (id, now) = (intent.request_id.clone(), self.now());
+        let written = self
+            .store()
+            .write(job!(|_c, log| {
+                let event = Event::new(None, Action::CertificateQuarantined, Some(&id), details);
+                audit::record(log, now, event);
+                Ok(())
+            }))
+            .await;
+        if let Err(e) = &written {
+            tracing::error!(request = %intent.request_id, error = %e,
+                "could not audit a quarantined second certificate");
+        }
+        written.is_ok()
+    }
+
+    /// Revoke at the CA a certificate it returned that does not match the order (reason
+    /// superseded: the request it answered is failed). Returns the serial (hex) and what the CA
+    /// said, for the quarantine's audit entry. The CA is asked only for a certificate it has just
+    /// returned (not one read from the issuance journal, where an operator may have pasted
+    /// another), that its issuing certificate issued, and whose serial Vouch has not recorded: a
+    /// revocation by serial alone must not hit an unrelated certificate.
+    pub(super) async fn revoke_quarantined(
+        &self,
+        ca: &dyn crate::ca::UpstreamCa,
+        der: &[u8],
+        from_journal: bool,
+    ) -> Result<serde_json::Value> {
+        use x509_parser::prelude::FromDer;
+        let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else {
+            return Ok(
+                serde_json::json!({"revoked": false, "error": "the certificate cannot be read"}),
+            );
+        };
+        let serial = crate::x509::ac::parse::hex_serial(cert.raw_serial());
+        let recorded = {
+            let mut c = self.store().read().await?;
+            crate::store::certificates::get(&mut c, &serial)
+                .await?
+                .is_some()
+        };
+        let not_revoked = if from_journal {
+            Some("it was read from the issuance journal, not returned by the CA: revoke it there by hand if it is the CA's")
+        } else if recorded {
+            Some("its serial is that of a certificate Vouch recorded")
+        } else if !crate::ca::remote_crl::issued_by(der, &ca.chain().issuing().der) {
+            Some("the CA's issuing certificate did not issue it")
+        } else {
+            None
+        };
+        if let Some(why) = not_revoked {
+            tracing::error!(ca = %ca.issuing_id(), serial = %serial, why,
+                "a quarantined certificate is not revoked at the CA");
+            return Ok(serde_json::json!({"serial": serial, "revoked": false, "not_revoked": why}));
+        }
+        let reason = crate::x509::revocation::Reason::Superseded;
+        Ok(match ca.revoke(&serial, reason, self.now()).await {
+            Ok(()) => serde_json::json!({"serial": serial, "revoked": true}),
+            Err(e) => {
+                tracing::error!(ca = %ca.issuing_id(), serial = %serial, error = %e,
+                    "could not revoke a quarantined certificate at its CA; revoke it there by hand");
+                serde_json::json!({"serial": serial, "revoked": false, "error": e.to_string()})
+            }
+        })
+    }
+}
