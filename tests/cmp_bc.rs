@@ -217,9 +217,13 @@ async fn through_cmp_kill_9_between_the_answer_and_the_write_loses_nothing() {
     let keys = format!("{}\nrequest = \"ir\"", signature_keys(&pki));
     let toml = upstream_toml(&pki, &ca.url, &keys);
     let issued = || ca.issued().len();
+    let confirmed = || !ca.confirmations().is_empty();
     let serial =
-        kill_9_between_the_answer_and_the_write(dir.path(), &toml, "city-cmp", &issued).await;
+        kill_9_between_the_answer_and_the_write(dir.path(), &toml, "city-cmp", &issued, &confirmed)
+            .await;
     assert_eq!(ca.issued(), vec![serial], "{}", ca.stderr_text());
+    // One exchange at the CA: the ir and its certConf, none after the restart.
+    assert_eq!(ca.confirmations(), ca.issued_transactions());
 }
 
 /// The app and a person-signing request submitted to the CMP CA `ca`: (app, approver, request id).

@@ -77,6 +77,10 @@ async fn signed_but_not_recorded() -> (tempfile::TempDir, Cfssl, TestApp, String
     signed_but_not_recorded_with(false).await
 }
 
+/// How long the approval's claim on an intent lasts on PostgreSQL with `certdb_url` and
+/// `timeout_secs = 2` (twice the lookup and the call), and a second.
+const CLAIM_WITH_CERTDB: Duration = Duration::from_secs(9);
+
 /// As [`signed_but_not_recorded`]; with `certdb`, Vouch is given CFSSL's certificate database
 /// (`certdb_url`).
 async fn signed_but_not_recorded_with(
@@ -84,11 +88,17 @@ async fn signed_but_not_recorded_with(
 ) -> (tempfile::TempDir, Cfssl, TestApp, String, String, Database) {
     let dir = tempfile::tempdir().unwrap();
     let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
-    // Calls time out after 3 s: on PostgreSQL an attempt owns its intent for 6 s.
-    let mut toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"])
-        + "timeout_secs = 3\n";
-    if certdb {
-        toml += &format!("certdb_url = \"sqlite:{}\"\n", cfssl.db.display());
+    // Calls time out after 3 s: on PostgreSQL an attempt owns its intent for 6 s. With the
+    // lookup first, 2 s each: 8 s (CLAIM_WITH_CERTDB).
+    let mut toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]);
+    match certdb {
+        true => {
+            toml += &format!(
+                "timeout_secs = 2\ncertdb_url = \"sqlite:{}\"\n",
+                cfssl.db.display()
+            )
+        }
+        false => toml += "timeout_secs = 3\n",
     }
     let (app, approver, id) = submitted_to(toml, Default::default()).await;
     let db = app.data.database_target();
@@ -202,7 +212,7 @@ async fn with_certdb_url_an_answer_lost_before_the_journal_is_found_in_cfssls_da
     std::fs::remove_file(app.data.issuance_journal_dir().join(format!("{id}.pem"))).unwrap();
     heal_certificate_inserts(&db).await;
     if matches!(db, Database::Postgres(_)) {
-        tokio::time::sleep(Duration::from_secs(7)).await;
+        tokio::time::sleep(CLAIM_WITH_CERTDB).await;
     }
     let before = std::fs::read(&cfssl.db).unwrap();
     assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
@@ -235,6 +245,36 @@ async fn with_certdb_url_an_answer_lost_before_the_journal_is_found_in_cfssls_da
     assert_eq!(count(&db, "requests").await, 1);
     assert_eq!(cfssl.certdb_count(), 1);
     assert_eq!(count(&db, "certificates").await, 1);
+    app.stop().await;
+}
+
+/// With `certdb_url`, a certificate CFSSL holds under the reserved serial that an admin has
+/// revoked there meanwhile is not recorded as issued: the request stays approved, saying why,
+/// and nothing is signed again.
+#[tokio::test]
+async fn with_certdb_url_a_certificate_revoked_at_cfssl_is_not_delivered() {
+    let (_dir, cfssl, app, approver, id, db) = signed_but_not_recorded_with(true).await;
+    std::fs::remove_file(app.data.issuance_journal_dir().join(format!("{id}.pem"))).unwrap();
+    heal_certificate_inserts(&db).await;
+    if matches!(db, Database::Postgres(_)) {
+        tokio::time::sleep(CLAIM_WITH_CERTDB).await;
+    }
+    let (ok, text) = common::run(
+        std::process::Command::new("sqlite3")
+            .arg(&cfssl.db)
+            .arg("UPDATE certificates SET status = 'revoked', reason = 4"),
+    );
+    assert!(ok, "sqlite3: {text}");
+    assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
+    let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!(req["status"], "approved", "{req}");
+    let error = req["issuance"]["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("its status there is \"revoked\"") && error.contains("cancel the request"),
+        "{req}"
+    );
+    assert_eq!(cfssl.certdb_count(), 1, "not signed again");
+    assert_eq!(count(&db, "certificates").await, 0);
     app.stop().await;
 }
 
@@ -292,7 +332,8 @@ async fn cfssls_postgresql_certificate_database_is_read_by_serial() {
     let db = CertDb::new(&url, Duration::from_secs(5));
     let found = db.by_serial(&decimal).await.unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(String::from_utf8_lossy(&found[0]).trim(), pem.trim());
+    assert_eq!(String::from_utf8_lossy(&found[0].pem).trim(), pem.trim());
+    assert_eq!(found[0].status, "good");
     assert!(db.by_serial("12345").await.unwrap().is_empty());
     pg.drop_database().await;
     let gone = CertDb::new(&url, Duration::from_secs(5));
@@ -347,7 +388,8 @@ async fn kill_9_between_the_cas_answer_and_the_write_loses_nothing() {
     let toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]);
     let issued = || cfssl.certdb_count();
     let serial =
-        kill_9_between_the_answer_and_the_write(dir.path(), &toml, "city-cfssl", &issued).await;
+        kill_9_between_the_answer_and_the_write(dir.path(), &toml, "city-cfssl", &issued, &|| true)
+            .await;
     assert_eq!(cfssl.certdb_status(&serial), Some(("good".into(), 0)));
 }
 

@@ -12,8 +12,7 @@
 //!   issued" and retried, never as a refusal). A profile without that setting ignores it and
 //!   picks a random serial. CFSSL picks the validity (from its profile).
 //! - Find what an earlier attempt made: with `certdb_url`, CFSSL's certificate database is read
-//!   for a certificate of this CA under the reserved serial (`certdb`), before a retry and when
-//!   CFSSL refuses an attempt as a duplicate of that serial.
+//!   for a certificate of this CA under the reserved serial (`certdb`) before a retry.
 //! - Chain: `POST /api/v1/cfssl/info` gives the signer's certificate, read when the adapter is
 //!   made (at start, and by `vouch upstream check`).
 //! - Revoke: `POST /api/v1/cfssl/revoke` with the serial in decimal, the authority key id (hex)
@@ -150,9 +149,10 @@ impl CfsslCa {
     }
 
     /// The certificate CFSSL's database holds under the order's reserved serial, signed by this
-    /// CA (a database several CAs share may hold the serial for another): None without
-    /// `certdb_url`, or when there is none. The RA checks it against the order as any answer.
-    async fn look_up(&self, order: &IssueOrder) -> Result<Option<Vec<u8>>, CaError> {
+    /// CA (a database several CAs share may hold the serial for another), with CFSSL's status
+    /// for it: None without `certdb_url`, or when there is none. The RA checks it against the
+    /// order as any answer.
+    async fn look_up(&self, order: &IssueOrder) -> Result<Option<(Vec<u8>, String)>, CaError> {
         let Some(db) = &self.certdb else {
             return Ok(None);
         };
@@ -166,12 +166,12 @@ impl CfsslCa {
             ))
         })?;
         let issuer = &self.chain.issuing().der;
-        for pem in rows {
-            let Ok(der) = openssl::x509::X509::from_pem(&pem).and_then(|c| c.to_der()) else {
+        for row in rows {
+            let Ok(der) = openssl::x509::X509::from_pem(&row.pem).and_then(|c| c.to_der()) else {
                 continue;
             };
             if super::remote_crl::issued_by(&der, issuer) {
-                return Ok(Some(der));
+                return Ok(Some((der, row.status)));
             }
         }
         Ok(None)
@@ -362,16 +362,14 @@ impl UpstreamCa for CfsslCa {
         let body = wire::authenticated(&token, &request);
         let result = match self.http.post("authsign", body).await {
             Err(CaError::Unavailable(m)) if is_duplicate(&m) => {
-                // An earlier attempt's certificate, found in CFSSL's database.
-                let looked = match self.look_up(order).await {
-                    Ok(Some(der)) => return Ok(der),
-                    Ok(None) if self.certdb.is_some() => {
-                        "; its certificate database (certdb_url) has none under that serial by this \
-                         CA"
-                        .to_string()
+                // Found by `find_issued` before the next attempt, when CFSSL's database is
+                // given (not here: what a lookup finds is told apart from an answer).
+                let looked = match self.certdb {
+                    Some(_) => {
+                        "; the next attempt looks it up in the CA's certificate database \
+                                (certdb_url) first"
                     }
-                    Ok(None) => String::new(),
-                    Err(CaError::Unavailable(e) | CaError::Refused(e)) => format!("; {e}"),
+                    None => "",
                 };
                 return Err(CaError::Unavailable(format!(
                     "the CA {} already holds a certificate with serial {} (hex), the serial \
@@ -409,9 +407,19 @@ impl UpstreamCa for CfsslCa {
     /// A database that cannot be read does not stop the retry: CFSSL refuses a second
     /// certificate under the reserved serial anyway (`ClientProvidesSerialNumbers`), and that
     /// refusal looks again.
+    /// One that CFSSL no longer holds as good (an admin revoked it there) is not taken: the
+    /// request stays approved, saying so, for an operator to cancel.
     async fn find_issued(&self, order: &IssueOrder) -> Result<Option<Vec<u8>>, CaError> {
         match self.look_up(order).await {
-            Ok(found) => Ok(found),
+            Ok(Some((der, status))) if status == "good" => Ok(Some(der)),
+            Ok(Some((_, status))) => Err(CaError::Unavailable(format!(
+                "the CA {} holds a certificate with serial {} (hex), the serial reserved for this \
+                 request, and its status there is \"{status}\": it is not delivered; cancel the \
+                 request (or make it good at the CA)",
+                self.id,
+                hex::encode(order.serial.as_bytes())
+            ))),
+            Ok(None) => Ok(None),
             Err(CaError::Unavailable(e) | CaError::Refused(e)) => {
                 tracing::warn!(ca = %self.id, error = %e, "asking the CA again");
                 Ok(None)
@@ -436,7 +444,11 @@ impl UpstreamCa for CfsslCa {
     }
 
     fn attempt_limit(&self) -> std::time::Duration {
-        self.timeout
+        // With `certdb_url` a retry looks the serial up before it signs: two calls.
+        match self.certdb {
+            Some(_) => self.timeout * 2,
+            None => self.timeout,
+        }
     }
 
     fn crl_source(&self) -> Option<&super::remote_crl::CrlSource> {

@@ -64,13 +64,16 @@ impl CaKind {
         }
     }
 
-    /// The longest one issuance attempt at this CA can take: CFSSL's `timeout_secs`; for CMP,
+    /// The longest one issuance attempt at this CA can take: CFSSL's `timeout_secs` (twice it with
+    /// `certdb_url`, whose lookup comes first); for CMP,
     /// the request, the certConf and one poll at the call timeout each, plus
     /// `max_poll_seconds`. An attempt claims its intent for twice this (see
-    /// `ra::issuance`), so that another instance sharing the database does not ask again
+    /// `ra::claims`), so that another instance sharing the database does not ask again
     /// while it may still be answered.
     pub fn attempt_limit(&self) -> std::time::Duration {
         match self {
+            // With `certdb_url`, a lookup before the signing call.
+            CaKind::Cfssl(s) if s.certdb.is_some() => s.timeout * 2,
             CaKind::Cfssl(s) => s.timeout,
             CaKind::Cmp(s) => s.timeout * 3 + std::time::Duration::from_secs(s.max_poll_seconds),
         }
@@ -229,12 +232,12 @@ fn parse_file(
         let certdb_url = take_secret(&mut table, "certdb_url", &at)?;
         if certdb_url
             .as_deref()
-            .and_then(|u| url::Url::parse(u).ok())
-            .is_some_and(|u| u.password().is_some())
+            .is_some_and(|u| crate::ca::cfssl::certdb::holds_password(u))
             && !private
         {
             return Err(invalid(format!(
-                "{at}: `certdb_url` holds a password and is written in a file group or others can                  read: chmod 600 {file_name}"
+                "{at}: `certdb_url` holds a password and is written in a file group or others can \
+                 read: chmod 600 {file_name}"
             )));
         }
         let pbm_secret = take_secret(&mut table, "pbm_secret", &at)?;
@@ -644,6 +647,7 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(shown.contains("sqlite:/data/cfssl/certdb.db"), "{shown}");
         let pg = r#"certdb_url = "postgres://reader:s3cret@db.example.org/cfssl""#;
+        let in_query = r#"certdb_url = "postgres://reader@db.example.org/cfssl?password=s3cret""#;
         let entries = parse_str(&with(pg)).unwrap();
         let shown = format!("{:?}", entries[0].kind);
         assert!(
@@ -662,6 +666,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("`certdb_url` holds a password"), "{e}");
+        let text = with(in_query).replace("auth_key = \"0123abcd\"", "auth_key_file = \"k\"");
+        let e = parse_file(
+            &text,
+            Path::new("/data/upstream.toml"),
+            false,
+            Path::new("/data"),
+            &known(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`certdb_url` holds a password"), "{e}");
+        // A parameter sqlx does not know would be logged with its value: refused, unshown.
+        let e = error(&with(
+            r#"certdb_url = "postgres://reader@db/cfssl?passwd=s3cret""#,
+        ));
+        assert!(e.contains("`passwd`") && !e.contains("s3cret"), "{e}");
         let e = error(&with(r#"certdb_url = "mysql://root@db/cfssl""#));
         assert!(
             e.contains("`certdb_url`") && e.contains("sqlite:PATH"),

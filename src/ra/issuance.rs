@@ -6,6 +6,7 @@
 //! If the process dies or the CA fails in between, [`Ra::reconcile`] completes the intent later with
 //! the same serial.
 
+use super::quarantine::Received;
 use super::requests::Template;
 use super::Ra;
 use crate::audit::{self, Action, Event};
@@ -171,7 +172,12 @@ impl Ra {
             Err(e) if audit_failure => return Err(self.release_claim(intent, e).await),
             Err(e) => return Err(e),
         };
-        let from_journal = journaled.is_some();
+        // Where the certificate comes from, which says whether a mismatch may be revoked at the
+        // CA by its serial (see `revoke_quarantined`).
+        let mut source = match journaled.is_some() {
+            true => Received::Journal,
+            false => Received::Answer,
+        };
         let der = match journaled {
             Some(der) => {
                 tracing::info!(request = %intent.request_id, ca = %intent.ca_id,
@@ -203,7 +209,10 @@ impl Ra {
                 let answer = match audit_failure {
                     true => ca.issue_kept(&order, &keep).await,
                     false => match ca.find_issued(&order).await {
-                        Ok(Some(der)) => Ok(der),
+                        Ok(Some(der)) => {
+                            source = Received::Lookup;
+                            Ok(der)
+                        }
                         Ok(None) => ca.issue_kept(&order, &keep).await,
                         Err(e) => Err(e),
                     },
@@ -253,7 +262,7 @@ impl Ra {
                         intent.ca_id
                     );
                     let revoked = self
-                        .revoke_quarantined(ca.as_ref(), &der, from_journal)
+                        .revoke_quarantined(ca.as_ref(), &der, source)
                         .await
                         .unwrap_or_else(
                             |e| serde_json::json!({"revoked": false, "error": e.to_string()}),

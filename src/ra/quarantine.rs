@@ -10,6 +10,17 @@ use crate::store::job;
 use crate::store::requests::{IntentRow, RequestRow};
 use crate::x509::serial::Serial;
 
+/// Where a certificate for an order came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Received {
+    /// The CA's answer to this attempt.
+    Answer,
+    /// The issuance journal (kept from an earlier answer, or written there by an operator).
+    Journal,
+    /// A lookup by the order's reserved serial (`UpstreamCa::find_issued`).
+    Lookup,
+}
+
 impl Ra {
     /// `der`, a certificate the CA returned for `intent` (or kept in the journal) that cannot be
     /// recorded, `req` being the request as it is now: recorded with another certificate (from
@@ -57,7 +68,7 @@ impl Ra {
         };
         let revocation = match ours {
             Ok(()) => self
-                .revoke_quarantined(ca.as_ref(), der, false)
+                .revoke_quarantined(ca.as_ref(), der, Received::Answer)
                 .await
                 .unwrap_or_else(|e| serde_json::json!({"revoked": false, "error": e.to_string()})),
             Err(why) => serde_json::json!({"revoked": false,
@@ -124,7 +135,7 @@ impl Ra {
         &self,
         ca: &dyn crate::ca::UpstreamCa,
         der: &[u8],
-        from_journal: bool,
+        source: Received,
     ) -> Result<serde_json::Value> {
         use x509_parser::prelude::FromDer;
         let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else {
@@ -139,8 +150,10 @@ impl Ra {
                 .await?
                 .is_some()
         };
-        let not_revoked = if from_journal {
+        let not_revoked = if source == Received::Journal {
             Some("it was read from the issuance journal, not returned by the CA: revoke it there by hand if it is the CA's")
+        } else if source == Received::Lookup {
+            Some("it was found in the CA's certificate database under the reserved serial, not returned for this order: revoke it there by hand if it is this order's")
         } else if recorded {
             Some("its serial is that of a certificate Vouch recorded")
         } else if !crate::ca::remote_crl::issued_by(der, &ca.chain().issuing().der) {

@@ -5,7 +5,8 @@
 //   java -cp <this>:<bcprov>:<bcpkix>:<bcutil> BcCmpCa PORT_FILE CA_CERT CA_KEY [LOG [PORT]]
 //
 // Listens on 127.0.0.1 (PORT, or a free port; written to PORT_FILE) at /pkix. With LOG, it appends a line
-// to that file for each certificate issued (`issued SERIAL TRANSACTIONID`) and each revocation granted
+// to that file for each certificate issued (`issued SERIAL TRANSACTIONID`), each certConf
+// (`confirmed TRANSACTIONID`) and each revocation granted
 // (`revoked SERIAL REASON`), serials in lowercase hex, so that a test can count what the CA did. It accepts messages
 // protected by a signature whose certificate the CA issued (the RA's), and answers, signed with
 // the CA key and with the CA certificate in extraCerts:
@@ -244,6 +245,8 @@ public class BcCmpCa {
             }
             case PKIBody.TYPE_CERT_CONFIRM:
                 CertConfirmContent.getInstance(b.getContent());
+                note("confirmed " + (h.getTransactionID() == null
+                    ? "" : new BigInteger(1, h.getTransactionID().getOctets()).toString(16)));
                 synchronized (held) {
                     Held prior = h.getTransactionID() == null ? null
                         : held.get(new BigInteger(1, h.getTransactionID().getOctets()).toString(16));

@@ -106,6 +106,14 @@ impl BcCmpCa {
             .collect()
     }
 
+    /// The transactionIDs of the certConf messages it answered, in order.
+    pub fn confirmations(&self) -> Vec<String> {
+        self.lines("confirmed")
+            .into_iter()
+            .map(|l| l.first().cloned().unwrap_or_default())
+            .collect()
+    }
+
     /// Serials of the certificates it sent again for a retransmitted request (mode `remember`).
     pub fn retransmitted(&self) -> Vec<String> {
         self.lines("retransmitted")

@@ -68,8 +68,9 @@ where
 
 /// The URL of the PostgreSQL server `server` (`postgres://user@127.0.0.1:port`, or localhost) by
 /// its Unix socket in /var/run/postgresql, which a network namespace shares with the host (a
-/// socket is a file): the host given percent-encoded as the socket directory, as sqlx reads it.
-/// None for another host, or when the socket is not there.
+/// socket is a file): the host given percent-encoded as the socket directory, as sqlx (and libpq)
+/// read it. None for another host, when the socket is not there, or when it does not let the
+/// role in.
 pub fn postgres_by_socket(server: &str) -> Option<String> {
     let (scheme, rest) = server.split_once("://")?;
     let (user, host) = rest.rsplit_once('@').unwrap_or(("", rest));
@@ -86,10 +87,17 @@ pub fn postgres_by_socket(server: &str) -> Option<String> {
     } else {
         format!("{user}@")
     };
-    Some(format!(
-        "{scheme}://{user}{}:{port}",
-        dir.replace('/', "%2F")
-    ))
+    let url = format!("{scheme}://{user}{}:{port}", dir.replace('/', "%2F"));
+    // The socket may ask for other credentials than TCP does (Debian's `local … peer`): use it
+    // only if the suite's role gets in by it.
+    let (ok, text) = run(Command::new("psql")
+        .arg(format!("{url}/postgres"))
+        .args(["-qAtc", "SELECT 1"]));
+    if !ok {
+        eprintln!("PostgreSQL by its socket ({url}): {text}; the network namespace runs on SQLite");
+        return None;
+    }
+    Some(url)
 }
 
 fn openssl(args: &[&str], dir: &Path) {

@@ -46,12 +46,15 @@ pub async fn call(
 /// a clerk submits a request and an approver approves it; the CA signs, the server is killed
 /// (SIGKILL) before its database write, and a restart records the certificate from the journal.
 /// `issued_at_ca` counts the certificates the CA issued; it must be 1 before the kill and after
-/// the restart, as must the requests and the certificates recorded. Returns the serial recorded.
+/// the restart, as must the requests and the certificates recorded. The kill waits for the
+/// journal entry and for `answered` (for CMP: the CA has had the certConf), so that the server
+/// is stopped at the fault point, after the CA's exchange. Returns the serial recorded.
 pub async fn kill_9_between_the_answer_and_the_write(
     dir: &Path,
     upstream_toml: &str,
     ca_id: &str,
     issued_at_ca: &dyn Fn() -> usize,
+    answered: &dyn Fn() -> bool,
 ) -> String {
     let data = dir.join("data");
     let pg = match super::postgres_server() {
@@ -117,7 +120,7 @@ pub async fn kill_9_between_the_answer_and_the_write(
         })
     };
     let start = Instant::now();
-    while journal_entries(&data).is_empty() {
+    while journal_entries(&data).is_empty() || !answered() {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "the CA's answer was never kept"

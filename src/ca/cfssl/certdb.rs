@@ -8,11 +8,11 @@
 //! CFSSL's schemas differ between releases and drivers (`TEXT` or `blob` columns in SQLite,
 //! `bytea` or text in PostgreSQL), so the queries compare and read through casts that hold for
 //! each. A SQLite file is opened read-only; a PostgreSQL account needs `SELECT` on
-//! `certificates` only. One connection, opened when first needed, each query bounded by the CA's
-//! `timeout_secs`.
+//! `certificates` only. One connection per lookup (a retry, a check), bounded with its query by
+//! the CA's `timeout_secs`.
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -21,23 +21,46 @@ const MAX_ROWS: i64 = 16;
 
 /// A CFSSL certificate database.
 pub struct CertDb {
-    pool: Pool,
+    url: CertDbUrl,
     timeout: Duration,
-}
-
-enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
 }
 
 impl std::fmt::Debug for CertDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.pool {
-            Pool::Sqlite(_) => "sqlite",
-            Pool::Postgres(_) => "postgres",
-        };
-        f.debug_struct("CertDb").field("kind", &kind).finish()
+        f.debug_struct("CertDb").field("url", &self.url).finish()
     }
+}
+
+/// A certificate CFSSL's database holds: its PEM and CFSSL's status for it (`good`, `revoked`).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The certificate, PEM.
+    pub pem: Vec<u8>,
+    /// CFSSL's status text.
+    pub status: String,
+}
+
+/// The query parameters a PostgreSQL `certdb_url` may carry (those sqlx reads).
+const PG_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+    "statement-cache-capacity",
+];
+
+/// Whether `url` carries a password (in its user information, or as a `password` parameter).
+pub fn holds_password(url: &str) -> bool {
+    url::Url::parse(url)
+        .is_ok_and(|u| u.password().is_some() || u.query_pairs().any(|(k, _)| k == "password"))
 }
 
 /// Check `url` as a `certdb_url`: `sqlite:PATH` (relative paths from `data_dir`) or
@@ -57,6 +80,17 @@ pub fn parse(url: &str, data_dir: &std::path::Path) -> Result<CertDbUrl, String>
         return Ok(CertDbUrl::Sqlite(Box::new(options)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+        // sqlx logs a parameter it does not know, with its value (a misspelt password, say).
+        if let Some((key, _)) = parsed
+            .query_pairs()
+            .find(|(k, _)| !PG_PARAMETERS.contains(&k.as_ref()))
+        {
+            return Err(format!(
+                "the parameter `{key}` is not one of {}",
+                PG_PARAMETERS.join(", ")
+            ));
+        }
         let options = PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
         return Ok(CertDbUrl::Postgres(Box::new(options)));
     }
@@ -89,55 +123,59 @@ impl std::fmt::Debug for CertDbUrl {
 }
 
 impl CertDb {
-    /// The database at `url`, connected when first asked; every query gives up after
-    /// `timeout`.
+    /// The database at `url`; each lookup opens one connection (lookups are rare: a retry, a
+    /// check), so that a failure says what failed, and gives up after `timeout` in all.
     pub fn new(url: &CertDbUrl, timeout: Duration) -> CertDb {
-        let pool = match url {
-            CertDbUrl::Sqlite(o) => Pool::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(timeout)
-                    .connect_lazy_with((**o).clone().busy_timeout(timeout)),
-            ),
-            CertDbUrl::Postgres(o) => Pool::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(timeout)
-                    .connect_lazy_with((**o).clone()),
-            ),
-        };
-        CertDb { pool, timeout }
+        CertDb {
+            url: url.clone(),
+            timeout,
+        }
     }
 
-    /// The PEM texts of the certificates stored under the serial `decimal`.
-    pub async fn by_serial(&self, decimal: &str) -> Result<Vec<Vec<u8>>, String> {
+    /// The certificates stored under the serial `decimal`.
+    pub async fn by_serial(&self, decimal: &str) -> Result<Vec<Stored>, String> {
+        use sqlx::Connection;
         let query = async {
-            match &self.pool {
-                Pool::Sqlite(p) => {
-                    sqlx::query_scalar::<_, Vec<u8>>(
-                        "SELECT CAST(pem AS BLOB) FROM certificates \
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = match &self.url {
+                CertDbUrl::Sqlite(o) => {
+                    let options = (**o).clone().busy_timeout(self.timeout);
+                    let mut c = sqlx::SqliteConnection::connect_with(&options).await?;
+                    let rows = sqlx::query_as(
+                        "SELECT CAST(pem AS BLOB), CAST(status AS BLOB) FROM certificates \
                          WHERE CAST(serial_number AS TEXT) = ?1 LIMIT ?2",
                     )
                     .bind(decimal)
                     .bind(MAX_ROWS)
-                    .fetch_all(p)
-                    .await
+                    .fetch_all(&mut c)
+                    .await;
+                    let _ = c.close().await;
+                    rows?
                 }
-                Pool::Postgres(p) => {
+                CertDbUrl::Postgres(o) => {
+                    let mut c = sqlx::PgConnection::connect_with(o).await?;
                     // A text column casts to bytea by its characters, as a bytea one holds them.
-                    sqlx::query_scalar::<_, Vec<u8>>(
-                        "SELECT pem::bytea FROM certificates \
+                    let rows = sqlx::query_as(
+                        "SELECT pem::bytea, status::bytea FROM certificates \
                          WHERE serial_number::bytea = $1 LIMIT $2",
                     )
                     .bind(decimal.as_bytes())
                     .bind(MAX_ROWS)
-                    .fetch_all(p)
-                    .await
+                    .fetch_all(&mut c)
+                    .await;
+                    let _ = c.close().await;
+                    rows?
                 }
-            }
+            };
+            Ok::<_, sqlx::Error>(rows)
         };
         match tokio::time::timeout(self.timeout, query).await {
-            Ok(Ok(rows)) => Ok(rows),
+            Ok(Ok(rows)) => Ok(rows
+                .into_iter()
+                .map(|(pem, status)| Stored {
+                    pem,
+                    status: String::from_utf8_lossy(&status).trim().to_string(),
+                })
+                .collect()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {} s", self.timeout.as_secs())),
         }
