@@ -226,6 +226,35 @@ async fn through_cmp_kill_9_between_the_answer_and_the_write_loses_nothing() {
     assert_eq!(ca.confirmations(), ca.issued_transactions());
 }
 
+/// Short retry periods, so that the background task acts within the test.
+fn fast_retries() -> vouch::ra::RetrySchedule {
+    vouch::ra::RetrySchedule {
+        interval: std::time::Duration::from_millis(200),
+        backoff: time::Duration::seconds(1),
+        backoff_max: time::Duration::seconds(2),
+        min_age: time::Duration::ZERO,
+    }
+}
+
+/// GET /requests/{id} until `done` holds for it (the background task acts on its own time);
+/// panics after 30 s.
+async fn request_until(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let (_, req) = app.get(token, &format!("/api/v1/requests/{id}")).await;
+        if done(&req) {
+            return req;
+        }
+        assert!(start.elapsed().as_secs() < 30, "never: {req}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The app and a person-signing request submitted to the CMP CA `ca`: (app, approver, request id).
 async fn submitted_through(
     pki: &Pki,
@@ -260,13 +289,7 @@ async fn through_cmp_a_lost_answer_is_recovered_by_the_same_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::make(dir.path());
     let ca = BcCmpCa::start_in_mode(&pki, 0, "remember,lose-first");
-    let retry = vouch::ra::RetrySchedule {
-        interval: std::time::Duration::from_millis(200),
-        backoff: time::Duration::seconds(1),
-        backoff_max: time::Duration::seconds(2),
-        min_age: time::Duration::ZERO,
-    };
-    let (app, approver, id) = submitted_through(&pki, &ca, retry).await;
+    let (app, approver, id) = submitted_through(&pki, &ca, fast_retries()).await;
     let (status, body) = app
         .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
         .await;
@@ -288,19 +311,66 @@ async fn through_cmp_a_lost_answer_is_recovered_by_the_same_transaction() {
         .trim_end_matches(')');
     assert_eq!(named.trim_start_matches('0'), tid, "{error}");
     // The background retry asks again in the same transaction.
-    let start = std::time::Instant::now();
-    let req = loop {
-        let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
-        if req["status"] != "approved" {
-            break req;
-        }
-        assert!(start.elapsed().as_secs() < 30, "never retried: {req}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let req = request_until(&app, &approver, &id, |r| r["status"] != "approved").await;
     assert_eq!(req["status"], "issued", "{req}");
     let serial = req["serial"].as_str().unwrap().to_string();
     assert_eq!(ca.retransmitted(), vec![serial.clone()]);
     assert_eq!(ca.issued(), vec![serial], "one certificate at the CA");
+    let db = app.data.database_target();
+    assert_eq!(count(&db, "requests").await, 1);
+    assert_eq!(count(&db, "certificates").await, 1);
+    app.stop().await;
+}
+
+/// The answer to the ir is lost, and the CA keeps the transaction but will not answer it again
+/// (transactionIdInUse): no second certificate; the request stays approved, its error naming
+/// the CA's refusal and the transactionID, by which the operator finds the certificate in the
+/// CA's records and puts it in the issuance journal, as docs/OPERATIONS.md says. The next round
+/// records it after the usual check. Counts: one request, one certificate at the CA, one
+/// recorded, and it is that one.
+#[tokio::test]
+async fn through_cmp_a_lost_answer_the_ca_will_not_repeat_is_recovered_from_its_records() {
+    use common::database::count;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::make(dir.path());
+    let ca = BcCmpCa::start_in_mode(&pki, 0, "remember,no-retransmit,lose-first");
+    let (app, approver, id) = submitted_through(&pki, &ca, fast_retries()).await;
+    let (status, body) = app
+        .post_empty(&approver, &format!("/api/v1/requests/{id}/approve"))
+        .await;
+    assert!(!status.is_success(), "{body}");
+    let refused = |r: &Value| {
+        r["issuance"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("transactionIdInUse"))
+    };
+    let req = request_until(&app, &approver, &id, refused).await;
+    assert_eq!(req["status"], "approved", "{req}");
+    let error = req["issuance"]["last_error"].as_str().unwrap();
+    let tid = ca.issued_transactions()[0].clone();
+    assert!(
+        error.contains("CMP transactionID") && error.contains(&tid),
+        "{error}"
+    );
+    let issued = ca.issued();
+    assert_eq!(
+        issued.len(),
+        1,
+        "no second certificate: {}",
+        ca.stderr_text()
+    );
+    // The operator takes the certificate from the CA's records into the journal (a directory
+    // made when the first answer is kept: none was here yet).
+    std::fs::create_dir_all(app.data.issuance_journal_dir()).unwrap();
+    std::fs::write(
+        app.data.issuance_journal_dir().join(format!("{id}.pem")),
+        ca.issued_pem(&issued[0]),
+    )
+    .unwrap();
+    let req = request_until(&app, &approver, &id, |r| r["status"] != "approved").await;
+    assert_eq!(req["status"], "issued", "{req}");
+    assert_eq!(req["serial"], issued[0].as_str());
+    assert_eq!(ca.issued(), issued, "still one certificate at the CA");
     let db = app.data.database_target();
     assert_eq!(count(&db, "requests").await, 1);
     assert_eq!(count(&db, "certificates").await, 1);

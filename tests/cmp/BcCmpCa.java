@@ -5,7 +5,8 @@
 //   java -cp <this>:<bcprov>:<bcpkix>:<bcutil> BcCmpCa PORT_FILE CA_CERT CA_KEY [LOG [PORT]]
 //
 // Listens on 127.0.0.1 (PORT, or a free port; written to PORT_FILE) at /pkix. With LOG, it appends a line
-// to that file for each certificate issued (`issued SERIAL TRANSACTIONID`), each certConf
+// to that file for each certificate issued (`issued SERIAL TRANSACTIONID`; the certificate itself
+// goes to issued-SERIAL.pem beside LOG), each certConf
 // (`confirmed TRANSACTIONID`) and each revocation granted
 // (`revoked SERIAL REASON`), serials in lowercase hex, so that a test can count what the CA did. It accepts messages
 // protected by a signature whose certificate the CA issued (the RA's), and answers, signed with
@@ -25,6 +26,7 @@
 //                  CertReqMessages, is a retransmission and gets the same certificate again
 //                  (logged `retransmitted SERIAL`, not issued anew); any other request in a
 //                  transaction it holds gets transactionIdInUse;
+//   no-retransmit  with remember: a repeated request gets transactionIdInUse too;
 //   lose-first     the answer to the first ir/cr is lost: it issues, then drops the connection
 //                  without answering;
 //   wrong-subject  issued certificates name another subject (CN=Not Approved) than the template;
@@ -202,7 +204,8 @@ public class BcCmpCa {
                 X509CertificateHolder cert;
                 synchronized (held) {
                     Held prior = mode.contains("remember") ? held.get(tid) : null;
-                    if (prior != null && !prior.confirmed && Arrays.equals(prior.request, request)) {
+                    if (prior != null && !prior.confirmed && Arrays.equals(prior.request, request)
+                            && !mode.contains("no-retransmit")) {
                         cert = prior.cert;
                         note("retransmitted " + cert.getSerialNumber().toString(16));
                     } else if (prior != null) {
@@ -307,6 +310,14 @@ public class BcCmpCa {
         }
         X509CertificateHolder cert = b.build(mode.contains("other-key") ? otherSigner() : signer());
         note("issued " + cert.getSerialNumber().toString(16) + " " + tid);
+        if (log != null) {
+            // The CA's own record of what it issued, as an operator would read it.
+            String pem = "-----BEGIN CERTIFICATE-----\n"
+                + java.util.Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(cert.getEncoded())
+                + "\n-----END CERTIFICATE-----\n";
+            Files.write(log.resolveSibling("issued-" + cert.getSerialNumber().toString(16) + ".pem"),
+                pem.getBytes(StandardCharsets.US_ASCII));
+        }
         return cert;
     }
 

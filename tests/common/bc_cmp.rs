@@ -36,8 +36,8 @@ impl BcCmpCa {
     }
 
     /// As [`BcCmpCa::start_on`], behaving as `mode` says (`BCCMP_MODE`, comma-separated:
-    /// `remember`, `lose-first`, `wrong-subject`, `refuse-rr`, `longer`, `ca-flag`,
-    /// `other-key`; see tests/cmp/BcCmpCa.java).
+    /// `remember`, `no-retransmit`, `lose-first`, `wrong-subject`, `refuse-rr`, `longer`,
+    /// `ca-flag`, `other-key`; see tests/cmp/BcCmpCa.java).
     pub fn start_in_mode(pki: &Pki, port: u16, mode: &str) -> BcCmpCa {
         let port_file = pki.path("bccmp.port");
         let _ = std::fs::remove_file(&port_file);
@@ -104,6 +104,12 @@ impl BcCmpCa {
             .into_iter()
             .map(|l| l.get(1).cloned().unwrap_or_default())
             .collect()
+    }
+
+    /// The certificate (PEM) it issued with serial `serial` (lowercase hex), from its records.
+    pub fn issued_pem(&self, serial: &str) -> String {
+        std::fs::read_to_string(self.log.with_file_name(format!("issued-{serial}.pem")))
+            .expect("the CA's record of the certificate")
     }
 
     /// The transactionIDs of the certConf messages it answered, in order.
