@@ -372,6 +372,13 @@ async fn upstream_check_reads_the_certificate_database() {
     assert!(!dir.path().join("missing.db").exists(), "never created");
     let (code, text) = check(&cfssl.db);
     assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "certificate database: sqlite:{}",
+            cfssl.db.display()
+        )),
+        "{text}"
+    );
     app.stop().await;
 }
 

@@ -143,6 +143,12 @@ pub(super) async fn upstream_command(command: UpstreamCommand) -> Result<ExitCod
             crate::ca::upstream_config::CaKind::Cfssl(s) => s.url.as_str().trim_end_matches('/'),
         };
         println!("  url: {url}");
+        if let crate::ca::upstream_config::CaKind::Cfssl(s) = &entry.kind {
+            if let Some(db) = &s.certdb {
+                // Without credentials (see `CertDbUrl`'s Debug).
+                println!("  certificate database: {db:?}");
+            }
+        }
         println!("  profiles: {}", entry.profiles.join(", "));
         let checked = match crate::ca::upstreams::connect(entry).await {
             Ok(ca) => ca.check_credentials().await.map(|()| ca),
