@@ -359,9 +359,13 @@ async fn through_cmp_a_lost_answer_the_ca_will_not_repeat_is_recovered_from_its_
         "no second certificate: {}",
         ca.stderr_text()
     );
-    // The operator takes the certificate from the CA's records into the journal (a directory
-    // made when the first answer is kept: none was here yet).
-    std::fs::create_dir_all(app.data.issuance_journal_dir()).unwrap();
+    // The operator takes the certificate from the CA's records into the journal (made at the
+    // start, owner only, although no answer was kept yet).
+    let journal = std::fs::metadata(app.data.issuance_journal_dir()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&journal.permissions()) & 0o777,
+        0o700
+    );
     std::fs::write(
         app.data.issuance_journal_dir().join(format!("{id}.pem")),
         ca.issued_pem(&issued[0]),

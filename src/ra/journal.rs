@@ -55,8 +55,16 @@ impl Journal {
         Error::io(format!("issuance journal: {what} {}", self.shown(path)), &e)
     }
 
-    /// A journal in `dir` (made on the first write), or none.
-    pub fn new(dir: Option<PathBuf>) -> Journal {
+    /// A journal in `dir`, or none. With `now` (remote CAs are configured) the directory is
+    /// made at once, owner only, rather than at the first answer kept, so that an operator
+    /// recovering a certificate by hand (docs/OPERATIONS.md) finds it; a failure is logged, and
+    /// the first write reports it again.
+    pub fn new(dir: Option<PathBuf>, now: bool) -> Journal {
+        if let (Some(d), true) = (&dir, now) {
+            if let Err(e) = make_dir(d) {
+                tracing::error!(dir = %d.display(), error = %e, "cannot create the issuance journal");
+            }
+        }
         Journal { dir }
     }
 
@@ -71,7 +79,7 @@ impl Journal {
         let (Some(dir), Some(path)) = (self.dir.as_ref(), self.path(request_id)) else {
             return Ok(());
         };
-        std::fs::create_dir_all(dir).map_err(|e| self.io_error("cannot create", dir, e))?;
+        make_dir(dir).map_err(|e| self.io_error("cannot create", dir, e))?;
         let tmp = dir.join(format!(".{request_id}.pem.tmp"));
         let pem = crate::x509::pem_encode("CERTIFICATE", der);
         let mut file =
@@ -202,6 +210,15 @@ impl Ra {
     }
 }
 
+/// Make the journal directory (and its parents), owner only.
+fn make_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,7 +226,7 @@ mod tests {
     #[test]
     fn an_entry_is_kept_read_back_and_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::new(Some(dir.path().join("j")));
+        let journal = Journal::new(Some(dir.path().join("j")), false);
         let key = openssl::ec::EcKey::generate(
             &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
         )

@@ -115,7 +115,10 @@ impl Ra {
                 verify: Default::default(),
                 issuing: Default::default(),
                 ocsp: ocsp::OcspResponder::new(store.clone(), ca.clone(), config.ocsp_cache_bytes),
-                journal: journal::Journal::new(config.issuance_journal.clone()),
+                journal: journal::Journal::new(
+                    config.issuance_journal.clone(),
+                    !config.upstreams.is_empty(),
+                ),
                 console_key: config
                     .console_key
                     .clone()
