@@ -78,8 +78,8 @@ async fn signed_but_not_recorded() -> (tempfile::TempDir, Cfssl, TestApp, String
 }
 
 /// How long the approval's claim on an intent lasts on PostgreSQL with `certdb_url` and
-/// `timeout_secs = 2` (twice the lookup and the call), and a second.
-const CLAIM_WITH_CERTDB: Duration = Duration::from_secs(9);
+/// `timeout_secs = 3` (twice the lookup and the call), and a second.
+const CLAIM_WITH_CERTDB: Duration = Duration::from_secs(13);
 
 /// As [`signed_but_not_recorded`]; with `certdb`, Vouch is given CFSSL's certificate database
 /// (`certdb_url`).
@@ -88,13 +88,13 @@ async fn signed_but_not_recorded_with(
 ) -> (tempfile::TempDir, Cfssl, TestApp, String, String, Database) {
     let dir = tempfile::tempdir().unwrap();
     let cfssl = Cfssl::start_with(dir.path(), SIGNING_USAGES, "8760h", true);
-    // Calls time out after 3 s: on PostgreSQL an attempt owns its intent for 6 s. With the
-    // lookup first, 2 s each: 8 s (CLAIM_WITH_CERTDB).
+    // Calls time out after 3 s: on PostgreSQL an attempt owns its intent for 6 s; with the
+    // lookup first, for 12 s (CLAIM_WITH_CERTDB).
     let mut toml = upstream_toml("city-cfssl", &cfssl.url, AUTH_KEY, &["person-signing"]);
     match certdb {
         true => {
             toml += &format!(
-                "timeout_secs = 2\ncertdb_url = \"sqlite:{}\"\n",
+                "timeout_secs = 3\ncertdb_url = \"sqlite:{}\"\n",
                 cfssl.db.display()
             )
         }
@@ -249,8 +249,8 @@ async fn with_certdb_url_an_answer_lost_before_the_journal_is_found_in_cfssls_da
 }
 
 /// With `certdb_url`, a certificate CFSSL holds under the reserved serial that an admin has
-/// revoked there meanwhile is not recorded as issued: the request stays approved, saying why,
-/// and nothing is signed again.
+/// revoked there meanwhile is not recorded as issued: the request fails, saying why (its serial
+/// is spent at the CA), and nothing is signed again.
 #[tokio::test]
 async fn with_certdb_url_a_certificate_revoked_at_cfssl_is_not_delivered() {
     let (_dir, cfssl, app, approver, id, db) = signed_but_not_recorded_with(true).await;
@@ -267,11 +267,17 @@ async fn with_certdb_url_a_certificate_revoked_at_cfssl_is_not_delivered() {
     assert!(ok, "sqlite3: {text}");
     assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 0);
     let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
-    assert_eq!(req["status"], "approved", "{req}");
-    let error = req["issuance"]["last_error"].as_str().unwrap_or_default();
+    assert_eq!(req["status"], "failed", "{req}");
+    let failed = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e["action"] == "request.failed")
+        .expect("request.failed audited");
+    let error = failed["details"]["error"].as_str().unwrap_or_default();
     assert!(
-        error.contains("its status there is \"revoked\"") && error.contains("cancel the request"),
-        "{req}"
+        error.contains("its status there is \"revoked\"") && error.contains("submit a new one"),
+        "{failed}"
     );
     assert_eq!(cfssl.certdb_count(), 1, "not signed again");
     assert_eq!(count(&db, "certificates").await, 0);

@@ -404,18 +404,18 @@ impl UpstreamCa for CfsslCa {
     }
 
     /// With `certdb_url`: the certificate CFSSL signed under the reserved serial, if any.
-    /// A database that cannot be read does not stop the retry: CFSSL refuses a second
-    /// certificate under the reserved serial anyway (`ClientProvidesSerialNumbers`), and that
-    /// refusal looks again.
-    /// One that CFSSL no longer holds as good (an admin revoked it there) is not taken: the
-    /// request stays approved, saying so, for an operator to cancel.
+    /// A database that cannot be read does not stop the retry (logged as a warning): CFSSL
+    /// refuses a second certificate under the reserved serial anyway
+    /// (`ClientProvidesSerialNumbers`). One that CFSSL no longer holds as good (an admin
+    /// revoked it there) is not delivered, and the request fails: the serial reserved for it is
+    /// spent at the CA, so no attempt can succeed.
     async fn find_issued(&self, order: &IssueOrder) -> Result<Option<Vec<u8>>, CaError> {
         match self.look_up(order).await {
             Ok(Some((der, status))) if status == "good" => Ok(Some(der)),
-            Ok(Some((_, status))) => Err(CaError::Unavailable(format!(
-                "the CA {} holds a certificate with serial {} (hex), the serial reserved for this \
-                 request, and its status there is \"{status}\": it is not delivered; cancel the \
-                 request (or make it good at the CA)",
+            Ok(Some((_, status))) => Err(CaError::Refused(format!(
+                "the CA {} holds the certificate it signed for this request under the reserved \
+                 serial {} (hex), and its status there is \"{status}\": it is not delivered, and \
+                 the request cannot be completed with that serial (submit a new one)",
                 self.id,
                 hex::encode(order.serial.as_bytes())
             ))),

@@ -682,6 +682,10 @@ mod tests {
             r#"certdb_url = "postgres://reader@db/cfssl?passwd=s3cret""#,
         ));
         assert!(e.contains("`passwd`") && !e.contains("s3cret"), "{e}");
+        let socket = r#"certdb_url = "postgres://reader@%2Fvar%2Frun%2Fpostgresql/cfssl?sslmode=disable&options[search_path]=cfssl""#;
+        let entries = parse_str(&with(socket)).unwrap();
+        let shown = format!("{:?}", entries[0].kind);
+        assert!(shown.contains("socket in /var/run/postgresql"), "{shown}");
         let e = error(&with(r#"certdb_url = "mysql://root@db/cfssl""#));
         assert!(
             e.contains("`certdb_url`") && e.contains("sqlite:PATH"),

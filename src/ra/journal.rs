@@ -210,18 +210,41 @@ impl Ra {
     }
 }
 
-/// Make the journal directory (and its parents), owner only.
+/// Make the journal directory (and its parents), owner only; one made by an earlier version
+/// under the umask is narrowed to that.
 fn make_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(dir)
+        .create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_directory_is_made_at_once_owner_only_and_an_old_one_narrowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let fresh = dir.path().join("fresh");
+        Journal::new(Some(fresh.clone()), false);
+        assert!(!fresh.exists(), "made only when remote CAs are configured");
+        Journal::new(Some(fresh.clone()), true);
+        assert_eq!(mode(&fresh), 0o700);
+        let old = dir.path().join("old");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Journal::new(Some(old.clone()), true);
+        assert_eq!(mode(&old), 0o700);
+    }
 
     #[test]
     fn an_entry_is_kept_read_back_and_removed() {

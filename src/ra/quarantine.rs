@@ -153,7 +153,7 @@ impl Ra {
         let not_revoked = if source == Received::Journal {
             Some("it was read from the issuance journal, not returned by the CA: revoke it there by hand if it is the CA's")
         } else if source == Received::Lookup {
-            Some("it was found in the CA's certificate database under the reserved serial, not returned for this order: revoke it there by hand if it is this order's")
+            Some("it was found in the CA's certificate database under the reserved serial, not returned for this order, and may be another's certificate: check it at the CA before revoking it")
         } else if recorded {
             Some("its serial is that of a certificate Vouch recorded")
         } else if !crate::ca::remote_crl::issued_by(der, &ca.chain().issuing().der) {

@@ -89,15 +89,27 @@ pub fn postgres_by_socket(server: &str) -> Option<String> {
     };
     let url = format!("{scheme}://{user}{}:{port}", dir.replace('/', "%2F"));
     // The socket may ask for other credentials than TCP does (Debian's `local … peer`): use it
-    // only if the suite's role gets in by it.
-    let (ok, text) = run(Command::new("psql")
+    // only if the suite's role gets in by it, never prompting (-w), within 5 s.
+    let probe = Command::new("psql")
         .arg(format!("{url}/postgres"))
-        .args(["-qAtc", "SELECT 1"]));
-    if !ok {
-        eprintln!("PostgreSQL by its socket ({url}): {text}; the network namespace runs on SQLite");
-        return None;
+        .args(["-w", "-qAtc", "SELECT 1"])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(std::process::Stdio::null())
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => Some(url),
+        Ok(out) => {
+            eprintln!(
+                "PostgreSQL by its socket in {dir}: {}; the network namespace runs on SQLite",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("psql: {e}; the network namespace runs on SQLite");
+            None
+        }
     }
-    Some(url)
 }
 
 fn openssl(args: &[&str], dir: &Path) {

@@ -40,12 +40,18 @@ pub struct Stored {
     pub status: String,
 }
 
-/// The query parameters a PostgreSQL `certdb_url` may carry (those sqlx reads).
+/// The query parameters a PostgreSQL `certdb_url` may carry (those sqlx reads; also
+/// `options[NAME]`).
 const PG_PARAMETERS: &[&str] = &[
     "sslmode",
+    "ssl-mode",
     "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
     "sslcert",
+    "ssl-cert",
     "sslkey",
+    "ssl-key",
     "host",
     "hostaddr",
     "port",
@@ -84,7 +90,7 @@ pub fn parse(url: &str, data_dir: &std::path::Path) -> Result<CertDbUrl, String>
         // sqlx logs a parameter it does not know, with its value (a misspelt password, say).
         if let Some((key, _)) = parsed
             .query_pairs()
-            .find(|(k, _)| !PG_PARAMETERS.contains(&k.as_ref()))
+            .find(|(k, _)| !PG_PARAMETERS.contains(&k.as_ref()) && !k.starts_with("options["))
         {
             return Err(format!(
                 "the parameter `{key}` is not one of {}",
@@ -111,13 +117,22 @@ impl std::fmt::Debug for CertDbUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CertDbUrl::Sqlite(o) => write!(f, "sqlite:{}", o.get_filename().display()),
-            CertDbUrl::Postgres(o) => write!(
-                f,
-                "postgres://{}:{}/{}",
-                o.get_host(),
-                o.get_port(),
-                o.get_database().unwrap_or("")
-            ),
+            CertDbUrl::Postgres(o) => match o.get_socket() {
+                Some(dir) => write!(
+                    f,
+                    "postgres (socket in {}, port {})/{}",
+                    dir.display(),
+                    o.get_port(),
+                    o.get_database().unwrap_or("")
+                ),
+                None => write!(
+                    f,
+                    "postgres://{}:{}/{}",
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or("")
+                ),
+            },
         }
     }
 }
