@@ -389,6 +389,16 @@ async fn through_cmp_a_lost_answer_the_ca_will_not_repeat_is_recovered_from_its_
 /// `vouch upstream queue` lists it, and the CA's revocations, after checking the counts: one
 /// request, one certificate at the CA, none recorded.
 async fn quarantined(mode: &str, why: &str) -> (String, Value, Value, Vec<(String, String)>) {
+    let (serial, details, listed, revoked, app) = quarantined_in(mode, why).await;
+    app.stop().await;
+    (serial, details, listed, revoked)
+}
+
+/// As [`quarantined`], leaving the app running.
+async fn quarantined_in(
+    mode: &str,
+    why: &str,
+) -> (String, Value, Value, Vec<(String, String)>, TestApp) {
     use common::database::count;
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::make(dir.path());
@@ -418,8 +428,9 @@ async fn quarantined(mode: &str, why: &str) -> (String, Value, Value, Vec<(Strin
     // Not in the log alone: `vouch upstream queue` lists it.
     let text = app.upstream_queue_text(&[]);
     assert!(
-        text.contains("quarantined certificates (never delivered; the newest 100): 1")
-            && text.contains(&format!("certificate {} from the CA city-cmp", issued[0])),
+        text.contains(
+            "quarantined certificates (never delivered; not acknowledged, of the newest 100): 1"
+        ) && text.contains(&format!("certificate {} from the CA city-cmp", issued[0])),
         "{text}"
     );
     let listed = app.upstream_queue()["quarantined"].clone();
@@ -432,8 +443,7 @@ async fn quarantined(mode: &str, why: &str) -> (String, Value, Value, Vec<(Strin
     let db = app.data.database_target();
     assert_eq!(count(&db, "requests").await, 1);
     assert_eq!(count(&db, "certificates").await, 0);
-    app.stop().await;
-    (issued[0].clone(), details, listed, ca.revoked())
+    (issued[0].clone(), details, listed, ca.revoked(), app)
 }
 
 /// A certificate for another subject is quarantined and revoked at the CA: nothing is left to do.
@@ -451,8 +461,8 @@ async fn through_cmp_a_certificate_for_another_subject_is_quarantined_and_revoke
 /// says so, with what to do and the CA's refusal.
 #[tokio::test]
 async fn a_quarantined_certificate_the_ca_would_not_revoke_is_left_to_an_admin() {
-    let (serial, details, listed, revoked) =
-        quarantined("wrong-subject,refuse-rr", "subject is CN=Not Approved").await;
+    let (serial, details, listed, revoked, app) =
+        quarantined_in("wrong-subject,refuse-rr", "subject is CN=Not Approved").await;
     assert_eq!(
         details["upstream_revocation"]["revoked"], false,
         "{details}"
@@ -465,6 +475,49 @@ async fn a_quarantined_certificate_the_ca_would_not_revoke_is_left_to_an_admin()
         action.contains("by hand") && action.contains("notAuthorized"),
         "{listed}"
     );
+    // Once revoked there by hand, the admin acknowledges it; the queue lists it no more.
+    let seq = listed["audit_seq"].as_i64().unwrap().to_string();
+    let text = String::from_utf8_lossy(&app.upstream_queue_run(&[]).stdout).to_string();
+    assert!(
+        text.contains(&format!("vouch upstream queue ack {seq} --reason")),
+        "{text}"
+    );
+    let refused = app.upstream_queue_run(&["ack", &seq, "--reason", " "]);
+    assert!(!refused.status.success(), "{refused:?}");
+    let not_one = app.upstream_queue_run(&["ack", "1", "--reason", "nothing"]);
+    assert_eq!(not_one.status.code(), Some(2), "{not_one:?}");
+    assert!(
+        String::from_utf8_lossy(&not_one.stderr).contains("audit entry 1 is not a quarantined"),
+        "{not_one:?}"
+    );
+    let why = "revoked at the CA by hand, ticket 42";
+    let out = app.upstream_queue_run(&["ack", &seq, "--reason", why]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(app.upstream_queue()["quarantined"], serde_json::json!([]));
+    let all: Value = serde_json::from_str(&app.upstream_queue_text(&["--all", "--json"])).unwrap();
+    assert_eq!(all["quarantined"][0]["acknowledged_reason"], why, "{all}");
+    let again = app.upstream_queue_run(&["ack", &seq, "--reason", why]);
+    assert!(!again.status.success(), "acknowledged once: {again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("acknowledged already"),
+        "{again:?}"
+    );
+    let acks: Vec<_> = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "certificate.quarantine_acknowledged")
+        .collect();
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(
+        acks[0]["details"]["audit_seq"]
+            .as_i64()
+            .unwrap()
+            .to_string(),
+        seq
+    );
+    assert_eq!(acks[0]["details"]["reason"], why);
+    app.stop().await;
 }
 
 /// Each departure from the order that the key check in the certConf cannot see is quarantined

@@ -99,6 +99,9 @@ actions! {
     /// never delivered, kept in the entry (base64 DER, SHA-256, the mismatch); the request fails
     /// (actor null).
     CertificateQuarantined = "certificate.quarantined",
+    /// An admin acknowledged a quarantined certificate (dealt with at the CA, or nothing to
+    /// do), with the reason; `vouch upstream queue` lists it no more (actor null: the host).
+    CertificateQuarantineAcknowledged = "certificate.quarantine_acknowledged",
     /// A pending request was rejected.
     RequestRejected = "request.rejected",
     /// A pending request past its expiry was stored as expired (by the sweep, a listing, an

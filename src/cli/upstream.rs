@@ -71,7 +71,8 @@ pub(super) struct QueueArgs {
     /// Print JSON: {"issuances": [...], "revocation_forwards": [...], "quarantined": [...]}.
     #[arg(long)]
     json: bool,
-    /// List the revocation forwards the CA acknowledged and those an admin dropped too.
+    /// List the revocation forwards the CA acknowledged and those an admin dropped too, and
+    /// the quarantined certificates an admin acknowledged.
     #[arg(long)]
     all: bool,
 }
@@ -104,6 +105,16 @@ enum QueueAction {
         /// The certificate's serial (hex).
         serial: String,
         /// Why the CA need not be told (one line, required; kept and audited).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Acknowledge a quarantined certificate once dealt with (revoked at the CA by hand, or
+    /// nothing to do): the queue lists it no more, `--all` still does. Audited
+    /// (certificate.quarantine_acknowledged, with the reason).
+    Ack {
+        /// The quarantine's audit entry number, as the queue lists it.
+        audit_seq: i64,
+        /// What was done about it (one line, required; kept and audited).
         #[arg(long)]
         reason: String,
     },

@@ -30,7 +30,7 @@ pub mod ocsp;
 pub mod operator_resets;
 pub mod operators;
 pub mod publish;
-mod quarantine;
+pub mod quarantine;
 pub mod readiness;
 pub mod received;
 pub mod requests;

@@ -1,13 +1,15 @@
 //! Certificates a remote CA returned that are not delivered: one that does not match the approved
 //! order, or a second one for a request already recorded (or ended). Each is audited
 //! (`certificate.quarantined`, with the certificate), logged as an error, listed by `vouch
-//! upstream queue`, and revoked at the CA when it is certainly the CA's answer to this order.
+//! upstream queue` until an admin acknowledges it, and revoked at the CA when it is certainly the
+//! CA's answer to this order.
 
 use super::Ra;
 use crate::audit::{self, Action, Event};
-use crate::error::Result;
-use crate::store::job;
+use crate::error::{Error, Result};
+use crate::store::audit::{AuditFilter, AuditRow};
 use crate::store::requests::{IntentRow, RequestRow};
+use crate::store::{job, Store};
 use crate::x509::serial::Serial;
 
 /// Where a certificate for an order came from.
@@ -176,4 +178,105 @@ impl Ra {
             }
         })
     }
+}
+
+/// Longest reason an admin gives for acknowledging a quarantine.
+pub const MAX_ACK_REASON: usize = 1000;
+
+/// The quarantine audit entry numbered `seq` and, if it was acknowledged, the acknowledgement.
+pub async fn quarantine_entry(
+    conn: &mut crate::store::Conn,
+    seq: i64,
+) -> Result<Option<(AuditRow, Option<AuditRow>)>> {
+    let filter = AuditFilter {
+        action: Some(Action::CertificateQuarantined.as_str().into()),
+        before_seq: Some(seq.saturating_add(1)),
+        ..Default::default()
+    };
+    let Some(row) = crate::store::audit::search(conn, &filter, 1)
+        .await?
+        .into_iter()
+        .find(|r| r.seq == seq)
+    else {
+        return Ok(None);
+    };
+    let acks = AuditFilter {
+        action: Some(Action::CertificateQuarantineAcknowledged.as_str().into()),
+        target: row.target.clone(),
+        ..Default::default()
+    };
+    let ack = crate::store::audit::search(conn, &acks, 1000)
+        .await?
+        .into_iter()
+        .find(|a| acknowledged_seq(a) == Some(seq));
+    Ok(Some((row, ack)))
+}
+
+/// The quarantine an acknowledgement entry names.
+pub fn acknowledged_seq(ack: &AuditRow) -> Option<i64> {
+    serde_json::from_str::<serde_json::Value>(&ack.details)
+        .ok()?
+        .get("audit_seq")?
+        .as_i64()
+}
+
+/// Acknowledge the quarantine recorded in audit entry `seq`, for `reason` (one line): dealt
+/// with at the CA, or nothing to do. Audited (`certificate.quarantine_acknowledged`, actor null:
+/// the host's command line); the check and the entry are one write, so it is acknowledged once.
+/// Returns the quarantine's details.
+pub async fn acknowledge(
+    store: &Store,
+    now: time::OffsetDateTime,
+    seq: i64,
+    reason: &str,
+) -> Result<serde_json::Value> {
+    let reason = reason.trim().to_string();
+    if reason.is_empty() || reason.len() > MAX_ACK_REASON || reason.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "invalid_reason",
+            format!(
+                "a reason is required: one line of at most {MAX_ACK_REASON} bytes saying what \
+                 was done about the certificate"
+            ),
+        ));
+    }
+    store
+        .write(job!(|c, log| {
+            let Some((row, ack)) = quarantine_entry(c, seq).await? else {
+                return Err(Error::invalid(
+                    "not_a_quarantine",
+                    format!(
+                        "audit entry {seq} is not a quarantined certificate (`vouch upstream \
+                         queue` lists them with their entry numbers)"
+                    ),
+                ));
+            };
+            if let Some(ack) = ack {
+                return Err(Error::conflict(
+                    "already_acknowledged",
+                    format!(
+                        "the quarantine of audit entry {seq} was acknowledged already (audit \
+                         entry {})",
+                        ack.seq
+                    ),
+                ));
+            }
+            let quarantine: serde_json::Value =
+                serde_json::from_str(&row.details).unwrap_or_default();
+            let serial = quarantine["upstream_revocation"]["serial"]
+                .as_str()
+                .or_else(|| quarantine["serial"].as_str())
+                .map(str::to_string);
+            let details = serde_json::json!({"audit_seq": seq, "serial": serial,
+                "ca": quarantine["ca"], "reason": reason, "via": "host"});
+            let event = Event::new(
+                None,
+                Action::CertificateQuarantineAcknowledged,
+                row.target.as_deref(),
+                details,
+            );
+            audit::record(log, now, event);
+            Ok(quarantine)
+        }))
+        .await
 }

@@ -306,6 +306,13 @@ impl TestApp {
 
     /// What `vouch upstream queue ARGS` prints on the app's data directory and database.
     pub fn upstream_queue_text(&self, args: &[&str]) -> String {
+        let out = self.upstream_queue_run(args);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `vouch upstream queue ARGS` on the app's data directory and database, as it ended.
+    pub fn upstream_queue_run(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = Command::new(BIN);
         cmd.args(["upstream", "queue", "--data-dir"])
             .arg(self.data.root())
@@ -314,9 +321,7 @@ impl TestApp {
         if let Some(db) = &self.pg {
             cmd.env("VOUCH_DATABASE_URL", db.url());
         }
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8(out.stdout).unwrap()
+        cmd.output().unwrap()
     }
 
     /// The whole audit log as an auditor reads it over the API (an auditor is created per call).

@@ -1,11 +1,12 @@
-//! `vouch upstream queue [--all] [--json]`, `vouch upstream queue retry SERIAL` and `vouch
-//! upstream queue drop SERIAL --reason TEXT`, on the data directory's database (no server and no
-//! CA needed).
+//! `vouch upstream queue [--all] [--json]`, `vouch upstream queue retry SERIAL`, `vouch upstream
+//! queue drop SERIAL --reason TEXT` and `vouch upstream queue ack AUDIT_SEQ --reason TEXT`, on the
+//! data directory's database (no server and no CA needed).
 
 use super::{QueueAction, QueueArgs};
 use crate::cli::{open_store, DataDirArg};
 use crate::error::Result;
 use crate::ra::forward_admin;
+use crate::ra::quarantine;
 use crate::ra::rfc3339;
 use crate::store::upstream_queue::{self as q, ForwardRow};
 use std::process::ExitCode;
@@ -46,6 +47,19 @@ pub(super) async fn run(args: QueueArgs) -> Result<ExitCode> {
             }
             Err(e) => Err(e),
         },
+        Some(QueueAction::Ack { audit_seq, reason }) => {
+            match quarantine::acknowledge(&store, now, audit_seq, &reason).await {
+                Ok(q) => {
+                    println!(
+                        "the quarantined certificate of audit entry {audit_seq} (CA {}) is \
+                         acknowledged; `vouch upstream queue --all` still lists it",
+                        q["ca"].as_str().unwrap_or("?")
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(e),
+            }
+        }
         Some(QueueAction::Drop { serial, reason }) => {
             match forward_admin::drop_forward(&store, now, None, &serial, &reason).await {
                 Ok(row) => {
@@ -163,9 +177,33 @@ async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<Exit
             QUARANTINE_LIMIT,
         )
         .await?;
-        (issuances, forwards, quarantined)
+        let acks = crate::store::audit::search(
+            &mut c,
+            &crate::store::audit::AuditFilter {
+                action: Some(
+                    crate::audit::Action::CertificateQuarantineAcknowledged
+                        .as_str()
+                        .into(),
+                ),
+                ..Default::default()
+            },
+            QUEUE_LIMIT,
+        )
+        .await?;
+        (issuances, forwards, (quarantined, acks))
     };
-    let quarantined: Vec<Quarantine> = quarantined.iter().map(Quarantine::from_entry).collect();
+    let (quarantined, acks) = quarantined;
+    // Acknowledged ones only with `--all`.
+    let quarantined: Vec<Quarantine> = quarantined
+        .iter()
+        .map(|row| {
+            let ack = acks
+                .iter()
+                .find(|a| quarantine::acknowledged_seq(a) == Some(row.seq));
+            Quarantine::from_entry(row, ack)
+        })
+        .filter(|q| all || q.acknowledged.is_none())
+        .collect();
     if json {
         let issuances: Vec<_> = issuances
             .iter()
@@ -232,8 +270,12 @@ async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<Exit
             );
         }
     }
+    let which = match all {
+        true => "",
+        false => "not acknowledged, ",
+    };
     println!(
-        "quarantined certificates (never delivered; the newest {QUARANTINE_LIMIT}): {}",
+        "quarantined certificates (never delivered; {which}of the newest {QUARANTINE_LIMIT}): {}",
         quarantined.len()
     );
     for q in &quarantined {
@@ -249,15 +291,26 @@ struct Quarantine {
     at: String,
     request_id: String,
     details: serde_json::Value,
+    /// When and why an admin acknowledged it.
+    acknowledged: Option<(String, String)>,
 }
 
 impl Quarantine {
-    fn from_entry(row: &crate::store::audit::AuditRow) -> Quarantine {
+    fn from_entry(
+        row: &crate::store::audit::AuditRow,
+        ack: Option<&crate::store::audit::AuditRow>,
+    ) -> Quarantine {
+        let acknowledged = ack.map(|a| {
+            let d: serde_json::Value = serde_json::from_str(&a.details).unwrap_or_default();
+            let reason = d["reason"].as_str().unwrap_or_default().to_string();
+            (rfc3339(a.at / 1_000_000), reason)
+        });
         Quarantine {
             seq: row.seq,
             at: rfc3339(row.at / 1_000_000),
             request_id: row.target.clone().unwrap_or_default(),
             details: serde_json::from_str(&row.details).unwrap_or_default(),
+            acknowledged,
         }
     }
 
@@ -290,7 +343,9 @@ impl Quarantine {
         serde_json::json!({"audit_seq": self.seq, "at": self.at, "request_id": self.request_id,
             "ca": d["ca"], "serial": self.serial(), "certificate_sha256": d["certificate_sha256"],
             "error": d["error"], "revoked_at_ca": d["upstream_revocation"]["revoked"] == true,
-            "action": self.action()})
+            "action": self.action(),
+            "acknowledged_at": self.acknowledged.as_ref().map(|(at, _)| at),
+            "acknowledged_reason": self.acknowledged.as_ref().map(|(_, why)| why)})
     }
 
     fn print(&self) {
@@ -307,6 +362,13 @@ impl Quarantine {
         match self.action() {
             None => println!("    revoked at the CA (superseded)"),
             Some(action) => println!("    action: {action}"),
+        }
+        match &self.acknowledged {
+            Some((at, why)) => println!("    acknowledged {at}: {why}"),
+            None => println!(
+                "    once dealt with: vouch upstream queue ack {} --reason TEXT",
+                self.seq
+            ),
         }
     }
 }
