@@ -475,6 +475,23 @@ async fn a_quarantined_certificate_the_ca_would_not_revoke_is_left_to_an_admin()
         action.contains("by hand") && action.contains("notAuthorized"),
         "{listed}"
     );
+    // /readyz says that something awaits an admin (a count, not what: it is public).
+    let ready = |app: &TestApp| {
+        let (client, url) = (app.client.clone(), format!("{}/readyz", app.base));
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let before = ready(&app).await;
+    assert_eq!(before["quarantined_unacknowledged"], 1, "{before}");
+    assert!(
+        before["warnings"]
+            .to_string()
+            .contains("vouch upstream queue"),
+        "{before}"
+    );
     // Once revoked there by hand, the admin acknowledges it; the queue lists it no more.
     let seq = listed["audit_seq"].as_i64().unwrap().to_string();
     let text = String::from_utf8_lossy(&app.upstream_queue_run(&[]).stdout).to_string();
@@ -494,6 +511,8 @@ async fn a_quarantined_certificate_the_ca_would_not_revoke_is_left_to_an_admin()
     let out = app.upstream_queue_run(&["ack", &seq, "--reason", why]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(app.upstream_queue()["quarantined"], serde_json::json!([]));
+    let after = ready(&app).await;
+    assert!(after.get("quarantined_unacknowledged").is_none(), "{after}");
     let all: Value = serde_json::from_str(&app.upstream_queue_text(&["--all", "--json"])).unwrap();
     assert_eq!(all["quarantined"][0]["acknowledged_reason"], why, "{all}");
     let again = app.upstream_queue_run(&["ack", &seq, "--reason", why]);

@@ -38,7 +38,11 @@ pub async fn healthz() -> &'static str {
 /// sending it traffic. `/healthz` only says the process is alive.
 pub async fn readyz(State(ra): State<Ra>) -> Response {
     match ra.readiness().await {
-        Readiness::Ready { root, unreached } => {
+        Readiness::Ready {
+            root,
+            unreached,
+            quarantined,
+        } => {
             let mut body = serde_json::json!({"status": "ready"});
             let mut warnings = Vec::new();
             if let Some(root) = root {
@@ -53,6 +57,14 @@ pub async fn readyz(State(ra): State<Ra>) -> Response {
                 warnings.extend(unreached.iter().map(|(id, _)| {
                     format!("the CA {id} has not been reached since the start: its issuances wait")
                 }));
+            }
+            if quarantined > 0 {
+                // A count only: what and why is for an admin (`vouch upstream queue`).
+                body["quarantined_unacknowledged"] = quarantined.into();
+                warnings.push(format!(
+                    "{quarantined} quarantined certificate(s) from a remote CA await an admin: \
+                     see `vouch upstream queue`, then `vouch upstream queue ack`"
+                ));
             }
             if !warnings.is_empty() || body.get("root_ca").is_some() {
                 body["warnings"] = serde_json::json!(warnings);

@@ -212,6 +212,49 @@ pub async fn quarantine_entry(
     Ok(Some((row, ack)))
 }
 
+/// The newest `limit` quarantines, each with its acknowledgement if an admin gave one.
+pub async fn newest(
+    conn: &mut crate::store::Conn,
+    limit: i64,
+) -> Result<Vec<(AuditRow, Option<AuditRow>)>> {
+    let by = |action: Action| AuditFilter {
+        action: Some(action.as_str().into()),
+        ..Default::default()
+    };
+    let quarantines =
+        crate::store::audit::search(conn, &by(Action::CertificateQuarantined), limit).await?;
+    if quarantines.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Acknowledgements come after their quarantine: those since the oldest one listed.
+    let oldest = quarantines.last().map_or(0, |q| q.seq);
+    let mut acks = Vec::new();
+    let mut before = None;
+    loop {
+        let page = AuditFilter {
+            before_seq: before,
+            ..by(Action::CertificateQuarantineAcknowledged)
+        };
+        let rows = crate::store::audit::search(conn, &page, 500).await?;
+        let done = rows.len() < 500 || rows.last().is_some_and(|r| r.seq <= oldest);
+        before = rows.last().map(|r| r.seq);
+        acks.extend(rows.into_iter().filter(|r| r.seq > oldest));
+        if done {
+            break;
+        }
+    }
+    Ok(quarantines
+        .into_iter()
+        .map(|q| {
+            let ack = acks
+                .iter()
+                .find(|a| acknowledged_seq(a) == Some(q.seq))
+                .cloned();
+            (q, ack)
+        })
+        .collect())
+}
+
 /// The quarantine an acknowledgement entry names.
 pub fn acknowledged_seq(ack: &AuditRow) -> Option<i64> {
     serde_json::from_str::<serde_json::Value>(&ack.details)

@@ -1,6 +1,7 @@
 //! Whether this instance can serve, as `/readyz` reports it: the database answers and its writer
 //! runs, the audit chain's head is sound (or its breaks acknowledged), and, as news for operators
-//! rather than a reason to stop, the root CA's state.
+//! rather than a reason to stop, the root CA's state, remote CAs not reached, and quarantined
+//! certificates no admin has acknowledged.
 
 use super::root::RootStatus;
 use super::Ra;
@@ -16,10 +17,12 @@ pub enum Readiness {
     /// It can. `root` is the embedded root CA's state (none with a remote CA, or when it could
     /// not be read: that is logged, and is no reason to stop serving OCSP answers and CRLs).
     Ready {
-        /// The root CA's state and warnings.
-        root: Option<RootStatus>,
+        /// The root CA's state and warnings (boxed: the variant is large beside the others).
+        root: Option<Box<RootStatus>>,
         /// Remote CAs not reached since the start (id, why): their issuances wait for them.
         unreached: Vec<(String, String)>,
+        /// Quarantined certificates (of the newest 100) no admin has acknowledged.
+        quarantined: usize,
     },
     /// The audit chain is broken at an entry no admin has acknowledged.
     AuditChainBroken(Break),
@@ -53,7 +56,24 @@ impl Ra {
                     .iter()
                     .filter_map(|ca| Some((ca.issuing_id().to_string(), ca.unreached()?)))
                     .collect();
-                Readiness::Ready { root, unreached }
+                let counted =
+                    tokio::time::timeout(READINESS_TIMEOUT, self.unacknowledged_quarantines());
+                let quarantined = match counted.await {
+                    Ok(Ok(n)) => n,
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "could not count quarantined certificates");
+                        0
+                    }
+                    Err(_) => {
+                        tracing::warn!("counting quarantined certificates took too long");
+                        0
+                    }
+                };
+                Readiness::Ready {
+                    root: root.map(Box::new),
+                    unreached,
+                    quarantined,
+                }
             }
             Ok(Ok(Some(b))) => Readiness::AuditChainBroken(b),
             Ok(Err(e)) => {
@@ -62,5 +82,16 @@ impl Ra {
             }
             Err(_) => Readiness::TimedOut,
         }
+    }
+
+    /// How many of the newest 100 quarantined certificates no admin has acknowledged; 0 without
+    /// a remote CA (only a remote CA's answer is quarantined).
+    async fn unacknowledged_quarantines(&self) -> crate::error::Result<usize> {
+        if self.inner.config.upstreams.is_empty() {
+            return Ok(0);
+        }
+        let mut c = self.store().read().await?;
+        let listed = super::quarantine::newest(&mut c, 100).await?;
+        Ok(listed.iter().filter(|(_, ack)| ack.is_none()).count())
     }
 }

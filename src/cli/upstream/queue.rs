@@ -168,40 +168,13 @@ async fn list(store: &crate::store::Store, json: bool, all: bool) -> Result<Exit
                 })
                 .collect(),
         };
-        let quarantined = crate::store::audit::search(
-            &mut c,
-            &crate::store::audit::AuditFilter {
-                action: Some(crate::audit::Action::CertificateQuarantined.as_str().into()),
-                ..Default::default()
-            },
-            QUARANTINE_LIMIT,
-        )
-        .await?;
-        let acks = crate::store::audit::search(
-            &mut c,
-            &crate::store::audit::AuditFilter {
-                action: Some(
-                    crate::audit::Action::CertificateQuarantineAcknowledged
-                        .as_str()
-                        .into(),
-                ),
-                ..Default::default()
-            },
-            QUEUE_LIMIT,
-        )
-        .await?;
-        (issuances, forwards, (quarantined, acks))
+        let quarantined = quarantine::newest(&mut c, QUARANTINE_LIMIT).await?;
+        (issuances, forwards, quarantined)
     };
-    let (quarantined, acks) = quarantined;
     // Acknowledged ones only with `--all`.
     let quarantined: Vec<Quarantine> = quarantined
         .iter()
-        .map(|row| {
-            let ack = acks
-                .iter()
-                .find(|a| quarantine::acknowledged_seq(a) == Some(row.seq));
-            Quarantine::from_entry(row, ack)
-        })
+        .map(|(row, ack)| Quarantine::from_entry(row, ack.as_ref()))
         .filter(|q| all || q.acknowledged.is_none())
         .collect();
     if json {
