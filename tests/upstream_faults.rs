@@ -77,6 +77,19 @@ async fn signed_but_not_recorded() -> (tempfile::TempDir, Cfssl, TestApp, String
     signed_but_not_recorded_with(false).await
 }
 
+/// The serial reserved for the app's one request (its `issuance.intent` audit entry), as an
+/// operator reads it.
+async fn reserved_serial(app: &TestApp) -> String {
+    app.audit_entries()
+        .await
+        .into_iter()
+        .find(|e| e["action"] == "issuance.intent")
+        .expect("issuance.intent audited")["details"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// How long the approval's claim on an intent lasts on PostgreSQL with `certdb_url` and
 /// `timeout_secs = 3` (twice the lookup and the call), and a second.
 const CLAIM_WITH_CERTDB: Duration = Duration::from_secs(13);
@@ -177,15 +190,7 @@ async fn an_answer_lost_before_the_journal_is_refused_as_a_duplicate_then_recove
     );
     assert_eq!(listed["issuances"][0]["last_error"], error);
     // The operator recovers it from CFSSL's database into the journal, as OPERATIONS.md says.
-    let reserved = app
-        .audit_entries()
-        .await
-        .into_iter()
-        .find(|e| e["action"] == "issuance.intent")
-        .unwrap()["details"]["serial"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let reserved = reserved_serial(&app).await;
     let pem = cfssl.certdb_pem(&reserved);
     std::fs::write(
         app.data.issuance_journal_dir().join(format!("{id}.pem")),
@@ -218,15 +223,7 @@ async fn with_certdb_url_an_answer_lost_before_the_journal_is_found_in_cfssls_da
     assert_eq!(app.ra.reconcile(time::Duration::ZERO).await.unwrap(), 1);
     let (_, req) = app.get(&approver, &format!("/api/v1/requests/{id}")).await;
     assert_eq!(req["status"], "issued", "{req}");
-    let reserved = app
-        .audit_entries()
-        .await
-        .into_iter()
-        .find(|e| e["action"] == "issuance.intent")
-        .unwrap()["details"]["serial"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let reserved = reserved_serial(&app).await;
     assert_eq!(req["serial"], reserved.as_str());
     let (_, cert) = app
         .get(&approver, &format!("/api/v1/certificates/{reserved}"))

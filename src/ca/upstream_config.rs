@@ -654,29 +654,16 @@ mod tests {
             shown.contains("db.example.org") && !shown.contains("s3cret"),
             "{shown}"
         );
-        // A password in a file others can read is refused.
-        let text = with(pg).replace("auth_key = \"0123abcd\"", "auth_key_file = \"k\"");
-        let e = parse_file(
-            &text,
-            Path::new("/data/upstream.toml"),
-            false,
-            Path::new("/data"),
-            &known(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("`certdb_url` holds a password"), "{e}");
-        let text = with(in_query).replace("auth_key = \"0123abcd\"", "auth_key_file = \"k\"");
-        let e = parse_file(
-            &text,
-            Path::new("/data/upstream.toml"),
-            false,
-            Path::new("/data"),
-            &known(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("`certdb_url` holds a password"), "{e}");
+        // A password (in the user information or as a parameter) in a file others can read is
+        // refused.
+        for line in [pg, in_query] {
+            let text = with(line).replace("auth_key = \"0123abcd\"", "auth_key_file = \"k\"");
+            let file = Path::new("/data/upstream.toml");
+            let e = parse_file(&text, file, false, Path::new("/data"), &known())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("`certdb_url` holds a password"), "{line}: {e}");
+        }
         // A parameter sqlx does not know would be logged with its value: refused, unshown.
         let e = error(&with(
             r#"certdb_url = "postgres://reader@db/cfssl?passwd=s3cret""#,
