@@ -10,21 +10,16 @@ mod common;
 use common::bc_cmp::BcCmpCa;
 use common::cfssl::write_private;
 use common::cmp::{signature_keys, upstream_toml, Pki};
-use common::{p256_csr, serve_process, BIN};
+use common::{serve_process, BIN};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// An HTTP call to the server at `base` (see `common::served::call`).
 async fn call(base: &str, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let client = reqwest::Client::new();
-    let request = match body {
-        Some(b) => client.post(format!("{base}{path}")).json(&b),
-        None if path.ends_with("/approve") => client.post(format!("{base}{path}")),
-        None => client.get(format!("{base}{path}")),
-    };
-    common::split(request.bearer_auth(token).send().await.unwrap()).await
+    common::served::call(&reqwest::Client::new(), base, token, path, body).await
 }
 
 /// `vouch init` on `data` (on PostgreSQL when the run has one); returns the admin token and the
@@ -113,27 +108,8 @@ async fn a_ca_down_at_start_is_waited_for_and_then_issues() {
         "{ready}"
     );
 
-    let token = |name: &'static str, role: &'static str| {
-        let (base, admin) = (base.clone(), admin.clone());
-        async move {
-            let body = json!({"name": name, "roles": [role]});
-            let (status, op) = call(&base, &admin, "/api/v1/operators", Some(body)).await;
-            assert_eq!(status, StatusCode::CREATED, "{op}");
-            op["token"].as_str().unwrap().to_string()
-        }
-    };
-    let clerk = token("clerk1", "clerk").await;
-    let approver = token("approver1", "approver").await;
-    let person = json!({"kind": "person", "name": "Li Wei", "email": "li.wei@example.org",
-        "identifiers": [{"type": "national-id", "number": "110101199003070011",
-                         "issuer": "Public Security Bureau", "valid_until": "2099-12-31"}]});
-    let (status, sub) = call(&base, &clerk, "/api/v1/subscribers", Some(person)).await;
-    assert_eq!(status, StatusCode::CREATED, "{sub}");
-    let request =
-        json!({"subscriber_id": sub["id"], "profile": "person-signing", "csr": p256_csr()});
-    let (status, req) = call(&base, &clerk, "/api/v1/requests", Some(request)).await;
-    assert_eq!(status, StatusCode::CREATED, "{req}");
-    let id = req["id"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let (_clerk, approver, id) = common::served::person_request(&client, &base, &admin).await;
     let _ = call(
         &base,
         &approver,

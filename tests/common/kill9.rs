@@ -6,9 +6,9 @@
 
 use super::cfssl::write_private;
 use super::database::count;
-use super::{p256_csr, serve_process, BIN};
+use super::served::{call, person_request};
+use super::{serve_process, BIN};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -23,23 +23,6 @@ pub fn journal_entries(data: &Path) -> Vec<String> {
             .collect(),
         Err(_) => Vec::new(),
     }
-}
-
-/// An HTTP call to a `vouch serve` process: a POST with `body`, a POST without one to an
-/// `/approve` path, else a GET.
-pub async fn call(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let request = match body {
-        Some(b) => client.post(format!("{base}{path}")).json(&b),
-        None if path.ends_with("/approve") => client.post(format!("{base}{path}")),
-        None => client.get(format!("{base}{path}")),
-    };
-    super::split(request.bearer_auth(token).send().await.unwrap()).await
 }
 
 /// In a data directory under `dir` with `upstream_toml` (whose CA `ca_id` signs person-signing),
@@ -84,28 +67,7 @@ pub async fn kill_9_between_the_answer_and_the_write(
     let mut served = serve_process(&data, &[], &env);
     let base = format!("http://{}", served.addr);
     let client = reqwest::Client::new();
-    let token = |name: &str, role: &str| {
-        let (client, base, admin) = (client.clone(), base.clone(), admin.clone());
-        let (name, role) = (name.to_string(), role.to_string());
-        async move {
-            let body = json!({"name": name, "roles": [role]});
-            let (status, op) = call(&client, &base, &admin, "/api/v1/operators", Some(body)).await;
-            assert_eq!(status, StatusCode::CREATED, "{op}");
-            op["token"].as_str().unwrap().to_string()
-        }
-    };
-    let clerk = token("clerk1", "clerk").await;
-    let approver = token("approver1", "approver").await;
-    let person = json!({"kind": "person", "name": "Li Wei", "email": "li.wei@example.org",
-        "identifiers": [{"type": "national-id", "number": "110101199003070011",
-                         "issuer": "Public Security Bureau", "valid_until": "2099-12-31"}]});
-    let (status, sub) = call(&client, &base, &clerk, "/api/v1/subscribers", Some(person)).await;
-    assert_eq!(status, StatusCode::CREATED, "{sub}");
-    let request =
-        json!({"subscriber_id": sub["id"], "profile": "person-signing", "csr": p256_csr()});
-    let (status, req) = call(&client, &base, &clerk, "/api/v1/requests", Some(request)).await;
-    assert_eq!(status, StatusCode::CREATED, "{req}");
-    let id = req["id"].as_str().unwrap().to_string();
+    let (_clerk, approver, id) = person_request(&client, &base, &admin).await;
     // Approve: the CA signs, the answer is kept, and the server stops before its database write.
     let approving = {
         let (client, base, approver, id) =

@@ -14,6 +14,7 @@ pub mod fake_cfssl;
 pub mod kill9;
 pub mod relying;
 pub mod scripted_ca;
+pub mod served;
 pub mod signing;
 pub mod test_ca;
 
