@@ -32,8 +32,9 @@ pub(super) enum UpstreamCommand {
     /// its CA, state (pending: retried with back-off; failed: the CA refused it, waiting for an
     /// admin), failed attempts, last error and next attempt; and the newest certificates a CA
     /// returned that were quarantined (never delivered), each revoked at the CA or with the
-    /// action left to an admin. `retry` and `drop` are an admin's way out of a forward that will
-    /// not go through. Exits 0 (also when all are empty).
+    /// action left to an admin, until acknowledged. `retry` and `drop` are an admin's way out of
+    /// a forward that will not go through, `ack` of a quarantine dealt with. Exits 0 (also when
+    /// all are empty).
     Queue(QueueArgs),
     /// Obtain the RA certificate of a `kind = "cmp"` entry (protection = "signature") from its
     /// CA, by an ir of its own (RFC 9483 4.1.1 and 4.1.5): protected by a password-based MAC
